@@ -1,0 +1,46 @@
+// The `edgetune` command: one verb per job, each with its own --help.
+
+import { Command } from 'commander';
+import { registerClassify } from './commands/classify.js';
+import { registerEmbed } from './commands/embed.js';
+import { registerModels } from './commands/models.js';
+import { reportError } from './output.js';
+
+export function buildProgram(): Command {
+  const program = new Command('edgetune')
+    .description('On-device transfer learning: a frozen int8 backbone, a tiny head trained on your photos.')
+    .version('0.1.0')
+    .option('--debug', 'print stack traces for errors')
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      `
+Start here:
+  edgetune models                                   which backbones are on disk
+  edgetune eval --data photos/                      how well a head learns your classes
+  edgetune train --data photos/ -o site.head        train a head (one sub-folder per class)
+  edgetune predict --head site.head new/*.jpg       predict new photos
+
+Models are found through EDGETUNE_MODEL_DIR (air-gapped sites, CI), the cache, or a verified download.`,
+    );
+  registerModels(program);
+  registerEmbed(program);
+  registerClassify(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    const commanderCode = (err as { code?: string }).code;
+    if (commanderCode?.startsWith('commander.')) {
+      const exitCode = (err as { exitCode?: number }).exitCode ?? 2;
+      return commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version' ? 0 : exitCode;
+    }
+    return reportError(err, argv.includes('--debug'));
+  }
+}

@@ -1,0 +1,42 @@
+// How the CLI talks: tables for people, JSON for scripts, errors as one clear line (stack with --debug).
+
+import { EdgetuneError } from '../runtime/errors.js';
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Left-aligned text columns, right-aligned numbers. */
+export function formatTable(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c)))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number'));
+  const line = (r: string[]) =>
+    r.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+function formatNumber(n: number): string {
+  if (Number.isInteger(n)) return String(n);
+  return Math.abs(n) >= 100 ? n.toFixed(1) : n.toFixed(3);
+}
+
+export function percent(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+export class UsageError extends EdgetuneError {
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}
+
+/** Prints an error the way a person wants to read it; returns the exit code. */
+export function reportError(err: unknown, debug: boolean): number {
+  if (err instanceof EdgetuneError && !debug) {
+    process.stderr.write(`edgetune: ${err.message} [${err.code}]\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+  process.stderr.write(`edgetune: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 1;
+}

@@ -1,0 +1,211 @@
+// The Backbone: the one thing the rest of edgetune knows about inference. It owns worker threads, each
+// with an engine session, and batches queued images across them, so callers get promises and the event
+// loop stays free for MQTT and HTTP while the engines compute.
+
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { ModelError } from '../errors.js';
+import type { InputTensor } from '../image/preprocess.js';
+import { inputSize, type ModelManifest } from '../models/manifest.js';
+import type { ResolvedModel } from '../models/resolve.js';
+import type { EngineName } from './engine.js';
+import { engineForFormat } from './engines.js';
+import { type WireError, deserializeError } from './wire.js';
+import type { WorkerInit } from './worker.js';
+
+export interface BackboneOptions {
+  /** Engine; by default the one that runs the model's format. */
+  engine?: EngineName;
+  /** Worker threads, each with its own session. Default: 1 for ORT, min(2, cores) for TFLite. */
+  workers?: number;
+  /** Intra-op threads per worker. Default: cores for ORT, 1 for TFLite (two single-thread workers match
+   * one two-thread session in throughput and need no pthread pool). */
+  threads?: number;
+  /** Images sent to a worker in one message. Default 8. */
+  batchSize?: number;
+  /** Read this tensor instead of the manifest's output (its length becomes `dim`). */
+  outputName?: string;
+}
+
+interface Pending {
+  input: InputTensor;
+  resolve: (embedding: Float32Array) => void;
+  reject: (err: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: boolean;
+  batch: Pending[];
+}
+
+type WorkerMessage =
+  | { type: 'ready'; outputDim: number }
+  | { type: 'result'; id: number; output: Float32Array }
+  | { type: 'error'; id: number; error: WireError };
+
+export class Backbone {
+  private readonly queue: Pending[] = [];
+  private closed = false;
+
+  private constructor(
+    readonly manifest: ModelManifest,
+    readonly engine: EngineName,
+    readonly dim: number,
+    readonly settings: Required<Omit<BackboneOptions, 'outputName' | 'engine'>>,
+    private readonly slots: Slot[],
+  ) {
+    for (const slot of slots) {
+      slot.worker.on('message', (m: WorkerMessage) => this.onMessage(slot, m));
+      slot.worker.on('error', (err) => this.onWorkerFailure(slot, err));
+      slot.worker.on('exit', (code) => {
+        if (!this.closed) this.onWorkerFailure(slot, new Error(`worker exited with code ${code}`));
+      });
+    }
+  }
+
+  get id(): string {
+    return this.manifest.id;
+  }
+
+  static async open(model: ResolvedModel, options: BackboneOptions = {}): Promise<Backbone> {
+    const engine = engineForFormat(model.manifest, options.engine);
+    const cores = availableParallelism();
+    const settings = {
+      workers: Math.max(1, options.workers ?? (engine === 'onnx' ? 1 : Math.min(2, cores))),
+      threads: Math.max(1, options.threads ?? (engine === 'onnx' ? cores : 1)),
+      batchSize: Math.max(1, options.batchSize ?? 8),
+    };
+    const init: WorkerInit = {
+      engine,
+      modelBytes: model.bytes,
+      manifest: model.manifest,
+      options: { threads: settings.threads, ...(options.outputName ? { outputName: options.outputName } : {}) },
+    };
+    const workers = Array.from({ length: settings.workers }, () => spawnWorker(init));
+    try {
+      const dims = await Promise.all(workers.map(waitReady));
+      return new Backbone(
+        model.manifest,
+        engine,
+        dims[0]!,
+        settings,
+        workers.map((worker) => ({ worker, busy: false, batch: [] })),
+      );
+    } catch (err) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw err;
+    }
+  }
+
+  /** Embeds one preprocessed image; concurrent calls are batched across the workers. */
+  embed(input: InputTensor): Promise<Float32Array> {
+    if (this.closed) return Promise.reject(new ModelError('BACKBONE_CLOSED', `backbone ${this.id} is closed`));
+    const expected = inputSize(this.manifest.input);
+    if (input.length !== expected) {
+      return Promise.reject(
+        new ModelError('INPUT_MISMATCH', `input tensor has ${input.length} values, model "${this.id}" takes ${expected}`),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Images waiting for a worker (not counting those being computed). */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const pending of this.queue.splice(0)) {
+      pending.reject(new ModelError('BACKBONE_CLOSED', `backbone ${this.id} closed before the image was embedded`));
+    }
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        const exited = new Promise((resolve) => slot.worker.once('exit', resolve));
+        slot.worker.postMessage({ type: 'close' });
+        const timer = setTimeout(() => void slot.worker.terminate(), 2000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  private pump(): void {
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) return;
+      if (slot.busy) continue;
+      slot.batch = this.queue.splice(0, this.settings.batchSize);
+      slot.busy = true;
+      const input = concatInputs(slot.batch.map((p) => p.input));
+      slot.worker.postMessage({ type: 'run', id: 0, input, count: slot.batch.length }, [input.buffer as ArrayBuffer]);
+    }
+  }
+
+  private onMessage(slot: Slot, message: WorkerMessage): void {
+    if (message.type === 'ready') return;
+    const batch = slot.batch;
+    slot.batch = [];
+    slot.busy = false;
+    if (message.type === 'result') {
+      batch.forEach((p, i) => p.resolve(message.output.slice(i * this.dim, (i + 1) * this.dim)));
+    } else {
+      const err = deserializeError(message.error);
+      for (const p of batch) p.reject(err);
+    }
+    this.pump();
+  }
+
+  private onWorkerFailure(slot: Slot, cause: Error): void {
+    const err = new ModelError('ENGINE_CRASHED', `backbone ${this.id}: inference worker failed: ${cause.message}`, {
+      cause,
+    });
+    for (const p of slot.batch) p.reject(err);
+    slot.batch = [];
+    // A dead worker stays busy so nothing more is sent to it; if none is left, fail what is queued.
+    slot.busy = true;
+    if (this.slots.every((s) => s.busy && s.batch.length === 0)) {
+      for (const p of this.queue.splice(0)) p.reject(err);
+    }
+  }
+}
+
+function concatInputs(inputs: InputTensor[]): InputTensor {
+  const first = inputs[0]!;
+  const Ctor = first.constructor as new (n: number) => InputTensor;
+  const out = new Ctor(first.length * inputs.length);
+  inputs.forEach((input, i) => out.set(input, i * first.length));
+  return out;
+}
+
+function spawnWorker(init: WorkerInit): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+  // Under vitest/tsx the sources are .ts files: register tsx inside the worker before loading the entry.
+  const entry = new URL('./worker.ts', import.meta.url).href;
+  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData: init });
+}
+
+function waitReady(worker: Worker): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: WorkerMessage) => {
+      cleanup();
+      if (m.type === 'ready') resolve(m.outputDim);
+      else if (m.type === 'error') reject(deserializeError(m.error));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(new ModelError('ENGINE_CRASHED', `inference worker failed to start: ${err.message}`, { cause: err }));
+    };
+    const cleanup = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+  });
+}

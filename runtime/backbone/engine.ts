@@ -1,0 +1,31 @@
+// The seam between the backbone and the inference engines. An engine session runs synchronously inside
+// a worker thread (both engines block while they compute); `runtime/backbone/pool.ts` owns the threads.
+
+import type { ModelManifest } from '../models/manifest.js';
+
+export type EngineName = 'tflite' | 'onnx';
+
+export interface EngineOptions {
+  /** Intra-op threads for this session. */
+  threads: number;
+  /** Output tensor to read; the manifest's output when absent. */
+  outputName?: string;
+}
+
+/** A loaded model that turns preprocessed images into float vectors. */
+export interface EngineSession {
+  /** Length of one output vector. */
+  readonly outputDim: number;
+  /**
+   * Runs `count` images. `input` holds them back to back in the manifest's layout and dtype
+   * ([count, H, W, C] or [count, C, H, W]); the result is [count, outputDim], dequantized.
+   */
+  run(input: Uint8Array | Int8Array | Float32Array, count: number): Float32Array | Promise<Float32Array>;
+  close(): void;
+}
+
+export type EngineFactory = (
+  modelBytes: Uint8Array,
+  manifest: ModelManifest,
+  options: EngineOptions,
+) => Promise<EngineSession>;

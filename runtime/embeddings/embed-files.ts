@@ -1,0 +1,79 @@
+// Many image files -> embeddings, with the cache in front of the backbone. Decoding and hashing overlap
+// with inference; a file that cannot be read is reported and the batch goes on.
+
+import { readFile } from 'node:fs/promises';
+import type { Backbone } from '../backbone/backbone.js';
+import { EdgetuneError, ImageError, errorMessage } from '../errors.js';
+import { preprocessBytes } from '../image/preprocess.js';
+import { sha256Hex } from '../models/resolve.js';
+import type { EmbeddingCache } from './cache.js';
+
+export interface EmbedOutcome {
+  path: string;
+  /** sha256 of the file's bytes. */
+  sha256?: string;
+  embedding?: Float32Array;
+  error?: EdgetuneError;
+  cached: boolean;
+}
+
+export interface EmbedProgress {
+  done: number;
+  total: number;
+  failed: number;
+  cached: number;
+}
+
+export interface EmbedFilesOptions {
+  cache?: EmbeddingCache;
+  maxPixels?: number;
+  /** Images being decoded or computed at once (default: 4 per worker batch slot). */
+  inFlight?: number;
+  onProgress?: (progress: EmbedProgress, outcome: EmbedOutcome) => void;
+}
+
+export async function embedFiles(paths: string[], backbone: Backbone, options: EmbedFilesOptions = {}): Promise<EmbedOutcome[]> {
+  const outcomes: EmbedOutcome[] = new Array(paths.length);
+  const progress: EmbedProgress = { done: 0, total: paths.length, failed: 0, cached: 0 };
+  const inFlight = options.inFlight ?? backbone.settings.workers * backbone.settings.batchSize * 2;
+  let next = 0;
+
+  const embedOne = async (path: string): Promise<EmbedOutcome> => {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(path);
+    } catch (err) {
+      return { path, cached: false, error: new ImageError('IMAGE_UNREADABLE', `${path}: cannot read file: ${errorMessage(err)}`) };
+    }
+    const sha256 = sha256Hex(bytes);
+    const hit = options.cache?.get(sha256);
+    if (hit) return { path, sha256, embedding: hit, cached: true };
+    try {
+      const input = await preprocessBytes(bytes, path, backbone.manifest.input, {
+        resize: backbone.manifest.resize,
+        ...(options.maxPixels ? { maxPixels: options.maxPixels } : {}),
+      });
+      const embedding = await backbone.embed(input);
+      options.cache?.put(sha256, embedding);
+      return { path, sha256, embedding, cached: false };
+    } catch (err) {
+      if (err instanceof EdgetuneError) return { path, sha256, error: err, cached: false };
+      throw err;
+    }
+  };
+
+  const lane = async (): Promise<void> => {
+    while (next < paths.length) {
+      const index = next++;
+      const outcome = await embedOne(paths[index]!);
+      outcomes[index] = outcome;
+      progress.done++;
+      if (outcome.error) progress.failed++;
+      if (outcome.cached) progress.cached++;
+      options.onProgress?.({ ...progress }, outcome);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, paths.length) }, lane));
+  options.cache?.flush();
+  return outcomes;
+}

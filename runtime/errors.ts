@@ -1,0 +1,26 @@
+// Domain errors: one class per domain, each with a stable `code` that scripts and tests match on.
+// Messages name the file, field, tensor or topic at fault and say what was expected.
+
+export class EdgetuneError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Model files, manifests, catalog, checksums, engines. */
+export class ModelError extends EdgetuneError {}
+/** Image decoding and preprocessing. */
+export class ImageError extends EdgetuneError {}
+/** Head training, prediction and head files. */
+export class HeadError extends EdgetuneError {}
+/** Datasets given as folders of photos. */
+export class DatasetError extends EdgetuneError {}
+/** Configuration and command-line options. */
+export class ConfigError extends EdgetuneError {}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
