@@ -70,7 +70,10 @@ async function decodeResized(
   } catch (err) {
     if (err instanceof ImageError) throw err;
     const message = errorMessage(err);
-    if (/pixel limit/i.test(message)) throw tooLarge(where, 0, 0, maxPixels);
+    if (/pixel limit/i.test(message)) {
+      const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false }).metadata().catch(() => ({ width: 0, height: 0 }));
+      throw tooLarge(where, width, height, maxPixels);
+    }
     throw new ImageError('IMAGE_UNREADABLE', `${where}: not a readable image (${message})`, { cause: err });
   }
 }

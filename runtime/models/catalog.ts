@@ -91,8 +91,8 @@ export const CATALOG: readonly ModelManifest[] = [
   },
 ];
 
-export function catalogEntry(idOrFile: string): ModelManifest | undefined {
-  return CATALOG.find((m) => m.id === idOrFile || m.file === idOrFile);
+export function catalogEntry(idOrFile: string, catalog: readonly ModelManifest[] = CATALOG): ModelManifest | undefined {
+  return catalog.find((m) => m.id === idOrFile || m.file === idOrFile);
 }
 
 /** Labels files that classifiers in the catalog refer to. */

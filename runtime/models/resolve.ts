@@ -20,6 +20,8 @@ export interface ResolveOptions {
   download?: boolean;
   /** Used for downloads; tests pass their own. */
   fetchImpl?: typeof fetch;
+  /** Known models (default: the built-in catalog). */
+  catalog?: readonly ModelManifest[];
 }
 
 export type ModelLocation = 'path' | 'model-dir' | 'cache' | 'download';
@@ -53,12 +55,13 @@ function looksLikePath(ref: string): boolean {
  * manifest sits beside it as `<file>.json` (or which the catalog knows by file name).
  */
 export async function resolveModel(ref: string = DEFAULT_BACKBONE_ID, options: ResolveOptions = {}): Promise<ResolvedModel> {
-  if (looksLikePath(ref)) return resolvePath(resolve(ref));
-  const manifest = catalogEntry(ref);
+  const catalog = options.catalog ?? CATALOG;
+  if (looksLikePath(ref)) return resolvePath(resolve(ref), catalog);
+  const manifest = catalogEntry(ref, catalog);
   if (!manifest) {
     throw new ModelError(
       'MODEL_UNKNOWN',
-      `unknown model "${ref}": give a path to a .tflite/.onnx file or one of: ${CATALOG.map((m) => m.id).join(', ')}`,
+      `unknown model "${ref}": give a path to a .tflite/.onnx file or one of: ${catalog.map((m) => m.id).join(', ')}`,
     );
   }
   const modelDir = modelDirOf(options);
@@ -78,14 +81,14 @@ export async function resolveModel(ref: string = DEFAULT_BACKBONE_ID, options: R
   return { manifest, path: cached, bytes, location: 'download' };
 }
 
-async function resolvePath(path: string): Promise<ResolvedModel> {
+async function resolvePath(path: string, catalog: readonly ModelManifest[]): Promise<ResolvedModel> {
   if (!existsSync(path)) throw new ModelError('MODEL_NOT_FOUND', `${path}: no such model file`);
   const sidecar = `${path}.json`;
   let manifest: ModelManifest | undefined;
   if (existsSync(sidecar)) {
     manifest = parseManifest(await readJson(sidecar), sidecar);
   } else {
-    manifest = catalogEntry(basename(path));
+    manifest = catalogEntry(basename(path), catalog);
   }
   if (!manifest) {
     throw new ModelError(

@@ -1,0 +1,400 @@
+// The sample store: content-addressed image files plus SQLite (WAL) for metadata, labels, the embedding
+// cache and head versions. Every write is crash-safe: image files go temp -> fsync -> rename before the
+// row that names them commits, and SQLite runs with synchronous=FULL because devices lose power.
+
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { EdgetuneError } from '../errors.js';
+import { sha256Hex } from '../models/resolve.js';
+
+export class SampleError extends EdgetuneError {}
+
+export type Split = 'train' | 'holdout';
+export type SampleStatus = 'ok' | 'quarantined';
+
+export interface Sample {
+  id: string;
+  createdAt: number;
+  origin: string;
+  label: string | null;
+  split: Split;
+  bytes: number;
+  hasImage: boolean;
+  status: SampleStatus;
+  error: string | null;
+  prediction: string | null;
+  predictionScore: number | null;
+}
+
+export interface StoreOptions {
+  /** Keep no image files, only embeddings and metadata (sites where photos must not be stored). */
+  embeddingsOnly?: boolean;
+  /** Share of samples (by hash, so stable forever) kept out of training to judge new heads. Default 0.2. */
+  holdoutFraction?: number;
+}
+
+export interface HeadVersion {
+  version: number;
+  parent: number | null;
+  createdAt: number;
+  accuracy: number | null;
+  metrics: Record<string, unknown>;
+  current: boolean;
+}
+
+export interface LabelledSet {
+  ids: string[];
+  labels: string[];
+  /** [n, dim] */
+  embeddings: Float32Array;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS samples (
+  id TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  origin TEXT NOT NULL,
+  label TEXT,
+  split TEXT NOT NULL CHECK (split IN ('train', 'holdout')),
+  bytes INTEGER NOT NULL,
+  has_image INTEGER NOT NULL,
+  status TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'quarantined')),
+  error TEXT,
+  prediction TEXT,
+  prediction_score REAL
+);
+CREATE INDEX IF NOT EXISTS samples_label ON samples (label);
+CREATE INDEX IF NOT EXISTS samples_created ON samples (created_at);
+CREATE TABLE IF NOT EXISTS embeddings (
+  sample_id TEXT NOT NULL REFERENCES samples (id) ON DELETE CASCADE,
+  backbone TEXT NOT NULL,
+  vector BLOB NOT NULL,
+  PRIMARY KEY (sample_id, backbone)
+);
+CREATE TABLE IF NOT EXISTS heads (
+  version INTEGER PRIMARY KEY,
+  parent INTEGER,
+  created_at INTEGER NOT NULL,
+  accuracy REAL,
+  metrics TEXT NOT NULL,
+  file BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+interface SampleRow {
+  id: string;
+  created_at: number;
+  origin: string;
+  label: string | null;
+  split: Split;
+  bytes: number;
+  has_image: number;
+  status: SampleStatus;
+  error: string | null;
+  prediction: string | null;
+  prediction_score: number | null;
+}
+
+function toSample(row: SampleRow): Sample {
+  return {
+    id: row.id,
+    createdAt: row.created_at,
+    origin: row.origin,
+    label: row.label,
+    split: row.split,
+    bytes: row.bytes,
+    hasImage: row.has_image === 1,
+    status: row.status,
+    error: row.error,
+    prediction: row.prediction,
+    predictionScore: row.prediction_score,
+  };
+}
+
+export class SampleStore {
+  private readonly db: Database.Database;
+  private readonly imagesDir: string;
+  private readonly quarantineDir: string;
+  readonly embeddingsOnly: boolean;
+  private readonly holdoutFraction: number;
+
+  private constructor(readonly dir: string, options: StoreOptions) {
+    this.embeddingsOnly = options.embeddingsOnly ?? false;
+    this.holdoutFraction = options.holdoutFraction ?? 0.2;
+    this.imagesDir = join(dir, 'images');
+    this.quarantineDir = join(dir, 'quarantine');
+    mkdirSync(this.imagesDir, { recursive: true });
+    mkdirSync(this.quarantineDir, { recursive: true });
+    const dbPath = join(dir, 'edgetune.db');
+    try {
+      this.db = new Database(dbPath);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.pragma('busy_timeout = 5000');
+      this.db.exec(SCHEMA);
+      const check = this.db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw new Error(`integrity check: ${String(check)}`);
+    } catch (err) {
+      throw new SampleError('STORE_CORRUPT', `${dbPath}: cannot open the sample database: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  static open(dir: string, options: StoreOptions = {}): SampleStore {
+    mkdirSync(dir, { recursive: true });
+    return new SampleStore(dir, options);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** A stable split from the content hash: the same photo is always train or always holdout. */
+  splitOf(id: string): Split {
+    return Number.parseInt(id.slice(0, 8), 16) / 0x1_0000_0000 < this.holdoutFraction ? 'holdout' : 'train';
+  }
+
+  /** Stores a sample (idempotent by content). The image file is durable before the row commits. */
+  add(bytes: Uint8Array, meta: { origin: string; label?: string | null; createdAt?: number }): { sample: Sample; created: boolean } {
+    const id = sha256Hex(bytes);
+    const existing = this.get(id);
+    if (existing) {
+      if (meta.label !== undefined && meta.label !== null && existing.label !== meta.label) this.setLabel(id, meta.label);
+      return { sample: this.get(id)!, created: false };
+    }
+    const keepImage = !this.embeddingsOnly;
+    if (keepImage) writeDurably(this.imagePath(id), bytes);
+    this.db
+      .prepare(
+        `INSERT INTO samples (id, created_at, origin, label, split, bytes, has_image) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(id, meta.createdAt ?? Date.now(), meta.origin, meta.label ?? null, this.splitOf(id), bytes.length, keepImage ? 1 : 0);
+    return { sample: this.get(id)!, created: true };
+  }
+
+  /** Keeps a sample that could not be processed, with the reason, out of training. */
+  quarantine(bytes: Uint8Array, meta: { origin: string; error: string; label?: string | null }): Sample {
+    const id = sha256Hex(bytes);
+    writeDurably(join(this.quarantineDir, id), bytes);
+    this.db
+      .prepare(
+        `INSERT INTO samples (id, created_at, origin, label, split, bytes, has_image, status, error)
+         VALUES (?, ?, ?, ?, ?, ?, 0, 'quarantined', ?)
+         ON CONFLICT (id) DO UPDATE SET status = 'quarantined', error = excluded.error`,
+      )
+      .run(id, Date.now(), meta.origin, meta.label ?? null, this.splitOf(id), bytes.length, meta.error);
+    return this.get(id)!;
+  }
+
+  get(id: string): Sample | undefined {
+    const row = this.db.prepare('SELECT * FROM samples WHERE id = ?').get(id) as SampleRow | undefined;
+    return row ? toSample(row) : undefined;
+  }
+
+  imagePath(id: string): string {
+    return join(this.imagesDir, id.slice(0, 2), id);
+  }
+
+  readImage(id: string): Buffer | undefined {
+    const sample = this.get(id);
+    if (!sample?.hasImage) return undefined;
+    const path = this.imagePath(id);
+    return existsSync(path) ? readFileSync(path) : undefined;
+  }
+
+  list(options: { labelled?: boolean; status?: SampleStatus; limit?: number; offset?: number } = {}): Sample[] {
+    const where: string[] = [];
+    if (options.labelled === true) where.push('label IS NOT NULL');
+    if (options.labelled === false) where.push('label IS NULL');
+    where.push(`status = '${options.status ?? 'ok'}'`);
+    const rows = this.db
+      .prepare(`SELECT * FROM samples WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`)
+      .all(options.limit ?? 100, options.offset ?? 0) as SampleRow[];
+    return rows.map(toSample);
+  }
+
+  setLabel(id: string, label: string | null): Sample {
+    const result = this.db.prepare('UPDATE samples SET label = ? WHERE id = ?').run(label, id);
+    if (result.changes === 0) throw new SampleError('SAMPLE_NOT_FOUND', `no sample ${id}`);
+    return this.get(id)!;
+  }
+
+  /** Labels many samples in one transaction: all or none. */
+  setLabels(changes: { id: string; label: string | null }[]): void {
+    const update = this.db.prepare('UPDATE samples SET label = ? WHERE id = ?');
+    this.db.transaction(() => {
+      for (const { id, label } of changes) {
+        if (update.run(label, id).changes === 0) throw new SampleError('SAMPLE_NOT_FOUND', `no sample ${id}`);
+      }
+    })();
+  }
+
+  setPrediction(id: string, label: string | null, score: number | null): void {
+    this.db.prepare('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?').run(label, score, id);
+  }
+
+  delete(id: string): boolean {
+    const sample = this.get(id);
+    if (!sample) return false;
+    this.db.prepare('DELETE FROM samples WHERE id = ?').run(id);
+    // The row goes first: a crash here leaves an orphan file (harmless), never a row without its image.
+    rmSync(this.imagePath(id), { force: true });
+    rmSync(join(this.quarantineDir, id), { force: true });
+    return true;
+  }
+
+  putEmbedding(id: string, backbone: string, vector: Float32Array): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO embeddings (sample_id, backbone, vector) VALUES (?, ?, ?)')
+      .run(id, backbone, Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength));
+  }
+
+  getEmbedding(id: string, backbone: string): Float32Array | undefined {
+    const row = this.db.prepare('SELECT vector FROM embeddings WHERE sample_id = ? AND backbone = ?').get(id, backbone) as
+      | { vector: Buffer }
+      | undefined;
+    return row ? bufferToFloats(row.vector) : undefined;
+  }
+
+  /** Labelled samples that have an embedding for this backbone, optionally one split only. */
+  labelledSet(backbone: string, split?: Split): LabelledSet {
+    const rows = this.db
+      .prepare(
+        `SELECT s.id, s.label, e.vector FROM samples s JOIN embeddings e ON e.sample_id = s.id AND e.backbone = ?
+         WHERE s.label IS NOT NULL AND s.status = 'ok' ${split ? 'AND s.split = ?' : ''} ORDER BY s.created_at, s.id`,
+      )
+      .all(...(split ? [backbone, split] : [backbone])) as { id: string; label: string; vector: Buffer }[];
+    const dim = rows[0] ? rows[0].vector.byteLength / 4 : 0;
+    const embeddings = new Float32Array(rows.length * dim);
+    rows.forEach((r, i) => embeddings.set(bufferToFloats(r.vector), i * dim));
+    return { ids: rows.map((r) => r.id), labels: rows.map((r) => r.label), embeddings };
+  }
+
+  counts(): { samples: number; labelled: number; quarantined: number; bytes: number; perClass: Record<string, number> } {
+    const totals = this.db
+      .prepare(
+        `SELECT COUNT(*) AS samples, COUNT(label) AS labelled, COALESCE(SUM(CASE WHEN has_image = 1 THEN bytes ELSE 0 END), 0) AS bytes,
+         SUM(CASE WHEN status = 'quarantined' THEN 1 ELSE 0 END) AS quarantined FROM samples`,
+      )
+      .get() as { samples: number; labelled: number; bytes: number; quarantined: number | null };
+    const perClass = Object.fromEntries(
+      (
+        this.db.prepare(`SELECT label, COUNT(*) AS n FROM samples WHERE label IS NOT NULL AND status = 'ok' GROUP BY label ORDER BY label`).all() as {
+          label: string;
+          n: number;
+        }[]
+      ).map((r) => [r.label, r.n]),
+    );
+    return { ...totals, quarantined: totals.quarantined ?? 0, perClass };
+  }
+
+  /**
+   * Deletes samples until the store is within limits: quarantined first, then unlabelled, oldest first;
+   * labelled samples go last, because people spent time on them. Returns the number deleted.
+   */
+  enforceRetention(limits: { maxSamples?: number; maxBytes?: number }): number {
+    let deleted = 0;
+    const over = () => {
+      const c = this.counts();
+      return (limits.maxSamples !== undefined && c.samples > limits.maxSamples) || (limits.maxBytes !== undefined && c.bytes > limits.maxBytes);
+    };
+    const victims = this.db.prepare(
+      `SELECT id FROM samples ORDER BY (status = 'ok'), (label IS NOT NULL), created_at, id LIMIT 64`,
+    );
+    while (over()) {
+      const batch = victims.all() as { id: string }[];
+      if (batch.length === 0) break;
+      for (const { id } of batch) {
+        if (!over()) break;
+        this.delete(id);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  /** Saves a head version and makes it current, atomically. */
+  saveHead(file: Uint8Array, meta: { parent: number | null; accuracy: number | null; metrics?: Record<string, unknown>; makeCurrent?: boolean }): number {
+    return this.db.transaction(() => {
+      const result = this.db
+        .prepare('INSERT INTO heads (parent, created_at, accuracy, metrics, file) VALUES (?, ?, ?, ?, ?)')
+        .run(meta.parent, Date.now(), meta.accuracy, JSON.stringify(meta.metrics ?? {}), Buffer.from(file));
+      const version = Number(result.lastInsertRowid);
+      if (meta.makeCurrent !== false) this.setMeta('current_head', String(version));
+      return version;
+    })();
+  }
+
+  headVersions(): HeadVersion[] {
+    const current = this.currentHeadVersion();
+    return (
+      this.db.prepare('SELECT version, parent, created_at, accuracy, metrics FROM heads ORDER BY version').all() as {
+        version: number;
+        parent: number | null;
+        created_at: number;
+        accuracy: number | null;
+        metrics: string;
+      }[]
+    ).map((r) => ({
+      version: r.version,
+      parent: r.parent,
+      createdAt: r.created_at,
+      accuracy: r.accuracy,
+      metrics: JSON.parse(r.metrics) as Record<string, unknown>,
+      current: r.version === current,
+    }));
+  }
+
+  headFile(version: number): Uint8Array | undefined {
+    const row = this.db.prepare('SELECT file FROM heads WHERE version = ?').get(version) as { file: Buffer } | undefined;
+    return row ? new Uint8Array(row.file) : undefined;
+  }
+
+  currentHeadVersion(): number | null {
+    const value = this.getMeta('current_head');
+    return value === undefined ? null : Number(value);
+  }
+
+  /** Points `current` at an older (or newer) stored version: rollback. */
+  setCurrentHead(version: number): void {
+    if (!this.headFile(version)) throw new SampleError('HEAD_NOT_FOUND', `no head version ${version} in ${this.dir}`);
+    this.setMeta('current_head', String(version));
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+}
+
+function bufferToFloats(buffer: Buffer): Float32Array {
+  const copy = new Uint8Array(buffer.byteLength);
+  copy.set(buffer);
+  return new Float32Array(copy.buffer);
+}
+
+/** temp file -> fsync -> rename -> fsync folder: after this returns the file survives a power cut. */
+export function writeDurably(path: string, bytes: Uint8Array): void {
+  const dir = join(path, '..');
+  mkdirSync(dir, { recursive: true });
+  const temp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(temp, 'w');
+  try {
+    writeSync(fd, bytes);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, path);
+  const dirFd = openSync(dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
