@@ -235,6 +235,12 @@ export class SampleStore {
     this.db.prepare('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?').run(label, score, id);
   }
 
+  /** Drops the image file of a sample (quarantine keeps its own copy). */
+  removeImage(id: string): void {
+    this.db.prepare('UPDATE samples SET has_image = 0 WHERE id = ?').run(id);
+    rmSync(this.imagePath(id), { force: true });
+  }
+
   delete(id: string): boolean {
     const sample = this.get(id);
     if (!sample) return false;

@@ -1,0 +1,164 @@
+// The agent's one config file (YAML or JSON) plus environment overrides, validated by one schema that
+// also documents every field (docs/agent.md is written from the same names). Defaults live here only.
+
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, errorMessage } from '../errors.js';
+import { DEFAULT_BACKBONE_ID } from '../models/catalog.js';
+import { parseWith } from '../schema.js';
+
+const Id = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash or underscore (1-64)');
+
+export const AgentConfigSchema = z
+  .object({
+    device: z
+      .object({
+        /** Device id in the fleet; defaults to the host name. */
+        id: Id.default(() => sanitizeId(hostname())),
+        /** Device profile id, or "auto" to detect from /proc and /etc. */
+        profile: z.string().default('auto'),
+      })
+      .prefault({}),
+    data: z
+      .object({
+        /** Folder for the sample store (images, SQLite database). */
+        dir: z.string().min(1).default('./edgetune-data'),
+        /** Keep embeddings and metadata only, never image files. */
+        embeddingsOnly: z.boolean().default(false),
+        /** Share of samples held out (stable by content hash) to judge every new head. */
+        holdoutFraction: z.number().min(0).max(0.5).default(0.2),
+        retention: z
+          .object({
+            maxSamples: z.number().int().positive().optional(),
+            maxBytes: z.number().int().positive().optional(),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    model: z
+      .object({
+        /** Backbone catalog id or model file path. */
+        backbone: z.string().min(1).default(DEFAULT_BACKBONE_ID),
+        engine: z.enum(['tflite', 'onnx']).optional(),
+        workers: z.number().int().positive().optional(),
+        threads: z.number().int().positive().optional(),
+        batchSize: z.number().int().positive().optional(),
+        /** Refuse images with more pixels than this before decoding them. */
+        maxImagePixels: z.number().int().positive().optional(),
+      })
+      .prefault({}),
+    head: z
+      .object({
+        kind: z.enum(['softmax', 'prototype']).default('softmax'),
+        /** Retrain after this many new or changed labels (0: only on command). */
+        retrainAfterLabels: z.number().int().min(0).default(10),
+        /** Answer "unknown" when the top probability is below this. */
+        unknownThreshold: z.number().min(0).max(1).default(0.5),
+        /** A new head is kept only if its holdout accuracy is at least the current one's minus this. */
+        tolerance: z.number().min(0).max(1).default(0),
+      })
+      .prefault({}),
+    queue: z
+      .object({
+        /** Images waiting to be embedded; beyond it the drop policy applies (a fast camera cannot exhaust memory). */
+        limit: z.number().int().positive().optional(),
+        /** Labelled samples are never dropped; unlabelled ones are, oldest or newest first. */
+        drop: z.enum(['oldest', 'newest']).default('oldest'),
+      })
+      .prefault({}),
+    sources: z
+      .object({
+        inbox: z
+          .object({
+            dir: z.string().min(1),
+            /** After a file is stored: move it to inbox/done, or delete it. */
+            after: z.enum(['move', 'delete']).default('move'),
+            pollMs: z.number().int().positive().default(1000),
+          })
+          .optional(),
+        camera: z
+          .object({
+            /** argv of a command that writes one image to stdout, e.g. ["rpicam-still", "-o", "-", "-n"]. */
+            command: z.array(z.string().min(1)).min(1),
+            intervalMs: z.number().int().positive().optional(),
+            timeoutMs: z.number().int().positive().default(10_000),
+          })
+          .optional(),
+      })
+      .prefault({}),
+    http: z
+      .object({
+        enabled: z.boolean().default(true),
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        /** Required as "Authorization: Bearer <token>" on changes when set. */
+        token: z.string().min(8).optional(),
+        /** Largest upload accepted, bytes. */
+        maxUploadBytes: z.number().int().positive().default(20 * 1024 * 1024),
+      })
+      .prefault({}),
+    log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+  })
+  .strict();
+
+export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+
+function sanitizeId(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
+  return cleaned.length > 0 ? cleaned : 'device';
+}
+
+/** Reads a YAML or JSON file; `undefined` path means defaults only. */
+export function readConfigFile(path: string | undefined): unknown {
+  if (!path) return {};
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('CONFIG_UNREADABLE', `${path}: cannot read config: ${errorMessage(err)}`);
+  }
+  try {
+    return (path.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) ?? {};
+  } catch (err) {
+    throw new ConfigError('CONFIG_SYNTAX', `${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${errorMessage(err)}`);
+  }
+}
+
+/**
+ * Environment overrides: EDGETUNE_<SECTION>_<FIELD>, e.g. EDGETUNE_HTTP_PORT=9000,
+ * EDGETUNE_DATA_DIR=/var/lib/edgetune, EDGETUNE_HEAD_KIND=prototype. Values are parsed as JSON when they
+ * parse (numbers, booleans, arrays), else taken as strings.
+ */
+export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const config = structuredClone((raw ?? {}) as Record<string, unknown>);
+  const shape = AgentConfigSchema.shape;
+  for (const section of Object.keys(shape)) {
+    for (const [key, value] of Object.entries(env)) {
+      const prefix = `EDGETUNE_${section.toUpperCase()}_`;
+      if (!key.startsWith(prefix) || value === undefined) continue;
+      const field = camelCase(key.slice(prefix.length));
+      const target = (config[section] ??= {}) as Record<string, unknown>;
+      target[field] = parseEnvValue(value);
+    }
+  }
+  return config;
+}
+
+function camelCase(envName: string): string {
+  return envName.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function parseEnvValue(value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+export function loadAgentConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const raw = applyEnvOverrides(readConfigFile(path), env);
+  return parseWith(AgentConfigSchema, raw, path ?? '(defaults and environment)', ConfigError, 'CONFIG_INVALID');
+}

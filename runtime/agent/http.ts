@@ -1,0 +1,191 @@
+// The agent's local HTTP API and labelling page. Plain node:http: a dozen routes do not need a framework.
+// Changes need "Authorization: Bearer <token>" when a token is configured; reads are open on the bind
+// address (loopback by default).
+
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { EdgetuneError, errorMessage } from '../errors.js';
+import { thumbnail } from '../image/thumbnail.js';
+import type { Sample } from '../samples/store.js';
+import type { Logger } from './log.js';
+import { LABEL_PAGE } from './page.js';
+
+export interface AgentApi {
+  health(): Record<string, unknown>;
+  metrics(): string;
+  listSamples(query: { labelled?: boolean; limit: number; offset: number }): Sample[];
+  sampleImage(id: string): Buffer | undefined;
+  upload(bytes: Buffer, label: string | null): { sample: Sample; created: boolean; queued: boolean };
+  setLabel(id: string, label: string | null): Sample;
+  deleteSample(id: string): boolean;
+  classes(): { label: string; count: number }[];
+  head(): Record<string, unknown>;
+  train(): Promise<Record<string, unknown>>;
+  rollback(version: number): Record<string, unknown>;
+}
+
+export interface HttpOptions {
+  host: string;
+  port: number;
+  token?: string | undefined;
+  maxUploadBytes: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const STATUS_BY_CODE: Record<string, number> = {
+  SAMPLE_NOT_FOUND: 404,
+  HEAD_NOT_FOUND: 404,
+  LABEL_INVALID: 400,
+  NOT_ENOUGH_LABELS: 409,
+  TRAINING_BUSY: 409,
+};
+
+export async function startHttpServer(api: AgentApi, options: HttpOptions, log: Logger): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    handle(api, options, req, res).catch((err: unknown) => {
+      const status = err instanceof HttpError ? err.status : err instanceof EdgetuneError ? (STATUS_BY_CODE[err.code] ?? 400) : 500;
+      const code = err instanceof HttpError || err instanceof EdgetuneError ? err.code : 'INTERNAL';
+      if (status >= 500) log.error('http request failed', { method: req.method, url: req.url, error: errorMessage(err) });
+      if (!res.headersSent) sendJson(res, status, { error: errorMessage(err), code });
+      else res.end();
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    server,
+    url: `http://${host}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body exceeds the limit of ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const body = await readBody(req, 64 * 1024);
+  try {
+    const value = JSON.parse(body.toString('utf8') || '{}') as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
+    return value as Record<string, unknown>;
+  } catch (err) {
+    throw new HttpError(400, 'BAD_JSON', `request body must be a JSON object: ${errorMessage(err)}`);
+  }
+}
+
+function requireToken(req: IncomingMessage, token: string | undefined): void {
+  if (!token) return;
+  if (req.headers.authorization !== `Bearer ${token}`) throw new HttpError(401, 'UNAUTHORIZED', 'missing or wrong bearer token');
+}
+
+function labelFrom(value: unknown, field: string): string | null {
+  if (value === null) return null;
+  if (typeof value !== 'string') throw new HttpError(400, 'LABEL_INVALID', `field "${field}" must be a string or null`);
+  return value;
+}
+
+async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://agent');
+  const path = url.pathname;
+  const method = req.method ?? 'GET';
+  const sampleMatch = /^\/api\/samples\/([0-9a-f]{64})(\/image|\/label)?$/.exec(path);
+
+  if (method === 'GET' && path === '/') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(LABEL_PAGE);
+    return;
+  }
+  if (method === 'GET' && path === '/health') return sendJson(res, 200, api.health());
+  if (method === 'GET' && path === '/metrics') {
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+    res.end(api.metrics());
+    return;
+  }
+  if (method === 'GET' && path === '/api/samples') {
+    const labelled = url.searchParams.get('labelled');
+    const limit = Math.min(500, Number(url.searchParams.get('limit') ?? 50) || 50);
+    const offset = Number(url.searchParams.get('offset') ?? 0) || 0;
+    return sendJson(res, 200, {
+      samples: api.listSamples({ ...(labelled === null ? {} : { labelled: labelled === 'true' }), limit, offset }),
+    });
+  }
+  if (method === 'POST' && path === '/api/samples') {
+    requireToken(req, options.token);
+    const bytes = await readBody(req, options.maxUploadBytes);
+    if (bytes.length === 0) throw new HttpError(400, 'EMPTY_BODY', 'POST an image as the request body');
+    const result = api.upload(bytes, url.searchParams.get('label'));
+    return sendJson(res, result.created ? 201 : 200, result);
+  }
+  if (sampleMatch) {
+    const [, id, sub] = sampleMatch as unknown as [string, string, string | undefined];
+    if (method === 'GET' && sub === '/image') {
+      const bytes = api.sampleImage(id);
+      if (!bytes) throw new HttpError(404, 'IMAGE_NOT_FOUND', `sample ${id} has no stored image`);
+      const body = url.searchParams.has('full') ? bytes : await thumbnail(bytes, `sample ${id.slice(0, 12)}`);
+      res.writeHead(200, { 'content-type': url.searchParams.has('full') ? 'application/octet-stream' : 'image/jpeg', 'cache-control': 'max-age=3600' });
+      res.end(body);
+      return;
+    }
+    if (method === 'PUT' && sub === '/label') {
+      requireToken(req, options.token);
+      const body = await readJson(req);
+      return sendJson(res, 200, { sample: api.setLabel(id, labelFrom(body.label, 'label')) });
+    }
+    if (method === 'DELETE' && sub === '/label') {
+      requireToken(req, options.token);
+      return sendJson(res, 200, { sample: api.setLabel(id, null) });
+    }
+    if (method === 'DELETE' && sub === undefined) {
+      requireToken(req, options.token);
+      if (!api.deleteSample(id)) throw new HttpError(404, 'SAMPLE_NOT_FOUND', `no sample ${id}`);
+      return sendJson(res, 200, { deleted: id });
+    }
+  }
+  if (method === 'GET' && path === '/api/classes') return sendJson(res, 200, { classes: api.classes() });
+  if (method === 'GET' && path === '/api/head') return sendJson(res, 200, api.head());
+  if (method === 'POST' && path === '/api/train') {
+    requireToken(req, options.token);
+    return sendJson(res, 200, await api.train());
+  }
+  if (method === 'POST' && path === '/api/head/rollback') {
+    requireToken(req, options.token);
+    const body = await readJson(req);
+    if (!Number.isInteger(body.version)) throw new HttpError(400, 'BAD_REQUEST', 'field "version" must be an integer');
+    return sendJson(res, 200, api.rollback(body.version as number));
+  }
+  throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+}

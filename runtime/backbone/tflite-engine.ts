@@ -1,0 +1,182 @@
+// TFLite engine: TensorFlow Lite's WASM build (SIMD) from @tensorflow/tfjs-tflite, loaded directly.
+// The package's JS loader assumes a browser, but its Emscripten modules load in Node when handed the
+// wasm bytes. The runner does not expose quantization, so dequantization uses the manifest's output
+// scale and zero point (checked against the model file by tests).
+
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { ModelError } from '../errors.js';
+import type { ModelManifest } from '../models/manifest.js';
+import type { EngineFactory, EngineOptions, EngineSession } from './engine.js';
+import { dequantizeInto } from './onnx-engine.js';
+
+interface WasmTensor {
+  id: number;
+  name: string;
+  dataType: string;
+  shape: string;
+  data(): Uint8Array | Int8Array | Float32Array;
+  delete(): void;
+}
+
+interface WasmVector {
+  size(): number;
+  get(i: number): WasmTensor;
+  delete(): void;
+}
+
+interface WasmRunner {
+  GetInputs(): WasmVector;
+  GetOutputs(): WasmVector;
+  Infer(): boolean;
+  delete(): void;
+}
+
+interface WasmModule {
+  HEAPU8: Uint8Array;
+  _malloc(n: number): number;
+  _free(ptr: number): void;
+  TFLiteWebModelRunner: {
+    CreateFromBufferAndOptions(
+      ptr: number,
+      length: number,
+      options: { numThreads: number; enableProfiling: boolean; maxProfilingBufferEntries: number },
+    ): { ok(): boolean; errorMessage(): string; value(): WasmRunner; delete(): void };
+  };
+}
+
+type ModuleFactory = (options: { wasmBinary: Uint8Array; print(text: string): void; printErr(text: string): void }) => Promise<WasmModule>;
+
+const require = createRequire(import.meta.url);
+let simdModule: Promise<WasmModule> | undefined;
+
+function wasmDir(): string {
+  return join(dirname(require.resolve('@tensorflow/tfjs-tflite/package.json')), 'wasm');
+}
+
+/** One SIMD module per thread: it is ~50 MB of heap and serves every session in that thread. */
+function loadSimdModule(): Promise<WasmModule> {
+  simdModule ??= (async () => {
+    const dir = wasmDir();
+    const factory = require(join(dir, 'tflite_web_api_cc_simd.js')) as ModuleFactory;
+    return factory({
+      wasmBinary: readFileSync(join(dir, 'tflite_web_api_cc_simd.wasm')),
+      // TFLite chats on stdout ("INFO: Created ... XNNPACK delegate"); keep stdout for our output.
+      print: () => {},
+      printErr: (text) => {
+        if (!text.startsWith('INFO:')) process.stderr.write(`tflite: ${text}\n`);
+      },
+    });
+  })();
+  return simdModule;
+}
+
+const DTYPE_NAMES = { uint8: 'uint8', int8: 'int8', float32: 'float32' } as const;
+
+export const createTfliteSession: EngineFactory = async (modelBytes, manifest, options) => {
+  const module = await loadSimdModule();
+  const pointer = module._malloc(modelBytes.length);
+  module.HEAPU8.set(modelBytes, pointer);
+  const status = module.TFLiteWebModelRunner.CreateFromBufferAndOptions(pointer, modelBytes.length, {
+    numThreads: 1,
+    enableProfiling: false,
+    maxProfilingBufferEntries: 1024,
+  });
+  if (!status.ok()) {
+    const message = status.errorMessage();
+    status.delete();
+    module._free(pointer);
+    throw new ModelError('MODEL_INVALID', `${manifest.file}: TFLite cannot load the model: ${message}`);
+  }
+  const runner = status.value();
+  status.delete();
+  try {
+    return new TfliteSession(module, runner, pointer, manifest, options);
+  } catch (err) {
+    runner.delete();
+    module._free(pointer);
+    throw err;
+  }
+};
+
+class TfliteSession implements EngineSession {
+  readonly outputDim: number;
+  private readonly inputIndex = 0;
+  private readonly outputIndex: number;
+  private closed = false;
+
+  constructor(
+    private readonly module: WasmModule,
+    private readonly runner: WasmRunner,
+    private readonly pointer: number,
+    private readonly manifest: ModelManifest,
+    options: EngineOptions,
+  ) {
+    const where = manifest.file;
+    const inputs = tensors(runner.GetInputs());
+    const input = inputs[0];
+    if (!input) throw new ModelError('INPUT_NOT_FOUND', `${where}: the model has no input tensor`);
+    const expectedShape = [1, manifest.input.height, manifest.input.width, 3].join(',');
+    if (input.dataType !== DTYPE_NAMES[manifest.input.dtype] || input.shape !== expectedShape || manifest.input.layout !== 'NHWC') {
+      throw new ModelError(
+        'INPUT_MISMATCH',
+        `${where}: input "${input.name}" is ${input.dataType} [${input.shape}], the manifest says ${manifest.input.dtype} [${expectedShape}] ${manifest.input.layout}`,
+      );
+    }
+    const outputs = tensors(runner.GetOutputs());
+    const outputName = options.outputName ?? manifest.output.name;
+    this.outputIndex = outputs.findIndex((t) => t.name === outputName);
+    const output = outputs[this.outputIndex];
+    if (!output) {
+      throw new ModelError(
+        'OUTPUT_NOT_FOUND',
+        `${where}: no output tensor "${outputName}"; outputs: ${outputs.map((t) => t.name).join(', ')}`,
+      );
+    }
+    const dims = output.shape.split(',').map(Number);
+    this.outputDim = dims.slice(1).reduce((a, b) => a * b, 1);
+    if (this.outputDim !== manifest.output.dim) {
+      throw new ModelError('OUTPUT_MISMATCH', `${where}: output "${outputName}" has ${this.outputDim} values, the manifest says ${manifest.output.dim}`);
+    }
+  }
+
+  run(input: Uint8Array | Int8Array | Float32Array, count: number): Float32Array {
+    if (this.closed) throw new ModelError('SESSION_CLOSED', `${this.manifest.file}: session is closed`);
+    const perImage = this.manifest.input.width * this.manifest.input.height * 3;
+    const out = new Float32Array(count * this.outputDim);
+    for (let i = 0; i < count; i++) {
+      const inputs = this.runner.GetInputs();
+      const tensor = inputs.get(this.inputIndex);
+      // data() is a fresh view into the WASM heap: write through it, read results out of it at once.
+      tensor.data().set(input.subarray(i * perImage, (i + 1) * perImage));
+      tensor.delete();
+      inputs.delete();
+      if (!this.runner.Infer()) throw new ModelError('INFERENCE_FAILED', `${this.manifest.file}: TFLite inference failed`);
+      const outputs = this.runner.GetOutputs();
+      const output = outputs.get(this.outputIndex);
+      dequantizeInto(output.data(), this.manifest.output.quantization, out, i * this.outputDim);
+      output.delete();
+      outputs.delete();
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.runner.delete();
+    this.module._free(this.pointer);
+  }
+}
+
+function tensors(vector: WasmVector): { name: string; dataType: string; shape: string }[] {
+  const list = Array.from({ length: vector.size() }, (_, i) => {
+    const t = vector.get(i);
+    const info = { name: t.name, dataType: t.dataType, shape: String(t.shape) };
+    t.delete();
+    return info;
+  });
+  vector.delete();
+  return list;
+}
