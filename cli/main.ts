@@ -3,7 +3,10 @@
 import { Command } from 'commander';
 import { registerClassify } from './commands/classify.js';
 import { registerEmbed } from './commands/embed.js';
+import { registerEval } from './commands/eval.js';
 import { registerModels } from './commands/models.js';
+import { registerPredict } from './commands/predict.js';
+import { registerTrain } from './commands/train.js';
 import { reportError } from './output.js';
 
 export function buildProgram(): Command {
@@ -25,6 +28,9 @@ Models are found through EDGETUNE_MODEL_DIR (air-gapped sites, CI), the cache, o
     );
   registerModels(program);
   registerEmbed(program);
+  registerTrain(program);
+  registerPredict(program);
+  registerEval(program);
   registerClassify(program);
   return program;
 }

@@ -2,10 +2,11 @@
 // cache and head versions. Every write is crash-safe: image files go temp -> fsync -> rename before the
 // row that names them commits, and SQLite runs with synchronous=FULL because devices lose power.
 
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { EdgetuneError } from '../errors.js';
+import { writeDurably } from '../durable.js';
 import { sha256Hex } from '../models/resolve.js';
 
 export class SampleError extends EdgetuneError {}
@@ -382,25 +383,4 @@ function bufferToFloats(buffer: Buffer): Float32Array {
   const copy = new Uint8Array(buffer.byteLength);
   copy.set(buffer);
   return new Float32Array(copy.buffer);
-}
-
-/** temp file -> fsync -> rename -> fsync folder: after this returns the file survives a power cut. */
-export function writeDurably(path: string, bytes: Uint8Array): void {
-  const dir = join(path, '..');
-  mkdirSync(dir, { recursive: true });
-  const temp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w');
-  try {
-    writeSync(fd, bytes);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
-  const dirFd = openSync(dir, 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
 }
