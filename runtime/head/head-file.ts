@@ -45,7 +45,8 @@ export interface DecodeExpectations {
 }
 
 export function encodeHead(head: Head, encoding: WeightEncoding = 'float32'): Uint8Array {
-  const header = Buffer.from(JSON.stringify(head.meta), 'utf8');
+  // Through the schema so keys come out in one canonical order: equal heads give equal bytes.
+  const header = Buffer.from(JSON.stringify(HeaderSchema.parse(head.meta)), 'utf8');
   const k = head.labels.length;
   const d = head.meta.dim;
   const weightBytes = encoding === 'float32' ? k * d * 4 : k * (4 + d);
