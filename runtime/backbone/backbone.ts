@@ -183,11 +183,13 @@ function concatInputs(inputs: InputTensor[]): InputTensor {
 }
 
 function spawnWorker(init: WorkerInit): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+  // Workers inherit the parent's flags; --input-type (from `node -e`) is refused for file entry points.
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData: init, execArgv });
   // Under vitest/tsx the sources are .ts files: register tsx inside the worker before loading the entry.
   const entry = new URL('./worker.ts', import.meta.url).href;
   const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData: init });
+  return new Worker(bootstrap, { eval: true, workerData: init, execArgv });
 }
 
 function waitReady(worker: Worker): Promise<number> {

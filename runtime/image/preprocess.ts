@@ -3,6 +3,9 @@
 
 import { readFile } from 'node:fs/promises';
 import sharp, { type Sharp } from 'sharp';
+
+// One libvips thread per image: images are decoded in parallel already, and the cores are for inference.
+sharp.concurrency(1);
 import { ImageError, errorMessage } from '../errors.js';
 import type { ModelInput, ResizePolicy } from '../models/manifest.js';
 import { decodeBmp, isBmp } from './bmp.js';

@@ -1,0 +1,109 @@
+// Embedding throughput per engine, worker count and thread count, on real photos; and the RSS of a
+// process with the default backbone loaded. Ratios are measured within one run (shared machines are noisy).
+//
+//   npx tsx bench/embed.ts [--images N] [--data DIR] [--model ID] [--json]
+
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Backbone, type BackboneOptions } from '../runtime/backbone/backbone.js';
+import { embedFiles } from '../runtime/embeddings/embed-files.js';
+import { preprocessFile } from '../runtime/image/preprocess.js';
+import { DEFAULT_BACKBONE_ID } from '../runtime/models/catalog.js';
+import { resolveModel } from '../runtime/models/resolve.js';
+import { printTable, sharedDir } from './table.js';
+
+const { values } = parseArgs({
+  options: {
+    images: { type: 'string', default: '400' },
+    data: { type: 'string', default: join(sharedDir(), 'datasets', 'flowers128') },
+    model: { type: 'string', default: DEFAULT_BACKBONE_ID },
+    json: { type: 'boolean', default: false },
+  },
+});
+
+const count = Number(values.images);
+const classes = readdirSync(values.data).sort();
+const files = classes.flatMap((c) => readdirSync(join(values.data, c)).sort().map((f) => join(values.data, c, f)));
+const sample = Array.from({ length: count }, (_, i) => files[(i * 7919) % files.length]!);
+const model = await resolveModel(values.model);
+
+interface Row {
+  engine: string;
+  workers: number;
+  threads: number;
+  mode: string;
+  imagesPerSecond: number;
+  msPerImage: number;
+}
+const rows: Row[] = [];
+
+const inputs = await Promise.all(sample.map((f) => preprocessFile(f, model.manifest.input, { resize: model.manifest.resize })));
+
+async function measure(options: BackboneOptions, mode: 'tensors' | 'files'): Promise<void> {
+  const backbone = await Backbone.open(model, options);
+  try {
+    await Promise.all(inputs.slice(0, 8).map((i) => backbone.embed(i.slice())));
+    const started = performance.now();
+    if (mode === 'tensors') await Promise.all(inputs.map((i) => backbone.embed(i.slice())));
+    else await embedFiles(sample, backbone);
+    const seconds = (performance.now() - started) / 1000;
+    rows.push({
+      engine: backbone.engine,
+      workers: backbone.settings.workers,
+      threads: backbone.settings.threads,
+      mode: mode === 'tensors' ? 'inference only' : 'files: read, decode, resize, infer',
+      imagesPerSecond: count / seconds,
+      msPerImage: (seconds * 1000) / count,
+    });
+  } finally {
+    await backbone.close();
+  }
+}
+
+for (const [workers, threads] of [
+  [1, 1],
+  [2, 1],
+] as const) {
+  await measure({ workers, threads }, 'tensors');
+}
+await measure({}, 'files');
+
+/** RSS of a fresh process that loads the default backbone (its default workers) and embeds one photo. */
+function rssOfFreshProcess(workers: number): number {
+  const script = `
+    const { Backbone } = await import(${JSON.stringify(new URL('../runtime/backbone/backbone.js', import.meta.url).href)});
+    const { resolveModel } = await import(${JSON.stringify(new URL('../runtime/models/resolve.js', import.meta.url).href)});
+    const model = await resolveModel(${JSON.stringify(values.model)});
+    const backbone = await Backbone.open(model, { workers: ${workers} });
+    await backbone.embed(new Uint8Array(model.manifest.input.width * model.manifest.input.height * 3).fill(100));
+    process.stdout.write(String(process.memoryUsage().rss));
+    await backbone.close();`;
+  // Compiled (npm run bench) the child runs plain JS; under tsx it needs the loader too.
+  const loader = import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const out = execFileSync(process.execPath, [...loader, '--input-type=module', '-e', script], { encoding: 'utf8' });
+  return Number(out.trim().split('\n').at(-1));
+}
+const rssAfterLoad = rssOfFreshProcess(2);
+const rssOneWorker = rssOfFreshProcess(1);
+
+const report = {
+  model: model.manifest.id,
+  images: count,
+  rows,
+  defaultImagesPerSecond: rows.at(-1)!.imagesPerSecond,
+  rssMiBWithBackboneLoaded: rssAfterLoad / 2 ** 20,
+  rssMiBOneWorker: rssOneWorker / 2 ** 20,
+};
+if (values.json) console.log(JSON.stringify(report, null, 2));
+else {
+  printTable(
+    `embedding throughput, ${model.manifest.id}, ${count} flowers128 photos`,
+    ['engine', 'workers', 'threads/worker', 'measures', 'images/s', 'ms/image'],
+    rows.map((r) => [r.engine, r.workers, r.threads, r.mode, r.imagesPerSecond.toFixed(1), r.msPerImage.toFixed(1)]),
+  );
+  console.log(
+    `\nRSS of a fresh process with the backbone loaded and run once: ${report.rssMiBWithBackboneLoaded.toFixed(0)} MiB with 2 workers, ${report.rssMiBOneWorker.toFixed(0)} MiB with 1 `,
+  );
+}
