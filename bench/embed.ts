@@ -25,7 +25,11 @@ const { values } = parseArgs({
 
 const count = Number(values.images);
 const classes = readdirSync(values.data).sort();
-const files = classes.flatMap((c) => readdirSync(join(values.data, c)).sort().map((f) => join(values.data, c, f)));
+const files = classes.flatMap((c) =>
+  readdirSync(join(values.data, c))
+    .sort()
+    .map((f) => join(values.data, c, f)),
+);
 const sample = Array.from({ length: count }, (_, i) => files[(i * 7919) % files.length]!);
 const model = await resolveModel(values.model);
 
@@ -39,7 +43,9 @@ interface Row {
 }
 const rows: Row[] = [];
 
-const inputs = await Promise.all(sample.map((f) => preprocessFile(f, model.manifest.input, { resize: model.manifest.resize })));
+const inputs = await Promise.all(
+  sample.map((f) => preprocessFile(f, model.manifest.input, { resize: model.manifest.resize })),
+);
 
 async function measure(options: BackboneOptions, mode: 'tensors' | 'files'): Promise<void> {
   const backbone = await Backbone.open(model, options);
@@ -82,7 +88,9 @@ function rssOfFreshProcess(workers: number): number {
     await backbone.close();`;
   // Compiled (npm run bench) the child runs plain JS; under tsx it needs the loader too.
   const loader = import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [];
-  const out = execFileSync(process.execPath, [...loader, '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, [...loader, '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  });
   return Number(out.trim().split('\n').at(-1));
 }
 const rssAfterLoad = rssOfFreshProcess(2);
@@ -101,7 +109,14 @@ else {
   printTable(
     `embedding throughput, ${model.manifest.id}, ${count} flowers128 photos`,
     ['engine', 'workers', 'threads/worker', 'measures', 'images/s', 'ms/image'],
-    rows.map((r) => [r.engine, r.workers, r.threads, r.mode, r.imagesPerSecond.toFixed(1), r.msPerImage.toFixed(1)]),
+    rows.map((r) => [
+      r.engine,
+      r.workers,
+      r.threads,
+      r.mode,
+      r.imagesPerSecond.toFixed(1),
+      r.msPerImage.toFixed(1),
+    ]),
   );
   console.log(
     `\nRSS of a fresh process with the backbone loaded and run once: ${report.rssMiBWithBackboneLoaded.toFixed(0)} MiB with 2 workers, ${report.rssMiBOneWorker.toFixed(0)} MiB with 1 `,

@@ -7,10 +7,14 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const compiled = join(here, '..', 'dist', 'bench');
-const names = readdirSync(here).filter((f) => f.endsWith('.ts') && f !== 'table.ts').map((f) => f.slice(0, -3));
+const names = readdirSync(here)
+  .filter((f) => f.endsWith('.ts') && f !== 'table.ts')
+  .map((f) => f.slice(0, -3));
 const [name, ...args] = process.argv.slice(2);
 if (!name || name === '--help' || !names.includes(name)) {
-  console.log(`usage: npm run bench -- <name> [options]\n\nbenchmarks: ${names.join(', ')}\n(each prints a table; --json prints the same figures for scripts)`);
+  console.log(
+    `usage: npm run bench -- <name> [options]\n\nbenchmarks: ${names.join(', ')}\n(each prints a table; --json prints the same figures for scripts)`,
+  );
   process.exit(name && name !== '--help' ? 2 : 0);
 }
 const script = join(compiled, `${name}.js`);

@@ -27,22 +27,43 @@ export interface BackboneFlags {
 export function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${name} must be a positive whole number, got "${value}"`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new UsageError(`${name} must be a positive whole number, got "${value}"`);
     return n;
   };
 }
 
-export function addBackboneOptions(command: Command, modelHelp = `backbone: catalog id or path to a model file (default ${DEFAULT_BACKBONE_ID})`): Command {
+export function addBackboneOptions(
+  command: Command,
+  modelHelp = `backbone: catalog id or path to a model file (default ${DEFAULT_BACKBONE_ID})`,
+): Command {
   return command
     .option('-m, --model <ref>', modelHelp)
-    .addOption(new Option('--engine <name>', 'inference engine (default: the one for the model format)').choices(['tflite', 'onnx']))
-    .option('--workers <n>', 'inference worker threads (default: 2 for TFLite, 1 for ONNX)', positiveInt('--workers'))
-    .option('--threads <n>', 'threads per worker (default: 1 for TFLite, all cores for ONNX)', positiveInt('--threads'))
+    .addOption(
+      new Option('--engine <name>', 'inference engine (default: the one for the model format)').choices([
+        'tflite',
+        'onnx',
+      ]),
+    )
+    .option(
+      '--workers <n>',
+      'inference worker threads (default: 2 for TFLite, 1 for ONNX)',
+      positiveInt('--workers'),
+    )
+    .option(
+      '--threads <n>',
+      'threads per worker (default: 1 for TFLite, all cores for ONNX)',
+      positiveInt('--threads'),
+    )
     .option('--batch <n>', 'images per worker batch (default 8)', positiveInt('--batch'))
     .option('--cache-dir <dir>', 'cache folder for models and embeddings (default $XDG_CACHE_HOME/edgetune)')
     .option('--no-cache', 'do not read or write the embedding cache')
     .option('--no-download', 'never download a model; fail if it is not on disk')
-    .option('--max-pixels <n>', 'refuse images larger than this many pixels (default 64000000)', positiveInt('--max-pixels'));
+    .option(
+      '--max-pixels <n>',
+      'refuse images larger than this many pixels (default 64000000)',
+      positiveInt('--max-pixels'),
+    );
 }
 
 export interface OpenedBackbone {
@@ -54,7 +75,10 @@ export interface OpenedBackbone {
 
 export async function openBackbone(flags: BackboneFlags, outputName?: string): Promise<OpenedBackbone> {
   const cacheDir = flags.cacheDir ?? defaultCacheDir();
-  const model = await resolveModel(flags.model ?? DEFAULT_BACKBONE_ID, { cacheDir, download: flags.download });
+  const model = await resolveModel(flags.model ?? DEFAULT_BACKBONE_ID, {
+    cacheDir,
+    download: flags.download,
+  });
   const backbone = await Backbone.open(model, {
     ...(flags.engine ? { engine: flags.engine } : {}),
     ...(flags.workers ? { workers: flags.workers } : {}),

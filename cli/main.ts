@@ -45,7 +45,9 @@ export async function main(argv: string[]): Promise<number> {
     const commanderCode = (err as { code?: string }).code;
     if (commanderCode?.startsWith('commander.')) {
       const exitCode = (err as { exitCode?: number }).exitCode ?? 2;
-      return commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version' ? 0 : exitCode;
+      return commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version'
+        ? 0
+        : exitCode;
     }
     return reportError(err, argv.includes('--debug'));
   }

@@ -62,16 +62,22 @@ describe('prototype head', () => {
     const incremental = updatePrototype(trainPrototype(a.x, a.y, META), b.x, b.y);
     const once = trainPrototype(all.x, all.y, META);
     expect(incremental.meta.counts).toEqual(once.meta.counts);
-    for (let i = 0; i < once.weights.length; i++) expect(incremental.weights[i]).toBeCloseTo(once.weights[i]!, 5);
+    for (let i = 0; i < once.weights.length; i++)
+      expect(incremental.weights[i]).toBeCloseTo(once.weights[i]!, 5);
   });
 
   it('merging heads from two devices equals one head on the union, new classes included', () => {
     const one = clusters([10, 10, 0], 4);
     const two = clusters([5, 0, 12], 5);
     const merged = mergePrototypes([trainPrototype(one.x, one.y, META), trainPrototype(two.x, two.y, META)]);
-    const union = trainPrototype(new Float32Array([...one.x, ...two.x]), new Int32Array([...one.y, ...two.y]), META);
+    const union = trainPrototype(
+      new Float32Array([...one.x, ...two.x]),
+      new Int32Array([...one.y, ...two.y]),
+      META,
+    );
     expect(merged.meta.counts).toEqual([15, 10, 12]);
-    for (let i = 0; i < union.weights.length; i++) expect(merged.weights[i]).toBeCloseTo(union.weights[i]!, 5);
+    for (let i = 0; i < union.weights.length; i++)
+      expect(merged.weights[i]).toBeCloseTo(union.weights[i]!, 5);
   });
 
   it('a class without samples never wins', () => {
@@ -112,7 +118,12 @@ describe('softmax head', () => {
 
   it('early stopping on a holdout stops when the holdout loss stops falling', () => {
     const train = clusters([100, 100, 100], 13, 3);
-    const { report } = trainSoftmax(train.x, train.y, META, { seed: 1, maxEpochs: 200, patience: 2, learningRate: 0.05 });
+    const { report } = trainSoftmax(train.x, train.y, META, {
+      seed: 1,
+      maxEpochs: 200,
+      patience: 2,
+      learningRate: 0.05,
+    });
     expect(report.holdoutAccuracy).not.toBeNull();
     expect(report.epochs).toBeLessThan(200);
     expect(report.epochs - report.bestEpoch).toBeLessThanOrEqual(2);
@@ -126,7 +137,10 @@ describe('softmax head', () => {
     const cold = trainSoftmax(train.x, train.y, META, options).head;
     const warm = trainSoftmax(train.x, train.y, META, { ...options, warmStart: previous }).head;
     const meanTrueProbability = (head: typeof warm) =>
-      Array.from(test.y).reduce((a, c, i) => a + head.probabilities(test.x.subarray(i * DIM, (i + 1) * DIM))[c]!, 0) / test.y.length;
+      Array.from(test.y).reduce(
+        (a, c, i) => a + head.probabilities(test.x.subarray(i * DIM, (i + 1) * DIM))[c]!,
+        0,
+      ) / test.y.length;
     expect(meanTrueProbability(warm)).toBeGreaterThan(0.8);
     expect(meanTrueProbability(cold)).toBeLessThan(0.5);
   });
@@ -165,7 +179,11 @@ describe('predictions', () => {
 
 describe('head file', () => {
   const data = clusters([20, 20, 20], 19);
-  const softmax = trainHead('softmax', data.x, data.y, META, { seed: 1 }).head.withMeta({ version: 3, parent: 2, metrics: { holdoutAccuracy: 0.9 } });
+  const softmax = trainHead('softmax', data.x, data.y, META, { seed: 1 }).head.withMeta({
+    version: 3,
+    parent: 2,
+    metrics: { holdoutAccuracy: 0.9 },
+  });
   const prototype = trainHead('prototype', data.x, data.y, META).head;
 
   it('round-trips float32 heads bit-exactly, bytes and predictions', () => {
@@ -190,7 +208,11 @@ describe('head file', () => {
   });
 
   it('int8 weights are about a quarter of the size and keep the predictions', () => {
-    const wide = new Head({ ...softmax.meta, dim: 1024 }, Float32Array.from({ length: 3 * 1024 }, (_, i) => Math.sin(i)), new Float32Array(3));
+    const wide = new Head(
+      { ...softmax.meta, dim: 1024 },
+      Float32Array.from({ length: 3 * 1024 }, (_, i) => Math.sin(i)),
+      new Float32Array(3),
+    );
     expect(encodeHead(wide, 'int8').length / encodeHead(wide, 'float32').length).toBeLessThan(0.3);
     const i8 = encodeHead(softmax, 'int8');
     expect(headEncoding(i8)).toBe('int8');
@@ -214,8 +236,12 @@ describe('head file', () => {
     const bytes = encodeHead(softmax);
     const other = errorOf(() => decodeHead(bytes, { where: 'site.head', backboneId: 'mobilenet_v2' }));
     expect(other.code).toBe('HEAD_BACKBONE_MISMATCH');
-    expect(other.message).toMatch(/site\.head: head was trained on backbone "test-backbone".*not "mobilenet_v2"/);
-    expect(errorOf(() => decodeHead(bytes, { dim: 1024 })).message).toMatch(/takes 32-d embeddings, the backbone gives 1024/);
+    expect(other.message).toMatch(
+      /site\.head: head was trained on backbone "test-backbone".*not "mobilenet_v2"/,
+    );
+    expect(errorOf(() => decodeHead(bytes, { dim: 1024 })).message).toMatch(
+      /takes 32-d embeddings, the backbone gives 1024/,
+    );
   });
 
   it('names every kind of damage', () => {
@@ -229,10 +255,14 @@ describe('head file', () => {
       [bytes.slice(0, bytes.length - 10), 'HEAD_CHECKSUM'],
       [flipped, 'HEAD_CHECKSUM'],
       [futureVersion, 'HEAD_FORMAT_UNSUPPORTED'],
-      [new TextEncoder().encode('<html>this is not a head file at all, just a web page</html>'), 'HEAD_NOT_A_HEAD'],
+      [
+        new TextEncoder().encode('<html>this is not a head file at all, just a web page</html>'),
+        'HEAD_NOT_A_HEAD',
+      ],
       [new Uint8Array(0), 'HEAD_TRUNCATED'],
     ];
-    for (const [input, code] of cases) expect(errorOf(() => decodeHead(input, { where: 'x.head' })).code, code).toBe(code);
+    for (const [input, code] of cases)
+      expect(errorOf(() => decodeHead(input, { where: 'x.head' })).code, code).toBe(code);
   });
 
   it('names the field when the header is wrong, even with a valid checksum', () => {

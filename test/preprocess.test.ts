@@ -21,7 +21,8 @@ function halves(): Uint8Array {
   return data;
 }
 
-const pixel = (t: ArrayLike<number>, x: number, y: number, w = 8) => Array.from({ length: 3 }, (_, c) => t[(y * w + x) * 3 + c]);
+const pixel = (t: ArrayLike<number>, x: number, y: number, w = 8) =>
+  Array.from({ length: 3 }, (_, c) => t[(y * w + x) * 3 + c]);
 
 describe('BMP decoding', () => {
   it('decodes the Coral sample photo cat.bmp to its full size', () => {
@@ -58,7 +59,9 @@ describe('BMP decoding', () => {
 
 describe('preprocessing', () => {
   it('fills: the whole image is squeezed into the input', async () => {
-    const png = await sharp(halves(), { raw: { width: 16, height: 8, channels: 3 } }).png().toBuffer();
+    const png = await sharp(halves(), { raw: { width: 16, height: 8, channels: 3 } })
+      .png()
+      .toBuffer();
     const t = await preprocessBytes(png, 'halves.png', INPUT, { resize: 'fill' });
     expect(pixel(t, 0, 4)).toEqual([255, 0, 0]);
     expect(pixel(t, 7, 4)).toEqual([0, 0, 255]);
@@ -67,8 +70,11 @@ describe('preprocessing', () => {
   it('crops: the centre square of a wide image fills the input', async () => {
     const data = halves();
     // Mark the outer quarters green: a centre crop of 8x8 must not contain any green.
-    for (let y = 0; y < 8; y++) for (const x of [0, 1, 2, 3, 12, 13, 14, 15]) data.set([0, 255, 0], (y * 16 + x) * 3);
-    const png = await sharp(data, { raw: { width: 16, height: 8, channels: 3 } }).png().toBuffer();
+    for (let y = 0; y < 8; y++)
+      for (const x of [0, 1, 2, 3, 12, 13, 14, 15]) data.set([0, 255, 0], (y * 16 + x) * 3);
+    const png = await sharp(data, { raw: { width: 16, height: 8, channels: 3 } })
+      .png()
+      .toBuffer();
     const t = await preprocessBytes(png, 'wide.png', INPUT, { resize: 'crop' });
     for (let x = 0; x < 8; x++) expect(t[(4 * 8 + x) * 3 + 1]).toBeLessThan(40);
   });
@@ -102,8 +108,14 @@ describe('preprocessing', () => {
   });
 
   it('turns greyscale and alpha images into 3-channel RGB', async () => {
-    const grey = await sharp(halves(), { raw: { width: 16, height: 8, channels: 3 } }).toColourspace('b-w').png().toBuffer();
-    const rgba = await sharp(halves(), { raw: { width: 16, height: 8, channels: 3 } }).ensureAlpha(0.5).png().toBuffer();
+    const grey = await sharp(halves(), { raw: { width: 16, height: 8, channels: 3 } })
+      .toColourspace('b-w')
+      .png()
+      .toBuffer();
+    const rgba = await sharp(halves(), { raw: { width: 16, height: 8, channels: 3 } })
+      .ensureAlpha(0.5)
+      .png()
+      .toBuffer();
     for (const bytes of [grey, rgba]) {
       expect((await preprocessBytes(bytes, 'x.png', INPUT, { resize: 'fill' })).length).toBe(192);
     }
@@ -111,7 +123,15 @@ describe('preprocessing', () => {
 
   it('lays out NCHW float32 with mean/std and int8 with the zero point shift', () => {
     const rgb = new Uint8Array([10, 20, 30, 40, 50, 60]); // 2x1 image
-    const f = toInputTensor(rgb, { width: 2, height: 1, channels: 3, layout: 'NCHW', dtype: 'float32', mean: [10, 20, 30], std: [2, 4, 5] });
+    const f = toInputTensor(rgb, {
+      width: 2,
+      height: 1,
+      channels: 3,
+      layout: 'NCHW',
+      dtype: 'float32',
+      mean: [10, 20, 30],
+      std: [2, 4, 5],
+    });
     expect(Array.from(f)).toEqual([0, 15, 0, 7.5, 0, 6]);
     const q = toInputTensor(rgb, { width: 2, height: 1, channels: 3, layout: 'NHWC', dtype: 'int8' });
     expect(Array.from(q)).toEqual([-118, -108, -98, -88, -78, -68]);
@@ -121,7 +141,11 @@ describe('preprocessing', () => {
 describe('bad images', () => {
   const cases: [string, Uint8Array, string][] = [
     ['empty.jpg', new Uint8Array(0), 'IMAGE_EMPTY'],
-    ['page.jpg', new TextEncoder().encode('<!doctype html><html><body>404</body></html>'), 'IMAGE_UNREADABLE'],
+    [
+      'page.jpg',
+      new TextEncoder().encode('<!doctype html><html><body>404</body></html>'),
+      'IMAGE_UNREADABLE',
+    ],
     ['random.png', Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251), 'IMAGE_UNREADABLE'],
   ];
   for (const [name, bytes, code] of cases) {
@@ -136,25 +160,37 @@ describe('bad images', () => {
   }
 
   it('a truncated JPEG is an error, not a half-grey picture', async () => {
-    const jpeg = await sharp(halves(), { raw: { width: 16, height: 8, channels: 3 } }).jpeg().toBuffer();
-    const error = await preprocessBytes(jpeg.subarray(0, jpeg.length / 2), 'cut.jpg', INPUT, { resize: 'fill' }).catch((e: unknown) => e);
+    const jpeg = await sharp(halves(), { raw: { width: 16, height: 8, channels: 3 } })
+      .jpeg()
+      .toBuffer();
+    const error = await preprocessBytes(jpeg.subarray(0, jpeg.length / 2), 'cut.jpg', INPUT, {
+      resize: 'fill',
+    }).catch((e: unknown) => e);
     expect((error as ImageError).code).toBe('IMAGE_UNREADABLE');
   });
 
   it('a missing file names the path', async () => {
-    await expect(preprocessFile(join(tmp.path, 'nope.jpg'), INPUT, { resize: 'fill' })).rejects.toThrow(/nope\.jpg: cannot read file/);
+    await expect(preprocessFile(join(tmp.path, 'nope.jpg'), INPUT, { resize: 'fill' })).rejects.toThrow(
+      /nope\.jpg: cannot read file/,
+    );
   });
 
   it('a 100-megapixel image is refused before it is decoded', async () => {
     // 10000x10000 PNG of one colour compresses to a few hundred KB.
-    const big = await sharp({ create: { width: 10_000, height: 10_000, channels: 3, background: '#336699' } }).png({ compressionLevel: 9 }).toBuffer();
+    const big = await sharp({ create: { width: 10_000, height: 10_000, channels: 3, background: '#336699' } })
+      .png({ compressionLevel: 9 })
+      .toBuffer();
     const error = await preprocessBytes(big, 'huge.png', INPUT, { resize: 'fill' }).catch((e: unknown) => e);
     expect((error as ImageError).code).toBe('IMAGE_TOO_LARGE');
-    expect((error as ImageError).message).toMatch(/huge\.png: 10000x10000 = 100\.0 megapixels exceeds the limit of 64 megapixels/);
+    expect((error as ImageError).message).toMatch(
+      /huge\.png: 10000x10000 = 100\.0 megapixels exceeds the limit of 64 megapixels/,
+    );
   });
 
   it('a BMP over the pixel limit is refused', async () => {
     const bmp = encodeBmp({ width: 20, height: 20, data: new Uint8Array(1200) });
-    await expect(preprocessBytes(bmp, 'big.bmp', INPUT, { resize: 'fill', maxPixels: 100 })).rejects.toMatchObject({ code: 'IMAGE_TOO_LARGE' });
+    await expect(
+      preprocessBytes(bmp, 'big.bmp', INPUT, { resize: 'fill', maxPixels: 100 }),
+    ).rejects.toMatchObject({ code: 'IMAGE_TOO_LARGE' });
   });
 });

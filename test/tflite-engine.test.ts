@@ -38,15 +38,21 @@ describe('TFLite engine', () => {
 
   it('names the tensor when the manifest output does not exist', async () => {
     const manifest = { ...TINY, output: { ...TINY.output, name: 'MobilenetV1/Logits/AvgPool_1a/AvgPool' } };
-    const error = await createTfliteSession(readFileSync(modelPath(TINY.file)), manifest, { threads: 1 }).catch((e: unknown) => e);
+    const error = await createTfliteSession(readFileSync(modelPath(TINY.file)), manifest, {
+      threads: 1,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ModelError);
     expect((error as ModelError).code).toBe('OUTPUT_NOT_FOUND');
-    expect((error as ModelError).message).toMatch(/"MobilenetV1\/Logits\/AvgPool_1a\/AvgPool"; outputs: MobilenetV1\/Predictions\/Reshape_1/);
+    expect((error as ModelError).message).toMatch(
+      /"MobilenetV1\/Logits\/AvgPool_1a\/AvgPool"; outputs: MobilenetV1\/Predictions\/Reshape_1/,
+    );
   });
 
   it('refuses a manifest whose input size differs from the model', async () => {
     const manifest = { ...TINY, input: { ...TINY.input, width: 224, height: 224 } };
-    const error = await createTfliteSession(readFileSync(modelPath(TINY.file)), manifest, { threads: 1 }).catch((e: unknown) => e);
+    const error = await createTfliteSession(readFileSync(modelPath(TINY.file)), manifest, {
+      threads: 1,
+    }).catch((e: unknown) => e);
     expect((error as ModelError).code).toBe('INPUT_MISMATCH');
     expect((error as ModelError).message).toMatch(/input "input" is uint8 \[1,128,128,3\]/);
   });
@@ -57,7 +63,9 @@ describe('TFLite engine', () => {
     expect((error as ModelError).code).toBe('MODEL_INVALID');
     expect((error as ModelError).message).toContain(TINY.file);
     const truncated = readFileSync(modelPath(TINY.file)).subarray(0, 100_000);
-    expect((await createTfliteSession(truncated, TINY, { threads: 1 }).catch((e: unknown) => e)) as ModelError).toBeInstanceOf(ModelError);
+    expect(
+      (await createTfliteSession(truncated, TINY, { threads: 1 }).catch((e: unknown) => e)) as ModelError,
+    ).toBeInstanceOf(ModelError);
     const ok = await createTfliteSession(readFileSync(modelPath(TINY.file)), TINY, { threads: 1 });
     ok.close();
   });

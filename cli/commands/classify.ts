@@ -2,7 +2,13 @@
 
 import type { Command } from 'commander';
 import { loadLabels } from '../../runtime/models/resolve.js';
-import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone, positiveInt } from '../backbone-flags.js';
+import {
+  type BackboneFlags,
+  addBackboneOptions,
+  embedWithProgress,
+  openBackbone,
+  positiveInt,
+} from '../backbone-flags.js';
 import { UsageError, formatTable, printJson } from '../output.js';
 
 interface ClassifyFlags extends BackboneFlags {
@@ -16,7 +22,10 @@ export function registerClassify(program: Command): void {
     .argument('<images...>', 'image files (JPEG, PNG, WebP, TIFF, BMP)')
     .option('--top <k>', 'labels to show per image', positiveInt('--top'), 5)
     .option('--json', 'print JSON');
-  addBackboneOptions(command, 'classifier: catalog id or model file (required), e.g. mobilenet_v2_1.0_224_quant')
+  addBackboneOptions(
+    command,
+    'classifier: catalog id or model file (required), e.g. mobilenet_v2_1.0_224_quant',
+  )
     .addHelpText(
       'after',
       `
@@ -24,19 +33,29 @@ Example:
   edgetune classify --model ../shared/models/mobilenet_v2_1.0_224_quant.tflite ../shared/images/cat.bmp`,
     )
     .action(async (images: string[], flags: ClassifyFlags) => {
-      if (!flags.model) throw new UsageError('classify needs --model (a classifier such as mobilenet_v2_1.0_224_quant)');
+      if (!flags.model)
+        throw new UsageError('classify needs --model (a classifier such as mobilenet_v2_1.0_224_quant)');
       const opened = await openBackbone({ ...flags, cache: false });
       try {
         const { manifest } = opened.model;
         if (manifest.output.kind === 'embedding') {
-          throw new UsageError(`model "${manifest.id}" gives embeddings, not class scores: use "edgetune embed" or train a head`);
+          throw new UsageError(
+            `model "${manifest.id}" gives embeddings, not class scores: use "edgetune embed" or train a head`,
+          );
         }
-        const labels = await loadLabels(opened.model, { ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}), download: flags.download });
+        const labels = await loadLabels(opened.model, {
+          ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
+          download: flags.download,
+        });
         const outcomes = await embedWithProgress(images, opened, flags, 'classifying');
         const results = outcomes.map((o) => {
           if (!o.embedding) return { image: o.path, error: o.error?.message ?? 'failed' };
           const scores = manifest.output.kind === 'logits' ? softmax(o.embedding) : o.embedding;
-          const top = topK(scores, flags.top).map((i) => ({ label: shortLabel(labels[i]!), index: i, score: scores[i]! }));
+          const top = topK(scores, flags.top).map((i) => ({
+            label: shortLabel(labels[i]!),
+            index: i,
+            score: scores[i]!,
+          }));
           return { image: o.path, top };
         });
         if (flags.json) printJson({ model: manifest.id, results });
@@ -44,7 +63,13 @@ Example:
           for (const r of results) {
             process.stdout.write(`\n${r.image}\n`);
             if ('error' in r) process.stdout.write(`  error: ${r.error}\n`);
-            else process.stdout.write(`${formatTable(['label', 'score'], r.top.map((t) => [t.label, t.score]))}\n`);
+            else
+              process.stdout.write(
+                `${formatTable(
+                  ['label', 'score'],
+                  r.top.map((t) => [t.label, t.score]),
+                )}\n`,
+              );
           }
         }
         if (results.some((r) => 'error' in r)) process.exitCode = 1;

@@ -4,7 +4,12 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { readFolderDataset } from '../../runtime/dataset/folder.js';
-import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone } from '../backbone-flags.js';
+import {
+  type BackboneFlags,
+  addBackboneOptions,
+  embedWithProgress,
+  openBackbone,
+} from '../backbone-flags.js';
 import { UsageError, formatTable, printJson } from '../output.js';
 
 interface EmbedFlags extends BackboneFlags {
@@ -60,7 +65,9 @@ Examples:
             backbone: opened.model.manifest.id,
             dim,
             results: outcomes.map((o) =>
-              o.embedding ? { image: o.path, sha256: o.sha256, cached: o.cached, embedding: Array.from(o.embedding) } : { image: o.path, error: o.error?.message },
+              o.embedding
+                ? { image: o.path, sha256: o.sha256, cached: o.cached, embedding: Array.from(o.embedding) }
+                : { image: o.path, error: o.error?.message },
             ),
           });
         } else {
@@ -69,8 +76,11 @@ Examples:
             o.embedding ? norm(o.embedding) : 0,
             o.embedding ? (o.cached ? 'cached' : 'computed') : `error: ${o.error?.message}`,
           ]);
-          if (paths.length <= 50) process.stdout.write(`${formatTable(['image', 'L2 norm', 'status'], rows)}\n`);
-          process.stdout.write(`${ok.length}/${paths.length} images embedded with ${opened.model.manifest.id} (${dim}-d)${flags.out ? ` -> ${flags.out}` : ''}\n`);
+          if (paths.length <= 50)
+            process.stdout.write(`${formatTable(['image', 'L2 norm', 'status'], rows)}\n`);
+          process.stdout.write(
+            `${ok.length}/${paths.length} images embedded with ${opened.model.manifest.id} (${dim}-d)${flags.out ? ` -> ${flags.out}` : ''}\n`,
+          );
         }
         if (ok.length < paths.length) process.exitCode = 1;
       } finally {

@@ -51,11 +51,19 @@ Examples:
           source: manifest.source,
         };
         try {
-          const found = await resolveModel(manifest.id, { cacheDir: flags.cacheDir ?? defaultCacheDir(), download: flags.download });
+          const found = await resolveModel(manifest.id, {
+            cacheDir: flags.cacheDir ?? defaultCacheDir(),
+            download: flags.download,
+          });
           statuses.push({ ...base, status: 'ok', location: found.location, path: found.path });
         } catch (err) {
           const code = err instanceof EdgetuneError ? err.code : 'ERROR';
-          statuses.push({ ...base, status: code === 'MODEL_NOT_FOUND' ? 'missing' : 'invalid', code, error: errorMessage(err) });
+          statuses.push({
+            ...base,
+            status: code === 'MODEL_NOT_FOUND' ? 'missing' : 'invalid',
+            code,
+            error: errorMessage(err),
+          });
         }
       }
       if (flags.json) {
@@ -69,8 +77,11 @@ Examples:
           s.status === 'ok' ? `ok (${s.location})` : s.status,
           s.path ?? '',
         ]);
-        process.stdout.write(`${formatTable(['model', 'output', 'dim', 'input', 'status', 'path'], rows)}\n* default backbone\n`);
-        for (const s of statuses.filter((x) => x.status === 'invalid')) process.stdout.write(`\n${s.id}: ${s.error}\n`);
+        process.stdout.write(
+          `${formatTable(['model', 'output', 'dim', 'input', 'status', 'path'], rows)}\n* default backbone\n`,
+        );
+        for (const s of statuses.filter((x) => x.status === 'invalid'))
+          process.stdout.write(`\n${s.id}: ${s.error}\n`);
       }
       if (statuses.some((s) => s.status === 'invalid')) process.exitCode = 1;
     });

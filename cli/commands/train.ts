@@ -4,7 +4,12 @@ import type { Command } from 'commander';
 import { readFolderDataset, stratifiedSplit } from '../../runtime/dataset/folder.js';
 import { classificationReport } from '../../runtime/eval/metrics.js';
 import { saveHead, trainHead } from '../../runtime/head/index.js';
-import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone } from '../backbone-flags.js';
+import {
+  type BackboneFlags,
+  addBackboneOptions,
+  embedWithProgress,
+  openBackbone,
+} from '../backbone-flags.js';
 import { type HeadFlags, addHeadOptions, backboneMeta, pick, toMatrix, trainOptions } from '../head-flags.js';
 import { UsageError, percent, printJson } from '../output.js';
 
@@ -19,7 +24,10 @@ export function registerTrain(program: Command): void {
   const command = program
     .command('train')
     .description('train a head on a folder of photos, one sub-folder per class')
-    .requiredOption('--data <dir>', 'folder with one sub-folder of photos per class (the folder name is the label)')
+    .requiredOption(
+      '--data <dir>',
+      'folder with one sub-folder of photos per class (the folder name is the label)',
+    )
     .option('-o, --out <file>', 'head file to write', 'edgetune.head')
     .option('--int8', 'store weights as int8 per row (4x smaller, for the wire)')
     .option('--no-validate', 'train on everything without reporting accuracy on a held-out 20 %')
@@ -38,11 +46,17 @@ Example:
     .action(async (flags: TrainFlags) => {
       const dataset = readFolderDataset(flags.data);
       if (dataset.classes.length < 2 && flags.head === 'softmax') {
-        throw new UsageError(`${flags.data}: a softmax head needs at least 2 class folders, found ${dataset.classes.length}`);
+        throw new UsageError(
+          `${flags.data}: a softmax head needs at least 2 class folders, found ${dataset.classes.length}`,
+        );
       }
       const opened = await openBackbone(flags);
       try {
-        const outcomes = await embedWithProgress(dataset.items.map((i) => i.path), opened, flags);
+        const outcomes = await embedWithProgress(
+          dataset.items.map((i) => i.path),
+          opened,
+          flags,
+        );
         const dim = opened.backbone.dim;
         const { x, y, kept } = toMatrix(dataset.items, outcomes, dim);
         const meta = backboneMeta(opened, dataset.classes);
@@ -56,7 +70,9 @@ Example:
           validation = { accuracy: report.accuracy, test: split.test.length };
         }
         const { head, trainMs } = trainHead(flags.head, x, y, meta, trainOptions(flags));
-        const final = head.withMeta({ metrics: validation ? { validationAccuracy: validation.accuracy } : {} });
+        const final = head.withMeta({
+          metrics: validation ? { validationAccuracy: validation.accuracy } : {},
+        });
         saveHead(flags.out, final, flags.int8 ? 'int8' : 'float32');
         const summary = {
           head: flags.out,
@@ -76,9 +92,13 @@ Example:
               .map((c, i) => `${c} ${final.meta.counts[i]}`)
               .join(', ')}), trained in ${summary.trainMs} ms\n`,
           );
-          if (validation) process.stdout.write(`accuracy on a held-out 20 % (${validation.test} photos): ${percent(validation.accuracy)}\n`);
+          if (validation)
+            process.stdout.write(
+              `accuracy on a held-out 20 % (${validation.test} photos): ${percent(validation.accuracy)}\n`,
+            );
         }
-        if (summary.failed > 0) process.stderr.write(`${summary.failed} photos could not be read and were left out\n`);
+        if (summary.failed > 0)
+          process.stderr.write(`${summary.failed} photos could not be read and were left out\n`);
       } finally {
         await opened.close();
       }

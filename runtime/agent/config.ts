@@ -96,7 +96,11 @@ export const AgentConfigSchema = z
         /** Required as "Authorization: Bearer <token>" on changes when set. */
         token: z.string().min(8).optional(),
         /** Largest upload accepted, bytes. */
-        maxUploadBytes: z.number().int().positive().default(20 * 1024 * 1024),
+        maxUploadBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(20 * 1024 * 1024),
       })
       .prefault({}),
     log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
@@ -122,7 +126,10 @@ export function readConfigFile(path: string | undefined): unknown {
   try {
     return (path.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) ?? {};
   } catch (err) {
-    throw new ConfigError('CONFIG_SYNTAX', `${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${errorMessage(err)}`);
+    throw new ConfigError(
+      'CONFIG_SYNTAX',
+      `${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${errorMessage(err)}`,
+    );
   }
 }
 
@@ -139,7 +146,8 @@ export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): Record<
       const prefix = `EDGETUNE_${section.toUpperCase()}_`;
       if (!key.startsWith(prefix) || value === undefined) continue;
       const field = camelCase(key.slice(prefix.length));
-      const target = (config[section] ??= {}) as Record<string, unknown>;
+      config[section] ??= {};
+      const target = config[section] as Record<string, unknown>;
       target[field] = parseEnvValue(value);
     }
   }
@@ -160,5 +168,11 @@ function parseEnvValue(value: string): unknown {
 
 export function loadAgentConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const raw = applyEnvOverrides(readConfigFile(path), env);
-  return parseWith(AgentConfigSchema, raw, path ?? '(defaults and environment)', ConfigError, 'CONFIG_INVALID');
+  return parseWith(
+    AgentConfigSchema,
+    raw,
+    path ?? '(defaults and environment)',
+    ConfigError,
+    'CONFIG_INVALID',
+  );
 }

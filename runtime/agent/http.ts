@@ -49,12 +49,22 @@ const STATUS_BY_CODE: Record<string, number> = {
   TRAINING_BUSY: 409,
 };
 
-export async function startHttpServer(api: AgentApi, options: HttpOptions, log: Logger): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+export async function startHttpServer(
+  api: AgentApi,
+  options: HttpOptions,
+  log: Logger,
+): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     handle(api, options, req, res).catch((err: unknown) => {
-      const status = err instanceof HttpError ? err.status : err instanceof EdgetuneError ? (STATUS_BY_CODE[err.code] ?? 400) : 500;
+      const status =
+        err instanceof HttpError
+          ? err.status
+          : err instanceof EdgetuneError
+            ? (STATUS_BY_CODE[err.code] ?? 400)
+            : 500;
       const code = err instanceof HttpError || err instanceof EdgetuneError ? err.code : 'INTERNAL';
-      if (status >= 500) log.error('http request failed', { method: req.method, url: req.url, error: errorMessage(err) });
+      if (status >= 500)
+        log.error('http request failed', { method: req.method, url: req.url, error: errorMessage(err) });
       if (!res.headersSent) sendJson(res, status, { error: errorMessage(err), code });
       else res.end();
     });
@@ -79,18 +89,23 @@ export async function startHttpServer(api: AgentApi, options: HttpOptions, log: 
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit}`);
+  if (declared > limit)
+    throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit}`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body exceeds the limit of ${limit} bytes`);
+    if (size > limit)
+      throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body exceeds the limit of ${limit} bytes`);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
@@ -109,16 +124,23 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
 
 function requireToken(req: IncomingMessage, token: string | undefined): void {
   if (!token) return;
-  if (req.headers.authorization !== `Bearer ${token}`) throw new HttpError(401, 'UNAUTHORIZED', 'missing or wrong bearer token');
+  if (req.headers.authorization !== `Bearer ${token}`)
+    throw new HttpError(401, 'UNAUTHORIZED', 'missing or wrong bearer token');
 }
 
 function labelFrom(value: unknown, field: string): string | null {
   if (value === null) return null;
-  if (typeof value !== 'string') throw new HttpError(400, 'LABEL_INVALID', `field "${field}" must be a string or null`);
+  if (typeof value !== 'string')
+    throw new HttpError(400, 'LABEL_INVALID', `field "${field}" must be a string or null`);
   return value;
 }
 
-async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  api: AgentApi,
+  options: HttpOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent');
   const path = url.pathname;
   const method = req.method ?? 'GET';
@@ -140,7 +162,11 @@ async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage,
     const limit = Math.min(500, Number(url.searchParams.get('limit') ?? 50) || 50);
     const offset = Number(url.searchParams.get('offset') ?? 0) || 0;
     return sendJson(res, 200, {
-      samples: api.listSamples({ ...(labelled === null ? {} : { labelled: labelled === 'true' }), limit, offset }),
+      samples: api.listSamples({
+        ...(labelled === null ? {} : { labelled: labelled === 'true' }),
+        limit,
+        offset,
+      }),
     });
   }
   if (method === 'POST' && path === '/api/samples') {
@@ -156,7 +182,10 @@ async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage,
       const bytes = api.sampleImage(id);
       if (!bytes) throw new HttpError(404, 'IMAGE_NOT_FOUND', `sample ${id} has no stored image`);
       const body = url.searchParams.has('full') ? bytes : await thumbnail(bytes, `sample ${id.slice(0, 12)}`);
-      res.writeHead(200, { 'content-type': url.searchParams.has('full') ? 'application/octet-stream' : 'image/jpeg', 'cache-control': 'max-age=3600' });
+      res.writeHead(200, {
+        'content-type': url.searchParams.has('full') ? 'application/octet-stream' : 'image/jpeg',
+        'cache-control': 'max-age=3600',
+      });
       res.end(body);
       return;
     }
@@ -184,7 +213,8 @@ async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage,
   if (method === 'POST' && path === '/api/head/rollback') {
     requireToken(req, options.token);
     const body = await readJson(req);
-    if (!Number.isInteger(body.version)) throw new HttpError(400, 'BAD_REQUEST', 'field "version" must be an integer');
+    if (!Number.isInteger(body.version))
+      throw new HttpError(400, 'BAD_REQUEST', 'field "version" must be an integer');
     return sendJson(res, 200, api.rollback(body.version as number));
   }
   throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);

@@ -45,7 +45,14 @@ export class SamplePipeline {
   private readonly queue: BoundedQueue<Job & { enqueuedAt: number }>;
   private running = 0;
   private readonly idleWaiters: (() => void)[] = [];
-  readonly stats: PipelineStats = { received: 0, embedded: 0, quarantined: 0, dropped: 0, queued: 0, lastLatencyMs: 0 };
+  readonly stats: PipelineStats = {
+    received: 0,
+    embedded: 0,
+    quarantined: 0,
+    dropped: 0,
+    queued: 0,
+    lastLatencyMs: 0,
+  };
   private stopped = false;
 
   constructor(
@@ -53,7 +60,13 @@ export class SamplePipeline {
     private readonly backbone: Backbone,
     private readonly predictor: () => Predictor | undefined,
     private readonly log: Logger,
-    private readonly options: { queueLimit: number; drop: 'oldest' | 'newest'; concurrency: number; maxPixels?: number; onEmbedded?: (sample: Sample) => void },
+    private readonly options: {
+      queueLimit: number;
+      drop: 'oldest' | 'newest';
+      concurrency: number;
+      maxPixels?: number;
+      onEmbedded?: (sample: Sample) => void;
+    },
   ) {
     this.queue = new BoundedQueue(options.queueLimit, options.drop, (job) => {
       this.stats.dropped++;
@@ -68,7 +81,12 @@ export class SamplePipeline {
     const needsEmbedding = created || !this.store.getEmbedding(sample.id, this.backbone.id);
     let queued = false;
     if (needsEmbedding && !this.stopped) {
-      queued = this.queue.push({ id: sample.id, labelled: sample.label !== null, bytes, enqueuedAt: Date.now() });
+      queued = this.queue.push({
+        id: sample.id,
+        labelled: sample.label !== null,
+        bytes,
+        enqueuedAt: Date.now(),
+      });
       this.stats.queued = this.queue.length;
       this.pump();
     }
@@ -118,10 +136,15 @@ export class SamplePipeline {
 
   private async process(job: Job & { enqueuedAt: number }): Promise<void> {
     try {
-      const input = await preprocessBytes(job.bytes, `sample ${job.id.slice(0, 12)}`, this.backbone.manifest.input, {
-        resize: this.backbone.manifest.resize,
-        ...(this.options.maxPixels ? { maxPixels: this.options.maxPixels } : {}),
-      });
+      const input = await preprocessBytes(
+        job.bytes,
+        `sample ${job.id.slice(0, 12)}`,
+        this.backbone.manifest.input,
+        {
+          resize: this.backbone.manifest.resize,
+          ...(this.options.maxPixels ? { maxPixels: this.options.maxPixels } : {}),
+        },
+      );
       const embedding = await this.backbone.embed(input);
       if (!this.store.get(job.id)) return; // deleted meanwhile
       this.store.putEmbedding(job.id, this.backbone.id, embedding);
@@ -140,7 +163,11 @@ export class SamplePipeline {
       }
       this.stats.quarantined++;
       const sample = this.store.get(job.id);
-      this.store.quarantine(job.bytes, { origin: sample?.origin ?? 'unknown', error: err.message, label: sample?.label ?? null });
+      this.store.quarantine(job.bytes, {
+        origin: sample?.origin ?? 'unknown',
+        error: err.message,
+        label: sample?.label ?? null,
+      });
       this.store.removeImage(job.id);
       this.log.warn('sample quarantined', { sample: job.id, code: err.code, error: err.message });
     }

@@ -80,7 +80,10 @@ export class Backbone {
       engine,
       modelBytes: model.bytes,
       manifest: model.manifest,
-      options: { threads: settings.threads, ...(options.outputName ? { outputName: options.outputName } : {}) },
+      options: {
+        threads: settings.threads,
+        ...(options.outputName ? { outputName: options.outputName } : {}),
+      },
     };
     const workers = Array.from({ length: settings.workers }, () => spawnWorker(init));
     try {
@@ -100,11 +103,15 @@ export class Backbone {
 
   /** Embeds one preprocessed image; concurrent calls are batched across the workers. */
   embed(input: InputTensor): Promise<Float32Array> {
-    if (this.closed) return Promise.reject(new ModelError('BACKBONE_CLOSED', `backbone ${this.id} is closed`));
+    if (this.closed)
+      return Promise.reject(new ModelError('BACKBONE_CLOSED', `backbone ${this.id} is closed`));
     const expected = inputSize(this.manifest.input);
     if (input.length !== expected) {
       return Promise.reject(
-        new ModelError('INPUT_MISMATCH', `input tensor has ${input.length} values, model "${this.id}" takes ${expected}`),
+        new ModelError(
+          'INPUT_MISMATCH',
+          `input tensor has ${input.length} values, model "${this.id}" takes ${expected}`,
+        ),
       );
     }
     return new Promise((resolve, reject) => {
@@ -122,7 +129,9 @@ export class Backbone {
     if (this.closed) return;
     this.closed = true;
     for (const pending of this.queue.splice(0)) {
-      pending.reject(new ModelError('BACKBONE_CLOSED', `backbone ${this.id} closed before the image was embedded`));
+      pending.reject(
+        new ModelError('BACKBONE_CLOSED', `backbone ${this.id} closed before the image was embedded`),
+      );
     }
     await Promise.all(
       this.slots.map(async (slot) => {
@@ -142,7 +151,9 @@ export class Backbone {
       slot.batch = this.queue.splice(0, this.settings.batchSize);
       slot.busy = true;
       const input = concatInputs(slot.batch.map((p) => p.input));
-      slot.worker.postMessage({ type: 'run', id: 0, input, count: slot.batch.length }, [input.buffer as ArrayBuffer]);
+      slot.worker.postMessage({ type: 'run', id: 0, input, count: slot.batch.length }, [
+        input.buffer as ArrayBuffer,
+      ]);
     }
   }
 
@@ -161,9 +172,13 @@ export class Backbone {
   }
 
   private onWorkerFailure(slot: Slot, cause: Error): void {
-    const err = new ModelError('ENGINE_CRASHED', `backbone ${this.id}: inference worker failed: ${cause.message}`, {
-      cause,
-    });
+    const err = new ModelError(
+      'ENGINE_CRASHED',
+      `backbone ${this.id}: inference worker failed: ${cause.message}`,
+      {
+        cause,
+      },
+    );
     for (const p of slot.batch) p.reject(err);
     slot.batch = [];
     // A dead worker stays busy so nothing more is sent to it; if none is left, fail what is queued.
@@ -185,7 +200,8 @@ function concatInputs(inputs: InputTensor[]): InputTensor {
 function spawnWorker(init: WorkerInit): Worker {
   // Workers inherit the parent's flags; --input-type (from `node -e`) is refused for file entry points.
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData: init, execArgv });
+  if (!import.meta.url.endsWith('.ts'))
+    return new Worker(new URL('./worker.js', import.meta.url), { workerData: init, execArgv });
   // Under vitest/tsx the sources are .ts files: register tsx inside the worker before loading the entry.
   const entry = new URL('./worker.ts', import.meta.url).href;
   const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
@@ -201,7 +217,9 @@ function waitReady(worker: Worker): Promise<number> {
     };
     const onError = (err: Error) => {
       cleanup();
-      reject(new ModelError('ENGINE_CRASHED', `inference worker failed to start: ${err.message}`, { cause: err }));
+      reject(
+        new ModelError('ENGINE_CRASHED', `inference worker failed to start: ${err.message}`, { cause: err }),
+      );
     };
     const cleanup = () => {
       worker.off('message', onMessage);

@@ -14,7 +14,8 @@ export const ENGINE_NAMES = Object.keys(ENGINES) as EngineName[];
 
 export function loadEngine(name: EngineName): Promise<EngineFactory> {
   const load = ENGINES[name];
-  if (!load) throw new ModelError('ENGINE_UNKNOWN', `unknown engine "${name}": use one of ${ENGINE_NAMES.join(', ')}`);
+  if (!load)
+    throw new ModelError('ENGINE_UNKNOWN', `unknown engine "${name}": use one of ${ENGINE_NAMES.join(', ')}`);
   return load();
 }
 

@@ -46,7 +46,11 @@ interface WasmModule {
   };
 }
 
-type ModuleFactory = (options: { wasmBinary: Uint8Array; print(text: string): void; printErr(text: string): void }) => Promise<WasmModule>;
+type ModuleFactory = (options: {
+  wasmBinary: Uint8Array;
+  print(text: string): void;
+  printErr(text: string): void;
+}) => Promise<WasmModule>;
 
 const require = createRequire(import.meta.url);
 let simdModule: Promise<WasmModule> | undefined;
@@ -118,7 +122,11 @@ class TfliteSession implements EngineSession {
     const input = inputs[0];
     if (!input) throw new ModelError('INPUT_NOT_FOUND', `${where}: the model has no input tensor`);
     const expectedShape = [1, manifest.input.height, manifest.input.width, 3].join(',');
-    if (input.dataType !== DTYPE_NAMES[manifest.input.dtype] || input.shape !== expectedShape || manifest.input.layout !== 'NHWC') {
+    if (
+      input.dataType !== DTYPE_NAMES[manifest.input.dtype] ||
+      input.shape !== expectedShape ||
+      manifest.input.layout !== 'NHWC'
+    ) {
       throw new ModelError(
         'INPUT_MISMATCH',
         `${where}: input "${input.name}" is ${input.dataType} [${input.shape}], the manifest says ${manifest.input.dtype} [${expectedShape}] ${manifest.input.layout}`,
@@ -137,7 +145,10 @@ class TfliteSession implements EngineSession {
     const dims = output.shape.split(',').map(Number);
     this.outputDim = dims.slice(1).reduce((a, b) => a * b, 1);
     if (this.outputDim !== manifest.output.dim) {
-      throw new ModelError('OUTPUT_MISMATCH', `${where}: output "${outputName}" has ${this.outputDim} values, the manifest says ${manifest.output.dim}`);
+      throw new ModelError(
+        'OUTPUT_MISMATCH',
+        `${where}: output "${outputName}" has ${this.outputDim} values, the manifest says ${manifest.output.dim}`,
+      );
     }
   }
 
@@ -152,7 +163,8 @@ class TfliteSession implements EngineSession {
       tensor.data().set(input.subarray(i * perImage, (i + 1) * perImage));
       tensor.delete();
       inputs.delete();
-      if (!this.runner.Infer()) throw new ModelError('INFERENCE_FAILED', `${this.manifest.file}: TFLite inference failed`);
+      if (!this.runner.Infer())
+        throw new ModelError('INFERENCE_FAILED', `${this.manifest.file}: TFLite inference failed`);
       const outputs = this.runner.GetOutputs();
       const output = outputs.get(this.outputIndex);
       dequantizeInto(output.data(), this.manifest.output.quantization, out, i * this.outputDim);

@@ -32,7 +32,11 @@ export interface EmbedFilesOptions {
   onProgress?: (progress: EmbedProgress, outcome: EmbedOutcome) => void;
 }
 
-export async function embedFiles(paths: string[], backbone: Backbone, options: EmbedFilesOptions = {}): Promise<EmbedOutcome[]> {
+export async function embedFiles(
+  paths: string[],
+  backbone: Backbone,
+  options: EmbedFilesOptions = {},
+): Promise<EmbedOutcome[]> {
   const outcomes: EmbedOutcome[] = new Array(paths.length);
   const progress: EmbedProgress = { done: 0, total: paths.length, failed: 0, cached: 0 };
   const inFlight = options.inFlight ?? backbone.settings.workers * backbone.settings.batchSize * 2;
@@ -43,7 +47,11 @@ export async function embedFiles(paths: string[], backbone: Backbone, options: E
     try {
       bytes = await readFile(path);
     } catch (err) {
-      return { path, cached: false, error: new ImageError('IMAGE_UNREADABLE', `${path}: cannot read file: ${errorMessage(err)}`) };
+      return {
+        path,
+        cached: false,
+        error: new ImageError('IMAGE_UNREADABLE', `${path}: cannot read file: ${errorMessage(err)}`),
+      };
     }
     const sha256 = sha256Hex(bytes);
     const hit = options.cache?.get(sha256);

@@ -13,8 +13,14 @@ import { powerTransform } from './features.js';
 import { Head, type HeadMeta } from './head.js';
 
 export interface SoftmaxOptions {
-  /** Power transform of the embeddings (1 = none). Default 0.5. */
+  /** Power transform of the embeddings (1 = none). Default 0.7. */
   power?: number;
+  /**
+   * After centring: divide every feature by one global scale ('global', default) or standardise each
+   * feature on its own ('feature'). Per-feature scaling blows up rare, noisy features; on flowers128
+   * 'global' gives 0.760 against 0.741 on the 80/20 split.
+   */
+  scaling?: 'global' | 'feature';
   /** L2 strength on the standardised weights. Default 0.1. */
   l2?: number;
   /** Epochs of the cosine learning-rate schedule (an upper bound when a holdout can stop earlier). Default 10. */
@@ -40,15 +46,16 @@ export interface SoftmaxReport {
   trainMs: number;
 }
 
-// Chosen on flowers128 embeddings of the default backbone (bench/head-train.ts reproduces them):
-// 80/20 accuracy 0.741, 10-shot mean 0.557; the holdout picks the epoch by loss, which unlike
+// Chosen on flowers128 embeddings of the default backbone (`edgetune eval` reproduces them): 80/20
+// accuracy 0.760, 10-shot mean 0.542 (seeds 42..51). The holdout picks the epoch by loss, which unlike
 // accuracy does not chase noise in early, high-learning-rate epochs.
 export const SOFTMAX_DEFAULTS = {
-  power: 0.5,
+  power: 0.7,
+  scaling: 'global',
   l2: 0.1,
   maxEpochs: 8,
   batchSize: 64,
-  learningRate: 0.005,
+  learningRate: 0.01,
   patience: 3,
   holdoutFraction: 0.1,
   seed: 1,
@@ -58,6 +65,8 @@ export const SOFTMAX_DEFAULTS = {
 const MIN_PER_CLASS_FOR_HOLDOUT = 20;
 /** Tiny sets (few-shot) still get this many optimizer steps. */
 const MIN_STEPS = 100;
+/** Gradient contributions smaller than this are skipped: confident rows cost only their forward pass. */
+const SKIP = 1e-4;
 
 type BaseMeta = Pick<HeadMeta, 'backboneId' | 'dim' | 'labels'> & Partial<HeadMeta>;
 
@@ -71,15 +80,21 @@ export function trainSoftmax(
   const d = meta.dim;
   const k = meta.labels.length;
   const n = y.length;
-  if (x.length !== n * d) throw new HeadError('HEAD_DIM_MISMATCH', `${x.length} values for ${n} samples of dim ${d}`);
+  if (x.length !== n * d)
+    throw new HeadError('HEAD_DIM_MISMATCH', `${x.length} values for ${n} samples of dim ${d}`);
   const counts = new Array<number>(k).fill(0);
   for (let i = 0; i < n; i++) {
     const c = y[i]!;
-    if (!(c >= 0 && c < k)) throw new HeadError('HEAD_LABEL', `sample ${i} has class index ${c}; the head has ${k} classes`);
+    if (!(c >= 0 && c < k))
+      throw new HeadError('HEAD_LABEL', `sample ${i} has class index ${c}; the head has ${k} classes`);
     counts[c]!++;
   }
   const present = counts.filter((c) => c > 0).length;
-  if (present < 2) throw new HeadError('NOT_ENOUGH_LABELS', `a softmax head needs samples of at least 2 classes, got ${present}`);
+  if (present < 2)
+    throw new HeadError(
+      'NOT_ENOUGH_LABELS',
+      `a softmax head needs samples of at least 2 classes, got ${present}`,
+    );
 
   const power = options.power ?? SOFTMAX_DEFAULTS.power;
   const random = seededRandom(options.seed ?? SOFTMAX_DEFAULTS.seed);
@@ -87,13 +102,18 @@ export function trainSoftmax(
   // z = standardised power features, [n, d]
   const z = new Float64Array(n * d);
   for (let i = 0; i < n; i++) z.set(powerTransform(x.subarray(i * d, (i + 1) * d), power), i * d);
-  const { mean, std } = columnStats(z, n, d);
+  const { mean, std } = columnStats(z, n, d, options.scaling ?? SOFTMAX_DEFAULTS.scaling);
   for (let i = 0; i < n; i++) {
     const row = i * d;
     for (let j = 0; j < d; j++) z[row + j] = (z[row + j]! - mean[j]!) / std[j]!;
   }
 
-  const { fit, holdout } = splitForEarlyStopping(y, counts, options.holdoutFraction ?? SOFTMAX_DEFAULTS.holdoutFraction, random);
+  const { fit, holdout } = splitForEarlyStopping(
+    y,
+    counts,
+    options.holdoutFraction ?? SOFTMAX_DEFAULTS.holdoutFraction,
+    random,
+  );
   const fitCounts = new Array<number>(k).fill(0);
   for (const i of fit) fitCounts[y[i]!]!++;
   const classWeight = Float64Array.from(fitCounts, (c) =>
@@ -108,7 +128,10 @@ export function trainSoftmax(
   const l2 = options.l2 ?? SOFTMAX_DEFAULTS.l2;
   const batchSize = options.batchSize ?? SOFTMAX_DEFAULTS.batchSize;
   const stepsPerEpoch = Math.ceil(fit.length / batchSize);
-  const maxEpochs = Math.max(options.maxEpochs ?? SOFTMAX_DEFAULTS.maxEpochs, Math.ceil(MIN_STEPS / stepsPerEpoch));
+  const maxEpochs = Math.max(
+    options.maxEpochs ?? SOFTMAX_DEFAULTS.maxEpochs,
+    Math.ceil(MIN_STEPS / stepsPerEpoch),
+  );
   const patience = options.patience ?? SOFTMAX_DEFAULTS.patience;
   const adam = new Adam(k * d + k, options.learningRate ?? SOFTMAX_DEFAULTS.learningRate);
   const grad = new Float64Array(k * d + k);
@@ -166,7 +189,12 @@ export function trainSoftmax(
 }
 
 /** Per-column mean and standard deviation of a [n, d] matrix; constant columns get std 1. */
-function columnStats(z: Float64Array, n: number, d: number): { mean: Float64Array; std: Float64Array } {
+function columnStats(
+  z: Float64Array,
+  n: number,
+  d: number,
+  scaling: 'feature' | 'global',
+): { mean: Float64Array; std: Float64Array } {
   const mean = new Float64Array(d);
   const std = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j]! += z[i * d + j]!;
@@ -177,9 +205,12 @@ function columnStats(z: Float64Array, n: number, d: number): { mean: Float64Arra
       std[j]! += v * v;
     }
   }
+  let averageVariance = 0;
+  for (let j = 0; j < d; j++) averageVariance += std[j]! / n / d;
+  const globalScale = Math.sqrt(averageVariance) || 1;
   for (let j = 0; j < d; j++) {
     const s = Math.sqrt(std[j]! / n);
-    std[j] = s > 1e-6 ? s : 1;
+    std[j] = scaling === 'global' ? globalScale : s > 1e-6 ? s : 1;
   }
   return { mean, std };
 }
@@ -237,7 +268,7 @@ function accumulateGradient(
     for (let c = 0; c < k; c++) {
       const r = wi * (p[c]! - (c === yi ? 1 : 0));
       // Confident, correct rows contribute almost nothing: skipping them is most of the speed late in training.
-      if (r > -1e-6 && r < 1e-6) continue;
+      if (r > -SKIP && r < SKIP) continue;
       const g = c * d;
       for (let j = 0; j < d; j++) grad[g + j]! += r * z[row + j]!;
       grad[biasAt + c]! += r;
@@ -246,7 +277,15 @@ function accumulateGradient(
 }
 
 /** Probabilities for row `row` of z into `out`. */
-function softmaxScores(w: Float64Array, b: Float64Array, z: Float64Array, row: number, d: number, k: number, out: Float64Array): void {
+function softmaxScores(
+  w: Float64Array,
+  b: Float64Array,
+  z: Float64Array,
+  row: number,
+  d: number,
+  k: number,
+  out: Float64Array,
+): void {
   let max = Number.NEGATIVE_INFINITY;
   for (let c = 0; c < k; c++) {
     let s = b[c]!;
@@ -297,7 +336,8 @@ function warmStartInto(
   b: Float64Array,
 ): void {
   const d = mean.length;
-  if (previous.meta.dim !== d) throw new HeadError('HEAD_DIM_MISMATCH', `warm start head has dim ${previous.meta.dim}, data has ${d}`);
+  if (previous.meta.dim !== d)
+    throw new HeadError('HEAD_DIM_MISMATCH', `warm start head has dim ${previous.meta.dim}, data has ${d}`);
   if (previous.kind !== 'softmax' || previous.meta.power !== power) return;
   labels.forEach((label, c) => {
     const old = previous.labels.indexOf(label);
@@ -313,7 +353,14 @@ function warmStartInto(
 }
 
 /** Folds standardisation into the weights: W z + b == W' power(x) + b'. */
-function fold(w: Float64Array, b: Float64Array, mean: Float64Array, std: Float64Array, d: number, k: number): { w: Float32Array; b: Float32Array } {
+function fold(
+  w: Float64Array,
+  b: Float64Array,
+  mean: Float64Array,
+  std: Float64Array,
+  d: number,
+  k: number,
+): { w: Float32Array; b: Float32Array } {
   const outW = new Float32Array(k * d);
   const outB = new Float32Array(k);
   for (let c = 0; c < k; c++) {
@@ -351,8 +398,10 @@ class Adam {
     const c1 = 1 - this.beta1 ** this.t;
     const c2 = 1 - this.beta2 ** this.t;
     const update = (p: number, g: number): number => {
-      const m = (this.m[p] = this.beta1 * this.m[p]! + (1 - this.beta1) * g);
-      const v = (this.v[p] = this.beta2 * this.v[p]! + (1 - this.beta2) * g * g);
+      const m = this.beta1 * this.m[p]! + (1 - this.beta1) * g;
+      const v = this.beta2 * this.v[p]! + (1 - this.beta2) * g * g;
+      this.m[p] = m;
+      this.v[p] = v;
       return (this.lr * this.lrScale * (m / c1)) / (Math.sqrt(v / c2) + this.eps);
     };
     for (let p = 0; p < w.length; p++) w[p]! -= update(p, grad[p]!);

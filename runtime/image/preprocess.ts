@@ -21,12 +21,18 @@ export interface PreprocessOptions {
 export const DEFAULT_MAX_PIXELS = 64_000_000;
 
 /** Reads a file and preprocesses it; errors name the file. */
-export async function preprocessFile(path: string, input: ModelInput, options: PreprocessOptions): Promise<InputTensor> {
+export async function preprocessFile(
+  path: string,
+  input: ModelInput,
+  options: PreprocessOptions,
+): Promise<InputTensor> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
   } catch (err) {
-    throw new ImageError('IMAGE_UNREADABLE', `${path}: cannot read file: ${errorMessage(err)}`, { cause: err });
+    throw new ImageError('IMAGE_UNREADABLE', `${path}: cannot read file: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   return preprocessBytes(bytes, path, input, options);
 }
@@ -67,14 +73,19 @@ async function decodeResized(
       .raw()
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 || info.width !== width || info.height !== height) {
-      throw new ImageError('IMAGE_UNREADABLE', `${where}: decoded to ${info.width}x${info.height}x${info.channels}`);
+      throw new ImageError(
+        'IMAGE_UNREADABLE',
+        `${where}: decoded to ${info.width}x${info.height}x${info.channels}`,
+      );
     }
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   } catch (err) {
     if (err instanceof ImageError) throw err;
     const message = errorMessage(err);
     if (/pixel limit/i.test(message)) {
-      const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false }).metadata().catch(() => ({ width: 0, height: 0 }));
+      const { width = 0, height = 0 } = await sharp(bytes, { limitInputPixels: false })
+        .metadata()
+        .catch(() => ({ width: 0, height: 0 }));
       throw tooLarge(where, width, height, maxPixels);
     }
     throw new ImageError('IMAGE_UNREADABLE', `${where}: not a readable image (${message})`, { cause: err });
@@ -82,7 +93,8 @@ async function decodeResized(
 }
 
 function tooLarge(where: string, width: number, height: number, maxPixels: number): ImageError {
-  const size = width > 0 ? `${width}x${height} = ${((width * height) / 1e6).toFixed(1)} megapixels` : 'the image';
+  const size =
+    width > 0 ? `${width}x${height} = ${((width * height) / 1e6).toFixed(1)} megapixels` : 'the image';
   return new ImageError(
     'IMAGE_TOO_LARGE',
     `${where}: ${size} exceeds the limit of ${(maxPixels / 1e6).toFixed(0)} megapixels`,
@@ -98,7 +110,12 @@ export function toInputTensor(rgb: Uint8Array, input: ModelInput): InputTensor {
     for (let i = 0; i < rgb.length; i++) out[i] = rgb[i]! - 128;
     return out;
   }
-  const out = input.dtype === 'float32' ? new Float32Array(rgb.length) : input.dtype === 'int8' ? new Int8Array(rgb.length) : new Uint8Array(rgb.length);
+  const out =
+    input.dtype === 'float32'
+      ? new Float32Array(rgb.length)
+      : input.dtype === 'int8'
+        ? new Int8Array(rgb.length)
+        : new Uint8Array(rgb.length);
   const mean = input.mean ?? [0, 0, 0];
   const std = input.std ?? [1, 1, 1];
   for (let c = 0; c < 3; c++) {

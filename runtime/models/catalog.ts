@@ -21,7 +21,8 @@ export const DEFAULT_BACKBONE_ID = 'mobilenet_v1_1.0_224_quant_embedding_extract
 export const CATALOG: readonly ModelManifest[] = [
   {
     id: DEFAULT_BACKBONE_ID,
-    description: 'MobileNet V1 1.0 224 int8, ImageNet-trained, classifier removed: 1024-d embeddings (default)',
+    description:
+      'MobileNet V1 1.0 224 int8, ImageNet-trained, classifier removed: 1024-d embeddings (default)',
     format: 'tflite',
     file: 'mobilenet_v1_1.0_224_quant_embedding_extractor.tflite',
     sha256: 'f409ef4f73fcbb9667841965623c5c8524aac33d41b9bf5f3667161fb4a76319',
@@ -64,7 +65,12 @@ export const CATALOG: readonly ModelManifest[] = [
     sha256: '5d3137241276e79c86d14a74fe43581398ae0e815191d3dba45495b810840e8c',
     bytes: 4070174,
     input: { ...MOBILENET_224_INPUT, quantization: { scale: 0.0078431, zeroPoint: 127 } },
-    output: { name: 'Identity', kind: 'probabilities', dim: 1001, quantization: { scale: 0.00390625, zeroPoint: 0 } },
+    output: {
+      name: 'Identity',
+      kind: 'probabilities',
+      dim: 1001,
+      quantization: { scale: 0.00390625, zeroPoint: 0 },
+    },
     resize: 'fill',
     labels: 'imagenet_labels.txt',
     license: LICENSE,
@@ -91,7 +97,10 @@ export const CATALOG: readonly ModelManifest[] = [
   },
 ];
 
-export function catalogEntry(idOrFile: string, catalog: readonly ModelManifest[] = CATALOG): ModelManifest | undefined {
+export function catalogEntry(
+  idOrFile: string,
+  catalog: readonly ModelManifest[] = CATALOG,
+): ModelManifest | undefined {
   return catalog.find((m) => m.id === idOrFile || m.file === idOrFile);
 }
 

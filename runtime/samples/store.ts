@@ -121,7 +121,10 @@ export class SampleStore {
   readonly embeddingsOnly: boolean;
   private readonly holdoutFraction: number;
 
-  private constructor(readonly dir: string, options: StoreOptions) {
+  private constructor(
+    readonly dir: string,
+    options: StoreOptions,
+  ) {
     this.embeddingsOnly = options.embeddingsOnly ?? false;
     this.holdoutFraction = options.holdoutFraction ?? 0.2;
     this.imagesDir = join(dir, 'images');
@@ -139,7 +142,11 @@ export class SampleStore {
       const check = this.db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new Error(`integrity check: ${String(check)}`);
     } catch (err) {
-      throw new SampleError('STORE_CORRUPT', `${dbPath}: cannot open the sample database: ${(err as Error).message}`, { cause: err });
+      throw new SampleError(
+        'STORE_CORRUPT',
+        `${dbPath}: cannot open the sample database: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
@@ -158,11 +165,15 @@ export class SampleStore {
   }
 
   /** Stores a sample (idempotent by content). The image file is durable before the row commits. */
-  add(bytes: Uint8Array, meta: { origin: string; label?: string | null; createdAt?: number }): { sample: Sample; created: boolean } {
+  add(
+    bytes: Uint8Array,
+    meta: { origin: string; label?: string | null; createdAt?: number },
+  ): { sample: Sample; created: boolean } {
     const id = sha256Hex(bytes);
     const existing = this.get(id);
     if (existing) {
-      if (meta.label !== undefined && meta.label !== null && existing.label !== meta.label) this.setLabel(id, meta.label);
+      if (meta.label !== undefined && meta.label !== null && existing.label !== meta.label)
+        this.setLabel(id, meta.label);
       return { sample: this.get(id)!, created: false };
     }
     const keepImage = !this.embeddingsOnly;
@@ -171,7 +182,15 @@ export class SampleStore {
       .prepare(
         `INSERT INTO samples (id, created_at, origin, label, split, bytes, has_image) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(id, meta.createdAt ?? Date.now(), meta.origin, meta.label ?? null, this.splitOf(id), bytes.length, keepImage ? 1 : 0);
+      .run(
+        id,
+        meta.createdAt ?? Date.now(),
+        meta.origin,
+        meta.label ?? null,
+        this.splitOf(id),
+        bytes.length,
+        keepImage ? 1 : 0,
+      );
     return { sample: this.get(id)!, created: true };
   }
 
@@ -205,13 +224,17 @@ export class SampleStore {
     return existsSync(path) ? readFileSync(path) : undefined;
   }
 
-  list(options: { labelled?: boolean; status?: SampleStatus; limit?: number; offset?: number } = {}): Sample[] {
+  list(
+    options: { labelled?: boolean; status?: SampleStatus; limit?: number; offset?: number } = {},
+  ): Sample[] {
     const where: string[] = [];
     if (options.labelled === true) where.push('label IS NOT NULL');
     if (options.labelled === false) where.push('label IS NULL');
     where.push(`status = '${options.status ?? 'ok'}'`);
     const rows = this.db
-      .prepare(`SELECT * FROM samples WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`)
+      .prepare(
+        `SELECT * FROM samples WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`,
+      )
       .all(options.limit ?? 100, options.offset ?? 0) as SampleRow[];
     return rows.map(toSample);
   }
@@ -233,7 +256,9 @@ export class SampleStore {
   }
 
   setPrediction(id: string, label: string | null, score: number | null): void {
-    this.db.prepare('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?').run(label, score, id);
+    this.db
+      .prepare('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?')
+      .run(label, score, id);
   }
 
   /** Drops the image file of a sample (quarantine keeps its own copy). */
@@ -259,9 +284,9 @@ export class SampleStore {
   }
 
   getEmbedding(id: string, backbone: string): Float32Array | undefined {
-    const row = this.db.prepare('SELECT vector FROM embeddings WHERE sample_id = ? AND backbone = ?').get(id, backbone) as
-      | { vector: Buffer }
-      | undefined;
+    const row = this.db
+      .prepare('SELECT vector FROM embeddings WHERE sample_id = ? AND backbone = ?')
+      .get(id, backbone) as { vector: Buffer } | undefined;
     return row ? bufferToFloats(row.vector) : undefined;
   }
 
@@ -279,7 +304,13 @@ export class SampleStore {
     return { ids: rows.map((r) => r.id), labels: rows.map((r) => r.label), embeddings };
   }
 
-  counts(): { samples: number; labelled: number; quarantined: number; bytes: number; perClass: Record<string, number> } {
+  counts(): {
+    samples: number;
+    labelled: number;
+    quarantined: number;
+    bytes: number;
+    perClass: Record<string, number>;
+  } {
     const totals = this.db
       .prepare(
         `SELECT COUNT(*) AS samples, COUNT(label) AS labelled, COALESCE(SUM(CASE WHEN has_image = 1 THEN bytes ELSE 0 END), 0) AS bytes,
@@ -288,7 +319,11 @@ export class SampleStore {
       .get() as { samples: number; labelled: number; bytes: number; quarantined: number | null };
     const perClass = Object.fromEntries(
       (
-        this.db.prepare(`SELECT label, COUNT(*) AS n FROM samples WHERE label IS NOT NULL AND status = 'ok' GROUP BY label ORDER BY label`).all() as {
+        this.db
+          .prepare(
+            `SELECT label, COUNT(*) AS n FROM samples WHERE label IS NOT NULL AND status = 'ok' GROUP BY label ORDER BY label`,
+          )
+          .all() as {
           label: string;
           n: number;
         }[]
@@ -305,7 +340,10 @@ export class SampleStore {
     let deleted = 0;
     const over = () => {
       const c = this.counts();
-      return (limits.maxSamples !== undefined && c.samples > limits.maxSamples) || (limits.maxBytes !== undefined && c.bytes > limits.maxBytes);
+      return (
+        (limits.maxSamples !== undefined && c.samples > limits.maxSamples) ||
+        (limits.maxBytes !== undefined && c.bytes > limits.maxBytes)
+      );
     };
     const victims = this.db.prepare(
       `SELECT id FROM samples ORDER BY (status = 'ok'), (label IS NOT NULL), created_at, id LIMIT 64`,
@@ -323,7 +361,15 @@ export class SampleStore {
   }
 
   /** Saves a head version and makes it current, atomically. */
-  saveHead(file: Uint8Array, meta: { parent: number | null; accuracy: number | null; metrics?: Record<string, unknown>; makeCurrent?: boolean }): number {
+  saveHead(
+    file: Uint8Array,
+    meta: {
+      parent: number | null;
+      accuracy: number | null;
+      metrics?: Record<string, unknown>;
+      makeCurrent?: boolean;
+    },
+  ): number {
     return this.db.transaction(() => {
       const result = this.db
         .prepare('INSERT INTO heads (parent, created_at, accuracy, metrics, file) VALUES (?, ?, ?, ?, ?)')
@@ -337,7 +383,9 @@ export class SampleStore {
   headVersions(): HeadVersion[] {
     const current = this.currentHeadVersion();
     return (
-      this.db.prepare('SELECT version, parent, created_at, accuracy, metrics FROM heads ORDER BY version').all() as {
+      this.db
+        .prepare('SELECT version, parent, created_at, accuracy, metrics FROM heads ORDER BY version')
+        .all() as {
         version: number;
         parent: number | null;
         created_at: number;
@@ -355,7 +403,9 @@ export class SampleStore {
   }
 
   headFile(version: number): Uint8Array | undefined {
-    const row = this.db.prepare('SELECT file FROM heads WHERE version = ?').get(version) as { file: Buffer } | undefined;
+    const row = this.db.prepare('SELECT file FROM heads WHERE version = ?').get(version) as
+      | { file: Buffer }
+      | undefined;
     return row ? new Uint8Array(row.file) : undefined;
   }
 
@@ -366,16 +416,22 @@ export class SampleStore {
 
   /** Points `current` at an older (or newer) stored version: rollback. */
   setCurrentHead(version: number): void {
-    if (!this.headFile(version)) throw new SampleError('HEAD_NOT_FOUND', `no head version ${version} in ${this.dir}`);
+    if (!this.headFile(version))
+      throw new SampleError('HEAD_NOT_FOUND', `no head version ${version} in ${this.dir}`);
     this.setMeta('current_head', String(version));
   }
 
   getMeta(key: string): string | undefined {
-    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)
+      ?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.db
+      .prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      )
+      .run(key, value);
   }
 }
 
