@@ -60,7 +60,7 @@ describe('TFLite engine', () => {
   it('a file that is not a model is a clear error and the engine stays usable', async () => {
     const junk = new TextEncoder().encode('<!doctype html><p>captive portal</p>'.repeat(20));
     const error = await createTfliteSession(junk, TINY, { threads: 1 }).catch((e: unknown) => e);
-    expect((error as ModelError).code).toBe('MODEL_INVALID');
+    expect((error as ModelError).code).toBe('TFLITE_MALFORMED');
     expect((error as ModelError).message).toContain(TINY.file);
     const truncated = readFileSync(modelPath(TINY.file)).subarray(0, 100_000);
     expect(

@@ -1,13 +1,14 @@
 // TFLite engine: TensorFlow Lite's WASM build (SIMD) from @tensorflow/tfjs-tflite, loaded directly.
 // The package's JS loader assumes a browser, but its Emscripten modules load in Node when handed the
-// wasm bytes. The runner does not expose quantization, so dequantization uses the manifest's output
-// scale and zero point (checked against the model file by tests).
+// wasm bytes. The runner does not expose quantization, so scale and zero point are read from the
+// model's flatbuffer (runtime/models/tflite-file.ts).
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ModelError } from '../errors.js';
 import type { ModelManifest } from '../models/manifest.js';
+import { type TfliteModel, findTensor, readTfliteModel } from '../models/tflite-file.js';
 import type { EngineFactory, EngineOptions, EngineSession } from './engine.js';
 import { dequantizeInto } from './onnx-engine.js';
 
@@ -79,6 +80,8 @@ function loadSimdModule(): Promise<WasmModule> {
 const DTYPE_NAMES = { uint8: 'uint8', int8: 'int8', float32: 'float32' } as const;
 
 export const createTfliteSession: EngineFactory = async (modelBytes, manifest, options) => {
+  // Parse first: a damaged file gets a precise error before the interpreter sees it.
+  const file = readTfliteModel(modelBytes, manifest.file);
   const module = await loadSimdModule();
   const pointer = module._malloc(modelBytes.length);
   module.HEAPU8.set(modelBytes, pointer);
@@ -96,7 +99,7 @@ export const createTfliteSession: EngineFactory = async (modelBytes, manifest, o
   const runner = status.value();
   status.delete();
   try {
-    return new TfliteSession(module, runner, pointer, manifest, options);
+    return new TfliteSession(module, runner, pointer, manifest, file, options);
   } catch (err) {
     runner.delete();
     module._free(pointer);
@@ -108,6 +111,7 @@ class TfliteSession implements EngineSession {
   readonly outputDim: number;
   private readonly inputIndex = 0;
   private readonly outputIndex: number;
+  private readonly quantization: { scale: number; zeroPoint: number } | undefined;
   private closed = false;
 
   constructor(
@@ -115,6 +119,7 @@ class TfliteSession implements EngineSession {
     private readonly runner: WasmRunner,
     private readonly pointer: number,
     private readonly manifest: ModelManifest,
+    file: TfliteModel,
     options: EngineOptions,
   ) {
     const where = manifest.file;
@@ -144,12 +149,20 @@ class TfliteSession implements EngineSession {
     }
     const dims = output.shape.split(',').map(Number);
     this.outputDim = dims.slice(1).reduce((a, b) => a * b, 1);
-    if (this.outputDim !== manifest.output.dim) {
+    if (this.outputDim !== manifest.output.dim && options.outputName === undefined) {
       throw new ModelError(
         'OUTPUT_MISMATCH',
         `${where}: output "${outputName}" has ${this.outputDim} values, the manifest says ${manifest.output.dim}`,
       );
     }
+    const q = findTensor(file, outputName)?.quantization;
+    if (q && q.scale.length !== 1) {
+      throw new ModelError(
+        'OUTPUT_MISMATCH',
+        `${where}: output "${outputName}" is quantized per channel; expected one scale`,
+      );
+    }
+    this.quantization = q ? { scale: q.scale[0]!, zeroPoint: q.zeroPoint[0] ?? 0 } : undefined;
   }
 
   run(input: Uint8Array | Int8Array | Float32Array, count: number): Float32Array {
@@ -167,7 +180,7 @@ class TfliteSession implements EngineSession {
         throw new ModelError('INFERENCE_FAILED', `${this.manifest.file}: TFLite inference failed`);
       const outputs = this.runner.GetOutputs();
       const output = outputs.get(this.outputIndex);
-      dequantizeInto(output.data(), this.manifest.output.quantization, out, i * this.outputDim);
+      dequantizeInto(output.data(), this.quantization, out, i * this.outputDim);
       output.delete();
       outputs.delete();
     }
