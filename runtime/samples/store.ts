@@ -360,21 +360,21 @@ export class SampleStore {
     return deleted;
   }
 
-  /** Saves a head version and makes it current, atomically. */
+  /**
+   * Saves a head version and (by default) makes it current, atomically. `file` is either the encoded head
+   * or a function that encodes it given its version number, so the file can carry its own version.
+   */
   saveHead(
-    file: Uint8Array,
-    meta: {
-      parent: number | null;
-      accuracy: number | null;
-      metrics?: Record<string, unknown>;
-      makeCurrent?: boolean;
-    },
+    file: Uint8Array | ((version: number) => Uint8Array),
+    meta: { parent: number | null; accuracy: number | null; metrics?: Record<string, unknown>; makeCurrent?: boolean },
   ): number {
     return this.db.transaction(() => {
-      const result = this.db
-        .prepare('INSERT INTO heads (parent, created_at, accuracy, metrics, file) VALUES (?, ?, ?, ?, ?)')
-        .run(meta.parent, Date.now(), meta.accuracy, JSON.stringify(meta.metrics ?? {}), Buffer.from(file));
-      const version = Number(result.lastInsertRowid);
+      const last = this.db.prepare('SELECT MAX(version) AS v FROM heads').get() as { v: number | null };
+      const version = (last.v ?? 0) + 1;
+      const bytes = typeof file === 'function' ? file(version) : file;
+      this.db
+        .prepare('INSERT INTO heads (version, parent, created_at, accuracy, metrics, file) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(version, meta.parent, Date.now(), meta.accuracy, JSON.stringify(meta.metrics ?? {}), Buffer.from(bytes));
       if (meta.makeCurrent !== false) this.setMeta('current_head', String(version));
       return version;
     })();

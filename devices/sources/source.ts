@@ -1,0 +1,57 @@
+// The seam between where photos come from and the agent: every source hands samples to one sink and
+// reports its health the same way. A failing source retries with backoff and never stops the agent.
+
+import { EdgetuneError } from '../../runtime/errors.js';
+
+export class SourceError extends EdgetuneError {}
+
+export interface IncomingSample {
+  bytes: Buffer;
+  label: string | null;
+  origin: string;
+}
+
+/** Stores a sample; rejects when the sample is refused (bad label, store failure). */
+export type SampleSink = (sample: IncomingSample) => Promise<void>;
+
+export interface SourceStatus {
+  name: string;
+  produced: number;
+  failures: number;
+  lastError: string | null;
+  /** When the next attempt after a failure is due (ms since epoch), null when healthy. */
+  retryAt: number | null;
+}
+
+export interface SampleSource {
+  readonly name: string;
+  start(sink: SampleSink): void;
+  stop(): Promise<void>;
+  status(): SourceStatus;
+}
+
+const MAX_LABEL = 64;
+
+/** Labels come from folder names and HTTP requests: they must never become paths or control text. */
+export function validateLabel(label: string, where: string): string {
+  const trimmed = label.trim();
+  const problem =
+    trimmed.length === 0
+      ? 'is empty'
+      : trimmed.length > MAX_LABEL
+        ? `is longer than ${MAX_LABEL} characters`
+        : /[/\\]/.test(trimmed) || trimmed === '.' || trimmed.includes('..')
+          ? 'contains path characters (/, \\ or ..)'
+          : // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we refuse
+            /[\u0000-\u001f\u007f]/.test(trimmed)
+            ? 'contains control characters'
+            : null;
+  if (problem) throw new SourceError('LABEL_INVALID', `${where}: label ${JSON.stringify(label.slice(0, 80))} ${problem}`);
+  return trimmed;
+}
+
+/** Exponential backoff with full jitter: a fleet restarting together does not retry in lockstep. */
+export function backoffDelay(failures: number, baseMs = 1000, maxMs = 60_000, random = Math.random): number {
+  const cap = Math.min(maxMs, baseMs * 2 ** Math.max(0, failures - 1));
+  return Math.round(cap / 2 + (random() * cap) / 2);
+}

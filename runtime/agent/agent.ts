@@ -1,0 +1,260 @@
+// The on-device agent: sources -> sample store -> backbone (worker threads) -> head, with on-device
+// training, a local HTTP API and labelling page, and graceful shutdown. One instance per device.
+
+import { InboxSource } from '../../devices/sources/inbox.js';
+import { type SampleSource, validateLabel } from '../../devices/sources/source.js';
+import { Backbone } from '../backbone/backbone.js';
+import { EdgetuneError, errorMessage } from '../errors.js';
+import type { Head } from '../head/index.js';
+import { resolveModel } from '../models/resolve.js';
+import { type Sample, SampleError, SampleStore } from '../samples/store.js';
+import type { AgentConfig } from './config.js';
+import { type AgentApi, startHttpServer } from './http.js';
+import { type Logger, createLogger } from './log.js';
+import { type Predictor, SamplePipeline } from './pipeline.js';
+import { type TrainOutcome, loadCurrentHead, trainFromStore } from './trainer.js';
+
+export interface AgentOptions {
+  log?: Logger;
+  /** Engine settings picked by the device profile (config values win). */
+  defaults?: { workers?: number; threads?: number; batchSize?: number; queueLimit?: number; engine?: 'tflite' | 'onnx' };
+}
+
+export class Agent {
+  private head: Head | undefined;
+  private labelsSinceTraining = 0;
+  private training: Promise<TrainOutcome> | undefined;
+  private retrainTimer: NodeJS.Timeout | undefined;
+  private readonly sources: SampleSource[] = [];
+  private http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
+  private readonly startedAt = Date.now();
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: AgentConfig,
+    readonly store: SampleStore,
+    readonly backbone: Backbone,
+    readonly pipeline: SamplePipeline,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(config: AgentConfig, options: AgentOptions = {}): Promise<Agent> {
+    const log = options.log ?? createLogger(config.log.level, { device: config.device.id });
+    const store = SampleStore.open(config.data.dir, { embeddingsOnly: config.data.embeddingsOnly, holdoutFraction: config.data.holdoutFraction });
+    let backbone: Backbone | undefined;
+    try {
+      const model = await resolveModel(config.model.backbone);
+      const d = options.defaults ?? {};
+      backbone = await Backbone.open(model, {
+        ...pick({ engine: config.model.engine ?? d.engine, workers: config.model.workers ?? d.workers, threads: config.model.threads ?? d.threads, batchSize: config.model.batchSize ?? d.batchSize }),
+      });
+      let agent: Agent | undefined;
+      const pipeline = new SamplePipeline(store, backbone, () => agent?.predictor(), log, {
+        queueLimit: config.queue.limit ?? d.queueLimit ?? 64,
+        drop: config.queue.drop,
+        concurrency: backbone.settings.workers * backbone.settings.batchSize,
+        ...(config.model.maxImagePixels ? { maxPixels: config.model.maxImagePixels } : {}),
+      });
+      agent = new Agent(config, store, backbone, pipeline, log);
+      agent.head = loadCurrentHead(store, { backboneId: backbone.id, dim: backbone.dim });
+      const requeued = pipeline.requeueMissing();
+      if (config.http.enabled) {
+        agent.http = await startHttpServer(agent.api(), { host: config.http.host, port: config.http.port, token: config.http.token, maxUploadBytes: config.http.maxUploadBytes }, log);
+      }
+      agent.startSources();
+      log.info('agent started', {
+        backbone: backbone.id,
+        engine: backbone.engine,
+        workers: backbone.settings.workers,
+        head: agent.head?.meta.version ?? null,
+        samples: store.counts().samples,
+        requeued,
+        url: agent.url,
+      });
+      return agent;
+    } catch (err) {
+      await backbone?.close();
+      store.close();
+      throw err;
+    }
+  }
+
+  get url(): string | undefined {
+    return this.http?.url;
+  }
+
+  get currentHead(): Head | undefined {
+    return this.head;
+  }
+
+  predictor(): Predictor | undefined {
+    const head = this.head;
+    if (!head) return undefined;
+    const threshold = this.config.head.unknownThreshold;
+    return { predict: (embedding) => head.predict(embedding, { threshold }) };
+  }
+
+  /** Stores a sample from any source; resolves once it is durable. */
+  ingest(bytes: Buffer, label: string | null, origin: string): ReturnType<SamplePipeline['ingest']> {
+    const clean = label === null ? null : validateLabel(label, origin);
+    const result = this.pipeline.ingest(bytes, { origin, label: clean });
+    if (clean !== null && (result.created || result.sample.label !== clean)) this.noteLabelChange();
+    this.enforceRetention();
+    return result;
+  }
+
+  setLabel(id: string, label: string | null): Sample {
+    const clean = label === null ? null : validateLabel(label, `sample ${id.slice(0, 12)}`);
+    const before = this.store.get(id);
+    if (!before) throw new SampleError('SAMPLE_NOT_FOUND', `no sample ${id}`);
+    const sample = this.store.setLabel(id, clean);
+    if (before.label !== clean) this.noteLabelChange();
+    return sample;
+  }
+
+  /** Retrains now (or joins the training that is running). */
+  async train(): Promise<TrainOutcome> {
+    if (this.training) return this.training;
+    clearTimeout(this.retrainTimer);
+    this.training = (async () => {
+      await this.pipeline.idle();
+      this.labelsSinceTraining = 0;
+      const { outcome, head } = trainFromStore(this.store, this.head, {
+        kind: this.config.head.kind,
+        backboneId: this.backbone.id,
+        dim: this.backbone.dim,
+        tolerance: this.config.head.tolerance,
+      });
+      if (head) this.head = head;
+      this.log.info(outcome.kept ? 'new head kept' : 'new head not kept', { ...outcome });
+      return outcome;
+    })().finally(() => {
+      this.training = undefined;
+    });
+    return this.training;
+  }
+
+  rollback(version: number): Head {
+    this.store.setCurrentHead(version);
+    const head = loadCurrentHead(this.store, { backboneId: this.backbone.id, dim: this.backbone.dim });
+    if (!head) throw new SampleError('HEAD_NOT_FOUND', `head version ${version} cannot be loaded`);
+    this.head = head;
+    this.log.info('head rolled back', { version: head.meta.version });
+    return head;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info('agent stopping');
+      clearTimeout(this.retrainTimer);
+      await Promise.all(this.sources.map((s) => s.stop()));
+      await this.http?.close();
+      await this.training?.catch(() => undefined);
+      await this.pipeline.stop();
+      await this.backbone.close();
+      this.store.close();
+      this.log.info('agent stopped');
+    })();
+    return this.stopping;
+  }
+
+  private noteLabelChange(): void {
+    this.labelsSinceTraining++;
+    const every = this.config.head.retrainAfterLabels;
+    if (every > 0 && this.labelsSinceTraining >= every) {
+      // Debounced: a burst of labels trains once, after the burst.
+      clearTimeout(this.retrainTimer);
+      this.retrainTimer = setTimeout(() => {
+        this.train().catch((err: unknown) => this.log.error('training failed', { error: errorMessage(err) }));
+      }, 200);
+    }
+  }
+
+  private enforceRetention(): void {
+    const { maxSamples, maxBytes } = this.config.data.retention;
+    if (maxSamples === undefined && maxBytes === undefined) return;
+    const deleted = this.store.enforceRetention({ ...pick({ maxSamples, maxBytes }) });
+    if (deleted > 0) this.log.info('retention removed samples', { deleted });
+  }
+
+  private startSources(): void {
+    const { inbox } = this.config.sources;
+    if (inbox) {
+      this.sources.push(
+        new InboxSource({
+          ...inbox,
+          onEvent: (e) => this.log[e.level](e.msg, { file: e.file, error: e.error }),
+        }),
+      );
+    }
+    for (const source of this.sources) {
+      source.start(async (sample) => {
+        this.ingest(sample.bytes, sample.label, sample.origin);
+      });
+    }
+  }
+
+  health(): Record<string, unknown> {
+    const counts = this.store.counts();
+    return {
+      status: 'ok',
+      device: this.config.device.id,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      backbone: this.backbone.id,
+      engine: this.backbone.engine,
+      headVersion: this.head?.meta.version ?? null,
+      samples: counts.samples,
+      labelled: counts.labelled,
+      queue: this.pipeline.stats.queued,
+      sources: this.sources.map((s) => s.status()),
+    };
+  }
+
+  metrics(): string {
+    const c = this.store.counts();
+    const s = this.pipeline.stats;
+    const lines = [
+      ['edgetune_samples_total', 'gauge', 'Samples in the store', c.samples],
+      ['edgetune_samples_labelled', 'gauge', 'Labelled samples', c.labelled],
+      ['edgetune_samples_quarantined', 'gauge', 'Quarantined samples', c.quarantined],
+      ['edgetune_store_image_bytes', 'gauge', 'Bytes of stored images', c.bytes],
+      ['edgetune_received_total', 'counter', 'Samples received since start', s.received],
+      ['edgetune_embedded_total', 'counter', 'Samples embedded since start', s.embedded],
+      ['edgetune_dropped_total', 'counter', 'Samples dropped by the queue since start', s.dropped],
+      ['edgetune_queue_length', 'gauge', 'Samples waiting to be embedded', s.queued],
+      ['edgetune_sample_latency_ms', 'gauge', 'Intake to prediction, last sample', s.lastLatencyMs],
+      ['edgetune_head_version', 'gauge', 'Current head version (0: none)', this.head?.meta.version ?? 0],
+      ['edgetune_head_holdout_accuracy', 'gauge', 'Holdout accuracy of the current head', this.head?.meta.metrics.holdoutAccuracy ?? 0],
+      ['edgetune_process_resident_bytes', 'gauge', 'Resident memory of the agent process', process.memoryUsage().rss],
+    ] as const;
+    return `${lines.map(([name, type, help, value]) => `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name} ${value}`).join('\n')}\n`;
+  }
+
+  api(): AgentApi {
+    return {
+      health: () => this.health(),
+      metrics: () => this.metrics(),
+      listSamples: (q) => this.store.list(q),
+      sampleImage: (id) => this.store.readImage(id),
+      upload: (bytes, label) => this.ingest(bytes, label, 'upload'),
+      setLabel: (id, label) => this.setLabel(id, label),
+      deleteSample: (id) => this.store.delete(id),
+      classes: () => Object.entries(this.store.counts().perClass).map(([label, count]) => ({ label, count })),
+      head: () => ({
+        version: this.head?.meta.version ?? null,
+        kind: this.head?.kind ?? null,
+        labels: this.head?.labels ?? [],
+        accuracy: this.head?.meta.metrics.holdoutAccuracy ?? null,
+        versions: this.store.headVersions(),
+      }),
+      train: async () => ({ ...(await this.train()) }),
+      rollback: (version) => ({ version: this.rollback(version).meta.version }),
+    };
+  }
+}
+
+function pick<T extends Record<string, unknown>>(values: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
+export { EdgetuneError };
