@@ -1,7 +1,9 @@
 // The `edgetune` command: one verb per job, each with its own --help.
 
 import { Command } from 'commander';
+import { registerAgent } from './commands/agent.js';
 import { registerClassify } from './commands/classify.js';
+import { registerDevice } from './commands/device.js';
 import { registerEmbed } from './commands/embed.js';
 import { registerEval } from './commands/eval.js';
 import { registerModels } from './commands/models.js';
@@ -32,6 +34,8 @@ Models are found through EDGETUNE_MODEL_DIR (air-gapped sites, CI), the cache, o
   registerPredict(program);
   registerEval(program);
   registerClassify(program);
+  registerAgent(program);
+  registerDevice(program);
   return program;
 }
 

@@ -42,8 +42,7 @@ export function validateLabel(label: string, where: string): string {
         ? `is longer than ${MAX_LABEL} characters`
         : /[/\\]/.test(trimmed) || trimmed === '.' || trimmed.includes('..')
           ? 'contains path characters (/, \\ or ..)'
-          : // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we refuse
-            /[\u0000-\u001f\u007f]/.test(trimmed)
+          : /[\u0000-\u001f\u007f]/.test(trimmed)
             ? 'contains control characters'
             : null;
   if (problem) throw new SourceError('LABEL_INVALID', `${where}: label ${JSON.stringify(label.slice(0, 80))} ${problem}`);

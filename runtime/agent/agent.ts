@@ -48,14 +48,16 @@ export class Agent {
       backbone = await Backbone.open(model, {
         ...pick({ engine: config.model.engine ?? d.engine, workers: config.model.workers ?? d.workers, threads: config.model.threads ?? d.threads, batchSize: config.model.batchSize ?? d.batchSize }),
       });
-      let agent: Agent | undefined;
-      const pipeline = new SamplePipeline(store, backbone, () => agent?.predictor(), log, {
+      // The pipeline asks the agent for the current head, and the agent owns the pipeline.
+      const owner: { agent?: Agent } = {};
+      const pipeline = new SamplePipeline(store, backbone, () => owner.agent?.predictor(), log, {
         queueLimit: config.queue.limit ?? d.queueLimit ?? 64,
         drop: config.queue.drop,
         concurrency: backbone.settings.workers * backbone.settings.batchSize,
         ...(config.model.maxImagePixels ? { maxPixels: config.model.maxImagePixels } : {}),
       });
-      agent = new Agent(config, store, backbone, pipeline, log);
+      const agent = new Agent(config, store, backbone, pipeline, log);
+      owner.agent = agent;
       agent.head = loadCurrentHead(store, { backboneId: backbone.id, dim: backbone.dim });
       const requeued = pipeline.requeueMissing();
       if (config.http.enabled) {

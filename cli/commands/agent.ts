@@ -1,0 +1,43 @@
+// `edgetune agent`: run the on-device agent until SIGTERM/SIGINT.
+
+import type { Command } from 'commander';
+import { detectDevice } from '../../devices/detect.js';
+import { profileById } from '../../devices/profiles.js';
+import { Agent } from '../../runtime/agent/agent.js';
+import { loadAgentConfig } from '../../runtime/agent/config.js';
+import { ConfigError } from '../../runtime/errors.js';
+import { printJson } from '../output.js';
+
+export function registerAgent(program: Command): void {
+  program
+    .command('agent')
+    .description('run the on-device agent: collect samples, label, train, predict, serve the labelling page')
+    .option('-c, --config <file>', 'config file, YAML or JSON (see docs/agent.md); EDGETUNE_<SECTION>_<FIELD> overrides')
+    .option('--print-config', 'print the effective config (file + environment + defaults) and exit')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  edgetune agent --config /etc/edgetune/agent.yaml
+  EDGETUNE_HTTP_PORT=9000 EDGETUNE_DATA_DIR=/var/lib/edgetune edgetune agent --print-config`,
+    )
+    .action(async (flags: { config?: string; printConfig?: boolean }) => {
+      const config = loadAgentConfig(flags.config);
+      const detection = detectDevice();
+      const profile = config.device.profile === 'auto' ? detection.profile : profileById(config.device.profile);
+      if (!profile) throw new ConfigError('CONFIG_INVALID', `${flags.config ?? 'config'}: field "device.profile": unknown profile "${config.device.profile}"`);
+      if (flags.printConfig) return printJson({ config, profile: profile.id });
+      const agent = await Agent.start(config, {
+        defaults: { engine: profile.engine === 'onnx' ? undefined : profile.engine, workers: profile.workers, threads: profile.threads, batchSize: profile.batchSize, queueLimit: profile.queueLimit },
+      });
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+          agent.stop().then(resolve, resolve);
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+    });
+}

@@ -1,0 +1,137 @@
+// Device profiles: what each kind of board can afford. The agent takes engine, threads, batch size and
+// queue limits from the profile unless the config says otherwise. Numbers are chosen for the board's
+// smallest memory option (a 1 GiB Pi must not swap).
+
+import type { EngineName } from '../runtime/backbone/engine.js';
+
+export interface DeviceProfile {
+  id: string;
+  name: string;
+  engine: EngineName;
+  /** Inference worker threads and intra-op threads per worker. */
+  workers: number;
+  threads: number;
+  batchSize: number;
+  /** Images waiting to be embedded before the drop policy applies. */
+  queueLimit: number;
+  maxImagePixels: number;
+  retention: { maxSamples: number; maxBytes: number };
+  why: string;
+}
+
+const GiB = 2 ** 30;
+
+export const PROFILES: readonly DeviceProfile[] = [
+  {
+    id: 'rpi-zero-2w',
+    name: 'Raspberry Pi Zero 2 W',
+    engine: 'tflite',
+    workers: 1,
+    threads: 1,
+    batchSize: 1,
+    queueLimit: 8,
+    maxImagePixels: 16_000_000,
+    retention: { maxSamples: 5_000, maxBytes: 1 * GiB },
+    why: '512 MiB RAM: one WASM interpreter (~60 MB), tiny queue; TFLite also runs where ORT has no 32-bit build',
+  },
+  {
+    id: 'rpi-3',
+    name: 'Raspberry Pi 3',
+    engine: 'tflite',
+    workers: 1,
+    threads: 1,
+    batchSize: 2,
+    queueLimit: 16,
+    maxImagePixels: 24_000_000,
+    retention: { maxSamples: 10_000, maxBytes: 2 * GiB },
+    why: '1 GiB RAM, often a 32-bit OS: one TFLite worker leaves cores for the OS, camera and HTTP',
+  },
+  {
+    id: 'rpi-4',
+    name: 'Raspberry Pi 4',
+    engine: 'tflite',
+    workers: 2,
+    threads: 1,
+    batchSize: 4,
+    queueLimit: 32,
+    maxImagePixels: 40_000_000,
+    retention: { maxSamples: 20_000, maxBytes: 4 * GiB },
+    why: '4 Cortex-A72 cores, 1-8 GiB: two single-thread workers give the throughput of one two-thread session without a pthread pool',
+  },
+  {
+    id: 'rpi-5',
+    name: 'Raspberry Pi 5',
+    engine: 'tflite',
+    workers: 2,
+    threads: 2,
+    batchSize: 8,
+    queueLimit: 64,
+    maxImagePixels: 64_000_000,
+    retention: { maxSamples: 50_000, maxBytes: 8 * GiB },
+    why: '4 Cortex-A76 cores, 4-8 GiB',
+  },
+  {
+    id: 'jetson-nano',
+    name: 'NVIDIA Jetson Nano',
+    engine: 'tflite',
+    workers: 2,
+    threads: 1,
+    batchSize: 4,
+    queueLimit: 32,
+    maxImagePixels: 40_000_000,
+    retention: { maxSamples: 20_000, maxBytes: 8 * GiB },
+    why: 'L4T 32 ships Node-incompatible glibc for ORT GPU builds; CPU TFLite is the safe default',
+  },
+  {
+    id: 'jetson-orin',
+    name: 'NVIDIA Jetson Orin',
+    engine: 'onnx',
+    workers: 1,
+    threads: 4,
+    batchSize: 16,
+    queueLimit: 128,
+    maxImagePixels: 64_000_000,
+    retention: { maxSamples: 100_000, maxBytes: 32 * GiB },
+    why: '6-12 Cortex-A78AE cores, 8-64 GiB: onnxruntime on arm64',
+  },
+  {
+    id: 'generic-x64',
+    name: 'Generic x86-64 Linux',
+    engine: 'tflite',
+    workers: 2,
+    threads: 1,
+    batchSize: 8,
+    queueLimit: 64,
+    maxImagePixels: 64_000_000,
+    retention: { maxSamples: 100_000, maxBytes: 32 * GiB },
+    why: 'the catalog backbones are TFLite; two single-thread workers',
+  },
+  {
+    id: 'generic-arm64',
+    name: 'Generic 64-bit ARM Linux',
+    engine: 'tflite',
+    workers: 2,
+    threads: 1,
+    batchSize: 4,
+    queueLimit: 32,
+    maxImagePixels: 40_000_000,
+    retention: { maxSamples: 20_000, maxBytes: 4 * GiB },
+    why: 'unknown ARM board: middle-of-the-road settings',
+  },
+  {
+    id: 'generic-armv7',
+    name: 'Generic 32-bit ARM Linux',
+    engine: 'tflite',
+    workers: 1,
+    threads: 1,
+    batchSize: 1,
+    queueLimit: 8,
+    maxImagePixels: 16_000_000,
+    retention: { maxSamples: 5_000, maxBytes: 1 * GiB },
+    why: 'onnxruntime-node ships no 32-bit ARM binary: TFLite WASM only',
+  },
+];
+
+export function profileById(id: string): DeviceProfile | undefined {
+  return PROFILES.find((p) => p.id === id);
+}
