@@ -20,6 +20,7 @@ const SPECIAL = new Set(['done', 'rejected']);
 
 export class InboxSource implements SampleSource {
   readonly name: string;
+  readonly canWait = true;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private readonly sizes = new Map<string, number>();

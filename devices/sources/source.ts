@@ -25,6 +25,9 @@ export interface SourceStatus {
 
 export interface SampleSource {
   readonly name: string;
+  /** True when the source can wait for the agent (files stay on disk); false when frames are live and
+   * get dropped by the queue's policy instead. */
+  readonly canWait: boolean;
   start(sink: SampleSink): void;
   stop(): Promise<void>;
   status(): SourceStatus;

@@ -191,6 +191,7 @@ export class Agent {
     }
     for (const source of this.sources) {
       source.start(async (sample) => {
+        if (source.canWait) await this.pipeline.waitForRoom();
         this.ingest(sample.bytes, sample.label, sample.origin);
       });
     }

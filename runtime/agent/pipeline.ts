@@ -21,7 +21,7 @@ export interface Predictor {
 export interface IntakeResult {
   sample: Sample;
   created: boolean;
-  /** False when the queue dropped the sample before embedding (it stays stored, unembedded). */
+  /** False when the queue dropped the sample before embedding (an unlabelled sample is then discarded). */
   queued: boolean;
 }
 
@@ -45,6 +45,7 @@ export class SamplePipeline {
   private readonly queue: BoundedQueue<Job & { enqueuedAt: number }>;
   private running = 0;
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly roomWaiters: (() => void)[] = [];
   readonly stats: PipelineStats = {
     received: 0,
     embedded: 0,
@@ -70,7 +71,11 @@ export class SamplePipeline {
   ) {
     this.queue = new BoundedQueue(options.queueLimit, options.drop, (job) => {
       this.stats.dropped++;
-      this.log.debug('queue full: sample not embedded', { sample: job.id });
+      // A dropped frame is discarded, so the store never keeps a sample that nothing will embed. A label
+      // set while it waited makes it a person's work: it stays and is embedded on the next restart.
+      const sample = this.store.get(job.id);
+      if (sample && sample.label === null && !this.store.getEmbedding(job.id, this.backbone.id)) this.store.delete(job.id);
+      this.log.debug('queue full: sample dropped', { sample: job.id });
     });
   }
 
@@ -108,6 +113,12 @@ export class SamplePipeline {
     return n;
   }
 
+  /** Resolves when the queue has room: sources that can wait (an inbox folder) wait instead of dropping. */
+  waitForRoom(): Promise<void> {
+    if (this.stopped || this.queue.length < this.options.queueLimit) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
   /** Resolves when nothing is queued or being embedded. */
   idle(): Promise<void> {
     if (this.queue.length === 0 && this.running === 0) return Promise.resolve();
@@ -118,6 +129,7 @@ export class SamplePipeline {
     this.stopped = true;
     this.queue.clear();
     this.stats.queued = 0;
+    for (const w of this.roomWaiters.splice(0)) w();
     await this.idle();
   }
 
@@ -125,6 +137,7 @@ export class SamplePipeline {
     while (this.running < this.options.concurrency && this.queue.length > 0) {
       const job = this.queue.shift()!;
       this.stats.queued = this.queue.length;
+      if (this.queue.length < this.options.queueLimit) for (const w of this.roomWaiters.splice(0)) w();
       this.running++;
       void this.process(job).finally(() => {
         this.running--;
