@@ -6,7 +6,7 @@ import { AgentConfigSchema } from '../runtime/agent/config.js';
 import { silentLogger } from '../runtime/agent/log.js';
 import { trainHead } from '../runtime/head/index.js';
 import { sha256Hex } from '../runtime/models/resolve.js';
-import { FLOWERS_DIR, MODEL_DIR, tempDir } from './support/paths.js';
+import { FLOWERS_DIR, IMAGES_DIR, MODEL_DIR, REPO_ROOT, tempDir } from './support/paths.js';
 
 const tmp = tempDir();
 const inbox = join(tmp.path, 'inbox');
@@ -40,7 +40,11 @@ beforeAll(async () => {
     device: { id: 'test-pi' },
     data: { dir: join(tmp.path, 'data'), holdoutFraction: 0.2 },
     head: { retrainAfterLabels: 0, tolerance: 1 }, // keep every head: rollback needs two versions
-    sources: { inbox: { dir: inbox, pollMs: 50 } },
+    sources: {
+      inbox: { dir: inbox, pollMs: 50 },
+      // A stand-in for rpicam-still (no camera here): the same code path, photos from a folder.
+      camera: { command: [join(REPO_ROOT, 'test/support/fake-camera.sh'), IMAGES_DIR, join(tmp.path, 'camera.state')] },
+    },
     http: { port: 0 },
   });
   agent = await Agent.start(config, { log: silentLogger });
@@ -138,6 +142,14 @@ describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
     expect(after.status).toBe(201);
     await until('the good upload embedded', () => agent.store.getEmbedding(after.json.sample.id, agent.backbone.id));
     expect((await api<{ status: string }>('GET', '/health')).json.status).toBe('ok');
+  });
+
+  it('captures a frame from the camera on command and predicts it', async () => {
+    const { status, json } = await api<{ sample: { id: string; origin: string } }>('POST', '/api/capture');
+    expect(status).toBe(201);
+    expect(json.sample.origin).toMatch(/^camera:.*fake-camera\.sh$/);
+    const sample = await until('the captured frame predicted', () => agent.store.get(json.sample.id)?.prediction && agent.store.get(json.sample.id));
+    expect(CLASSES.concat('unknown')).toContain(sample.prediction);
   });
 
   it('serves Prometheus metrics and the labelling page', async () => {

@@ -11,8 +11,9 @@ export interface IncomingSample {
   origin: string;
 }
 
-/** Stores a sample; rejects when the sample is refused (bad label, store failure). */
-export type SampleSink = (sample: IncomingSample) => Promise<void>;
+/** Stores a sample and resolves with its id (undefined when the queue dropped it); rejects when the
+ * sample is refused (bad label, store failure). */
+export type SampleSink = (sample: IncomingSample) => Promise<string | undefined>;
 
 export interface SourceStatus {
   name: string;

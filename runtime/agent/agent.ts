@@ -1,8 +1,9 @@
 // The on-device agent: sources -> sample store -> backbone (worker threads) -> head, with on-device
 // training, a local HTTP API and labelling page, and graceful shutdown. One instance per device.
 
+import { CameraSource } from '../../devices/sources/camera.js';
 import { InboxSource } from '../../devices/sources/inbox.js';
-import { type SampleSource, validateLabel } from '../../devices/sources/source.js';
+import { type SampleSource, SourceError, validateLabel } from '../../devices/sources/source.js';
 import { Backbone } from '../backbone/backbone.js';
 import { EdgetuneError, errorMessage } from '../errors.js';
 import type { Head } from '../head/index.js';
@@ -26,6 +27,7 @@ export class Agent {
   private training: Promise<TrainOutcome> | undefined;
   private retrainTimer: NodeJS.Timeout | undefined;
   private readonly sources: SampleSource[] = [];
+  private camera: CameraSource | undefined;
   private http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | undefined;
@@ -136,6 +138,15 @@ export class Agent {
     return this.training;
   }
 
+  /** Captures one frame from the configured camera now; resolves with the stored sample. */
+  async capture(): Promise<Sample> {
+    if (!this.camera) throw new SourceError('NO_CAMERA', 'no camera is configured (sources.camera)');
+    const id = await this.camera.trigger();
+    const sample = id === undefined ? undefined : this.store.get(id);
+    if (!sample) throw new SourceError('CAMERA_DROPPED', 'the frame was dropped: the embedding queue is full');
+    return sample;
+  }
+
   rollback(version: number): Head {
     this.store.setCurrentHead(version);
     const head = loadCurrentHead(this.store, { backboneId: this.backbone.id, dim: this.backbone.dim });
@@ -180,7 +191,14 @@ export class Agent {
   }
 
   private startSources(): void {
-    const { inbox } = this.config.sources;
+    const { inbox, camera } = this.config.sources;
+    if (camera) {
+      this.camera = new CameraSource({
+        ...camera,
+        onEvent: (e) => this.log[e.level](e.msg, { source: 'camera', error: e.error, retryInMs: e.retryInMs }),
+      });
+      this.sources.push(this.camera);
+    }
     if (inbox) {
       this.sources.push(
         new InboxSource({
@@ -192,7 +210,8 @@ export class Agent {
     for (const source of this.sources) {
       source.start(async (sample) => {
         if (source.canWait) await this.pipeline.waitForRoom();
-        this.ingest(sample.bytes, sample.label, sample.origin);
+        const result = this.ingest(sample.bytes, sample.label, sample.origin);
+        return result.queued || !result.created ? result.sample.id : undefined;
       });
     }
   }
@@ -252,6 +271,7 @@ export class Agent {
       }),
       train: async () => ({ ...(await this.train()) }),
       rollback: (version) => ({ version: this.rollback(version).meta.version }),
+      capture: async () => ({ sample: await this.capture() }),
     };
   }
 }

@@ -82,8 +82,15 @@ export const AgentConfigSchema = z
           .object({
             /** argv of a command that writes one image to stdout, e.g. ["rpicam-still", "-o", "-", "-n"]. */
             command: z.array(z.string().min(1)).min(1),
+            /** Capture every this many ms; leave out to capture only on trigger (POST /api/capture). */
             intervalMs: z.number().int().positive().optional(),
             timeoutMs: z.number().int().positive().default(10_000),
+            /** Largest image accepted from the command, bytes. */
+            maxBytes: z
+              .number()
+              .int()
+              .positive()
+              .default(20 * 1024 * 1024),
           })
           .optional(),
       })

@@ -22,6 +22,7 @@ export interface AgentApi {
   head(): Record<string, unknown>;
   train(): Promise<Record<string, unknown>>;
   rollback(version: number): Record<string, unknown>;
+  capture(): Promise<Record<string, unknown>>;
 }
 
 export interface HttpOptions {
@@ -47,6 +48,12 @@ const STATUS_BY_CODE: Record<string, number> = {
   LABEL_INVALID: 400,
   NOT_ENOUGH_LABELS: 409,
   TRAINING_BUSY: 409,
+  NO_CAMERA: 409,
+  CAMERA_FAILED: 502,
+  CAMERA_EMPTY: 502,
+  CAMERA_TIMEOUT: 504,
+  CAMERA_TOO_LARGE: 502,
+  CAMERA_DROPPED: 503,
 };
 
 export async function startHttpServer(
@@ -209,6 +216,10 @@ async function handle(
   if (method === 'POST' && path === '/api/train') {
     requireToken(req, options.token);
     return sendJson(res, 200, await api.train());
+  }
+  if (method === 'POST' && path === '/api/capture') {
+    requireToken(req, options.token);
+    return sendJson(res, 201, await api.capture());
   }
   if (method === 'POST' && path === '/api/head/rollback') {
     requireToken(req, options.token);
