@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { detectDevice } from '../../devices/detect.js';
 import { profileById } from '../../devices/profiles.js';
-import { Agent } from '../../runtime/agent/agent.js';
+import { Agent, effectiveSettings } from '../../runtime/agent/agent.js';
 import { loadAgentConfig } from '../../runtime/agent/config.js';
 import { ConfigError } from '../../runtime/errors.js';
 import { printJson } from '../output.js';
@@ -26,10 +26,8 @@ Examples:
       const detection = detectDevice();
       const profile = config.device.profile === 'auto' ? detection.profile : profileById(config.device.profile);
       if (!profile) throw new ConfigError('CONFIG_INVALID', `${flags.config ?? 'config'}: field "device.profile": unknown profile "${config.device.profile}"`);
-      if (flags.printConfig) return printJson({ config, profile: profile.id });
-      const agent = await Agent.start(config, {
-        defaults: { engine: profile.engine === 'onnx' ? undefined : profile.engine, workers: profile.workers, threads: profile.threads, batchSize: profile.batchSize, queueLimit: profile.queueLimit },
-      });
+      if (flags.printConfig) return printJson({ config, profile: profile.id, settings: effectiveSettings(config, profile) });
+      const agent = await Agent.start(config, { profile });
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.off('SIGTERM', stop);

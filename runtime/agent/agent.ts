@@ -1,6 +1,7 @@
 // The on-device agent: sources -> sample store -> backbone (worker threads) -> head, with on-device
 // training, a local HTTP API and labelling page, and graceful shutdown. One instance per device.
 
+import type { DeviceProfile } from '../../devices/profiles.js';
 import { CameraSource } from '../../devices/sources/camera.js';
 import { InboxSource } from '../../devices/sources/inbox.js';
 import { type SampleSource, SourceError, validateLabel } from '../../devices/sources/source.js';
@@ -17,8 +18,26 @@ import { type TrainOutcome, loadCurrentHead, trainFromStore } from './trainer.js
 
 export interface AgentOptions {
   log?: Logger;
-  /** Engine settings picked by the device profile (config values win). */
-  defaults?: { workers?: number; threads?: number; batchSize?: number; queueLimit?: number; engine?: 'tflite' | 'onnx' };
+  /** The device profile supplies engine settings, queue and retention limits the config leaves out. */
+  profile?: DeviceProfile;
+}
+
+/** What the agent runs with: the config's values, else the device profile's, else built-in defaults. */
+export function effectiveSettings(config: AgentConfig, profile?: DeviceProfile) {
+  const { retention } = config.data;
+  return {
+    // Catalog backbones are TFLite files; the ONNX engine is picked by the file, not the profile.
+    engine: config.model.engine ?? (profile?.engine === 'tflite' ? 'tflite' : undefined),
+    workers: config.model.workers ?? profile?.workers,
+    threads: config.model.threads ?? profile?.threads,
+    batchSize: config.model.batchSize ?? profile?.batchSize,
+    queueLimit: config.queue.limit ?? profile?.queueLimit ?? 64,
+    maxImagePixels: config.model.maxImagePixels ?? profile?.maxImagePixels,
+    retention: {
+      maxSamples: retention.maxSamples ?? profile?.retention.maxSamples,
+      maxBytes: retention.maxBytes ?? profile?.retention.maxBytes,
+    },
+  };
 }
 
 export class Agent {
@@ -38,6 +57,7 @@ export class Agent {
     readonly backbone: Backbone,
     readonly pipeline: SamplePipeline,
     private readonly log: Logger,
+    private readonly retention: { maxSamples?: number | undefined; maxBytes?: number | undefined },
   ) {}
 
   static async start(config: AgentConfig, options: AgentOptions = {}): Promise<Agent> {
@@ -46,19 +66,19 @@ export class Agent {
     let backbone: Backbone | undefined;
     try {
       const model = await resolveModel(config.model.backbone);
-      const d = options.defaults ?? {};
+      const settings = effectiveSettings(config, options.profile);
       backbone = await Backbone.open(model, {
-        ...pick({ engine: config.model.engine ?? d.engine, workers: config.model.workers ?? d.workers, threads: config.model.threads ?? d.threads, batchSize: config.model.batchSize ?? d.batchSize }),
+        ...pick({ engine: settings.engine, workers: settings.workers, threads: settings.threads, batchSize: settings.batchSize }),
       });
       // The pipeline asks the agent for the current head, and the agent owns the pipeline.
       const owner: { agent?: Agent } = {};
       const pipeline = new SamplePipeline(store, backbone, () => owner.agent?.predictor(), log, {
-        queueLimit: config.queue.limit ?? d.queueLimit ?? 64,
+        queueLimit: settings.queueLimit,
         drop: config.queue.drop,
         concurrency: backbone.settings.workers * backbone.settings.batchSize,
-        ...(config.model.maxImagePixels ? { maxPixels: config.model.maxImagePixels } : {}),
+        ...pick({ maxPixels: settings.maxImagePixels }),
       });
-      const agent = new Agent(config, store, backbone, pipeline, log);
+      const agent = new Agent(config, store, backbone, pipeline, log, settings.retention);
       owner.agent = agent;
       agent.head = loadCurrentHead(store, { backboneId: backbone.id, dim: backbone.dim });
       const requeued = pipeline.requeueMissing();
@@ -184,7 +204,7 @@ export class Agent {
   }
 
   private enforceRetention(): void {
-    const { maxSamples, maxBytes } = this.config.data.retention;
+    const { maxSamples, maxBytes } = this.retention;
     if (maxSamples === undefined && maxBytes === undefined) return;
     const deleted = this.store.enforceRetention({ ...pick({ maxSamples, maxBytes }) });
     if (deleted > 0) this.log.info('retention removed samples', { deleted });
