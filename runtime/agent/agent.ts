@@ -149,7 +149,10 @@ export class Agent {
         dim: this.backbone.dim,
         tolerance: this.config.head.tolerance,
       });
-      if (head) this.head = head;
+      if (head) {
+        this.head = head;
+        this.repredict();
+      }
       this.log.info(outcome.kept ? 'new head kept' : 'new head not kept', { ...outcome });
       return outcome;
     })().finally(() => {
@@ -172,6 +175,7 @@ export class Agent {
     const head = loadCurrentHead(this.store, { backboneId: this.backbone.id, dim: this.backbone.dim });
     if (!head) throw new SampleError('HEAD_NOT_FOUND', `head version ${version} cannot be loaded`);
     this.head = head;
+    this.repredict();
     this.log.info('head rolled back', { version: head.meta.version });
     return head;
   }
@@ -189,6 +193,20 @@ export class Agent {
       this.log.info('agent stopped');
     })();
     return this.stopping;
+  }
+
+  /** A new head answers again for the recent unlabelled samples, so the page shows its predictions. */
+  private repredict(limit = 1000): void {
+    const predictor = this.predictor();
+    if (!predictor) return;
+    const predictions: { id: string; label: string; score: number }[] = [];
+    for (const sample of this.store.list({ labelled: false, limit })) {
+      const embedding = this.store.getEmbedding(sample.id, this.backbone.id);
+      if (!embedding) continue;
+      const p = predictor.predict(embedding);
+      predictions.push({ id: sample.id, label: p.label, score: p.score });
+    }
+    this.store.setPredictions(predictions);
   }
 
   private noteLabelChange(): void {

@@ -158,6 +158,11 @@ async function handle(
     res.end(LABEL_PAGE);
     return;
   }
+  if (method === 'GET' && path === '/favicon.ico') {
+    res.writeHead(204);
+    res.end();
+    return;
+  }
   if (method === 'GET' && path === '/health') return sendJson(res, 200, api.health());
   if (method === 'GET' && path === '/metrics') {
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });

@@ -38,6 +38,7 @@ export const LABEL_PAGE = `<!doctype html>
     <label>new class <input id="new-class" placeholder="e.g. daisy" maxlength="64"></label>
     <button id="add-class">add</button>
     <button id="train">train now</button>
+    <button id="capture" hidden>capture</button>
     <label><input type="checkbox" id="only-unlabelled"> unlabelled only</label>
     <span id="status"></span>
   </div>
@@ -60,7 +61,9 @@ async function api(method, path, body) {
 }
 
 function el(tag, props, children) {
-  const node = Object.assign(document.createElement(tag), props || {});
+  const { dataset, ...rest } = props || {};
+  const node = Object.assign(document.createElement(tag), rest);
+  Object.assign(node.dataset, dataset || {});
   for (const c of children || []) node.append(c);
   return node;
 }
@@ -74,6 +77,7 @@ async function refresh() {
   $('head-version').textContent = head.version ?? 'none';
   $('head-accuracy').textContent = head.accuracy == null ? '–' : (head.accuracy * 100).toFixed(1) + ' %';
   $('sample-count').textContent = health.samples;
+  $('capture').hidden = !health.sources.some((s) => s.name.startsWith('camera:'));
   classes = [...new Set([...cls.classes.map((c) => c.label), ...extraClasses])].sort();
   $('classes').replaceChildren(...cls.classes.map((c) => el('span', { textContent: c.label + ': ' + c.count + '  ' })));
   $('samples').replaceChildren(...list.samples.map(card));
@@ -87,7 +91,7 @@ function card(s) {
   }));
   return el('div', { className: 'card', dataset: { id: s.id, label: s.label || '' } }, [
     s.hasImage ? el('img', { src: '/api/samples/' + s.id + '/image', alt: s.label || 'sample', loading: 'lazy' }) : el('div', { textContent: '(image not kept)' }),
-    el('div', { className: 'meta', innerHTML: '' }, [
+    el('div', { className: 'meta' }, [
       el('div', { textContent: 'label: ' + (s.label || '–') }),
       el('div', { textContent: 'predicted: ' + prediction }),
     ]),
@@ -115,6 +119,14 @@ $('train').onclick = async () => {
   try {
     const r = await api('POST', '/api/train');
     status(r.kept ? 'new head v' + r.version : 'head not kept: ' + r.reason);
+    await refresh();
+  } catch (e) { status(e.message, true); }
+};
+$('capture').onclick = async () => {
+  status('capturing…');
+  try {
+    await api('POST', '/api/capture');
+    status('captured');
     await refresh();
   } catch (e) { status(e.message, true); }
 };

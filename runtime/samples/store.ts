@@ -261,6 +261,14 @@ export class SampleStore {
       .run(label, score, id);
   }
 
+  /** Many predictions in one transaction: one disk sync instead of one per sample. */
+  setPredictions(predictions: { id: string; label: string | null; score: number | null }[]): void {
+    const update = this.db.prepare('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?');
+    this.db.transaction(() => {
+      for (const p of predictions) update.run(p.label, p.score, p.id);
+    })();
+  }
+
   /** Drops the image file of a sample (quarantine keeps its own copy). */
   removeImage(id: string): void {
     this.db.prepare('UPDATE samples SET has_image = 0 WHERE id = ?').run(id);
