@@ -1,5 +1,6 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../runtime/agent/agent.js';
 import { AgentConfigSchema } from '../runtime/agent/config.js';
@@ -135,9 +136,16 @@ describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
     expect(uploaded.status).toBe(201);
     const empty = await api<{ code: string }>('POST', '/api/samples', new Uint8Array(0));
     expect(empty.status).toBe(400);
-    await until('two quarantined samples', () => agent.store.counts().quarantined >= 2);
+    // 10000x10000 of one colour: a few hundred KB of PNG that would need 300 MB decoded.
+    const huge = await sharp({ create: { width: 10_000, height: 10_000, channels: 3, background: '#336699' } }).png({ compressionLevel: 9 }).toBuffer();
+    expect((await api('POST', '/api/samples?label=rose', huge)).status).toBe(201);
+    await until('three quarantined samples', () => agent.store.counts().quarantined >= 3);
     const quarantined = agent.store.list({ status: 'quarantined' });
-    expect(quarantined.map((s) => s.error).join('\n')).toMatch(/not a readable image/);
+    const errors = quarantined.map((s) => s.error).join('\n');
+    expect(errors).toMatch(/not a readable image/);
+    expect(errors).toMatch(/10000x10000 = 100\.0 megapixels exceeds the limit/);
+    // A labelled photo that could not be used keeps its label in quarantine: the person's work is not lost.
+    expect(quarantined.find((s) => /megapixels/.test(s.error ?? ''))?.label).toBe('rose');
     const after = await api<{ sample: { id: string } }>('POST', '/api/samples?label=tulip', good);
     expect(after.status).toBe(201);
     await until('the good upload embedded', () => agent.store.getEmbedding(after.json.sample.id, agent.backbone.id));
