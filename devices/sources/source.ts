@@ -34,6 +34,12 @@ export interface SampleSource {
   status(): SourceStatus;
 }
 
+/** A source that can also be asked for one sample now (a camera's capture button). */
+export interface TriggerSource extends SampleSource {
+  /** Resolves with the stored sample's id, undefined when the queue dropped it. */
+  trigger(): Promise<string | undefined>;
+}
+
 const MAX_LABEL = 64;
 
 /** Labels come from folder names and HTTP requests: they must never become paths or control text. */

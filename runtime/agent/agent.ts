@@ -3,8 +3,9 @@
 
 import type { DeviceProfile } from '../../devices/profiles.js';
 import { CameraSource } from '../../devices/sources/camera.js';
+import { StreamCameraSource } from '../../devices/sources/camera-stream.js';
 import { InboxSource } from '../../devices/sources/inbox.js';
-import { type SampleSource, SourceError, validateLabel } from '../../devices/sources/source.js';
+import { type SampleSource, SourceError, type TriggerSource, validateLabel } from '../../devices/sources/source.js';
 import { Backbone } from '../backbone/backbone.js';
 import { EdgetuneError, errorMessage } from '../errors.js';
 import type { Head } from '../head/index.js';
@@ -46,7 +47,7 @@ export class Agent {
   private training: Promise<TrainOutcome> | undefined;
   private retrainTimer: NodeJS.Timeout | undefined;
   private readonly sources: SampleSource[] = [];
-  private camera: CameraSource | undefined;
+  private camera: TriggerSource | undefined;
   private http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | undefined;
@@ -231,10 +232,10 @@ export class Agent {
   private startSources(): void {
     const { inbox, camera } = this.config.sources;
     if (camera) {
-      this.camera = new CameraSource({
-        ...camera,
-        onEvent: (e) => this.log[e.level](e.msg, { source: 'camera', error: e.error, retryInMs: e.retryInMs }),
-      });
+      const { stream, ...options } = camera;
+      const onEvent = (e: { level: 'info' | 'warn'; msg: string; error?: string; retryInMs?: number }) =>
+        this.log[e.level](e.msg, { source: 'camera', error: e.error, retryInMs: e.retryInMs });
+      this.camera = stream ? new StreamCameraSource({ ...options, onEvent }) : new CameraSource({ ...options, onEvent });
       this.sources.push(this.camera);
     }
     if (inbox) {
@@ -273,6 +274,7 @@ export class Agent {
   metrics(): string {
     const c = this.store.counts();
     const s = this.pipeline.stats;
+    const memory = process.memoryUsage();
     const lines = [
       ['edgetune_samples_total', 'gauge', 'Samples in the store', c.samples],
       ['edgetune_samples_labelled', 'gauge', 'Labelled samples', c.labelled],
@@ -285,7 +287,9 @@ export class Agent {
       ['edgetune_sample_latency_ms', 'gauge', 'Intake to prediction, last sample', s.lastLatencyMs],
       ['edgetune_head_version', 'gauge', 'Current head version (0: none)', this.head?.meta.version ?? 0],
       ['edgetune_head_holdout_accuracy', 'gauge', 'Holdout accuracy of the current head', this.head?.meta.metrics.holdoutAccuracy ?? 0],
-      ['edgetune_process_resident_bytes', 'gauge', 'Resident memory of the agent process', process.memoryUsage().rss],
+      ['edgetune_process_resident_bytes', 'gauge', 'Resident memory of the agent process', memory.rss],
+      ['edgetune_process_heap_used_bytes', 'gauge', 'JavaScript heap in use, main thread', memory.heapUsed],
+      ['edgetune_process_external_bytes', 'gauge', 'Buffers and other memory outside the JavaScript heap, main thread', memory.external],
     ] as const;
     return `${lines.map(([name, type, help, value]) => `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name} ${value}`).join('\n')}\n`;
   }
@@ -295,6 +299,7 @@ export class Agent {
       health: () => this.health(),
       metrics: () => this.metrics(),
       listSamples: (q) => this.store.list(q),
+      getSample: (id) => this.store.get(id),
       sampleImage: (id) => this.store.readImage(id),
       upload: (bytes, label) => this.ingest(bytes, label, 'upload'),
       setLabel: (id, label) => this.setLabel(id, label),

@@ -80,9 +80,13 @@ export const AgentConfigSchema = z
           .optional(),
         camera: z
           .object({
-            /** argv of a command that writes one image to stdout, e.g. ["rpicam-still", "-o", "-", "-n"]. */
+            /** argv of a command that writes one image to stdout, e.g. ["rpicam-still", "-n", "-o", "-"], or
+             * with `stream` an MJPEG stream, e.g. ["rpicam-vid", "-t", "0", "-n", "--codec", "mjpeg", "-o", "-"]. */
             command: z.array(z.string().min(1)).min(1),
-            /** Capture every this many ms; leave out to capture only on trigger (POST /api/capture). */
+            /** The command runs once and writes JPEG frames back to back (MJPEG) instead of one image per run. */
+            stream: z.boolean().default(false),
+            /** Capture every this many ms (stream: keep at most one frame per this many ms); leave out to
+             * capture only on trigger (POST /api/capture), or with `stream` to keep every frame. */
             intervalMs: z.number().int().positive().optional(),
             timeoutMs: z.number().int().positive().default(10_000),
             /** Largest image accepted from the command, bytes. */

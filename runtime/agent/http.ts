@@ -14,6 +14,7 @@ export interface AgentApi {
   health(): Record<string, unknown>;
   metrics(): string;
   listSamples(query: { labelled?: boolean; limit: number; offset: number }): Sample[];
+  getSample(id: string): Sample | undefined;
   sampleImage(id: string): Buffer | undefined;
   upload(bytes: Buffer, label: string | null): { sample: Sample; created: boolean; queued: boolean };
   setLabel(id: string, label: string | null): Sample;
@@ -200,6 +201,11 @@ async function handle(
       });
       res.end(body);
       return;
+    }
+    if (method === 'GET' && sub === undefined) {
+      const sample = api.getSample(id);
+      if (!sample) throw new HttpError(404, 'SAMPLE_NOT_FOUND', `no sample ${id}`);
+      return sendJson(res, 200, { sample });
     }
     if (method === 'PUT' && sub === '/label') {
       requireToken(req, options.token);

@@ -198,8 +198,9 @@ function concatInputs(inputs: InputTensor[]): InputTensor {
 }
 
 function spawnWorker(init: WorkerInit): Worker {
-  // Workers inherit the parent's flags; --input-type (from `node -e`) is refused for file entry points.
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  // Workers inherit the parent's flags, but refuse --input-type (from `node -e`) for a file entry point
+  // and per-isolate heap flags (the agent's --max-*-space-size), which are process-wide anyway.
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type') && !/^--max-(semi|old)-space-size/.test(a));
   if (!import.meta.url.endsWith('.ts'))
     return new Worker(new URL('./worker.js', import.meta.url), { workerData: init, execArgv });
   // Under vitest/tsx the sources are .ts files: register tsx inside the worker before loading the entry.

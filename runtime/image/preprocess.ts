@@ -3,12 +3,14 @@
 
 import { readFile } from 'node:fs/promises';
 import sharp, { type Sharp } from 'sharp';
-
-// One libvips thread per image: images are decoded in parallel already, and the cores are for inference.
-sharp.concurrency(1);
 import { ImageError, errorMessage } from '../errors.js';
 import type { ModelInput, ResizePolicy } from '../models/manifest.js';
 import { decodeBmp, isBmp } from './bmp.js';
+
+// One libvips thread per image: images are decoded in parallel already, and the cores are for inference.
+sharp.concurrency(1);
+// No operation cache: every photo is new, and the cache would hold up to 50 MB on a 1 GiB board.
+sharp.cache(false);
 
 export type InputTensor = Uint8Array | Int8Array | Float32Array;
 
