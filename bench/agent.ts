@@ -4,9 +4,9 @@
 //   2. embed throughput with no contention: labelled photos uploaded at once (labelled are never dropped);
 //   3. a camera flood: an MJPEG stream camera (test/support/fake-stream-camera.mjs, every frame new
 //      content) at --fps, faster than the device embeds; embed rate under the flood, frames dropped, and
-//      RSS over the whole flood (does memory grow?).
+//      RSS over the whole flood until --samples frames are stored and embedded (does memory grow?).
 //
-//   npm run bench -- agent [--frames 10000] [--fps 100] [--data DIR] [--node-defaults] [--json]
+//   npm run bench -- agent [--samples 10000] [--fps 100] [--profile ID] [--data DIR] [--node-defaults] [--json]
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,9 @@ import { printTable, sharedDir } from './table.js';
 
 const { values } = parseArgs({
   options: {
-    frames: { type: 'string', default: '10000' },
+    samples: { type: 'string', default: '10000' },
+    /** Device profile to run as (default: detected); rpi-3 is the 1 GiB board. */
+    profile: { type: 'string', default: 'auto' },
     fps: { type: 'string', default: '100' },
     data: { type: 'string', default: join(sharedDir(), 'datasets', 'flowers128') },
     json: { type: 'boolean', default: false },
@@ -27,7 +29,8 @@ const { values } = parseArgs({
     'node-defaults': { type: 'boolean', default: false },
   },
 });
-const FRAMES = Number(values.frames);
+const SAMPLES = Number(values.samples);
+const device = { profile: values.profile };
 const here = dirname(fileURLToPath(import.meta.url));
 const compiled = !import.meta.url.endsWith('.ts');
 const cli = compiled ? resolve(here, '../bin/edgetune.js') : resolve(here, '../bin/edgetune.ts');
@@ -90,7 +93,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const work = mkdtempSync(join(tmpdir(), 'edgetune-bench-agent-'));
 try {
   // 1 + 2: latency and uncontended throughput.
-  const agent = await startAgent({ data: { dir: join(work, 'a') }, head: { retrainAfterLabels: 0 }, http: { port: 0 } }, work);
+  const agent = await startAgent({ device, data: { dir: join(work, 'a') }, head: { retrainAfterLabels: 0 }, http: { port: 0 } }, work);
   const upload = (file: string, label?: string) =>
     json<{ sample: { id: string } }>(`${agent.url}/api/samples${label ? `?label=${label}` : ''}`, { method: 'POST', body: readFileSync(file) });
   const labelled = classes.flatMap((c) => photos(c).slice(0, 40).map((f) => [f, c] as const));
@@ -122,6 +125,7 @@ try {
   const fakeStream = resolve(here, compiled ? '../../test/support/fake-stream-camera.mjs' : '../test/support/fake-stream-camera.mjs');
   const flood = await startAgent(
     {
+      device,
       data: { dir: join(work, 'b') },
       sources: { camera: { command: [process.execPath, fakeStream, join(values.data, classes[0]!)], stream: true } },
       http: { port: 0 },
@@ -139,16 +143,17 @@ try {
     timeline.push({ received: m.edgetune_received_total!, embedded: m.edgetune_embedded_total!, dropped: m.edgetune_dropped_total!, rss: mem.rss, heap: m.edgetune_process_heap_used_bytes! / 2 ** 20, external: m.edgetune_process_external_bytes! / 2 ** 20, seconds: (performance.now() - floodStart) / 1000 });
     const last = timeline.at(-1)!;
     if (timeline.length % 20 === 0) progress(`flood: ${last.received} frames, ${last.embedded} embedded, ${last.dropped} dropped, RSS ${last.rss.toFixed(0)} MiB (JS heap ${last.heap.toFixed(0)}, external ${last.external.toFixed(0)})`);
-    if (last.received >= FRAMES) break;
+    if (last.embedded >= SAMPLES) break;
     await sleep(500);
   }
   const floodSamples = (await json<{ samples: number }>(`${flood.url}/health`)).samples;
   await flood.stop();
 
   const end = timeline.at(-1)!;
-  const at = (fraction: number) => timeline.find((t) => t.received >= fraction * FRAMES) ?? end;
+  const at = (fraction: number) => timeline.find((t) => t.embedded >= fraction * SAMPLES) ?? end;
   const early = at(0.2);
   const report = {
+    profile: values.profile,
     latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), max: Math.max(...latencies), samples: latencies.length },
     uncontendedEmbedPerSecond: uncontendedPerSecond,
     idleRssMiB: idleRss.rss,
@@ -167,14 +172,14 @@ try {
   };
   if (values.json) console.log(JSON.stringify(report, null, 2));
   else {
-    printTable('agent (separate process, default backbone and profile)', ['measure', 'value'], [
+    printTable(`agent (separate process, default backbone, profile ${values.profile})`, ['measure', 'value'], [
       ['sample to prediction p50 / p95 / max', `${report.latencyMs.p50.toFixed(0)} / ${report.latencyMs.p95.toFixed(0)} / ${report.latencyMs.max.toFixed(0)} ms (${latencies.length} photos)`],
       ['embed rate, labelled burst', `${uncontendedPerSecond.toFixed(1)} images/s`],
       ['camera frames', `${end.received} in ${end.seconds.toFixed(0)} s (${report.flood.framesPerSecond.toFixed(0)}/s)`],
       ['embed rate under the flood', `${report.flood.embedPerSecond.toFixed(1)} images/s (x${report.embedRatioFloodOverUncontended.toFixed(2)} of the burst rate)`],
       ['frames dropped by the queue', `${end.dropped} (${((100 * end.dropped) / end.received).toFixed(0)} %), stored samples ${floodSamples}`],
       ['RSS idle after latency run', `${idleRss.rss.toFixed(0)} MiB`],
-      ['RSS at 20 / 50 / 100 % of the flood', `${early.rss.toFixed(0)} / ${at(0.5).rss.toFixed(0)} / ${end.rss.toFixed(0)} MiB`],
+      ['RSS at 20 / 50 / 100 % of the samples', `${early.rss.toFixed(0)} / ${at(0.5).rss.toFixed(0)} / ${end.rss.toFixed(0)} MiB`],
       ['RSS peak (VmHWM) during the flood', `${peak.toFixed(0)} MiB`],
     ]);
   }
