@@ -9,7 +9,7 @@ import type { InputTensor } from '../image/preprocess.js';
 import { inputSize, type ModelManifest } from '../models/manifest.js';
 import type { ResolvedModel } from '../models/resolve.js';
 import type { EngineName } from './engine.js';
-import { engineForFormat } from './engines.js';
+import { engineForFormat, prepareEngine } from './engines.js';
 import { type WireError, deserializeError } from './wire.js';
 import type { WorkerInit } from './worker.js';
 
@@ -41,11 +41,13 @@ interface Slot {
 
 type WorkerMessage =
   | { type: 'ready'; outputDim: number }
-  | { type: 'result'; id: number; output: Float32Array }
-  | { type: 'error'; id: number; error: WireError };
+  | { type: 'result'; id: number; output: Float32Array; input: InputTensor }
+  | { type: 'error'; id: number; error: WireError; input?: InputTensor };
 
 export class Backbone {
   private readonly queue: Pending[] = [];
+  /** Batch buffers the workers handed back, for the next batches (a few, of the sizes in use). */
+  private readonly spare: ArrayBuffer[] = [];
   private closed = false;
 
   private constructor(
@@ -83,6 +85,7 @@ export class Backbone {
       options: {
         threads: settings.threads,
         ...(options.outputName ? { outputName: options.outputName } : {}),
+        prepared: await prepareEngine(engine),
       },
     };
     const workers = Array.from({ length: settings.workers }, () => spawnWorker(init));
@@ -150,7 +153,7 @@ export class Backbone {
       if (slot.busy) continue;
       slot.batch = this.queue.splice(0, this.settings.batchSize);
       slot.busy = true;
-      const input = concatInputs(slot.batch.map((p) => p.input));
+      const input = concatInputs(slot.batch.map((p) => p.input), this.spare);
       slot.worker.postMessage({ type: 'run', id: 0, input, count: slot.batch.length }, [
         input.buffer as ArrayBuffer,
       ]);
@@ -162,6 +165,10 @@ export class Backbone {
     const batch = slot.batch;
     slot.batch = [];
     slot.busy = false;
+    if (message.input) {
+      this.spare.push(message.input.buffer as ArrayBuffer);
+      if (this.spare.length > 2 * this.slots.length) this.spare.shift();
+    }
     if (message.type === 'result') {
       batch.forEach((p, i) => p.resolve(message.output.slice(i * this.dim, (i + 1) * this.dim)));
     } else {
@@ -189,10 +196,13 @@ export class Backbone {
   }
 }
 
-function concatInputs(inputs: InputTensor[]): InputTensor {
+/** One buffer holding the batch, reusing a spare buffer of the right size when there is one. */
+function concatInputs(inputs: InputTensor[], spare: ArrayBuffer[]): InputTensor {
   const first = inputs[0]!;
-  const Ctor = first.constructor as new (n: number) => InputTensor;
-  const out = new Ctor(first.length * inputs.length);
+  const Ctor = first.constructor as { new (n: number): InputTensor; new (buffer: ArrayBuffer): InputTensor };
+  const bytes = first.byteLength * inputs.length;
+  const reuse = spare.findIndex((b) => b.byteLength === bytes);
+  const out = reuse >= 0 ? new Ctor(spare.splice(reuse, 1)[0]!) : new Ctor(first.length * inputs.length);
   inputs.forEach((input, i) => out.set(input, i * first.length));
   return out;
 }

@@ -10,6 +10,8 @@ export interface EngineOptions {
   threads: number;
   /** Output tensor to read; the manifest's output when absent. */
   outputName?: string;
+  /** What the engine's `prepare` made once for all workers (the TFLite engine: its compiled WASM). */
+  prepared?: unknown;
 }
 
 /** A loaded model that turns preprocessed images into float vectors. */

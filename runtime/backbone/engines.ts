@@ -12,6 +12,16 @@ const ENGINES: Record<EngineName, () => Promise<EngineFactory>> = {
 
 export const ENGINE_NAMES = Object.keys(ENGINES) as EngineName[];
 
+/**
+ * Work an engine does once per process rather than once per worker. The TFLite engine compiles its
+ * 3.7 MB WASM module here: worker threads given the same WebAssembly.Module share its machine code,
+ * instead of each compiling (and tiering up) its own copy.
+ */
+export async function prepareEngine(name: EngineName): Promise<unknown> {
+  if (name === 'tflite') return (await import('./tflite-engine.js')).compileTfliteWasm();
+  return undefined;
+}
+
 export function loadEngine(name: EngineName): Promise<EngineFactory> {
   const load = ENGINES[name];
   if (!load)

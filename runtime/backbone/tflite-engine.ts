@@ -48,7 +48,11 @@ interface WasmModule {
 }
 
 type ModuleFactory = (options: {
-  wasmBinary: Uint8Array;
+  wasmBinary?: Uint8Array;
+  instantiateWasm?: (
+    imports: WebAssembly.Imports,
+    receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
+  ) => Record<string, never>;
   print(text: string): void;
   printErr(text: string): void;
 }) => Promise<WasmModule>;
@@ -60,13 +64,27 @@ function wasmDir(): string {
   return join(dirname(require.resolve('@tensorflow/tfjs-tflite/package.json')), 'wasm');
 }
 
-/** One SIMD module per thread: it is ~50 MB of heap and serves every session in that thread. */
-function loadSimdModule(): Promise<WasmModule> {
+const SIMD_WASM = 'tflite_web_api_cc_simd.wasm';
+
+/** Compiles the SIMD build once; a compiled module can be sent to worker threads, which share its code. */
+export function compileTfliteWasm(): Promise<WebAssembly.Module> {
+  return WebAssembly.compile(readFileSync(join(wasmDir(), SIMD_WASM)));
+}
+
+/** One SIMD module instance per thread: it serves every session in that thread. */
+function loadSimdModule(compiled?: WebAssembly.Module): Promise<WasmModule> {
   simdModule ??= (async () => {
     const dir = wasmDir();
     const factory = require(join(dir, 'tflite_web_api_cc_simd.js')) as ModuleFactory;
     return factory({
-      wasmBinary: readFileSync(join(dir, 'tflite_web_api_cc_simd.wasm')),
+      ...(compiled
+        ? {
+            instantiateWasm: (imports, receive) => {
+              void WebAssembly.instantiate(compiled, imports).then((instance) => receive(instance, compiled));
+              return {};
+            },
+          }
+        : { wasmBinary: readFileSync(join(dir, SIMD_WASM)) }),
       // TFLite chats on stdout ("INFO: Created ... XNNPACK delegate"); keep stdout for our output.
       print: () => {},
       printErr: (text) => {
@@ -82,7 +100,7 @@ const DTYPE_NAMES = { uint8: 'uint8', int8: 'int8', float32: 'float32' } as cons
 export const createTfliteSession: EngineFactory = async (modelBytes, manifest, options) => {
   // Parse first: a damaged file gets a precise error before the interpreter sees it.
   const file = readTfliteModel(modelBytes, manifest.file);
-  const module = await loadSimdModule();
+  const module = await loadSimdModule(options.prepared instanceof WebAssembly.Module ? options.prepared : undefined);
   const pointer = module._malloc(modelBytes.length);
   module.HEAPU8.set(modelBytes, pointer);
   const status = module.TFLiteWebModelRunner.CreateFromBufferAndOptions(pointer, modelBytes.length, {

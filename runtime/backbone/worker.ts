@@ -43,8 +43,15 @@ port.on('message', async (message: RunRequest | { type: 'close' }) => {
   try {
     if (!session) throw new Error('engine session is not open');
     const output = await session.run(message.input, message.count);
-    port.postMessage({ type: 'result', id: message.id, output }, [output.buffer as ArrayBuffer]);
+    // The input goes back too: the pool reuses it, and this isolate, which makes almost no garbage and
+    // so rarely collects, does not sit on a batch buffer per call until its external-memory limit.
+    port.postMessage({ type: 'result', id: message.id, output, input: message.input }, [
+      output.buffer as ArrayBuffer,
+      message.input.buffer as ArrayBuffer,
+    ]);
   } catch (err) {
-    port.postMessage({ type: 'error', id: message.id, error: serializeError(err) });
+    port.postMessage({ type: 'error', id: message.id, error: serializeError(err), input: message.input }, [
+      message.input.buffer as ArrayBuffer,
+    ]);
   }
 });
