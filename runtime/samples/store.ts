@@ -116,6 +116,7 @@ function toSample(row: SampleRow): Sample {
 
 export class SampleStore {
   private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
   private readonly imagesDir: string;
   private readonly quarantineDir: string;
   readonly embeddingsOnly: boolean;
@@ -159,6 +160,16 @@ export class SampleStore {
     if (this.db.open) this.db.close();
   }
 
+  /** Prepared once, reused: preparing per call costs time and leaves native statements for the GC. */
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
   /** A stable split from the content hash: the same photo is always train or always holdout. */
   splitOf(id: string): Split {
     return Number.parseInt(id.slice(0, 8), 16) / 0x1_0000_0000 < this.holdoutFraction ? 'holdout' : 'train';
@@ -178,8 +189,7 @@ export class SampleStore {
     }
     const keepImage = !this.embeddingsOnly;
     if (keepImage) writeDurably(this.imagePath(id), bytes);
-    this.db
-      .prepare(
+    this.sql(
         `INSERT INTO samples (id, created_at, origin, label, split, bytes, has_image) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
@@ -198,8 +208,7 @@ export class SampleStore {
   quarantine(bytes: Uint8Array, meta: { origin: string; error: string; label?: string | null }): Sample {
     const id = sha256Hex(bytes);
     writeDurably(join(this.quarantineDir, id), bytes);
-    this.db
-      .prepare(
+    this.sql(
         `INSERT INTO samples (id, created_at, origin, label, split, bytes, has_image, status, error)
          VALUES (?, ?, ?, ?, ?, ?, 0, 'quarantined', ?)
          ON CONFLICT (id) DO UPDATE SET status = 'quarantined', error = excluded.error`,
@@ -209,7 +218,7 @@ export class SampleStore {
   }
 
   get(id: string): Sample | undefined {
-    const row = this.db.prepare('SELECT * FROM samples WHERE id = ?').get(id) as SampleRow | undefined;
+    const row = this.sql('SELECT * FROM samples WHERE id = ?').get(id) as SampleRow | undefined;
     return row ? toSample(row) : undefined;
   }
 
@@ -231,8 +240,7 @@ export class SampleStore {
     if (options.labelled === true) where.push('label IS NOT NULL');
     if (options.labelled === false) where.push('label IS NULL');
     where.push(`status = '${options.status ?? 'ok'}'`);
-    const rows = this.db
-      .prepare(
+    const rows = this.sql(
         `SELECT * FROM samples WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`,
       )
       .all(options.limit ?? 100, options.offset ?? 0) as SampleRow[];
@@ -240,14 +248,14 @@ export class SampleStore {
   }
 
   setLabel(id: string, label: string | null): Sample {
-    const result = this.db.prepare('UPDATE samples SET label = ? WHERE id = ?').run(label, id);
+    const result = this.sql('UPDATE samples SET label = ? WHERE id = ?').run(label, id);
     if (result.changes === 0) throw new SampleError('SAMPLE_NOT_FOUND', `no sample ${id}`);
     return this.get(id)!;
   }
 
   /** Labels many samples in one transaction: all or none. */
   setLabels(changes: { id: string; label: string | null }[]): void {
-    const update = this.db.prepare('UPDATE samples SET label = ? WHERE id = ?');
+    const update = this.sql('UPDATE samples SET label = ? WHERE id = ?');
     this.db.transaction(() => {
       for (const { id, label } of changes) {
         if (update.run(label, id).changes === 0) throw new SampleError('SAMPLE_NOT_FOUND', `no sample ${id}`);
@@ -256,14 +264,13 @@ export class SampleStore {
   }
 
   setPrediction(id: string, label: string | null, score: number | null): void {
-    this.db
-      .prepare('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?')
+    this.sql('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?')
       .run(label, score, id);
   }
 
   /** Many predictions in one transaction: one disk sync instead of one per sample. */
   setPredictions(predictions: { id: string; label: string | null; score: number | null }[]): void {
-    const update = this.db.prepare('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?');
+    const update = this.sql('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?');
     this.db.transaction(() => {
       for (const p of predictions) update.run(p.label, p.score, p.id);
     })();
@@ -271,14 +278,14 @@ export class SampleStore {
 
   /** Drops the image file of a sample (quarantine keeps its own copy). */
   removeImage(id: string): void {
-    this.db.prepare('UPDATE samples SET has_image = 0 WHERE id = ?').run(id);
+    this.sql('UPDATE samples SET has_image = 0 WHERE id = ?').run(id);
     rmSync(this.imagePath(id), { force: true });
   }
 
   delete(id: string): boolean {
     const sample = this.get(id);
     if (!sample) return false;
-    this.db.prepare('DELETE FROM samples WHERE id = ?').run(id);
+    this.sql('DELETE FROM samples WHERE id = ?').run(id);
     // The row goes first: a crash here leaves an orphan file (harmless), never a row without its image.
     rmSync(this.imagePath(id), { force: true });
     rmSync(join(this.quarantineDir, id), { force: true });
@@ -286,22 +293,19 @@ export class SampleStore {
   }
 
   putEmbedding(id: string, backbone: string, vector: Float32Array): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO embeddings (sample_id, backbone, vector) VALUES (?, ?, ?)')
+    this.sql('INSERT OR REPLACE INTO embeddings (sample_id, backbone, vector) VALUES (?, ?, ?)')
       .run(id, backbone, Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength));
   }
 
   getEmbedding(id: string, backbone: string): Float32Array | undefined {
-    const row = this.db
-      .prepare('SELECT vector FROM embeddings WHERE sample_id = ? AND backbone = ?')
+    const row = this.sql('SELECT vector FROM embeddings WHERE sample_id = ? AND backbone = ?')
       .get(id, backbone) as { vector: Buffer } | undefined;
     return row ? bufferToFloats(row.vector) : undefined;
   }
 
   /** Labelled samples that have an embedding for this backbone, optionally one split only. */
   labelledSet(backbone: string, split?: Split): LabelledSet {
-    const rows = this.db
-      .prepare(
+    const rows = this.sql(
         `SELECT s.id, s.label, e.vector FROM samples s JOIN embeddings e ON e.sample_id = s.id AND e.backbone = ?
          WHERE s.label IS NOT NULL AND s.status = 'ok' ${split ? 'AND s.split = ?' : ''} ORDER BY s.created_at, s.id`,
       )
@@ -319,16 +323,14 @@ export class SampleStore {
     bytes: number;
     perClass: Record<string, number>;
   } {
-    const totals = this.db
-      .prepare(
+    const totals = this.sql(
         `SELECT COUNT(*) AS samples, COUNT(label) AS labelled, COALESCE(SUM(CASE WHEN has_image = 1 THEN bytes ELSE 0 END), 0) AS bytes,
          SUM(CASE WHEN status = 'quarantined' THEN 1 ELSE 0 END) AS quarantined FROM samples`,
       )
       .get() as { samples: number; labelled: number; bytes: number; quarantined: number | null };
     const perClass = Object.fromEntries(
       (
-        this.db
-          .prepare(
+        this.sql(
             `SELECT label, COUNT(*) AS n FROM samples WHERE label IS NOT NULL AND status = 'ok' GROUP BY label ORDER BY label`,
           )
           .all() as {
@@ -353,7 +355,7 @@ export class SampleStore {
         (limits.maxBytes !== undefined && c.bytes > limits.maxBytes)
       );
     };
-    const victims = this.db.prepare(
+    const victims = this.sql(
       `SELECT id FROM samples ORDER BY (status = 'ok'), (label IS NOT NULL), created_at, id LIMIT 64`,
     );
     while (over()) {
@@ -377,11 +379,10 @@ export class SampleStore {
     meta: { parent: number | null; accuracy: number | null; metrics?: Record<string, unknown>; makeCurrent?: boolean },
   ): number {
     return this.db.transaction(() => {
-      const last = this.db.prepare('SELECT MAX(version) AS v FROM heads').get() as { v: number | null };
+      const last = this.sql('SELECT MAX(version) AS v FROM heads').get() as { v: number | null };
       const version = (last.v ?? 0) + 1;
       const bytes = typeof file === 'function' ? file(version) : file;
-      this.db
-        .prepare('INSERT INTO heads (version, parent, created_at, accuracy, metrics, file) VALUES (?, ?, ?, ?, ?, ?)')
+      this.sql('INSERT INTO heads (version, parent, created_at, accuracy, metrics, file) VALUES (?, ?, ?, ?, ?, ?)')
         .run(version, meta.parent, Date.now(), meta.accuracy, JSON.stringify(meta.metrics ?? {}), Buffer.from(bytes));
       if (meta.makeCurrent !== false) this.setMeta('current_head', String(version));
       return version;
@@ -391,8 +392,7 @@ export class SampleStore {
   headVersions(): HeadVersion[] {
     const current = this.currentHeadVersion();
     return (
-      this.db
-        .prepare('SELECT version, parent, created_at, accuracy, metrics FROM heads ORDER BY version')
+      this.sql('SELECT version, parent, created_at, accuracy, metrics FROM heads ORDER BY version')
         .all() as {
         version: number;
         parent: number | null;
@@ -411,7 +411,7 @@ export class SampleStore {
   }
 
   headFile(version: number): Uint8Array | undefined {
-    const row = this.db.prepare('SELECT file FROM heads WHERE version = ?').get(version) as
+    const row = this.sql('SELECT file FROM heads WHERE version = ?').get(version) as
       | { file: Buffer }
       | undefined;
     return row ? new Uint8Array(row.file) : undefined;
@@ -430,13 +430,12 @@ export class SampleStore {
   }
 
   getMeta(key: string): string | undefined {
-    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)
+    return (this.sql('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)
       ?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.db
-      .prepare(
+    this.sql(
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       )
       .run(key, value);
