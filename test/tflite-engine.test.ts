@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -92,5 +93,42 @@ describe('classification of the sample photos (mobilenet_v2_1.0_224_quant)', () 
     } finally {
       await backbone.close();
     }
+  });
+});
+
+describe('TFLite engine, threaded build', () => {
+  it('gives the same embeddings on 2 threads as on 1, through the worker pool', async () => {
+    const model = await resolveModel('mobilenet_v1_1.0_224_quant_embedding_extractor', { modelDir: MODEL_DIR });
+    const inputs = await Promise.all(['cat.bmp', 'hot_dog.jpg'].map((f) => preprocessFile(join(IMAGES_DIR, f), model.manifest.input, { resize: model.manifest.resize })));
+    const embed = async (threads: number) => {
+      const backbone = await Backbone.open(model, { workers: 1, threads });
+      try {
+        return await Promise.all(inputs.map((i) => backbone.embed(i.slice())));
+      } finally {
+        await backbone.close();
+      }
+    };
+    const [one, two] = [await embed(1), await embed(2)];
+    // Integer arithmetic inside: the threaded build gives the same bytes, not merely close values.
+    expect(two.map((e) => Array.from(e))).toEqual(one.map((e) => Array.from(e)));
+    expect(one[0]!.some((v) => v !== 0)).toBe(true);
+  });
+
+  it('its pthread pool does not keep the process alive', () => {
+    // A process that opens a 2-thread session and never closes it must still exit by itself.
+    const script = `
+      import { readFileSync } from 'node:fs';
+      const { createTfliteSession } = await import(${JSON.stringify(new URL('../runtime/backbone/tflite-engine.ts', import.meta.url).href)});
+      const { catalogEntry } = await import(${JSON.stringify(new URL('../runtime/models/catalog.ts', import.meta.url).href)});
+      const entry = catalogEntry('mobilenet_v1_0.25_128_quant');
+      const session = await createTfliteSession(readFileSync(${JSON.stringify(MODEL_DIR)} + '/' + entry.file), entry, { threads: 2 });
+      const out = session.run(new Uint8Array(128 * 128 * 3).fill(100), 1);
+      console.log('ran', out.length);`;
+    const started = Date.now();
+    const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(result.stderr).toBe('');
+    expect(result.stdout.trim()).toBe('ran 1001');
+    expect(result.status).toBe(0);
+    expect(Date.now() - started).toBeLessThan(30_000);
   });
 });

@@ -85,7 +85,7 @@ export class Backbone {
       options: {
         threads: settings.threads,
         ...(options.outputName ? { outputName: options.outputName } : {}),
-        prepared: await prepareEngine(engine),
+        prepared: await prepareEngine(engine, settings.threads),
       },
     };
     const workers = Array.from({ length: settings.workers }, () => spawnWorker(init));

@@ -17,8 +17,9 @@ export const ENGINE_NAMES = Object.keys(ENGINES) as EngineName[];
  * 3.7 MB WASM module here: worker threads given the same WebAssembly.Module share its machine code,
  * instead of each compiling (and tiering up) its own copy.
  */
-export async function prepareEngine(name: EngineName): Promise<unknown> {
-  if (name === 'tflite') return (await import('./tflite-engine.js')).compileTfliteWasm();
+export async function prepareEngine(name: EngineName, threads: number): Promise<unknown> {
+  // One thread per session runs the SIMD build; the threaded build loads its own.
+  if (name === 'tflite' && threads === 1) return (await import('./tflite-engine.js')).compileTfliteWasm();
   return undefined;
 }
 

@@ -1,7 +1,8 @@
-// TFLite engine: TensorFlow Lite's WASM build (SIMD) from @tensorflow/tfjs-tflite, loaded directly.
-// The package's JS loader assumes a browser, but its Emscripten modules load in Node when handed the
-// wasm bytes. The runner does not expose quantization, so scale and zero point are read from the
-// model's flatbuffer (runtime/models/tflite-file.ts).
+// TFLite engine: TensorFlow Lite's WASM builds from @tensorflow/tfjs-tflite, loaded directly. The
+// package's JS loader assumes a browser, but its Emscripten modules load in Node when handed the wasm.
+// One thread per session uses the SIMD build; more use the SIMD+threads build, whose pthreads run on
+// worker_threads (tflite-threads.ts). The runner does not expose quantization, so scale and zero point
+// are read from the model's flatbuffer (runtime/models/tflite-file.ts).
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -11,6 +12,7 @@ import type { ModelManifest } from '../models/manifest.js';
 import { type TfliteModel, findTensor, readTfliteModel } from '../models/tflite-file.js';
 import type { EngineFactory, EngineOptions, EngineSession } from './engine.js';
 import { dequantizeInto } from './onnx-engine.js';
+import { installPthreadGlobals, unrefPthreads } from './tflite-threads.js';
 
 interface WasmTensor {
   id: number;
@@ -36,6 +38,8 @@ interface WasmRunner {
 
 interface WasmModule {
   HEAPU8: Uint8Array;
+  /** The threaded build's shared memory (its HEAPU8 can go stale when a pthread grows it). */
+  wasmMemory?: { buffer: ArrayBufferLike };
   _malloc(n: number): number;
   _free(ptr: number): void;
   TFLiteWebModelRunner: {
@@ -49,6 +53,10 @@ interface WasmModule {
 
 type ModuleFactory = (options: {
   wasmBinary?: Uint8Array;
+  locateFile?: (path: string) => string;
+  mainScriptUrlOrBlob?: string;
+  INITIAL_MEMORY?: number;
+  wasmMemory?: WebAssembly.Memory;
   instantiateWasm?: (
     imports: WebAssembly.Imports,
     receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
@@ -95,16 +103,63 @@ function loadSimdModule(compiled?: WebAssembly.Module): Promise<WasmModule> {
   return simdModule;
 }
 
+const threadedModules = new Map<number, Promise<WasmModule>>();
+const THREADED_JS = 'tflite_web_api_cc_simd_threaded.js';
+/** Reserved up front so the heap never grows under a running pthread (sharing memory is lazy: untouched
+ * pages cost nothing). */
+const THREADED_INITIAL_MEMORY = 256 * 2 ** 20;
+
+/**
+ * The SIMD+threads build with a pthread pool of exactly `threads` workers. The stock build starts 8
+ * (a thread and a V8 isolate each, whatever the model asks for), so the pool size is set in its source.
+ */
+function loadThreadedModule(threads: number): Promise<WasmModule> {
+  let loaded = threadedModules.get(threads);
+  if (!loaded) {
+    loaded = (async () => {
+      installPthreadGlobals();
+      const dir = wasmDir();
+      const source = readFileSync(join(dir, THREADED_JS), 'utf8');
+      const pool = 'var pthreadPoolSize=8';
+      if (!source.includes(pool)) throw new ModelError('ENGINE_UNSUPPORTED', `${THREADED_JS}: no pthread pool size to set; this tfjs-tflite build is not supported`);
+      const factory = new Function(`${source.replace(pool, `var pthreadPoolSize=${threads}`)}\nreturn tflite_web_api_ModuleFactory;`)() as ModuleFactory;
+      // Our own handle on the shared memory: fresh views of it are always current.
+      const wasmMemory = new WebAssembly.Memory({ initial: THREADED_INITIAL_MEMORY / 65536, maximum: 32768, shared: true });
+      const module = await factory({
+        wasmBinary: readFileSync(join(dir, 'tflite_web_api_cc_simd_threaded.wasm')),
+        locateFile: (path) => join(dir, path),
+        mainScriptUrlOrBlob: join(dir, THREADED_JS),
+        INITIAL_MEMORY: THREADED_INITIAL_MEMORY,
+        wasmMemory,
+        print: () => {},
+        // Emscripten warns browsers against blocking their main thread; a Node thread may block.
+        printErr: (text) => {
+          if (!text.startsWith('INFO:') && !text.startsWith('Blocking on the main thread')) process.stderr.write(`tflite: ${text}\n`);
+        },
+      });
+      module.wasmMemory = wasmMemory;
+      unrefPthreads();
+      return module;
+    })();
+    threadedModules.set(threads, loaded);
+  }
+  return loaded;
+}
+
 const DTYPE_NAMES = { uint8: 'uint8', int8: 'int8', float32: 'float32' } as const;
 
 export const createTfliteSession: EngineFactory = async (modelBytes, manifest, options) => {
   // Parse first: a damaged file gets a precise error before the interpreter sees it.
   const file = readTfliteModel(modelBytes, manifest.file);
-  const module = await loadSimdModule(options.prepared instanceof WebAssembly.Module ? options.prepared : undefined);
+  const threads = Math.max(1, options.threads);
+  const module =
+    threads > 1
+      ? await loadThreadedModule(threads)
+      : await loadSimdModule(options.prepared instanceof WebAssembly.Module ? options.prepared : undefined);
   const pointer = module._malloc(modelBytes.length);
-  module.HEAPU8.set(modelBytes, pointer);
+  new Uint8Array(module.wasmMemory?.buffer ?? module.HEAPU8.buffer).set(modelBytes, pointer);
   const status = module.TFLiteWebModelRunner.CreateFromBufferAndOptions(pointer, modelBytes.length, {
-    numThreads: 1,
+    numThreads: threads,
     enableProfiling: false,
     maxProfilingBufferEntries: 1024,
   });

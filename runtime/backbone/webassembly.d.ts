@@ -8,6 +8,10 @@ declare namespace WebAssembly {
   class Instance {
     readonly exports: Record<string, unknown>;
   }
+  class Memory {
+    constructor(descriptor: { initial: number; maximum?: number; shared?: boolean });
+    readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  }
   type Imports = Record<string, Record<string, unknown>>;
   function compile(bytes: ArrayBufferView | ArrayBuffer): Promise<Module>;
   function instantiate(module: Module, imports?: Imports): Promise<Instance>;
