@@ -70,6 +70,7 @@ async function measure(options: BackboneOptions, mode: 'tensors' | 'files'): Pro
 
 for (const [workers, threads] of [
   [1, 1],
+  [1, 2],
   [2, 1],
 ] as const) {
   await measure({ workers, threads }, 'tensors');
