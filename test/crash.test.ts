@@ -44,6 +44,17 @@ function inspectStore(): { labels: Map<string, string>; headVersion: number | nu
   }
 }
 
+describe('graceful shutdown', () => {
+  it('stops on SIGTERM: logs as JSON lines, closes the store, exits 0', async () => {
+    const run = await startAgentProcess(configPath);
+    const code = await run.kill('SIGTERM');
+    expect(code).toBe(0);
+    expect(run.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['agent started', 'agent stopping', 'agent stopped']));
+    expect(run.logs.every((l) => typeof l.time === 'string' && typeof l.level === 'string' && l.device === 'crash-pi')).toBe(true);
+    inspectStore(); // opens clean
+  });
+});
+
 describe('crash safety under SIGKILL', () => {
   const ids: { id: string; truth: string }[] = [];
 
