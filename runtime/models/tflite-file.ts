@@ -46,6 +46,8 @@ export interface TfliteOperator {
   opcodeIndex: number;
   inputs: number[];
   outputs: number[];
+  /** Builtin options of the ops edgetune converts (strides, padding, fused activation, ...). */
+  options: Record<string, number>;
 }
 
 export interface TfliteOpcode {
@@ -62,6 +64,8 @@ export interface TfliteModel {
   inputs: number[];
   outputs: number[];
   operators: TfliteOperator[];
+  /** Constant data per buffer index (empty for activations): views into the file. */
+  buffers: Uint8Array[];
 }
 
 class Reader {
@@ -154,11 +158,74 @@ class Reader {
 }
 
 // Field ids from schema.fbs.
-const MODEL = { version: 0, operatorCodes: 1, subgraphs: 2, description: 3 };
+const MODEL = { version: 0, operatorCodes: 1, subgraphs: 2, description: 3, buffers: 4 };
+const BUFFER = { data: 0, offset: 1, size: 2 };
 const SUBGRAPH = { tensors: 0, inputs: 1, outputs: 2, operators: 3 };
 const TENSOR = { shape: 0, type: 1, buffer: 2, name: 3, quantization: 4 };
 const QUANT = { scale: 2, zeroPoint: 3, quantizedDimension: 6 };
-const OPERATOR = { opcodeIndex: 0, inputs: 1, outputs: 2 };
+const OPERATOR = { opcodeIndex: 0, inputs: 1, outputs: 2, builtinOptions: 4 };
+
+/** Builtin op codes (schema.fbs BuiltinOperator) that edgetune knows by name. */
+export const BUILTIN_OPS: Record<number, string> = {
+  0: 'ADD',
+  1: 'AVERAGE_POOL_2D',
+  2: 'CONCATENATION',
+  3: 'CONV_2D',
+  4: 'DEPTHWISE_CONV_2D',
+  6: 'DEQUANTIZE',
+  9: 'FULLY_CONNECTED',
+  14: 'LOGISTIC',
+  17: 'MAX_POOL_2D',
+  18: 'MUL',
+  19: 'RELU',
+  21: 'RELU6',
+  22: 'RESHAPE',
+  25: 'SOFTMAX',
+  40: 'MEAN',
+  114: 'QUANTIZE',
+};
+
+type FieldKind = 'u8' | 'i32' | 'f32';
+/** Builtin option tables: field name, kind and default, in schema field order. */
+const OPTION_FIELDS: Record<string, [string, FieldKind, number][]> = {
+  CONV_2D: [
+    ['padding', 'u8', 0],
+    ['strideW', 'i32', 0],
+    ['strideH', 'i32', 0],
+    ['activation', 'u8', 0],
+    ['dilationW', 'i32', 1],
+    ['dilationH', 'i32', 1],
+  ],
+  DEPTHWISE_CONV_2D: [
+    ['padding', 'u8', 0],
+    ['strideW', 'i32', 0],
+    ['strideH', 'i32', 0],
+    ['depthMultiplier', 'i32', 0],
+    ['activation', 'u8', 0],
+    ['dilationW', 'i32', 1],
+    ['dilationH', 'i32', 1],
+  ],
+  AVERAGE_POOL_2D: [
+    ['padding', 'u8', 0],
+    ['strideW', 'i32', 0],
+    ['strideH', 'i32', 0],
+    ['filterW', 'i32', 0],
+    ['filterH', 'i32', 0],
+    ['activation', 'u8', 0],
+  ],
+  MAX_POOL_2D: [
+    ['padding', 'u8', 0],
+    ['strideW', 'i32', 0],
+    ['strideH', 'i32', 0],
+    ['filterW', 'i32', 0],
+    ['filterH', 'i32', 0],
+    ['activation', 'u8', 0],
+  ],
+  ADD: [['activation', 'u8', 0]],
+  FULLY_CONNECTED: [['activation', 'u8', 0]],
+  SOFTMAX: [['beta', 'f32', 0]],
+  MEAN: [['keepDims', 'u8', 0]],
+};
 const OPCODE = { deprecatedBuiltinCode: 0, customCode: 1, version: 2, builtinCode: 3 };
 
 export function readTfliteModel(bytes: Uint8Array, where: string): TfliteModel {
@@ -185,13 +252,20 @@ export function readTfliteModel(bytes: Uint8Array, where: string): TfliteModel {
       tensors,
       inputs: opt(r.field(subgraph, SUBGRAPH.inputs), (at) => r.ints(at)) ?? [],
       outputs: opt(r.field(subgraph, SUBGRAPH.outputs), (at) => r.ints(at)) ?? [],
-      operators: (opt(r.field(subgraph, SUBGRAPH.operators), (at) => r.tables(at)) ?? []).map((o) => ({
-        opcodeIndex: opt(r.field(o, OPERATOR.opcodeIndex), (at) => r.u32(at)) ?? 0,
-        inputs: opt(r.field(o, OPERATOR.inputs), (at) => r.ints(at)) ?? [],
-        outputs: opt(r.field(o, OPERATOR.outputs), (at) => r.ints(at)) ?? [],
-      })),
+      operators: [],
+      buffers: (opt(r.field(root, MODEL.buffers), (at) => r.tables(at)) ?? []).map((b) => readBuffer(r, b)),
       ...(description !== undefined ? { description } : {}),
     };
+    model.operators = (opt(r.field(subgraph, SUBGRAPH.operators), (at) => r.tables(at)) ?? []).map((o) => {
+      const opcodeIndex = opt(r.field(o, OPERATOR.opcodeIndex), (at) => r.u32(at)) ?? 0;
+      const opName = BUILTIN_OPS[model.opcodes[opcodeIndex]?.builtinCode ?? -1];
+      return {
+        opcodeIndex,
+        inputs: opt(r.field(o, OPERATOR.inputs), (at) => r.ints(at)) ?? [],
+        outputs: opt(r.field(o, OPERATOR.outputs), (at) => r.ints(at)) ?? [],
+        options: readOptions(r, r.field(o, OPERATOR.builtinOptions), OPTION_FIELDS[opName ?? ''] ?? []),
+      };
+    });
     for (const i of [...model.inputs, ...model.outputs]) {
       if (!model.tensors[i]) r.fail(`subgraph names tensor ${i}, but there are ${model.tensors.length}`);
     }
@@ -200,6 +274,32 @@ export function readTfliteModel(bytes: Uint8Array, where: string): TfliteModel {
     if (err instanceof ModelError) throw err;
     return r.fail((err as Error).message);
   }
+}
+
+function readOptions(r: Reader, at: number, fields: [string, FieldKind, number][]): Record<string, number> {
+  const options: Record<string, number> = {};
+  const table = at === 0 ? 0 : r.indirect(at);
+  fields.forEach(([name, kind, fallback], id) => {
+    const f = table === 0 ? 0 : r.field(table, id);
+    options[name] = f === 0 ? fallback : r[kind](f);
+  });
+  return options;
+}
+
+function readBuffer(r: Reader, table: number): Uint8Array {
+  const data = r.field(table, BUFFER.data);
+  if (data !== 0) {
+    const { start, length } = r.vector(data, 1);
+    return r.bytes.subarray(start, start + length);
+  }
+  // Models over 2 GB keep buffers after the flatbuffer, addressed by offset and size.
+  const offset = r.field(table, BUFFER.offset) ? r.i64(r.field(table, BUFFER.offset)) : 0;
+  const size = r.field(table, BUFFER.size) ? r.i64(r.field(table, BUFFER.size)) : 0;
+  if (offset > 1 && size > 0) {
+    if (offset + size > r.bytes.length) r.fail(`buffer at ${offset} (+${size}) is outside the file (${r.bytes.length} bytes)`);
+    return r.bytes.subarray(offset, offset + size);
+  }
+  return new Uint8Array(0);
 }
 
 function readTensor(r: Reader, table: number, index: number): TfliteTensor {
