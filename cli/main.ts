@@ -6,6 +6,7 @@ import { registerClassify } from './commands/classify.js';
 import { registerDevice } from './commands/device.js';
 import { registerEmbed } from './commands/embed.js';
 import { registerEval } from './commands/eval.js';
+import { registerModel } from './commands/model.js';
 import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
 import { registerTrain } from './commands/train.js';
@@ -29,6 +30,7 @@ Start here:
 Models are found through EDGETUNE_MODEL_DIR (air-gapped sites, CI), the cache, or a verified download.`,
     );
   registerModels(program);
+  registerModel(program);
   registerEmbed(program);
   registerTrain(program);
   registerPredict(program);

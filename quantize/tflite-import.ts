@@ -279,12 +279,14 @@ class Importer {
       }
       return this.constant(values, dims, DT.FLOAT);
     }
-    const quantType = w.type === 'INT8' ? DT.INT8 : DT.UINT8;
+    // uint8 weights become int8 exactly (q - 128 with zero point - 128): onnxruntime's fast x86 and
+    // ARM kernels take uint8 activations with int8 weights.
+    const shift = w.type === 'UINT8' ? 128 : 0;
     const values = new Int32Array(count);
-    for (let k = 0; k < count; k++) values[k] = src[order[k]!]!;
-    const weights = this.constant(values, dims, quantType);
+    for (let k = 0; k < count; k++) values[k] = src[order[k]!]! - shift;
+    const weights = this.constant(values, dims, DT.INT8);
     const scale = this.constant(q.scale, perChannel ? [o] : [], DT.FLOAT);
-    const zero = this.constant(perChannel ? q.zeroPoint.map((z) => z ?? 0) : [q.zeroPoint[0] ?? 0], perChannel ? [o] : [], quantType);
+    const zero = this.constant((perChannel ? q.zeroPoint : [q.zeroPoint[0] ?? 0]).map((z) => (z ?? 0) - shift), perChannel ? [o] : [], DT.INT8);
     return this.emit('DequantizeLinear', [weights, scale, zero], perChannel ? { axis: 0 } : {});
   }
 

@@ -1,0 +1,169 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createOnnxSession } from '../runtime/backbone/onnx-engine.js';
+import { createTfliteSession } from '../runtime/backbone/tflite-engine.js';
+import type { EngineSession } from '../runtime/backbone/engine.js';
+import { preprocessFile } from '../runtime/image/preprocess.js';
+import { catalogEntry } from '../runtime/models/catalog.js';
+import type { ModelManifest } from '../runtime/models/manifest.js';
+import { sha256Hex } from '../runtime/models/resolve.js';
+import { importModelFile } from '../quantize/import-model.js';
+import { importTflite } from '../quantize/tflite-import.js';
+import { runCli } from './support/cli.js';
+import { IMAGES_DIR, MODEL_DIR, modelPath, tempDir } from './support/paths.js';
+
+const tmp = tempDir();
+afterAll(() => tmp.remove());
+const PHOTOS = readdirSync(IMAGES_DIR).filter((f) => /\.(jpg|bmp)$/.test(f)).sort();
+
+async function sessions(id: string, options: { output?: string; float?: boolean } = {}): Promise<{ tflite: EngineSession; ort: EngineSession; manifest: ModelManifest; ops: Record<string, number>; dim: number }> {
+  const manifest = catalogEntry(id)!;
+  const bytes = readFileSync(modelPath(manifest.file));
+  const imported = importTflite(bytes, manifest.file, options);
+  const onnxManifest = { ...manifest, format: 'onnx' as const, sha256: sha256Hex(imported.bytes), output: { name: imported.outputName, kind: manifest.output.kind, dim: imported.outputDim } };
+  return {
+    tflite: await createTfliteSession(bytes, manifest, { threads: 1 }),
+    ort: await createOnnxSession(imported.bytes, onnxManifest, { threads: 2 }),
+    manifest,
+    ops: imported.ops,
+    dim: imported.outputDim,
+  };
+}
+
+const input = (manifest: ModelManifest, photo: string) => preprocessFile(join(IMAGES_DIR, photo), manifest.input, { resize: manifest.resize });
+const cosine = (a: Float32Array, b: Float32Array) => {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! ** 2;
+    nb += b[i]! ** 2;
+  }
+  return dot / Math.sqrt(na * nb);
+};
+const top = (scores: Float32Array, k: number) => Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]!).slice(0, k);
+
+describe('TFLite -> ONNX import', () => {
+  it('the V1 embedding extractor on ORT matches the TFLite engine on every sample photo', async () => {
+    const { tflite, ort, manifest, ops, dim } = await sessions('mobilenet_v1_1.0_224_quant_embedding_extractor');
+    expect(ops).toEqual({ CONV_2D: 14, DEPTHWISE_CONV_2D: 13, AVERAGE_POOL_2D: 1 });
+    expect(dim).toBe(1024);
+    expect(PHOTOS.length).toBeGreaterThanOrEqual(6);
+    for (const photo of PHOTOS) {
+      const x = await input(manifest, photo);
+      const a = (await tflite.run(x, 1)) as Float32Array;
+      const b = (await ort.run(x, 1)) as Float32Array;
+      expect(cosine(a, b), photo).toBeGreaterThanOrEqual(0.999);
+    }
+    // A batch through the dynamic batch dimension gives the same rows.
+    const two = await Promise.all(PHOTOS.slice(0, 2).map((p) => input(manifest, p)));
+    const batch = new Uint8Array(two[0]!.length * 2);
+    two.forEach((t, i) => batch.set(t as Uint8Array, i * t.length));
+    const rows = (await ort.run(batch, 2)) as Float32Array;
+    expect(Array.from(rows.subarray(1024))).toEqual(Array.from((await ort.run(two[1]!, 1)) as Float32Array));
+    tflite.close();
+    ort.close();
+  });
+
+  it.each(['mobilenet_v2_1.0_224_quant', 'tf2_mobilenet_v2_1.0_224_ptq'])('%s classifies the sample photos as the TFLite engine does', async (id) => {
+    const { tflite, ort, manifest } = await sessions(id);
+    for (const photo of ['cat.bmp', 'grace_hopper.bmp', 'hot_dog.jpg']) {
+      const x = await input(manifest, photo);
+      const a = (await tflite.run(x, 1)) as Float32Array;
+      const b = (await ort.run(x, 1)) as Float32Array;
+      expect(top(b, 1), photo).toEqual(top(a, 1));
+      // Requantization rounds differently in ORT (float scales) and TFLite (fixed point): the per-channel
+      // tf2 model can swap the 5th label with a 6th of (almost) the same probability.
+      const shared = top(b, 5).filter((i) => top(a, 5).includes(i)).length;
+      expect(shared, photo).toBeGreaterThanOrEqual(id.startsWith('tf2') ? 4 : 5);
+      expect(cosine(a, b)).toBeGreaterThan(0.995);
+    }
+    tflite.close();
+    ort.close();
+  });
+
+  it('cuts a classifier at its pre-logits: a 1280-d MobileNet V2 embedding', async () => {
+    const { ort, manifest, dim, ops } = await sessions('mobilenet_v2_1.0_224_quant', { output: 'MobilenetV2/Logits/AvgPool' });
+    expect(dim).toBe(1280);
+    expect(ops.SOFTMAX).toBeUndefined();
+    const [cat, dog] = await Promise.all(['cat.bmp', 'hot_dog.jpg'].map(async (p) => (await ort.run(await input(manifest, p), 1)) as Float32Array));
+    expect(cat!.length).toBe(1280);
+    expect(cat!.every((v) => v >= 0 && v <= 6.01)).toBe(true); // after ReLU6 and the average pool
+    expect(cosine(cat!, dog!)).toBeLessThan(0.9);
+    ort.close();
+  });
+
+  it('a dequantized float import stays close to the int8 model', async () => {
+    const { tflite, ort, manifest } = await sessions('mobilenet_v1_1.0_224_quant_embedding_extractor', { float: true });
+    const x = await input(manifest, 'grace_hopper.bmp');
+    expect(cosine((await tflite.run(x, 1)) as Float32Array, (await ort.run(x, 1)) as Float32Array)).toBeGreaterThan(0.98);
+    tflite.close();
+    ort.close();
+  });
+
+  it('names the tensor when a cut point does not exist', () => {
+    const v2 = catalogEntry('mobilenet_v2_1.0_224_quant')!;
+    expect(() => importTflite(readFileSync(modelPath(v2.file)), v2.file, { output: 'MobilenetV2/NoSuchTensor' })).toThrow(
+      /mobilenet_v2_1\.0_224_quant\.tflite: no tensor "MobilenetV2\/NoSuchTensor" to cut at/,
+    );
+  });
+
+  it('names the operator and its tensor when an op is not supported', () => {
+    const tiny = catalogEntry('mobilenet_v1_0.25_128_quant')!;
+    const bytes = Uint8Array.from(readFileSync(modelPath(tiny.file)));
+    setOpcode(bytes, 25, 32); // SOFTMAX -> CALL, which no importer converts
+    expect(() => importTflite(bytes, 'patched.tflite')).toThrow(/patched\.tflite: operator builtin 32 \(producing tensor "MobilenetV1\/Predictions\/Reshape_1"\) is not supported/);
+  });
+
+  it('refuses truncated and foreign files with the file named', () => {
+    const bytes = readFileSync(modelPath(catalogEntry('mobilenet_v1_0.25_128_quant')!.file));
+    expect(() => importTflite(bytes.subarray(0, 2000), 'cut.tflite')).toThrow(/cut\.tflite: not a valid TFLite model/);
+    expect(() => importTflite(new TextEncoder().encode('<html>not a model</html>'), 'page.tflite')).toThrow(/page\.tflite: not a valid TFLite model: file identifier/);
+  });
+
+  it('edgetune model import writes the ONNX model and a manifest that resolves, keeping the model id', async () => {
+    const out = join(tmp.path, 'v1.onnx');
+    const { code, stdout, stderr } = await runCli(['model', 'import', 'mobilenet_v1_1.0_224_quant_embedding_extractor', '-o', out, '--json']);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const printed = JSON.parse(stdout) as { manifest: ModelManifest };
+    expect(printed.manifest).toMatchObject({ id: 'mobilenet_v1_1.0_224_quant_embedding_extractor', format: 'onnx', file: 'v1.onnx', output: { name: 'embedding', dim: 1024 } });
+    expect(existsSync(`${out}.json`)).toBe(true);
+    const embed = await runCli(['embed', '--model', out, '--no-cache', '--json', join(IMAGES_DIR, 'cat.bmp')]);
+    const reference = await runCli(['embed', '--no-cache', '--json', join(IMAGES_DIR, 'cat.bmp')]);
+    const vector = (text: string) => Float32Array.from((JSON.parse(text) as { results: { embedding: number[] }[] }).results[0]!.embedding);
+    expect(cosine(vector(embed.stdout), vector(reference.stdout))).toBeGreaterThanOrEqual(0.999);
+    const cut = await importModelFile('mobilenet_v2_1.0_224_quant', join(tmp.path, 'v2.onnx'), { output: 'MobilenetV2/Logits/AvgPool', resolve: { modelDir: MODEL_DIR } });
+    expect(cut.manifest.id).toBe('mobilenet_v2_1.0_224_quant-cut-MobilenetV2_Logits_AvgPool');
+    expect(cut.manifest.output).toEqual({ name: 'embedding', kind: 'embedding', dim: 1280 });
+  });
+});
+
+/** Rewrites an operator code in a TFLite file (both the deprecated int8 and the int32 field). */
+function setOpcode(bytes: Uint8Array, from: number, to: number): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const field = (table: number, id: number) => {
+    const vtable = table - view.getInt32(table, true);
+    const slot = 4 + 2 * id;
+    if (slot >= view.getUint16(vtable, true)) return 0;
+    const offset = view.getUint16(vtable + slot, true);
+    return offset === 0 ? 0 : table + offset;
+  };
+  const root = view.getUint32(0, true);
+  const codesAt = field(root, 1);
+  const vector = codesAt + view.getUint32(codesAt, true);
+  for (let i = 0; i < view.getUint32(vector, true); i++) {
+    const entry = vector + 4 + 4 * i;
+    const table = entry + view.getUint32(entry, true);
+    const deprecated = field(table, 0);
+    const builtin = field(table, 3);
+    const code = Math.max(deprecated ? view.getInt8(deprecated) : 0, builtin ? view.getInt32(builtin, true) : 0);
+    if (code !== from) continue;
+    if (deprecated) view.setInt8(deprecated, to);
+    if (builtin) view.setInt32(builtin, to, true);
+    return;
+  }
+  throw new Error(`no opcode ${from}`);
+}
