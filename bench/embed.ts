@@ -1,7 +1,9 @@
-// Embedding throughput per engine, worker count and thread count, on real photos; and the RSS of a
-// process with the default backbone loaded. Ratios are measured within one run (shared machines are noisy).
+// Embedding throughput per engine, worker count, thread count and batch size, on real photos: the TFLite
+// WASM engine on the .tflite file and onnxruntime on the same model imported to ONNX (quantize/), so the
+// `speedup` (ORT over TFLite images/s on 2 threads, best batch of each) is measured in one run on one
+// model. Also the RSS of a process with the default backbone loaded.
 //
-//   npx tsx bench/embed.ts [--images N] [--data DIR] [--model ID] [--json]
+//   npm run bench -- embed [--images N] [--data DIR] [--model ID] [--json]
 
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -11,7 +13,8 @@ import { Backbone, type BackboneOptions } from '../runtime/backbone/backbone.js'
 import { embedFiles } from '../runtime/embeddings/embed-files.js';
 import { preprocessFile } from '../runtime/image/preprocess.js';
 import { DEFAULT_BACKBONE_ID } from '../runtime/models/catalog.js';
-import { resolveModel } from '../runtime/models/resolve.js';
+import { type ResolvedModel, resolveModel, sha256Hex } from '../runtime/models/resolve.js';
+import { importTflite } from '../quantize/tflite-import.js';
 import { printTable, sharedDir } from './table.js';
 
 const { values } = parseArgs({
@@ -37,6 +40,7 @@ interface Row {
   engine: string;
   workers: number;
   threads: number;
+  batch: number;
   mode: string;
   imagesPerSecond: number;
   msPerImage: number;
@@ -47,8 +51,16 @@ const inputs = await Promise.all(
   sample.map((f) => preprocessFile(f, model.manifest.input, { resize: model.manifest.resize })),
 );
 
-async function measure(options: BackboneOptions, mode: 'tensors' | 'files'): Promise<void> {
-  const backbone = await Backbone.open(model, options);
+// The same model on onnxruntime: imported in memory, int8 kept as QDQ.
+const imported = importTflite(model.bytes, model.path);
+const onnxModel: ResolvedModel = {
+  ...model,
+  bytes: imported.bytes,
+  manifest: { ...model.manifest, format: 'onnx', sha256: sha256Hex(imported.bytes), output: { name: imported.outputName, kind: model.manifest.output.kind, dim: imported.outputDim } },
+};
+
+async function measure(options: BackboneOptions, mode: 'tensors' | 'files', which: ResolvedModel = model): Promise<void> {
+  const backbone = await Backbone.open(which, options);
   try {
     await Promise.all(inputs.slice(0, 8).map((i) => backbone.embed(i.slice())));
     const started = performance.now();
@@ -59,6 +71,7 @@ async function measure(options: BackboneOptions, mode: 'tensors' | 'files'): Pro
       engine: backbone.engine,
       workers: backbone.settings.workers,
       threads: backbone.settings.threads,
+      batch: backbone.settings.batchSize,
       mode: mode === 'tensors' ? 'inference only' : 'files: read, decode, resize, infer',
       imagesPerSecond: count / seconds,
       msPerImage: (seconds * 1000) / count,
@@ -73,9 +86,17 @@ for (const [workers, threads] of [
   [1, 2],
   [2, 1],
 ] as const) {
-  await measure({ workers, threads }, 'tensors');
+  for (const batchSize of [1, 8]) await measure({ workers, threads, batchSize }, 'tensors');
+}
+for (const threads of [1, 2]) {
+  for (const batchSize of [1, 8]) await measure({ workers: 1, threads, batchSize }, 'tensors', onnxModel);
 }
 await measure({}, 'files');
+await measure({ workers: 1, threads: 2 }, 'files', onnxModel);
+
+const onTwoCores = (engine: string) =>
+  Math.max(...rows.filter((r) => r.engine === engine && r.mode === 'inference only' && r.workers * r.threads === 2).map((r) => r.imagesPerSecond));
+const speedup = onTwoCores('onnx') / onTwoCores('tflite');
 
 /** RSS of a fresh process that loads the default backbone (its default workers) and embeds one photo. */
 function rssOfFreshProcess(workers: number): number {
@@ -101,7 +122,8 @@ const report = {
   model: model.manifest.id,
   images: count,
   rows,
-  defaultImagesPerSecond: rows.at(-1)!.imagesPerSecond,
+  defaultImagesPerSecond: rows.find((r) => r.engine === 'tflite' && r.mode !== 'inference only')!.imagesPerSecond,
+  speedup,
   rssMiBWithBackboneLoaded: rssAfterLoad / 2 ** 20,
   rssMiBOneWorker: rssOneWorker / 2 ** 20,
 };
@@ -109,16 +131,18 @@ if (values.json) console.log(JSON.stringify(report, null, 2));
 else {
   printTable(
     `embedding throughput, ${model.manifest.id}, ${count} flowers128 photos`,
-    ['engine', 'workers', 'threads/worker', 'measures', 'images/s', 'ms/image'],
+    ['engine', 'workers', 'threads/worker', 'batch', 'measures', 'images/s', 'ms/image'],
     rows.map((r) => [
       r.engine,
       r.workers,
       r.threads,
+      r.batch,
       r.mode,
       r.imagesPerSecond.toFixed(1),
       r.msPerImage.toFixed(1),
     ]),
   );
+  console.log(`\nspeedup on 2 cores, best of each: onnxruntime ${speedup.toFixed(2)}x the TFLite WASM engine`);
   console.log(
     `\nRSS of a fresh process with the backbone loaded and run once: ${report.rssMiBWithBackboneLoaded.toFixed(0)} MiB with 2 workers, ${report.rssMiBOneWorker.toFixed(0)} MiB with 1 `,
   );
