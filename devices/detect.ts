@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { onnxRuntimeAvailable } from '../runtime/backbone/engine-choice.js';
 import { type DeviceProfile, profileById } from './profiles.js';
 
 export interface DeviceFacts {
@@ -64,13 +65,16 @@ export function detectDevice(root = '/', arch: string = process.arch): Detection
   return pick('generic-x64', `architecture ${facts.arch}`);
 }
 
-/** Never more threads than cores; less queue on small memory. */
+/** onnxruntime where it has a build for the CPU; never more threads than cores; less on small memory. */
 function fit(profile: DeviceProfile, facts: DeviceFacts): DeviceProfile {
-  const workers = Math.max(1, Math.min(profile.workers, facts.cores));
-  const threads = Math.max(1, Math.min(profile.threads, Math.floor(facts.cores / workers)));
+  const engine = profile.engine === 'onnx' && !onnxRuntimeAvailable('linux', facts.arch) ? 'tflite' : profile.engine;
+  const layout = profile.layouts[engine];
+  const workers = Math.max(1, Math.min(layout.workers, facts.cores));
+  const threads = Math.max(1, Math.min(layout.threads, Math.floor(facts.cores / workers)));
   const smallMemory = facts.memoryMiB !== null && facts.memoryMiB < 1500;
   return {
     ...profile,
+    engine,
     workers: smallMemory ? 1 : workers,
     threads,
     queueLimit: smallMemory ? Math.min(profile.queueLimit, 16) : profile.queueLimit,

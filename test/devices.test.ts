@@ -41,14 +41,21 @@ describe('detectDevice from /proc and /etc', () => {
 
   it('fits the profile to the board: small memory gets one worker and a short queue', () => {
     const zero = detectDevice(root('rpi-zero-2w'), 'arm64').profile;
-    expect(zero).toMatchObject({ workers: 1, threads: 1, queueLimit: 8 });
+    expect(zero).toMatchObject({ engine: 'onnx', workers: 1, threads: 4, queueLimit: 8 });
     const pi4 = detectDevice(root('rpi-4'), 'arm64').profile;
-    expect(pi4).toMatchObject({ workers: 2, threads: 1 });
+    expect(pi4).toMatchObject({ engine: 'onnx', workers: 1, threads: 4 });
     // Never more threads than cores.
     for (const board of ['rpi-5', 'jetson-orin', 'generic-x64']) {
       const { profile, facts } = detectDevice(root(board), 'arm64');
       expect(profile.workers * profile.threads).toBeLessThanOrEqual(facts.cores);
     }
+  });
+
+  it('runs TFLite, with its own thread layout, where onnxruntime has no build (a 32-bit OS)', () => {
+    const pi3 = detectDevice(root('rpi-3'), 'arm64').profile; // Node on arm64, but cpuinfo says ARMv7
+    expect(pi3).toMatchObject({ engine: 'tflite', workers: 1, threads: 1 });
+    // A 32-bit Node on a 64-bit kernel cannot load onnxruntime's arm64 binary either.
+    expect(detectDevice(root('rpi-4'), 'arm').profile).toMatchObject({ engine: 'tflite', workers: 2, threads: 1 });
   });
 
   it('falls back to a generic profile when nothing is readable', () => {
@@ -76,14 +83,15 @@ describe('the agent takes what the config leaves out from the profile', () => {
     const profile = detectDevice(root('rpi-zero-2w'), 'arm64').profile;
     const defaults = effectiveSettings(AgentConfigSchema.parse({}), profile);
     expect(defaults).toEqual({
-      engine: 'tflite',
+      engine: undefined, // onnx stays automatic: a model the importer cannot convert still runs
       workers: 1,
-      threads: 1,
+      threads: 4,
       batchSize: 1,
       queueLimit: 8,
       maxImagePixels: 16_000_000,
       retention: { maxSamples: 5000, maxBytes: 2 ** 30 },
     });
+    expect(effectiveSettings(AgentConfigSchema.parse({}), detectDevice(root('rpi-3'), 'arm').profile)).toMatchObject({ engine: 'tflite', workers: 1, threads: 1 });
     const pinned = effectiveSettings(AgentConfigSchema.parse({ model: { workers: 2 }, queue: { limit: 100 }, data: { retention: { maxSamples: 10 } } }), profile);
     expect(pinned).toMatchObject({ workers: 2, queueLimit: 100, retention: { maxSamples: 10, maxBytes: 2 ** 30 } });
   });

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createOnnxSession } from '../runtime/backbone/onnx-engine.js';
@@ -8,6 +8,7 @@ import { preprocessFile } from '../runtime/image/preprocess.js';
 import { catalogEntry } from '../runtime/models/catalog.js';
 import type { ModelManifest } from '../runtime/models/manifest.js';
 import { sha256Hex } from '../runtime/models/resolve.js';
+import { chooseEngine } from '../runtime/backbone/engine-choice.js';
 import { importModelFile } from '../quantize/import-model.js';
 import { importTflite } from '../quantize/tflite-import.js';
 import { runCli } from './support/cli.js';
@@ -138,6 +139,42 @@ describe('TFLite -> ONNX import', () => {
     const cut = await importModelFile('mobilenet_v2_1.0_224_quant', join(tmp.path, 'v2.onnx'), { output: 'MobilenetV2/Logits/AvgPool', resolve: { modelDir: MODEL_DIR } });
     expect(cut.manifest.id).toBe('mobilenet_v2_1.0_224_quant-cut-MobilenetV2_Logits_AvgPool');
     expect(cut.manifest.output).toEqual({ name: 'embedding', kind: 'embedding', dim: 1280 });
+  });
+});
+
+describe('engine choice', () => {
+  const tiny = catalogEntry('mobilenet_v1_0.25_128_quant')!;
+  const resolved = () => ({ manifest: tiny, path: modelPath(tiny.file), bytes: new Uint8Array(readFileSync(modelPath(tiny.file))), location: 'path' as const });
+
+  it('runs a TFLite model on onnxruntime through a cached import, keeping its id', () => {
+    const cacheDir = join(tmp.path, 'choice-cache');
+    const first = chooseEngine(resolved(), { cacheDir });
+    expect(first.engine).toBe('onnx');
+    expect(first.model.manifest).toMatchObject({ id: tiny.id, format: 'onnx', output: { name: 'embedding', dim: 1001 } });
+    const cached = readdirSync(join(cacheDir, 'imported'));
+    expect(cached.filter((f) => f.endsWith('.onnx'))).toHaveLength(1);
+    const again = chooseEngine(resolved(), { cacheDir });
+    expect(again.model.manifest.sha256).toBe(first.model.manifest.sha256);
+    // A damaged cache entry is made again, not trusted.
+    const onnxFile = join(cacheDir, 'imported', cached.find((f) => f.endsWith('.onnx'))!);
+    writeFileSync(onnxFile, 'garbage');
+    expect(chooseEngine(resolved(), { cacheDir }).model.manifest.sha256).toBe(first.model.manifest.sha256);
+  });
+
+  it('keeps TFLite when asked, or where onnxruntime has no build', () => {
+    expect(chooseEngine(resolved(), { engine: 'tflite' })).toMatchObject({ engine: 'tflite', reason: 'the TFLite engine was asked for' });
+    expect(chooseEngine(resolved(), { ortAvailable: false }).engine).toBe('tflite');
+    expect(() => chooseEngine(resolved(), { ortAvailable: false, engine: 'onnx' })).toThrow(/onnxruntime-node has no build/);
+  });
+
+  it('falls back to TFLite when the importer cannot convert a model, unless ORT was asked for', () => {
+    const patched = resolved();
+    setOpcode(patched.bytes, 25, 32);
+    const cacheDir = join(tmp.path, 'fallback-cache');
+    const choice = chooseEngine(patched, { cacheDir });
+    expect(choice.engine).toBe('tflite');
+    expect(choice.reason).toMatch(/the ONNX import failed .*operator builtin 32/);
+    expect(() => chooseEngine(patched, { cacheDir, engine: 'onnx' })).toThrow(/operator builtin 32/);
   });
 });
 

@@ -27,15 +27,24 @@ Examples:
       const profile = config.device.profile === 'auto' ? detection.profile : profileById(config.device.profile);
       if (!profile) throw new ConfigError('CONFIG_INVALID', `${flags.config ?? 'config'}: field "device.profile": unknown profile "${config.device.profile}"`);
       if (flags.printConfig) return printJson({ config, profile: profile.id, settings: effectiveSettings(config, profile) });
-      const agent = await Agent.start(config, { profile });
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
-          agent.stop().then(resolve, resolve);
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      });
+      // Signal handlers go in before the agent starts: a SIGTERM during start-up (systemd stopping a
+      // service that is still loading its model) stops it as soon as it is up, with a clean exit.
+      let stopRequested = false;
+      let requestStop = () => {
+        stopRequested = true;
+      };
+      const onSignal = () => requestStop();
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      try {
+        const agent = await Agent.start(config, { profile });
+        await new Promise<void>((resolve) => {
+          requestStop = () => void agent.stop().then(resolve, resolve);
+          if (stopRequested) requestStop();
+        });
+      } finally {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
     });
 }

@@ -27,7 +27,7 @@ export interface AgentOptions {
 export function effectiveSettings(config: AgentConfig, profile?: DeviceProfile) {
   const { retention } = config.data;
   return {
-    // Catalog backbones are TFLite files; the ONNX engine is picked by the file, not the profile.
+    // A profile's onnx stays automatic, so a model the importer cannot convert still runs on TFLite.
     engine: config.model.engine ?? (profile?.engine === 'tflite' ? 'tflite' : undefined),
     workers: config.model.workers ?? profile?.workers,
     threads: config.model.threads ?? profile?.threads,

@@ -9,7 +9,8 @@ import type { InputTensor } from '../image/preprocess.js';
 import { inputSize, type ModelManifest } from '../models/manifest.js';
 import type { ResolvedModel } from '../models/resolve.js';
 import type { EngineName } from './engine.js';
-import { engineForFormat, prepareEngine } from './engines.js';
+import { chooseEngine } from './engine-choice.js';
+import { prepareEngine } from './engines.js';
 import { type WireError, deserializeError } from './wire.js';
 import type { WorkerInit } from './worker.js';
 
@@ -25,6 +26,8 @@ export interface BackboneOptions {
   batchSize?: number;
   /** Read this tensor instead of the manifest's output (its length becomes `dim`). */
   outputName?: string;
+  /** Where TFLite models imported to ONNX are cached (default: the edgetune cache folder). */
+  cacheDir?: string;
 }
 
 interface Pending {
@@ -54,8 +57,10 @@ export class Backbone {
     readonly manifest: ModelManifest,
     readonly engine: EngineName,
     readonly dim: number,
-    readonly settings: Required<Omit<BackboneOptions, 'outputName' | 'engine'>>,
+    readonly settings: { workers: number; threads: number; batchSize: number },
     private readonly slots: Slot[],
+    /** Why this engine runs the model. */
+    readonly engineReason: string,
   ) {
     for (const slot of slots) {
       slot.worker.on('message', (m: WorkerMessage) => this.onMessage(slot, m));
@@ -70,8 +75,13 @@ export class Backbone {
     return this.manifest.id;
   }
 
-  static async open(model: ResolvedModel, options: BackboneOptions = {}): Promise<Backbone> {
-    const engine = engineForFormat(model.manifest, options.engine);
+  static async open(source: ResolvedModel, options: BackboneOptions = {}): Promise<Backbone> {
+    const choice = chooseEngine(source, {
+      ...(options.engine ? { engine: options.engine } : {}),
+      ...(options.outputName ? { outputName: options.outputName } : {}),
+      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+    });
+    const { model, engine } = choice;
     const cores = availableParallelism();
     const settings = {
       workers: Math.max(1, options.workers ?? (engine === 'onnx' ? 1 : Math.min(2, cores))),
@@ -84,7 +94,7 @@ export class Backbone {
       manifest: model.manifest,
       options: {
         threads: settings.threads,
-        ...(options.outputName ? { outputName: options.outputName } : {}),
+        ...(choice.outputName ? { outputName: choice.outputName } : {}),
         prepared: await prepareEngine(engine, settings.threads),
       },
     };
@@ -97,6 +107,7 @@ export class Backbone {
         dims[0]!,
         settings,
         workers.map((worker) => ({ worker, busy: false, batch: [] })),
+        choice.reason,
       );
     } catch (err) {
       await Promise.all(workers.map((w) => w.terminate()));

@@ -2,7 +2,6 @@
 // TFLite device never loads onnxruntime (and its memory) and the other way round.
 
 import { ModelError } from '../errors.js';
-import type { ModelManifest } from '../models/manifest.js';
 import type { EngineFactory, EngineName } from './engine.js';
 
 const ENGINES: Record<EngineName, () => Promise<EngineFactory>> = {
@@ -28,16 +27,4 @@ export function loadEngine(name: EngineName): Promise<EngineFactory> {
   if (!load)
     throw new ModelError('ENGINE_UNKNOWN', `unknown engine "${name}": use one of ${ENGINE_NAMES.join(', ')}`);
   return load();
-}
-
-/** The engine that can run a model file of this format. */
-export function engineForFormat(manifest: ModelManifest, requested?: EngineName): EngineName {
-  const native: EngineName = manifest.format === 'onnx' ? 'onnx' : 'tflite';
-  if (requested && requested !== native) {
-    throw new ModelError(
-      'ENGINE_MISMATCH',
-      `model "${manifest.id}" is ${manifest.format}; the ${requested} engine cannot run it`,
-    );
-  }
-  return native;
 }
