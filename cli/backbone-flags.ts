@@ -40,7 +40,10 @@ export function addBackboneOptions(
   return command
     .option('-m, --model <ref>', modelHelp)
     .addOption(
-      new Option('--engine <name>', 'inference engine (default: the one for the model format)').choices([
+      new Option(
+        '--engine <name>',
+        'inference engine (default: onnx, TFLite models imported to ONNX and cached; tflite pins the WASM engine)',
+      ).choices([
         'tflite',
         'onnx',
       ]),
