@@ -6,7 +6,7 @@ import { registerClassify } from './commands/classify.js';
 import { registerDevice } from './commands/device.js';
 import { registerEmbed } from './commands/embed.js';
 import { registerEval } from './commands/eval.js';
-import { registerModel } from './commands/model.js';
+import { registerModel, registerQuantize } from './commands/model.js';
 import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
 import { registerTrain } from './commands/train.js';
@@ -31,6 +31,7 @@ Models are found through EDGETUNE_MODEL_DIR (air-gapped sites, CI), the cache, o
     );
   registerModels(program);
   registerModel(program);
+  registerQuantize(program);
   registerEmbed(program);
   registerTrain(program);
   registerPredict(program);

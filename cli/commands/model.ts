@@ -1,8 +1,63 @@
 // `edgetune model import`: TFLite models to ONNX, so they run on onnxruntime's fused int8 kernels.
 
 import type { Command } from 'commander';
+import { Option } from 'commander';
 import { importModelFile } from '../../quantize/import-model.js';
-import { formatTable, printJson } from '../output.js';
+import { quantizeModelFile } from '../../quantize/quantize-model.js';
+import { UsageError, formatTable, printJson } from '../output.js';
+import { startProgress } from '../progress.js';
+
+export function registerQuantize(program: Command): void {
+  program
+    .command('quantize')
+    .description('static int8 post-training quantization of a float ONNX model, calibrated on your own photos')
+    .argument('<model>', 'float ONNX model with its manifest beside it (e.g. from "edgetune model import --float")')
+    .requiredOption('--calibrate <dir>', 'folder of photos to calibrate on (sub-folders too): on-site samples are best')
+    .requiredOption('-o, --out <file.onnx>', 'int8 ONNX file to write (its manifest goes to <file.onnx>.json)')
+    .addOption(new Option('--calibrator <name>', 'how activation ranges are chosen').choices(['minmax', 'percentile']).default('percentile'))
+    .option('--percentile <p>', 'percentile calibrator: share of values kept in range', parseFloat, 0.9999)
+    .option('--images <n>', 'calibration images to use (picked at random, seeded)', (v) => Number.parseInt(v, 10), 100)
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `
+Weights become symmetric per-channel int8, activations uint8, biases int32 (QDQ format, which
+onnxruntime fuses into QLinearConv). The report gives each quantized tensor's error relative to the
+float model and the cosine between the two models' outputs.
+
+Example:
+  edgetune model import mobilenet_v1_1.0_224_quant_embedding_extractor --float -o v1-float.onnx
+  edgetune quantize v1-float.onnx --calibrate ./site-photos -o v1-int8.onnx`,
+    )
+    .action(async (ref: string, flags: { calibrate: string; out: string; calibrator: 'minmax' | 'percentile'; percentile: number; images: number; json?: boolean }) => {
+      if (!(flags.percentile > 0.5 && flags.percentile <= 1)) throw new UsageError('--percentile must be in (0.5, 1]');
+      if (!(flags.images > 0)) throw new UsageError('--images must be a positive integer');
+      let progress: ReturnType<typeof startProgress> | undefined;
+      let phase = '';
+      const result = await quantizeModelFile(ref, flags.calibrate, flags.out, {
+        calibrator: flags.calibrator,
+        percentile: flags.percentile,
+        images: flags.images,
+        onProgress: (done, total, name) => {
+          if (name !== phase) {
+            progress?.stop();
+            phase = name;
+            progress = startProgress(name, total, { quiet: Boolean(flags.json) });
+          }
+          progress?.update(done);
+        },
+      });
+      progress?.stop();
+      if (flags.json) return printJson(result);
+      for (const s of result.skippedImages) process.stderr.write(`skipped ${s.file}: ${s.error}\n`);
+      process.stdout.write(
+        `${formatTable(
+          ['tensor', 'range', 'relative error'],
+          result.layers.map((l) => [l.tensor, `${l.range[0].toFixed(3)} .. ${l.range[1].toFixed(3)}`, l.relativeError.toFixed(4)]),
+        )}\n\n${result.manifest.id}: ${result.quantizedConvs} convolutions int8, ${result.calibrationImages} calibration images, output cosine to the float model ${result.outputCosine.toFixed(4)}, ${result.seconds.toFixed(1)} s\nwritten ${result.path}, ${result.manifestPath}\n`,
+      );
+    });
+}
 
 export function registerModel(program: Command): void {
   const model = program.command('model').description('model tooling: import TFLite models to ONNX');
