@@ -7,6 +7,7 @@
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { ModelError } from '../runtime/errors.js';
+import { cosine } from '../runtime/eval/metrics.js';
 
 const { onnx } = onnxProto;
 type Model = ReturnType<typeof onnx.ModelProto.decode>;
@@ -133,7 +134,7 @@ export async function quantizeStatic(floatModel: Uint8Array, inputs: Uint8Array[
   const probe = await ort.InferenceSession.create(withOutputs(decode(bytes, where), names.map((n) => `${n}:dq`)), { graphOptimizationLevel: 'basic', intraOpNumThreads: 2 });
   const errSum = new Map(names.map((n) => [n, 0]));
   const refSum = new Map(names.map((n) => [n, 0]));
-  let cosine = 0;
+  let cosineSum = 0;
   const floatSession = await ort.InferenceSession.create(calibration, { graphOptimizationLevel: 'basic', intraOpNumThreads: 2 });
   const probeCount = Math.min(inputs.length, 16);
   for (let i = 0; i < probeCount; i++) {
@@ -150,7 +151,7 @@ export async function quantizeStatic(floatModel: Uint8Array, inputs: Uint8Array[
       errSum.set(name, errSum.get(name)! + e);
       refSum.set(name, refSum.get(name)! + r);
     }
-    cosine += cosineOf(floatOutputs[i]!, q[outputName]!.data as Float32Array);
+    cosineSum += cosine(floatOutputs[i]!, q[outputName]!.data as Float32Array);
     options.onProgress?.(i + 1, probeCount, 'measuring');
   }
   await probe.release();
@@ -158,7 +159,7 @@ export async function quantizeStatic(floatModel: Uint8Array, inputs: Uint8Array[
   return {
     bytes,
     layers: names.map((tensor) => ({ tensor, relativeError: Math.sqrt(errSum.get(tensor)! / (refSum.get(tensor)! || 1)), range: ranges.get(tensor)! })),
-    outputCosine: cosine / probeCount,
+    outputCosine: cosineSum / probeCount,
     quantizedConvs: quantized.convs,
     quantizedTensors: names.length,
   };
@@ -269,16 +270,4 @@ function floatsOf(t: Tensor): Float32Array {
 
 function tensorType(elemType: number): 'uint8' | 'int8' | 'float32' {
   return elemType === DT.UINT8 ? 'uint8' : elemType === DT.INT8 ? 'int8' : 'float32';
-}
-
-function cosineOf(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! ** 2;
-    nb += b[i]! ** 2;
-  }
-  return dot / Math.sqrt(na * nb || 1);
 }

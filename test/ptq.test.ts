@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importModelFile } from '../quantize/import-model.js';
 import { quantizeModelFile } from '../quantize/quantize-model.js';
 import { quantizeStatic } from '../quantize/ptq.js';
+import { cosine } from '../runtime/eval/metrics.js';
 import { preprocessFile } from '../runtime/image/preprocess.js';
 import { FLOWERS_DIR, MODEL_DIR, tempDir } from './support/paths.js';
 
@@ -35,17 +36,6 @@ async function embed(path: string, files: string[]): Promise<Float32Array[]> {
   return out;
 }
 
-const cosine = (a: Float32Array, b: Float32Array) => {
-  let d = 0;
-  let x = 0;
-  let y = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += a[i]! * b[i]!;
-    x += a[i]! ** 2;
-    y += b[i]! ** 2;
-  }
-  return d / Math.sqrt(x * y);
-};
 
 describe('static int8 post-training quantization', () => {
   it('quantizes a float model on calibration photos: int8 weights, fused by onnxruntime, close to float', async () => {

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createOnnxSession } from '../runtime/backbone/onnx-engine.js';
 import { createTfliteSession } from '../runtime/backbone/tflite-engine.js';
 import type { EngineSession } from '../runtime/backbone/engine.js';
+import { cosine } from '../runtime/eval/metrics.js';
 import { preprocessFile } from '../runtime/image/preprocess.js';
 import { catalogEntry } from '../runtime/models/catalog.js';
 import type { ModelManifest } from '../runtime/models/manifest.js';
@@ -33,17 +34,6 @@ async function sessions(id: string, options: { output?: string; float?: boolean 
 }
 
 const input = (manifest: ModelManifest, photo: string) => preprocessFile(join(IMAGES_DIR, photo), manifest.input, { resize: manifest.resize });
-const cosine = (a: Float32Array, b: Float32Array) => {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! ** 2;
-    nb += b[i]! ** 2;
-  }
-  return dot / Math.sqrt(na * nb);
-};
 const top = (scores: Float32Array, k: number) => Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]!).slice(0, k);
 
 describe('TFLite -> ONNX import', () => {

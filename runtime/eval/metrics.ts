@@ -57,3 +57,16 @@ export function meanAndStd(values: number[]): { mean: number; std: number; min: 
   const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, values.length);
   return { mean, std: Math.sqrt(variance), min: Math.min(...values), max: Math.max(...values) };
 }
+
+/** Cosine similarity of two vectors of the same length (0 when either is all zeros). */
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! ** 2;
+    nb += b[i]! ** 2;
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}
