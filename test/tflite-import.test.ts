@@ -11,6 +11,7 @@ import type { ModelManifest } from '../runtime/models/manifest.js';
 import { sha256Hex } from '../runtime/models/resolve.js';
 import { chooseEngine } from '../runtime/backbone/engine-choice.js';
 import { importModelFile } from '../quantize/import-model.js';
+import { modelInfo } from '../quantize/model-info.js';
 import { importTflite } from '../quantize/tflite-import.js';
 import { runCli } from './support/cli.js';
 import { IMAGES_DIR, MODEL_DIR, modelPath, tempDir } from './support/paths.js';
@@ -129,6 +130,24 @@ describe('TFLite -> ONNX import', () => {
     const cut = await importModelFile('mobilenet_v2_1.0_224_quant', join(tmp.path, 'v2.onnx'), { output: 'MobilenetV2/Logits/AvgPool', resolve: { modelDir: MODEL_DIR } });
     expect(cut.manifest.id).toBe('mobilenet_v2_1.0_224_quant-cut-MobilenetV2_Logits_AvgPool');
     expect(cut.manifest.output).toEqual({ name: 'embedding', kind: 'embedding', dim: 1280 });
+  });
+});
+
+describe('edgetune model info', () => {
+  it('reads the same architecture from a TFLite file and from its ONNX import', () => {
+    const v1 = catalogEntry('mobilenet_v1_1.0_224_quant_embedding_extractor')!;
+    const bytes = new Uint8Array(readFileSync(modelPath(v1.file)));
+    const tflite = modelInfo(bytes, v1.file);
+    // MobileNet V1 1.0 224 is 569 M MACs with its 1 M-MAC classifier (the published figure).
+    expect(tflite).toMatchObject({ format: 'tflite', macs: 567_716_352, ops: { CONV_2D: 14, DEPTHWISE_CONV_2D: 13, AVERAGE_POOL_2D: 1 } });
+    expect(tflite.inputs).toEqual([{ name: 'input', type: 'uint8', shape: [1, 224, 224, 3] }]);
+    expect(tflite.quantization).toMatch(/per-tensor weights/);
+    const onnx = modelInfo(importTflite(bytes, v1.file).bytes, 'v1.onnx');
+    expect(onnx.macs).toBe(tflite.macs);
+    expect(Math.abs(onnx.parameters - tflite.parameters) / tflite.parameters).toBeLessThan(0.001);
+    expect(onnx.quantization).toMatch(/27 int8 conv weights/);
+    expect(modelInfo(importTflite(bytes, v1.file, { float: true }).bytes, 'float.onnx').quantization).toBe('none (float)');
+    expect(() => modelInfo(new TextEncoder().encode('<html>'), 'page.onnx')).toThrow(/page\.onnx: not a valid ONNX model/);
   });
 });
 

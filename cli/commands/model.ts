@@ -2,7 +2,10 @@
 
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { readFile } from 'node:fs/promises';
 import { importModelFile } from '../../quantize/import-model.js';
+import { modelInfo } from '../../quantize/model-info.js';
+import { ModelError } from '../../runtime/errors.js';
 import { quantizeModelFile } from '../../quantize/quantize-model.js';
 import { UsageError, formatTable, printJson } from '../output.js';
 import { startProgress } from '../progress.js';
@@ -60,7 +63,31 @@ Example:
 }
 
 export function registerModel(program: Command): void {
-  const model = program.command('model').description('model tooling: import TFLite models to ONNX');
+  const model = program.command('model').description('model tooling: inspect models, import TFLite models to ONNX');
+  model
+    .command('info')
+    .description('inputs, outputs, operators, parameters, multiply-accumulates and quantization of a model file')
+    .argument('<file>', '.onnx or .tflite model file')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  edgetune model info ../shared/models/mobilenet_v2_1.0_224_quant.tflite')
+    .action(async (file: string, flags: { json?: boolean }) => {
+      const bytes = await readFile(file).catch((err: Error) => {
+        throw new ModelError('MODEL_NOT_FOUND', `${file}: cannot read model: ${err.message}`);
+      });
+      const info = modelInfo(new Uint8Array(bytes), file);
+      if (flags.json) return printJson(info);
+      const tensor = (t: { name: string; type: string; shape: (number | string)[] }) => `${t.name} ${t.type} [${t.shape.join(', ')}]`;
+      const rows: [string, string][] = [
+        ['format', info.format],
+        ...info.inputs.map((t): [string, string] => ['input', tensor(t)]),
+        ...info.outputs.map((t): [string, string] => ['output', tensor(t)]),
+        ['operators', Object.entries(info.ops).sort((a, b) => b[1] - a[1]).map(([op, n]) => `${op} ${n}`).join(', ')],
+        ['parameters', info.parameters.toLocaleString('en-US')],
+        ['MACs / image', info.macs === null ? 'unknown' : `${(info.macs / 1e6).toFixed(1)} M`],
+        ['quantization', info.quantization],
+      ];
+      process.stdout.write(`${formatTable(['', ''], rows)}\n`);
+    });
   model
     .command('import')
     .description('convert a TFLite model to ONNX (int8 kept as QuantizeLinear/DequantizeLinear) and write its manifest beside it')
