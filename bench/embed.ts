@@ -86,25 +86,26 @@ for (const [workers, threads] of [
   [1, 2],
   [2, 1],
 ] as const) {
-  for (const batchSize of [1, 8]) await measure({ workers, threads, batchSize }, 'tensors');
+  for (const batchSize of [1, 8]) await measure({ engine: 'tflite', workers, threads, batchSize }, 'tensors');
 }
 for (const threads of [1, 2]) {
   for (const batchSize of [1, 8]) await measure({ workers: 1, threads, batchSize }, 'tensors', onnxModel);
 }
+await measure({ engine: 'tflite' }, 'files');
+// The default: the .tflite file on onnxruntime through the cached import.
 await measure({}, 'files');
-await measure({ workers: 1, threads: 2 }, 'files', onnxModel);
 
 const onTwoCores = (engine: string) =>
   Math.max(...rows.filter((r) => r.engine === engine && r.mode === 'inference only' && r.workers * r.threads === 2).map((r) => r.imagesPerSecond));
 const speedup = onTwoCores('onnx') / onTwoCores('tflite');
 
-/** RSS of a fresh process that loads the default backbone (its default workers) and embeds one photo. */
-function rssOfFreshProcess(workers: number): number {
+/** RSS of a fresh process that loads the default backbone with these options and embeds one photo. */
+function rssOfFreshProcess(options: BackboneOptions): number {
   const script = `
     const { Backbone } = await import(${JSON.stringify(new URL('../runtime/backbone/backbone.js', import.meta.url).href)});
     const { resolveModel } = await import(${JSON.stringify(new URL('../runtime/models/resolve.js', import.meta.url).href)});
     const model = await resolveModel(${JSON.stringify(values.model)});
-    const backbone = await Backbone.open(model, { workers: ${workers} });
+    const backbone = await Backbone.open(model, ${JSON.stringify(options)});
     await backbone.embed(new Uint8Array(model.manifest.input.width * model.manifest.input.height * 3).fill(100));
     process.stdout.write(String(process.memoryUsage().rss));
     await backbone.close();`;
@@ -115,17 +116,19 @@ function rssOfFreshProcess(workers: number): number {
   });
   return Number(out.trim().split('\n').at(-1));
 }
-const rssAfterLoad = rssOfFreshProcess(2);
-const rssOneWorker = rssOfFreshProcess(1);
+const rss = {
+  onnxDefault: rssOfFreshProcess({}) / 2 ** 20,
+  tfliteTwoWorkers: rssOfFreshProcess({ engine: 'tflite', workers: 2 }) / 2 ** 20,
+  tfliteOneWorker: rssOfFreshProcess({ engine: 'tflite', workers: 1 }) / 2 ** 20,
+};
 
 const report = {
   model: model.manifest.id,
   images: count,
   rows,
-  defaultImagesPerSecond: rows.find((r) => r.engine === 'tflite' && r.mode !== 'inference only')!.imagesPerSecond,
+  defaultImagesPerSecond: rows.at(-1)!.imagesPerSecond,
   speedup,
-  rssMiBWithBackboneLoaded: rssAfterLoad / 2 ** 20,
-  rssMiBOneWorker: rssOneWorker / 2 ** 20,
+  rssMiB: rss,
 };
 if (values.json) console.log(JSON.stringify(report, null, 2));
 else {
@@ -144,6 +147,6 @@ else {
   );
   console.log(`\nspeedup on 2 cores, best of each: onnxruntime ${speedup.toFixed(2)}x the TFLite WASM engine`);
   console.log(
-    `\nRSS of a fresh process with the backbone loaded and run once: ${report.rssMiBWithBackboneLoaded.toFixed(0)} MiB with 2 workers, ${report.rssMiBOneWorker.toFixed(0)} MiB with 1 `,
+    `\nRSS of a fresh process with the backbone loaded and run once: ${rss.onnxDefault.toFixed(0)} MiB on onnxruntime (the default), ${rss.tfliteTwoWorkers.toFixed(0)} MiB on TFLite with 2 workers, ${rss.tfliteOneWorker.toFixed(0)} MiB with 1`,
   );
 }
