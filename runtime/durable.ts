@@ -3,12 +3,13 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-/** temp file -> fsync -> rename -> fsync folder: after this returns the file survives a power cut. */
-export function writeDurably(path: string, bytes: Uint8Array): void {
+/** temp file -> fsync -> rename -> fsync folder: after this returns the file survives a power cut.
+ * `mode` sets the permissions from the start (0o600 for keys and credentials). */
+export function writeDurably(path: string, bytes: Uint8Array, options: { mode?: number } = {}): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const temp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w');
+  const fd = openSync(temp, 'w', options.mode ?? 0o644);
   try {
     writeSync(fd, bytes);
     fsyncSync(fd);

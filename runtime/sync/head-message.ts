@@ -1,0 +1,107 @@
+// A head on the wire (protocol v1): one signed binary message.
+//
+//   magic "ETHM" | protocol u16 | reserved u16 | header length u32 | header JSON | head file (ETHD) | ed25519 signature (64)
+//
+// The signature covers every byte before it. A device applies a fleet head only if the signature
+// verifies against the fleet public key it was provisioned with, the version is newer than the one it
+// has (a replayed older message is refused), and the backbone matches its own.
+
+import type { KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { HeadError } from '../errors.js';
+import { type Head, decodeHead, encodeHead } from '../head/index.js';
+import { sha256Hex } from '../models/resolve.js';
+import { parseWith } from '../schema.js';
+import { PROTOCOL_VERSION, SyncError } from './protocol.js';
+import { SIGNATURE_BYTES, signBytes, verifyBytes } from './signing.js';
+
+const MAGIC = 'ETHM';
+const PREAMBLE = 12;
+
+const HeaderSchema = z.object({
+  kind: z.enum(['device-head', 'fleet-head']),
+  fleet: z.string().min(1),
+  /** The device that trained it (device-head) or null (fleet-head). */
+  device: z.string().min(1).nullable(),
+  /** Device heads: the device's head version. Fleet heads: the fleet version, increasing. */
+  version: z.number().int().min(0),
+  backboneId: z.string().min(1),
+  dim: z.number().int().positive(),
+  /** Unique per message: the console de-duplicates by it. */
+  id: z.string().min(8),
+  createdAt: z.string(),
+  headSha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type HeadMessageHeader = z.infer<typeof HeaderSchema>;
+
+export function encodeHeadMessage(
+  head: Head,
+  header: Omit<HeadMessageHeader, 'headSha256' | 'backboneId' | 'dim' | 'createdAt'> & { createdAt?: string },
+  key: KeyObject,
+): Uint8Array {
+  // int8 per row: a quarter of float32 on the wire.
+  const headBytes = encodeHead(head, 'int8');
+  const full: HeadMessageHeader = HeaderSchema.parse({
+    ...header,
+    backboneId: head.meta.backboneId,
+    dim: head.meta.dim,
+    createdAt: header.createdAt ?? new Date().toISOString(),
+    headSha256: sha256Hex(headBytes),
+  });
+  const json = Buffer.from(JSON.stringify(full), 'utf8');
+  const body = Buffer.alloc(PREAMBLE + json.length + headBytes.length);
+  body.write(MAGIC, 0, 'latin1');
+  body.writeUInt16LE(PROTOCOL_VERSION, 4);
+  body.writeUInt32LE(json.length, 8);
+  json.copy(body, PREAMBLE);
+  Buffer.from(headBytes).copy(body, PREAMBLE + json.length);
+  return Buffer.concat([body, signBytes(body, key)]);
+}
+
+export interface Expectations {
+  /** Where the message came from (a topic), for errors. */
+  where: string;
+  publicKey: KeyObject;
+  backboneId: string;
+  dim: number;
+  /** Refuse versions at or below this one (replay protection). */
+  newerThan?: number;
+}
+
+/** Verifies and decodes a head message; every refusal is a SyncError naming `where` and the reason. */
+export function decodeHeadMessage(bytes: Uint8Array, expect: Expectations): { header: HeadMessageHeader; head: Head } {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const fail = (code: string, why: string): never => {
+    throw new SyncError(code, `${expect.where}: ${why}`);
+  };
+  if (buf.length < PREAMBLE + SIGNATURE_BYTES || buf.toString('latin1', 0, 4) !== MAGIC) fail('SYNC_MALFORMED', 'not an edgetune head message');
+  const protocol = buf.readUInt16LE(4);
+  if (protocol !== PROTOCOL_VERSION) fail('SYNC_PROTOCOL_VERSION', `protocol v${protocol} message; this edgetune speaks v${PROTOCOL_VERSION}`);
+  const body = buf.subarray(0, buf.length - SIGNATURE_BYTES);
+  if (!verifyBytes(body, buf.subarray(buf.length - SIGNATURE_BYTES), expect.publicKey)) {
+    fail('SYNC_BAD_SIGNATURE', 'signature does not verify against the fleet key: forged or tampered, refused');
+  }
+  const length = buf.readUInt32LE(8);
+  if (PREAMBLE + length > body.length) fail('SYNC_MALFORMED', 'header runs past the end');
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8', PREAMBLE, PREAMBLE + length));
+  } catch {
+    fail('SYNC_MALFORMED', 'header is not JSON');
+  }
+  const header = parseWith(HeaderSchema, json, expect.where, SyncError, 'SYNC_MALFORMED');
+  const headBytes = body.subarray(PREAMBLE + length);
+  if (sha256Hex(headBytes) !== header.headSha256) fail('SYNC_MALFORMED', 'head checksum does not match the header');
+  if (header.backboneId !== expect.backboneId || header.dim !== expect.dim) {
+    fail('SYNC_BACKBONE_MISMATCH', `head is for backbone "${header.backboneId}" (${header.dim}-d), this device runs "${expect.backboneId}" (${expect.dim}-d)`);
+  }
+  if (expect.newerThan !== undefined && header.version <= expect.newerThan) {
+    fail('SYNC_REPLAY', `version ${header.version} is not newer than ${expect.newerThan}: an old or replayed message, refused`);
+  }
+  try {
+    return { header, head: decodeHead(headBytes, { where: expect.where, backboneId: expect.backboneId, dim: expect.dim }) };
+  } catch (err) {
+    if (err instanceof HeadError) throw new SyncError('SYNC_MALFORMED', err.message, { cause: err });
+    throw err;
+  }
+}
