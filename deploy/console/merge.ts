@@ -89,19 +89,26 @@ function outliers(heads: DeviceHead[], options: MergeOptions): { device: string;
   const maxRatio = options.maxNormRatio ?? 3;
   const d = heads[0]!.head.meta.dim;
   const rows = new Map(heads.map((h) => [h.device, centredRows(h.head)]));
+  // Per class, the sum of every device's centred row and how many devices know the class: "the rest of
+  // the fleet" is then the sum minus a device's own row, so the check is linear in the fleet size.
+  const sums = new Map<string, { sum: Float32Array; devices: number }>();
+  for (const { device, head } of heads) {
+    const r = rows.get(device)!;
+    head.labels.forEach((label, c) => {
+      const entry = sums.get(label) ?? { sum: new Float32Array(d), devices: 0 };
+      for (let j = 0; j < d; j++) entry.sum[j]! += r[c * d + j]!;
+      entry.devices++;
+      sums.set(label, entry);
+    });
+  }
   const found: { device: string; reason: string }[] = [];
+  const fleet = new Float32Array(d);
   for (const { device, head } of heads) {
     for (const [c, label] of head.labels.entries()) {
-      // The fleet's row for this class: the mean over the other devices that know the class.
-      const others = heads.filter((h) => h.device !== device && h.head.labels.includes(label));
-      if (others.length < 2) continue;
-      const fleet = new Float32Array(d);
-      for (const o of others) {
-        const row = o.head.labels.indexOf(label);
-        const r = rows.get(o.device)!;
-        for (let j = 0; j < d; j++) fleet[j]! += r[row * d + j]! / others.length;
-      }
+      const { sum, devices } = sums.get(label)!;
+      if (devices - 1 < 2) continue;
       const own = rows.get(device)!.subarray(c * d, (c + 1) * d);
+      for (let j = 0; j < d; j++) fleet[j] = (sum[j]! - own[j]!) / (devices - 1);
       const similarity = cosine(own, fleet);
       const ratio = Math.hypot(...own) / (Math.hypot(...fleet) || 1);
       if (similarity < minCosine || ratio > maxRatio || ratio < 1 / maxRatio) {
