@@ -1,0 +1,99 @@
+// The console's embedded MQTT broker (aedes): devices log in with their own credentials and may publish
+// only under their own device/{id}/ topics (never commands) and subscribe only to fleet topics, blobs
+// and their own commands. The console itself connects as its own user with full rights. Refusals are
+// kept so the console can report which device tried what.
+//
+// aedes speaks MQTT 3.1.1, not 5: on the embedded broker, replies to commands carry their topic and
+// correlation id in the JSON payload; an external mosquitto serves MQTT 5 fleets.
+
+import { createServer, type Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { Aedes, type AuthenticateError } from 'aedes';
+import { checkId, devicePublishAllowed, parseTopic } from '../../runtime/sync/protocol.js';
+import type { DeviceCredentials } from './credentials.js';
+
+export interface BrokerOptions {
+  fleet: string;
+  host?: string;
+  port?: number;
+  credentials: DeviceCredentials;
+  /** The console's own login. */
+  console: { username: string; password: string };
+}
+
+export interface Refusal {
+  device: string;
+  action: 'publish' | 'subscribe' | 'connect';
+  topic: string;
+  at: number;
+}
+
+export interface RunningBroker {
+  url: string;
+  refusals: Refusal[];
+  close(): Promise<void>;
+}
+
+export async function startBroker(options: BrokerOptions): Promise<RunningBroker> {
+  checkId('fleet', options.fleet);
+  const refusals: Refusal[] = [];
+  const refuse = (refusal: Omit<Refusal, 'at'>) => {
+    refusals.push({ ...refusal, at: Date.now() });
+    if (refusals.length > 1000) refusals.shift();
+  };
+  const isConsole = (client: { id: string } | null) => client !== null && (client as unknown as { user?: string }).user === options.console.username;
+  const broker = await Aedes.createBroker({
+    authenticate: (client, username, password, done) => {
+      const ok =
+        username === options.console.username
+          ? password !== undefined && Buffer.from(password).toString() === options.console.password
+          : options.credentials.verify(username, password);
+      if (!ok) {
+        refuse({ device: username ?? '(no username)', action: 'connect', topic: '' });
+        const error = Object.assign(new Error(`bad username or password for "${username ?? ''}"`), { returnCode: 4 }) as AuthenticateError;
+        return done(error, false);
+      }
+      (client as unknown as { user?: string }).user = username;
+      done(null, true);
+    },
+    authorizePublish: (client, packet, callback) => {
+      if (client === null || isConsole(client)) return callback(null);
+      const device = (client as unknown as { user: string }).user;
+      if (devicePublishAllowed(options.fleet, device, packet.topic)) return callback(null);
+      refuse({ device, action: 'publish', topic: packet.topic });
+      callback(new Error(`device ${device} may not publish to ${packet.topic}`));
+    },
+    authorizeSubscribe: (client, subscription, callback) => {
+      if (isConsole(client)) return callback(null, subscription);
+      const device = (client as unknown as { user: string }).user;
+      if (deviceSubscribeAllowed(options.fleet, device, subscription.topic)) return callback(null, subscription);
+      refuse({ device, action: 'subscribe', topic: subscription.topic });
+      callback(null, null);
+    },
+  });
+  const server: Server = createServer(broker.handle);
+  await new Promise<void>((resolve) => server.listen(options.port ?? 1883, options.host ?? '127.0.0.1', resolve));
+  const address = server.address() as AddressInfo;
+  return {
+    url: `mqtt://${address.address}:${address.port}`,
+    refusals,
+    close: async () => {
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A device reads fleet heads, blobs and its own commands; nothing of other devices. */
+export function deviceSubscribeAllowed(fleet: string, device: string, filter: string): boolean {
+  if (filter === `edgetune/${fleet}/fleet/head` || filter === `edgetune/${fleet}/fleet/backbone` || filter === `edgetune/${fleet}/fleet/#`) return true;
+  const blobs = `edgetune/${fleet}/blobs/`;
+  if (filter.startsWith(blobs)) return /^(#|[0-9a-f]{64}\/(\+|#|\d{1,6}))$/.test(filter.slice(blobs.length));
+  if (filter.includes('+') || filter.includes('#')) return false;
+  try {
+    const parsed = parseTopic(filter);
+    return parsed.kind === 'device' && parsed.fleet === fleet && parsed.device === device && parsed.channel === 'cmd';
+  } catch {
+    return false;
+  }
+}
