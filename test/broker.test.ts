@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, deviceSubscribeAllowed, startBroker } from '../deploy/console/broker.js';
 import { DeviceCredentials } from '../deploy/console/credentials.js';
 import { topics } from '../runtime/sync/protocol.js';
+import { connectMqtt, headFromDeviceToConsole } from './support/mqtt.js';
 import { tempDir } from './support/paths.js';
 
 // The console's embedded broker (aedes, in-process) with real MQTT clients over TCP.
@@ -15,17 +16,7 @@ const consoleLogin = { username: 'console', password: 'console-secret-123' };
 let broker: RunningBroker;
 const clients: MqttClient[] = [];
 
-async function connect(username: string, password: string): Promise<MqttClient> {
-  const client = mqtt.connect(broker.url, { username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 });
-  clients.push(client);
-  await Promise.race([
-    once(client, 'connect'),
-    once(client, 'error').then(([err]) => {
-      throw err;
-    }),
-  ]);
-  return client;
-}
+const connect = (username: string, password: string) => connectMqtt(broker.url, username, password, 4, clients);
 
 beforeAll(async () => {
   broker = await startBroker({ fleet: 'farm', port: 0, credentials, console: consoleLogin });
@@ -39,14 +30,9 @@ afterAll(async () => {
 
 describe('embedded broker: per-device credentials and ACLs', () => {
   it('lets a device publish its own head and the console receive it', async () => {
-    const console_ = await connect(consoleLogin.username, consoleLogin.password);
-    await console_.subscribeAsync(topics.allDevices('farm'), { qos: 1 });
-    const a = await connect('pi-a', passwords.a);
-    const received = once(console_, 'message');
-    await a.publishAsync(topics.device('farm', 'pi-a', 'head'), Buffer.from('head bytes'), { qos: 1 });
-    const [topic, payload] = (await received) as [string, Buffer];
+    const { topic, payload } = await headFromDeviceToConsole(connect, consoleLogin, passwords.a);
     expect(topic).toBe('edgetune/farm/device/pi-a/head');
-    expect(payload.toString()).toBe('head bytes');
+    expect(payload).toBe('head bytes');
   });
 
   it('device A cannot publish to device B topics or send commands; the refusal is recorded', async () => {

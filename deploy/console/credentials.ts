@@ -1,7 +1,7 @@
 // Per-device broker credentials for the console's device registry: a random password handed to the
 // device once at provisioning, stored here only as a salted scrypt hash.
 
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { pbkdf2Sync, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { checkId } from '../../runtime/sync/protocol.js';
 
@@ -16,6 +16,7 @@ export class DeviceCredentials {
       device TEXT PRIMARY KEY,
       salt BLOB NOT NULL,
       hash BLOB NOT NULL,
+      mosquitto TEXT NOT NULL,
       created_at INTEGER NOT NULL
     )`);
   }
@@ -26,8 +27,8 @@ export class DeviceCredentials {
     const password = randomBytes(24).toString('base64url');
     const salt = randomBytes(16);
     this.db
-      .prepare('INSERT INTO credentials (device, salt, hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET salt = excluded.salt, hash = excluded.hash')
-      .run(device, salt, scryptSync(password, salt, 32), Date.now());
+      .prepare('INSERT INTO credentials (device, salt, hash, mosquitto, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET salt = excluded.salt, hash = excluded.hash, mosquitto = excluded.mosquitto')
+      .run(device, salt, scryptSync(password, salt, 32), mosquittoHash(password), Date.now());
     return password;
   }
 
@@ -39,6 +40,11 @@ export class DeviceCredentials {
     return timingSafeEqual(given, row.hash);
   }
 
+  /** Lines of a mosquitto password_file for every device (mosquitto 2's PBKDF2-SHA512 "$7$" format). */
+  mosquittoPasswords(): string[] {
+    return (this.db.prepare('SELECT device, mosquitto FROM credentials ORDER BY device').all() as { device: string; mosquitto: string }[]).map((r) => `${r.device}:${r.mosquitto}`);
+  }
+
   revoke(device: string): boolean {
     return this.db.prepare('DELETE FROM credentials WHERE device = ?').run(device).changes > 0;
   }
@@ -46,4 +52,11 @@ export class DeviceCredentials {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/** mosquitto_passwd's format: $7$<iterations>$<salt, base64>$<PBKDF2-SHA512, base64>. */
+export function mosquittoHash(password: string, iterations = 101): string {
+  const salt = randomBytes(12);
+  const hash = pbkdf2Sync(password, salt, iterations, 64, 'sha512');
+  return `$7$${iterations}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }

@@ -1,0 +1,66 @@
+// An external mosquitto broker for fleets that outgrow the embedded one (or need MQTT 5): the console
+// writes its config, password file and ACL from the device registry. The ACL is the same rule as the
+// embedded broker's: a device writes only under its own device/{id}/ topics (never commands) and reads
+// fleet topics, blobs and its own commands; %u is mosquitto's placeholder for the login name.
+
+import { join } from 'node:path';
+import { writeDurably } from '../../runtime/durable.js';
+import { checkId } from '../../runtime/sync/protocol.js';
+import { type DeviceCredentials, mosquittoHash } from './credentials.js';
+
+export interface MosquittoFiles {
+  config: string;
+  passwords: string;
+  acl: string;
+}
+
+export function writeMosquittoConfig(
+  dir: string,
+  options: {
+    fleet: string;
+    host?: string;
+    port: number;
+    credentials: DeviceCredentials;
+    console: { username: string; password: string };
+    /** mosquitto started as root drops to the "mosquitto" user unless told otherwise. */
+    user?: string;
+  },
+): MosquittoFiles {
+  const fleet = checkId('fleet', options.fleet);
+  const files = { config: join(dir, 'mosquitto.conf'), passwords: join(dir, 'passwords'), acl: join(dir, 'acl') };
+  const text = (lines: string[]) => new TextEncoder().encode(`${lines.join('\n')}\n`);
+  writeDurably(files.passwords, text([`${options.console.username}:${mosquittoHash(options.console.password)}`, ...options.credentials.mosquittoPasswords()]), { mode: 0o600 });
+  const device = `edgetune/${fleet}/device/%u`;
+  writeDurably(
+    files.acl,
+    text([
+      `pattern write ${device}/state`,
+      `pattern write ${device}/head`,
+      `pattern write ${device}/events`,
+      `pattern write ${device}/cmd/response`,
+      `pattern read ${device}/cmd`,
+      `pattern read edgetune/${fleet}/fleet/#`,
+      `pattern read edgetune/${fleet}/blobs/#`,
+      '',
+      `user ${options.console.username}`,
+      `topic readwrite edgetune/${fleet}/#`,
+    ]),
+    { mode: 0o600 },
+  );
+  writeDurably(
+    files.config,
+    text([
+      ...(options.user ? [`user ${options.user}`] : []),
+      'per_listener_settings false',
+      `listener ${options.port} ${options.host ?? '127.0.0.1'}`,
+      'allow_anonymous false',
+      `password_file ${files.passwords}`,
+      `acl_file ${files.acl}`,
+      'persistence false',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+    ]),
+  );
+  return files;
+}

@@ -1,0 +1,81 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DeviceCredentials } from '../deploy/console/credentials.js';
+import { writeMosquittoConfig } from '../deploy/console/mosquitto.js';
+import { topics } from '../runtime/sync/protocol.js';
+import { connectMqtt, headFromDeviceToConsole } from './support/mqtt.js';
+import { tempDir } from './support/paths.js';
+
+// A real mosquitto process (Debian's package, started here on a free loopback port) with the config,
+// password file and ACL the console writes.
+const MOSQUITTO = process.env.MOSQUITTO_PATH ?? '/usr/sbin/mosquitto';
+const tmp = tempDir();
+const credentials = new DeviceCredentials(join(tmp.path, 'registry.db'));
+const passwords = { a: credentials.issue('pi-a'), b: credentials.issue('pi-b') };
+const consoleLogin = { username: 'console', password: 'console-secret-123' };
+let broker: ChildProcess;
+let url = '';
+const clients: MqttClient[] = [];
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+const connect = (username: string, password: string) => connectMqtt(url, username, password, 5, clients);
+
+beforeAll(async () => {
+  const port = await freePort();
+  const files = writeMosquittoConfig(tmp.path, { fleet: 'farm', port, credentials, console: consoleLogin, ...(process.getuid?.() === 0 ? { user: 'root' } : {}) });
+  broker = spawn(MOSQUITTO, ['-c', files.config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  url = `mqtt://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      (await connect(consoleLogin.username, consoleLogin.password)).end(true);
+      break;
+    } catch (err) {
+      if (i > 50) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+});
+afterAll(async () => {
+  for (const c of clients) c.end(true);
+  broker?.kill('SIGTERM');
+  credentials.close();
+  tmp.remove();
+});
+
+describe('mosquitto with the console-written ACL (MQTT 5)', () => {
+  it('carries a device head to the console', async () => {
+    const { topic, payload } = await headFromDeviceToConsole(connect, consoleLogin, passwords.a);
+    expect(topic).toBe('edgetune/farm/device/pi-a/head');
+    expect(payload).toBe('head bytes');
+  });
+
+  it('device A cannot publish to device B topics or send commands', async () => {
+    const console_ = await connect(consoleLogin.username, consoleLogin.password);
+    await console_.subscribeAsync('edgetune/farm/#', { qos: 1 });
+    const seen: string[] = [];
+    console_.on('message', (topic) => seen.push(topic));
+    const a = await connect('pi-a', passwords.a);
+    // MQTT 5: the broker answers a refused QoS 1 publish with reason code 135 (not authorized).
+    await expect(a.publishAsync(topics.device('farm', 'pi-b', 'head'), 'forged', { qos: 1 })).rejects.toThrow(/Not authorized|135/i);
+    await expect(a.publishAsync(topics.device('farm', 'pi-a', 'cmd'), '{"cmd":"train"}', { qos: 1 })).rejects.toThrow(/Not authorized|135/i);
+    await a.publishAsync(topics.device('farm', 'pi-a', 'state'), '{"online":true}', { qos: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen).toEqual(['edgetune/farm/device/pi-a/state']);
+  });
+
+  it('refuses a wrong password and an unknown device', async () => {
+    await expect(connect('pi-a', passwords.b)).rejects.toThrow(/Bad User Name or Password|Not authorized|connack/i);
+    await expect(connect('pi-zz', 'whatever')).rejects.toThrow(/Bad User Name or Password|Not authorized|connack/i);
+  });
+});

@@ -1,0 +1,29 @@
+// Real MQTT clients for the broker tests (embedded aedes and a mosquitto process).
+
+import { once } from 'node:events';
+import mqtt, { type MqttClient } from 'mqtt';
+import { topics } from '../../runtime/sync/protocol.js';
+
+/** Connects, or rejects with the broker's refusal; every client is kept in `clients` for cleanup. */
+export async function connectMqtt(url: string, username: string, password: string, protocolVersion: 4 | 5, clients: MqttClient[]): Promise<MqttClient> {
+  const client = mqtt.connect(url, { username, password, protocolVersion, reconnectPeriod: 0, connectTimeout: 5000 });
+  clients.push(client);
+  await Promise.race([
+    once(client, 'connect'),
+    once(client, 'error').then(([err]) => {
+      throw err;
+    }),
+  ]);
+  return client;
+}
+
+/** Device pi-a publishes a head; returns what the console received. */
+export async function headFromDeviceToConsole(connect: (user: string, password: string) => Promise<MqttClient>, consoleLogin: { username: string; password: string }, devicePassword: string): Promise<{ topic: string; payload: string }> {
+  const console_ = await connect(consoleLogin.username, consoleLogin.password);
+  await console_.subscribeAsync(topics.allDevices('farm'), { qos: 1 });
+  const a = await connect('pi-a', devicePassword);
+  const received = once(console_, 'message');
+  await a.publishAsync(topics.device('farm', 'pi-a', 'head'), Buffer.from('head bytes'), { qos: 1 });
+  const [topic, payload] = (await received) as [string, Buffer];
+  return { topic, payload: payload.toString() };
+}
