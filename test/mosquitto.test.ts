@@ -1,13 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceCredentials } from '../deploy/console/credentials.js';
 import { writeMosquittoConfig } from '../deploy/console/mosquitto.js';
 import { topics } from '../runtime/sync/protocol.js';
-import { connectMqtt, headFromDeviceToConsole } from './support/mqtt.js';
+import { connectMqtt, freeLoopbackPort, headFromDeviceToConsole } from './support/mqtt.js';
 import { tempDir } from './support/paths.js';
 
 // A real mosquitto process (Debian's package, started here on a free loopback port) with the config,
@@ -21,18 +19,10 @@ let broker: ChildProcess;
 let url = '';
 const clients: MqttClient[] = [];
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
 const connect = (username: string, password: string) => connectMqtt(url, username, password, 5, clients);
 
 beforeAll(async () => {
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const files = writeMosquittoConfig(tmp.path, { fleet: 'farm', port, credentials, console: consoleLogin, ...(process.getuid?.() === 0 ? { user: 'root' } : {}) });
   broker = spawn(MOSQUITTO, ['-c', files.config], { stdio: ['ignore', 'ignore', 'pipe'] });
   url = `mqtt://127.0.0.1:${port}`;

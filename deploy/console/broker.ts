@@ -19,6 +19,8 @@ export interface BrokerOptions {
   credentials: DeviceCredentials;
   /** The console's own login. */
   console: { username: string; password: string };
+  /** Every message a device published (after the ACL), delivered in-process to the console. */
+  onDeviceMessage?: (message: { device: string; topic: string; payload: Buffer }) => void;
 }
 
 export interface Refusal {
@@ -71,6 +73,14 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       callback(null, null);
     },
   });
+  if (options.onDeviceMessage) {
+    const deliver = options.onDeviceMessage;
+    broker.on('publish', (packet, client) => {
+      const device = (client as unknown as { user?: string } | null)?.user;
+      if (!client || !device || device === options.console.username) return;
+      deliver({ device, topic: packet.topic, payload: Buffer.from(packet.payload as Buffer) });
+    });
+  }
   const server: Server = createServer(broker.handle);
   await new Promise<void>((resolve) => server.listen(options.port ?? 1883, options.host ?? '127.0.0.1', resolve));
   const address = server.address() as AddressInfo;

@@ -1,6 +1,7 @@
 // Real MQTT clients for the broker tests (embedded aedes and a mosquitto process).
 
 import { once } from 'node:events';
+import { type AddressInfo, createServer } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import { topics } from '../../runtime/sync/protocol.js';
 
@@ -26,4 +27,13 @@ export async function headFromDeviceToConsole(connect: (user: string, password: 
   await a.publishAsync(topics.device('farm', 'pi-a', 'head'), Buffer.from('head bytes'), { qos: 1 });
   const [topic, payload] = (await received) as [string, Buffer];
   return { topic, payload: payload.toString() };
+}
+
+/** A loopback port nothing listens on right now (for a broker a test starts, stops and restarts). */
+export async function freeLoopbackPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
 }

@@ -1,0 +1,104 @@
+// A device's connection to the fleet broker: the outbox drains whenever the link is up, and a lost
+// link comes back with exponential backoff and full jitter, so a broker restart does not bring every
+// device back in the same second.
+
+import mqtt, { type MqttClient } from 'mqtt';
+import { backoffDelay } from '../../devices/sources/source.js';
+import { errorMessage } from '../errors.js';
+import type { Outbox } from './outbox.js';
+
+export interface LinkOptions {
+  url: string;
+  username: string;
+  password: string;
+  protocolVersion?: 4 | 5;
+  /** Last will: published by the broker when the device vanishes (marks it offline). */
+  will?: { topic: string; payload: string };
+  /** Base reconnect delay; doubles per failure up to a minute, with jitter. */
+  reconnectBaseMs?: number;
+  onEvent?: (event: { msg: string; error?: string; retryInMs?: number }) => void;
+}
+
+export class DeviceLink {
+  private client: MqttClient | undefined;
+  private failures = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private draining = false;
+  private stopped = false;
+  connected = false;
+  /** Successful connections so far (reconnects included). */
+  connects = 0;
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly options: LinkOptions,
+  ) {}
+
+  start(): void {
+    this.connect();
+  }
+
+  /** Queues a message durably and sends it as soon as the link allows. */
+  send(topic: string, payload: Uint8Array, options: { retain?: boolean } = {}): void {
+    this.outbox.push(topic, payload, options);
+    void this.drain();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.client?.endAsync();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const client = mqtt.connect(this.options.url, {
+      username: this.options.username,
+      password: this.options.password,
+      protocolVersion: this.options.protocolVersion ?? 4,
+      reconnectPeriod: 0, // our own backoff, below
+      connectTimeout: 10_000,
+      clean: true,
+      ...(this.options.will ? { will: { topic: this.options.will.topic, payload: Buffer.from(this.options.will.payload), qos: 1, retain: true } } : {}),
+    });
+    this.client = client;
+    client.on('connect', () => {
+      this.connected = true;
+      this.connects++;
+      this.failures = 0;
+      this.options.onEvent?.({ msg: 'connected to the fleet broker' });
+      void this.drain();
+    });
+    client.on('error', (err) => this.options.onEvent?.({ msg: 'fleet broker error', error: errorMessage(err) }));
+    client.on('close', () => {
+      this.connected = false;
+      if (this.stopped) return;
+      client.removeAllListeners();
+      client.end(true);
+      this.failures++;
+      const delay = backoffDelay(this.failures, this.options.reconnectBaseMs ?? 1000);
+      this.options.onEvent?.({ msg: 'fleet broker link lost; reconnecting', retryInMs: delay });
+      this.timer = setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  /** Publishes queued messages in order; each leaves the outbox only after the broker's PUBACK. */
+  private async drain(): Promise<void> {
+    if (this.draining || !this.connected || !this.client) return;
+    this.draining = true;
+    try {
+      for (;;) {
+        const batch = this.outbox.peek();
+        if (batch.length === 0 || !this.connected) return;
+        for (const message of batch) {
+          await this.client.publishAsync(message.topic, message.payload, { qos: 1, retain: message.retain });
+          this.outbox.acknowledge(message.seq);
+        }
+      }
+    } catch (err) {
+      this.options.onEvent?.({ msg: 'publish failed; will retry', error: errorMessage(err) });
+    } finally {
+      this.draining = false;
+    }
+  }
+}

@@ -1,0 +1,61 @@
+// What a device must send (its heads, its state) survives being offline and restarted: messages go to
+// an SQLite table first and leave it only when the broker has acknowledged them (QoS 1 PUBACK). Each
+// message carries its own id, so a resend after a crash between PUBACK and delete is a duplicate the
+// console drops, never a loss.
+
+import Database from 'better-sqlite3';
+
+export interface OutboxMessage {
+  seq: number;
+  topic: string;
+  payload: Buffer;
+  retain: boolean;
+  createdAt: number;
+}
+
+export class Outbox {
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement;
+  private readonly remove: Database.Statement;
+  private readonly oldest: Database.Statement;
+
+  constructor(path: string, private readonly maxMessages = 1000) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(`CREATE TABLE IF NOT EXISTS outbox (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      topic TEXT NOT NULL,
+      payload BLOB NOT NULL,
+      retain INTEGER NOT NULL,
+      created_at INTEGER NOT NULL
+    )`);
+    this.insert = this.db.prepare('INSERT INTO outbox (topic, payload, retain, created_at) VALUES (?, ?, ?, ?)');
+    this.remove = this.db.prepare('DELETE FROM outbox WHERE seq = ?');
+    this.oldest = this.db.prepare('SELECT seq, topic, payload, retain, created_at AS createdAt FROM outbox ORDER BY seq LIMIT ?');
+  }
+
+  /** Stores a message durably; when the outbox is full the oldest messages make room (a device offline
+   * for weeks keeps its newest heads, not its first). */
+  push(topic: string, payload: Uint8Array, options: { retain?: boolean } = {}): number {
+    const seq = Number(this.insert.run(topic, Buffer.from(payload), options.retain ? 1 : 0, Date.now()).lastInsertRowid);
+    this.db.prepare('DELETE FROM outbox WHERE seq <= ?').run(seq - this.maxMessages);
+    return seq;
+  }
+
+  peek(limit = 16): OutboxMessage[] {
+    return (this.oldest.all(limit) as (Omit<OutboxMessage, 'retain'> & { retain: number })[]).map((m) => ({ ...m, retain: m.retain === 1 }));
+  }
+
+  acknowledge(seq: number): void {
+    this.remove.run(seq);
+  }
+
+  get size(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
