@@ -8,12 +8,13 @@ import { InboxSource } from '../../devices/sources/inbox.js';
 import { type SampleSource, SourceError, type TriggerSource, validateLabel } from '../../devices/sources/source.js';
 import { Backbone } from '../backbone/backbone.js';
 import { EdgetuneError, errorMessage } from '../errors.js';
-import type { Head } from '../head/index.js';
+import { type Head, encodeHead } from '../head/index.js';
 import { resolveModel } from '../models/resolve.js';
 import { type Sample, SampleError, SampleStore } from '../samples/store.js';
 import type { AgentConfig } from './config.js';
 import { type AgentApi, startHttpServer } from './http.js';
 import { type Logger, createLogger } from './log.js';
+import { FleetSync } from './fleet-sync.js';
 import { type Predictor, SamplePipeline } from './pipeline.js';
 import { type TrainOutcome, loadCurrentHead, trainFromStore } from './trainer.js';
 
@@ -48,6 +49,7 @@ export class Agent {
   private retrainTimer: NodeJS.Timeout | undefined;
   private readonly sources: SampleSource[] = [];
   private camera: TriggerSource | undefined;
+  private fleet: FleetSync | undefined;
   private http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | undefined;
@@ -87,6 +89,10 @@ export class Agent {
         agent.http = await startHttpServer(agent.api(), { host: config.http.host, port: config.http.port, token: config.http.token, maxUploadBytes: config.http.maxUploadBytes }, log);
       }
       agent.startSources();
+      if (config.fleet) {
+        agent.fleet = new FleetSync(config.fleet, config.device.id, store, { id: backbone.id, dim: backbone.dim }, (head, version) => agent.applyFleetHead(head, version), log);
+        agent.fleet.start();
+      }
       log.info('agent started', {
         backbone: backbone.id,
         engine: backbone.engine,
@@ -153,6 +159,7 @@ export class Agent {
       if (head) {
         this.head = head;
         this.repredict();
+        this.fleet?.publishHead(head);
       }
       this.log.info(outcome.kept ? 'new head kept' : 'new head not kept', { ...outcome });
       return outcome;
@@ -160,6 +167,15 @@ export class Agent {
       this.training = undefined;
     });
     return this.training;
+  }
+
+  /** A verified fleet head becomes a new head version here (so rollback works as for any other). */
+  private applyFleetHead(head: Head, fleetVersion: number): void {
+    const parent = this.store.currentHeadVersion();
+    const metrics = { fleetVersion };
+    const version = this.store.saveHead((v) => encodeHead(head.withMeta({ version: v, parent, metrics })), { parent, accuracy: null, metrics });
+    this.head = head.withMeta({ version, parent, metrics });
+    this.repredict();
   }
 
   /** Captures one frame from the configured camera now; resolves with the stored sample. */
@@ -188,6 +204,7 @@ export class Agent {
       await Promise.all(this.sources.map((s) => s.stop()));
       await this.http?.close();
       await this.training?.catch(() => undefined);
+      await this.fleet?.stop();
       await this.pipeline.stop();
       await this.backbone.close();
       this.store.close();
@@ -268,6 +285,7 @@ export class Agent {
       labelled: counts.labelled,
       queue: this.pipeline.stats.queued,
       sources: this.sources.map((s) => s.status()),
+      ...(this.fleet ? { fleet: this.fleet.status() } : {}),
     };
   }
 

@@ -114,6 +114,21 @@ export const AgentConfigSchema = z
           .default(20 * 1024 * 1024),
       })
       .prefault({}),
+    /** Fleet sync over MQTT (docs/protocol.md); leave out to run stand-alone. */
+    fleet: z
+      .object({
+        /** Broker URL, e.g. mqtt://console.local:1883 */
+        url: z.string().regex(/^mqtts?:\/\/.+/, 'an mqtt:// or mqtts:// URL'),
+        id: Id,
+        username: Id,
+        password: z.string().min(1),
+        /** The fleet's ed25519 public key (PEM file): only heads signed by it are applied. */
+        publicKeyFile: z.string().min(1),
+        /** What to do with a verified fleet head: make it the current head, or only report it. */
+        apply: z.enum(['replace', 'off']).default('replace'),
+        protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4),
+      })
+      .optional(),
     log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
   })
   .strict();

@@ -25,6 +25,7 @@ export class DeviceLink {
   private timer: NodeJS.Timeout | undefined;
   private draining = false;
   private stopped = false;
+  private readonly subscriptions = new Map<string, (topic: string, payload: Buffer) => void>();
   connected = false;
   /** Successful connections so far (reconnects included). */
   connects = 0;
@@ -42,6 +43,12 @@ export class DeviceLink {
   send(topic: string, payload: Uint8Array, options: { retain?: boolean } = {}): void {
     this.outbox.push(topic, payload, options);
     void this.drain();
+  }
+
+  /** Subscribes now and after every reconnect (QoS 1); retained messages arrive on each subscribe. */
+  subscribe(topic: string, handler: (topic: string, payload: Buffer) => void): void {
+    this.subscriptions.set(topic, handler);
+    if (this.connected) this.client?.subscribe(topic, { qos: 1 });
   }
 
   async stop(): Promise<void> {
@@ -62,7 +69,11 @@ export class DeviceLink {
       ...(this.options.will ? { will: { topic: this.options.will.topic, payload: Buffer.from(this.options.will.payload), qos: 1, retain: true } } : {}),
     });
     this.client = client;
+    client.on('message', (topic, payload) => {
+      for (const [filter, handler] of this.subscriptions) if (matches(filter, topic)) handler(topic, payload);
+    });
     client.on('connect', () => {
+      for (const topic of this.subscriptions.keys()) client.subscribe(topic, { qos: 1 });
       this.connected = true;
       this.connects++;
       this.failures = 0;
@@ -101,4 +112,15 @@ export class DeviceLink {
       this.draining = false;
     }
   }
+}
+
+/** MQTT topic filter matching (+ one level, # the rest). */
+export function matches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
+  }
+  return f.length === t.length;
 }
