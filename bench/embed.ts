@@ -13,8 +13,8 @@ import { Backbone, type BackboneOptions } from '../runtime/backbone/backbone.js'
 import { embedFiles } from '../runtime/embeddings/embed-files.js';
 import { preprocessFile } from '../runtime/image/preprocess.js';
 import { DEFAULT_BACKBONE_ID } from '../runtime/models/catalog.js';
-import { type ResolvedModel, resolveModel, sha256Hex } from '../runtime/models/resolve.js';
-import { importTflite } from '../quantize/tflite-import.js';
+import { type ResolvedModel, resolveModel } from '../runtime/models/resolve.js';
+import { importTflite, importedManifest } from '../quantize/tflite-import.js';
 import { printTable, sharedDir } from './table.js';
 
 const { values } = parseArgs({
@@ -56,7 +56,7 @@ const imported = importTflite(model.bytes, model.path);
 const onnxModel: ResolvedModel = {
   ...model,
   bytes: imported.bytes,
-  manifest: { ...model.manifest, format: 'onnx', sha256: sha256Hex(imported.bytes), output: { name: imported.outputName, kind: model.manifest.output.kind, dim: imported.outputDim } },
+  manifest: importedManifest(model.manifest, imported, { file: 'imported.onnx', keepLabels: false }),
 };
 
 async function measure(options: BackboneOptions, mode: 'tensors' | 'files', which: ResolvedModel = model): Promise<void> {

@@ -88,6 +88,7 @@ export async function openBackbone(flags: BackboneFlags, outputName?: string): P
     ...(flags.threads ? { threads: flags.threads } : {}),
     ...(flags.batch ? { batchSize: flags.batch } : {}),
     ...(outputName ? { outputName } : {}),
+    cacheDir,
   });
   let cache: EmbeddingCache | undefined;
   try {

@@ -3,10 +3,10 @@
 import { copyFileSync, existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { writeDurably } from '../runtime/durable.js';
-import { type ModelManifest, parseManifest } from '../runtime/models/manifest.js';
-import { type ResolveOptions, resolveModel, sha256Hex } from '../runtime/models/resolve.js';
+import type { ModelManifest } from '../runtime/models/manifest.js';
+import { type ResolveOptions, resolveModel } from '../runtime/models/resolve.js';
 import { ModelError } from '../runtime/errors.js';
-import { type ImportOptions, importTflite } from './tflite-import.js';
+import { type ImportOptions, importTflite, importedManifest } from './tflite-import.js';
 
 export interface ImportedModel {
   path: string;
@@ -25,29 +25,12 @@ export async function importModelFile(ref: string, out: string, options: ImportO
   const started = performance.now();
   const result = importTflite(source.bytes, source.path, options);
   const importMs = performance.now() - started;
-  const cut = options.output !== undefined && result.outputTensor !== source.manifest.output.name;
-  // A plain import computes what the TFLite model computes, so it keeps the model's id and heads
-  // trained on one run on the other; a cut or dequantized model is a different backbone.
-  const suffix = `${cut ? `-cut-${result.outputTensor.replace(/[^A-Za-z0-9._-]/g, '_')}` : ''}${options.float ? '-float' : ''}`;
-  const { bytes: _bytes, labels, ...rest } = source.manifest;
-  const copyLabels = !cut && labels !== undefined && existsSync(join(dirname(source.path), labels));
-  const manifest = parseManifest(
-    {
-      ...rest,
-      id: `${source.manifest.id}${suffix}`,
-      format: 'onnx',
-      file: basename(out),
-      sha256: sha256Hex(result.bytes),
-      bytes: result.bytes.length,
-      output: { name: result.outputName, kind: cut ? 'embedding' : source.manifest.output.kind, dim: result.outputDim },
-      ...(copyLabels ? { labels } : {}),
-      description: `${source.manifest.description ?? source.manifest.id}; imported to ONNX by edgetune${cut ? `, cut at ${result.outputTensor}` : ''}${options.float ? ', dequantized to float32' : ''}`,
-    },
-    `manifest for ${out}`,
-  );
+  const labels = source.manifest.labels;
+  const labelsBeside = labels !== undefined && existsSync(join(dirname(source.path), labels));
+  const manifest = importedManifest(source.manifest, result, { ...options, file: basename(out), keepLabels: labelsBeside });
   writeDurably(out, result.bytes);
   const manifestPath = `${out}.json`;
   writeDurably(manifestPath, new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
-  if (copyLabels && !existsSync(join(dirname(out), labels!))) copyFileSync(join(dirname(source.path), labels!), join(dirname(out), labels!));
+  if (manifest.labels && !existsSync(join(dirname(out), manifest.labels))) copyFileSync(join(dirname(source.path), manifest.labels), join(dirname(out), manifest.labels));
   return { path: out, manifestPath, manifest, ops: result.ops, outputTensor: result.outputTensor, importMs };
 }

@@ -3,8 +3,8 @@
 // through the ONNX graph from its input), and how it is quantized.
 
 import onnxProto from 'onnx-proto';
-import { ModelError } from '../runtime/errors.js';
 import { BUILTIN_OPS, readTfliteModel } from '../runtime/models/tflite-file.js';
+import { decodeOnnx } from './onnx-graph.js';
 
 const { onnx } = onnxProto;
 const DT = onnx.TensorProto.DataType;
@@ -62,16 +62,9 @@ function tfliteInfo(bytes: Uint8Array, where: string): ModelInfo {
 }
 
 function onnxInfo(bytes: Uint8Array, where: string): ModelInfo {
-  let model: ReturnType<typeof onnx.ModelProto.decode>;
-  try {
-    model = onnx.ModelProto.decode(bytes);
-  } catch (err) {
-    throw new ModelError('ONNX_MALFORMED', `${where}: not a valid ONNX model: ${(err as Error).message}`);
-  }
-  const graph = model.graph;
-  if (!graph?.node?.length) throw new ModelError('ONNX_MALFORMED', `${where}: not a valid ONNX model: no graph`);
+  const graph = decodeOnnx(bytes, where).graph!;
   const ops: Record<string, number> = {};
-  for (const n of graph.node) ops[n.opType!] = (ops[n.opType!] ?? 0) + 1;
+  for (const n of graph.node!) ops[n.opType!] = (ops[n.opType!] ?? 0) + 1;
   const inits = new Map(graph.initializer!.map((t) => [t.name!, t]));
   const parameters = graph.initializer!.reduce((s, t) => s + t.dims!.map(Number).reduce((a, b) => a * b, 1), 0);
   const typeName = (t: number) => (DT[t] ?? `type ${t}`).toString().toLowerCase();

@@ -8,6 +8,7 @@ import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { ModelError } from '../runtime/errors.js';
 import { cosine } from '../runtime/eval/metrics.js';
+import { decodeOnnx, initializer } from './onnx-graph.js';
 
 const { onnx } = onnxProto;
 type Model = ReturnType<typeof onnx.ModelProto.decode>;
@@ -47,7 +48,7 @@ const ACTIVATIONS = new Set(['Relu', 'Clip']);
 
 export async function quantizeStatic(floatModel: Uint8Array, inputs: Uint8Array[], where: string, options: PtqOptions = {}): Promise<PtqResult> {
   if (inputs.length === 0) throw new ModelError('CALIBRATION_EMPTY', `${where}: no calibration images`);
-  const model = decode(floatModel, where);
+  const model = decodeOnnx(floatModel, where);
   const graph = model.graph!;
   const inputInfo = graph.input![0]!;
   const inputName = inputInfo.name!;
@@ -76,7 +77,6 @@ export async function quantizeStatic(floatModel: Uint8Array, inputs: Uint8Array[
   const feed = (x: Uint8Array) => ({ [inputName]: new ort.Tensor(tensorType(inputInfo.type!.tensorType!.elemType!), x, [1, ...inputDims.slice(1)]) });
   const lo = new Map(names.map((n) => [n, Infinity]));
   const hi = new Map(names.map((n) => [n, -Infinity]));
-  const floatOutputs: Float32Array[] = [];
   for (const [i, x] of inputs.entries()) {
     const out = await session.run(feed(x));
     for (const name of names) {
@@ -91,7 +91,6 @@ export async function quantizeStatic(floatModel: Uint8Array, inputs: Uint8Array[
       lo.set(name, a);
       hi.set(name, b);
     }
-    floatOutputs.push(Float32Array.from(out[outputName]!.data as Float32Array));
     options.onProgress?.(i + 1, inputs.length, 'calibrating');
   }
   const ranges = new Map<string, [number, number]>();
@@ -125,20 +124,17 @@ export async function quantizeStatic(floatModel: Uint8Array, inputs: Uint8Array[
   } else {
     for (const name of names) ranges.set(name, [lo.get(name)!, hi.get(name)!]);
   }
-  await session.release();
-
   const quantized = rewrite(model, ranges, initializers);
   const bytes = onnx.ModelProto.encode(quantized.model).finish();
 
-  // Per-layer error and the output cosine, float against int8, on the calibration images.
-  const probe = await ort.InferenceSession.create(withOutputs(decode(bytes, where), names.map((n) => `${n}:dq`)), { graphOptimizationLevel: 'basic', intraOpNumThreads: 2 });
+  // Per-layer error and the output cosine, float (the calibration session) against int8.
+  const probe = await ort.InferenceSession.create(withOutputs(quantized.model, names.map((n) => `${n}:dq`)), { graphOptimizationLevel: 'basic', intraOpNumThreads: 2 });
   const errSum = new Map(names.map((n) => [n, 0]));
   const refSum = new Map(names.map((n) => [n, 0]));
   let cosineSum = 0;
-  const floatSession = await ort.InferenceSession.create(calibration, { graphOptimizationLevel: 'basic', intraOpNumThreads: 2 });
   const probeCount = Math.min(inputs.length, 16);
   for (let i = 0; i < probeCount; i++) {
-    const [f, q] = [await floatSession.run(feed(inputs[i]!)), await probe.run(feed(inputs[i]!))];
+    const [f, q] = [await session.run(feed(inputs[i]!)), await probe.run(feed(inputs[i]!))];
     for (const name of names) {
       const a = f[name]!.data as Float32Array;
       const b = q[`${name}:dq`]!.data as Float32Array;
@@ -151,11 +147,11 @@ export async function quantizeStatic(floatModel: Uint8Array, inputs: Uint8Array[
       errSum.set(name, errSum.get(name)! + e);
       refSum.set(name, refSum.get(name)! + r);
     }
-    cosineSum += cosine(floatOutputs[i]!, q[outputName]!.data as Float32Array);
+    cosineSum += cosine(f[outputName]!.data as Float32Array, q[outputName]!.data as Float32Array);
     options.onProgress?.(i + 1, probeCount, 'measuring');
   }
   await probe.release();
-  await floatSession.release();
+  await session.release();
   return {
     bytes,
     layers: names.map((tensor) => ({ tensor, relativeError: Math.sqrt(errSum.get(tensor)! / (refSum.get(tensor)! || 1)), range: ranges.get(tensor)! })),
@@ -173,15 +169,7 @@ function rewrite(model: Model, ranges: Map<string, [number, number]>, initialize
   let unique = 0;
   const constant = (values: ArrayLike<number>, dims: number[], dataType: number) => {
     const name = `ptq_const_${unique++}`;
-    const raw =
-      dataType === DT.FLOAT
-        ? new Uint8Array(Float32Array.from(values).buffer)
-        : dataType === DT.INT32
-          ? new Uint8Array(Int32Array.from(values).buffer)
-          : dataType === DT.UINT8
-            ? Uint8Array.from(values)
-            : new Uint8Array(Int8Array.from(values).buffer);
-    extra.push(onnx.TensorProto.create({ name, dataType, dims, rawData: raw }));
+    extra.push(initializer(name, values, dims, dataType));
     return name;
   };
   for (const [name, [a, b]] of ranges) {
@@ -250,16 +238,6 @@ function withOutputs(model: Model, names: string[]): Uint8Array {
     ...names.map((name) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: DT.FLOAT } } })),
   ];
   return onnx.ModelProto.encode(onnx.ModelProto.create({ ...model, graph: onnx.GraphProto.create({ ...graph, output: outputs }) })).finish();
-}
-
-function decode(bytes: Uint8Array, where: string): Model {
-  try {
-    const model = onnx.ModelProto.decode(bytes);
-    if (!model.graph?.node?.length) throw new Error('no graph');
-    return model;
-  } catch (err) {
-    throw new ModelError('ONNX_MALFORMED', `${where}: not a valid ONNX model: ${(err as Error).message}`);
-  }
 }
 
 function floatsOf(t: Tensor): Float32Array {

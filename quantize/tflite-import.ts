@@ -7,6 +7,9 @@
 
 import onnxProto from 'onnx-proto';
 import { ModelError } from '../runtime/errors.js';
+import { type ModelManifest, parseManifest } from '../runtime/models/manifest.js';
+import { sha256Hex } from '../runtime/models/resolve.js';
+import { initializer } from './onnx-graph.js';
 import {
   BUILTIN_OPS,
   type TfliteModel,
@@ -30,6 +33,7 @@ export interface ImportOptions {
 
 export interface ImportResult {
   bytes: Uint8Array;
+  sha256: string;
   inputName: string;
   outputName: string;
   /** The TFLite tensor the output comes from. */
@@ -40,6 +44,35 @@ export interface ImportResult {
 
 /** Fused activations (schema.fbs ActivationFunctionType). */
 const ACTIVATIONS: Record<number, [number, number] | null> = { 0: null, 1: [0, Infinity], 2: [-1, 1], 3: [0, 6] };
+
+/**
+ * The manifest of an imported model. A plain import computes what the TFLite model computes, so it keeps
+ * the model's id (heads trained on one run on the other); a cut or dequantized model is a different
+ * backbone with an id of its own.
+ */
+export function importedManifest(
+  source: ModelManifest,
+  result: Pick<ImportResult, 'bytes' | 'sha256' | 'outputName' | 'outputTensor' | 'outputDim'>,
+  options: ImportOptions & { file: string; keepLabels: boolean },
+): ModelManifest {
+  const cut = options.output !== undefined && result.outputTensor !== source.output.name;
+  const suffix = `${cut ? `-cut-${result.outputTensor.replace(/[^A-Za-z0-9._-]/g, '_')}` : ''}${options.float ? '-float' : ''}`;
+  const { bytes: _bytes, labels, ...rest } = source;
+  return parseManifest(
+    {
+      ...rest,
+      id: `${source.id}${suffix}`,
+      format: 'onnx',
+      file: options.file,
+      sha256: result.sha256,
+      bytes: result.bytes.length,
+      output: { name: result.outputName, kind: cut ? 'embedding' : source.output.kind, dim: result.outputDim },
+      ...(options.keepLabels && !cut && labels !== undefined ? { labels } : {}),
+      description: `${source.description ?? source.id}; imported to ONNX by edgetune${cut ? `, cut at ${result.outputTensor}` : ''}${options.float ? ', dequantized to float32' : ''}`,
+    },
+    `manifest for ${options.file}`,
+  );
+}
 
 export function importTflite(bytes: Uint8Array, where: string, options: ImportOptions = {}): ImportResult {
   return new Importer(readTfliteModel(bytes, where), where, options).run();
@@ -103,7 +136,8 @@ class Importer {
       docString: `imported from ${this.where}${this.options.output ? `, cut at ${out.name}` : ''}${this.options.float ? ', dequantized' : ''}`,
       graph,
     });
-    return { bytes: onnx.ModelProto.encode(onnxModel).finish(), inputName, outputName, outputTensor: out.name, outputDim, ops: this.ops };
+    const bytes = onnx.ModelProto.encode(onnxModel).finish();
+    return { bytes, sha256: sha256Hex(bytes), inputName, outputName, outputTensor: out.name, outputDim, ops: this.ops };
   }
 
   private outputIndex(): number {
@@ -337,12 +371,7 @@ class Importer {
 
   private constant(values: ArrayLike<number>, dims: number[], dataType: number): string {
     const name = this.name('const');
-    const tensor: Record<string, unknown> = { name, dataType, dims };
-    if (dataType === DT.FLOAT) tensor.rawData = new Uint8Array(Float32Array.from(values).buffer);
-    else if (dataType === DT.INT32) tensor.rawData = new Uint8Array(Int32Array.from(values).buffer);
-    else if (dataType === DT.UINT8) tensor.rawData = Uint8Array.from(values);
-    else tensor.rawData = new Uint8Array(Int8Array.from(values).buffer);
-    this.initializers.push(onnx.TensorProto.create(tensor));
+    this.initializers.push(initializer(name, values, dims, dataType));
     return name;
   }
 }

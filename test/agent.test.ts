@@ -8,6 +8,7 @@ import { silentLogger } from '../runtime/agent/log.js';
 import { trainHead } from '../runtime/head/index.js';
 import { sha256Hex } from '../runtime/models/resolve.js';
 import { FLOWERS_DIR, IMAGES_DIR, MODEL_DIR, REPO_ROOT, tempDir } from './support/paths.js';
+import { until } from './support/until.js';
 
 const tmp = tempDir();
 const inbox = join(tmp.path, 'inbox');
@@ -15,16 +16,6 @@ const CLASSES = ['daisy', 'dandelion', 'rose', 'sunflower', 'tulip'];
 const photos = Object.fromEntries(CLASSES.map((c) => [c, readdirSync(join(FLOWERS_DIR, c)).sort()]));
 let agent: Agent;
 let url: string;
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 120_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
   const res = await fetch(`${url}${path}`, {

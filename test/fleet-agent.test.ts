@@ -12,6 +12,7 @@ import { topics } from '../runtime/sync/protocol.js';
 import { loadOrCreateFleetKey, publicKeyPem } from '../runtime/sync/signing.js';
 import { connectMqtt } from './support/mqtt.js';
 import { FLOWERS_DIR, MODEL_DIR, tempDir } from './support/paths.js';
+import { until } from './support/until.js';
 
 // The real agent, synced with the console's embedded broker: it publishes the heads it keeps and
 // applies only fleet heads signed by the fleet key, newer than what it has, for its own backbone.
@@ -25,16 +26,6 @@ const clients: MqttClient[] = [];
 let broker: RunningBroker;
 let agent: Agent;
 let consoleClient: MqttClient;
-
-async function until<T>(what: string, check: () => T | undefined | false | null, timeoutMs = 20_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 beforeAll(async () => {
   process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;

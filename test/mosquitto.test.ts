@@ -4,9 +4,12 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceCredentials } from '../deploy/console/credentials.js';
 import { writeMosquittoConfig } from '../deploy/console/mosquitto.js';
+import { DeviceLink } from '../runtime/sync/link.js';
+import { Outbox } from '../runtime/sync/outbox.js';
 import { topics } from '../runtime/sync/protocol.js';
 import { connectMqtt, freeLoopbackPort, headFromDeviceToConsole } from './support/mqtt.js';
 import { tempDir } from './support/paths.js';
+import { until } from './support/until.js';
 
 // A real mosquitto process (Debian's package, started here on a free loopback port) with the config,
 // password file and ACL the console writes.
@@ -62,6 +65,27 @@ describe('mosquitto with the console-written ACL (MQTT 5)', () => {
     await a.publishAsync(topics.device('farm', 'pi-a', 'state'), '{"online":true}', { qos: 1 });
     await new Promise((r) => setTimeout(r, 200));
     expect(seen).toEqual(['edgetune/farm/device/pi-a/state']);
+  });
+
+  it('a device link drops a message the broker refuses instead of blocking its outbox', async () => {
+    const console_ = await connect(consoleLogin.username, consoleLogin.password);
+    await console_.subscribeAsync(topics.allDevices('farm'), { qos: 1 });
+    const seen: string[] = [];
+    console_.on('message', (topic, payload) => seen.push(`${topic} ${payload.toString()}`));
+    const events: string[] = [];
+    const outbox = new Outbox(join(tmp.path, 'outbox.db'));
+    const link = new DeviceLink(outbox, { url, username: 'pi-b', password: passwords.b, protocolVersion: 5, onEvent: (e) => events.push(e.msg) });
+    try {
+      link.send(topics.device('farm', 'pi-a', 'head'), Buffer.from('not mine'));
+      link.send(topics.device('farm', 'pi-b', 'head'), Buffer.from('mine'));
+      link.start();
+      await until('the allowed message', () => seen.length > 0 && outbox.size === 0);
+      expect(seen).toEqual(['edgetune/farm/device/pi-b/head mine']);
+      expect(events).toContain('broker refused a message to edgetune/farm/device/pi-a/head; dropped');
+    } finally {
+      await link.stop();
+      outbox.close();
+    }
   });
 
   it('refuses a wrong password and an unknown device', async () => {

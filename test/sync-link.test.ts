@@ -7,16 +7,10 @@ import { Outbox } from '../runtime/sync/outbox.js';
 import { topics } from '../runtime/sync/protocol.js';
 import { freeLoopbackPort } from './support/mqtt.js';
 import { tempDir } from './support/paths.js';
+import { until } from './support/until.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.remove());
-const until = async (what: string, check: () => boolean, timeoutMs = 20_000) => {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe('durable outbox', () => {
   it('keeps messages across a restart, in order, until acknowledged; a full outbox drops the oldest', () => {

@@ -8,11 +8,10 @@ import { cosine } from '../runtime/eval/metrics.js';
 import { preprocessFile } from '../runtime/image/preprocess.js';
 import { catalogEntry } from '../runtime/models/catalog.js';
 import type { ModelManifest } from '../runtime/models/manifest.js';
-import { sha256Hex } from '../runtime/models/resolve.js';
 import { chooseEngine } from '../runtime/backbone/engine-choice.js';
 import { importModelFile } from '../quantize/import-model.js';
 import { modelInfo } from '../quantize/model-info.js';
-import { importTflite } from '../quantize/tflite-import.js';
+import { importTflite, importedManifest } from '../quantize/tflite-import.js';
 import { runCli } from './support/cli.js';
 import { IMAGES_DIR, MODEL_DIR, modelPath, tempDir } from './support/paths.js';
 
@@ -24,7 +23,7 @@ async function sessions(id: string, options: { output?: string; float?: boolean 
   const manifest = catalogEntry(id)!;
   const bytes = readFileSync(modelPath(manifest.file));
   const imported = importTflite(bytes, manifest.file, options);
-  const onnxManifest = { ...manifest, format: 'onnx' as const, sha256: sha256Hex(imported.bytes), output: { name: imported.outputName, kind: manifest.output.kind, dim: imported.outputDim } };
+  const onnxManifest = importedManifest(manifest, imported, { ...options, file: 'imported.onnx', keepLabels: false });
   return {
     tflite: await createTfliteSession(bytes, manifest, { threads: 1 }),
     ort: await createOnnxSession(imported.bytes, onnxManifest, { threads: 2 }),

@@ -2,16 +2,15 @@
 // device once at provisioning, stored here only as a salted scrypt hash.
 
 import { pbkdf2Sync, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../../runtime/sqlite.js';
 import { checkId } from '../../runtime/sync/protocol.js';
 
 export class DeviceCredentials {
   private readonly db: Database.Database;
 
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    this.db = openDatabase(path);
     this.db.exec(`CREATE TABLE IF NOT EXISTS credentials (
       device TEXT PRIMARY KEY,
       salt BLOB NOT NULL,

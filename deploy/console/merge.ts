@@ -55,6 +55,7 @@ function mergeSoftmax(heads: Head[]): Head {
   const weights = new Float32Array(labels.length * d);
   const bias = new Float32Array(labels.length);
   const counts = new Array<number>(labels.length).fill(0);
+  const totals = new Array<number>(labels.length).fill(0);
   for (const head of heads) {
     if (head.meta.power !== first.meta.power) throw new HeadError('HEAD_MERGE', `heads use different feature powers (${head.meta.power}, ${first.meta.power})`);
     head.labels.forEach((label, c) => {
@@ -62,11 +63,11 @@ function mergeSoftmax(heads: Head[]): Head {
       // A device that labelled nothing of a class still learned something about it: weigh it as 1.
       const n = Math.max(1, head.meta.counts[c] ?? 0);
       counts[target]! += head.meta.counts[c] ?? 0;
+      totals[target]! += n;
       for (let j = 0; j < d; j++) weights[target * d + j]! += n * head.weights[c * d + j]!;
       bias[target]! += n * head.bias[c]!;
     });
   }
-  const totals = labels.map((label) => heads.reduce((s, h) => s + (h.labels.includes(label) ? Math.max(1, h.meta.counts[h.labels.indexOf(label)] ?? 0) : 0), 0));
   totals.forEach((total, c) => {
     for (let j = 0; j < d; j++) weights[c * d + j]! /= total;
     bias[c]! /= total;

@@ -23,7 +23,7 @@ export class CameraSource implements SampleSource {
   readonly canWait = false;
   private sink: SampleSink | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private capturing: Promise<void> | undefined;
+  private capturing: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly state: SourceStatus;
 
@@ -62,42 +62,39 @@ export class CameraSource implements SampleSource {
     }, ms);
   }
 
-  private async capture(triggered: boolean): Promise<string | undefined> {
-    if (this.stopped) return undefined;
-    // One capture at a time: a camera device cannot be opened twice.
-    while (this.capturing) await this.capturing;
-    const run = (async () => {
-      try {
-        const bytes = await runCapture(this.options);
-        const id = await this.sink!({ bytes, label: null, origin: this.name });
-        this.state.produced++;
-        this.state.failures = 0;
-        this.state.lastError = null;
-        this.state.retryAt = null;
-        if (this.options.intervalMs !== undefined && !triggered) this.schedule(this.options.intervalMs);
-        return id;
-      } catch (err) {
-        this.state.failures++;
-        this.state.lastError = errorMessage(err);
-        if (triggered) {
-          this.options.onEvent?.({ level: 'warn', msg: 'camera capture failed', error: this.state.lastError });
-        } else {
-          const delay = Math.max(this.options.intervalMs ?? 0, backoffDelay(this.state.failures));
-          this.state.retryAt = Date.now() + delay;
-          this.options.onEvent?.({ level: 'warn', msg: 'camera capture failed; retrying', error: this.state.lastError, retryInMs: delay });
-          this.schedule(delay);
-        }
-        throw err;
-      }
-    })();
-    this.capturing = run.then(
+  /** Captures are chained: a camera device cannot be opened twice at once. */
+  private capture(triggered: boolean): Promise<string | undefined> {
+    const next = this.capturing.then(() => this.captureOnce(triggered));
+    this.capturing = next.then(
       () => undefined,
       () => undefined,
     );
+    return next;
+  }
+
+  private async captureOnce(triggered: boolean): Promise<string | undefined> {
+    if (this.stopped) return undefined;
     try {
-      return await run;
-    } finally {
-      this.capturing = undefined;
+      const bytes = await runCapture(this.options);
+      const id = await this.sink!({ bytes, label: null, origin: this.name });
+      this.state.produced++;
+      this.state.failures = 0;
+      this.state.lastError = null;
+      this.state.retryAt = null;
+      if (this.options.intervalMs !== undefined && !triggered) this.schedule(this.options.intervalMs);
+      return id;
+    } catch (err) {
+      this.state.failures++;
+      this.state.lastError = errorMessage(err);
+      if (triggered) {
+        this.options.onEvent?.({ level: 'warn', msg: 'camera capture failed', error: this.state.lastError });
+      } else {
+        const delay = Math.max(this.options.intervalMs ?? 0, backoffDelay(this.state.failures));
+        this.state.retryAt = Date.now() + delay;
+        this.options.onEvent?.({ level: 'warn', msg: 'camera capture failed; retrying', error: this.state.lastError, retryInMs: delay });
+        this.schedule(delay);
+      }
+      throw err;
     }
   }
 }

@@ -12,6 +12,7 @@ import type { EngineName } from './engine.js';
 import { chooseEngine } from './engine-choice.js';
 import { prepareEngine } from './engines.js';
 import { type WireError, deserializeError } from './wire.js';
+import { workerExecArgv } from './worker-argv.js';
 import type { WorkerInit } from './worker.js';
 
 export interface BackboneOptions {
@@ -219,9 +220,7 @@ function concatInputs(inputs: InputTensor[], spare: ArrayBuffer[]): InputTensor 
 }
 
 function spawnWorker(init: WorkerInit): Worker {
-  // Workers inherit the parent's flags, but refuse --input-type (from `node -e`) for a file entry point
-  // and per-isolate heap flags (the agent's --max-*-space-size), which are process-wide anyway.
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type') && !/^--max-(semi|old)-space-size/.test(a));
+  const execArgv = workerExecArgv();
   if (!import.meta.url.endsWith('.ts'))
     return new Worker(new URL('./worker.js', import.meta.url), { workerData: init, execArgv });
   // Under vitest/tsx the sources are .ts files: register tsx inside the worker before loading the entry.

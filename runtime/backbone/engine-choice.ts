@@ -4,15 +4,15 @@
 // for this CPU (32-bit ARM), or the model uses an op the importer does not convert.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { importTflite } from '../../quantize/tflite-import.js';
+import { basename, join } from 'node:path';
+import { type ImportResult, importTflite, importedManifest } from '../../quantize/tflite-import.js';
 import { writeDurably } from '../durable.js';
 import { EdgetuneError, ModelError, errorMessage } from '../errors.js';
 import { type ResolvedModel, defaultCacheDir, sha256Hex } from '../models/resolve.js';
 import type { EngineName } from './engine.js';
 
 /** Bump when the importer's output changes, so cached imports are made again. */
-const IMPORTER_VERSION = 1;
+const IMPORTER_VERSION = 2;
 
 /** onnxruntime-node ships CPU binaries for these. */
 export function onnxRuntimeAvailable(platform: string = process.platform, arch: string = process.arch): boolean {
@@ -57,12 +57,12 @@ export function chooseEngine(
 }
 
 /** A cached import whose bytes still match the checksum written beside them; anything else is redone. */
-function readCached(path: string, dimsPath: string): { bytes: Uint8Array; outputDim: number; outputTensor: string } | undefined {
-  if (!existsSync(path) || !existsSync(dimsPath)) return undefined;
+function readCached(path: string, metaPath: string): ImportResult | undefined {
+  if (!existsSync(path) || !existsSync(metaPath)) return undefined;
   try {
-    const meta = JSON.parse(readFileSync(dimsPath, 'utf8')) as { outputDim: number; outputTensor: string; sha256: string };
+    const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as Omit<ImportResult, 'bytes'>;
     const bytes = new Uint8Array(readFileSync(path));
-    return sha256Hex(bytes) === meta.sha256 ? { bytes, outputDim: meta.outputDim, outputTensor: meta.outputTensor } : undefined;
+    return sha256Hex(bytes) === meta.sha256 ? { ...meta, bytes } : undefined;
   } catch {
     return undefined;
   }
@@ -71,33 +71,18 @@ function readCached(path: string, dimsPath: string): { bytes: Uint8Array; output
 function importedModel(source: ResolvedModel, output: string | undefined, cacheDir: string): ResolvedModel {
   const cutTag = output ? `-${sha256Hex(new TextEncoder().encode(output)).slice(0, 12)}` : '';
   const path = join(cacheDir, 'imported', `${source.manifest.sha256.slice(0, 24)}${cutTag}-v${IMPORTER_VERSION}.onnx`);
-  let bytes: Uint8Array;
-  let outputDim: number;
-  let outputTensor: string;
-  const dimsPath = `${path}.json`;
-  const cached = readCached(path, dimsPath);
-  if (cached) {
-    ({ bytes, outputDim, outputTensor } = cached);
-  } else {
-    const result = importTflite(source.bytes, source.path, output ? { output } : {});
-    bytes = result.bytes;
-    outputDim = result.outputDim;
-    outputTensor = result.outputTensor;
+  const metaPath = `${path}.json`;
+  let result = readCached(path, metaPath);
+  if (!result) {
+    result = importTflite(source.bytes, source.path, output ? { output } : {});
+    const { bytes, ...meta } = result;
     writeDurably(path, bytes);
-    writeDurably(dimsPath, new TextEncoder().encode(JSON.stringify({ outputDim, outputTensor, sha256: sha256Hex(bytes), source: source.manifest.id })));
+    writeDurably(metaPath, new TextEncoder().encode(JSON.stringify(meta)));
   }
-  const cut = output !== undefined && outputTensor !== source.manifest.output.name;
-  const { bytes: _size, ...manifest } = source.manifest;
   return {
     ...source,
     path,
-    bytes,
-    manifest: {
-      ...manifest,
-      format: 'onnx',
-      sha256: sha256Hex(bytes),
-      // Same numbers as the TFLite model: same id, so heads and cached embeddings carry over.
-      output: { name: 'embedding', kind: cut ? 'embedding' : manifest.output.kind, dim: outputDim },
-    },
+    bytes: result.bytes,
+    manifest: importedManifest(source.manifest, result, { ...(output ? { output } : {}), file: basename(path), keepLabels: true }),
   };
 }

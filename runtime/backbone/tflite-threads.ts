@@ -5,6 +5,7 @@
 
 import { availableParallelism } from 'node:os';
 import { Worker as ThreadWorker } from 'node:worker_threads';
+import { workerExecArgv } from './worker-argv.js';
 
 // Runs inside each pthread: the browser globals the Emscripten worker script uses, then the script.
 const PTHREAD_SHIM = `
@@ -31,9 +32,7 @@ export class PthreadWorker {
   private readonly thread: ThreadWorker;
 
   constructor(script: string | URL) {
-    // Heap-size flags of the parent are refused by workers (and are process-wide anyway).
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type') && !/^--max-(semi|old)-space-size/.test(a));
-    this.thread = new ThreadWorker(PTHREAD_SHIM, { eval: true, workerData: { script: String(script) }, execArgv });
+    this.thread = new ThreadWorker(PTHREAD_SHIM, { eval: true, workerData: { script: String(script) }, execArgv: workerExecArgv() });
     this.thread.on('message', (data: unknown) => this.onmessage?.({ data }));
     this.thread.on('error', (error) => this.onerror?.(error));
     started.add(this);

@@ -186,6 +186,15 @@ export const BUILTIN_OPS: Record<number, string> = {
 };
 
 type FieldKind = 'u8' | 'i32' | 'f32';
+/** Pool2DOptions, shared by both pooling ops. */
+const POOL_2D_OPTIONS: [string, FieldKind, number][] = [
+  ['padding', 'u8', 0],
+  ['strideW', 'i32', 0],
+  ['strideH', 'i32', 0],
+  ['filterW', 'i32', 0],
+  ['filterH', 'i32', 0],
+  ['activation', 'u8', 0],
+];
 /** Builtin option tables: field name, kind and default, in schema field order. */
 const OPTION_FIELDS: Record<string, [string, FieldKind, number][]> = {
   CONV_2D: [
@@ -205,22 +214,8 @@ const OPTION_FIELDS: Record<string, [string, FieldKind, number][]> = {
     ['dilationW', 'i32', 1],
     ['dilationH', 'i32', 1],
   ],
-  AVERAGE_POOL_2D: [
-    ['padding', 'u8', 0],
-    ['strideW', 'i32', 0],
-    ['strideH', 'i32', 0],
-    ['filterW', 'i32', 0],
-    ['filterH', 'i32', 0],
-    ['activation', 'u8', 0],
-  ],
-  MAX_POOL_2D: [
-    ['padding', 'u8', 0],
-    ['strideW', 'i32', 0],
-    ['strideH', 'i32', 0],
-    ['filterW', 'i32', 0],
-    ['filterH', 'i32', 0],
-    ['activation', 'u8', 0],
-  ],
+  AVERAGE_POOL_2D: POOL_2D_OPTIONS,
+  MAX_POOL_2D: POOL_2D_OPTIONS,
   ADD: [['activation', 'u8', 0]],
   FULLY_CONNECTED: [['activation', 'u8', 0]],
   SOFTMAX: [['beta', 'f32', 0]],

@@ -4,7 +4,8 @@
 
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../sqlite.js';
 import { EdgetuneError } from '../errors.js';
 import { writeDurably } from '../durable.js';
 import { sha256Hex } from '../models/resolve.js';
@@ -134,9 +135,7 @@ export class SampleStore {
     mkdirSync(this.quarantineDir, { recursive: true });
     const dbPath = join(dir, 'edgetune.db');
     try {
-      this.db = new Database(dbPath);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = FULL');
+      this.db = openDatabase(dbPath);
       this.db.pragma('foreign_keys = ON');
       this.db.pragma('busy_timeout = 5000');
       this.db.exec(SCHEMA);

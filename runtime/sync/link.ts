@@ -93,7 +93,9 @@ export class DeviceLink {
     });
   }
 
-  /** Publishes queued messages in order; each leaves the outbox only after the broker's PUBACK. */
+  /** Publishes queued messages in order; each leaves the outbox only after the broker's PUBACK. A
+   * message the broker refuses while the link stays up (MQTT 5 "not authorized") would block the queue
+   * for good: it is dropped and reported instead. A lost link keeps it for the next connection. */
   private async drain(): Promise<void> {
     if (this.draining || !this.connected || !this.client) return;
     this.draining = true;
@@ -102,7 +104,12 @@ export class DeviceLink {
         const batch = this.outbox.peek();
         if (batch.length === 0 || !this.connected) return;
         for (const message of batch) {
-          await this.client.publishAsync(message.topic, message.payload, { qos: 1, retain: message.retain });
+          try {
+            await this.client.publishAsync(message.topic, message.payload, { qos: 1, retain: message.retain });
+          } catch (err) {
+            if (!this.connected) throw err;
+            this.options.onEvent?.({ msg: `broker refused a message to ${message.topic}; dropped`, error: errorMessage(err) });
+          }
           this.outbox.acknowledge(message.seq);
         }
       }

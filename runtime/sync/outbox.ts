@@ -3,7 +3,8 @@
 // message carries its own id, so a resend after a crash between PUBACK and delete is a duplicate the
 // console drops, never a loss.
 
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../sqlite.js';
 
 export interface OutboxMessage {
   seq: number;
@@ -18,11 +19,11 @@ export class Outbox {
   private readonly insert: Database.Statement;
   private readonly remove: Database.Statement;
   private readonly oldest: Database.Statement;
+  private readonly trim: Database.Statement;
+  private readonly count: Database.Statement;
 
   constructor(path: string, private readonly maxMessages = 1000) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    this.db = openDatabase(path);
     this.db.exec(`CREATE TABLE IF NOT EXISTS outbox (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       topic TEXT NOT NULL,
@@ -33,14 +34,18 @@ export class Outbox {
     this.insert = this.db.prepare('INSERT INTO outbox (topic, payload, retain, created_at) VALUES (?, ?, ?, ?)');
     this.remove = this.db.prepare('DELETE FROM outbox WHERE seq = ?');
     this.oldest = this.db.prepare('SELECT seq, topic, payload, retain, created_at AS createdAt FROM outbox ORDER BY seq LIMIT ?');
+    this.trim = this.db.prepare('DELETE FROM outbox WHERE seq <= ?');
+    this.count = this.db.prepare('SELECT COUNT(*) AS n FROM outbox');
   }
 
   /** Stores a message durably; when the outbox is full the oldest messages make room (a device offline
    * for weeks keeps its newest heads, not its first). */
   push(topic: string, payload: Uint8Array, options: { retain?: boolean } = {}): number {
-    const seq = Number(this.insert.run(topic, Buffer.from(payload), options.retain ? 1 : 0, Date.now()).lastInsertRowid);
-    this.db.prepare('DELETE FROM outbox WHERE seq <= ?').run(seq - this.maxMessages);
-    return seq;
+    return this.db.transaction(() => {
+      const seq = Number(this.insert.run(topic, Buffer.from(payload), options.retain ? 1 : 0, Date.now()).lastInsertRowid);
+      this.trim.run(seq - this.maxMessages);
+      return seq;
+    })();
   }
 
   peek(limit = 16): OutboxMessage[] {
@@ -52,7 +57,7 @@ export class Outbox {
   }
 
   get size(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n;
+    return (this.count.get() as { n: number }).n;
   }
 
   close(): void {
