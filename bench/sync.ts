@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { mergeHeads } from '../deploy/console/merge.js';
+import { mergeHeads } from '../runtime/head/merge.js';
 import { Head, encodeHead } from '../runtime/head/index.js';
 import { seededRandom } from '../runtime/random.js';
 import { decodeHeadMessage, encodeHeadMessage } from '../runtime/sync/head-message.js';

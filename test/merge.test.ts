@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mergeHeads } from '../deploy/console/merge.js';
+import { mergeHeads } from '../runtime/head/merge.js';
 import { Backbone } from '../runtime/backbone/backbone.js';
 import { type Head, trainHead } from '../runtime/head/index.js';
 import { preprocessFile } from '../runtime/image/preprocess.js';

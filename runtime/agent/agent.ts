@@ -14,9 +14,11 @@ import { type Sample, SampleError, SampleStore } from '../samples/store.js';
 import type { AgentConfig } from './config.js';
 import { type AgentApi, startHttpServer } from './http.js';
 import { type Logger, createLogger } from './log.js';
-import { FleetSync } from './fleet-sync.js';
 import { type Predictor, SamplePipeline } from './pipeline.js';
-import { type TrainOutcome, loadCurrentHead, trainFromStore } from './trainer.js';
+import { type TrainOutcome, holdoutAccuracy, loadCurrentHead, trainFromStore } from './trainer.js';
+import { mergeHeads } from '../head/merge.js';
+import { type AppliedHead, FleetSync } from './fleet-sync.js';
+import { pushedConfig } from './pushed-config.js';
 
 export interface AgentOptions {
   log?: Logger;
@@ -84,13 +86,14 @@ export class Agent {
       const agent = new Agent(config, store, backbone, pipeline, log, settings.retention);
       owner.agent = agent;
       agent.head = loadCurrentHead(store, { backboneId: backbone.id, dim: backbone.dim });
+      pushedConfig.apply(config, pushedConfig.load(store));
       const requeued = pipeline.requeueMissing();
       if (config.http.enabled) {
         agent.http = await startHttpServer(agent.api(), { host: config.http.host, port: config.http.port, token: config.http.token, maxUploadBytes: config.http.maxUploadBytes }, log);
       }
       agent.startSources();
       if (config.fleet) {
-        agent.fleet = new FleetSync(config.fleet, config.device.id, store, { id: backbone.id, dim: backbone.dim }, (head, version) => agent.applyFleetHead(head, version), log);
+        agent.fleet = new FleetSync(config.fleet, config.device.id, store, { id: backbone.id, dim: backbone.dim }, agent.fleetHooks(), log);
         agent.fleet.start();
       }
       log.info('agent started', {
@@ -169,13 +172,59 @@ export class Agent {
     return this.training;
   }
 
-  /** A verified fleet head becomes a new head version here (so rollback works as for any other). */
-  private applyFleetHead(head: Head, fleetVersion: number): void {
+  /** A verified fleet head becomes a new head version here (so rollback works as for any other); in
+   * merge mode it is first averaged with the device's own head. */
+  private applyFleetHead(fleetHead: Head, fleetVersion: number, mode: 'replace' | 'merge'): AppliedHead {
+    const expect = { backboneId: this.backbone.id, dim: this.backbone.dim };
+    const before = holdoutAccuracy(this.store, this.head, expect);
+    const own = this.head;
+    const head = mode === 'merge' && own && own.kind === fleetHead.kind ? mergeHeads([{ device: 'own', head: own }, { device: 'fleet', head: fleetHead }]).head : fleetHead;
+    const after = holdoutAccuracy(this.store, head, expect);
     const parent = this.store.currentHeadVersion();
-    const metrics = { fleetVersion };
-    const version = this.store.saveHead((v) => encodeHead(head.withMeta({ version: v, parent, metrics })), { parent, accuracy: null, metrics });
+    const metrics: Record<string, number> = { fleetVersion, ...(after.accuracy === null ? {} : { holdoutAccuracy: after.accuracy }) };
+    const version = this.store.saveHead((v) => encodeHead(head.withMeta({ version: v, parent, metrics })), { parent, accuracy: after.accuracy, metrics });
     this.head = head.withMeta({ version, parent, metrics });
     this.repredict();
+    return { headVersion: version, fleetVersion, accuracyBefore: before.accuracy, accuracyAfter: after.accuracy, holdout: after.samples };
+  }
+
+  private fleetHooks() {
+    return {
+      applyHead: (head: Head, fleetVersion: number, mode: 'replace' | 'merge') => this.applyFleetHead(head, fleetVersion, mode),
+      rollbackFleet: (fleetVersion: number) => {
+        const head = this.head;
+        if (head?.meta.metrics.fleetVersion !== fleetVersion || head.meta.parent === null) {
+          return { rolledBack: false, headVersion: head?.meta.version ?? null, reason: `the current head does not come from fleet version ${fleetVersion}` };
+        }
+        return { rolledBack: true, headVersion: this.rollback(head.meta.parent).meta.version };
+      },
+      train: async () => ({ ...(await this.train()) }),
+      configure: (values: Record<string, unknown>) => {
+        const pushed = pushedConfig.parse(values);
+        pushedConfig.apply(this.config, pushed);
+        pushedConfig.save(this.store, pushed);
+        this.log.info('config pushed by the console', pushed);
+        return { applied: pushed };
+      },
+      state: () => this.fleetState(),
+    };
+  }
+
+  /** What the console shows for this device. */
+  private fleetState(): Record<string, unknown> {
+    const counts = this.store.counts();
+    const head = this.head;
+    return {
+      engine: this.backbone.engine,
+      headKind: head?.kind ?? null,
+      headVersion: head?.meta.version ?? null,
+      labels: head?.labels ?? [],
+      holdoutAccuracy: head?.meta.metrics.holdoutAccuracy ?? null,
+      samples: counts.samples,
+      labelled: counts.labelled,
+      perClass: counts.perClass,
+      config: pushedConfig.current(this.config),
+    };
   }
 
   /** Captures one frame from the configured camera now; resolves with the stored sample. */
@@ -193,6 +242,7 @@ export class Agent {
     if (!head) throw new SampleError('HEAD_NOT_FOUND', `head version ${version} cannot be loaded`);
     this.head = head;
     this.repredict();
+    this.fleet?.publishState();
     this.log.info('head rolled back', { version: head.meta.version });
     return head;
   }

@@ -124,8 +124,11 @@ export const AgentConfigSchema = z
         password: z.string().min(1),
         /** The fleet's ed25519 public key (PEM file): only heads signed by it are applied. */
         publicKeyFile: z.string().min(1),
-        /** What to do with a verified fleet head: make it the current head, or only report it. */
-        apply: z.enum(['replace', 'off']).default('replace'),
+        /** What to do with a verified fleet head: make it the current head, average it with the
+         * device's own (weighted by samples per class), or only report it. */
+        apply: z.enum(['replace', 'merge', 'off']).default('replace'),
+        /** Heads kept within this many milliseconds of each other are sent once, the last one. */
+        publishDelayMs: z.number().int().min(0).default(1000),
         protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4),
       })
       .optional(),

@@ -1,18 +1,19 @@
 // The agent's side of fleet sync: publishes its state (retained, with a last will that marks it offline)
-// and every head it keeps, through the durable outbox; applies a fleet head only when it verifies
-// against the fleet key, is newer than the last one applied, and fits this device's backbone.
-// Refusals are logged and counted, and never change the device's head.
+// and the heads it keeps (debounced, through the durable outbox); applies a fleet head only when it
+// verifies against the fleet key, is newer than the last one applied, and fits this device's backbone;
+// answers the console's commands. Refusals are logged and counted, and never change the device's head.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { Head } from '../head/index.js';
 import type { SampleStore } from '../samples/store.js';
+import { type Command, CommandSchema, type CommandResponse, checkCommand, parseJsonMessage } from '../sync/commands.js';
 import { decodeHeadMessage, encodeHeadMessage } from '../sync/head-message.js';
-import { DeviceLink } from '../sync/link.js';
+import { DeviceLink, type MessageProperties } from '../sync/link.js';
 import { Outbox } from '../sync/outbox.js';
-import { SyncError, topics } from '../sync/protocol.js';
-import { loadOrCreateFleetKey, readPublicKey } from '../sync/signing.js';
+import { PROTOCOL_VERSION, SyncError, topics } from '../sync/protocol.js';
+import { loadOrCreateFleetKey, publicKeyPem, readPublicKey } from '../sync/signing.js';
 import type { AgentConfig } from './config.js';
 import type { Logger } from './log.js';
 
@@ -26,6 +27,28 @@ export interface FleetStatus {
   refused: { reason: string; code: string; at: number }[];
 }
 
+export interface AppliedHead {
+  headVersion: number;
+  fleetVersion: number;
+  /** Holdout accuracy of the head the device had, and of the one it has now (null: no holdout). */
+  accuracyBefore: number | null;
+  accuracyAfter: number | null;
+  holdout: number;
+}
+
+/** What the agent does for fleet sync. */
+export interface FleetHooks {
+  applyHead(head: Head, fleetVersion: number, mode: 'replace' | 'merge'): AppliedHead;
+  rollbackFleet(fleetVersion: number): Record<string, unknown>;
+  train(): Promise<Record<string, unknown>>;
+  configure(values: Record<string, unknown>): Record<string, unknown>;
+  /** The device's state for the console (head, samples per class, holdout accuracy). */
+  state(): Record<string, unknown>;
+}
+
+/** The largest fleet head or command a device reads (a 1,000-class 1280-d int8 head is about 1.3 MB). */
+const MAX_HEAD_BYTES = 4 * 1024 * 1024;
+
 export class FleetSync {
   private readonly outbox: Outbox;
   private readonly link: DeviceLink;
@@ -33,17 +56,20 @@ export class FleetSync {
   private readonly deviceKey;
   private applied = 0;
   private readonly refused: FleetStatus['refused'] = [];
+  private headTimer: NodeJS.Timeout | undefined;
+  private pendingHead: Head | undefined;
 
   constructor(
     private readonly config: FleetConfig,
     private readonly deviceId: string,
     private readonly store: SampleStore,
     private readonly backbone: { id: string; dim: number },
-    private readonly applyHead: (head: Head, fleetVersion: number) => void,
+    private readonly hooks: FleetHooks,
     private readonly log: Logger,
   ) {
     this.publicKey = readPublicKey(readFileSync(config.publicKeyFile), config.publicKeyFile);
-    // Devices sign their own heads with a key of their own (kept in the data folder, mode 0600).
+    // Devices sign their own heads with a key of their own (kept in the data folder, mode 0600); the
+    // console pins the public half from the device's first state message.
     this.deviceKey = loadOrCreateFleetKey(join(store.dir, 'device.key'));
     this.outbox = new Outbox(join(store.dir, 'outbox.db'));
     this.link = new DeviceLink(this.outbox, {
@@ -51,26 +77,39 @@ export class FleetSync {
       username: config.username,
       password: config.password,
       protocolVersion: config.protocolVersion,
-      will: { topic: topics.device(config.id, deviceId, 'state'), payload: JSON.stringify({ online: false }) },
+      will: { topic: this.topic('state'), payload: JSON.stringify({ protocol: PROTOCOL_VERSION, device: deviceId, online: false }) },
       onEvent: (e) => log[e.error ? 'warn' : 'info'](e.msg, { error: e.error, retryInMs: e.retryInMs }),
     });
   }
 
   start(): void {
     this.link.subscribe(topics.fleetHead(this.config.id), (topic, payload) => this.onFleetHead(topic, payload));
+    this.link.subscribe(this.topic('cmd'), (topic, payload, properties) => void this.onCommand(topic, payload, properties));
     this.link.start();
-    this.publishState({ online: true });
+    this.publishState();
   }
 
-  publishState(state: Record<string, unknown>): void {
-    this.link.send(topics.device(this.config.id, this.deviceId, 'state'), Buffer.from(JSON.stringify({ device: this.deviceId, backbone: this.backbone.id, ...state })), { retain: true });
+  /** Queues the device's state (retained): on start, after every head change, and when asked. */
+  publishState(): void {
+    const state = {
+      protocol: PROTOCOL_VERSION,
+      device: this.deviceId,
+      online: true,
+      backbone: this.backbone.id,
+      dim: this.backbone.dim,
+      fleetVersion: this.lastFleetVersion(),
+      publicKey: publicKeyPem(this.deviceKey.publicKey),
+      ...this.hooks.state(),
+      at: new Date().toISOString(),
+    };
+    this.link.send(this.topic('state'), Buffer.from(JSON.stringify(state)), { retain: true });
   }
 
-  /** Queues a kept head for the console (signed with the device key; the broker vouches for who sent it). */
+  /** Queues a kept head for the console, debounced: a burst of trainings sends the last head once. */
   publishHead(head: Head): void {
-    const version = head.meta.version;
-    const message = encodeHeadMessage(head, { kind: 'device-head', fleet: this.config.id, device: this.deviceId, version, id: `${this.deviceId}-head-${version}-${Date.now()}` }, this.deviceKey.privateKey);
-    this.link.send(topics.device(this.config.id, this.deviceId, 'head'), message);
+    this.pendingHead = head;
+    clearTimeout(this.headTimer);
+    this.headTimer = setTimeout(() => this.flushHead(), this.config.publishDelayMs);
   }
 
   status(): FleetStatus {
@@ -78,8 +117,24 @@ export class FleetSync {
   }
 
   async stop(): Promise<void> {
+    this.flushHead();
     await this.link.stop();
     this.outbox.close();
+  }
+
+  private flushHead(): void {
+    clearTimeout(this.headTimer);
+    const head = this.pendingHead;
+    this.pendingHead = undefined;
+    if (!head) return;
+    const version = head.meta.version;
+    const id = `${this.deviceId}-head-${version}-${Date.now()}`;
+    this.link.send(this.topic('head'), encodeHeadMessage(head, { kind: 'device-head', fleet: this.config.id, device: this.deviceId, version, id }, this.deviceKey.privateKey));
+    this.publishState();
+  }
+
+  private topic(channel: 'state' | 'head' | 'cmd' | 'cmd/response'): string {
+    return topics.device(this.config.id, this.deviceId, channel);
   }
 
   private lastFleetVersion(): number | null {
@@ -87,32 +142,101 @@ export class FleetSync {
     return value === undefined ? null : Number(value);
   }
 
+  private refuse(err: unknown, what: string): void {
+    const code = err instanceof SyncError ? err.code : 'SYNC_ERROR';
+    this.refused.push({ reason: errorMessage(err), code, at: Date.now() });
+    if (this.refused.length > 100) this.refused.shift();
+    this.log.warn(`${what} refused`, { code, error: errorMessage(err) });
+  }
+
+  /** Verifies a fleet head and applies it; `sameIsNews` for a command (the console asks again). */
+  private verifyAndApply(payload: Buffer, where: string, options: { sameIsNews: boolean }): AppliedHead | undefined {
+    if (payload.length > MAX_HEAD_BYTES) throw new SyncError('SYNC_MALFORMED', `${where}: ${payload.length} bytes, more than ${MAX_HEAD_BYTES}`);
+    const last = this.lastFleetVersion();
+    const { header, head } = decodeHeadMessage(payload, {
+      where,
+      publicKey: this.publicKey,
+      backboneId: this.backbone.id,
+      dim: this.backbone.dim,
+      // The retained fleet head comes again on every reconnect: the same version is no news, and
+      // only an older one is a replay.
+      ...(last === null ? {} : { newerThan: last - 1 }),
+    });
+    if (header.kind !== 'fleet-head' || header.fleet !== this.config.id) {
+      throw new SyncError('SYNC_MALFORMED', `${where}: a ${header.kind} of fleet "${header.fleet}", not a fleet head of "${this.config.id}"`);
+    }
+    if (header.version === last && !options.sameIsNews) return undefined;
+    if (header.version === last) throw new SyncError('SYNC_REPLAY', `${where}: fleet version ${last} is already applied`);
+    if (this.config.apply === 'off') {
+      this.log.info('fleet head verified, not applied (fleet.apply is off)', { version: header.version });
+      return undefined;
+    }
+    const applied = this.hooks.applyHead(head, header.version, this.config.apply);
+    this.store.setMeta('fleet_head_version', String(header.version));
+    this.applied++;
+    this.log.info('fleet head applied', { ...applied, labels: head.labels });
+    this.publishState();
+    return applied;
+  }
+
   private onFleetHead(topic: string, payload: Buffer): void {
+    // An empty retained message is how a broker clears the topic: nothing to apply.
+    if (payload.length === 0) return;
     try {
-      const last = this.lastFleetVersion();
-      const { header, head } = decodeHeadMessage(payload, {
-        where: topic,
-        publicKey: this.publicKey,
-        backboneId: this.backbone.id,
-        dim: this.backbone.dim,
-        // The retained fleet head comes again on every reconnect: the same version is no news, and
-        // only an older one is a replay.
-        ...(last === null ? {} : { newerThan: last - 1 }),
-      });
-      if (header.version === last) return;
-      if (this.config.apply === 'off') {
-        this.log.info('fleet head verified, not applied (fleet.apply is off)', { version: header.version });
-        return;
-      }
-      this.applyHead(head, header.version);
-      this.store.setMeta('fleet_head_version', String(header.version));
-      this.applied++;
-      this.log.info('fleet head applied', { version: header.version, labels: head.labels });
+      this.verifyAndApply(payload, topic, { sameIsNews: false });
     } catch (err) {
-      const code = err instanceof SyncError ? err.code : 'SYNC_ERROR';
-      this.refused.push({ reason: errorMessage(err), code, at: Date.now() });
-      if (this.refused.length > 100) this.refused.shift();
-      this.log.warn('fleet head refused', { code, error: errorMessage(err) });
+      this.refuse(err, 'fleet head');
+    }
+  }
+
+  private async onCommand(topic: string, payload: Buffer, properties: MessageProperties): Promise<void> {
+    let command: Command;
+    try {
+      command = parseJsonMessage(CommandSchema, payload, topic, MAX_HEAD_BYTES * 2);
+    } catch (err) {
+      // Without an id there is no one to answer.
+      this.refuse(err, 'command');
+      return;
+    }
+    const reply = async (body: Pick<CommandResponse, 'ok' | 'result' | 'error'>) => {
+      const response: CommandResponse = { protocol: PROTOCOL_VERSION, id: command.id, device: this.deviceId, ...body };
+      const replyTo = properties.responseTopic ?? command.replyTo ?? this.topic('cmd/response');
+      await this.link.publishNow(replyTo, Buffer.from(JSON.stringify(response)), properties.correlationData ? { correlationData: properties.correlationData } : {});
+    };
+    try {
+      const result = await this.run(command, topic);
+      await reply({ ok: true, result });
+    } catch (err) {
+      this.refuse(err, `command ${command.cmd.slice(0, 64)}`);
+      await reply({ ok: false, error: { code: err instanceof SyncError || (err as { code?: string }).code ? String((err as { code: string }).code) : 'ERROR', message: errorMessage(err) } });
+    }
+  }
+
+  private async run(command: Command, where: string): Promise<Record<string, unknown>> {
+    const name = checkCommand(command, where);
+    const args = command.args;
+    switch (name) {
+      case 'apply-head': {
+        if (typeof args.message !== 'string') throw new SyncError('SYNC_MALFORMED', `${where}: apply-head needs "message", a base64 head message`);
+        const applied = this.verifyAndApply(Buffer.from(args.message, 'base64'), `${where} (apply-head)`, { sameIsNews: true });
+        return applied ? { ...applied } : { applied: false, reason: 'fleet.apply is off' };
+      }
+      case 'rollback-fleet': {
+        if (!Number.isInteger(args.version)) throw new SyncError('SYNC_MALFORMED', `${where}: rollback-fleet needs an integer "version"`);
+        const result = this.hooks.rollbackFleet(args.version as number);
+        this.publishState();
+        return result;
+      }
+      case 'train':
+        return this.hooks.train();
+      case 'config': {
+        const result = this.hooks.configure(args);
+        this.publishState();
+        return result;
+      }
+      case 'state':
+        this.publishState();
+        return { ...this.hooks.state(), fleet: this.status() };
     }
   }
 }

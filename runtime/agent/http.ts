@@ -2,9 +2,8 @@
 // Changes need "Authorization: Bearer <token>" when a token is configured; reads are open on the bind
 // address (loopback by default).
 
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { EdgetuneError, errorMessage } from '../errors.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError, type RunningServer, listen, readBody, readJson, requireToken, sendJson } from '../http/json-api.js';
 import { thumbnail } from '../image/thumbnail.js';
 import type { Sample } from '../samples/store.js';
 import type { Logger } from './log.js';
@@ -33,16 +32,6 @@ export interface HttpOptions {
   maxUploadBytes: number;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 const STATUS_BY_CODE: Record<string, number> = {
   SAMPLE_NOT_FOUND: 404,
   HEAD_NOT_FOUND: 404,
@@ -57,83 +46,10 @@ const STATUS_BY_CODE: Record<string, number> = {
   CAMERA_DROPPED: 503,
 };
 
-export async function startHttpServer(
-  api: AgentApi,
-  options: HttpOptions,
-  log: Logger,
-): Promise<{ server: Server; url: string; close(): Promise<void> }> {
-  const server = createServer((req, res) => {
-    handle(api, options, req, res).catch((err: unknown) => {
-      const status =
-        err instanceof HttpError
-          ? err.status
-          : err instanceof EdgetuneError
-            ? (STATUS_BY_CODE[err.code] ?? 400)
-            : 500;
-      const code = err instanceof HttpError || err instanceof EdgetuneError ? err.code : 'INTERNAL';
-      if (status >= 500)
-        log.error('http request failed', { method: req.method, url: req.url, error: errorMessage(err) });
-      if (!res.headersSent) sendJson(res, status, { error: errorMessage(err), code });
-      else res.end();
-    });
-  });
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return {
-    server,
-    url: `http://${host}:${address.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
-}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit)
-    throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit}`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit)
-      throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body exceeds the limit of ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const body = await readBody(req, 64 * 1024);
-  try {
-    const value = JSON.parse(body.toString('utf8') || '{}') as unknown;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
-    return value as Record<string, unknown>;
-  } catch (err) {
-    throw new HttpError(400, 'BAD_JSON', `request body must be a JSON object: ${errorMessage(err)}`);
-  }
-}
-
-function requireToken(req: IncomingMessage, token: string | undefined): void {
-  if (!token) return;
-  if (req.headers.authorization !== `Bearer ${token}`)
-    throw new HttpError(401, 'UNAUTHORIZED', 'missing or wrong bearer token');
+export async function startHttpServer(api: AgentApi, options: HttpOptions, log: Logger): Promise<RunningServer> {
+  return listen((req, res) => handle(api, options, req, res), { host: options.host, port: options.port, statusByCode: STATUS_BY_CODE }, (fields) =>
+    log.error('http request failed', fields),
+  );
 }
 
 function labelFrom(value: unknown, field: string): string | null {

@@ -70,6 +70,12 @@ export function trainFromStore(store: SampleStore, current: Head | undefined, op
   return { outcome: { ...base, previousAccuracy: previous, kept: true, version, accuracy, trainMs: result.trainMs }, head };
 }
 
+/** A head's accuracy on the store's holdout samples (null when there are none). */
+export function holdoutAccuracy(store: SampleStore, head: Head | undefined, expect: { backboneId: string; dim: number }): { accuracy: number | null; samples: number } {
+  const holdout = store.labelledSet(expect.backboneId, 'holdout');
+  return { accuracy: head ? evaluateOn(head, holdout.embeddings, holdout.labels, expect.dim) : null, samples: holdout.ids.length };
+}
+
 function evaluateOn(head: Head, embeddings: Float32Array, labels: string[], dim: number): number | null {
   if (labels.length === 0) return null;
   let correct = 0;

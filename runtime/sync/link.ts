@@ -2,7 +2,7 @@
 // link comes back with exponential backoff and full jitter, so a broker restart does not bring every
 // device back in the same second.
 
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { backoffDelay } from '../../devices/sources/source.js';
 import { errorMessage } from '../errors.js';
 import type { Outbox } from './outbox.js';
@@ -19,13 +19,20 @@ export interface LinkOptions {
   onEvent?: (event: { msg: string; error?: string; retryInMs?: number }) => void;
 }
 
+/** MQTT 5 request/response properties of a received message (absent on MQTT 3.1.1). */
+export interface MessageProperties {
+  responseTopic?: string | undefined;
+  correlationData?: Buffer | undefined;
+}
+export type MessageHandler = (topic: string, payload: Buffer, properties: MessageProperties) => void;
+
 export class DeviceLink {
   private client: MqttClient | undefined;
   private failures = 0;
   private timer: NodeJS.Timeout | undefined;
   private draining = false;
   private stopped = false;
-  private readonly subscriptions = new Map<string, (topic: string, payload: Buffer) => void>();
+  private readonly subscriptions = new Map<string, MessageHandler>();
   connected = false;
   /** Successful connections so far (reconnects included). */
   connects = 0;
@@ -46,9 +53,22 @@ export class DeviceLink {
   }
 
   /** Subscribes now and after every reconnect (QoS 1); retained messages arrive on each subscribe. */
-  subscribe(topic: string, handler: (topic: string, payload: Buffer) => void): void {
+  subscribe(topic: string, handler: MessageHandler): void {
     this.subscriptions.set(topic, handler);
     if (this.connected) this.client?.subscribe(topic, { qos: 1 });
+  }
+
+  /** Publishes now, not durably (replies to commands): false when the link is down or the broker
+   * refused it; the console's wait for the reply then times out. */
+  async publishNow(topic: string, payload: Uint8Array, properties: IClientPublishOptions['properties'] = {}): Promise<boolean> {
+    if (!this.connected || !this.client) return false;
+    try {
+      await this.client.publishAsync(topic, Buffer.from(payload), { qos: 1, ...(this.options.protocolVersion === 5 ? { properties } : {}) });
+      return true;
+    } catch (err) {
+      this.options.onEvent?.({ msg: `could not publish to ${topic}`, error: errorMessage(err) });
+      return false;
+    }
   }
 
   async stop(): Promise<void> {
@@ -69,8 +89,9 @@ export class DeviceLink {
       ...(this.options.will ? { will: { topic: this.options.will.topic, payload: Buffer.from(this.options.will.payload), qos: 1, retain: true } } : {}),
     });
     this.client = client;
-    client.on('message', (topic, payload) => {
-      for (const [filter, handler] of this.subscriptions) if (matches(filter, topic)) handler(topic, payload);
+    client.on('message', (topic, payload, packet) => {
+      const properties = packet.properties ? { responseTopic: packet.properties.responseTopic, correlationData: packet.properties.correlationData } : {};
+      for (const [filter, handler] of this.subscriptions) if (matches(filter, topic)) handler(topic, payload, properties);
     });
     client.on('connect', () => {
       for (const topic of this.subscriptions.keys()) client.subscribe(topic, { qos: 1 });

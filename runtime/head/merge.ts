@@ -4,10 +4,10 @@
 // from the rest of the fleet (a class row pointing elsewhere, or much longer or shorter) is held back and
 // reported: a mislabelled batch or a broken camera should not spread to every device.
 
-import { HeadError } from '../../runtime/errors.js';
-import { cosine } from '../../runtime/eval/metrics.js';
-import { Head } from '../../runtime/head/head.js';
-import { mergePrototypes } from '../../runtime/head/prototype.js';
+import { HeadError } from '../errors.js';
+import { cosine } from '../eval/metrics.js';
+import { Head } from './head.js';
+import { mergePrototypes } from './prototype.js';
 
 export interface DeviceHead {
   device: string;

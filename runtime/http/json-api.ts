@@ -1,0 +1,103 @@
+// Plain node:http helpers shared by the agent's API and the fleet console's: JSON replies, bounded
+// bodies, bearer tokens, and errors that carry their HTTP status.
+
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { EdgetuneError, errorMessage } from '../errors.js';
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+export interface RunningServer {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Listens with `handle`; a thrown HttpError or EdgetuneError becomes a JSON error reply. */
+export async function listen(
+  handle: Handler,
+  options: { host: string; port: number; statusByCode?: Record<string, number> },
+  onServerError: (fields: Record<string, unknown>) => void,
+): Promise<RunningServer> {
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const status = err instanceof HttpError ? err.status : err instanceof EdgetuneError ? (options.statusByCode?.[err.code] ?? 400) : 500;
+      const code = err instanceof HttpError || err instanceof EdgetuneError ? err.code : 'INTERNAL';
+      if (status >= 500) onServerError({ method: req.method, url: req.url, error: errorMessage(err) });
+      if (!res.headersSent) sendJson(res, status, { error: errorMessage(err), code });
+      else res.end();
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    server,
+    url: `http://${host}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+export function sendHtml(res: ServerResponse, html: string): void {
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(html);
+}
+
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body exceeds the limit of ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const body = await readBody(req, 64 * 1024);
+  try {
+    const value = JSON.parse(body.toString('utf8') || '{}') as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
+    return value as Record<string, unknown>;
+  } catch (err) {
+    throw new HttpError(400, 'BAD_JSON', `request body must be a JSON object: ${errorMessage(err)}`);
+  }
+}
+
+/** Accepts "Authorization: Bearer <token>", or ?token= where a header cannot be set (EventSource). */
+export function requireToken(req: IncomingMessage, token: string | undefined, url?: URL): void {
+  if (!token) return;
+  if (req.headers.authorization === `Bearer ${token}`) return;
+  if (url?.searchParams.get('token') === token) return;
+  throw new HttpError(401, 'UNAUTHORIZED', 'missing or wrong bearer token');
+}
