@@ -19,7 +19,9 @@ export interface BrokerOptions {
   credentials: DeviceCredentials;
   /** The console's own login. */
   console: { username: string; password: string };
-  /** Every message a device published (after the ACL), delivered in-process to the console. */
+  /** Every message a device published (after the ACL), delivered in-process to the console before the
+   * broker acknowledges it: what the console has stored is never lost to a broker that dies before its
+   * PUBACK; the device then sends it again and the console drops the duplicate by message id. */
   onDeviceMessage?: (message: { device: string; topic: string; payload: Buffer }) => void;
 }
 
@@ -33,6 +35,8 @@ export interface Refusal {
 export interface RunningBroker {
   url: string;
   refusals: Refusal[];
+  /** Publishes as the console, in-process (QoS 1). */
+  publish(topic: string, payload: Buffer, options?: { retain?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -61,7 +65,14 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     authorizePublish: (client, packet, callback) => {
       if (client === null || isConsole(client)) return callback(null);
       const device = (client as unknown as { user: string }).user;
-      if (devicePublishAllowed(options.fleet, device, packet.topic)) return callback(null);
+      if (devicePublishAllowed(options.fleet, device, packet.topic)) {
+        try {
+          options.onDeviceMessage?.({ device, topic: packet.topic, payload: Buffer.from(packet.payload as Buffer) });
+        } catch {
+          // The console reports what it cannot use; the broker's job is only to deliver.
+        }
+        return callback(null);
+      }
       refuse({ device, action: 'publish', topic: packet.topic });
       callback(new Error(`device ${device} may not publish to ${packet.topic}`));
     },
@@ -73,20 +84,16 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       callback(null, null);
     },
   });
-  if (options.onDeviceMessage) {
-    const deliver = options.onDeviceMessage;
-    broker.on('publish', (packet, client) => {
-      const device = (client as unknown as { user?: string } | null)?.user;
-      if (!client || !device || device === options.console.username) return;
-      deliver({ device, topic: packet.topic, payload: Buffer.from(packet.payload as Buffer) });
-    });
-  }
   const server: Server = createServer(broker.handle);
   await new Promise<void>((resolve) => server.listen(options.port ?? 1883, options.host ?? '127.0.0.1', resolve));
   const address = server.address() as AddressInfo;
   return {
     url: `mqtt://${address.address}:${address.port}`,
     refusals,
+    publish: (topic, payload, publishOptions = {}) =>
+      new Promise<void>((resolve, reject) =>
+        broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: publishOptions.retain ?? false, dup: false }, (err) => (err ? reject(err) : resolve())),
+      ),
     close: async () => {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -105,3 +105,15 @@ export function decodeHeadMessage(bytes: Uint8Array, expect: Expectations): { he
     throw err;
   }
 }
+
+/** The header of a message this side made and stored itself, without verifying it again. */
+export function peekHeadMessageHeader(bytes: Uint8Array, where: string): HeadMessageHeader {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length < PREAMBLE || buf.toString('latin1', 0, 4) !== MAGIC) throw new SyncError('SYNC_MALFORMED', `${where}: not an edgetune head message`);
+  const length = buf.readUInt32LE(8);
+  try {
+    return HeaderSchema.parse(JSON.parse(buf.toString('utf8', PREAMBLE, PREAMBLE + length)));
+  } catch (err) {
+    throw new SyncError('SYNC_MALFORMED', `${where}: unreadable header`, { cause: err });
+  }
+}

@@ -1,0 +1,249 @@
+// The console's device registry (SQLite on disk): every device with its last state, the heads devices
+// sent (one row per message id, so a resent message is a duplicate and never a second row), the fleet
+// heads the console made with their rollout status, holdout accuracy over time, and the problems seen
+// (refused or malformed messages).
+
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../../runtime/sqlite.js';
+
+export interface DeviceRow {
+  id: string;
+  online: boolean;
+  firstSeen: number;
+  lastSeen: number;
+  protocol: number | null;
+  publicKey: string | null;
+  state: Record<string, unknown>;
+}
+
+export interface DeviceHeadRow {
+  id: string;
+  device: string;
+  version: number;
+  backbone: string;
+  dim: number;
+  kind: string;
+  accuracy: number | null;
+  receivedAt: number;
+  bytes: Buffer;
+}
+
+export type FleetStatus = 'canary' | 'released' | 'rolled-back' | 'superseded';
+
+export interface FleetHeadRow {
+  version: number;
+  status: FleetStatus;
+  merged: string[];
+  heldBack: { device: string; reason: string }[];
+  note: string | null;
+  createdAt: number;
+  message: Buffer;
+}
+
+export interface Problem {
+  at: number;
+  device: string | null;
+  topic: string;
+  code: string;
+  message: string;
+}
+
+export class Registry {
+  private readonly db: Database.Database;
+  private readonly statements;
+
+  constructor(path: string) {
+    this.db = openDatabase(path);
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS devices (
+        id TEXT PRIMARY KEY, online INTEGER NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+        protocol INTEGER, public_key TEXT, state TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS device_heads (
+        id TEXT PRIMARY KEY, device TEXT NOT NULL, version INTEGER NOT NULL, backbone TEXT NOT NULL, dim INTEGER NOT NULL,
+        kind TEXT NOT NULL, accuracy REAL, received_at INTEGER NOT NULL, bytes BLOB NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS device_heads_by_device ON device_heads (device, version);
+      CREATE TABLE IF NOT EXISTS fleet_heads (
+        version INTEGER PRIMARY KEY, status TEXT NOT NULL, merged TEXT NOT NULL, held_back TEXT NOT NULL,
+        note TEXT, created_at INTEGER NOT NULL, message BLOB NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS accuracy (
+        device TEXT NOT NULL, at INTEGER NOT NULL, accuracy REAL NOT NULL, head_version INTEGER, fleet_version INTEGER
+      );
+      CREATE INDEX IF NOT EXISTS accuracy_by_device ON accuracy (device, at);
+      CREATE TABLE IF NOT EXISTS problems (
+        at INTEGER NOT NULL, device TEXT, topic TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL
+      );
+    `);
+    this.statements = {
+      device: this.db.prepare('SELECT * FROM devices WHERE id = ?'),
+      devices: this.db.prepare('SELECT * FROM devices ORDER BY id'),
+      upsertDevice: this.db.prepare(`INSERT INTO devices (id, online, first_seen, last_seen, protocol, public_key, state) VALUES (@id, @online, @now, @now, @protocol, @publicKey, @state)
+        ON CONFLICT (id) DO UPDATE SET online = @online, last_seen = @now, protocol = @protocol, public_key = COALESCE(public_key, @publicKey), state = @state`),
+      touch: this.db.prepare('UPDATE devices SET last_seen = ? WHERE id = ?'),
+      forgetKey: this.db.prepare('UPDATE devices SET public_key = NULL WHERE id = ?'),
+      insertHead: this.db.prepare(`INSERT OR IGNORE INTO device_heads (id, device, version, backbone, dim, kind, accuracy, received_at, bytes)
+        VALUES (@id, @device, @version, @backbone, @dim, @kind, @accuracy, @receivedAt, @bytes)`),
+      latestHeads: this.db.prepare(`SELECT h.* FROM device_heads h JOIN (SELECT device, MAX(version) AS version FROM device_heads GROUP BY device) m
+        ON h.device = m.device AND h.version = m.version ORDER BY h.device, h.received_at DESC`),
+      headCount: this.db.prepare('SELECT COUNT(*) AS n FROM device_heads WHERE (@device IS NULL OR device = @device)'),
+      headIds: this.db.prepare('SELECT id FROM device_heads ORDER BY received_at, id'),
+      insertFleet: this.db.prepare(`INSERT INTO fleet_heads (version, status, merged, held_back, note, created_at, message) VALUES (@version, @status, @merged, @heldBack, @note, @createdAt, @message)`),
+      setFleetStatus: this.db.prepare('UPDATE fleet_heads SET status = ?, note = COALESCE(?, note) WHERE version = ?'),
+      fleetHead: this.db.prepare('SELECT * FROM fleet_heads WHERE version = ?'),
+      fleetHeads: this.db.prepare('SELECT * FROM fleet_heads ORDER BY version DESC LIMIT ?'),
+      lastFleetVersion: this.db.prepare('SELECT MAX(version) AS v FROM fleet_heads'),
+      released: this.db.prepare(`SELECT * FROM fleet_heads WHERE status = 'released' ORDER BY version DESC LIMIT 2`),
+      insertAccuracy: this.db.prepare('INSERT INTO accuracy (device, at, accuracy, head_version, fleet_version) VALUES (?, ?, ?, ?, ?)'),
+      lastAccuracy: this.db.prepare('SELECT * FROM accuracy WHERE device = ? ORDER BY at DESC, rowid DESC LIMIT 1'),
+      accuracy: this.db.prepare('SELECT device, at, accuracy, head_version AS headVersion, fleet_version AS fleetVersion FROM accuracy WHERE (@device IS NULL OR device = @device) ORDER BY at LIMIT 5000'),
+      insertProblem: this.db.prepare('INSERT INTO problems (at, device, topic, code, message) VALUES (?, ?, ?, ?, ?)'),
+      problems: this.db.prepare('SELECT * FROM problems ORDER BY at DESC, rowid DESC LIMIT ?'),
+      trimProblems: this.db.prepare('DELETE FROM problems WHERE rowid <= (SELECT MAX(rowid) FROM problems) - 10000'),
+    };
+  }
+
+  device(id: string): DeviceRow | undefined {
+    const row = this.statements.device.get(id) as RawDevice | undefined;
+    return row && toDevice(row);
+  }
+
+  devices(): DeviceRow[] {
+    return (this.statements.devices.all() as RawDevice[]).map(toDevice);
+  }
+
+  /** Records a device's state; the first public key it reports is pinned (trust on first use, over
+   * the broker login that vouches for who it is) and never replaced by a later state. */
+  recordState(id: string, state: Record<string, unknown>, protocol: number | null, publicKey: string | null, now = Date.now()): void {
+    this.statements.upsertDevice.run({ id, online: state.online === false ? 0 : 1, now, protocol, publicKey, state: JSON.stringify(state) });
+  }
+
+  touch(id: string, now = Date.now()): void {
+    this.statements.touch.run(now, id);
+  }
+
+  /** Forgets a device's pinned key (a re-flashed device comes with a new one). */
+  forgetKey(id: string): void {
+    this.statements.forgetKey.run(id);
+  }
+
+  /** Stores a device head; false when this message id is already here (a resend). */
+  addDeviceHead(head: Omit<DeviceHeadRow, 'receivedAt'> & { receivedAt?: number }): boolean {
+    return this.statements.insertHead.run({ ...head, receivedAt: head.receivedAt ?? Date.now() }).changes === 1;
+  }
+
+  /** Each device's newest head. */
+  latestDeviceHeads(): DeviceHeadRow[] {
+    const seen = new Set<string>();
+    return (this.statements.latestHeads.all() as RawHead[]).map(toHead).filter((h) => !seen.has(h.device) && seen.add(h.device));
+  }
+
+  deviceHeadCount(device?: string): number {
+    return (this.statements.headCount.get({ device: device ?? null }) as { n: number }).n;
+  }
+
+  deviceHeadIds(): string[] {
+    return (this.statements.headIds.all() as { id: string }[]).map((r) => r.id);
+  }
+
+  nextFleetVersion(): number {
+    return ((this.statements.lastFleetVersion.get() as { v: number | null }).v ?? 0) + 1;
+  }
+
+  addFleetHead(row: Omit<FleetHeadRow, 'createdAt'>): void {
+    this.statements.insertFleet.run({ ...row, merged: JSON.stringify(row.merged), heldBack: JSON.stringify(row.heldBack), createdAt: Date.now() });
+  }
+
+  setFleetStatus(version: number, status: FleetStatus, note?: string): void {
+    this.statements.setFleetStatus.run(status, note ?? null, version);
+  }
+
+  fleetHead(version: number): FleetHeadRow | undefined {
+    const row = this.statements.fleetHead.get(version) as RawFleet | undefined;
+    return row && toFleet(row);
+  }
+
+  fleetHeads(limit = 50): FleetHeadRow[] {
+    return (this.statements.fleetHeads.all(limit) as RawFleet[]).map(toFleet);
+  }
+
+  /** The newest released fleet head and the one before it. */
+  releasedFleetHeads(): FleetHeadRow[] {
+    return (this.statements.released.all() as RawFleet[]).map(toFleet);
+  }
+
+  /** Adds a point to a device's accuracy history when it differs from the last one. */
+  recordAccuracy(device: string, accuracy: number, headVersion: number | null, fleetVersion: number | null, now = Date.now()): void {
+    const last = this.statements.lastAccuracy.get(device) as { accuracy: number; head_version: number | null } | undefined;
+    if (last && last.accuracy === accuracy && last.head_version === headVersion) return;
+    this.statements.insertAccuracy.run(device, now, accuracy, headVersion, fleetVersion);
+  }
+
+  accuracyHistory(device?: string): { device: string; at: number; accuracy: number; headVersion: number | null; fleetVersion: number | null }[] {
+    return this.statements.accuracy.all({ device: device ?? null }) as ReturnType<Registry['accuracyHistory']>;
+  }
+
+  addProblem(problem: Omit<Problem, 'at'>): void {
+    this.statements.insertProblem.run(Date.now(), problem.device, problem.topic.slice(0, 300), problem.code, problem.message.slice(0, 1000));
+    this.statements.trimProblems.run();
+  }
+
+  problems(limit = 100): Problem[] {
+    return this.statements.problems.all(limit) as Problem[];
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+interface RawDevice {
+  id: string;
+  online: number;
+  first_seen: number;
+  last_seen: number;
+  protocol: number | null;
+  public_key: string | null;
+  state: string;
+}
+interface RawHead {
+  id: string;
+  device: string;
+  version: number;
+  backbone: string;
+  dim: number;
+  kind: string;
+  accuracy: number | null;
+  received_at: number;
+  bytes: Buffer;
+}
+interface RawFleet {
+  version: number;
+  status: FleetStatus;
+  merged: string;
+  held_back: string;
+  note: string | null;
+  created_at: number;
+  message: Buffer;
+}
+
+const toDevice = (r: RawDevice): DeviceRow => ({
+  id: r.id,
+  online: r.online === 1,
+  firstSeen: r.first_seen,
+  lastSeen: r.last_seen,
+  protocol: r.protocol,
+  publicKey: r.public_key,
+  state: JSON.parse(r.state) as Record<string, unknown>,
+});
+const toHead = (r: RawHead): DeviceHeadRow => ({ ...r, receivedAt: r.received_at });
+const toFleet = (r: RawFleet): FleetHeadRow => ({
+  version: r.version,
+  status: r.status,
+  merged: JSON.parse(r.merged) as string[],
+  heldBack: JSON.parse(r.held_back) as FleetHeadRow['heldBack'],
+  note: r.note,
+  createdAt: r.created_at,
+  message: r.message,
+});

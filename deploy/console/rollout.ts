@@ -1,0 +1,179 @@
+// Fleet heads: merge what the devices learned, then roll it out in stages. Canary devices get the new
+// head first (a command, so only they see it) and report its holdout accuracy against the head they
+// had; if any canary gets worse by more than the tolerance, or does not answer, the canaries roll back
+// and the fleet never sees it. Otherwise it becomes the retained fleet head every device applies.
+//
+// Versions only go up: rolling back a released head publishes the previous one again under a new
+// version, so devices keep refusing replays of anything older.
+
+import { HeadError } from '../../runtime/errors.js';
+import { type Head, decodeHead } from '../../runtime/head/index.js';
+import { type DeviceHead, mergeHeads } from '../../runtime/head/merge.js';
+import { decodeHeadMessage, encodeHeadMessage, peekHeadMessageHeader } from '../../runtime/sync/head-message.js';
+import { topics } from '../../runtime/sync/protocol.js';
+import type { FleetHeadRow } from './registry.js';
+import type { FleetConsole } from './service.js';
+import { ConsoleError } from './service.js';
+
+export interface CanaryReport {
+  device: string;
+  before: number | null;
+  after: number | null;
+  error?: string;
+}
+
+export interface RolloutResult {
+  version: number;
+  status: FleetHeadRow['status'];
+  merged: string[];
+  heldBack: { device: string; reason: string }[];
+  /** Devices whose heads were left out: another backbone or head kind than the fleet's. */
+  skipped: { device: string; reason: string }[];
+  canaries: CanaryReport[];
+  labels: string[];
+  reason?: string;
+}
+
+export class Rollouts {
+  private busy = false;
+
+  constructor(private readonly console_: FleetConsole) {}
+
+  async mergeAndRollout(options: { canaries?: string[] } = {}): Promise<RolloutResult> {
+    return this.exclusive(async () => {
+      const { registry, log } = this.console_;
+      const { group, skipped } = this.latestHeads();
+      if (group.length === 0) throw new ConsoleError('CONSOLE_NO_HEADS', 'no device has sent a head yet: nothing to merge');
+      const merge = mergeHeads(group, this.console_.options.merge);
+      for (const held of merge.heldBack) registry.addProblem({ device: held.device, topic: 'merge', code: 'HEAD_HELD_BACK', message: held.reason });
+      const version = registry.nextFleetVersion();
+      const head = merge.head.withMeta({ version, parent: registry.releasedFleetHeads()[0]?.version ?? null, metrics: { devices: merge.merged.length } });
+      const message = this.sign(head, version);
+      const online = new Set(this.console_.devices().filter((d) => d.online).map((d) => d.id));
+      const canaries = (options.canaries ?? this.console_.canaries).filter((d) => online.has(d) && merge.merged.includes(d));
+      registry.addFleetHead({ version, status: canaries.length > 0 ? 'canary' : 'released', merged: merge.merged, heldBack: merge.heldBack, note: null, message });
+      const base = { version, merged: merge.merged, heldBack: merge.heldBack, skipped, labels: head.labels };
+      log.info('fleet head merged', { version, merged: merge.merged, heldBack: merge.heldBack, canaries });
+      if (canaries.length === 0) {
+        await this.release(version, message);
+        return { ...base, status: 'released', canaries: [] };
+      }
+      const reports = await this.tryOnCanaries(canaries, message);
+      const tolerance = this.console_.options.rollbackTolerance ?? 0.02;
+      const worse = reports.filter((r) => r.error !== undefined || (r.before !== null && r.after !== null && r.after < r.before - tolerance));
+      if (worse.length > 0) {
+        const reason = worse.map((r) => (r.error ? `${r.device}: ${r.error}` : `${r.device}: holdout accuracy ${r.before!.toFixed(3)} -> ${r.after!.toFixed(3)}`)).join('; ');
+        await Promise.allSettled(canaries.map((d) => this.console_.command(d, 'rollback-fleet', { version })));
+        registry.setFleetStatus(version, 'rolled-back', `canaries got worse: ${reason}`);
+        log.warn('fleet head rolled back on its canaries', { version, reason });
+        this.console_.emit('change', { type: 'fleet' });
+        return { ...base, status: 'rolled-back', canaries: reports, reason };
+      }
+      await this.release(version, message);
+      return { ...base, status: 'released', canaries: reports };
+    });
+  }
+
+  /** Publishes the previously released fleet head again, under a new version. */
+  async rollback(): Promise<{ version: number; restored: number; replaced: number }> {
+    return this.exclusive(async () => {
+      const { registry } = this.console_;
+      const current = registry.releasedFleetHeads()[0];
+      const previous = registry.fleetHeads(1000).find((f) => f.status === 'superseded' && current && f.version < current.version);
+      if (!current || !previous) throw new ConsoleError('CONSOLE_NOTHING_TO_ROLL_BACK', current ? `fleet head v${current.version} is the first one released: nothing to roll back to` : 'no fleet head has been released');
+      const head = this.decode(previous).withMeta({});
+      const version = registry.nextFleetVersion();
+      const message = this.sign(head.withMeta({ version, parent: previous.version }), version);
+      registry.addFleetHead({ version, status: 'released', merged: previous.merged, heldBack: previous.heldBack, note: `rollback of v${current.version} to the head of v${previous.version}`, message });
+      registry.setFleetStatus(current.version, 'rolled-back', `rolled back by v${version}`);
+      await this.release(version, message, { supersede: false });
+      return { version, restored: previous.version, replaced: current.version };
+    });
+  }
+
+  /** Sends the released fleet head to one device now (it applies it if newer than what it has). */
+  async pushTo(device: string): Promise<Record<string, unknown>> {
+    const current = this.console_.registry.releasedFleetHeads()[0];
+    if (!current) throw new ConsoleError('CONSOLE_NO_FLEET_HEAD', 'no fleet head has been released yet: merge first');
+    return this.console_.command(device, 'apply-head', { message: current.message.toString('base64') });
+  }
+
+  /** Publishes the released fleet head (retained) again, e.g. after a broker restart. */
+  async republish(): Promise<void> {
+    const current = this.console_.registry.releasedFleetHeads()[0];
+    if (current) await this.console_.publish(topics.fleetHead(this.console_.fleet), current.message, { retain: true });
+  }
+
+  private async release(version: number, message: Buffer, options: { supersede?: boolean } = {}): Promise<void> {
+    const { registry } = this.console_;
+    if (options.supersede !== false) for (const f of registry.releasedFleetHeads()) if (f.version !== version) registry.setFleetStatus(f.version, 'superseded');
+    registry.setFleetStatus(version, 'released');
+    await this.console_.publish(topics.fleetHead(this.console_.fleet), message, { retain: true });
+    this.console_.log.info('fleet head released', { version });
+    this.console_.emit('change', { type: 'fleet' });
+  }
+
+  private async tryOnCanaries(canaries: string[], message: Buffer): Promise<CanaryReport[]> {
+    const encoded = message.toString('base64');
+    return Promise.all(
+      canaries.map(async (device): Promise<CanaryReport> => {
+        try {
+          const result = await this.console_.command(device, 'apply-head', { message: encoded });
+          const num = (v: unknown) => (typeof v === 'number' ? v : null);
+          return { device, before: num(result.accuracyBefore), after: num(result.accuracyAfter) };
+        } catch (err) {
+          return { device, before: null, after: null, error: (err as Error).message };
+        }
+      }),
+    );
+  }
+
+  /** Each device's newest head, of the backbone and kind most devices have. */
+  private latestHeads(): { group: DeviceHead[]; skipped: { device: string; reason: string }[] } {
+    const rows = this.console_.registry.latestDeviceHeads();
+    const key = (r: { backbone: string; dim: number; kind: string }) => `${r.kind} head on ${r.backbone} (${r.dim}-d)`;
+    const sizes = new Map<string, number>();
+    for (const r of rows) sizes.set(key(r), (sizes.get(key(r)) ?? 0) + 1);
+    const fleetKey = [...sizes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];
+    const group: DeviceHead[] = [];
+    const skipped: { device: string; reason: string }[] = [];
+    for (const r of rows) {
+      if (key(r) !== fleetKey) {
+        skipped.push({ device: r.device, reason: `a ${key(r)}; the fleet has a ${fleetKey}` });
+        continue;
+      }
+      try {
+        group.push({ device: r.device, head: decodeHead(r.bytes, { where: `stored head ${r.id}`, backboneId: r.backbone, dim: r.dim }) });
+      } catch (err) {
+        if (!(err instanceof HeadError)) throw err;
+        skipped.push({ device: r.device, reason: err.message });
+      }
+    }
+    return { group, skipped };
+  }
+
+  private sign(head: Head, version: number): Buffer {
+    const id = `fleet-${this.console_.fleet}-${version}-${Date.now()}`;
+    return Buffer.from(encodeHeadMessage(head, { kind: 'fleet-head', fleet: this.console_.fleet, device: null, version, id }, this.console_.keys.privateKey));
+  }
+
+  private decode(row: FleetHeadRow): Head {
+    const { head } = decodeHeadMessage(row.message, { where: `fleet head v${row.version}`, publicKey: this.console_.keys.publicKey, ...backboneOf(row) });
+    return head;
+  }
+
+  private async exclusive<T>(work: () => Promise<T>): Promise<T> {
+    if (this.busy) throw new ConsoleError('CONSOLE_BUSY', 'a rollout is already running');
+    this.busy = true;
+    try {
+      return await work();
+    } finally {
+      this.busy = false;
+    }
+  }
+}
+
+function backboneOf(row: FleetHeadRow): { backboneId: string; dim: number } {
+  const { backboneId, dim } = peekHeadMessageHeader(row.message, `fleet head v${row.version}`);
+  return { backboneId, dim };
+}

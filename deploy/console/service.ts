@@ -1,0 +1,218 @@
+// The fleet console: a broker (embedded or external), the device registry, per-device credentials, the
+// fleet signing key, commands to devices with their replies, and merge + staged rollout of fleet heads.
+// The web console and `edgetune console` / `edgetune demo` drive it.
+
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EdgetuneError, errorMessage } from '../../runtime/errors.js';
+import type { Logger } from '../../runtime/agent/log.js';
+import { silentLogger } from '../../runtime/agent/log.js';
+import type { MergeOptions } from '../../runtime/head/merge.js';
+import type { CommandName, CommandResponse } from '../../runtime/sync/commands.js';
+import { PROTOCOL_VERSION, checkId, topics } from '../../runtime/sync/protocol.js';
+import { type FleetKeys, loadOrCreateFleetKey, publicKeyPem } from '../../runtime/sync/signing.js';
+import { DeviceCredentials } from './credentials.js';
+import { DeviceMessages } from './device-messages.js';
+import { Registry } from './registry.js';
+import { type RolloutResult, Rollouts } from './rollout.js';
+import { EmbeddedTransport, type EmbeddedBrokerOptions, type ExternalBrokerOptions, ExternalTransport, type Transport } from './transport.js';
+
+export class ConsoleError extends EdgetuneError {}
+
+export interface ConsoleOptions {
+  /** Registry, credentials, fleet key. */
+  dir: string;
+  fleet: string;
+  /** The embedded broker's address (default 127.0.0.1:1883). */
+  broker?: EmbeddedBrokerOptions;
+  /** Use this broker instead of the embedded one. */
+  externalBroker?: ExternalBrokerOptions;
+  /** Devices that get a new fleet head first; the rest only when these do not get worse. */
+  canaries?: string[];
+  /** Roll back when a canary's holdout accuracy drops by more than this (default 0.02). */
+  rollbackTolerance?: number;
+  commandTimeoutMs?: number;
+  merge?: MergeOptions;
+  log?: Logger;
+}
+
+export interface DeviceView {
+  id: string;
+  online: boolean;
+  lastSeen: number;
+  firstSeen: number;
+  protocol: number | null;
+  backbone: string | null;
+  engine: string | null;
+  headKind: string | null;
+  headVersion: number | null;
+  fleetVersion: number | null;
+  holdoutAccuracy: number | null;
+  perClass: Record<string, number>;
+  samples: number | null;
+  headsReceived: number;
+  canary: boolean;
+}
+
+export class FleetConsole extends EventEmitter {
+  private readonly pending = new Map<string, { device: string; resolve: (r: CommandResponse) => void; timer: NodeJS.Timeout }>();
+  readonly messages: DeviceMessages;
+  readonly rollouts: Rollouts;
+  private transport!: Transport;
+  readonly publicKeyFile: string;
+
+  private constructor(
+    readonly options: ConsoleOptions,
+    readonly registry: Registry,
+    readonly credentials: DeviceCredentials,
+    readonly keys: FleetKeys,
+    readonly log: Logger,
+  ) {
+    super();
+    this.publicKeyFile = join(options.dir, 'fleet.pub');
+    this.messages = new DeviceMessages(options.fleet, registry, {
+      problem: (p) => {
+        this.log.warn('device message refused', { ...p });
+        registry.addProblem(p);
+        this.emit('change', { type: 'problem', device: p.device });
+      },
+      changed: (c) => this.emit('change', { type: c.channel, device: c.device }),
+      response: (r) => this.onResponse(r),
+      headStored: (h) => {
+        this.log.info(h.duplicate ? 'device head already stored (duplicate dropped)' : 'device head stored', h);
+        this.emit('head', h);
+      },
+    });
+    this.rollouts = new Rollouts(this);
+  }
+
+  static async start(options: ConsoleOptions): Promise<FleetConsole> {
+    checkId('fleet', options.fleet);
+    mkdirSync(options.dir, { recursive: true });
+    const log = options.log ?? silentLogger;
+    const registry = new Registry(join(options.dir, 'registry.db'));
+    const credentials = new DeviceCredentials(join(options.dir, 'registry.db'));
+    const keys = loadOrCreateFleetKey(join(options.dir, 'fleet.key'));
+    if (keys.created) log.info('fleet signing key created', { file: join(options.dir, 'fleet.key') });
+    const console_ = new FleetConsole(options, registry, credentials, keys, log);
+    writeFileSync(console_.publicKeyFile, publicKeyPem(keys.publicKey));
+    const deliver = ({ topic, payload }: { topic: string; payload: Buffer }) => console_.messages.handle(topic, payload);
+    try {
+      console_.transport = options.externalBroker
+        ? await ExternalTransport.open(options.fleet, options.externalBroker, deliver, (msg, error) => log[error ? 'warn' : 'info'](msg, { error }))
+        : await EmbeddedTransport.open(options.fleet, credentials, options.broker ?? {}, deliver);
+    } catch (err) {
+      registry.close();
+      credentials.close();
+      throw err;
+    }
+    // A broker that restarted without persistence forgot the retained fleet head: publish it again.
+    console_.transport.onReady(() => void console_.rollouts.republish().catch((err: unknown) => log.warn('could not publish the fleet head', { error: errorMessage(err) })));
+    log.info('console started', { fleet: options.fleet, broker: console_.brokerUrl, transport: console_.transport.kind });
+    return console_;
+  }
+
+  get fleet(): string {
+    return this.options.fleet;
+  }
+
+  get brokerUrl(): string {
+    return this.transport.url;
+  }
+
+  get canaries(): string[] {
+    return this.options.canaries ?? [];
+  }
+
+  /** Issues (or re-issues) a device's broker credentials and forgets its pinned key. */
+  addDevice(device: string): { device: string; password: string; fleet: { url: string; id: string; username: string; password: string; publicKeyFile: string } } {
+    const password = this.credentials.issue(device);
+    this.registry.forgetKey(device);
+    return { device, password, fleet: { url: this.brokerUrl, id: this.fleet, username: device, password, publicKeyFile: this.publicKeyFile } };
+  }
+
+  devices(): DeviceView[] {
+    const heads = new Map<string, number>();
+    for (const row of this.registry.devices()) heads.set(row.id, this.registry.deviceHeadCount(row.id));
+    return this.registry.devices().map((row) => {
+      const s = row.state;
+      const num = (v: unknown) => (typeof v === 'number' ? v : null);
+      const str = (v: unknown) => (typeof v === 'string' ? v : null);
+      return {
+        id: row.id,
+        online: row.online,
+        lastSeen: row.lastSeen,
+        firstSeen: row.firstSeen,
+        protocol: row.protocol,
+        backbone: str(s.backbone),
+        engine: str(s.engine),
+        headKind: str(s.headKind),
+        headVersion: num(s.headVersion),
+        fleetVersion: num(s.fleetVersion),
+        holdoutAccuracy: num(s.holdoutAccuracy),
+        perClass: (typeof s.perClass === 'object' && s.perClass !== null ? s.perClass : {}) as Record<string, number>,
+        samples: num(s.samples),
+        headsReceived: heads.get(row.id) ?? 0,
+        canary: this.canaries.includes(row.id),
+      };
+    });
+  }
+
+  /** Sends a command to one device and waits for its reply (rejects on timeout or a refusal). */
+  async command(device: string, cmd: CommandName, args: Record<string, unknown> = {}, timeoutMs = this.options.commandTimeoutMs ?? 30_000): Promise<Record<string, unknown>> {
+    checkId('device', device);
+    const id = randomUUID();
+    const responseTopic = topics.device(this.fleet, device, 'cmd/response');
+    const reply = new Promise<CommandResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new ConsoleError('COMMAND_TIMEOUT', `device ${device} did not answer "${cmd}" within ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      this.pending.set(id, { device, resolve, timer });
+    });
+    const payload = Buffer.from(JSON.stringify({ protocol: PROTOCOL_VERSION, id, cmd, args, replyTo: responseTopic }));
+    await this.transport.publish(topics.device(this.fleet, device, 'cmd'), payload, { responseTopic, correlationData: Buffer.from(id) });
+    const response = await reply;
+    if (!response.ok) throw new ConsoleError(response.error?.code ?? 'COMMAND_FAILED', `device ${device} refused "${cmd}": ${response.error?.message ?? 'no reason given'}`);
+    return response.result ?? {};
+  }
+
+  publish(topic: string, payload: Buffer, options: { retain?: boolean } = {}): Promise<void> {
+    return this.transport.publish(topic, payload, options);
+  }
+
+  mergeAndRollout(options: { canaries?: string[] } = {}): Promise<RolloutResult> {
+    return this.rollouts.mergeAndRollout(options);
+  }
+
+  /** Restarts the embedded broker (tests and operators: devices reconnect with backoff). */
+  async restartBroker(): Promise<void> {
+    if (!(this.transport instanceof EmbeddedTransport)) throw new ConsoleError('CONSOLE_EXTERNAL_BROKER', 'the console uses an external broker; restart it there');
+    await this.transport.restart();
+  }
+
+  get brokerRefusals() {
+    return this.transport instanceof EmbeddedTransport ? this.transport.refusals : [];
+  }
+
+  async stop(): Promise<void> {
+    for (const { timer } of this.pending.values()) clearTimeout(timer);
+    this.pending.clear();
+    await this.transport.close();
+    this.registry.close();
+    this.credentials.close();
+  }
+
+  private onResponse(response: CommandResponse): void {
+    const waiting = this.pending.get(response.id);
+    if (!waiting || waiting.device !== response.device) {
+      this.log.debug('reply to no pending command', { device: response.device, id: response.id });
+      return;
+    }
+    clearTimeout(waiting.timer);
+    this.pending.delete(response.id);
+    waiting.resolve(response);
+  }
+}
