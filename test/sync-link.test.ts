@@ -24,6 +24,16 @@ describe('durable outbox', () => {
     expect(again.peek().map((m) => m.payload.toString())).toEqual(['m3', 'm4']);
     again.close();
   });
+
+  it('keeps only the newest retained message per topic, and every plain one', () => {
+    const outbox = new Outbox(join(tmp.path, 'retained.db'));
+    outbox.push('d/state', Buffer.from('s1'), { retain: true });
+    outbox.push('d/head', Buffer.from('h1'));
+    outbox.push('d/state', Buffer.from('s2'), { retain: true });
+    outbox.push('d/head', Buffer.from('h2'));
+    expect(outbox.peek().map((m) => `${m.topic}=${m.payload.toString()}`)).toEqual(['d/head=h1', 'd/state=s2', 'd/head=h2']);
+    outbox.close();
+  });
 });
 
 describe('device link to the fleet broker', () => {

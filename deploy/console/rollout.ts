@@ -19,7 +19,18 @@ export interface CanaryReport {
   device: string;
   before: number | null;
   after: number | null;
+  /** Holdout samples the accuracies were measured on. */
+  holdout: number;
   error?: string;
+}
+
+/** A canary is worse when it loses more than the tolerance, and more than one holdout sample: on the
+ * small holdouts of a freshly set-up device one photo is noise, not a regression. */
+export function canaryGotWorse(report: CanaryReport, tolerance: number): boolean {
+  if (report.error !== undefined) return true;
+  if (report.before === null || report.after === null) return false;
+  const noise = report.holdout > 0 ? 1 / report.holdout : 0;
+  return report.after < report.before - Math.max(tolerance, noise + 1e-9);
 }
 
 export interface RolloutResult {
@@ -60,7 +71,7 @@ export class Rollouts {
       }
       const reports = await this.tryOnCanaries(canaries, message);
       const tolerance = this.console_.options.rollbackTolerance ?? 0.02;
-      const worse = reports.filter((r) => r.error !== undefined || (r.before !== null && r.after !== null && r.after < r.before - tolerance));
+      const worse = reports.filter((r) => canaryGotWorse(r, tolerance));
       if (worse.length > 0) {
         const reason = worse.map((r) => (r.error ? `${r.device}: ${r.error}` : `${r.device}: holdout accuracy ${r.before!.toFixed(3)} -> ${r.after!.toFixed(3)}`)).join('; ');
         await Promise.allSettled(canaries.map((d) => this.console_.command(d, 'rollback-fleet', { version })));
@@ -120,9 +131,9 @@ export class Rollouts {
         try {
           const result = await this.console_.command(device, 'apply-head', { message: encoded });
           const num = (v: unknown) => (typeof v === 'number' ? v : null);
-          return { device, before: num(result.accuracyBefore), after: num(result.accuracyAfter) };
+          return { device, before: num(result.accuracyBefore), after: num(result.accuracyAfter), holdout: num(result.holdout) ?? 0 };
         } catch (err) {
-          return { device, before: null, after: null, error: (err as Error).message };
+          return { device, before: null, after: null, holdout: 0, error: (err as Error).message };
         }
       }),
     );

@@ -279,6 +279,7 @@ export class Agent {
 
   private noteLabelChange(): void {
     this.labelsSinceTraining++;
+    this.fleet?.samplesChanged();
     const every = this.config.head.retrainAfterLabels;
     if (every > 0 && this.labelsSinceTraining >= every) {
       // Debounced: a burst of labels trains once, after the burst.

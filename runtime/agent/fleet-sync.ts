@@ -48,6 +48,9 @@ export interface FleetHooks {
 
 /** The largest fleet head or command a device reads (a 1,000-class 1280-d int8 head is about 1.3 MB). */
 const MAX_HEAD_BYTES = 4 * 1024 * 1024;
+const STATE_DEBOUNCE_MS = 300;
+/** How long stopping waits for the outbox to empty before saying goodbye. */
+const STOP_DRAIN_MS = 2_000;
 
 export class FleetSync {
   private readonly outbox: Outbox;
@@ -57,6 +60,7 @@ export class FleetSync {
   private applied = 0;
   private readonly refused: FleetStatus['refused'] = [];
   private headTimer: NodeJS.Timeout | undefined;
+  private stateTimer: NodeJS.Timeout | undefined;
   private pendingHead: Head | undefined;
 
   constructor(
@@ -77,8 +81,9 @@ export class FleetSync {
       username: config.username,
       password: config.password,
       protocolVersion: config.protocolVersion,
-      will: { topic: this.topic('state'), payload: JSON.stringify({ protocol: PROTOCOL_VERSION, device: deviceId, online: false }) },
+      will: { topic: this.topic('state'), payload: this.offlineState() },
       onEvent: (e) => log[e.error ? 'warn' : 'info'](e.msg, { error: e.error, retryInMs: e.retryInMs }),
+      onConnect: () => this.publishState(),
     });
   }
 
@@ -86,11 +91,11 @@ export class FleetSync {
     this.link.subscribe(topics.fleetHead(this.config.id), (topic, payload) => this.onFleetHead(topic, payload));
     this.link.subscribe(this.topic('cmd'), (topic, payload, properties) => void this.onCommand(topic, payload, properties));
     this.link.start();
-    this.publishState();
   }
 
   /** Queues the device's state (retained): on start, after every head change, and when asked. */
   publishState(): void {
+    clearTimeout(this.stateTimer);
     const state = {
       protocol: PROTOCOL_VERSION,
       device: this.deviceId,
@@ -103,6 +108,12 @@ export class FleetSync {
       at: new Date().toISOString(),
     };
     this.link.send(this.topic('state'), Buffer.from(JSON.stringify(state)), { retain: true });
+  }
+
+  /** Labels changed: the state (samples per class) follows, debounced, so a burst of labels sends one. */
+  samplesChanged(): void {
+    clearTimeout(this.stateTimer);
+    this.stateTimer = setTimeout(() => this.publishState(), Math.max(STATE_DEBOUNCE_MS, this.config.publishDelayMs));
   }
 
   /** Queues a kept head for the console, debounced: a burst of trainings sends the last head once. */
@@ -118,8 +129,16 @@ export class FleetSync {
 
   async stop(): Promise<void> {
     this.flushHead();
+    if (this.stateTimer) this.publishState();
+    // A graceful disconnect does not fire the last will: say so ourselves, retained, if the broker is there.
+    await this.link.flush(STOP_DRAIN_MS);
+    await this.link.publishNow(this.topic('state'), Buffer.from(this.offlineState()), { retain: true });
     await this.link.stop();
     this.outbox.close();
+  }
+
+  private offlineState(): string {
+    return JSON.stringify({ protocol: PROTOCOL_VERSION, device: this.deviceId, online: false });
   }
 
   private flushHead(): void {
@@ -201,7 +220,7 @@ export class FleetSync {
     const reply = async (body: Pick<CommandResponse, 'ok' | 'result' | 'error'>) => {
       const response: CommandResponse = { protocol: PROTOCOL_VERSION, id: command.id, device: this.deviceId, ...body };
       const replyTo = properties.responseTopic ?? command.replyTo ?? this.topic('cmd/response');
-      await this.link.publishNow(replyTo, Buffer.from(JSON.stringify(response)), properties.correlationData ? { correlationData: properties.correlationData } : {});
+      await this.link.publishNow(replyTo, Buffer.from(JSON.stringify(response)), { properties: properties.correlationData ? { correlationData: properties.correlationData } : {} });
     };
     try {
       const result = await this.run(command, topic);

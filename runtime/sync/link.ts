@@ -17,6 +17,9 @@ export interface LinkOptions {
   /** Base reconnect delay; doubles per failure up to a minute, with jitter. */
   reconnectBaseMs?: number;
   onEvent?: (event: { msg: string; error?: string; retryInMs?: number }) => void;
+  /** Called on every connection, before the outbox drains: a device states itself online again here
+   * (the broker may have published its last will meanwhile). */
+  onConnect?: () => void;
 }
 
 /** MQTT 5 request/response properties of a received message (absent on MQTT 3.1.1). */
@@ -60,14 +63,24 @@ export class DeviceLink {
 
   /** Publishes now, not durably (replies to commands): false when the link is down or the broker
    * refused it; the console's wait for the reply then times out. */
-  async publishNow(topic: string, payload: Uint8Array, properties: IClientPublishOptions['properties'] = {}): Promise<boolean> {
+  async publishNow(topic: string, payload: Uint8Array, options: { retain?: boolean; properties?: IClientPublishOptions['properties'] } = {}): Promise<boolean> {
     if (!this.connected || !this.client) return false;
     try {
-      await this.client.publishAsync(topic, Buffer.from(payload), { qos: 1, ...(this.options.protocolVersion === 5 ? { properties } : {}) });
+      const properties = this.options.protocolVersion === 5 && options.properties ? { properties: options.properties } : {};
+      await this.client.publishAsync(topic, Buffer.from(payload), { qos: 1, retain: options.retain ?? false, ...properties });
       return true;
     } catch (err) {
       this.options.onEvent?.({ msg: `could not publish to ${topic}`, error: errorMessage(err) });
       return false;
+    }
+  }
+
+  /** Waits (up to `timeoutMs`) for the outbox to empty while the link is up. */
+  async flush(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.connected && this.outbox.size > 0 && Date.now() < deadline) {
+      void this.drain();
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 
@@ -99,6 +112,7 @@ export class DeviceLink {
       this.connects++;
       this.failures = 0;
       this.options.onEvent?.({ msg: 'connected to the fleet broker' });
+      this.options.onConnect?.();
       void this.drain();
     });
     client.on('error', (err) => this.options.onEvent?.({ msg: 'fleet broker error', error: errorMessage(err) }));

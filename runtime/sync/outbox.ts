@@ -20,6 +20,7 @@ export class Outbox {
   private readonly remove: Database.Statement;
   private readonly oldest: Database.Statement;
   private readonly trim: Database.Statement;
+  private readonly supersede: Database.Statement;
   private readonly count: Database.Statement;
 
   constructor(path: string, private readonly maxMessages = 1000) {
@@ -35,13 +36,16 @@ export class Outbox {
     this.remove = this.db.prepare('DELETE FROM outbox WHERE seq = ?');
     this.oldest = this.db.prepare('SELECT seq, topic, payload, retain, created_at AS createdAt FROM outbox ORDER BY seq LIMIT ?');
     this.trim = this.db.prepare('DELETE FROM outbox WHERE seq <= ?');
+    this.supersede = this.db.prepare('DELETE FROM outbox WHERE topic = ? AND retain = 1');
     this.count = this.db.prepare('SELECT COUNT(*) AS n FROM outbox');
   }
 
   /** Stores a message durably; when the outbox is full the oldest messages make room (a device offline
-   * for weeks keeps its newest heads, not its first). */
+   * for weeks keeps its newest heads, not its first). A retained message replaces the retained
+   * messages still waiting on its topic: the broker would keep only the last one anyway. */
   push(topic: string, payload: Uint8Array, options: { retain?: boolean } = {}): number {
     return this.db.transaction(() => {
+      if (options.retain) this.supersede.run(topic);
       const seq = Number(this.insert.run(topic, Buffer.from(payload), options.retain ? 1 : 0, Date.now()).lastInsertRowid);
       this.trim.run(seq - this.maxMessages);
       return seq;
