@@ -3,6 +3,8 @@
 import { Command } from 'commander';
 import { registerAgent } from './commands/agent.js';
 import { registerClassify } from './commands/classify.js';
+import { registerConsole } from './commands/console.js';
+import { registerDemo } from './commands/demo.js';
 import { registerDevice } from './commands/device.js';
 import { registerEmbed } from './commands/embed.js';
 import { registerEval } from './commands/eval.js';
@@ -26,6 +28,7 @@ Start here:
   edgetune eval --data photos/                      how well a head learns your classes
   edgetune train --data photos/ -o site.head        train a head (one sub-folder per class)
   edgetune predict --head site.head new/*.jpg       predict new photos
+  edgetune demo --exit-when-done                    a console and four devices: the whole fleet loop
 
 Models are found through EDGETUNE_MODEL_DIR (air-gapped sites, CI), the cache, or a verified download.`,
     );
@@ -39,6 +42,8 @@ Models are found through EDGETUNE_MODEL_DIR (air-gapped sites, CI), the cache, o
   registerClassify(program);
   registerAgent(program);
   registerDevice(program);
+  registerConsole(program);
+  registerDemo(program);
   return program;
 }
 

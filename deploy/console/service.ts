@@ -15,11 +15,13 @@ import { PROTOCOL_VERSION, checkId, topics } from '../../runtime/sync/protocol.j
 import { type FleetKeys, loadOrCreateFleetKey, publicKeyPem } from '../../runtime/sync/signing.js';
 import { DeviceCredentials } from './credentials.js';
 import { DeviceMessages } from './device-messages.js';
+import { type DeviceView, deviceViews } from './device-view.js';
 import { Registry } from './registry.js';
 import { type RolloutResult, Rollouts } from './rollout.js';
 import { EmbeddedTransport, type EmbeddedBrokerOptions, type ExternalBrokerOptions, ExternalTransport, type Transport } from './transport.js';
 
 export class ConsoleError extends EdgetuneError {}
+export type { DeviceView };
 
 export interface ConsoleOptions {
   /** Registry, credentials, fleet key. */
@@ -38,23 +40,6 @@ export interface ConsoleOptions {
   log?: Logger;
 }
 
-export interface DeviceView {
-  id: string;
-  online: boolean;
-  lastSeen: number;
-  firstSeen: number;
-  protocol: number | null;
-  backbone: string | null;
-  engine: string | null;
-  headKind: string | null;
-  headVersion: number | null;
-  fleetVersion: number | null;
-  holdoutAccuracy: number | null;
-  perClass: Record<string, number>;
-  samples: number | null;
-  headsReceived: number;
-  canary: boolean;
-}
 
 export class FleetConsole extends EventEmitter {
   private readonly pending = new Map<string, { device: string; resolve: (r: CommandResponse) => void; timer: NodeJS.Timeout }>();
@@ -134,30 +119,7 @@ export class FleetConsole extends EventEmitter {
   }
 
   devices(): DeviceView[] {
-    const heads = new Map<string, number>();
-    for (const row of this.registry.devices()) heads.set(row.id, this.registry.deviceHeadCount(row.id));
-    return this.registry.devices().map((row) => {
-      const s = row.state;
-      const num = (v: unknown) => (typeof v === 'number' ? v : null);
-      const str = (v: unknown) => (typeof v === 'string' ? v : null);
-      return {
-        id: row.id,
-        online: row.online,
-        lastSeen: row.lastSeen,
-        firstSeen: row.firstSeen,
-        protocol: row.protocol,
-        backbone: str(s.backbone),
-        engine: str(s.engine),
-        headKind: str(s.headKind),
-        headVersion: num(s.headVersion),
-        fleetVersion: num(s.fleetVersion),
-        holdoutAccuracy: num(s.holdoutAccuracy),
-        perClass: (typeof s.perClass === 'object' && s.perClass !== null ? s.perClass : {}) as Record<string, number>,
-        samples: num(s.samples),
-        headsReceived: heads.get(row.id) ?? 0,
-        canary: this.canaries.includes(row.id),
-      };
-    });
+    return deviceViews(this.registry, this.canaries);
   }
 
   /** Sends a command to one device and waits for its reply (rejects on timeout or a refusal). */

@@ -1,0 +1,73 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type AgentProcess, startAgentProcess, writeAgentConfig } from './support/agent-process.js';
+import { runCli } from './support/cli.js';
+import { freeLoopbackPort } from './support/mqtt.js';
+import { MODEL_DIR, REPO_ROOT, tempDir } from './support/paths.js';
+import { until } from './support/until.js';
+
+// `edgetune console` as people run it: a console process, add-device for its login, a real agent process
+// joining with that config, and `console devices` (another process, same folder) seeing it online.
+const tmp = tempDir();
+const dir = join(tmp.path, 'console');
+let consoleProcess: ChildProcess | undefined;
+let agent: AgentProcess | undefined;
+
+afterAll(async () => {
+  await agent?.kill('SIGTERM');
+  if (consoleProcess && consoleProcess.exitCode === null) {
+    consoleProcess.kill('SIGTERM');
+    await once(consoleProcess, 'close');
+  }
+  tmp.remove();
+});
+
+async function devicesJson(): Promise<{ id: string; online: boolean; backbone: string | null }[]> {
+  const r = await runCli(['console', 'devices', '--dir', dir, '--json']);
+  expect(r.stderr).toBe('');
+  return JSON.parse(r.stdout) as { id: string; online: boolean; backbone: string | null }[];
+}
+
+describe('edgetune console', () => {
+  it('refuses add-device before the console has made its fleet key', async () => {
+    const early = await runCli(['console', 'add-device', 'pi-1', '--dir', join(tmp.path, 'empty'), '--fleet', 'farm']);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toMatch(/fleet\.pub does not exist: run "edgetune console start" once first/);
+  });
+
+  it('runs; a device added with add-device joins, and `console devices` lists it online', async () => {
+    const port = await freeLoopbackPort();
+    consoleProcess = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), 'console', 'start', '--dir', dir, '--fleet', 'farm', '--host', '127.0.0.1', '--port', String(port)], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, EDGETUNE_MODEL_DIR: MODEL_DIR },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let logs = '';
+    consoleProcess.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
+    await until('console started', () => logs.includes('"msg":"console started"'));
+
+    const added = await runCli(['console', 'add-device', 'pi-1', '--dir', dir, '--url', `mqtt://127.0.0.1:${port}`, '--public-key-file', join(dir, 'fleet.pub'), '--json']);
+    expect(added.code).toBe(0);
+    const login = JSON.parse(added.stdout) as { fleet: Record<string, string>; publicKey: string };
+    expect(login.fleet).toMatchObject({ id: 'farm', username: 'pi-1', url: `mqtt://127.0.0.1:${port}` });
+    expect(login.publicKey).toMatch(/BEGIN PUBLIC KEY/);
+
+    const wrongFleet = await runCli(['console', 'devices', '--dir', dir, '--fleet', 'other']);
+    expect(wrongFleet.code).toBe(2);
+    expect(wrongFleet.stderr).toMatch(/is the console of fleet "farm", not "other"/);
+
+    const agentDir = join(tmp.path, 'pi-1');
+    const config = writeAgentConfig(tmp.path, { device: { id: 'pi-1' }, data: { dir: agentDir }, http: { port: 0 }, fleet: { ...login.fleet, publishDelayMs: 0 } });
+    agent = await startAgentProcess(config);
+    const seen = await until('pi-1 online in `console devices`', async () => (await devicesJson()).find((d) => d.id === 'pi-1' && d.online));
+    expect(seen).toBeTruthy();
+
+    const table = await runCli(['console', 'devices', '--dir', dir]);
+    expect(table.stdout).toMatch(/pi-1\s+online/);
+    await agent.kill('SIGTERM');
+    agent = undefined;
+    await until('pi-1 offline after its agent stopped', async () => (await devicesJson()).find((d) => d.id === 'pi-1' && !d.online));
+  }, 90_000);
+});
