@@ -1,0 +1,266 @@
+// The fleet console's web UI and JSON API: one page (devices, accuracy chart, fleet heads, problems,
+// actions) and the routes it calls, every one behind an API token; live updates as Server-Sent Events.
+
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { writeDurably } from '../../runtime/durable.js';
+import type { Logger } from '../../runtime/agent/log.js';
+import { silentLogger } from '../../runtime/agent/log.js';
+import { pushedConfig } from '../../runtime/agent/pushed-config.js';
+import { HttpError, listen, readJson, requireToken, sendJson } from '../../runtime/http/json-api.js';
+import { ConsoleError, type DeviceView, type FleetConsole } from './service.js';
+import { consolePage } from './web-page.js';
+
+export interface ConsoleWebOptions {
+  /** Bind address (default 127.0.0.1: put a TLS proxy in front to serve a network). */
+  host?: string;
+  port: number;
+  /** Where the API token lives; created with mode 0600 on first run. */
+  tokenFile: string;
+  /** Seconds between SSE heartbeats (default 15). */
+  heartbeatSeconds?: number;
+  log?: Logger;
+}
+
+export interface ConsoleWeb {
+  /** The page with its token, as the console prints it: `http://host:port/?token=...`. */
+  url: string;
+  /** The server's base URL, for API clients (`${origin}/api/devices`). */
+  origin: string;
+  token: string;
+  close(): Promise<void>;
+}
+
+/** Accuracy points kept per device for the chart (the newest ones). */
+const HISTORY_PER_DEVICE = 500;
+
+// Console and device refusals are the caller's to fix (4xx); a device that does not answer is a 504.
+const STATUS_BY_CODE: Record<string, number> = {
+  COMMAND_TIMEOUT: 504,
+  CONSOLE_BUSY: 409,
+  CONSOLE_NO_HEADS: 409,
+  CONSOLE_NO_FLEET_HEAD: 409,
+  CONSOLE_NOTHING_TO_ROLL_BACK: 409,
+  SYNC_BAD_CONFIG: 400,
+  SYNC_REPLAY: 409,
+  NOT_ENOUGH_LABELS: 409,
+  TRAINING_BUSY: 409,
+};
+
+const TOKEN_BYTES = 32;
+
+/** Reads the API token, or creates one (mode 0600). A token file others can read is refused. */
+export function loadOrCreateApiToken(file: string): { token: string; created: boolean } {
+  if (!existsSync(file)) {
+    const token = randomBytes(TOKEN_BYTES).toString('base64url');
+    writeDurably(file, new TextEncoder().encode(`${token}\n`), { mode: 0o600 });
+    return { token, created: true };
+  }
+  const mode = statSync(file).mode & 0o777;
+  if (mode & 0o077) {
+    throw new ConsoleError('CONSOLE_TOKEN_FILE_MODE', `${file}: the API token file is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}); run chmod 600 ${file}`);
+  }
+  const token = readFileSync(file, 'utf8').trim();
+  if (!/^[A-Za-z0-9_-]{16,256}$/.test(token)) {
+    throw new ConsoleError('CONSOLE_TOKEN_FILE_BAD', `${file}: expected one API token of 16-256 letters, digits, "-" or "_"; delete the file to have a new one created`);
+  }
+  return { token, created: false };
+}
+
+export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWebOptions): Promise<ConsoleWeb> {
+  const log = options.log ?? silentLogger;
+  const { token, created } = loadOrCreateApiToken(options.tokenFile);
+  if (created) log.info('console API token created', { file: options.tokenFile });
+  const history = new AccuracyHistory(join(console_.options.dir, 'registry.db'));
+  const events = new EventStream(console_, (options.heartbeatSeconds ?? 15) * 1000);
+  let server;
+  try {
+    server = await listen((req, res) => handle(console_, { token, history, events }, req, res), { host: options.host ?? '127.0.0.1', port: options.port, statusByCode: STATUS_BY_CODE }, (fields) =>
+      log.error('console web request failed', fields),
+    );
+  } catch (err) {
+    events.close();
+    history.close();
+    throw err;
+  }
+  const url = `${server.url}/?token=${token}`;
+  log.info('console web listening', { url: `${server.url}/` });
+  return {
+    url,
+    origin: server.url,
+    token,
+    close: async () => {
+      events.close();
+      await server.close();
+      history.close();
+    },
+  };
+}
+
+interface Context {
+  token: string;
+  history: AccuracyHistory;
+  events: EventStream;
+}
+
+const DEVICE_ROUTE = /^\/api\/devices\/([A-Za-z0-9._-]{1,64})\/(push-head|train|config)$/;
+
+async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://console');
+  const path = url.pathname;
+  const method = req.method ?? 'GET';
+
+  if (method === 'GET' && path === '/') return sendPage(res);
+  if (method === 'GET' && path === '/favicon.ico') {
+    res.writeHead(204);
+    res.end();
+    return;
+  }
+  if (!path.startsWith('/api/')) throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+  requireToken(req, ctx.token, url);
+
+  if (method === 'GET' && path === '/api/devices') return sendJson(res, 200, { devices: devicesWithHistory(console_, ctx.history) });
+  if (method === 'GET' && path === '/api/fleet') return sendJson(res, 200, fleetView(console_));
+  if (method === 'GET' && path === '/api/events') return ctx.events.add(res);
+  if (method === 'POST' && path === '/api/merge') {
+    const body = await readJson(req);
+    const canaries = body.canaries;
+    if (canaries !== undefined && !(Array.isArray(canaries) && canaries.every((c) => typeof c === 'string'))) {
+      throw new HttpError(400, 'BAD_REQUEST', 'field "canaries" must be an array of device ids');
+    }
+    return sendJson(res, 200, await console_.mergeAndRollout(canaries === undefined ? {} : { canaries: canaries as string[] }));
+  }
+  if (method === 'POST' && path === '/api/rollback') return sendJson(res, 200, await console_.rollouts.rollback());
+
+  const match = DEVICE_ROUTE.exec(path);
+  if (method === 'POST' && match) {
+    const [, device, action] = match as unknown as [string, string, 'push-head' | 'train' | 'config'];
+    // Validate the body before anything reaches the device: a 400 names the field.
+    const body = await readJson(req);
+    const config = action === 'config' ? pushedConfig.parse(body, 'config body') : undefined;
+    requireOnlineDevice(console_, device);
+    if (action === 'push-head') return sendJson(res, 200, await console_.rollouts.pushTo(device));
+    if (action === 'train') return sendJson(res, 200, await console_.command(device, 'train'));
+    return sendJson(res, 200, await console_.command(device, 'config', config));
+  }
+  throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+}
+
+function requireOnlineDevice(console_: FleetConsole, device: string): void {
+  const row = console_.registry.device(device);
+  if (!row) throw new HttpError(404, 'DEVICE_NOT_FOUND', `no device "${device}" in fleet "${console_.fleet}"`);
+  // A command to an offline device would only time out: say so now.
+  if (!row.online) throw new HttpError(409, 'DEVICE_OFFLINE', `device "${device}" is offline; it gets the released fleet head when it reconnects`);
+}
+
+export interface DeviceWithHistory extends DeviceView {
+  /** Holdout accuracy over time, oldest first. */
+  accuracy: { at: number; accuracy: number; headVersion: number | null; fleetVersion: number | null }[];
+  /** The settings the console may push, as the device last reported them. */
+  config: Record<string, unknown> | null;
+}
+
+function devicesWithHistory(console_: FleetConsole, history: AccuracyHistory): DeviceWithHistory[] {
+  const points = history.latest(HISTORY_PER_DEVICE);
+  return console_.devices().map((view) => {
+    const config = console_.registry.device(view.id)?.state.config;
+    return { ...view, accuracy: points.get(view.id) ?? [], config: typeof config === 'object' && config !== null ? (config as Record<string, unknown>) : null };
+  });
+}
+
+function fleetView(console_: FleetConsole) {
+  const heads = console_.registry.fleetHeads(50).map(({ message: _message, ...head }) => head);
+  return {
+    fleet: console_.fleet,
+    broker: console_.brokerUrl,
+    canaries: console_.canaries,
+    released: heads.find((h) => h.status === 'released')?.version ?? null,
+    heads,
+    problems: console_.registry.problems(50),
+  };
+}
+
+function sendPage(res: ServerResponse): void {
+  const page = consolePage();
+  res.writeHead(200, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    // Only the page's own inline script and style run; the token in the URL is never sent elsewhere.
+    'content-security-policy': `default-src 'none'; script-src '${page.scriptHash}'; style-src '${page.styleHash}'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+    'referrer-policy': 'no-referrer',
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(page.html);
+}
+
+/** The newest accuracy points per device, read through a read-only connection to the registry. */
+class AccuracyHistory {
+  private readonly db: Database.Database;
+  private readonly statement;
+
+  constructor(path: string) {
+    this.db = new Database(path, { readonly: true, fileMustExist: true });
+    this.statement = this.db.prepare(`SELECT device, at, accuracy, head_version AS headVersion, fleet_version AS fleetVersion FROM (
+      SELECT *, rowid AS seq, ROW_NUMBER() OVER (PARTITION BY device ORDER BY at DESC, rowid DESC) AS n FROM accuracy
+    ) WHERE n <= ? ORDER BY device, at, seq`);
+  }
+
+  latest(perDevice: number): Map<string, DeviceWithHistory['accuracy']> {
+    const byDevice = new Map<string, DeviceWithHistory['accuracy']>();
+    for (const { device, ...point } of this.statement.all(perDevice) as ({ device: string } & DeviceWithHistory['accuracy'][number])[]) {
+      const list = byDevice.get(device) ?? [];
+      list.push(point);
+      byDevice.set(device, list);
+    }
+    return byDevice;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+/** Server-Sent Events: one `change` or `head` message per console event, and a heartbeat comment. */
+class EventStream {
+  private readonly clients = new Set<ServerResponse>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly onChange = (event: unknown) => this.broadcast('change', event);
+  private readonly onHead = (event: unknown) => this.broadcast('head', event);
+
+  constructor(
+    private readonly console_: FleetConsole,
+    heartbeatMs: number,
+  ) {
+    console_.on('change', this.onChange);
+    console_.on('head', this.onHead);
+    this.timer = setInterval(() => this.write(`: heartbeat ${new Date().toISOString()}\n\n`), heartbeatMs);
+    this.timer.unref();
+  }
+
+  add(res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    // A dropped stream reconnects after 2 s; the page re-fetches on every (re)connect.
+    res.write(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ fleet: this.console_.fleet })}\n\n`);
+    this.clients.add(res);
+    res.on('close', () => this.clients.delete(res));
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.console_.off('change', this.onChange);
+    this.console_.off('head', this.onHead);
+    for (const res of this.clients) res.end();
+    this.clients.clear();
+  }
+
+  private broadcast(event: string, data: unknown): void {
+    this.write(`event: ${event}\ndata: ${JSON.stringify(data ?? {})}\n\n`);
+  }
+
+  private write(text: string): void {
+    for (const res of this.clients) res.write(text);
+  }
+}

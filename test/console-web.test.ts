@@ -1,0 +1,180 @@
+import { chmodSync, copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, type Page, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FleetConsole } from '../deploy/console/service.js';
+import { type ConsoleWeb, loadOrCreateApiToken, startConsoleWeb } from '../deploy/console/web.js';
+import type { Agent } from '../runtime/agent/agent.js';
+import { feed, startFleetAgent } from './support/fleet.js';
+import { MODEL_DIR, tempDir } from './support/paths.js';
+import { until } from './support/until.js';
+
+// The console's web UI and API: the token, the routes' errors, and the page in Debian's Chromium
+// (playwright-core) watching a real agent join, train, and take a fleet head pushed from the page.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CLASSES = ['daisy', 'sunflower', 'tulip'];
+
+const tmp = tempDir();
+const tokenFile = join(tmp.path, 'console', 'web-token');
+let fleet: FleetConsole;
+let web: ConsoleWeb;
+let agent: Agent | undefined;
+let browser: Browser | undefined;
+let page: Page;
+
+beforeAll(async () => {
+  process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
+  fleet = await FleetConsole.start({ dir: join(tmp.path, 'console'), fleet: 'web', broker: { port: 0 }, commandTimeoutMs: 20_000 });
+  web = await startConsoleWeb(fleet, { port: 0, tokenFile });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await agent?.stop();
+  await web?.close();
+  await fleet?.stop();
+  tmp.remove();
+});
+
+async function call(method: string, path: string, options: { token?: string | null; body?: string } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const token = options.token === undefined ? web.token : options.token;
+  const res = await fetch(`${web.origin}${path}`, { method, headers: token === null ? {} : { authorization: `Bearer ${token}` }, ...(options.body === undefined ? {} : { body: options.body }) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+describe('console web API', () => {
+  it('refuses every API call without the token or with a wrong one, and takes it as a bearer header or ?token=', async () => {
+    for (const [method, path] of [['GET', '/api/devices'], ['GET', '/api/fleet'], ['GET', '/api/events'], ['POST', '/api/merge'], ['POST', '/api/rollback'], ['POST', '/api/devices/pi-1/train']] as const) {
+      expect(await call(method, path, { token: null })).toMatchObject({ status: 401, body: { code: 'UNAUTHORIZED' } });
+      expect(await call(method, path, { token: 'not-the-token' })).toMatchObject({ status: 401, body: { code: 'UNAUTHORIZED' } });
+    }
+    expect(await call('GET', '/api/devices')).toEqual({ status: 200, body: { devices: [] } });
+    expect(await call('GET', `/api/fleet?token=${web.token}`, { token: null })).toMatchObject({ status: 200, body: { fleet: 'web', heads: [], released: null, problems: [] } });
+    expect(web.url).toBe(`${web.origin}/?token=${web.token}`);
+    const pageRes = await fetch(`${web.origin}/`);
+    expect(pageRes.status).toBe(200);
+    expect(pageRes.headers.get('content-security-policy')).toMatch(/script-src 'sha256-/);
+  });
+
+  it('keeps the token in a file of mode 0600, reuses it, and refuses a token file others can read', async () => {
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(tokenFile, 'utf8').trim()).toBe(web.token);
+    expect(loadOrCreateApiToken(tokenFile)).toEqual({ token: web.token, created: false });
+    const open = join(tmp.path, 'open-token');
+    copyFileSync(tokenFile, open);
+    chmodSync(open, 0o644);
+    expect(() => loadOrCreateApiToken(open)).toThrow(`${open}: the API token file is readable by group or others (mode 0644); run chmod 600 ${open}`);
+    await expect(startConsoleWeb(fleet, { port: 0, tokenFile: open })).rejects.toMatchObject({ code: 'CONSOLE_TOKEN_FILE_MODE' });
+  });
+
+  it('answers a bad config body with a 400 naming the field', async () => {
+    const config = (body: string) => call('POST', '/api/devices/pi-1/config', { body });
+    expect(await config('{"head":{"unknownThreshold":7}}')).toMatchObject({ status: 400, body: { code: 'SYNC_BAD_CONFIG', error: expect.stringContaining('field "head.unknownThreshold"') } });
+    expect(await config('{"head":{"retrainAfterLabels":2.5}}')).toMatchObject({ status: 400, body: { error: expect.stringContaining('field "head.retrainAfterLabels"') } });
+    expect(await config('{"fleet":{"apply":"sometimes"}}')).toMatchObject({ status: 400, body: { error: expect.stringContaining('field "fleet.apply"') } });
+    expect(await config('{"head":')).toMatchObject({ status: 400, body: { code: 'BAD_JSON' } });
+  });
+
+  it('answers 404 for an unknown device or route, and 409 when there is nothing to merge or roll back', async () => {
+    for (const action of ['push-head', 'train', 'config']) {
+      expect(await call('POST', `/api/devices/ghost/${action}`, { body: '{}' })).toEqual({ status: 404, body: { code: 'DEVICE_NOT_FOUND', error: 'no device "ghost" in fleet "web"' } });
+    }
+    expect(await call('GET', '/api/nothing-here')).toMatchObject({ status: 404, body: { code: 'NOT_FOUND' } });
+    expect(await call('POST', '/api/merge')).toMatchObject({ status: 409, body: { code: 'CONSOLE_NO_HEADS' } });
+    expect(await call('POST', '/api/rollback')).toMatchObject({ status: 409, body: { code: 'CONSOLE_NOTHING_TO_ROLL_BACK' } });
+  });
+
+  it('streams every console change and head event as Server-Sent Events', async () => {
+    const abort = new AbortController();
+    const res = await fetch(`${web.origin}/api/events`, { headers: { authorization: `Bearer ${web.token}` }, signal: abort.signal });
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = res.body!.getReader();
+    let text = '';
+    const read = async (until_: string) => {
+      while (!text.includes(until_)) text += new TextDecoder().decode((await reader.read()).value);
+    };
+    await read('event: hello');
+    fleet.emit('change', { type: 'fleet' });
+    fleet.emit('head', { device: 'pi-9', id: 'h1', version: 3, duplicate: false });
+    await read('event: head');
+    expect(text).toContain('event: change\ndata: {"type":"fleet"}\n\n');
+    expect(text).toContain('event: head\ndata: {"device":"pi-9","id":"h1","version":3,"duplicate":false}\n\n');
+    abort.abort();
+  });
+});
+
+describe('console page in Chromium', () => {
+  const row = () => page.locator('tr[data-device="web-pi"]');
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    page = await browser.newPage();
+    if (process.env.DEBUG_BROWSER) page.on('console', (m) => console.log('page:', m.text()));
+    if (process.env.DEBUG_BROWSER) page.on('pageerror', (e) => console.log('page error:', e.message));
+    await page.goto(web.url);
+    await page.locator('#live.on').waitFor();
+    // Marks this page load: a reload would lose it.
+    await page.evaluate(() => ((window as unknown as { loadMark: number }).loadMark = 42));
+  });
+
+  it('sees a device that joins after the page is open appear and turn online, without a reload', async () => {
+    expect(await page.locator('#no-devices').isVisible()).toBe(true);
+    expect(new URL(page.url()).search).toBe(''); // the token left the address bar
+    agent = await startFleetAgent(fleet, 'web-pi', join(tmp.path, 'web-pi'), { apply: 'off' }, { holdoutFraction: 0.3 });
+    await expect.poll(() => row().getAttribute('data-online')).toBe('true');
+    expect(await row().locator('td.online').textContent()).toBe('online');
+    expect(await row().locator('td.backbone').textContent()).toBe(agent.backbone.id);
+    expect(await row().locator('td.seen').textContent()).toMatch(/just now|\d+ s ago/);
+    expect(await page.locator('#no-devices').isVisible()).toBe(false);
+    expect(await page.evaluate(() => (window as unknown as { loadMark: number }).loadMark)).toBe(42);
+  });
+
+  it('retrains the device from its row and shows its head, samples per class and holdout accuracy', async () => {
+    await feed(agent!, CLASSES, 0, 10);
+    await expect.poll(() => row().locator('td.classes').textContent()).toBe('daisy 10 · sunflower 10 · tulip 10');
+    await page.getByRole('button', { name: 'retrain web-pi' }).click();
+    await expect.poll(() => page.locator('#status').textContent(), { timeout: 20_000 }).toBe('web-pi kept a new head v1');
+    await expect.poll(() => row().locator('td.head').textContent()).toBe('v1 softmax');
+    const accuracy = agent!.currentHead!.meta.metrics.holdoutAccuracy!;
+    await expect.poll(() => row().locator('td.accuracy').textContent()).toBe(`${(accuracy * 100).toFixed(1)} %`);
+    await expect.poll(() => page.locator('#chart g[data-device="web-pi"] circle').count()).toBeGreaterThanOrEqual(1);
+  });
+
+  it('merges from the page and lists fleet head v1 as released', async () => {
+    await until('the device head stored', () => fleet.registry.deviceHeadCount('web-pi') === 1);
+    await page.getByRole('button', { name: 'merge & roll out' }).click();
+    await expect.poll(() => page.locator('#status').textContent(), { timeout: 20_000 }).toBe('fleet head v1 from web-pi: released');
+    const v1 = page.locator('#fleet-heads tr[data-version="1"]');
+    expect(await v1.getAttribute('data-status')).toBe('released');
+    expect(await v1.locator('td').nth(2).textContent()).toBe('web-pi');
+    // fleet.apply is off on this device: the retained fleet head did not change it.
+    expect(await row().locator('td.fleet').textContent()).toBe('–');
+  });
+
+  it('pushes config from the form, then pushes the fleet head, which the device really applies', async () => {
+    await page.getByRole('button', { name: 'push config to web-pi' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Push config to web-pi' });
+    await dialog.getByLabel('fleet heads').selectOption('replace');
+    await dialog.getByLabel('unknown threshold').fill('0.6');
+    await dialog.getByRole('button', { name: 'send config' }).click();
+    await expect.poll(() => dialog.isVisible()).toBe(false);
+    expect(agent!.config.fleet!.apply).toBe('replace');
+    expect(agent!.config.head.unknownThreshold).toBe(0.6);
+
+    await page.getByRole('button', { name: 'push head to web-pi' }).click();
+    await expect.poll(() => page.locator('#status').textContent(), { timeout: 20_000 }).toBe('web-pi applied fleet head v1');
+    await expect.poll(() => row().locator('td.fleet').textContent()).toBe('v1');
+    expect(agent!.currentHead!.meta.metrics.fleetVersion).toBe(1);
+    expect(fleet.devices()[0]!.fleetVersion).toBe(1);
+    if (process.env.DEBUG_BROWSER) await page.screenshot({ path: '/tmp/console-web.png', fullPage: true });
+  });
+
+  it('shows the device offline when its agent stops', async () => {
+    await agent!.stop();
+    agent = undefined;
+    await expect.poll(() => row().getAttribute('data-online')).toBe('false');
+    expect(await page.getByRole('button', { name: 'push head to web-pi' }).isDisabled()).toBe(true);
+  });
+});
