@@ -1,47 +1,33 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceCredentials } from '../deploy/console/credentials.js';
-import { writeMosquittoConfig } from '../deploy/console/mosquitto.js';
 import { DeviceLink } from '../runtime/sync/link.js';
 import { Outbox } from '../runtime/sync/outbox.js';
 import { topics } from '../runtime/sync/protocol.js';
-import { connectMqtt, freeLoopbackPort, headFromDeviceToConsole } from './support/mqtt.js';
+import { type RunningMosquitto, startMosquitto } from './support/mosquitto.js';
+import { connectMqtt, headFromDeviceToConsole } from './support/mqtt.js';
 import { tempDir } from './support/paths.js';
 import { until } from './support/until.js';
 
-// A real mosquitto process (Debian's package, started here on a free loopback port) with the config,
-// password file and ACL the console writes.
-const MOSQUITTO = process.env.MOSQUITTO_PATH ?? '/usr/sbin/mosquitto';
+// A real mosquitto process with the config, password file and ACL the console writes.
 const tmp = tempDir();
 const credentials = new DeviceCredentials(join(tmp.path, 'registry.db'));
 const passwords = { a: credentials.issue('pi-a'), b: credentials.issue('pi-b') };
 const consoleLogin = { username: 'console', password: 'console-secret-123' };
-let broker: ChildProcess;
+let broker: RunningMosquitto;
 let url = '';
 const clients: MqttClient[] = [];
 
 const connect = (username: string, password: string) => connectMqtt(url, username, password, 5, clients);
 
 beforeAll(async () => {
-  const port = await freeLoopbackPort();
-  const files = writeMosquittoConfig(tmp.path, { fleet: 'farm', port, credentials, console: consoleLogin, ...(process.getuid?.() === 0 ? { user: 'root' } : {}) });
-  broker = spawn(MOSQUITTO, ['-c', files.config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  url = `mqtt://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      (await connect(consoleLogin.username, consoleLogin.password)).end(true);
-      break;
-    } catch (err) {
-      if (i > 50) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  broker = await startMosquitto(tmp.path, 'farm', credentials, consoleLogin);
+  url = broker.url;
 });
 afterAll(async () => {
   for (const c of clients) c.end(true);
-  broker?.kill('SIGTERM');
+  await broker?.stop();
   credentials.close();
   tmp.remove();
 });

@@ -9,8 +9,7 @@ import { silentLogger } from '../../runtime/agent/log.js';
 import { FLOWERS_DIR } from './paths.js';
 
 /** Starts the real agent as device `id` of the console's fleet. */
-export async function startFleetAgent(console_: FleetConsole, id: string, dataDir: string, fleet: Record<string, unknown> = {}, data: Record<string, unknown> = {}): Promise<Agent> {
-  const { fleet: login } = console_.addDevice(id);
+export async function startFleetAgent(console_: FleetConsole, id: string, dataDir: string, fleet: Record<string, unknown> = {}, data: Record<string, unknown> = {}, login = console_.addDevice(id).fleet): Promise<Agent> {
   const config = AgentConfigSchema.parse({
     device: { id },
     data: { dir: dataDir, holdoutFraction: 0, ...data },
