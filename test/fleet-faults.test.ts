@@ -1,0 +1,69 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FleetConsole } from '../deploy/console/service.js';
+import type { Agent } from '../runtime/agent/agent.js';
+import { feed, startFleetAgent } from './support/fleet.js';
+import { MODEL_DIR, tempDir } from './support/paths.js';
+import { until } from './support/until.js';
+
+// The broker goes down and comes back, again and again, while real agents train and publish heads:
+// every head a device kept reaches the console's registry exactly once.
+const tmp = tempDir();
+const IDS = ['pi-1', 'pi-2', 'pi-3'];
+let fleet: FleetConsole;
+let agents: Agent[] = [];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
+  fleet = await FleetConsole.start({ dir: join(tmp.path, 'console'), fleet: 'farm', broker: { port: 0 } });
+  agents = await Promise.all(IDS.map((id) => startFleetAgent(fleet, id, join(tmp.path, id))));
+  await Promise.all(agents.map((agent, i) => feed(agent, ['daisy', 'tulip'], i * 4, 4)));
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(agents.map((a) => a.stop()));
+  await fleet?.stop();
+  tmp.remove();
+});
+
+describe('fleet sync under broker restarts', () => {
+  it('every head published across four broker restarts is stored once, none lost', async () => {
+    const kept = new Map<string, number[]>(IDS.map((id) => [id, []]));
+    const training = Promise.all(
+      agents.map(async (agent, i) => {
+        for (let round = 0; round < 6; round++) {
+          await feed(agent, ['daisy', 'tulip'], 100 + i * 20 + round * 2, 2);
+          const outcome = await agent.train();
+          if (outcome.kept) kept.get(IDS[i]!)!.push(outcome.version);
+          await sleep(150);
+        }
+      }),
+    );
+    let restarts = 0;
+    const restarting = (async () => {
+      for (; restarts < 4; restarts++) {
+        await sleep(350);
+        await fleet.restartBroker();
+      }
+    })();
+    await Promise.all([training, restarting]);
+    expect(restarts).toBe(4);
+
+    const versionsAt = (device: string) =>
+      fleet.registry
+        .deviceHeadIds()
+        .filter((id) => id.startsWith(`${device}-head-`))
+        .map((id) => Number(id.split('-')[3]))
+        .sort((x, y) => x - y);
+    await until('every kept head at the console', () => IDS.every((id) => versionsAt(id).length >= kept.get(id)!.length), 60_000);
+    for (const id of IDS) {
+      expect(kept.get(id)!.length).toBeGreaterThanOrEqual(4);
+      expect(versionsAt(id)).toEqual(kept.get(id));
+      expect(fleet.registry.deviceHeadCount(id)).toBe(kept.get(id)!.length);
+    }
+    // The outboxes drain (the last states follow the heads), and nothing more arrives.
+    await until('every outbox empty', () => agents.every((agent) => (agent.health().fleet as { queued: number }).queued === 0), 30_000);
+    for (const id of IDS) expect(fleet.registry.deviceHeadCount(id)).toBe(kept.get(id)!.length);
+  }, 120_000);
+});
