@@ -26,7 +26,7 @@ let page: Page;
 beforeAll(async () => {
   process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
   fleet = await FleetConsole.start({ dir: join(tmp.path, 'console'), fleet: 'web', broker: { port: 0 }, commandTimeoutMs: 20_000 });
-  web = await startConsoleWeb(fleet, { port: 0, tokenFile });
+  web = await startConsoleWeb(fleet, { port: 0, tokenFile, heartbeatSeconds: 0.2 });
 });
 
 afterAll(async () => {
@@ -37,10 +37,35 @@ afterAll(async () => {
   tmp.remove();
 });
 
-async function call(method: string, path: string, options: { token?: string | null; body?: string } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
-  const token = options.token === undefined ? web.token : options.token;
-  const res = await fetch(`${web.origin}${path}`, { method, headers: token === null ? {} : { authorization: `Bearer ${token}` }, ...(options.body === undefined ? {} : { body: options.body }) });
+async function call(method: string, path: string, options: { token?: string | null; body?: string; on?: ConsoleWeb } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const on = options.on ?? web;
+  const token = options.token === undefined ? on.token : options.token;
+  const res = await fetch(`${on.origin}${path}`, { method, headers: token === null ? {} : { authorization: `Bearer ${token}` }, ...(options.body === undefined ? {} : { body: options.body }) });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** An open /api/events stream: its text so far, read until a string arrives, or its end. */
+async function openStream(on: ConsoleWeb) {
+  const abort = new AbortController();
+  const res = await fetch(`${on.origin}/api/events`, { headers: { authorization: `Bearer ${on.token}` }, signal: abort.signal });
+  expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const reader = res.body!.getReader();
+  let text = '';
+  let done = false;
+  const pump = async () => {
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) return void (done = true);
+      text += new TextDecoder().decode(chunk.value);
+    }
+  };
+  const ended = pump().catch(() => undefined);
+  return {
+    text: () => text,
+    read: (what: string) => until(`"${what}" on the event stream`, () => text.includes(what) || done),
+    ended: ended.then(() => done),
+    abort: () => abort.abort(),
+  };
 }
 
 describe('console web API', () => {
@@ -85,22 +110,40 @@ describe('console web API', () => {
     expect(await call('POST', '/api/rollback')).toMatchObject({ status: 409, body: { code: 'CONSOLE_NOTHING_TO_ROLL_BACK' } });
   });
 
-  it('streams every console change and head event as Server-Sent Events', async () => {
-    const abort = new AbortController();
-    const res = await fetch(`${web.origin}/api/events`, { headers: { authorization: `Bearer ${web.token}` }, signal: abort.signal });
-    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    const reader = res.body!.getReader();
-    let text = '';
-    const read = async (until_: string) => {
-      while (!text.includes(until_)) text += new TextDecoder().decode((await reader.read()).value);
-    };
-    await read('event: hello');
+  it('answers 504 when a device does not answer a command in time, and 409 when it is offline', async () => {
+    const slow = await FleetConsole.start({ dir: join(tmp.path, 'slow-console'), fleet: 'slow', broker: { port: 0 }, commandTimeoutMs: 300 });
+    const slowWeb = await startConsoleWeb(slow, { port: 0, tokenFile: join(tmp.path, 'slow-console', 'web-token') });
+    try {
+      // A device the registry has seen online, with no agent behind it any more.
+      slow.registry.recordState('mute-pi', { protocol: 1, device: 'mute-pi', online: true }, 1, null);
+      expect(await call('POST', '/api/devices/mute-pi/train', { on: slowWeb })).toMatchObject({ status: 504, body: { code: 'COMMAND_TIMEOUT', error: expect.stringContaining('device mute-pi did not answer "train"') } });
+      slow.registry.recordState('mute-pi', { protocol: 1, device: 'mute-pi', online: false }, 1, null);
+      expect(await call('POST', '/api/devices/mute-pi/push-head', { on: slowWeb })).toMatchObject({ status: 409, body: { code: 'DEVICE_OFFLINE' } });
+    } finally {
+      await slowWeb.close();
+      await slow.stop();
+    }
+  });
+
+  it('streams every console change and head event as Server-Sent Events, with heartbeats', async () => {
+    const stream = await openStream(web);
+    await stream.read('event: hello');
     fleet.emit('change', { type: 'fleet' });
     fleet.emit('head', { device: 'pi-9', id: 'h1', version: 3, duplicate: false });
-    await read('event: head');
-    expect(text).toContain('event: change\ndata: {"type":"fleet"}\n\n');
-    expect(text).toContain('event: head\ndata: {"device":"pi-9","id":"h1","version":3,"duplicate":false}\n\n');
-    abort.abort();
+    await stream.read('event: head');
+    expect(stream.text()).toContain('event: change\ndata: {"type":"fleet"}\n\n');
+    expect(stream.text()).toContain('event: head\ndata: {"device":"pi-9","id":"h1","version":3,"duplicate":false}\n\n');
+    await stream.read(': heartbeat');
+    stream.abort();
+  });
+
+  it('closes with its event streams open, ending them', async () => {
+    const second = await startConsoleWeb(fleet, { port: 0, tokenFile });
+    const stream = await openStream(second);
+    await stream.read('event: hello');
+    await second.close();
+    await stream.ended;
+    expect(fleet.listenerCount('change')).toBe(1); // only `web`'s stream is still listening
   });
 });
 
@@ -175,6 +218,8 @@ describe('console page in Chromium', () => {
     await agent!.stop();
     agent = undefined;
     await expect.poll(() => row().getAttribute('data-online')).toBe('false');
+    expect(await row().locator('td.online').textContent()).toBe('offline');
     expect(await page.getByRole('button', { name: 'push head to web-pi' }).isDisabled()).toBe(true);
+    expect(await call('POST', '/api/devices/web-pi/train')).toMatchObject({ status: 409, body: { code: 'DEVICE_OFFLINE' } });
   });
 });

@@ -35,12 +35,12 @@ const STYLE = `
   .badge.canary { background: #fff1c7; color: #7a5600; }
   .badge.rolled-back { background: #fde0e0; color: #9b1c1c; }
   .muted { color: #6b7385; }
-  #status { min-height: 1.4em; margin: 0 0 12px; }
+  #status { min-height: 1.4em; margin: 0 0 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
   .err { color: #b00020; }
   #live.on::before { content: "●"; color: #2bd47d; margin-right: 4px; }
   #live.off::before { content: "●"; color: #f0a020; margin-right: 4px; }
   figure { margin: 0; }
-  #chart { width: 100%; height: auto; aspect-ratio: 800 / 240; display: block; }
+  #chart { width: 100%; height: auto; aspect-ratio: 1000 / 240; display: block; }
   #chart text { font-size: 11px; fill: #6b7385; }
   #chart .grid { stroke: #e3e6ec; }
   #legend { display: flex; gap: 16px; flex-wrap: wrap; font-size: 13px; min-height: 1.4em; }
@@ -72,7 +72,7 @@ const busy = new Set();
 let devices = [];
 let fleet = null;
 
-function status(text, isError) { $('status').textContent = text; $('status').className = isError ? 'err' : ''; }
+function status(text, isError) { $('status').textContent = text; $('status').title = text; $('status').className = isError ? 'err' : ''; }
 
 async function api(method, path, body) {
   const res = await fetch(path, { method, headers: { authorization: 'Bearer ' + token, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -169,7 +169,7 @@ function refreshAges() {
 
 // ---- accuracy chart: one line per device, time on x, holdout accuracy 0-100 % on y
 function renderChart() {
-  const W = 800, H = 240, L = 44, R = 12, T = 10, B = 26;
+  const W = 1000, H = 240, L = 44, R = 12, T = 10, B = 26;
   const chart = $('chart');
   const series = devices.map((d, i) => ({ id: d.id, color: COLORS[i % COLORS.length], points: d.accuracy })).filter((s) => s.points.length > 0);
   const all = series.flatMap((s) => s.points.map((p) => p.at));
@@ -246,7 +246,8 @@ async function refresh() {
   refreshing = null;
   if (again) { again = false; await refresh(); }
 }
-function soon() { clearTimeout(timer); timer = setTimeout(refresh, 150); }
+// A throttle, not a debounce: a fleet that never stops talking still gets a refresh every 250 ms.
+function soon() { if (!timer) timer = setTimeout(() => { timer = null; refresh(); }, 250); }
 
 async function act(key, what, run) {
   busy.add(key);
@@ -348,7 +349,7 @@ const BODY = `
   <section aria-labelledby="chart-title">
     <h2 id="chart-title">Holdout accuracy over time</h2>
     <figure>
-      <svg id="chart" viewBox="0 0 800 240" role="img" aria-labelledby="chart-title"></svg>
+      <svg id="chart" viewBox="0 0 1000 240" role="img" aria-labelledby="chart-title"></svg>
       <figcaption id="legend"></figcaption>
     </figure>
   </section>

@@ -20,7 +20,7 @@ export interface ConsoleWebOptions {
   port: number;
   /** Where the API token lives; created with mode 0600 on first run. */
   tokenFile: string;
-  /** Seconds between SSE heartbeats (default 15). */
+  /** Seconds between heartbeats on the event stream (default 15), which keep proxies from closing it. */
   heartbeatSeconds?: number;
   log?: Logger;
 }
@@ -189,7 +189,7 @@ function sendPage(res: ServerResponse): void {
     'content-type': 'text/html; charset=utf-8',
     'cache-control': 'no-store',
     // Only the page's own inline script and style run; the token in the URL is never sent elsewhere.
-    'content-security-policy': `default-src 'none'; script-src '${page.scriptHash}'; style-src '${page.styleHash}'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+    'content-security-policy': `default-src 'none'; script-src '${page.scriptHash}'; style-src '${page.styleHash}'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
     'referrer-policy': 'no-referrer',
     'x-content-type-options': 'nosniff',
   });
