@@ -27,7 +27,7 @@ const StateSchema = z.looseObject({
   fleetVersion: z.number().int().nullable().optional(),
 });
 
-const EventSchema = z.looseObject({ holdoutAccuracy: z.number().min(0).max(1).optional() });
+const EventSchema = z.looseObject({ protocol: z.number().int(), holdoutAccuracy: z.number().min(0).max(1).optional() });
 
 export interface DeviceMessageEvents {
   problem(problem: { device: string | null; topic: string; code: string; message: string }): void;
@@ -74,9 +74,7 @@ export class DeviceMessages {
     const state = parseJsonMessage(StateSchema, payload, topic, MAX_JSON_BYTES);
     if (state.device !== device) throw new SyncError('SYNC_MALFORMED', `${topic}: state of "${state.device.slice(0, 64)}" on the topic of "${device}"`);
     const known = this.registry.device(device);
-    if (state.protocol !== PROTOCOL_VERSION) {
-      throw new SyncError('SYNC_PROTOCOL_VERSION', `${topic}: device ${device} speaks protocol v${state.protocol}; this console speaks v${PROTOCOL_VERSION}`);
-    }
+    checkProtocol(state.protocol, device, topic);
     if (!state.online) {
       // The last will says only "offline": keep what the device said before.
       this.registry.recordState(device, { ...known?.state, online: false }, state.protocol, known?.publicKey ?? null);
@@ -121,6 +119,7 @@ export class DeviceMessages {
 
   private onEvent(device: string, topic: string, payload: Buffer): void {
     const event = parseJsonMessage(EventSchema, payload, topic, MAX_JSON_BYTES);
+    checkProtocol(event.protocol, device, topic);
     const known = this.registry.device(device);
     if (typeof event.holdoutAccuracy === 'number') {
       this.registry.recordAccuracy(device, event.holdoutAccuracy, (known?.state.headVersion as number | null) ?? null, (known?.state.fleetVersion as number | null) ?? null);
@@ -131,7 +130,12 @@ export class DeviceMessages {
 
   private onResponse(device: string, topic: string, payload: Buffer): void {
     const response = parseJsonMessage(ResponseSchema, payload, topic, MAX_JSON_BYTES);
+    checkProtocol(response.protocol, device, topic);
     if (response.device !== device) throw new SyncError('SYNC_MALFORMED', `${topic}: a reply of "${response.device.slice(0, 64)}" on the topic of "${device}"`);
     this.events.response(response);
   }
+}
+
+function checkProtocol(protocol: number, device: string, topic: string): void {
+  if (protocol !== PROTOCOL_VERSION) throw new SyncError('SYNC_PROTOCOL_VERSION', `${topic}: device ${device} speaks protocol v${protocol}; this console speaks v${PROTOCOL_VERSION}`);
 }

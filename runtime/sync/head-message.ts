@@ -79,7 +79,7 @@ export function decodeHeadMessage(bytes: Uint8Array, expect: Expectations): { he
   if (protocol !== PROTOCOL_VERSION) fail('SYNC_PROTOCOL_VERSION', `protocol v${protocol} message; this edgetune speaks v${PROTOCOL_VERSION}`);
   const body = buf.subarray(0, buf.length - SIGNATURE_BYTES);
   if (!verifyBytes(body, buf.subarray(buf.length - SIGNATURE_BYTES), expect.publicKey)) {
-    fail('SYNC_BAD_SIGNATURE', 'signature does not verify against the fleet key: forged or tampered, refused');
+    fail('SYNC_BAD_SIGNATURE', 'signature does not verify against the key it must be signed with (fleet key for fleet heads, the pinned device key for device heads): forged, tampered or truncated; refused');
   }
   const length = buf.readUInt32LE(8);
   if (PREAMBLE + length > body.length) fail('SYNC_MALFORMED', 'header runs past the end');
