@@ -93,12 +93,13 @@ describe('console web API', () => {
     await expect(startConsoleWeb(fleet, { port: 0, tokenFile: open })).rejects.toMatchObject({ code: 'CONSOLE_TOKEN_FILE_MODE' });
   });
 
-  it('answers a bad config body with a 400 naming the field', async () => {
+  it('answers a bad config body or query with a 400 naming the field', async () => {
     const config = (body: string) => call('POST', '/api/devices/pi-1/config', { body });
     expect(await config('{"head":{"unknownThreshold":7}}')).toMatchObject({ status: 400, body: { code: 'SYNC_BAD_CONFIG', error: expect.stringContaining('field "head.unknownThreshold"') } });
     expect(await config('{"head":{"retrainAfterLabels":2.5}}')).toMatchObject({ status: 400, body: { error: expect.stringContaining('field "head.retrainAfterLabels"') } });
     expect(await config('{"fleet":{"apply":"sometimes"}}')).toMatchObject({ status: 400, body: { error: expect.stringContaining('field "fleet.apply"') } });
     expect(await config('{"head":')).toMatchObject({ status: 400, body: { code: 'BAD_JSON' } });
+    expect(await call('GET', '/api/devices?history=lots')).toMatchObject({ status: 400, body: { error: expect.stringContaining('"history"') } });
   });
 
   it('answers 404 for an unknown device or route, and 409 when there is nothing to merge or roll back', async () => {
@@ -158,8 +159,16 @@ describe('console page in Chromium', () => {
     if (process.env.DEBUG_BROWSER) page.on('pageerror', (e) => console.log('page error:', e.message));
     await page.goto(web.url);
     await page.locator('#live.on').waitFor();
-    // Marks this page load: a reload would lose it.
-    await page.evaluate(() => ((window as unknown as { loadMark: number }).loadMark = 42));
+    await page.evaluate(() => {
+      const w = window as unknown as { loadMark: number; layoutShift: number };
+      // Marks this page load: a reload would lose it.
+      w.loadMark = 42;
+      // Cumulative layout shift not caused by the user (Chromium's layout-shift entries).
+      w.layoutShift = 0;
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries() as unknown as { value: number; hadRecentInput: boolean }[]) if (!e.hadRecentInput) w.layoutShift += e.value;
+      }).observe({ type: 'layout-shift', buffered: true });
+    });
   });
 
   it('sees a device that joins after the page is open appear and turn online, without a reload', async () => {
@@ -183,6 +192,9 @@ describe('console page in Chromium', () => {
     const accuracy = agent!.currentHead!.meta.metrics.holdoutAccuracy!;
     await expect.poll(() => row().locator('td.accuracy').textContent()).toBe(`${(accuracy * 100).toFixed(1)} %`);
     await expect.poll(() => page.locator('#chart g[data-device="web-pi"] circle').count()).toBeGreaterThanOrEqual(1);
+    const [device] = (await call('GET', '/api/devices')).body.devices as { accuracy: { accuracy: number; headVersion: number }[]; config: unknown }[];
+    expect(device!.accuracy.at(-1)).toMatchObject({ accuracy, headVersion: 1 });
+    expect(device!.config).toMatchObject({ fleet: { apply: 'off' } });
   });
 
   it('merges from the page and lists fleet head v1 as released', async () => {
@@ -211,7 +223,17 @@ describe('console page in Chromium', () => {
     await expect.poll(() => row().locator('td.fleet').textContent()).toBe('v1');
     expect(agent!.currentHead!.meta.metrics.fleetVersion).toBe(1);
     expect(fleet.devices()[0]!.fleetVersion).toBe(1);
+    // Rows, chart and lists changed live all along without moving the page under the pointer.
+    expect(await page.evaluate(() => (window as unknown as { layoutShift: number }).layoutShift)).toBeLessThan(0.01);
     if (process.env.DEBUG_BROWSER) await page.screenshot({ path: '/tmp/console-web.png', fullPage: true });
+  });
+
+  it('says so on the page when its token is wrong', async () => {
+    const other = await browser!.newPage();
+    await other.goto(`${web.origin}/?token=not-the-token`);
+    await expect.poll(() => other.locator('#status.err').textContent()).toMatch(/wrong or missing API token/);
+    expect(await other.locator('tr[data-device]').count()).toBe(0);
+    await other.close();
   });
 
   it('shows the device offline when its agent stops', async () => {

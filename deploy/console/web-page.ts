@@ -19,10 +19,11 @@ const STYLE = `
   #devices { table-layout: fixed; min-width: 1100px; }
   #devices th:nth-child(1) { width: 14%; } #devices th:nth-child(2) { width: 8%; } #devices th:nth-child(3) { width: 9%; }
   #devices th:nth-child(4) { width: 15%; } #devices th:nth-child(5) { width: 9%; } #devices th:nth-child(6) { width: 6%; }
-  #devices th:nth-child(8) { width: 8%; } #devices th:nth-child(9) { width: 230px; }
+  #devices th:nth-child(8) { width: 8%; } #devices th:nth-child(9) { width: 250px; }
   th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #e3e6ec; vertical-align: middle; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
   th { font-size: 13px; color: #5a6374; font-weight: 600; }
-  td.classes { white-space: normal; font-size: 13px; }
+  td.classes { font-size: 13px; }
+  #devices td { height: 46px; }
   td.actions { white-space: nowrap; overflow: visible; }
   button { font: inherit; font-size: 13px; border: 1px solid #b8bfcc; background: #fff; border-radius: 4px; padding: 2px 8px; cursor: pointer; }
   button:hover:not(:disabled) { border-color: #2f6fed; }
@@ -151,6 +152,7 @@ function renderDevices() {
     setText(row.querySelector('.fleet'), d.fleetVersion == null ? '–' : 'v' + d.fleetVersion);
     const classes = Object.entries(d.perClass).sort((a, b) => a[0].localeCompare(b[0])).map(([c, n]) => c + ' ' + n).join(' · ');
     setText(row.querySelector('.classes'), classes || (d.samples ? d.samples + ' unlabelled' : '–'));
+    row.querySelector('.classes').title = classes;
     setText(row.querySelector('.accuracy'), pct(d.holdoutAccuracy));
     for (const button of row.querySelectorAll('button')) {
       const running = busy.has(d.id + ':' + button.dataset.action);
@@ -343,8 +345,8 @@ const BODY = `
     <table id="devices" aria-labelledby="devices-title">
       <thead><tr><th>device</th><th>online</th><th>last seen</th><th>backbone</th><th>head</th><th>fleet</th><th>samples per class</th><th>holdout</th><th>actions</th></tr></thead>
       <tbody id="device-rows"></tbody>
+      <tbody><tr id="no-devices"><td colspan="9" class="muted">No device has connected yet: add one with <code>edgetune console add-device ID</code> and start its agent.</td></tr></tbody>
     </table>
-    <p id="no-devices" class="muted">No device has connected yet: add one with <code>edgetune console add-device ID</code> and start its agent.</p>
   </section>
   <section aria-labelledby="chart-title">
     <h2 id="chart-title">Holdout accuracy over time</h2>
@@ -359,8 +361,8 @@ const BODY = `
       <table id="fleet-heads" aria-labelledby="heads-title">
         <thead><tr><th>version</th><th>status</th><th>merged</th><th>held back</th><th>note</th><th>created</th></tr></thead>
         <tbody id="fleet-head-rows"></tbody>
+        <tbody><tr id="no-fleet-heads"><td colspan="6" class="muted">No fleet head yet: train heads on devices, then merge &amp; roll out.</td></tr></tbody>
       </table>
-      <p id="no-fleet-heads" class="muted">No fleet head yet: train heads on devices, then merge &amp; roll out.</p>
     </section>
     <section aria-labelledby="problems-title">
       <h2 id="problems-title">Problems</h2>

@@ -34,8 +34,10 @@ export interface ConsoleWeb {
   close(): Promise<void>;
 }
 
-/** Accuracy points kept per device for the chart (the newest ones). */
-const HISTORY_PER_DEVICE = 500;
+/** Accuracy points per device in /api/devices (the newest ones): enough for the chart, and a
+ * 200-device fleet's reply stays around a megabyte. `?history=N` asks for up to MAX_HISTORY. */
+const HISTORY_PER_DEVICE = 200;
+const MAX_HISTORY = 5000;
 
 // Console and device refusals are the caller's to fix (4xx); a device that does not answer is a 504.
 const STATUS_BY_CODE: Record<string, number> = {
@@ -122,7 +124,7 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   if (!path.startsWith('/api/')) throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
   requireToken(req, ctx.token, url);
 
-  if (method === 'GET' && path === '/api/devices') return sendJson(res, 200, { devices: devicesWithHistory(console_, ctx.history) });
+  if (method === 'GET' && path === '/api/devices') return sendJson(res, 200, { devices: devicesWithHistory(console_, ctx.history, historyParam(url)) });
   if (method === 'GET' && path === '/api/fleet') return sendJson(res, 200, fleetView(console_));
   if (method === 'GET' && path === '/api/events') return ctx.events.add(res);
   if (method === 'POST' && path === '/api/merge') {
@@ -163,10 +165,19 @@ export interface DeviceWithHistory extends DeviceView {
   config: Record<string, unknown> | null;
 }
 
-function devicesWithHistory(console_: FleetConsole, history: AccuracyHistory): DeviceWithHistory[] {
-  const points = history.latest(HISTORY_PER_DEVICE);
+function historyParam(url: URL): number {
+  const text = url.searchParams.get('history');
+  if (text === null) return HISTORY_PER_DEVICE;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_HISTORY) throw new HttpError(400, 'BAD_REQUEST', `query parameter "history" must be an integer from 0 to ${MAX_HISTORY}`);
+  return n;
+}
+
+function devicesWithHistory(console_: FleetConsole, history: AccuracyHistory, perDevice: number): DeviceWithHistory[] {
+  const points = perDevice > 0 ? history.latest(perDevice) : new Map<string, DeviceWithHistory['accuracy']>();
+  const states = new Map(console_.registry.devices().map((row) => [row.id, row.state]));
   return console_.devices().map((view) => {
-    const config = console_.registry.device(view.id)?.state.config;
+    const config = states.get(view.id)?.config;
     return { ...view, accuracy: points.get(view.id) ?? [], config: typeof config === 'object' && config !== null ? (config as Record<string, unknown>) : null };
   });
 }
