@@ -12,7 +12,7 @@ import { registerModel, registerQuantize } from './commands/model.js';
 import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
 import { registerTrain } from './commands/train.js';
-import { reportError } from './output.js';
+import { runProgram } from './run.js';
 
 export function buildProgram(): Command {
   const program = new Command('edgetune')
@@ -48,19 +48,5 @@ Models are found through EDGETUNE_MODEL_DIR (air-gapped sites, CI), the cache, o
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  program.exitOverride();
-  try {
-    await program.parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch (err) {
-    const commanderCode = (err as { code?: string }).code;
-    if (commanderCode?.startsWith('commander.')) {
-      const exitCode = (err as { exitCode?: number }).exitCode ?? 2;
-      return commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version'
-        ? 0
-        : exitCode;
-    }
-    return reportError(err, argv.includes('--debug'));
-  }
+  return runProgram(buildProgram(), argv);
 }

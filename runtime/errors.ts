@@ -24,3 +24,5 @@ export class ConfigError extends EdgetuneError {}
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+/** Bundles, provisioning, releases on a device and agent updates. */
+export class DeployError extends EdgetuneError {}

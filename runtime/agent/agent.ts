@@ -215,6 +215,7 @@ export class Agent {
     const counts = this.store.counts();
     const head = this.head;
     return {
+      release: agentRelease(),
       engine: this.backbone.engine,
       headKind: head?.kind ?? null,
       headVersion: head?.meta.version ?? null,
@@ -328,6 +329,7 @@ export class Agent {
     return {
       status: 'ok',
       device: this.config.device.id,
+      release: agentRelease(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       backbone: this.backbone.id,
       engine: this.backbone.engine,
@@ -386,6 +388,11 @@ export class Agent {
       capture: async () => ({ sample: await this.capture() }),
     };
   }
+}
+
+/** The installed release this agent runs (set by a bundle's bin/edgetune), or null from a checkout. */
+export function agentRelease(): string | null {
+  return process.env.EDGETUNE_RELEASE || null;
 }
 
 function pick<T extends Record<string, unknown>>(values: T): { [K in keyof T]?: Exclude<T[K], undefined> } {

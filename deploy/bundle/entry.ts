@@ -1,0 +1,14 @@
+// The `edgetune` a device bundle runs: the agent, device info and the device side of releases, without
+// the laptop's tooling (quantize, SSH, esbuild). esbuild bundles this file into edgetune.js.
+
+import { Command } from 'commander';
+import { registerAgent } from '../../cli/commands/agent.js';
+import { registerDevice } from '../../cli/commands/device.js';
+import { registerRelease } from '../../cli/commands/release.js';
+import { runProgram } from '../../cli/run.js';
+
+const program = new Command('edgetune').description('edgetune on a device: the agent and its releases').option('--debug', 'print stack traces for errors');
+registerAgent(program);
+registerDevice(program);
+registerRelease(program);
+process.exitCode = await runProgram(program, process.argv);

@@ -1,0 +1,100 @@
+// The small text files every bundle carries: the command wrapper, the systemd unit and the install script.
+
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../runtime/agent/node-flags.js';
+
+/** bin/edgetune: Node with the agent's memory settings, the release's own models, its version. */
+export function commandWrapper(version: string): string {
+  const env = Object.entries(AGENT_ENV)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  return `#!/bin/sh
+# edgetune ${version}: the agent's memory settings (runtime/agent/node-flags.ts), this release's models.
+release=$(dirname "$(dirname "$(readlink -f "$0")")")
+export ${env}
+export EDGETUNE_MODEL_DIR="$release/models" EDGETUNE_RELEASE='${version}'
+exec node ${AGENT_NODE_FLAGS.join(' ')} "$release/edgetune.js" "$@"
+`;
+}
+
+export function systemdUnit(version: string): string {
+  return `# edgetune ${version}; installed by install.sh to /etc/systemd/system/edgetune.service
+[Unit]
+Description=edgetune agent (on-device transfer learning)
+Wants=network-online.target time-sync.target
+After=network-online.target time-sync.target
+
+[Service]
+User=edgetune
+ExecStart=/opt/edgetune/current/bin/edgetune agent --config /etc/edgetune/agent.json
+Environment=XDG_CACHE_HOME=/var/cache/edgetune
+Restart=on-failure
+RestartSec=5
+# SIGTERM stops the agent cleanly (it drains its queue and closes the store).
+TimeoutStopSec=30
+NoNewPrivileges=yes
+ProtectSystem=full
+ReadWritePaths=/var/lib/edgetune /var/cache/edgetune /var/log/edgetune
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+export function installScript(version: string, target: string): string {
+  return `#!/bin/sh
+# Installs edgetune ${version} (${target}) from this folder under PREFIX/opt/edgetune/releases/${version}.
+#   sh install.sh [--prefix DIR] [--activate]
+# --activate also points PREFIX/opt/edgetune/current at it (an atomic symlink switch); a flash or an
+# agent update does that itself, with a health check and a rollback. Safe to run again.
+set -eu
+version='${version}'
+prefix=/
+activate=no
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) prefix=$2; shift 2 ;;
+    --activate) activate=yes; shift ;;
+    *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+here=$(cd "$(dirname "$0")" && pwd)
+root=\${prefix%/}
+opt="$root/opt/edgetune"
+release="$opt/releases/$version"
+(cd "$here" && sha256sum -c --quiet --strict SHA256SUMS) || { echo "install.sh: $here: files do not match SHA256SUMS" >&2; exit 1; }
+mkdir -p "$opt/releases" "$root/etc/edgetune" "$root/var/lib/edgetune" "$root/var/log/edgetune" "$root/var/cache/edgetune"
+chmod 0700 "$root/etc/edgetune"
+if [ "$here" != "$release" ]; then
+  if [ -d "$release" ]; then
+    rm -rf "$here.partial" 2>/dev/null || true
+  elif [ "$here" = "$release.partial" ]; then
+    mv "$here" "$release"
+  else
+    rm -rf "$release.partial"
+    cp -a "$here" "$release.partial"
+    mv "$release.partial" "$release"
+  fi
+fi
+# A real device (prefix /) with systemd: a system user and the service unit, enabled.
+if [ -z "$root" ] && command -v systemctl >/dev/null 2>&1; then
+  if ! id edgetune >/dev/null 2>&1; then
+    groups=""
+    getent group video >/dev/null 2>&1 && groups="--groups video"
+    useradd --system --home-dir /var/lib/edgetune --shell /usr/sbin/nologin $groups edgetune
+  fi
+  chown -R edgetune: /var/lib/edgetune /var/log/edgetune /var/cache/edgetune /etc/edgetune
+  cp "$release/edgetune.service" /etc/systemd/system/edgetune.service
+  systemctl daemon-reload
+  systemctl enable edgetune.service >/dev/null 2>&1
+fi
+if [ "$activate" = yes ]; then
+  now=$(readlink "$opt/current" 2>/dev/null || true)
+  if [ "$now" != "releases/$version" ]; then
+    [ -n "$now" ] && echo "\${now##*/}" > "$opt/previous"
+    ln -sfn "releases/$version" "$opt/current.new"
+    mv -T "$opt/current.new" "$opt/current"
+  fi
+fi
+echo "edgetune $version installed in $release"
+`;
+}
