@@ -5,7 +5,9 @@ import { registerAgent } from './commands/agent.js';
 import { registerClassify } from './commands/classify.js';
 import { registerConsole } from './commands/console.js';
 import { registerDemo } from './commands/demo.js';
+import { registerDeploy } from './commands/deploy.js';
 import { registerDevice } from './commands/device.js';
+import { registerRelease } from './commands/release.js';
 import { registerEmbed } from './commands/embed.js';
 import { registerEval } from './commands/eval.js';
 import { registerModel, registerQuantize } from './commands/model.js';
@@ -44,6 +46,8 @@ Models are found through EDGETUNE_MODEL_DIR (air-gapped sites, CI), the cache, o
   registerDevice(program);
   registerConsole(program);
   registerDemo(program);
+  registerDeploy(program);
+  registerRelease(program);
   return program;
 }
 

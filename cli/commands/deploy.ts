@@ -1,0 +1,211 @@
+// `edgetune deploy`: device bundles, flashing devices over SSH, SD-card first boot.
+
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { buildBundle } from '../../deploy/bundle/build.js';
+import { type BundleTarget, TARGETS } from '../../deploy/bundle/native.js';
+import { DeviceCredentials } from '../../deploy/console/credentials.js';
+import { type FleetProvisioning, type FlashProgress, flash } from '../../deploy/flash/flash.js';
+import { type HostEntry, type InventoryError, parseHost, parseSize, readInventory } from '../../deploy/flash/inventory.js';
+import { ConfigError, DeployError } from '../../runtime/errors.js';
+import { formatTable, printJson } from '../output.js';
+
+export function registerDeploy(program: Command): void {
+  const deploy = program.command('deploy').description('put the agent on devices: bundles, SSH provisioning, SD-card first boot');
+
+  deploy
+    .command('bundle')
+    .description('build a device bundle: the agent, native modules for the target, the backbone, systemd unit, install script')
+    .requiredOption('--target <platform>', `${TARGETS.join(' or ')}`)
+    .option('-o, --out <dir>', 'output folder', '.')
+    .option('--release <version>', "release version (default: this edgetune's version)")
+    .option('-m, --model <ref>', 'backbone: catalog id or model file (default: the default backbone)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  edgetune deploy bundle --target linux-arm64 -o dist/\n  edgetune deploy bundle --target linux-x64 --release 0.2.0-rc1 --json')
+    .action(async (flags: { target: string; out: string; release?: string; model?: string; json?: boolean }) => {
+      if (!TARGETS.includes(flags.target as BundleTarget)) throw new ConfigError('CONFIG_INVALID', `--target: "${flags.target}" is not one of ${TARGETS.join(', ')}`);
+      const bundle = await buildBundle({
+        target: flags.target as BundleTarget,
+        outDir: flags.out,
+        ...(flags.release ? { version: flags.release } : {}),
+        ...(flags.model ? { backbone: flags.model } : {}),
+        log: (msg) => process.stderr.write(`${msg}\n`),
+      });
+      if (flags.json) return printJson(bundle);
+      process.stdout.write(`${bundle.file}\n  ${(bundle.bytes / 2 ** 20).toFixed(1)} MB (${(bundle.manifest.unpackedBytes / 2 ** 20).toFixed(1)} MB unpacked, ${bundle.manifest.files} files), sha256 ${bundle.sha256}\n`);
+    });
+
+  deploy
+    .command('flash')
+    .description('install a bundle on devices over SSH: preflight, upload, install, credentials, health check, rollback')
+    .argument('[hosts...]', '[user@]host[:port] [key=value...] (or --inventory)')
+    .requiredOption('--bundle <file>', 'the bundle (edgetune deploy bundle)')
+    .option('--inventory <file>', 'one device a line: [user@]host[:port] id=... (see docs/deploy.md)')
+    .option('-u, --user <name>', 'SSH user for hosts that name none', 'pi')
+    .option('-i, --identity <file>', 'SSH private key (default ~/.ssh/id_ed25519, id_ecdsa, id_rsa, or the SSH agent)')
+    .option('--known-hosts <file>', 'host keys to check against', join(homedir(), '.ssh', 'known_hosts'))
+    .option('--trust-on-first-use', "add an unknown host's key to known_hosts instead of refusing it")
+    .option('--root <dir>', 'install prefix on the devices', '/')
+    .option('--service <manager>', 'systemd, or process where there is no systemd', 'systemd')
+    .option('--http-port <n>', "the agent's HTTP port (health check)", (v) => Number(v), 8080)
+    .option('--min-free <size>', 'disk space to leave free after install', '100M')
+    .option('--concurrency <n>', 'devices at once', (v) => Number(v), 4)
+    .option('--health-timeout <s>', 'seconds for the agent to become healthy', (v) => Number(v), 90)
+    .option('--console <dir>', "join the fleet of the console in this folder (its registry issues each device's MQTT login)")
+    .option('--fleet <id>', 'fleet id (with --console)')
+    .option('--broker <url>', 'the broker as devices reach it (with --console)')
+    .option('--console-user <name>', "the console's broker login, to see each device's first state message (password: EDGETUNE_CONSOLE_PASSWORD)")
+    .option('--rotate-credentials', 'issue new MQTT passwords even to devices that have one')
+    .option('--json', 'print the results as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  edgetune deploy flash pi@192.168.1.21 pi@192.168.1.22 --bundle edgetune-0.1.0-linux-arm64.tar.gz
+  edgetune deploy flash --inventory fleet.txt --bundle edgetune-0.1.0-linux-arm64.tar.gz \\
+      --console ./console --fleet greenhouse --broker mqtt://console.local:1883 --trust-on-first-use
+
+Exit code 1 when any device failed; the summary names each one's error. Re-running is safe.`,
+    )
+    .action(async (hostArgs: string[], flags: FlashFlags) => {
+      const { hosts, invalid } = collectHosts(hostArgs, flags);
+      if (hosts.length + invalid.length === 0) throw new ConfigError('CONFIG_INVALID', 'no devices: give hosts or --inventory FILE');
+      const controller = new AbortController();
+      const onSignal = () => controller.abort();
+      process.once('SIGINT', onSignal);
+      const view = progressView(hosts, Boolean(flags.json));
+      try {
+        const results = await flash({
+          bundle: resolve(flags.bundle),
+          hosts,
+          invalid,
+          hostKeys: { knownHostsFile: flags.knownHosts, trustOnFirstUse: Boolean(flags.trustOnFirstUse) },
+          ...(flags.identity ? { privateKey: readFileSync(flags.identity) } : {}),
+          ...fleetOptions(flags),
+          concurrency: flags.concurrency,
+          root: flags.root,
+          service: flags.service === 'process' ? 'process' : 'systemd',
+          httpPort: flags.httpPort,
+          minFreeBytes: parseSize(flags.minFree),
+          healthTimeoutMs: flags.healthTimeout * 1000,
+          rotateCredentials: Boolean(flags.rotateCredentials),
+          signal: controller.signal,
+          onProgress: view.update,
+        });
+        view.stop();
+        if (flags.json) printJson(results);
+        else {
+          const rows = results.map((r) => [r.device || '-', r.host, r.ok ? r.status : `FAILED (${r.code})`, r.version, r.previous ?? '-', r.seconds, r.ok ? (r.resumedFrom ? `upload resumed at ${r.resumedFrom} bytes` : '') : `${r.rolledBack ? '[rolled back] ' : ''}${r.error}`]);
+          process.stdout.write(`${formatTable(['device', 'host', 'result', 'release', 'was', 'seconds', 'detail'], rows)}\n`);
+          const failed = results.filter((r) => !r.ok).length;
+          process.stdout.write(`${results.length - failed} of ${results.length} devices on ${results[0]?.version ?? '?'}${failed ? `, ${failed} failed` : ''}\n`);
+        }
+        if (results.some((r) => !r.ok)) process.exitCode = 1;
+      } finally {
+        view.stop();
+        process.off('SIGINT', onSignal);
+      }
+    });
+}
+
+interface FlashFlags {
+  bundle: string;
+  inventory?: string;
+  user: string;
+  identity?: string;
+  knownHosts: string;
+  trustOnFirstUse?: boolean;
+  root: string;
+  service: string;
+  httpPort: number;
+  minFree: string;
+  concurrency: number;
+  healthTimeout: number;
+  console?: string;
+  fleet?: string;
+  broker?: string;
+  consoleUser?: string;
+  rotateCredentials?: boolean;
+  json?: boolean;
+}
+
+function collectHosts(args: string[], flags: FlashFlags): { hosts: HostEntry[]; invalid: InventoryError[] } {
+  const hosts: HostEntry[] = [];
+  const invalid: InventoryError[] = [];
+  if (flags.inventory) {
+    const inventory = readInventory(flags.inventory, { username: flags.user });
+    hosts.push(...inventory.hosts);
+    invalid.push(...inventory.errors);
+  }
+  for (const arg of args) {
+    try {
+      hosts.push(parseHost(arg, { username: flags.user }));
+    } catch (err) {
+      throw new ConfigError('CONFIG_INVALID', `host "${arg}": ${(err as Error).message}`);
+    }
+  }
+  return { hosts, invalid };
+}
+
+function fleetOptions(flags: FlashFlags): { fleet?: FleetProvisioning } {
+  if (!flags.console) return {};
+  if (!flags.fleet || !flags.broker) throw new ConfigError('CONFIG_INVALID', '--console needs --fleet and --broker (the broker URL devices connect to)');
+  const dir = resolve(flags.console);
+  let publicKeyPem: string;
+  try {
+    publicKeyPem = readFileSync(join(dir, 'fleet.pub'), 'utf8');
+  } catch {
+    throw new DeployError('DEPLOY_NO_CONSOLE', `${dir}/fleet.pub: not found; start the console once in that folder to create the fleet key`);
+  }
+  const credentials = new DeviceCredentials(join(dir, 'registry.db'));
+  const password = process.env.EDGETUNE_CONSOLE_PASSWORD;
+  if (flags.consoleUser && !password) throw new ConfigError('CONFIG_INVALID', '--console-user needs the password in EDGETUNE_CONSOLE_PASSWORD');
+  return {
+    fleet: {
+      fleet: flags.fleet,
+      brokerUrl: flags.broker,
+      publicKeyPem,
+      issueCredentials: (device) => credentials.issue(device),
+      ...(flags.consoleUser && password ? { watch: { url: flags.broker, username: flags.consoleUser, password } } : {}),
+    },
+  };
+}
+
+/** One live bar a device on a terminal; a line a phase in logs; nothing with --json unless a terminal. */
+function progressView(hosts: HostEntry[], json: boolean): { update: (e: FlashProgress) => void; stop: () => void } {
+  if (json && !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  if (process.stderr.isTTY) {
+    const multi = new cliProgress.MultiBar({ stream: process.stderr, format: '{device} [{bar}] {percentage}% {phase}', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+    const width = Math.max(...hosts.map((h) => h.id.length), 6);
+    const bars = new Map(hosts.map((h) => [h.name, multi.create(1, 0, { device: h.id.padEnd(width), phase: 'waiting' })]));
+    let stopped = false;
+    return {
+      update: (e) => {
+        const bar = bars.get(e.host);
+        if (!bar || stopped) return;
+        if (e.phase === 'upload' && e.total) bar.setTotal(e.total);
+        const value = e.phase === 'upload' ? (e.sent ?? 0) : e.phase === 'done' || e.phase === 'failed' ? bar.getTotal() : bar.getProgress() * bar.getTotal();
+        bar.update(value, { phase: e.phase === 'failed' ? `FAILED ${e.detail?.slice(0, 60) ?? ''}` : e.phase });
+      },
+      stop: () => {
+        if (!stopped) multi.stop();
+        stopped = true;
+      },
+    };
+  }
+  const lastPercent = new Map<string, number>();
+  return {
+    update: (e) => {
+      if (e.phase === 'upload' && e.total) {
+        const percent = Math.floor(((e.sent ?? 0) / e.total) * 4) * 25;
+        if (lastPercent.get(e.host) === percent) return;
+        lastPercent.set(e.host, percent);
+        process.stderr.write(`${e.device}: upload ${percent}%\n`);
+      } else process.stderr.write(`${e.device}: ${e.phase}${e.detail ? ` ${e.detail}` : ''}\n`);
+    },
+    stop: () => {},
+  };
+}
