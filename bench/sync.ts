@@ -9,32 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { mergeHeads } from '../runtime/head/merge.js';
-import { Head, encodeHead } from '../runtime/head/index.js';
-import { seededRandom } from '../runtime/random.js';
+import { encodeHead } from '../runtime/head/index.js';
 import { decodeHeadMessage, encodeHeadMessage } from '../runtime/sync/head-message.js';
 import { loadOrCreateFleetKey } from '../runtime/sync/signing.js';
+import { BENCH_DIM, syntheticHeads } from './synthetic-heads.js';
 import { printTable } from './table.js';
 
 const { values } = parseArgs({ options: { heads: { type: 'string', default: '1000' }, json: { type: 'boolean', default: false } } });
 const n = Number(values.heads);
-const dim = 1024;
-const labels = ['daisy', 'dandelion', 'rose', 'sunflower', 'tulip'];
-const random = seededRandom(11);
-const gauss = () => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
-const base = Float32Array.from({ length: labels.length * dim }, () => gauss() * 0.05);
+const dim = BENCH_DIM;
 
-/** A device head: the fleet's weights plus its own noise, as devices trained on their own photos. */
-function deviceHead(i: number): Head {
-  const weights = Float32Array.from(base, (w) => w + gauss() * 0.03);
-  const bias = Float32Array.from(labels, () => gauss() * 0.1);
-  return new Head(
-    { kind: 'softmax', backboneId: 'mobilenet_v1_1.0_224_quant_embedding_extractor', dim, labels, counts: labels.map(() => 10 + (i % 7)), version: 1, parent: null, metrics: {}, createdAt: new Date().toISOString(), power: 0.7, temperature: 1, normalize: false },
-    weights,
-    bias,
-  );
-}
-
-const heads = Array.from({ length: n }, (_, i) => ({ device: `pi-${i}`, head: deviceHead(i) }));
+const heads = syntheticHeads(n).map((head, i) => ({ device: `pi-${i}`, head }));
 const float32 = encodeHead(heads[0]!.head, 'float32').length;
 const int8 = encodeHead(heads[0]!.head, 'int8').length;
 

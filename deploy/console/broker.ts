@@ -6,6 +6,7 @@
 // aedes speaks MQTT 3.1.1, not 5: on the embedded broker, replies to commands carry their topic and
 // correlation id in the JSON payload; an external mosquitto serves MQTT 5 fleets.
 
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Aedes, type AuthenticateError } from 'aedes';
@@ -50,17 +51,18 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const isConsole = (client: { id: string } | null) => client !== null && (client as unknown as { user?: string }).user === options.console.username;
   const broker = await Aedes.createBroker({
     authenticate: (client, username, password, done) => {
-      const ok =
-        username === options.console.username
-          ? password !== undefined && Buffer.from(password).toString() === options.console.password
-          : options.credentials.verify(username, password);
-      if (!ok) {
-        refuse({ device: username ?? '(no username)', action: 'connect', topic: '' });
-        const error = Object.assign(new Error(`bad username or password for "${username ?? ''}"`), { returnCode: 4 }) as AuthenticateError;
-        return done(error, false);
-      }
-      (client as unknown as { user?: string }).user = username;
-      done(null, true);
+      const check = username === options.console.username ? Promise.resolve(password !== undefined && sameSecret(Buffer.from(password), options.console.password)) : options.credentials.verify(username, password);
+      void check
+        .catch(() => false)
+        .then((ok) => {
+          if (!ok) {
+            refuse({ device: username ?? '(no username)', action: 'connect', topic: '' });
+            const error = Object.assign(new Error(`bad username or password for "${username ?? ''}"`), { returnCode: 4 }) as AuthenticateError;
+            return done(error, false);
+          }
+          (client as unknown as { user?: string }).user = username;
+          done(null, true);
+        });
     },
     authorizePublish: (client, packet, callback) => {
       if (client === null || isConsole(client)) return callback(null);
@@ -113,4 +115,9 @@ export function deviceSubscribeAllowed(fleet: string, device: string, filter: st
   } catch {
     return false;
   }
+}
+
+function sameSecret(given: Buffer, expected: string): boolean {
+  const want = Buffer.from(expected);
+  return given.length === want.length && timingSafeEqual(given, want);
 }

@@ -1,7 +1,10 @@
 // Per-device broker credentials for the console's device registry: a random password handed to the
 // device once at provisioning, stored here only as a salted scrypt hash.
 
-import { pbkdf2Sync, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { pbkdf2Sync, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+
+const scryptAsync = promisify(scrypt) as (password: Buffer, salt: Buffer, keylen: number) => Promise<Buffer>;
 import type Database from 'better-sqlite3';
 import { openDatabase } from '../../runtime/sqlite.js';
 import { checkId } from '../../runtime/sync/protocol.js';
@@ -31,11 +34,13 @@ export class DeviceCredentials {
     return password;
   }
 
-  verify(device: string | undefined, password: Uint8Array | string | undefined): boolean {
+  /** Off the event loop (scrypt runs in libuv's pool): a fleet reconnecting at once after a console
+   * restart must not stall the broker for a scrypt per device. */
+  async verify(device: string | undefined, password: Uint8Array | string | undefined): Promise<boolean> {
     if (!device || password === undefined) return false;
     const row = this.db.prepare('SELECT salt, hash FROM credentials WHERE device = ?').get(device) as { salt: Buffer; hash: Buffer } | undefined;
     if (!row) return false;
-    const given = scryptSync(Buffer.from(password), row.salt, 32);
+    const given = await scryptAsync(Buffer.from(password), row.salt, 32);
     return timingSafeEqual(given, row.hash);
   }
 
