@@ -6,11 +6,13 @@ import { ModelError } from '../runtime/errors.js';
 const { onnx } = onnxProto;
 const DT = onnx.TensorProto.DataType;
 
-/** An initializer holding `values` as raw little-endian data of `dataType` (FLOAT, INT32, UINT8, INT8). */
+/** An initializer holding `values` as raw little-endian data of `dataType` (FLOAT, DOUBLE, INT32, UINT8, INT8). */
 export function initializer(name: string, values: ArrayLike<number>, dims: number[], dataType: number): onnxProto.onnx.TensorProto {
   const rawData =
     dataType === DT.FLOAT
       ? new Uint8Array(Float32Array.from(values).buffer)
+      : dataType === DT.DOUBLE
+        ? new Uint8Array(Float64Array.from(values).buffer)
       : dataType === DT.INT32
         ? new Uint8Array(Int32Array.from(values).buffer)
         : dataType === DT.UINT8

@@ -42,6 +42,8 @@ export interface ImportResult {
   ops: Record<string, number>;
 }
 
+type Quant = { scale: number; zero: number; type: number };
+
 /** Fused activations (schema.fbs ActivationFunctionType). */
 const ACTIVATIONS: Record<number, [number, number] | null> = { 0: null, 1: [0, Infinity], 2: [-1, 1], 3: [0, 6] };
 
@@ -166,7 +168,7 @@ class Importer {
       case 'MAX_POOL_2D':
         return this.pool(op, name === 'AVERAGE_POOL_2D' ? 'AveragePool' : 'MaxPool');
       case 'ADD':
-        return this.finish(op, this.emit('Add', [this.float(op.inputs[0]!), this.float(op.inputs[1]!)]), op.options.activation ?? 0);
+        return this.add(op);
       case 'RESHAPE':
         return this.reshape(op);
       case 'SOFTMAX': {
@@ -219,6 +221,40 @@ class Importer {
     const attrs: Record<string, number | number[]> = { kernel_shape: kernel, strides, pads };
     if (type === 'AveragePool') attrs.count_include_pad = 0; // TFLite averages over the valid pixels only
     this.finish(op, this.emit(type, [this.float(x.index)], attrs), op.options.activation ?? 0);
+  }
+
+  /**
+   * A quantized ADD is computed the way TFLite's XNNPACK kernel (qs8/qu8 vadd) does it, in integers:
+   *   out = clamp(zo + ((bias + a * ma + b * mb) >> shift)),  ma = round(sa / so * 2^shift), shift = 20 - exponent(max(sa, sb) / so)
+   * so the rounding matches bit for bit. onnxruntime's QLinearAdd rounds its float sum slightly differently;
+   * a one-step difference on a few elements of the first residual ADD grows through the later ones (on
+   * tf2_mobilenet_v2 it moved a class in and out of the top 5). The arithmetic runs in float64, where
+   * every term is exact; a QuantizeLinear with scale 1 adds the zero point and saturates.
+   */
+  private add(op: TfliteOperator): void {
+    const [a, b, out] = [this.tensor(op.inputs[0]!), this.tensor(op.inputs[1]!), this.tensor(op.outputs[0]!)];
+    const activation = op.options.activation ?? 0;
+    const perTensor = (t: TfliteTensor) => this.quantized(t) && t.quantization!.scale.length === 1;
+    if (this.options.float || !perTensor(a) || !perTensor(b) || !perTensor(out)) {
+      return this.finish(op, this.emit('Add', [this.float(a.index), this.float(b.index)]), activation);
+    }
+    const [qa, qb, qo] = [a, b, out].map((t) => this.activationQuantization(t)) as [Quant, Quant, Quant];
+    const { multipliers, shift, bias } = addRequantization(qa, qb, qo.scale);
+    const term = (t: TfliteTensor, multiplier: number) =>
+      this.emit('Mul', [this.emit('Cast', [this.values.get(t.index)!], { to: DT.DOUBLE }), this.constant([multiplier / 2 ** shift], [], DT.DOUBLE)]);
+    const sum = this.emit('Add', [term(a, multipliers[0]), term(b, multipliers[1])]);
+    let r = this.emit('Cast', [this.emit('Floor', [this.emit('Add', [sum, this.constant([bias / 2 ** shift], [], DT.DOUBLE)])])], { to: DT.FLOAT });
+    const range = ACTIVATIONS[activation];
+    if (range === undefined) throw new ModelError('IMPORT_UNSUPPORTED_OP', `${this.where}: fused activation ${activation} on "${out.name}" is not supported`);
+    if (range) {
+      // TFLite's quantized activation range, relative to the zero point.
+      const lo = Math.round(range[0] / qo.scale);
+      const hi = range[1] === Infinity ? 1e9 : Math.round(range[1] / qo.scale);
+      r = this.emit('Clip', [r, this.constant([lo], [], DT.FLOAT), this.constant([hi], [], DT.FLOAT)]);
+    }
+    const y = this.name(out.name);
+    this.node('QuantizeLinear', [r, this.constant([1], [], DT.FLOAT), this.constant([qo.zero], [], qo.type)], [y]);
+    this.values.set(out.index, y);
   }
 
   private reshape(op: TfliteOperator): void {
@@ -279,11 +315,22 @@ class Importer {
   }
 
   private qparams(t: TfliteTensor): { scale: string; zero: string } {
+    const { scale, zero, type } = this.activationQuantization(t);
+    return { scale: this.constant([scale], [], DT.FLOAT), zero: this.constant([zero], [], type) };
+  }
+
+  /**
+   * How a quantized activation is stored in the ONNX graph. int8 activations become uint8 with the zero
+   * point moved up by 128: the same grid and the same integer results, but onnxruntime on x86 fuses
+   * uint8-activation convolutions into QLinearConv, and leaves int8 ones that feed two consumers as
+   * float Conv between DequantizeLinear and QuantizeLinear: slower, and rounded differently from TFLite.
+   * The graph input keeps its type.
+   */
+  private activationQuantization(t: TfliteTensor): { scale: number; zero: number; type: number } {
     const q = t.quantization!;
-    return {
-      scale: this.constant([q.scale[0]!], [], DT.FLOAT),
-      zero: this.constant([q.zeroPoint[0] ?? 0], [], t.type === 'INT8' ? DT.INT8 : DT.UINT8),
-    };
+    const zero = q.zeroPoint[0] ?? 0;
+    if (t.type !== 'INT8') return { scale: q.scale[0]!, zero, type: DT.UINT8 };
+    return t.index === this.model.inputs[0] ? { scale: q.scale[0]!, zero, type: DT.INT8 } : { scale: q.scale[0]!, zero: zero + 128, type: DT.UINT8 };
   }
 
   /** Conv weights re-laid out to ONNX order; quantized behind a DequantizeLinear unless `float`. */
@@ -374,6 +421,31 @@ class Importer {
     this.initializers.push(initializer(name, values, dims, dataType));
     return name;
   }
+}
+
+/**
+ * XNNPACK's fixed-point parameters for a quantized ADD (`xnn_init_qs8_add_minmax_params`): 20-bit
+ * multipliers of the float32 scale ratios, a shift that puts the larger one just under 2^21, and a bias
+ * that folds in both zero points and rounds half up.
+ */
+export function addRequantization(
+  a: { scale: number; zero: number },
+  b: { scale: number; zero: number },
+  outScale: number,
+): { multipliers: [number, number]; shift: number; bias: number } {
+  const ratios = [Math.fround(a.scale / outScale), Math.fround(b.scale / outScale)] as const;
+  const bits = new DataView(new ArrayBuffer(4));
+  bits.setFloat32(0, Math.max(ratios[0], ratios[1]), true);
+  const exponent = ((bits.getUint32(0, true) >>> 23) & 0xff) - 127;
+  const shift = 20 - exponent;
+  const multipliers: [number, number] = [roundHalfEven(ratios[0] * 2 ** shift), roundHalfEven(ratios[1] * 2 ** shift)];
+  const bias = 2 ** (shift - 1) - multipliers[0] * a.zero - multipliers[1] * b.zero;
+  return { multipliers, shift, bias };
+}
+
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** Explicit [top, left, bottom, right] pads for TFLite's SAME (0) or VALID (1) padding. */

@@ -12,7 +12,7 @@ import { type ResolvedModel, defaultCacheDir, sha256Hex } from '../models/resolv
 import type { EngineName } from './engine.js';
 
 /** Bump when the importer's output changes, so cached imports are made again. */
-const IMPORTER_VERSION = 2;
+const IMPORTER_VERSION = 3;
 
 /** onnxruntime-node ships CPU binaries for these. */
 export function onnxRuntimeAvailable(platform: string = process.platform, arch: string = process.arch): boolean {
