@@ -39,7 +39,7 @@ describe('edgetune console', () => {
 
   it('runs; a device added with add-device joins, and `console devices` lists it online', async () => {
     const port = await freeLoopbackPort();
-    consoleProcess = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), 'console', 'start', '--dir', dir, '--fleet', 'farm', '--host', '127.0.0.1', '--port', String(port)], {
+    consoleProcess = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), 'console', 'start', '--dir', dir, '--fleet', 'farm', '--host', '127.0.0.1', '--port', String(port), '--web-port', '0'], {
       cwd: REPO_ROOT,
       env: { ...process.env, EDGETUNE_MODEL_DIR: MODEL_DIR },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -66,6 +66,11 @@ describe('edgetune console', () => {
 
     const table = await runCli(['console', 'devices', '--dir', dir]);
     expect(table.stdout).toMatch(/pi-1\s+online/);
+    // The web console the command started answers with the same view.
+    const url = new URL(/"msg":"web console","url":"([^"]+)"/.exec(logs)![1]!);
+    const api = await fetch(new URL('/api/devices', url.origin), { headers: { authorization: `Bearer ${url.searchParams.get('token')}` } });
+    expect(((await api.json()) as { devices: { id: string; online: boolean }[] }).devices.map((d) => [d.id, d.online])).toEqual([['pi-1', true]]);
+
     await agent.kill('SIGTERM');
     agent = undefined;
     await until('pi-1 offline after its agent stopped', async () => (await devicesJson()).find((d) => d.id === 'pi-1' && !d.online));

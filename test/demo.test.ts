@@ -1,6 +1,11 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DemoResult } from '../deploy/demo.js';
 import { runCli } from './support/cli.js';
+import { MODEL_DIR, REPO_ROOT } from './support/paths.js';
+import { until } from './support/until.js';
 
 // The README's main command, as a script runs it: four real agents, each with 10 photos per class of
 // different flowers, a console merging their heads; every device must end up better than it began.
@@ -28,4 +33,28 @@ describe('edgetune demo', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/flowers128\/\w+: \d+ photos; 4 devices x 300 shots \+ 40 test photos need 1240 \[DATASET_TOO_SMALL\]/);
   });
+
+  it('without --exit-when-done keeps the console and its web API up until Ctrl-C', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), 'demo', '--devices', '2', '--shots', '5', '--test', '10', '--web-port', '0'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, EDGETUNE_MODEL_DIR: MODEL_DIR },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const url = await until('the web console URL', () => /demo: web console (\S+)/.exec(stderr)?.[1], 120_000);
+    expect(stdout).toMatch(/^demo-1 [\s\S]*^demo-2 /m);
+    const page = new URL(url);
+    const response = await fetch(new URL('/api/devices', page.origin), { headers: { authorization: `Bearer ${page.searchParams.get('token')}` } });
+    const { devices } = (await response.json()) as { devices: { id: string; online: boolean; fleetVersion: number }[] };
+    expect(devices.map((d) => [d.id, d.online, d.fleetVersion])).toEqual([
+      ['demo-1', true, 1],
+      ['demo-2', true, 1],
+    ]);
+    child.kill('SIGINT');
+    const [code] = (await once(child, 'close')) as [number];
+    expect(code).toBe(0);
+  }, 180_000);
 });

@@ -10,6 +10,7 @@ import { DeviceCredentials } from '../../deploy/console/credentials.js';
 import { deviceViews } from '../../deploy/console/device-view.js';
 import { Registry } from '../../deploy/console/registry.js';
 import { ConsoleError, FleetConsole } from '../../deploy/console/service.js';
+import { startConsoleWeb } from '../../deploy/console/web.js';
 import { createLogger } from '../../runtime/agent/log.js';
 import { checkId } from '../../runtime/sync/protocol.js';
 import { formatTable, percent, printJson, UsageError } from '../output.js';
@@ -51,6 +52,9 @@ interface StartFlags extends DirFlags {
   brokerPasswordFile?: string;
   canary: string[];
   tolerance: number;
+  webHost: string;
+  webPort: number;
+  web: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -78,6 +82,9 @@ See the fleet:
     .option('--broker-password-file <file>', 'file holding the console password on the external broker')
     .option('--canary <device...>', 'devices that try every fleet head first', [])
     .option('--tolerance <x>', 'roll back when a canary loses more holdout accuracy than this', Number, 0.02)
+    .option('--web-host <addr>', 'web console address (keep it on loopback; use an SSH tunnel or a TLS proxy)', '127.0.0.1')
+    .option('--web-port <port>', 'web console port', (v) => Number(v), 8090)
+    .option('--no-web', 'no web console')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .addHelpText('after', '\nExamples:\n  edgetune console start --fleet farm --canary pi-1 pi-2\n  edgetune console start --broker-url mqtt://127.0.0.1:1883 --broker-user console --broker-password-file ~/.console-pass')
     .action(async (flags: StartFlags) => {
@@ -93,12 +100,17 @@ See the fleet:
         rollbackTolerance: flags.tolerance,
         log,
       });
+      const web = flags.web ? await startConsoleWeb(running, { host: flags.webHost, port: flags.webPort, tokenFile: join(flags.dir, 'web-token'), log }) : undefined;
+      if (web) log.info('web console', { url: web.url });
       await new Promise<void>((done) => {
         const onSignal = () => {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
           log.info('console stopping');
-          void running.stop().then(done, done);
+          void (async () => {
+            await web?.close();
+            await running.stop();
+          })().then(done, done);
         };
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);

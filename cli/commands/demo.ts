@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { startConsoleWeb } from '../../deploy/console/web.js';
 import { type DemoResult, runDemo } from '../../deploy/demo.js';
 import { createLogger } from '../../runtime/agent/log.js';
 import { formatTable, percent, printJson, UsageError } from '../output.js';
@@ -17,6 +18,7 @@ interface DemoFlags {
   seed: number;
   dir?: string;
   port: number;
+  webPort: number;
   backbone?: string;
   json?: boolean;
   exitWhenDone?: boolean;
@@ -41,6 +43,7 @@ export function registerDemo(program: Command): void {
     .option('--seed <n>', 'seed for who gets which photos', positiveInt('--seed'), 1)
     .option('--dir <dir>', 'keep the console and device data here (default: a temporary folder, removed on exit)')
     .option('--port <port>', 'embedded broker port (0: any free port)', (v) => Number(v), 0)
+    .option('--web-port <port>', 'web console port while the demo stays up (0: any free port)', (v) => Number(v), 8090)
     .option('--backbone <id|file>', 'backbone for every device (default: the agent default)')
     .option('--exit-when-done', 'exit after the table instead of keeping the console up until Ctrl-C')
     .option('--json', 'print the result as JSON (per-device before/after, minGain) and exit when done')
@@ -72,12 +75,16 @@ Examples:
         if (flags.json) printJson(demo.result);
         else process.stdout.write(`${formatDemo(demo.result)}\n`);
         if (flags.json || flags.exitWhenDone) return await demo.stop();
-        process.stderr.write(`demo: console broker ${demo.console.brokerUrl}; Ctrl-C to stop\n`);
+        const web = await startConsoleWeb(demo.console, { port: flags.webPort, tokenFile: join(dir, 'web-token'), log });
+        process.stderr.write(`demo: web console ${web.url}\ndemo: broker ${demo.console.brokerUrl}; Ctrl-C to stop\n`);
         await new Promise<void>((done) => {
           const onSignal = () => {
             process.off('SIGINT', onSignal);
             process.off('SIGTERM', onSignal);
-            void demo.stop().then(done, done);
+            void (async () => {
+              await web.close();
+              await demo.stop();
+            })().then(done, done);
           };
           process.on('SIGINT', onSignal);
           process.on('SIGTERM', onSignal);
