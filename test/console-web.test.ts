@@ -233,6 +233,7 @@ describe('console page in Chromium', () => {
     await other.goto(`${web.origin}/?token=not-the-token`);
     await expect.poll(() => other.locator('#status.err').textContent()).toMatch(/wrong or missing API token/);
     expect(await other.locator('tr[data-device]').count()).toBe(0);
+    await expect.poll(() => other.locator('#live').textContent()).toBe('disconnected: reload the page');
     await other.close();
   });
 

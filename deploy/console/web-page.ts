@@ -317,7 +317,8 @@ $('rollback').onclick = () => act('fleet', 'rolling back', async () => {
 function connect() {
   const events = new EventSource('/api/events?token=' + encodeURIComponent(token));
   events.onopen = () => { $('live').className = 'on'; $('live').textContent = 'live'; refresh(); };
-  events.onerror = () => { $('live').className = 'off'; $('live').textContent = 'reconnecting…'; };
+  // EventSource retries by itself, unless the server refused the stream (a wrong token).
+  events.onerror = () => { $('live').className = 'off'; $('live').textContent = events.readyState === EventSource.CLOSED ? 'disconnected: reload the page' : 'reconnecting…'; };
   events.addEventListener('change', soon);
   events.addEventListener('head', soon);
 }

@@ -74,14 +74,15 @@ export function loadOrCreateApiToken(file: string): { token: string; created: bo
 
 export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWebOptions): Promise<ConsoleWeb> {
   const log = options.log ?? silentLogger;
+  const host = options.host ?? '127.0.0.1';
   const { token, created } = loadOrCreateApiToken(options.tokenFile);
   if (created) log.info('console API token created', { file: options.tokenFile });
   const history = new AccuracyHistory(join(console_.options.dir, 'registry.db'));
   const events = new EventStream(console_, (options.heartbeatSeconds ?? 15) * 1000);
   let server;
   try {
-    server = await listen((req, res) => handle(console_, { token, history, events }, req, res), { host: options.host ?? '127.0.0.1', port: options.port, statusByCode: STATUS_BY_CODE }, (fields) =>
-      log.error('console web request failed', fields),
+    server = await listen((req, res) => handle(console_, { token, history, events }, req, res), { host, port: options.port, statusByCode: STATUS_BY_CODE }, (fields) =>
+      log.error('console web request failed', { ...fields, url: typeof fields.url === 'string' ? withoutToken(fields.url) : fields.url }),
     );
   } catch (err) {
     events.close();
@@ -90,6 +91,7 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
   }
   const url = `${server.url}/?token=${token}`;
   log.info('console web listening', { url: `${server.url}/` });
+  if (!isLoopback(host)) log.warn('the console web UI is served over plain HTTP beyond this machine: the API token travels in clear text; put a TLS proxy in front', { host });
   return {
     url,
     origin: server.url,
@@ -100,6 +102,15 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
       history.close();
     },
   };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/** A request URL for the log, with its ?token= (EventSource sends it there) blanked out. */
+function withoutToken(url: string): string {
+  return url.replace(/([?&]token=)[^&]*/g, '$1***');
 }
 
 interface Context {

@@ -1,6 +1,7 @@
 // Plain node:http helpers shared by the agent's API and the fleet console's: JSON replies, bounded
 // bodies, bearer tokens, and errors that carry their HTTP status.
 
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EdgetuneError, errorMessage } from '../errors.js';
@@ -97,7 +98,15 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
 /** Accepts "Authorization: Bearer <token>", or ?token= where a header cannot be set (EventSource). */
 export function requireToken(req: IncomingMessage, token: string | undefined, url?: URL): void {
   if (!token) return;
-  if (req.headers.authorization === `Bearer ${token}`) return;
-  if (url?.searchParams.get('token') === token) return;
+  const header = req.headers.authorization;
+  if (header?.startsWith('Bearer ') && sameSecret(header.slice(7), token)) return;
+  const query = url?.searchParams.get('token');
+  if (query && sameSecret(query, token)) return;
   throw new HttpError(401, 'UNAUTHORIZED', 'missing or wrong bearer token');
+}
+
+/** Compares in constant time (of the digests), so response timing does not reveal the token. */
+function sameSecret(given: string, token: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(given), digest(token));
 }
