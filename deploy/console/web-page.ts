@@ -17,9 +17,10 @@ const STYLE = `
   .bar h2 { margin-right: auto; }
   table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
   #devices { table-layout: fixed; min-width: 1100px; }
-  #devices th:nth-child(1) { width: 14%; } #devices th:nth-child(2) { width: 8%; } #devices th:nth-child(3) { width: 9%; }
-  #devices th:nth-child(4) { width: 15%; } #devices th:nth-child(5) { width: 9%; } #devices th:nth-child(6) { width: 6%; }
-  #devices th:nth-child(8) { width: 8%; } #devices th:nth-child(9) { width: 250px; }
+  #devices th:nth-child(1) { width: 13%; } #devices th:nth-child(2) { width: 8%; } #devices th:nth-child(3) { width: 9%; }
+  #devices th:nth-child(4) { width: 12%; } #devices th:nth-child(5) { width: 10%; } #devices th:nth-child(6) { width: 5%; }
+  #devices th:nth-child(8) { width: 7%; } #devices th:nth-child(9) { width: 250px; }
+  #fleet-heads td:nth-child(3), #fleet-heads td:nth-child(5) { white-space: normal; }
   th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #e3e6ec; vertical-align: middle; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
   th { font-size: 13px; color: #5a6374; font-weight: 600; }
   td.classes { font-size: 13px; }
@@ -46,7 +47,8 @@ const STYLE = `
   #chart .grid { stroke: #e3e6ec; }
   #legend { display: flex; gap: 16px; flex-wrap: wrap; font-size: 13px; min-height: 1.4em; }
   .swatch { display: inline-block; width: 12px; height: 3px; margin-right: 4px; vertical-align: middle; }
-  .cols { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px; }
+  .cols { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 16px; }
+  @media (max-width: 900px) { .cols { grid-template-columns: minmax(0, 1fr); } }
   #problems { list-style: none; margin: 0; padding: 0; font-size: 13px; max-height: 320px; overflow-y: auto; }
   #problems li { padding: 4px 0; border-bottom: 1px solid #e3e6ec; white-space: normal; }
   #problems code { background: #f4f5f7; padding: 0 4px; border-radius: 3px; }
@@ -184,14 +186,18 @@ function renderChart() {
   if (all.length === 0) {
     parts.push(svg('text', { x: (L + W - R) / 2, y: H / 2, 'text-anchor': 'middle' }, ['no holdout accuracy reported yet']));
   } else {
-    let t0 = Math.min(...all), t1 = Math.max(...all);
-    if (t1 - t0 < 1000) { t0 -= 30000; t1 += 30000; }
+    // Time runs up to now, over at least a minute; a device's accuracy holds until its next report.
+    const t1 = Math.max(Date.now(), ...all), t0 = Math.min(t1 - 60000, ...all);
     const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
     const y = (v) => T + (1 - v) * (H - T - B);
     parts.push(svg('text', { x: L, y: H - 6 }, [clock(t0)]), svg('text', { x: W - R, y: H - 6, 'text-anchor': 'end' }, [clock(t1)]));
     for (const s of series) {
       const g = svg('g', { 'data-device': s.id });
-      g.append(svg('polyline', { points: s.points.map((p) => x(p.at).toFixed(1) + ',' + y(p.accuracy).toFixed(1)).join(' '), fill: 'none', stroke: s.color, 'stroke-width': 2 }));
+      const steps = s.points.flatMap((p, i) => {
+        const next = i + 1 < s.points.length ? s.points[i + 1].at : t1;
+        return [x(p.at).toFixed(1) + ',' + y(p.accuracy).toFixed(1), x(next).toFixed(1) + ',' + y(p.accuracy).toFixed(1)];
+      });
+      g.append(svg('polyline', { points: steps.join(' '), fill: 'none', stroke: s.color, 'stroke-width': 2, 'stroke-linejoin': 'round' }));
       for (const p of s.points) {
         const label = s.id + ': ' + pct(p.accuracy) + ' at ' + new Date(p.at).toLocaleString() + (p.headVersion == null ? '' : ', head v' + p.headVersion) + (p.fleetVersion == null ? '' : ', fleet v' + p.fleetVersion);
         g.append(svg('circle', { cx: x(p.at).toFixed(1), cy: y(p.accuracy).toFixed(1), r: 3, fill: s.color }, [svg('title', {}, [label])]));
@@ -325,7 +331,7 @@ function connect() {
 
 if (!token) status('no API token: open the URL the console printed (http://host:port/?token=...)', true);
 else { refresh(); connect(); }
-setInterval(refreshAges, 5000);
+setInterval(() => { refreshAges(); if (devices.length) renderChart(); }, 5000);
 `;
 
 const BODY = `
