@@ -44,15 +44,20 @@ describe('edgetune demo', () => {
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const url = await until('the web console URL', () => /demo: web console (\S+)/.exec(stderr)?.[1], 120_000);
-    expect(stdout).toMatch(/^demo-1 [\s\S]*^demo-2 /m);
-    const page = new URL(url);
-    const response = await fetch(new URL('/api/devices', page.origin), { headers: { authorization: `Bearer ${page.searchParams.get('token')}` } });
-    const { devices } = (await response.json()) as { devices: { id: string; online: boolean; fleetVersion: number }[] };
-    expect(devices.map((d) => [d.id, d.online, d.fleetVersion])).toEqual([
-      ['demo-1', true, 1],
-      ['demo-2', true, 1],
-    ]);
+    try {
+      const url = await until('the web console URL', () => /demo: web console (\S+)/.exec(stderr)?.[1], 120_000);
+      expect(stdout).toMatch(/^demo-1 [\s\S]*^demo-2 /m);
+      const page = new URL(url);
+      const response = await fetch(new URL('/api/devices', page.origin), { headers: { authorization: `Bearer ${page.searchParams.get('token')}` } });
+      const { devices } = (await response.json()) as { devices: { id: string; online: boolean; fleetVersion: number }[] };
+      expect(devices.map((d) => [d.id, d.online, d.fleetVersion])).toEqual([
+        ['demo-1', true, 1],
+        ['demo-2', true, 1],
+      ]);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
     child.kill('SIGINT');
     const [code] = (await once(child, 'close')) as [number];
     expect(code).toBe(0);

@@ -48,6 +48,14 @@ export interface Problem {
   message: string;
 }
 
+export interface AccuracyPoint {
+  device: string;
+  at: number;
+  accuracy: number;
+  headVersion: number | null;
+  fleetVersion: number | null;
+}
+
 export class Registry {
   private readonly db: Database.Database;
   private readonly statements;
@@ -97,7 +105,13 @@ export class Registry {
       released: this.db.prepare(`SELECT * FROM fleet_heads WHERE status = 'released' ORDER BY version DESC LIMIT 2`),
       insertAccuracy: this.db.prepare('INSERT INTO accuracy (device, at, accuracy, head_version, fleet_version) VALUES (?, ?, ?, ?, ?)'),
       lastAccuracy: this.db.prepare('SELECT * FROM accuracy WHERE device = ? ORDER BY at DESC, rowid DESC LIMIT 1'),
-      accuracy: this.db.prepare('SELECT device, at, accuracy, head_version AS headVersion, fleet_version AS fleetVersion FROM accuracy WHERE (@device IS NULL OR device = @device) ORDER BY at LIMIT 5000'),
+      accuracy: this.db.prepare(`SELECT * FROM (
+        SELECT device, at, accuracy, head_version AS headVersion, fleet_version AS fleetVersion, rowid AS seq FROM accuracy
+        WHERE (@device IS NULL OR device = @device) ORDER BY at DESC, rowid DESC LIMIT 5000
+      ) ORDER BY at, seq`),
+      latestAccuracy: this.db.prepare(`SELECT device, at, accuracy, head_version AS headVersion, fleet_version AS fleetVersion FROM (
+        SELECT *, rowid AS seq, ROW_NUMBER() OVER (PARTITION BY device ORDER BY at DESC, rowid DESC) AS n FROM accuracy
+      ) WHERE n <= ? ORDER BY device, at, seq`),
       insertProblem: this.db.prepare('INSERT INTO problems (at, device, topic, code, message) VALUES (?, ?, ?, ?, ?)'),
       problems: this.db.prepare('SELECT * FROM problems ORDER BY at DESC, rowid DESC LIMIT ?'),
       trimProblems: this.db.prepare('DELETE FROM problems WHERE rowid <= (SELECT MAX(rowid) FROM problems) - 10000'),
@@ -180,8 +194,20 @@ export class Registry {
     this.statements.insertAccuracy.run(device, now, accuracy, headVersion, fleetVersion);
   }
 
-  accuracyHistory(device?: string): { device: string; at: number; accuracy: number; headVersion: number | null; fleetVersion: number | null }[] {
-    return this.statements.accuracy.all({ device: device ?? null }) as ReturnType<Registry['accuracyHistory']>;
+  /** The newest 5,000 accuracy points (of one device, or all), oldest first. */
+  accuracyHistory(device?: string): AccuracyPoint[] {
+    return (this.statements.accuracy.all({ device: device ?? null }) as (AccuracyPoint & { seq: number })[]).map(({ seq: _seq, ...point }) => point);
+  }
+
+  /** The newest `perDevice` accuracy points of every device, oldest first. */
+  latestAccuracy(perDevice: number): Map<string, Omit<AccuracyPoint, 'device'>[]> {
+    const byDevice = new Map<string, Omit<AccuracyPoint, 'device'>[]>();
+    for (const { device, ...point } of this.statements.latestAccuracy.all(perDevice) as AccuracyPoint[]) {
+      const list = byDevice.get(device) ?? [];
+      list.push(point);
+      byDevice.set(device, list);
+    }
+    return byDevice;
   }
 
   addProblem(problem: Omit<Problem, 'at'>): void {

@@ -130,7 +130,7 @@ export class FleetConsole extends EventEmitter {
     const reply = new Promise<CommandResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new ConsoleError('COMMAND_TIMEOUT', `device ${device} did not answer "${cmd}" within ${Math.round(timeoutMs / 1000)} s`));
+        reject(new ConsoleError('COMMAND_TIMEOUT', `device ${device} did not answer "${cmd}" within ${Number((timeoutMs / 1000).toFixed(1))} s`));
       }, timeoutMs);
       this.pending.set(id, { device, resolve, timer });
     });

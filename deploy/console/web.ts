@@ -4,8 +4,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { writeDurably } from '../../runtime/durable.js';
 import type { Logger } from '../../runtime/agent/log.js';
 import { silentLogger } from '../../runtime/agent/log.js';
@@ -77,16 +75,14 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
   const host = options.host ?? '127.0.0.1';
   const { token, created } = loadOrCreateApiToken(options.tokenFile);
   if (created) log.info('console API token created', { file: options.tokenFile });
-  const history = new AccuracyHistory(join(console_.options.dir, 'registry.db'));
   const events = new EventStream(console_, (options.heartbeatSeconds ?? 15) * 1000);
   let server;
   try {
-    server = await listen((req, res) => handle(console_, { token, history, events }, req, res), { host, port: options.port, statusByCode: STATUS_BY_CODE }, (fields) =>
+    server = await listen((req, res) => handle(console_, { token, events }, req, res), { host, port: options.port, statusByCode: STATUS_BY_CODE }, (fields) =>
       log.error('console web request failed', { ...fields, url: typeof fields.url === 'string' ? withoutToken(fields.url) : fields.url }),
     );
   } catch (err) {
     events.close();
-    history.close();
     throw err;
   }
   const url = `${server.url}/?token=${token}`;
@@ -99,7 +95,6 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
     close: async () => {
       events.close();
       await server.close();
-      history.close();
     },
   };
 }
@@ -115,7 +110,6 @@ function withoutToken(url: string): string {
 
 interface Context {
   token: string;
-  history: AccuracyHistory;
   events: EventStream;
 }
 
@@ -135,7 +129,7 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   if (!path.startsWith('/api/')) throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
   requireToken(req, ctx.token, url);
 
-  if (method === 'GET' && path === '/api/devices') return sendJson(res, 200, { devices: devicesWithHistory(console_, ctx.history, historyParam(url)) });
+  if (method === 'GET' && path === '/api/devices') return sendJson(res, 200, { devices: devicesWithHistory(console_, historyParam(url)) });
   if (method === 'GET' && path === '/api/fleet') return sendJson(res, 200, fleetView(console_));
   if (method === 'GET' && path === '/api/events') return ctx.events.add(res);
   if (method === 'POST' && path === '/api/merge') {
@@ -184,8 +178,8 @@ function historyParam(url: URL): number {
   return n;
 }
 
-function devicesWithHistory(console_: FleetConsole, history: AccuracyHistory, perDevice: number): DeviceWithHistory[] {
-  const points = perDevice > 0 ? history.latest(perDevice) : new Map<string, DeviceWithHistory['accuracy']>();
+function devicesWithHistory(console_: FleetConsole, perDevice: number): DeviceWithHistory[] {
+  const points = perDevice > 0 ? console_.registry.latestAccuracy(perDevice) : new Map<string, DeviceWithHistory['accuracy']>();
   const states = new Map(console_.registry.devices().map((row) => [row.id, row.state]));
   return console_.devices().map((view) => {
     const config = states.get(view.id)?.config;
@@ -216,33 +210,6 @@ function sendPage(res: ServerResponse): void {
     'x-content-type-options': 'nosniff',
   });
   res.end(page.html);
-}
-
-/** The newest accuracy points per device, read through a read-only connection to the registry. */
-class AccuracyHistory {
-  private readonly db: Database.Database;
-  private readonly statement;
-
-  constructor(path: string) {
-    this.db = new Database(path, { readonly: true, fileMustExist: true });
-    this.statement = this.db.prepare(`SELECT device, at, accuracy, head_version AS headVersion, fleet_version AS fleetVersion FROM (
-      SELECT *, rowid AS seq, ROW_NUMBER() OVER (PARTITION BY device ORDER BY at DESC, rowid DESC) AS n FROM accuracy
-    ) WHERE n <= ? ORDER BY device, at, seq`);
-  }
-
-  latest(perDevice: number): Map<string, DeviceWithHistory['accuracy']> {
-    const byDevice = new Map<string, DeviceWithHistory['accuracy']>();
-    for (const { device, ...point } of this.statement.all(perDevice) as ({ device: string } & DeviceWithHistory['accuracy'][number])[]) {
-      const list = byDevice.get(device) ?? [];
-      list.push(point);
-      byDevice.set(device, list);
-    }
-    return byDevice;
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close();
-  }
 }
 
 /** Server-Sent Events: one `change` or `head` message per console event, and a heartbeat comment. */
