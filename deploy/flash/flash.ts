@@ -7,8 +7,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { DeployError, EdgetuneError, errorMessage } from '../../runtime/errors.js';
-import { activateRelease, runOk } from '../../runtime/release/activate.js';
+import { EdgetuneError, errorMessage } from '../../runtime/errors.js';
+import { activateRelease, installScript, runOk } from '../../runtime/release/activate.js';
 import { releaseLayout, shq } from '../../runtime/release/layout.js';
 import { serviceManager } from '../../runtime/release/service.js';
 import type { BundleManifest } from '../bundle/build.js';
@@ -162,17 +162,11 @@ async function flashHost(host: HostEntry, options: FlashOptions, manifest: Bundl
       result.uploadedBytes = upload.skipped ? 0 : bundleBytes - upload.resumedFrom;
 
       phase('install');
-      const partial = `${layout.releases}/${version}.partial`;
-      await runOk(
-        session,
-        `rm -rf ${shq(partial)} && mkdir -p ${shq(partial)} && tar -xzf ${shq(remote)} --strip-components=1 -C ${shq(partial)} && sh ${shq(`${partial}/install.sh`)} --prefix ${shq(layout.prefix)} && rm -f ${shq(remote)}`,
-        `installing release ${version}`,
-        { timeoutMs: 300_000 },
-      );
+      await runOk(session, installScript(layout, remote, version), `installing release ${version}`, { timeoutMs: 300_000 });
     }
 
     phase('configure');
-    await configureDevice(session, layout, host, httpPort, options);
+    await configureDevice(session, layout, host, httpPort, service, options);
     if (options.fleet?.watch) watch = await StateWatch.open(options.fleet.watch, options.fleet.fleet, host.id);
 
     const healthTimeoutMs = options.healthTimeoutMs ?? 90_000;
@@ -203,7 +197,7 @@ async function flashHost(host: HostEntry, options: FlashOptions, manifest: Bundl
 }
 
 /** The agent's config with the device's identity and MQTT login, and the fleet key: mode 0600. */
-async function configureDevice(session: SshSession, layout: ReturnType<typeof releaseLayout>, host: HostEntry, httpPort: number, options: FlashOptions): Promise<void> {
+async function configureDevice(session: SshSession, layout: ReturnType<typeof releaseLayout>, host: HostEntry, httpPort: number, service: 'systemd' | 'process', options: FlashOptions): Promise<void> {
   const existing = await session.run(`cat ${shq(layout.config)} 2>/dev/null`);
   let previous: { fleet?: { url?: string; id?: string; username?: string; password?: string } } = {};
   try {
@@ -215,6 +209,8 @@ async function configureDevice(session: SshSession, layout: ReturnType<typeof re
     device: { id: host.id },
     data: { dir: layout.data },
     http: { port: httpPort },
+    // Where the release is, so agent updates pushed from the console can install the next one.
+    release: { prefix: layout.prefix, service },
   };
   const fleet = options.fleet;
   if (fleet) {
@@ -230,4 +226,3 @@ async function configureDevice(session: SshSession, layout: ReturnType<typeof re
   await session.run(`if [ ${shq(layout.prefix)} = / ] && id edgetune >/dev/null 2>&1; then chown edgetune: ${shq(layout.config)} ${shq(layout.publicKey)} 2>/dev/null; fi; true`);
 }
 
-export { DeployError };

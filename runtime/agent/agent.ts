@@ -19,6 +19,9 @@ import { type TrainOutcome, holdoutAccuracy, loadCurrentHead, trainFromStore } f
 import { mergeHeads } from '../head/merge.js';
 import { type AppliedHead, FleetSync } from './fleet-sync.js';
 import { pushedConfig } from './pushed-config.js';
+import { AgentUpdater } from './updater.js';
+import { readFileSync } from 'node:fs';
+import { readPublicKey } from '../sync/signing.js';
 
 export interface AgentOptions {
   log?: Logger;
@@ -52,6 +55,7 @@ export class Agent {
   private readonly sources: SampleSource[] = [];
   private camera: TriggerSource | undefined;
   private fleet: FleetSync | undefined;
+  private updater: AgentUpdater | undefined;
   private http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | undefined;
@@ -93,8 +97,27 @@ export class Agent {
       }
       agent.startSources();
       if (config.fleet) {
-        agent.fleet = new FleetSync(config.fleet, config.device.id, store, { id: backbone.id, dim: backbone.dim }, agent.fleetHooks(), log);
-        agent.fleet.start();
+        const fleet = new FleetSync(config.fleet, config.device.id, store, { id: backbone.id, dim: backbone.dim }, agent.fleetHooks(), log);
+        agent.fleet = fleet;
+        const release = agentRelease();
+        // Updates pushed from the console: only for an agent installed from a bundle.
+        if (config.release?.updates && release) {
+          agent.updater = new AgentUpdater({
+            fleet: config.fleet.id,
+            device: config.device.id,
+            publicKey: readPublicKey(readFileSync(config.fleet.publicKeyFile), config.fleet.publicKeyFile),
+            release,
+            prefix: config.release.prefix,
+            service: config.release.service,
+            httpPort: agent.http ? Number(new URL(agent.http.url).port) : config.http.port,
+            store,
+            subscribe: (topic, handler) => fleet.subscribe(topic, handler),
+            changed: () => fleet.publishState(),
+            log,
+          });
+        }
+        fleet.start();
+        agent.updater?.start();
       }
       log.info('agent started', {
         backbone: backbone.id,
@@ -216,6 +239,7 @@ export class Agent {
     const head = this.head;
     return {
       release: agentRelease(),
+      ...(this.updater ? { update: this.updater.status } : {}),
       engine: this.backbone.engine,
       headKind: head?.kind ?? null,
       headVersion: head?.meta.version ?? null,
@@ -339,6 +363,7 @@ export class Agent {
       queue: this.pipeline.stats.queued,
       sources: this.sources.map((s) => s.status()),
       ...(this.fleet ? { fleet: this.fleet.status() } : {}),
+      ...(this.updater ? { update: this.updater.status } : {}),
     };
   }
 

@@ -114,6 +114,18 @@ export const AgentConfigSchema = z
           .default(20 * 1024 * 1024),
       })
       .prefault({}),
+    /** Where this agent's release is installed (written by `edgetune deploy flash`); with a fleet, it
+     * lets the console push agent updates (docs/deploy.md). Leave out for an agent run from a checkout. */
+    release: z
+      .object({
+        /** The install prefix: releases are in <prefix>/opt/edgetune/releases. */
+        prefix: z.string().min(1).default('/'),
+        /** How the agent is started: systemd, or a plain process with a pid file. */
+        service: z.enum(['systemd', 'process']).default('systemd'),
+        /** Apply agent updates signed by the fleet key. */
+        updates: z.boolean().default(true),
+      })
+      .optional(),
     /** Fleet sync over MQTT (docs/protocol.md); leave out to run stand-alone. */
     fleet: z
       .object({

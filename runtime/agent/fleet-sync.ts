@@ -93,6 +93,11 @@ export class FleetSync {
     this.link.start();
   }
 
+  /** Another subscription on the device's link (agent updates), kept across reconnects. */
+  subscribe(topic: string, handler: (topic: string, payload: Buffer) => void): void {
+    this.link.subscribe(topic, (t, payload) => handler(t, payload));
+  }
+
   /** Queues the device's state (retained): on start, after every head change, and when asked. */
   publishState(): void {
     clearTimeout(this.stateTimer);

@@ -44,6 +44,8 @@ export interface ActivateOptions {
   /** Another check once /health passes (e.g. the console saw the device's state message). */
   verify?: () => Promise<void>;
   onPhase?: (phase: 'switch' | 'restart' | 'health' | 'rollback') => void;
+  /** Called with the failure before the rollback restarts the previous release. */
+  onFailed?: (err: unknown) => void;
 }
 
 export interface Activation {
@@ -65,6 +67,19 @@ export function switchScript(layout: ReleaseLayout, version: string): string {
   const rel = `releases/${checkVersion(version)}`;
   const tmp = `${layout.current}.new`;
   return `test -d ${shq(`${layout.opt}/${rel}`)} && ln -sfn ${shq(rel)} ${shq(tmp)} && mv -T ${shq(tmp)} ${shq(layout.current)}`;
+}
+
+/** Unpacks a bundle into releases/<version> (through <version>.partial and its install.sh, which checks
+ * SHA256SUMS), then removes the tarball. An installed release is left as it is. */
+export function installScript(layout: ReleaseLayout, tarball: string, version: string): string {
+  const release = `${layout.releases}/${checkVersion(version)}`;
+  const partial = `${release}.partial`;
+  return [
+    `if [ ! -f ${shq(`${release}/manifest.json`)} ]; then`,
+    `  rm -rf ${shq(partial)} && mkdir -p ${shq(partial)} && tar -xzf ${shq(tarball)} --strip-components=1 -C ${shq(partial)} && sh ${shq(`${partial}/install.sh`)} --prefix ${shq(layout.prefix)} || exit 1`,
+    'fi',
+    `rm -f ${shq(tarball)}`,
+  ].join('\n');
 }
 
 export async function activateRelease(exec: Exec, options: ActivateOptions): Promise<Activation> {
@@ -89,6 +104,7 @@ export async function activateRelease(exec: Exec, options: ActivateOptions): Pro
     await options.verify?.();
     return { version, previous, changed: true, health };
   } catch (err) {
+    options.onFailed?.(err);
     if (!previous || previous === version) {
       await exec.run(service.stop(layout)).catch(() => undefined);
       throw new DeployError('DEPLOY_HEALTH_FAILED', `release ${version} failed: ${errorMessage(err)}; no earlier release to go back to, the agent is stopped`, { cause: err });
@@ -145,7 +161,7 @@ async function waitHealthy(exec: Exec, layout: ReleaseLayout, service: ServiceMa
     last = await probeHealth(exec, layout, service, options, version);
     if (last.ok) return last.health;
     if (!last.alive || Date.now() > deadline) {
-      const logs = (await exec.run(service.logs(layout))).stdout.trim().split('\n').slice(-8).join(' | ');
+      const logs = (await exec.run(service.logs(layout))).stdout.trim().split('\n').slice(-4).join(' | ');
       throw new DeployError('DEPLOY_HEALTH_FAILED', `${last.alive ? `no healthy agent after ${Math.round((options.timeoutMs ?? 60_000) / 1000)} s` : 'the agent exited'} (${last.reason})${logs ? `; its log: ${logs.slice(-1200)}` : ''}`);
     }
     await new Promise((r) => setTimeout(r, 500));

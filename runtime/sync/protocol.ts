@@ -22,6 +22,8 @@ export const topics = {
   device: (fleet: string, device: string, channel: DeviceChannel) => `edgetune/${checkId('fleet', fleet)}/device/${checkId('device', device)}/${channel}`,
   fleetHead: (fleet: string) => `edgetune/${checkId('fleet', fleet)}/fleet/head`,
   fleetBackbone: (fleet: string) => `edgetune/${checkId('fleet', fleet)}/fleet/backbone`,
+  /** The signed agent update manifest (agent-update.ts), retained. */
+  fleetAgent: (fleet: string) => `edgetune/${checkId('fleet', fleet)}/fleet/agent`,
   blob: (fleet: string, sha256: string, index: number) => `edgetune/${checkId('fleet', fleet)}/blobs/${sha256}/${index}`,
   /** Everything a console listens to. */
   allDevices: (fleet: string) => `edgetune/${checkId('fleet', fleet)}/device/+/+`,
@@ -29,7 +31,7 @@ export const topics = {
 
 export type ParsedTopic =
   | { kind: 'device'; fleet: string; device: string; channel: DeviceChannel }
-  | { kind: 'fleet-head' | 'fleet-backbone'; fleet: string }
+  | { kind: 'fleet-head' | 'fleet-backbone' | 'fleet-agent'; fleet: string }
   | { kind: 'blob'; fleet: string; sha256: string; index: number };
 
 /** Parses a topic of protocol v1; anything else is an error naming the topic. */
@@ -46,6 +48,7 @@ export function parseTopic(topic: string): ParsedTopic {
   }
   if (parts[2] === 'fleet' && parts.length === 4 && parts[3] === 'head') return { kind: 'fleet-head', fleet };
   if (parts[2] === 'fleet' && parts.length === 4 && parts[3] === 'backbone') return { kind: 'fleet-backbone', fleet };
+  if (parts[2] === 'fleet' && parts.length === 4 && parts[3] === 'agent') return { kind: 'fleet-agent', fleet };
   if (parts[2] === 'blobs' && parts.length === 5 && /^[0-9a-f]{64}$/.test(parts[3]!) && /^\d{1,6}$/.test(parts[4]!)) {
     return { kind: 'blob', fleet, sha256: parts[3]!, index: Number(parts[4]) };
   }

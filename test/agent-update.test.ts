@@ -1,0 +1,158 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BuiltBundle, type BundlePayload, bundlePayload, writeBundle } from '../deploy/bundle/build.js';
+import { type RunningBroker, startBroker } from '../deploy/console/broker.js';
+import { DeviceCredentials } from '../deploy/console/credentials.js';
+import { type DeviceState, publishAgentUpdate, rolloutAgentUpdate } from '../deploy/update/publish.js';
+import { activateRelease, installScript, runOk } from '../runtime/release/activate.js';
+import { releaseLayout } from '../runtime/release/layout.js';
+import { localExec } from '../runtime/release/local.js';
+import { processManager } from '../runtime/release/service.js';
+import { encodeAgentUpdate } from '../runtime/sync/agent-update.js';
+import { topics } from '../runtime/sync/protocol.js';
+import { loadOrCreateFleetKey, publicKeyPem } from '../runtime/sync/signing.js';
+import { connectMqtt, freeLoopbackPort } from './support/mqtt.js';
+import { MODEL_DIR, tempDir } from './support/paths.js';
+import { until } from './support/until.js';
+
+// Agent updates pushed from the console over MQTT to agents really running from installed releases
+// (bundles built here, the process service manager, the embedded broker): signed manifest, chunked
+// bundle, install, restart, health check, rollback.
+process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
+const tmp = tempDir('edgetune-update-');
+const consoleLogin = { username: 'console', password: 'console-secret-123' };
+const fleetKey = loadOrCreateFleetKey(join(tmp.path, 'fleet.key'));
+const attackerKey = loadOrCreateFleetKey(join(tmp.path, 'attacker.key'));
+const states = new Map<string, DeviceState>();
+const clients: MqttClient[] = [];
+const devices: { id: string; root: string; port: number }[] = [];
+let broker: RunningBroker;
+let credentials: DeviceCredentials;
+let consoleClient: MqttClient;
+let payload: BundlePayload;
+const bundles: Record<string, BuiltBundle> = {};
+
+const publish = (topic: string, bytes: Buffer, options: { qos: 1; retain: boolean }) => consoleClient.publishAsync(topic, bytes, options);
+
+async function health(port: number): Promise<Record<string, unknown>> {
+  return (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Record<string, unknown>;
+}
+
+/** A device with release 0.1.0 installed and its agent running from it, as a flash leaves it. */
+async function installDevice(id: string): Promise<{ id: string; root: string; port: number }> {
+  const root = join(tmp.path, 'devices', id);
+  const layout = releaseLayout(root);
+  const port = await freeLoopbackPort();
+  await runOk(localExec, `mkdir -p ${layout.releases} ${layout.etc} && cp ${bundles['0.1.0']!.file} ${layout.opt}/b.tar.gz`, 'copy');
+  await runOk(localExec, installScript(layout, `${layout.opt}/b.tar.gz`, '0.1.0'), 'install');
+  writeFileSync(layout.publicKey, publicKeyPem(fleetKey.publicKey), { mode: 0o600 });
+  const config = {
+    device: { id },
+    data: { dir: layout.data },
+    http: { port },
+    fleet: { url: broker.url, id: 'farm', username: id, password: credentials.issue(id), publicKeyFile: layout.publicKey },
+    release: { prefix: root, service: 'process' },
+  };
+  writeFileSync(layout.config, JSON.stringify(config), { mode: 0o600 });
+  await activateRelease(localExec, { layout, version: '0.1.0', service: processManager, health: { port, fleet: true } });
+  const device = { id, root, port };
+  devices.push(device);
+  return device;
+}
+
+function pid(root: string): string {
+  return readFileSync(join(root, 'opt/edgetune/run/agent.pid'), 'utf8').trim();
+}
+
+beforeAll(async () => {
+  credentials = new DeviceCredentials(join(tmp.path, 'registry.db'));
+  broker = await startBroker({ fleet: 'farm', port: 0, credentials, console: consoleLogin });
+  consoleClient = await connectMqtt(broker.url, consoleLogin.username, consoleLogin.password, 4, clients);
+  consoleClient.on('message', (topic, bytes: Buffer) => {
+    const id = topic.split('/')[3]!;
+    if (bytes.length) states.set(id, JSON.parse(bytes.toString()) as DeviceState);
+  });
+  await consoleClient.subscribeAsync('edgetune/farm/device/+/state', { qos: 1 });
+  payload = await bundlePayload({ target: 'linux-x64' });
+  for (const version of ['0.1.0', '0.2.0']) bundles[version] = writeBundle({ ...payload, version }, join(tmp.path, 'bundles'));
+  const broken = new Map(payload.files);
+  broken.set('edgetune.js', { data: Buffer.from("console.error('release 0.3.0: cannot start'); process.exit(3);\n") });
+  bundles['0.3.0'] = writeBundle({ ...payload, version: '0.3.0', files: broken }, join(tmp.path, 'bundles'));
+  await Promise.all([installDevice('pi-canary'), installDevice('pi-rest')]);
+}, 120_000);
+
+afterAll(async () => {
+  for (const d of devices) await localExec.run(processManager.stop(releaseLayout(d.root)));
+  for (const c of clients) c.end(true);
+  await broker?.close();
+  credentials?.close();
+  tmp.remove();
+}, 60_000);
+
+describe('agent updates pushed over MQTT', () => {
+  it('refuses an update not signed by the fleet key, and keeps running its release', async () => {
+    const [canary] = devices;
+    const before = pid(canary!.root);
+    const forged = encodeAgentUpdate({ kind: 'agent-update', fleet: 'farm', version: '0.2.0', target: 'linux-x64', sha256: bundles['0.2.0']!.sha256, bytes: bundles['0.2.0']!.bytes, chunks: 1, devices: null, sequence: Date.now(), createdAt: new Date().toISOString() }, attackerKey.privateKey);
+    await publish(topics.fleetAgent('farm'), Buffer.from(forged), { qos: 1, retain: true });
+    const refused = await until('the refusal in the state', () => {
+      const update = states.get('pi-canary')?.update;
+      return update?.status === 'refused' && update;
+    });
+    expect(refused.error).toMatch(/signature does not verify against the fleet key/);
+    expect(await health(canary!.port)).toMatchObject({ release: '0.1.0', update: { status: 'refused', code: 'SYNC_BAD_SIGNATURE' } });
+    expect(pid(canary!.root)).toBe(before);
+    await publish(topics.fleetAgent('farm'), Buffer.alloc(0), { qos: 1, retain: true });
+  }, 30_000);
+
+  it('a staged update: signature checked, installed, restarted on the canary first, then the rest of the fleet', async () => {
+    const [canary, rest] = devices;
+    const seen: Record<string, string[]> = { canary: [], rest: [] };
+    const watch = setInterval(() => {
+      seen.canary!.push(String(states.get('pi-canary')?.release));
+      seen.rest!.push(String(states.get('pi-rest')?.release));
+    }, 100);
+    const started = Date.now();
+    const report = await rolloutAgentUpdate({ fleet: 'farm', bundle: bundles['0.2.0']!.file, key: fleetKey.privateKey, publish, canaries: ['pi-canary'], fleetDevices: ['pi-canary', 'pi-rest'], state: (d) => states.get(d), stageTimeoutMs: 90_000 });
+    clearInterval(watch);
+    console.log(`agent update of ${(bundles['0.2.0']!.bytes / 2 ** 20).toFixed(1)} MB to 2 devices in 2 stages: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    expect(report).toMatchObject({ ok: true, stage: 'fleet' });
+    expect(report.devices.map((d) => [d.device, d.release])).toEqual([
+      ['pi-canary', '0.2.0'],
+      ['pi-rest', '0.2.0'],
+    ]);
+    // While the canary was on 0.2.0, the rest of the fleet still ran 0.1.0.
+    const firstCanary = seen.canary!.indexOf('0.2.0');
+    expect(firstCanary).toBeGreaterThanOrEqual(0);
+    expect(seen.rest![firstCanary]).toBe('0.1.0');
+    for (const d of [canary!, rest!]) {
+      expect(await health(d.port)).toMatchObject({ status: 'ok', release: '0.2.0', fleet: { connected: true } });
+      expect(readFileSync(`/proc/${pid(d.root)}/cmdline`, 'utf8')).toContain(`${d.root}/opt/edgetune/releases/0.2.0/edgetune.js`);
+      expect(readFileSync(join(d.root, 'opt/edgetune/previous'), 'utf8').trim()).toBe('0.1.0');
+    }
+  }, 150_000);
+
+  it('an update whose new agent fails its health check is rolled back, reported, and not tried again', async () => {
+    const [canary] = devices;
+    const update = await publishAgentUpdate({ fleet: 'farm', bundle: bundles['0.3.0']!.file, key: fleetKey.privateKey, publish, devices: ['pi-canary'] });
+    const state = await until(
+      'the rollback reported by the restored agent',
+      () => {
+        const s = states.get('pi-canary');
+        return s?.update?.version === '0.3.0' && s.update.status === 'rolled-back' && s;
+      },
+      90_000,
+    );
+    expect(state.release).toBe('0.2.0');
+    expect(String(state.update!.error)).toMatch(/^the agent exited .*release 0\.3\.0: cannot start$/);
+    expect(await health(canary!.port)).toMatchObject({ status: 'ok', release: '0.2.0' });
+    expect(readFileSync(join(canary!.root, 'opt/edgetune/current/manifest.json'), 'utf8')).toContain('"version": "0.2.0"');
+    // The retained manifest is still there; the device does not loop on it.
+    const restored = pid(canary!.root);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(pid(canary!.root)).toBe(restored);
+    expect(update.version).toBe('0.3.0');
+  }, 120_000);
+});
