@@ -112,7 +112,7 @@ describe('edgetune deploy flash over SSH (real sshd, real agent, real broker)', 
     expect(mode(join(layout.data, 'device.key'))).toBe(0o600);
     const config = JSON.parse(readFileSync(layout.config, 'utf8'));
     expect(config).toMatchObject({ device: { id: 'pi-1' }, fleet: { id: 'farm', username: 'pi-1', url: broker.url } });
-    expect(credentials.verify('pi-1', config.fleet.password)).toBe(true);
+    expect(await credentials.verify('pi-1', config.fleet.password)).toBe(true);
     expect(readFileSync(layout.publicKey, 'utf8')).toBe(publicKey);
     // The agent really runs from the installed release and is in the fleet.
     expect(agentCommandLine(pi1.root)).toContain(`${pi1.root}/opt/edgetune/releases/0.1.0/edgetune.js agent --config ${layout.config}`);
