@@ -83,7 +83,10 @@ export class FleetSync {
       protocolVersion: config.protocolVersion,
       will: { topic: this.topic('state'), payload: this.offlineState() },
       onEvent: (e) => log[e.error ? 'warn' : 'info'](e.msg, { error: e.error, retryInMs: e.retryInMs }),
-      onConnect: () => this.publishState(),
+      onConnect: async () => {
+        // The state goes first, straight away: the console needs its key before any queued head.
+        if (await this.link.publishNow(this.topic('state'), this.stateMessage(), { retain: true })) this.outbox.dropRetained(this.topic('state'));
+      },
     });
   }
 
@@ -101,6 +104,10 @@ export class FleetSync {
   /** Queues the device's state (retained): on start, after every head change, and when asked. */
   publishState(): void {
     clearTimeout(this.stateTimer);
+    this.link.send(this.topic('state'), this.stateMessage(), { retain: true });
+  }
+
+  private stateMessage(): Buffer {
     const state = {
       protocol: PROTOCOL_VERSION,
       device: this.deviceId,
@@ -112,7 +119,7 @@ export class FleetSync {
       ...this.hooks.state(),
       at: new Date().toISOString(),
     };
-    this.link.send(this.topic('state'), Buffer.from(JSON.stringify(state)), { retain: true });
+    return Buffer.from(JSON.stringify(state));
   }
 
   /** Labels changed: the state (samples per class) follows, debounced, so a burst of labels sends one. */

@@ -17,9 +17,10 @@ export interface LinkOptions {
   /** Base reconnect delay; doubles per failure up to a minute, with jitter. */
   reconnectBaseMs?: number;
   onEvent?: (event: { msg: string; error?: string; retryInMs?: number }) => void;
-  /** Called on every connection, before the outbox drains: a device states itself online again here
-   * (the broker may have published its last will meanwhile). */
-  onConnect?: () => void;
+  /** Called on every connection; the outbox drains after it settles. A device states itself online
+   * here, before anything queued (the broker may have published its last will meanwhile, and the
+   * console verifies heads with the key the state carries). */
+  onConnect?: () => Promise<unknown> | void;
 }
 
 /** MQTT 5 request/response properties of a received message (absent on MQTT 3.1.1). */
@@ -112,8 +113,10 @@ export class DeviceLink {
       this.connects++;
       this.failures = 0;
       this.options.onEvent?.({ msg: 'connected to the fleet broker' });
-      this.options.onConnect?.();
-      void this.drain();
+      void Promise.resolve()
+        .then(() => this.options.onConnect?.())
+        .catch((err: unknown) => this.options.onEvent?.({ msg: 'on-connect step failed', error: errorMessage(err) }))
+        .then(() => this.drain());
     });
     client.on('error', (err) => this.options.onEvent?.({ msg: 'fleet broker error', error: errorMessage(err) }));
     client.on('close', () => {

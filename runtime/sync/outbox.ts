@@ -52,6 +52,11 @@ export class Outbox {
     })();
   }
 
+  /** Drops the retained messages waiting on a topic (a newer one went out another way). */
+  dropRetained(topic: string): void {
+    this.supersede.run(topic);
+  }
+
   peek(limit = 16): OutboxMessage[] {
     return (this.oldest.all(limit) as (Omit<OutboxMessage, 'retain'> & { retain: number })[]).map((m) => ({ ...m, retain: m.retain === 1 }));
   }
