@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetConsole } from '../deploy/console/service.js';
 import type { Agent } from '../runtime/agent/agent.js';
 import { feed, startFleetAgent } from './support/fleet.js';
+import { freeLoopbackPort } from './support/mqtt.js';
 import { MODEL_DIR, tempDir } from './support/paths.js';
 import { until } from './support/until.js';
 
@@ -66,4 +67,28 @@ describe('fleet sync under broker restarts', () => {
     await until('every outbox empty', () => agents.every((agent) => (agent.health().fleet as { queued: number }).queued === 0), 30_000);
     for (const id of IDS) expect(fleet.registry.deviceHeadCount(id)).toBe(kept.get(id)!.length);
   }, 120_000);
+
+  it('a head kept while the console was down, before the device ever connected, is stored when it comes up', async () => {
+    const port = await freeLoopbackPort();
+    const dir = join(tmp.path, 'late-console');
+    const first = await FleetConsole.start({ dir, fleet: 'farm', broker: { host: '127.0.0.1', port } });
+    const login = first.addDevice('pi-late').fleet;
+    await first.stop();
+    const late = await startFleetAgent(first, 'pi-late', join(tmp.path, 'pi-late'), {}, {}, login);
+    try {
+      await feed(late, ['daisy', 'tulip'], 0, 4);
+      const outcome = await late.train();
+      expect(outcome.kept).toBe(true);
+      expect((late.health().fleet as { connected: boolean; queued: number }).connected).toBe(false);
+      const again = await FleetConsole.start({ dir, fleet: 'farm', broker: { host: '127.0.0.1', port } });
+      try {
+        await until('the head stored', () => again.registry.deviceHeadCount('pi-late') === 1, 30_000);
+        expect(again.registry.problems().filter((p) => p.device === 'pi-late')).toEqual([]);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await late.stop();
+    }
+  }, 60_000);
 });
