@@ -46,7 +46,7 @@ for (let i = 0; i < n; i++) {
       applyHead: (head: Head, fleetVersion: number) => {
         const version = store.saveHead((v) => encodeHead(head.withMeta({ version: v, metrics: { fleetVersion } })), { parent: store.currentHeadVersion(), accuracy: null, metrics: { fleetVersion } });
         device.applied = performance.now();
-        return { headVersion: version, fleetVersion, accuracyBefore: null, accuracyAfter: null, holdout: 0 };
+        return { headVersion: version, fleetVersion, accuracyBefore: null, accuracyAfter: null, holdout: 0, lost: 0, gained: 0 };
       },
       rollbackFleet: () => ({}),
       train: async () => ({}),

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { binomialTail, canaryGotWorse } from '../deploy/console/rollout.js';
 import { FleetConsole } from '../deploy/console/service.js';
 import type { Agent } from '../runtime/agent/agent.js';
 import { feed, startFleetAgent } from './support/fleet.js';
@@ -75,7 +76,9 @@ describe('fleet console with real agents (embedded broker)', () => {
     expect(result.reason).toMatch(/pi-1: holdout accuracy \d\.\d{3} -> \d\.\d{3}/);
     const [report] = result.canaries;
     expect(report!.holdout).toBeGreaterThan(0);
-    expect(report!.after).toBeLessThan(report!.before! - 1 / report!.holdout);
+    expect(report!.lost).toBeGreaterThanOrEqual(4);
+    expect(report!.after).toBeCloseTo(report!.before! - (report!.lost! - report!.gained!) / report!.holdout, 10);
+    expect(canaryGotWorse(report!, 0.02)).toBe(true);
     expect(fleet.registry.fleetHead(result.version)!.status).toBe('rolled-back');
     // The canary is back on the head it had; the retained fleet head is still v1.
     await until('the canary back on its previous head', () => canary.currentHead!.meta.version !== before.meta.version + 1 && canary.currentHead!.meta.version === before.meta.version && canary.currentHead);
@@ -118,5 +121,16 @@ describe('fleet console with real agents (embedded broker)', () => {
     await other.stop();
     await until('pi-2 offline', () => view('pi-2')?.online === false);
     expect(view('pi-2')!.headVersion).not.toBeNull();
+  });
+
+  it('judges canaries by the samples the heads disagree on (McNemar), not by a noisy accuracy drop', () => {
+    const report = (before: number, after: number, lost: number, gained: number) => ({ device: 'pi', before, after, holdout: 10, lost, gained });
+    expect(binomialTail(2, 2)).toBeCloseTo(0.25, 10);
+    expect(binomialTail(5, 5)).toBeCloseTo(1 / 32, 10);
+    expect(canaryGotWorse(report(0.7, 0.5, 2, 0), 0.02)).toBe(false); // two photos of ten: chance
+    expect(canaryGotWorse(report(0.9, 0.4, 5, 0), 0.02)).toBe(true); // five lost, none gained
+    expect(canaryGotWorse(report(0.6, 0.6, 3, 3), 0.02)).toBe(false); // different, not worse
+    expect(canaryGotWorse(report(0.8, 0.79, 9, 8), 0.02)).toBe(false); // within the tolerance
+    expect(canaryGotWorse({ device: 'pi', before: null, after: null, holdout: 0, error: 'timed out' }, 0.02)).toBe(true);
   });
 });

@@ -21,16 +21,34 @@ export interface CanaryReport {
   after: number | null;
   /** Holdout samples the accuracies were measured on. */
   holdout: number;
+  /** Holdout samples the old head got right and the new one wrong, and the other way round. */
+  lost?: number;
+  gained?: number;
   error?: string;
 }
 
-/** A canary is worse when it loses more than the tolerance, and more than one holdout sample: on the
- * small holdouts of a freshly set-up device one photo is noise, not a regression. */
+/** A canary is worse when it loses more than the tolerance and the loss is not chance: of the holdout
+ * samples on which the two heads disagree, the old head wins so many that a fair coin would do so with
+ * less than 10 % probability (McNemar's exact test, one-sided). On the ten photos of a freshly set-up
+ * site, losing two of them proves nothing; losing five without a single gain does. A canary that
+ * reports no per-sample counts falls back to "more than one holdout sample". */
 export function canaryGotWorse(report: CanaryReport, tolerance: number): boolean {
   if (report.error !== undefined) return true;
   if (report.before === null || report.after === null) return false;
-  const noise = report.holdout > 0 ? 1 / report.holdout : 0;
-  return report.after < report.before - Math.max(tolerance, noise + 1e-9);
+  if (report.after >= report.before - tolerance) return false;
+  if (report.lost === undefined || report.gained === undefined) return report.after < report.before - 1 / Math.max(1, report.holdout) - 1e-9;
+  return binomialTail(report.lost, report.lost + report.gained) < 0.1;
+}
+
+/** P(X >= k) for X ~ Binomial(n, 1/2). */
+export function binomialTail(k: number, n: number): number {
+  let p = 0;
+  let term = 0.5 ** n;
+  for (let i = 0; i <= n; i++) {
+    if (i >= k) p += term;
+    term = (term * (n - i)) / (i + 1);
+  }
+  return Math.min(1, p);
 }
 
 export interface RolloutResult {
@@ -131,7 +149,9 @@ export class Rollouts {
         try {
           const result = await this.console_.command(device, 'apply-head', { message: encoded });
           const num = (v: unknown) => (typeof v === 'number' ? v : null);
-          return { device, before: num(result.accuracyBefore), after: num(result.accuracyAfter), holdout: num(result.holdout) ?? 0 };
+          const lost = num(result.lost);
+          const gained = num(result.gained);
+          return { device, before: num(result.accuracyBefore), after: num(result.accuracyAfter), holdout: num(result.holdout) ?? 0, ...(lost !== null && gained !== null ? { lost, gained } : {}) };
         } catch (err) {
           return { device, before: null, after: null, holdout: 0, error: (err as Error).message };
         }

@@ -15,7 +15,7 @@ import type { AgentConfig } from './config.js';
 import { type AgentApi, startHttpServer } from './http.js';
 import { type Logger, createLogger } from './log.js';
 import { type Predictor, SamplePipeline } from './pipeline.js';
-import { type TrainOutcome, holdoutAccuracy, loadCurrentHead, trainFromStore } from './trainer.js';
+import { type TrainOutcome, compareOnHoldout, loadCurrentHead, trainFromStore } from './trainer.js';
 import { mergeHeads } from '../head/merge.js';
 import { type AppliedHead, FleetSync } from './fleet-sync.js';
 import { pushedConfig } from './pushed-config.js';
@@ -199,16 +199,15 @@ export class Agent {
    * merge mode it is first averaged with the device's own head. */
   private applyFleetHead(fleetHead: Head, fleetVersion: number, mode: 'replace' | 'merge'): AppliedHead {
     const expect = { backboneId: this.backbone.id, dim: this.backbone.dim };
-    const before = holdoutAccuracy(this.store, this.head, expect);
     const own = this.head;
     const head = mode === 'merge' && own && own.kind === fleetHead.kind ? mergeHeads([{ device: 'own', head: own }, { device: 'fleet', head: fleetHead }]).head : fleetHead;
-    const after = holdoutAccuracy(this.store, head, expect);
+    const compared = compareOnHoldout(this.store, own, head, expect);
     const parent = this.store.currentHeadVersion();
-    const metrics: Record<string, number> = { fleetVersion, ...(after.accuracy === null ? {} : { holdoutAccuracy: after.accuracy }) };
-    const version = this.store.saveHead((v) => encodeHead(head.withMeta({ version: v, parent, metrics })), { parent, accuracy: after.accuracy, metrics });
+    const metrics: Record<string, number> = { fleetVersion, ...(compared.after === null ? {} : { holdoutAccuracy: compared.after }) };
+    const version = this.store.saveHead((v) => encodeHead(head.withMeta({ version: v, parent, metrics })), { parent, accuracy: compared.after, metrics });
     this.head = head.withMeta({ version, parent, metrics });
     this.repredict();
-    return { headVersion: version, fleetVersion, accuracyBefore: before.accuracy, accuracyAfter: after.accuracy, holdout: after.samples };
+    return { headVersion: version, fleetVersion, accuracyBefore: compared.before, accuracyAfter: compared.after, holdout: compared.samples, lost: compared.lost, gained: compared.gained };
   }
 
   private fleetHooks() {

@@ -34,6 +34,9 @@ export interface AppliedHead {
   accuracyBefore: number | null;
   accuracyAfter: number | null;
   holdout: number;
+  /** Holdout samples the old head got right and the new one wrong, and the other way round. */
+  lost: number;
+  gained: number;
 }
 
 /** What the agent does for fleet sync. */

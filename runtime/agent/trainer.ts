@@ -71,9 +71,24 @@ export function trainFromStore(store: SampleStore, current: Head | undefined, op
 }
 
 /** A head's accuracy on the store's holdout samples (null when there are none). */
-export function holdoutAccuracy(store: SampleStore, head: Head | undefined, expect: { backboneId: string; dim: number }): { accuracy: number | null; samples: number } {
+export interface HeadComparison {
+  before: number | null;
+  after: number | null;
+  samples: number;
+  /** Holdout samples the old head got right and the new one wrong, and the other way round. */
+  lost: number;
+  gained: number;
+}
+
+/** Both heads on the same holdout, sample by sample: the discordant pairs say whether a drop is real. */
+export function compareOnHoldout(store: SampleStore, before: Head | undefined, after: Head, expect: { backboneId: string; dim: number }): HeadComparison {
   const holdout = store.labelledSet(expect.backboneId, 'holdout');
-  return { accuracy: head ? evaluateOn(head, holdout.embeddings, holdout.labels, expect.dim) : null, samples: holdout.ids.length };
+  const n = holdout.labels.length;
+  const right = (head: Head | undefined) => holdout.labels.map((label, i) => head !== undefined && head.labels[head.predictIndices(holdout.embeddings.subarray(i * expect.dim, (i + 1) * expect.dim))[0]!] === label);
+  const old = right(before);
+  const now = right(after);
+  const share = (xs: boolean[]) => (n === 0 ? null : xs.filter(Boolean).length / n);
+  return { before: before ? share(old) : null, after: share(now), samples: n, lost: old.filter((r, i) => r && !now[i]).length, gained: now.filter((r, i) => r && !old[i]).length };
 }
 
 function evaluateOn(head: Head, embeddings: Float32Array, labels: string[], dim: number): number | null {
