@@ -10,6 +10,7 @@ import { type BundleTarget, TARGETS } from '../../deploy/bundle/native.js';
 import { DeviceCredentials } from '../../deploy/console/credentials.js';
 import { type FleetProvisioning, type FlashProgress, flash } from '../../deploy/flash/flash.js';
 import { type HostEntry, type InventoryError, parseHost, parseSize, readInventory } from '../../deploy/flash/inventory.js';
+import { writeSdcard } from '../../deploy/sdcard/sdcard.js';
 import { ConfigError, DeployError } from '../../runtime/errors.js';
 import { formatTable, printJson } from '../output.js';
 
@@ -109,6 +110,29 @@ Exit code 1 when any device failed; the summary names each one's error. Re-runni
         process.off('SIGINT', onSignal);
       }
     });
+  registerSdcard(deploy);
+}
+
+function registerSdcard(deploy: Command): void {
+  deploy
+    .command('sdcard')
+    .description('write first-boot files to a Raspberry Pi OS boot partition: the bundle installs and joins the fleet on first boot')
+    .requiredOption('--boot <path>', 'the mounted boot partition (bootfs)')
+    .requiredOption('--bundle <file>', 'a linux-arm64 bundle (edgetune deploy bundle)')
+    .requiredOption('--device <id>', "this card's device id (also its host name)")
+    .option('--mode <mode>', 'cloud-init (Raspberry Pi OS Trixie) or firstrun (Bookworm: systemd.run in cmdline.txt)', 'cloud-init')
+    .option('--http-port <n>', "the agent's HTTP port", (v) => Number(v), 8080)
+    .option('--console <dir>', "join the fleet of the console in this folder (issues the device's MQTT login now)")
+    .option('--fleet <id>', 'fleet id (with --console)')
+    .option('--broker <url>', 'the broker as the device reaches it (with --console)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  edgetune deploy sdcard --boot /media/$USER/bootfs --bundle edgetune-0.1.0-linux-arm64.tar.gz --device greenhouse-01 \\\n      --console ./console --fleet greenhouse --broker mqtt://console.local:1883')
+    .action((flags: { boot: string; bundle: string; device: string; mode: string; httpPort: number; console?: string; fleet?: string; broker?: string; json?: boolean }) => {
+      if (flags.mode !== 'cloud-init' && flags.mode !== 'firstrun') throw new ConfigError('CONFIG_INVALID', `--mode: "${flags.mode}" is not cloud-init or firstrun`);
+      const result = writeSdcard({ boot: flags.boot, bundle: flags.bundle, device: flags.device, mode: flags.mode, httpPort: flags.httpPort, ...fleetOptions(flags) });
+      if (flags.json) return printJson(result);
+      process.stdout.write(`${flags.boot}: ${result.device} installs edgetune ${result.version} on first boot (${result.mode})\n${result.files.map((f) => `  ${f}`).join('\n')}\n`);
+    });
 }
 
 interface FlashFlags {
@@ -150,7 +174,7 @@ function collectHosts(args: string[], flags: FlashFlags): { hosts: HostEntry[]; 
   return { hosts, invalid };
 }
 
-function fleetOptions(flags: FlashFlags): { fleet?: FleetProvisioning } {
+function fleetOptions(flags: { console?: string; fleet?: string; broker?: string; consoleUser?: string }): { fleet?: FleetProvisioning } {
   if (!flags.console) return {};
   if (!flags.fleet || !flags.broker) throw new ConfigError('CONFIG_INVALID', '--console needs --fleet and --broker (the broker URL devices connect to)');
   const dir = resolve(flags.console);
