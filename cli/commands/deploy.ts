@@ -99,7 +99,7 @@ Exit code 1 when any device failed; the summary names each one's error. Re-runni
         view.stop();
         if (flags.json) printJson(results);
         else {
-          const rows = results.map((r) => [r.device || '-', r.host, r.ok ? r.status : `FAILED (${r.code})`, r.version, r.previous ?? '-', r.seconds, r.ok ? (r.resumedFrom ? `upload resumed at ${r.resumedFrom} bytes` : '') : `${r.rolledBack ? '[rolled back] ' : ''}${r.error}`]);
+          const rows = results.map((r) => [r.device || '-', r.host, r.ok ? r.status : `FAILED (${r.code})`, r.version, r.previous ?? '-', r.seconds.toFixed(1), r.ok ? (r.resumedFrom ? `upload resumed at ${r.resumedFrom} bytes` : '') : `${r.rolledBack ? '[rolled back] ' : ''}${r.error}`]);
           process.stdout.write(`${formatTable(['device', 'host', 'result', 'release', 'was', 'seconds', 'detail'], rows)}\n`);
           const failed = results.filter((r) => !r.ok).length;
           process.stdout.write(`${results.length - failed} of ${results.length} devices on ${results[0]?.version ?? '?'}${failed ? `, ${failed} failed` : ''}\n`);

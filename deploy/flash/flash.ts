@@ -114,15 +114,14 @@ export async function flash(options: FlashOptions): Promise<HostResult[]> {
     code: bad.error.code,
     error: bad.error.message,
   }));
-  const queue = [...options.hosts];
+  // In the inventory's order, whatever order they finish in.
+  const done: HostResult[] = new Array<HostResult>(options.hosts.length);
+  let next = 0;
   const worker = async () => {
-    for (let host = queue.shift(); host; host = queue.shift()) {
-      results.push(await flashHost(host, { ...options, privateKey }, manifest, sha256, bundleBytes));
-    }
+    for (let i = next++; i < options.hosts.length; i = next++) done[i] = await flashHost(options.hosts[i]!, { ...options, privateKey }, manifest, sha256, bundleBytes);
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 4, options.hosts.length)) }, worker));
-  const order = (r: HostResult) => options.hosts.findIndex((h) => h.name === r.host);
-  return results.sort((a, b) => order(a) - order(b));
+  return [...results, ...done];
 }
 
 async function flashHost(host: HostEntry, options: FlashOptions, manifest: BundleManifest, sha256: string, bundleBytes: number): Promise<HostResult> {
