@@ -10,7 +10,7 @@ import { preprocessFile } from '../runtime/image/preprocess.js';
 import { type ModelManifest, parseManifest } from '../runtime/models/manifest.js';
 import { type ResolveOptions, resolveModel, sha256Hex } from '../runtime/models/resolve.js';
 import { seededRandom, shuffle } from '../runtime/random.js';
-import { type LayerReport, type PtqOptions, quantizeStatic } from './ptq.js';
+import { type LayerReport, PTQ_DEFAULTS, type PtqOptions, quantizeStatic } from './ptq.js';
 
 export interface QuantizedModel {
   path: string;
@@ -72,7 +72,7 @@ export async function quantizeModelFile(
       file: basename(out),
       sha256: sha256Hex(result.bytes),
       bytes: result.bytes.length,
-      description: `${source.manifest.description ?? source.manifest.id}; int8 post-training quantization by edgetune (${options.calibrator ?? 'percentile'}, ${inputs.length} images from ${calibrateDir})`,
+      description: `${source.manifest.description ?? source.manifest.id}; int8 post-training quantization by edgetune (${options.calibrator ?? PTQ_DEFAULTS.calibrator}${(options.biasCorrection ?? PTQ_DEFAULTS.biasCorrection) ? ', bias correction' : ''}, ${inputs.length} images from ${calibrateDir})`,
     },
     `manifest for ${out}`,
   );

@@ -73,6 +73,17 @@ describe('static int8 post-training quantization', () => {
     expect(widths(percentile).some((w, i) => w < widths(minmax)[i]! * 0.95)).toBe(true);
   });
 
+  it('bias correction brings the int8 model closer to the float one', async () => {
+    const inputs = await Promise.all(
+      readdirSync(join(calib, 'rose')).map((f) => preprocessFile(join(calib, 'rose', f), { width: 128, height: 128, channels: 3, layout: 'NHWC', dtype: 'uint8' }, { resize: 'fill' }) as Promise<Uint8Array>),
+    );
+    const bytes = readFileSync(floatPath);
+    const [plain, corrected] = [await quantizeStatic(bytes, inputs, 'tiny', { biasCorrection: false }), await quantizeStatic(bytes, inputs, 'tiny')];
+    expect(corrected.outputCosine).toBeGreaterThan(plain.outputCosine);
+    const last = (r: typeof plain) => r.layers.at(-1)!.relativeError;
+    expect(last(corrected)).toBeLessThan(last(plain));
+  });
+
   it('refuses what it cannot quantize, by name', async () => {
     await expect(quantizeModelFile('mobilenet_v1_0.25_128_quant', calib, join(tmp.path, 'x.onnx'), { resolve })).rejects.toMatchObject({ code: 'QUANTIZE_NOT_ONNX' });
     const empty = join(tmp.path, 'empty');

@@ -7,6 +7,7 @@ import { importModelFile } from '../../quantize/import-model.js';
 import { modelInfo } from '../../quantize/model-info.js';
 import { ModelError } from '../../runtime/errors.js';
 import { quantizeModelFile } from '../../quantize/quantize-model.js';
+import { PTQ_DEFAULTS } from '../../quantize/ptq.js';
 import { UsageError, formatTable, printJson } from '../output.js';
 import { startProgress } from '../progress.js';
 
@@ -17,22 +18,23 @@ export function registerQuantize(program: Command): void {
     .argument('<model>', 'float ONNX model with its manifest beside it (e.g. from "edgetune model import --float")')
     .requiredOption('--calibrate <dir>', 'folder of photos to calibrate on (sub-folders too): on-site samples are best')
     .requiredOption('-o, --out <file.onnx>', 'int8 ONNX file to write (its manifest goes to <file.onnx>.json)')
-    .addOption(new Option('--calibrator <name>', 'how activation ranges are chosen').choices(['minmax', 'percentile']).default('percentile'))
-    .option('--percentile <p>', 'percentile calibrator: share of values kept in range', parseFloat, 0.9999)
+    .addOption(new Option('--calibrator <name>', 'how activation ranges are chosen').choices(['minmax', 'percentile']).default(PTQ_DEFAULTS.calibrator))
+    .option('--percentile <p>', 'percentile calibrator: share of values kept in range', parseFloat, PTQ_DEFAULTS.percentile)
+    .option('--no-bias-correction', 'keep the float biases (by default each conv bias absorbs the mean shift of its rounded weights)')
     .option('--images <n>', 'calibration images to use (picked at random, seeded)', (v) => Number.parseInt(v, 10), 100)
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
       `
 Weights become symmetric per-channel int8, activations uint8, biases int32 (QDQ format, which
-onnxruntime fuses into QLinearConv). The report gives each quantized tensor's error relative to the
+onnxruntime fuses into QLinearConv); each bias is corrected for the mean shift of its rounded weights. The report gives each quantized tensor's error relative to the
 float model and the cosine between the two models' outputs.
 
 Example:
   edgetune model import mobilenet_v1_1.0_224_quant_embedding_extractor --float -o v1-float.onnx
   edgetune quantize v1-float.onnx --calibrate ./site-photos -o v1-int8.onnx`,
     )
-    .action(async (ref: string, flags: { calibrate: string; out: string; calibrator: 'minmax' | 'percentile'; percentile: number; images: number; json?: boolean }) => {
+    .action(async (ref: string, flags: { calibrate: string; out: string; calibrator: 'minmax' | 'percentile'; percentile: number; biasCorrection: boolean; images: number; json?: boolean }) => {
       if (!(flags.percentile > 0.5 && flags.percentile <= 1)) throw new UsageError('--percentile must be in (0.5, 1]');
       if (!(flags.images > 0)) throw new UsageError('--images must be a positive integer');
       let progress: ReturnType<typeof startProgress> | undefined;
@@ -40,6 +42,7 @@ Example:
       const result = await quantizeModelFile(ref, flags.calibrate, flags.out, {
         calibrator: flags.calibrator,
         percentile: flags.percentile,
+        biasCorrection: flags.biasCorrection,
         images: flags.images,
         onProgress: (done, total, name) => {
           if (name !== phase) {
