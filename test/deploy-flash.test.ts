@@ -174,6 +174,8 @@ describe('edgetune deploy flash over SSH (real sshd, real agent, real broker)', 
     expect(current(pi1.root)).toBe('0.4.0');
     expect(await health(pi1.port)).toMatchObject({ release: '0.4.0' });
     expect(readdirSync(join(pi1.root, 'opt/edgetune/incoming'))).toEqual([]);
+    // Two releases stay on the device: the current one and the one to roll back to.
+    expect(readdirSync(join(pi1.root, 'opt/edgetune/releases')).sort()).toEqual(['0.2.0', '0.4.0']);
   }, 120_000);
 
   it('refuses an unknown host key, trusts it only with --trust-on-first-use, and refuses a changed one always', async () => {

@@ -3,8 +3,7 @@
 // an agent update pushed over MQTT runs it detached from the agent it replaces.
 
 import type { Command } from 'commander';
-import { writeDurably } from '../../runtime/durable.js';
-import { errorMessage } from '../../runtime/errors.js';
+import { applyUpdate } from '../../runtime/agent/updater.js';
 import { activateRelease, currentVersion } from '../../runtime/release/activate.js';
 import { releaseLayout } from '../../runtime/release/layout.js';
 import { localExec } from '../../runtime/release/local.js';
@@ -22,29 +21,26 @@ export function registerRelease(program: Command): void {
     .option('--port <n>', "the agent's HTTP port", (v) => Number(v), 8080)
     .option('--fleet', 'the agent must also be connected to its broker')
     .option('--timeout <s>', 'seconds to wait for a healthy agent', (v) => Number(v), 60)
-    .option('--result <file>', 'also write the outcome there as JSON (the next agent reads it)')
     .option('--json', 'print the result as JSON')
-    .action(async (flags: { version: string; prefix: string; service: string; port: number; fleet?: boolean; timeout: number; result?: string; json?: boolean }) => {
-      const outcome = (ok: boolean, error?: string) => {
-        if (flags.result) writeDurably(flags.result, Buffer.from(`${JSON.stringify({ version: flags.version, ok, ...(error ? { error } : {}), at: new Date().toISOString() })}\n`));
-      };
-      let result: Awaited<ReturnType<typeof activateRelease>>;
-      try {
-        result = await activateRelease(localExec, {
-          layout: releaseLayout(flags.prefix),
-          version: flags.version,
-          service: serviceManager(flags.service),
-          health: { port: flags.port, fleet: flags.fleet ?? false, timeoutMs: flags.timeout * 1000 },
-          // Written before the rollback restarts the previous release, so the agent that comes back reads it.
-          onFailed: (err) => outcome(false, errorMessage(err)),
-        });
-      } catch (err) {
-        outcome(false, errorMessage(err));
-        throw err;
-      }
-      outcome(true);
+    .action(async (flags: { version: string; prefix: string; service: string; port: number; fleet?: boolean; timeout: number; json?: boolean }) => {
+      const result = await activateRelease(localExec, {
+        layout: releaseLayout(flags.prefix),
+        version: flags.version,
+        service: serviceManager(flags.service),
+        health: { port: flags.port, fleet: flags.fleet ?? false, timeoutMs: flags.timeout * 1000 },
+      });
       if (flags.json) printJson(result);
       else process.stdout.write(`${result.changed ? `switched to ${result.version} (was ${result.previous ?? 'none'})` : `${result.version} is already current`}; healthy\n`);
+    });
+  release
+    .command('apply-update')
+    .description('install and activate the agent update the agent downloaded (systemd starts this through edgetune-update.path)')
+    .option('--prefix <dir>', 'install prefix', '/')
+    .option('--service <manager>', 'systemd or process', 'systemd')
+    .option('--timeout <s>', 'seconds to wait for a healthy agent', (v) => Number(v), 120)
+    .action(async (flags: { prefix: string; service: string; timeout: number }) => {
+      const result = await applyUpdate(releaseLayout(flags.prefix), flags.service === 'process' ? 'process' : 'systemd', flags.timeout * 1000);
+      process.stdout.write(result ? `release ${result.version} is running\n` : 'no update requested\n');
     });
   release
     .command('status')

@@ -8,7 +8,7 @@
 //     bin/edgetune                           wrapper: memory flags, EDGETUNE_MODEL_DIR, EDGETUNE_RELEASE
 //     models/<backbone file>                 checked against the catalog's sha256
 //     node_modules/...                       native modules for <target> only (ELF-checked)
-//     edgetune.service  install.sh  manifest.json  SHA256SUMS
+//     edgetune.service  edgetune-update.{service,path}  install.sh  manifest.json  SHA256SUMS
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -22,7 +22,7 @@ import { checkVersion } from '../../runtime/release/layout.js';
 import { writeDurably } from '../../runtime/durable.js';
 import { elfMachine } from './elf.js';
 import { type BundleTarget, nativeFiles, targetArch } from './native.js';
-import { commandWrapper, installScript, systemdUnit } from './templates.js';
+import { commandWrapper, installScript, systemdUnit, updateUnits } from './templates.js';
 import { writeTarGz } from './tar.js';
 
 export const BUNDLE_FORMAT = 'edgetune-bundle/1';
@@ -132,6 +132,9 @@ export function writeBundle(payload: BundlePayload, outDir: string): BuiltBundle
   files.set('bin/edgetune', { data: Buffer.from(commandWrapper(payload.version)), executable: true });
   files.set('install.sh', { data: Buffer.from(installScript(payload.version, payload.target)), executable: true });
   files.set('edgetune.service', { data: Buffer.from(systemdUnit(payload.version)) });
+  const update = updateUnits(payload.version);
+  files.set('edgetune-update.service', { data: Buffer.from(update.service) });
+  files.set('edgetune-update.path', { data: Buffer.from(update.path) });
   const unpackedBytes = [...files.values()].reduce((n, f) => n + f.data.length, 0);
   const manifest: BundleManifest = {
     format: BUNDLE_FORMAT,

@@ -40,6 +40,31 @@ WantedBy=multi-user.target
 `;
 }
 
+/** A root oneshot that applies an update the (unprivileged) agent downloaded; started by the path unit. */
+export function updateUnits(version: string): { service: string; path: string } {
+  return {
+    service: `# edgetune ${version}: applies an agent update pushed from the console (docs/deploy.md)
+[Unit]
+Description=edgetune agent update
+After=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=/opt/edgetune/current/bin/edgetune release apply-update --prefix / --service systemd
+`,
+    path: `# edgetune ${version}: the agent writes request.json when an update is downloaded and verified
+[Unit]
+Description=edgetune agent update requests
+
+[Path]
+PathChanged=/var/lib/edgetune/updates/request.json
+
+[Install]
+WantedBy=multi-user.target
+`,
+  };
+}
+
 export function installScript(version: string, target: string): string {
   return `#!/bin/sh
 # Installs edgetune ${version} (${target}) from this folder under PREFIX/opt/edgetune/releases/${version}.
@@ -83,9 +108,11 @@ if [ -z "$root" ] && command -v systemctl >/dev/null 2>&1; then
     useradd --system --home-dir /var/lib/edgetune --shell /usr/sbin/nologin $groups edgetune
   fi
   chown -R edgetune: /var/lib/edgetune /var/log/edgetune /var/cache/edgetune /etc/edgetune
-  cp "$release/edgetune.service" /etc/systemd/system/edgetune.service
+  mkdir -p /var/lib/edgetune/updates && chown edgetune: /var/lib/edgetune/updates
+  cp "$release/edgetune.service" "$release/edgetune-update.service" "$release/edgetune-update.path" /etc/systemd/system/
   systemctl daemon-reload
   systemctl enable edgetune.service >/dev/null 2>&1
+  systemctl enable --now edgetune-update.path >/dev/null 2>&1
 fi
 if [ "$activate" = yes ]; then
   now=$(readlink "$opt/current" 2>/dev/null || true)

@@ -1,16 +1,17 @@
 // The device side of agent updates pushed from the console: verify the signed manifest (fleet key, this
 // fleet, this CPU, a newer sequence, this device in the stage), collect the bundle's chunks (sha256
-// checked), unpack and install it beside the running release, then hand over to `edgetune release
-// activate` started outside the agent's own process tree: it switches `current`, restarts the agent,
-// waits for /health and the broker link, and rolls back when the new release fails. The agent that
-// starts next (new or restored) reads the outcome and reports it in its state; a version that failed
-// is not tried again.
+// checked), and hand the bundle to `edgetune release apply-update` (`applyUpdate` below), started outside
+// the agent's own process tree (as root by systemd's edgetune-update.path, or a detached process): it
+// installs the release beside the running one, switches `current`, restarts the agent, waits for /health
+// and the broker link, and rolls back when the new release fails. The agent that starts next (new or
+// restored) reads the outcome and reports it in its state; a version that failed is not tried again.
 
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { errorMessage } from '../errors.js';
 import { writeDurably } from '../durable.js';
-import { installScript, runOk } from '../release/activate.js';
+import { activateRelease, installScript, runOk } from '../release/activate.js';
+import { loadAgentConfig } from './config.js';
 import { type ReleaseLayout, releaseLayout, shq } from '../release/layout.js';
 import { localExec } from '../release/local.js';
 import { serviceManager } from '../release/service.js';
@@ -44,13 +45,25 @@ export interface UpdaterOptions {
   log: Logger;
 }
 
-/** What `edgetune release activate --result` leaves for the next agent. */
-interface ActivationResult {
+/** What the agent asks `edgetune release apply-update` to install (updates/request.json). */
+export interface UpdateRequest {
+  version: string;
+  target: string;
+  sha256: string;
+  /** The verified bundle. */
+  file: string;
+}
+
+/** What `edgetune release apply-update` leaves for the next agent (updates/result.json). */
+export interface ActivationResult {
   version: string;
   ok: boolean;
   error?: string;
   at: string;
 }
+
+export const requestFile = (layout: ReleaseLayout) => `${layout.updates}/request.json`;
+export const resultFile = (layout: ReleaseLayout) => `${layout.updates}/result.json`;
 
 const FAILED_KEY = 'agent_update_failed';
 const SEQUENCE_KEY = 'agent_update_sequence';
@@ -69,7 +82,7 @@ export class AgentUpdater {
   }
 
   get resultFile(): string {
-    return `${this.layout.opt}/update-result.json`;
+    return resultFile(this.layout);
   }
 
   start(): void {
@@ -159,30 +172,58 @@ export class AgentUpdater {
     });
   }
 
+  /** Hands the verified bundle to `edgetune release apply-update` (root under systemd, through
+   * edgetune-update.path): it installs, switches, restarts this agent, and rolls back if the new one
+   * is not healthy. */
   private async install(update: AgentUpdate, bytes: Uint8Array): Promise<void> {
     this.setStatus({ version: update.version, status: 'installing' });
     const { layout } = this;
-    const tarball = `${layout.incoming}/${update.sha256}.tar.gz`;
-    writeDurably(tarball, bytes, { mode: 0o600 });
-    const release = `${layout.releases}/${update.version}`;
-    await runOk(localExec, installScript(layout, tarball, update.version), `installing release ${update.version}`, { timeoutMs: 300_000 });
-    const manifest = JSON.parse(readFileSync(`${release}/manifest.json`, 'utf8')) as { version: string; target: string };
-    if (manifest.version !== update.version || manifest.target !== update.target) {
-      throw new SyncError('SYNC_MALFORMED', `the bundle holds release ${manifest.version} for ${manifest.target}, the manifest said ${update.version} for ${update.target}`);
-    }
+    const file = `${layout.updates}/${update.sha256}.tar.gz`;
+    writeDurably(file, bytes, { mode: 0o644 });
     this.options.store.setMeta(SEQUENCE_KEY, String(update.sequence));
     this.options.store.setMeta(PENDING_KEY, update.version);
     rmSync(this.resultFile, { force: true });
+    const request: UpdateRequest = { version: update.version, target: update.target, sha256: update.sha256, file };
+    writeDurably(requestFile(layout), Buffer.from(`${JSON.stringify(request)}\n`), { mode: 0o644 });
     this.setStatus({ version: update.version, status: 'restarting' });
-    // The activation outlives this process: it stops this agent, starts the new one, and brings this
-    // release back if the new one is not healthy.
     const service = serviceManager(this.options.service);
-    const activate = [
-      shq(`${layout.releases}/${this.options.release}/bin/edgetune`),
-      'release activate',
-      `--prefix ${shq(layout.prefix)} --version ${shq(update.version)} --service ${this.options.service}`,
-      `--port ${this.options.httpPort} --fleet --result ${shq(this.resultFile)}`,
-    ].join(' ');
-    await runOk(localExec, service.detached(activate, layout), 'starting the activation');
+    const apply = `${shq(`${layout.releases}/${this.options.release}/bin/edgetune`)} release apply-update --prefix ${shq(layout.prefix)} --service ${this.options.service}`;
+    await runOk(localExec, service.startUpdate(apply, layout), 'starting the update');
   }
+}
+
+/**
+ * `edgetune release apply-update`: installs the bundle the agent left in updates/, activates it with the
+ * agent's own port and fleet setting, and writes updates/result.json (before a rollback restarts the
+ * previous release, so the agent that comes back reads it). No request: nothing to do.
+ */
+export async function applyUpdate(layout: ReleaseLayout, serviceName: 'systemd' | 'process', timeoutMs = 120_000): Promise<ActivationResult | undefined> {
+  if (!existsSync(requestFile(layout))) return undefined;
+  const request = JSON.parse(readFileSync(requestFile(layout), 'utf8')) as UpdateRequest;
+  rmSync(requestFile(layout), { force: true });
+  const write = (result: ActivationResult) => writeDurably(resultFile(layout), Buffer.from(`${JSON.stringify(result)}\n`), { mode: 0o644 });
+  const fail = (err: unknown) => write({ version: request.version, ok: false, error: errorMessage(err), at: new Date().toISOString() });
+  try {
+    const sha256 = createHash('sha256').update(readFileSync(request.file)).digest('hex');
+    if (sha256 !== request.sha256) throw new SyncError('SYNC_CHECKSUM', `${request.file}: sha256 ${sha256}, the signed manifest says ${request.sha256}`);
+    await runOk(localExec, installScript(layout, request.file, request.version), `installing release ${request.version}`, { timeoutMs: 300_000 });
+    const manifest = JSON.parse(readFileSync(`${layout.releases}/${request.version}/manifest.json`, 'utf8')) as { version: string; target: string };
+    if (manifest.version !== request.version || manifest.target !== request.target) {
+      throw new SyncError('SYNC_MALFORMED', `the bundle holds release ${manifest.version} for ${manifest.target}, the manifest said ${request.version} for ${request.target}`);
+    }
+    const config = loadAgentConfig(layout.config);
+    await activateRelease(localExec, {
+      layout,
+      version: request.version,
+      service: serviceManager(serviceName),
+      health: { port: config.http.port, fleet: Boolean(config.fleet), timeoutMs },
+      onFailed: fail,
+    });
+  } catch (err) {
+    fail(err);
+    throw err;
+  }
+  const result = { version: request.version, ok: true, at: new Date().toISOString() };
+  write(result);
+  return result;
 }

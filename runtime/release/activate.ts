@@ -82,6 +82,12 @@ export function installScript(layout: ReleaseLayout, tarball: string, version: s
   ].join('\n');
 }
 
+/** Removes every release folder (and leftover .partial) but `keep`. */
+export function pruneScript(layout: ReleaseLayout, keep: (string | null)[]): string {
+  const names = keep.filter((k): k is string => Boolean(k)).map((k) => shq(checkVersion(k)));
+  return `cd ${shq(layout.releases)} && for d in *; do case "$d" in ${names.join('|')}) ;; *) rm -rf -- "$d" ;; esac; done`;
+}
+
 export async function activateRelease(exec: Exec, options: ActivateOptions): Promise<Activation> {
   const { layout, version, service } = options;
   const previous = await currentVersion(exec, layout);
@@ -102,6 +108,8 @@ export async function activateRelease(exec: Exec, options: ActivateOptions): Pro
     options.onPhase?.('health');
     const health = await waitHealthy(exec, layout, service, options.health, version);
     await options.verify?.();
+    // Two releases stay: this one and the one to roll back to.
+    await exec.run(pruneScript(layout, [version, previous]));
     return { version, previous, changed: true, health };
   } catch (err) {
     options.onFailed?.(err);

@@ -9,6 +9,8 @@
 //   <prefix>/etc/edgetune/agent.json             the agent's config with its MQTT login (0600)
 //   <prefix>/etc/edgetune/fleet.pub              the fleet's public key (0600)
 //   <prefix>/var/lib/edgetune/                   the sample store (kept across releases)
+//   <prefix>/var/lib/edgetune/updates/           an agent update the agent downloaded: bundle, request.json,
+//                                                and result.json from the activation
 
 import { posix } from 'node:path';
 import { DeployError } from '../errors.js';
@@ -24,6 +26,7 @@ export interface ReleaseLayout {
   config: string;
   publicKey: string;
   data: string;
+  updates: string;
   cache: string;
   log: string;
   run: string;
@@ -44,6 +47,7 @@ export function releaseLayout(prefix: string): ReleaseLayout {
     config: p('etc/edgetune/agent.json'),
     publicKey: p('etc/edgetune/fleet.pub'),
     data: p('var/lib/edgetune'),
+    updates: p('var/lib/edgetune/updates'),
     cache: p('var/cache/edgetune'),
     log: p('var/log/edgetune/agent.log'),
     run: posix.join(opt, 'run'),

@@ -14,8 +14,13 @@ export interface ServiceManager {
   alive(layout: ReleaseLayout): string;
   /** The agent's last log lines, for error messages. */
   logs(layout: ReleaseLayout): string;
-  /** Starts `command` outside the agent's own process tree, so it survives the agent's restart. */
-  detached(command: string, layout: ReleaseLayout): string;
+  /**
+   * Starts `edgetune release apply-update` (`command`) for an update the agent has put in
+   * layout.updates, outside the agent's own process tree so it survives the agent's restart. Under
+   * systemd the unprivileged agent cannot restart its own service: a root path unit
+   * (edgetune-update.path, installed by install.sh) starts it when request.json changes.
+   */
+  startUpdate(command: string, layout: ReleaseLayout): string;
 }
 
 export const UNIT = 'edgetune.service';
@@ -26,7 +31,7 @@ export const systemd: ServiceManager = {
   stop: () => `systemctl stop ${UNIT}`,
   alive: () => `systemctl is-active --quiet ${UNIT}`,
   logs: () => `journalctl -u ${UNIT} -n 30 --no-pager -o cat 2>&1 || true`,
-  detached: (command) => `systemd-run --quiet --collect --unit=edgetune-update-$(date +%s) /bin/sh -c ${shq(command)}`,
+  startUpdate: () => `: edgetune-update.path starts edgetune-update.service`,
 };
 
 const pidFile = (layout: ReleaseLayout) => shq(`${layout.run}/agent.pid`);
@@ -50,7 +55,7 @@ export const processManager: ServiceManager = {
   stop: stopProcess,
   alive: (layout) => `[ -f ${pidFile(layout)} ] && kill -0 "$(cat ${pidFile(layout)})" 2>/dev/null`,
   logs: (layout) => `tail -n 30 ${shq(layout.log)} 2>/dev/null || true`,
-  detached: (command, layout) => `mkdir -p ${shq(posixDir(layout.log))}; setsid nohup /bin/sh -c ${shq(command)} >> ${shq(posixDir(layout.log) + '/update.log')} 2>&1 < /dev/null &`,
+  startUpdate: (command, layout) => `mkdir -p ${shq(posixDir(layout.log))}; setsid nohup /bin/sh -c ${shq(command)} >> ${shq(posixDir(layout.log) + '/update.log')} 2>&1 < /dev/null &`,
 };
 
 function posixDir(path: string): string {
