@@ -134,6 +134,18 @@ describe('agent updates pushed over MQTT', () => {
     }
   }, 150_000);
 
+  it('refuses an older manifest signed by the fleet key: a replayed downgrade', async () => {
+    const [canary] = devices;
+    const old = encodeAgentUpdate({ kind: 'agent-update', fleet: 'farm', version: '0.1.0', target: 'linux-x64', sha256: bundles['0.1.0']!.sha256, bytes: bundles['0.1.0']!.bytes, chunks: 1, devices: null, sequence: 1, createdAt: new Date().toISOString() }, fleetKey.privateKey);
+    await publish(topics.fleetAgent('farm'), Buffer.from(old), { qos: 1, retain: true });
+    const refused = await until('the refusal in the state', () => {
+      const update = states.get('pi-canary')?.update;
+      return update?.status === 'refused' && update;
+    });
+    expect(refused.error).toMatch(/sequence 1 is older than \d+: a replayed \(downgrade\) update, refused/);
+    expect(await health(canary!.port)).toMatchObject({ release: '0.2.0', update: { code: 'SYNC_REPLAY' } });
+  }, 30_000);
+
   it('an update whose new agent fails its health check is rolled back, reported, and not tried again', async () => {
     const [canary] = devices;
     const update = await publishAgentUpdate({ fleet: 'farm', bundle: bundles['0.3.0']!.file, key: fleetKey.privateKey, publish, devices: ['pi-canary'] });
