@@ -196,6 +196,18 @@ describe('edgetune deploy flash over SSH (real sshd, real agent, real broker)', 
     expect(mitm).toMatchObject({ ok: false, code: 'HOST_KEY_CHANGED' });
   }, 60_000);
 
+  it('through sudo (a login like "pi"): the bundle goes to the login\'s own folder, files are installed as root', async () => {
+    const pi = await device('pi-sudo');
+    const [result] = await flash(options('0.1.0', [`${pi.line} sudo=yes`]));
+    expect(result).toMatchObject({ ok: true, status: 'installed' });
+    const staging = `/var/tmp/edgetune-upload-${sshd.user}`;
+    expect(statSync(staging).mode & 0o777).toBe(0o700);
+    expect(readdirSync(staging)).toEqual([]);
+    expect(statSync(releaseLayout(pi.root).config)).toMatchObject({ uid: 0, gid: 0 });
+    expect(mode(releaseLayout(pi.root).config)).toBe(0o600);
+    expect(await health(pi.port)).toMatchObject({ status: 'ok', device: 'pi-sudo', release: '0.1.0' });
+  }, 60_000);
+
   it('bad input: a malformed inventory line, an unreachable host, a full disk and a wrong password fail each with its own error; the good host still deploys', async () => {
     const good = await device('pi-2');
     const full = await device('pi-full');

@@ -112,7 +112,7 @@ describe('inventory', () => {
     expect(hosts[1]).toMatchObject({ httpPort: 9000, minFreeBytes: 1.5 * 2 ** 30, service: 'process' });
     expect(errors.map((e) => e.error.message)).toEqual([
       `${file}:4: "pi@" is not [user@]host[:port]`,
-      `${file}:5: "colour=red" is not key=value with a key of id, root, http_port, min_free, service, password, identity`,
+      `${file}:5: "colour=red" is not key=value with a key of id, root, http_port, min_free, service, sudo, password, identity`,
       // The first line keeps the id; the second would share its MQTT login.
       `${file}: device id "gh-01" is used by pi@192.168.1.21 and pi@192.168.1.24`,
     ]);

@@ -53,6 +53,7 @@ export function registerDeploy(program: Command): void {
     .option('--service <manager>', 'systemd, or process where there is no systemd', 'systemd')
     .option('--http-port <n>', "the agent's HTTP port (health check)", (v) => Number(v), 8080)
     .option('--min-free <size>', 'disk space to leave free after install', '100M')
+    .option('--sudo <when>', 'run as root through sudo: auto (a login that is not root and cannot write the prefix), yes, no', 'auto')
     .option('--concurrency <n>', 'devices at once', (v) => Number(v), 4)
     .option('--health-timeout <s>', 'seconds for the agent to become healthy', (v) => Number(v), 90)
     .option('--console <dir>', "join the fleet of the console in this folder (its registry issues each device's MQTT login)")
@@ -91,6 +92,7 @@ Exit code 1 when any device failed; the summary names each one's error. Re-runni
           service: flags.service === 'process' ? 'process' : 'systemd',
           httpPort: flags.httpPort,
           minFreeBytes: parseSize(flags.minFree),
+          sudo: flags.sudo === 'yes' || flags.sudo === 'no' ? flags.sudo : 'auto',
           healthTimeoutMs: flags.healthTimeout * 1000,
           rotateCredentials: Boolean(flags.rotateCredentials),
           signal: controller.signal,
@@ -146,6 +148,7 @@ interface FlashFlags {
   service: string;
   httpPort: number;
   minFree: string;
+  sudo: string;
   concurrency: number;
   healthTimeout: number;
   console?: string;

@@ -7,14 +7,14 @@
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { EdgetuneError, errorMessage } from '../../runtime/errors.js';
+import { DeployError, EdgetuneError, errorMessage } from '../../runtime/errors.js';
 import { activateRelease, installScript, runOk } from '../../runtime/release/activate.js';
 import { releaseLayout, shq } from '../../runtime/release/layout.js';
 import { serviceManager } from '../../runtime/release/service.js';
 import type { BundleManifest } from '../bundle/build.js';
 import { readBundleManifest } from '../bundle/read.js';
 import type { HostEntry, InventoryError } from './inventory.js';
-import { checkFacts, readFacts } from './preflight.js';
+import { checkFacts, needsSudo, readFacts } from './preflight.js';
 import { type HostKeyPolicy, SshSession, fileSha256 } from './ssh.js';
 import { type BrokerLogin, StateWatch } from './state-watch.js';
 
@@ -47,6 +47,8 @@ export interface FlashOptions {
   httpPort?: number;
   service?: 'systemd' | 'process';
   minFreeBytes?: number;
+  /** Run as root through sudo (default auto: when the login is not root and cannot write the prefix). */
+  sudo?: 'auto' | 'yes' | 'no';
   healthTimeoutMs?: number;
   /** A new MQTT password even when the device has one. */
   rotateCredentials?: boolean;
@@ -147,12 +149,20 @@ async function flashHost(host: HostEntry, options: FlashOptions, manifest: Bundl
     const facts = await readFacts(session, layout, version);
     result.facts = { ...facts };
     result.previous = facts.current;
-    checkFacts(facts, { manifest, bundleBytes, layout, service, minFreeBytes: host.minFreeBytes ?? options.minFreeBytes ?? 100 * 2 ** 20 });
+    const sudo = host.sudo ?? options.sudo ?? 'auto';
+    checkFacts(facts, { manifest, bundleBytes, layout, service, sudo, minFreeBytes: host.minFreeBytes ?? options.minFreeBytes ?? 100 * 2 ** 20 });
+    if (needsSudo(facts, sudo)) {
+      const staging = `/var/tmp/edgetune-upload-${host.username}`;
+      const made = await session.run(`mkdir -p ${shq(staging)} && chmod 0700 ${shq(staging)}`, { asLogin: true });
+      if (made.code !== 0) throw new DeployError('DEPLOY_REMOTE_FAILED', `creating ${staging}: ${made.stderr.trim()}`);
+      session.elevated = { staging };
+    }
 
     if (!facts.installed) {
       phase('upload', { sent: 0, total: bundleBytes });
       await runOk(session, `mkdir -p ${shq(layout.incoming)} ${shq(layout.releases)}`, 'creating the release folders');
-      const remote = `${layout.incoming}/${sha256}.tar.gz`;
+      // As root through sudo the upload goes to the login's own folder; install reads it from there.
+      const remote = `${session.elevated?.staging ?? layout.incoming}/${sha256}.tar.gz`;
       const upload = await session.upload(options.bundle, remote, sha256, {
         onProgress: (sent, total) => phase('upload', { sent, total }),
         ...(options.signal ? { signal: options.signal } : {}),

@@ -5,7 +5,7 @@
 //   pi@192.168.1.22:2222       id=greenhouse-02 http_port=8080 root=/ min_free=500M
 //
 // Keys: id (device id; default from the host), root (install prefix), http_port, min_free (bytes, or
-// with K/M/G/T), service (systemd|process), password, identity (private key file). A malformed line is
+// with K/M/G/T), service (systemd|process), sudo (auto|yes|no), password, identity (private key file). A malformed line is
 // one failed entry in the result naming the file and line; the other lines still deploy.
 
 import { readFileSync } from 'node:fs';
@@ -25,6 +25,7 @@ export interface HostEntry {
   service?: 'systemd' | 'process';
   password?: string;
   identityFile?: string;
+  sudo?: 'auto' | 'yes' | 'no';
 }
 
 export interface InventoryError {
@@ -33,7 +34,7 @@ export interface InventoryError {
 }
 
 const HOST = /^(?:([A-Za-z0-9._-]+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$/;
-const KEYS = new Set(['id', 'root', 'http_port', 'min_free', 'service', 'password', 'identity']);
+const KEYS = new Set(['id', 'root', 'http_port', 'min_free', 'service', 'sudo', 'password', 'identity']);
 
 export function parseSize(text: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMGT]?)B?$/i.exec(text);
@@ -64,6 +65,9 @@ export function parseHost(text: string, defaults: { username: string }): HostEnt
     else if (key === 'service') {
       if (value !== 'systemd' && value !== 'process') throw new Error(`service "${value}" is not systemd or process`);
       entry.service = value;
+    } else if (key === 'sudo') {
+      if (value !== 'auto' && value !== 'yes' && value !== 'no') throw new Error(`sudo "${value}" is not auto, yes or no`);
+      entry.sudo = value;
     } else if (key === 'password') entry.password = value;
     else entry.identityFile = value;
   }

@@ -18,6 +18,10 @@ export interface DeviceFacts {
   current: string | null;
   installed: boolean;
   missingTools: string[];
+  /** The login's uid, whether it can write under the prefix, and whether `sudo -n` works. */
+  uid: number;
+  prefixWritable: boolean;
+  sudo: boolean;
 }
 
 export interface PreflightOptions {
@@ -28,6 +32,8 @@ export interface PreflightOptions {
   /** Free space to leave on the device after the release is unpacked. */
   minFreeBytes: number;
   minMemBytes?: number;
+  /** Run as root through sudo: always, never, or when the login is not root and cannot write the prefix. */
+  sudo: 'auto' | 'yes' | 'no';
   maxClockSkewSeconds?: number;
 }
 
@@ -47,6 +53,9 @@ export async function readFacts(exec: Exec, layout: ReleaseLayout, version: stri
     `echo "current=$(readlink ${shq(layout.current)} 2>/dev/null)"`,
     `echo "installed=$([ -f ${shq(`${layout.releases}/${version}/manifest.json`)} ] && echo yes || echo no)"`,
     `echo "missing=$(for t in tar sha256sum setsid readlink; do command -v $t >/dev/null 2>&1 || printf '%s ' $t; done)"`,
+    'echo "uid=$(id -u)"',
+    `d=${shq(layout.opt)}; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; echo "writable=$([ -w "$d" ] && echo yes || echo no)"`,
+    'echo "sudo=$(sudo -n true 2>/dev/null && echo yes || echo no)"',
   ].join('\n');
   const out = await exec.run(script, { timeoutMs: 30_000 });
   const receivedAt = Date.now() / 1000;
@@ -63,10 +72,17 @@ export async function readFacts(exec: Exec, layout: ReleaseLayout, version: stri
     current,
     installed: kv.installed === 'yes',
     missingTools: (kv.missing ?? '').split(/\s+/).filter(Boolean),
+    uid: Number(kv.uid ?? -1),
+    prefixWritable: kv.writable === 'yes',
+    sudo: kv.sudo === 'yes',
   };
 }
 
 const MB = 2 ** 20;
+
+export function needsSudo(facts: DeviceFacts, sudo: 'auto' | 'yes' | 'no'): boolean {
+  return sudo === 'yes' || (sudo === 'auto' && facts.uid !== 0 && !facts.prefixWritable);
+}
 
 /** Throws DEPLOY_PREFLIGHT (or DEPLOY_DISK_FULL when space is the only problem) listing every failed check. */
 export function checkFacts(facts: DeviceFacts, options: PreflightOptions): void {
@@ -93,5 +109,6 @@ export function checkFacts(facts: DeviceFacts, options: PreflightOptions): void 
   if (Math.abs(facts.clockSkewSeconds) > skew) fail(`the clock is ${facts.clockSkewSeconds > 0 ? 'ahead' : 'behind'} by ${Math.abs(facts.clockSkewSeconds)} s (more than ${skew}): set the time (timedatectl set-ntp true)`);
   if (options.service === 'systemd' && !facts.systemd) fail('no systemctl: use the process service manager (service=process) on devices without systemd');
   if (facts.missingTools.length) fail(`missing tools: ${facts.missingTools.join(', ')}`);
+  if (needsSudo(facts, options.sudo) && !facts.sudo) fail(`the login (uid ${facts.uid}) cannot write ${options.layout.opt} and has no passwordless sudo: log in as root, or allow sudo (Raspberry Pi OS's first user has it)`);
   if (problems.length) throw new DeployError(diskOnly ? 'DEPLOY_DISK_FULL' : 'DEPLOY_PREFLIGHT', `preflight: ${problems.join('; ')}`);
 }

@@ -28,6 +28,12 @@ const CHUNK = 1024 * 1024;
 
 export class SshSession implements Exec {
   private sftpSession: Promise<SFTPWrapper> | undefined;
+  /**
+   * Run scripts as root through `sudo -n` (a login like Raspberry Pi OS's `pi` cannot write /opt or
+   * restart services). Files then go over SFTP to `staging`, a folder of the login's own, and are moved
+   * into place as root.
+   */
+  elevated: { staging: string } | undefined;
 
   private constructor(
     private readonly client: Client,
@@ -85,10 +91,11 @@ export class SshSession implements Exec {
     });
   }
 
-  /** Runs a POSIX shell script on the device. */
-  run(script: string, options: { timeoutMs?: number } = {}): Promise<ExecResult> {
+  /** Runs a POSIX shell script on the device (as root when elevated, unless `asLogin`). */
+  run(script: string, options: { timeoutMs?: number; asLogin?: boolean } = {}): Promise<ExecResult> {
+    const command = this.elevated && !options.asLogin ? `sudo -n sh -c ${shq(script)}` : `sh -c ${shq(script)}`;
     return new Promise((resolve, reject) => {
-      this.client.exec(`sh -c ${shq(script)}`, (err, channel) => {
+      this.client.exec(command, (err, channel) => {
         if (err) return reject(new DeployError('DEPLOY_SSH_FAILED', `${this.target.host}: ${err.message}`));
         let stdout = '';
         let stderr = '';
@@ -111,13 +118,14 @@ export class SshSession implements Exec {
     return this.sftpSession;
   }
 
-  /** Writes a small file atomically with `mode` (temp file, chmod, rename). */
+  /** Writes a small file atomically with `mode` (temp file, chmod, rename; as root when elevated). */
   async writeFile(path: string, data: string | Buffer, mode: number): Promise<void> {
     const sftp = await this.sftp();
-    const temp = `${path}.tmp`;
+    const temp = this.elevated ? `${this.elevated.staging}/${path.slice(path.lastIndexOf('/') + 1)}.tmp` : `${path}.tmp`;
     await new Promise<void>((resolve, reject) => sftp.writeFile(temp, data, { mode }, (err) => (err ? reject(err) : resolve())));
     await new Promise<void>((resolve, reject) => sftp.chmod(temp, mode, (err) => (err ? reject(err) : resolve())));
-    const moved = await this.run(`mv -f ${shq(temp)} ${shq(path)}`);
+    // As root, the file becomes root's (the staging copy was the login's).
+    const moved = await this.run(this.elevated ? `chown 0:0 ${shq(temp)} && mv -f ${shq(temp)} ${shq(path)}` : `mv -f ${shq(temp)} ${shq(path)}`);
     if (moved.code !== 0) throw new DeployError('DEPLOY_REMOTE_FAILED', `${this.target.host}: writing ${path}: ${moved.stderr.trim()}`);
   }
 
