@@ -1,11 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuiltBundle, type BundlePayload, bundlePayload, writeBundle } from '../deploy/bundle/build.js';
-import { type RunningBroker, startBroker } from '../deploy/console/broker.js';
-import { DeviceCredentials } from '../deploy/console/credentials.js';
-import { type DeviceState, publishAgentUpdate, rolloutAgentUpdate } from '../deploy/update/publish.js';
+import { FleetConsole } from '../deploy/console/service.js';
+import { startConsoleWeb } from '../deploy/console/web.js';
+import { type DeviceState, type RolloutReport, publishAgentUpdate } from '../deploy/update/publish.js';
 import { activateRelease, installScript, runOk } from '../runtime/release/activate.js';
 import { releaseLayout } from '../runtime/release/layout.js';
 import { localExec } from '../runtime/release/local.js';
@@ -13,28 +12,26 @@ import { processManager } from '../runtime/release/service.js';
 import { encodeAgentUpdate } from '../runtime/sync/agent-update.js';
 import { topics } from '../runtime/sync/protocol.js';
 import { loadOrCreateFleetKey, publicKeyPem } from '../runtime/sync/signing.js';
-import { connectMqtt, freeLoopbackPort } from './support/mqtt.js';
+import { freeLoopbackPort } from './support/mqtt.js';
 import { MODEL_DIR, tempDir } from './support/paths.js';
 import { until } from './support/until.js';
 
 // Agent updates pushed from the console over MQTT to agents really running from installed releases
-// (bundles built here, the process service manager, the embedded broker): signed manifest, chunked
-// bundle, install, restart, health check, rollback.
+// (bundles built here, the process service manager, the console with its embedded broker): signed
+// manifest, chunked bundle, install, restart, health check, rollback.
 process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
 const tmp = tempDir('edgetune-update-');
-const consoleLogin = { username: 'console', password: 'console-secret-123' };
-const fleetKey = loadOrCreateFleetKey(join(tmp.path, 'fleet.key'));
+// The console makes its fleet key on first start; made here first, it uses this one.
+const fleetKey = loadOrCreateFleetKey(join(tmp.path, 'console', 'fleet.key'));
 const attackerKey = loadOrCreateFleetKey(join(tmp.path, 'attacker.key'));
-const states = new Map<string, DeviceState>();
-const clients: MqttClient[] = [];
 const devices: { id: string; root: string; port: number }[] = [];
-let broker: RunningBroker;
-let credentials: DeviceCredentials;
-let consoleClient: MqttClient;
+let fleet: FleetConsole;
 let payload: BundlePayload;
 const bundles: Record<string, BuiltBundle> = {};
 
-const publish = (topic: string, bytes: Buffer, options: { qos: 1; retain: boolean }) => consoleClient.publishAsync(topic, bytes, options);
+const publish = (topic: string, bytes: Buffer, options: { qos: 1; retain: boolean }) => fleet.publish(topic, bytes, { retain: options.retain });
+/** A device's last state as the console's registry keeps it. */
+const stateOf = (device: string) => fleet.registry.device(device)?.state as DeviceState | undefined;
 
 async function health(port: number): Promise<Record<string, unknown>> {
   return (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Record<string, unknown>;
@@ -52,7 +49,7 @@ async function installDevice(id: string): Promise<{ id: string; root: string; po
     device: { id },
     data: { dir: layout.data },
     http: { port },
-    fleet: { url: broker.url, id: 'farm', username: id, password: credentials.issue(id), publicKeyFile: layout.publicKey },
+    fleet: { url: fleet.brokerUrl, id: 'farm', username: id, password: fleet.addDevice(id).password, publicKeyFile: layout.publicKey },
     release: { prefix: root, service: 'process' },
   };
   writeFileSync(layout.config, JSON.stringify(config), { mode: 0o600 });
@@ -67,14 +64,7 @@ function pid(root: string): string {
 }
 
 beforeAll(async () => {
-  credentials = new DeviceCredentials(join(tmp.path, 'registry.db'));
-  broker = await startBroker({ fleet: 'farm', port: 0, credentials, console: consoleLogin });
-  consoleClient = await connectMqtt(broker.url, consoleLogin.username, consoleLogin.password, 4, clients);
-  consoleClient.on('message', (topic, bytes: Buffer) => {
-    const id = topic.split('/')[3]!;
-    if (bytes.length) states.set(id, JSON.parse(bytes.toString()) as DeviceState);
-  });
-  await consoleClient.subscribeAsync('edgetune/farm/device/+/state', { qos: 1 });
+  fleet = await FleetConsole.start({ dir: join(tmp.path, 'console'), fleet: 'farm', broker: { port: 0 }, canaries: ['pi-canary'] });
   payload = await bundlePayload({ target: 'linux-x64' });
   for (const version of ['0.1.0', '0.2.0']) bundles[version] = writeBundle({ ...payload, version }, join(tmp.path, 'bundles'));
   const broken = new Map(payload.files);
@@ -85,9 +75,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const d of devices) await localExec.run(processManager.stop(releaseLayout(d.root)));
-  for (const c of clients) c.end(true);
-  await broker?.close();
-  credentials?.close();
+  await fleet?.stop();
   tmp.remove();
 }, 60_000);
 
@@ -98,7 +86,7 @@ describe('agent updates pushed over MQTT', () => {
     const forged = encodeAgentUpdate({ kind: 'agent-update', fleet: 'farm', version: '0.2.0', target: 'linux-x64', sha256: bundles['0.2.0']!.sha256, bytes: bundles['0.2.0']!.bytes, chunks: 1, devices: null, sequence: Date.now(), createdAt: new Date().toISOString() }, attackerKey.privateKey);
     await publish(topics.fleetAgent('farm'), Buffer.from(forged), { qos: 1, retain: true });
     const refused = await until('the refusal in the state', () => {
-      const update = states.get('pi-canary')?.update;
+      const update = stateOf('pi-canary')?.update;
       return update?.status === 'refused' && update;
     });
     expect(refused.error).toMatch(/signature does not verify against the fleet key/);
@@ -111,11 +99,25 @@ describe('agent updates pushed over MQTT', () => {
     const [canary, rest] = devices;
     const seen: Record<string, string[]> = { canary: [], rest: [] };
     const watch = setInterval(() => {
-      seen.canary!.push(String(states.get('pi-canary')?.release));
-      seen.rest!.push(String(states.get('pi-rest')?.release));
+      seen.canary!.push(String(stateOf('pi-canary')?.release));
+      seen.rest!.push(String(stateOf('pi-rest')?.release));
     }, 100);
     const started = Date.now();
-    const report = await rolloutAgentUpdate({ fleet: 'farm', bundle: bundles['0.2.0']!.file, key: fleetKey.privateKey, publish, canaries: ['pi-canary'], fleetDevices: ['pi-canary', 'pi-rest'], state: (d) => states.get(d), stageTimeoutMs: 90_000 });
+    // From the console's web API (what `edgetune console push-update` calls): its canaries first, then everyone.
+    const web = await startConsoleWeb(fleet, { port: 0, tokenFile: join(tmp.path, 'console', 'web-token') });
+    const post = (body: unknown) => fetch(`${web.origin}/api/agent-update`, { method: 'POST', headers: { authorization: `Bearer ${web.token}` }, body: JSON.stringify(body) });
+    let report: RolloutReport;
+    try {
+      const missing = await post({ bundle: join(tmp.path, 'no-such-bundle.tar.gz') });
+      expect(missing.status).toBe(400);
+      expect(((await missing.json()) as { error: string }).error).toMatch(/no-such-bundle\.tar\.gz: not an edgetune bundle/);
+      expect((await post({ bundle: 'relative.tar.gz' })).status).toBe(400);
+      const response = await post({ bundle: bundles['0.2.0']!.file });
+      expect(response.status).toBe(200);
+      report = (await response.json()) as RolloutReport;
+    } finally {
+      await web.close();
+    }
     clearInterval(watch);
     console.log(`agent update of ${(bundles['0.2.0']!.bytes / 2 ** 20).toFixed(1)} MB to 2 devices in 2 stages: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     expect(report).toMatchObject({ ok: true, stage: 'fleet' });
@@ -139,7 +141,7 @@ describe('agent updates pushed over MQTT', () => {
     const old = encodeAgentUpdate({ kind: 'agent-update', fleet: 'farm', version: '0.1.0', target: 'linux-x64', sha256: bundles['0.1.0']!.sha256, bytes: bundles['0.1.0']!.bytes, chunks: 1, devices: null, sequence: 1, createdAt: new Date().toISOString() }, fleetKey.privateKey);
     await publish(topics.fleetAgent('farm'), Buffer.from(old), { qos: 1, retain: true });
     const refused = await until('the refusal in the state', () => {
-      const update = states.get('pi-canary')?.update;
+      const update = stateOf('pi-canary')?.update;
       return update?.status === 'refused' && update;
     });
     expect(refused.error).toMatch(/sequence 1 is older than \d+: a replayed \(downgrade\) update, refused/);
@@ -152,7 +154,7 @@ describe('agent updates pushed over MQTT', () => {
     const state = await until(
       'the rollback reported by the restored agent',
       () => {
-        const s = states.get('pi-canary');
+        const s = stateOf('pi-canary');
         return s?.update?.version === '0.3.0' && s.update.status === 'rolled-back' && s;
       },
       90_000,

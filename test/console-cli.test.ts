@@ -31,10 +31,13 @@ async function devicesJson(): Promise<{ id: string; online: boolean; backbone: s
 }
 
 describe('edgetune console', () => {
-  it('refuses add-device before the console has made its fleet key', async () => {
+  it('refuses add-device before the console has made its fleet key, and push-update without a running console', async () => {
     const early = await runCli(['console', 'add-device', 'pi-1', '--dir', join(tmp.path, 'empty'), '--fleet', 'farm']);
     expect(early.code).toBe(1);
     expect(early.stderr).toMatch(/fleet\.pub does not exist: run "edgetune console start" once first/);
+    const update = await runCli(['console', 'push-update', 'b.tar.gz', '--dir', join(tmp.path, 'empty')]);
+    expect(update.code).toBe(1);
+    expect(update.stderr).toMatch(/web\.json does not exist: start the console with its web API .*\[CONSOLE_NOT_RUNNING\]/);
   });
 
   it('runs; a device added with add-device joins, and `console devices` lists it online', async () => {
@@ -53,6 +56,11 @@ describe('edgetune console', () => {
     const login = JSON.parse(added.stdout) as { fleet: Record<string, string>; publicKey: string };
     expect(login.fleet).toMatchObject({ id: 'farm', username: 'pi-1', url: `mqtt://127.0.0.1:${port}` });
     expect(login.publicKey).toMatch(/BEGIN PUBLIC KEY/);
+
+    // push-update finds the running console through its folder; a bundle that is not one is refused by name.
+    const notBundle = await runCli(['console', 'push-update', join(tmp.path, 'missing.tar.gz'), '--dir', dir]);
+    expect(notBundle.code).toBe(1);
+    expect(notBundle.stderr).toMatch(/missing\.tar\.gz: not an edgetune bundle .*\[BUNDLE_UNREADABLE\]/);
 
     const wrongFleet = await runCli(['console', 'devices', '--dir', dir, '--fleet', 'other']);
     expect(wrongFleet.code).toBe(2);

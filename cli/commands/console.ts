@@ -1,9 +1,9 @@
 // `edgetune console`: the fleet console (broker, registry, merges, rollouts, web UI), and the admin verbs
 // that work on its folder while it runs: add-device, devices.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { DeviceCredentials } from '../../deploy/console/credentials.js';
@@ -11,6 +11,7 @@ import { deviceViews } from '../../deploy/console/device-view.js';
 import { Registry } from '../../deploy/console/registry.js';
 import { ConsoleError, FleetConsole } from '../../deploy/console/service.js';
 import { startConsoleWeb } from '../../deploy/console/web.js';
+import type { RolloutReport } from '../../deploy/update/publish.js';
 import { createLogger } from '../../runtime/agent/log.js';
 import { checkId } from '../../runtime/sync/protocol.js';
 import { formatTable, percent, printJson, UsageError } from '../output.js';
@@ -101,13 +102,18 @@ See the fleet:
         log,
       });
       const web = flags.web ? await startConsoleWeb(running, { host: flags.webHost, port: flags.webPort, tokenFile: join(flags.dir, 'web-token'), log }) : undefined;
-      if (web) log.info('web console', { url: web.url });
+      if (web) {
+        log.info('web console', { url: web.url });
+        // Where the other verbs (push-update) find the running console.
+        writeFileSync(join(flags.dir, 'web.json'), `${JSON.stringify({ origin: web.origin, pid: process.pid })}\n`);
+      }
       await new Promise<void>((done) => {
         const onSignal = () => {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
           log.info('console stopping');
           void (async () => {
+            rmSync(join(flags.dir, 'web.json'), { force: true });
             await web?.close();
             await running.stop();
           })().then(done, done);
@@ -140,6 +146,33 @@ See the fleet:
         registry.close();
         credentials.close();
       }
+    });
+
+  withDir(console_.command('push-update <bundle>'))
+    .description('push an agent bundle to the fleet over MQTT through the running console: canaries first, then everyone')
+    .option('--canary <device...>', "devices that take it first (default: the console's canaries)")
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', '\nExample:\n  edgetune deploy bundle --target linux-arm64 -o dist/ && edgetune console push-update dist/edgetune-0.2.0-linux-arm64.tar.gz --canary pi-1')
+    .action(async (bundle: string, flags: DirFlags & { canary?: string[]; json?: boolean }) => {
+      consoleFleet(flags);
+      const where = join(flags.dir, 'web.json');
+      if (!existsSync(where)) throw new ConsoleError('CONSOLE_NOT_RUNNING', `${where} does not exist: start the console with its web API (edgetune console start) first`);
+      const { origin } = JSON.parse(readFileSync(where, 'utf8')) as { origin: string };
+      const token = readFileSync(join(flags.dir, 'web-token'), 'utf8').trim();
+      if (!flags.json) process.stderr.write(`pushing ${bundle} through ${origin} (canaries first; this waits for the devices)\n`);
+      const response = await fetch(new URL('/api/agent-update', origin), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ bundle: resolve(bundle), ...(flags.canary ? { canaries: flags.canary } : {}) }),
+      });
+      const body = (await response.json()) as RolloutReport & { error?: string; code?: string };
+      if (!response.ok) throw new ConsoleError(body.code ?? 'CONSOLE_REFUSED', body.error ?? `HTTP ${response.status}`);
+      if (flags.json) printJson(body);
+      else {
+        process.stdout.write(`${formatTable(['device', 'release', 'updated', 'status', 'error'], body.devices.map((d) => [d.device, d.release ?? '-', d.updated ? 'yes' : 'no', d.status ?? '-', d.error ?? '']))}\n`);
+        process.stdout.write(`agent ${body.update.version}: ${body.ok ? 'every device updated' : `stopped at the ${body.stage} stage`}\n`);
+      }
+      if (!body.ok) process.exitCode = 1;
     });
 
   withDir(console_.command('devices'))

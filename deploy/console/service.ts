@@ -17,6 +17,7 @@ import { DeviceCredentials } from './credentials.js';
 import { DeviceMessages } from './device-messages.js';
 import { type DeviceView, deviceViews } from './device-view.js';
 import { Registry } from './registry.js';
+import { type RolloutReport, rolloutAgentUpdate } from '../update/publish.js';
 import { type RolloutResult, Rollouts } from './rollout.js';
 import { EmbeddedTransport, type EmbeddedBrokerOptions, type ExternalBrokerOptions, ExternalTransport, type Transport } from './transport.js';
 
@@ -147,6 +148,28 @@ export class FleetConsole extends EventEmitter {
 
   mergeAndRollout(options: { canaries?: string[] } = {}): Promise<RolloutResult> {
     return this.rollouts.mergeAndRollout(options);
+  }
+
+  /** Pushes an agent bundle to the fleet over MQTT: the online canaries first, then every device once
+   * they all run the new release (deploy/update/publish.ts; docs/deploy.md). */
+  async pushAgentUpdate(bundle: string, options: { canaries?: string[]; stageTimeoutMs?: number } = {}): Promise<RolloutReport> {
+    const devices = this.devices();
+    const online = new Set(devices.filter((d) => d.online).map((d) => d.id));
+    const canaries = (options.canaries ?? this.canaries).filter((d) => online.has(d));
+    this.log.info('agent update starting', { bundle, canaries });
+    const report = await rolloutAgentUpdate({
+      fleet: this.fleet,
+      bundle,
+      key: this.keys.privateKey,
+      publish: (topic, payload, { retain }) => this.publish(topic, payload, { retain }),
+      canaries,
+      fleetDevices: devices.map((d) => d.id),
+      state: (device) => this.registry.device(device)?.state,
+      ...(options.stageTimeoutMs === undefined ? {} : { stageTimeoutMs: options.stageTimeoutMs }),
+    });
+    this.log[report.ok ? 'info' : 'warn']('agent update finished', { version: report.update.version, stage: report.stage, ok: report.ok });
+    this.emit('change', { type: 'fleet' });
+    return report;
   }
 
   /** Restarts the embedded broker (tests and operators: devices reconnect with backoff). */

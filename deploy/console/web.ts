@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isAbsolute } from 'node:path';
 import { writeDurably } from '../../runtime/durable.js';
 import type { Logger } from '../../runtime/agent/log.js';
 import { silentLogger } from '../../runtime/agent/log.js';
@@ -48,6 +49,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   SYNC_REPLAY: 409,
   NOT_ENOUGH_LABELS: 409,
   TRAINING_BUSY: 409,
+  BUNDLE_UNREADABLE: 400,
 };
 
 const TOKEN_BYTES = 32;
@@ -99,6 +101,14 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
   };
 }
 
+/** The optional "canaries" field of a request body: device ids. */
+function canariesField(body: Record<string, unknown>): string[] | undefined {
+  const canaries = body.canaries;
+  if (canaries === undefined) return undefined;
+  if (!(Array.isArray(canaries) && canaries.every((c) => typeof c === 'string'))) throw new HttpError(400, 'BAD_REQUEST', 'field "canaries" must be an array of device ids');
+  return canaries as string[];
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
@@ -133,14 +143,16 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   if (method === 'GET' && path === '/api/fleet') return sendJson(res, 200, fleetView(console_));
   if (method === 'GET' && path === '/api/events') return ctx.events.add(res);
   if (method === 'POST' && path === '/api/merge') {
-    const body = await readJson(req);
-    const canaries = body.canaries;
-    if (canaries !== undefined && !(Array.isArray(canaries) && canaries.every((c) => typeof c === 'string'))) {
-      throw new HttpError(400, 'BAD_REQUEST', 'field "canaries" must be an array of device ids');
-    }
-    return sendJson(res, 200, await console_.mergeAndRollout(canaries === undefined ? {} : { canaries: canaries as string[] }));
+    const canaries = canariesField(await readJson(req));
+    return sendJson(res, 200, await console_.mergeAndRollout(canaries ? { canaries } : {}));
   }
   if (method === 'POST' && path === '/api/rollback') return sendJson(res, 200, await console_.rollouts.rollback());
+  if (method === 'POST' && path === '/api/agent-update') {
+    const body = await readJson(req);
+    if (typeof body.bundle !== 'string' || !isAbsolute(body.bundle)) throw new HttpError(400, 'BAD_REQUEST', 'field "bundle" must be the absolute path of a bundle file on the console machine');
+    const canaries = canariesField(body);
+    return sendJson(res, 200, await console_.pushAgentUpdate(body.bundle, canaries ? { canaries } : {}));
+  }
 
   const match = DEVICE_ROUTE.exec(path);
   if (method === 'POST' && match) {
