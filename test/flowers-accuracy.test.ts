@@ -20,12 +20,12 @@ describe('flowers128 accuracy (slow)', () => {
     expect(result.accuracy).toBeGreaterThanOrEqual(0.72);
   });
 
-  it('10 shots per class, 10 repeats: beats the plain logistic-regression baseline of about 0.53', { timeout: 300_000 }, async () => {
+  it('10 shots per class, 10 repeats: at least 0.55, beating a plain logistic regression (about 0.53)', { timeout: 300_000 }, async () => {
     const r = await runCli(['eval', '--data', FLOWERS_DIR, '--shots', '10', '--repeats', '10', '--json', '--cache-dir', cacheDir]);
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout);
     expect(result.runs).toHaveLength(10);
     expect(result.train).toBe(50);
-    expect(result.accuracy).toBeGreaterThanOrEqual(0.535);
+    expect(result.accuracy).toBeGreaterThanOrEqual(0.55);
   });
 });

@@ -145,6 +145,35 @@ describe('softmax head', () => {
     expect(meanTrueProbability(cold)).toBeLessThan(0.5);
   });
 
+  it('works on L2-normalised features: a photo twice as bright gets the same answer', () => {
+    const train = clusters([30, 30, 30], 21);
+    const test = clusters([20, 20, 20], 22);
+    const head = trainSoftmax(train.x, train.y, META, { seed: 3 }).head;
+    expect(head.meta.normalize).toBe(true);
+    const scaled = Float32Array.from(test.x, (v) => v * 2 ** (1 / head.meta.power));
+    for (let i = 0; i < test.y.length; i++) {
+      const [a, b] = [head.probabilities(test.x.subarray(i * DIM, (i + 1) * DIM)), head.probabilities(scaled.subarray(i * DIM, (i + 1) * DIM))];
+      for (let c = 0; c < a.length; c++) expect(b[c]).toBeCloseTo(a[c]!, 5);
+    }
+  });
+
+  it('with too few samples per class for a holdout it regularises harder: smaller weights', () => {
+    const few = clusters([8, 8, 8], 23);
+    const norm = (h: Head) => Math.hypot(...h.weights);
+    const fewShot = trainSoftmax(few.x, few.y, META, { seed: 4 }).head;
+    const asManyShots = trainSoftmax(few.x, few.y, META, { seed: 4, l2: 0.1 }).head;
+    expect(norm(fewShot)).toBeLessThan(norm(asManyShots) * 0.8);
+  });
+
+  it('a head over other features (made before normalising) is not used as a warm start', () => {
+    const train = clusters([60, 60, 60], 24, 0.9);
+    const old = trainSoftmax(train.x, train.y, META, { seed: 1, normalize: false }).head;
+    const options = { seed: 2, maxEpochs: 1, learningRate: 1e-5, holdoutFraction: 0 };
+    const cold = trainSoftmax(train.x, train.y, META, options).head;
+    const warm = trainSoftmax(train.x, train.y, META, { ...options, warmStart: old }).head;
+    expect(Array.from(warm.weights)).toEqual(Array.from(cold.weights));
+  });
+
   it('refuses a training set with a single class', () => {
     const data = clusters([10, 0, 0], 16);
     expect(() => trainSoftmax(data.x, data.y, META)).toThrow(/at least 2 classes/);

@@ -58,6 +58,7 @@ function mergeSoftmax(heads: Head[]): Head {
   const totals = new Array<number>(labels.length).fill(0);
   for (const head of heads) {
     if (head.meta.power !== first.meta.power) throw new HeadError('HEAD_MERGE', `heads use different feature powers (${head.meta.power}, ${first.meta.power})`);
+    if (head.meta.normalize !== first.meta.normalize) throw new HeadError('HEAD_MERGE', `heads disagree on normalising features (${head.meta.normalize}, ${first.meta.normalize}): one was trained by an older edgetune`);
     head.labels.forEach((label, c) => {
       const target = labels.indexOf(label);
       // A device that labelled nothing of a class still learned something about it: weigh it as 1.
