@@ -20,7 +20,7 @@ import { printTable, sharedDir } from './table.js';
 
 const { values } = parseArgs({
   options: {
-    images: { type: 'string', default: '32' },
+    images: { type: 'string', default: '64' },
     rounds: { type: 'string', default: '10' },
     data: { type: 'string', default: join(sharedDir(), 'datasets', 'flowers128') },
     model: { type: 'string', default: DEFAULT_BACKBONE_ID },
@@ -73,14 +73,14 @@ for (const [workers, threads] of [
   [1, 2],
   [2, 1],
 ] as const) {
-  for (const batchSize of [1, 8]) configs.push({ options: { engine: 'tflite', workers, threads, batchSize }, mode: 'tensors', which: model });
+  for (const batchSize of [1, 8, 16]) configs.push({ options: { engine: 'tflite', workers, threads, batchSize }, mode: 'tensors', which: model });
 }
 for (const [workers, threads] of [
   [1, 1],
   [1, 2],
   [2, 1],
 ] as const) {
-  for (const batchSize of [1, 8]) configs.push({ options: { workers, threads, batchSize }, mode: 'tensors', which: onnxModel });
+  for (const batchSize of [1, 8, 16]) configs.push({ options: { workers, threads, batchSize }, mode: 'tensors', which: onnxModel });
 }
 configs.push({ options: { engine: 'tflite' }, mode: 'files', which: model });
 // The default: the .tflite file on onnxruntime through the cached import.
