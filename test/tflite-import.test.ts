@@ -37,7 +37,7 @@ const input = (manifest: ModelManifest, photo: string) => preprocessFile(join(IM
 const top = (scores: Float32Array, k: number) => Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]!).slice(0, k);
 
 describe('TFLite -> ONNX import', () => {
-  it('the V1 embedding extractor on ORT matches the TFLite engine on every sample photo', async () => {
+  it('the V1 embedding extractor on ORT gives the TFLite engine\'s embeddings bit for bit on every sample photo', async () => {
     const { tflite, ort, manifest, ops, dim } = await sessions('mobilenet_v1_1.0_224_quant_embedding_extractor');
     expect(ops).toEqual({ CONV_2D: 14, DEPTHWISE_CONV_2D: 13, AVERAGE_POOL_2D: 1 });
     expect(dim).toBe(1024);
@@ -46,7 +46,7 @@ describe('TFLite -> ONNX import', () => {
       const x = await input(manifest, photo);
       const a = (await tflite.run(x, 1)) as Float32Array;
       const b = (await ort.run(x, 1)) as Float32Array;
-      expect(cosine(a, b), photo).toBeGreaterThanOrEqual(0.999);
+      expect(Array.from(b), photo).toEqual(Array.from(a));
     }
     // A batch through the dynamic batch dimension gives the same rows.
     const two = await Promise.all(PHOTOS.slice(0, 2).map((p) => input(manifest, p)));
@@ -58,7 +58,7 @@ describe('TFLite -> ONNX import', () => {
     ort.close();
   });
 
-  it.each(['mobilenet_v2_1.0_224_quant', 'tf2_mobilenet_v2_1.0_224_ptq'])('%s gives the TFLite engine\'s probabilities bit for bit on the sample photos', async (id) => {
+  it.each(['mobilenet_v2_1.0_224_quant', 'tf2_mobilenet_v2_1.0_224_ptq', 'mobilenet_v1_0.25_128_quant'])('%s gives the TFLite engine\'s probabilities bit for bit on the sample photos', async (id) => {
     // Both models have residual ADDs, rounded the way TFLite's kernel rounds them; tf2's int8 activations
     // run as uint8 so onnxruntime fuses every convolution (its float fallback rounds differently).
     const { tflite, ort, manifest } = await sessions(id);
