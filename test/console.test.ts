@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binomialTail, canaryGotWorse } from '../deploy/console/rollout.js';
 import { FleetConsole } from '../deploy/console/service.js';
 import type { Agent } from '../runtime/agent/agent.js';
+import type { Head } from '../runtime/head/index.js';
 import { feed, startFleetAgent } from './support/fleet.js';
 import { MODEL_DIR, tempDir } from './support/paths.js';
 import { until } from './support/until.js';
@@ -108,6 +109,16 @@ describe('fleet console with real agents (embedded broker)', () => {
     // Same weights as v1 (int8 on the wire both times).
     expect(Array.from(other.currentHead!.weights.slice(0, 50))).toEqual(Array.from(v1.weights.slice(0, 50)));
     expect(fleet.registry.fleetHead(good.version)!.status).toBe('rolled-back');
+  });
+
+  it('merges only heads over the same features: a head from an older edgetune is skipped and named', async () => {
+    const sync = (other as unknown as { fleet: { publishHead(head: Head): void } }).fleet;
+    const count = headsOf('pi-2');
+    sync.publishHead(other.currentHead!.withMeta({ normalize: !other.currentHead!.meta.normalize, version: 900 }));
+    await until('the odd head stored', () => headsOf('pi-2') === count + 1);
+    const result = await fleet.mergeAndRollout();
+    expect(result.merged).toEqual(['pi-1']);
+    expect(result.skipped).toEqual([{ device: 'pi-2', reason: expect.stringMatching(/^a softmax head on .* \(1024-d, power [\d.]+(, L2-normalised)?\); the fleet has a softmax head on/) }]);
   });
 
   it('marks a device offline when its link dies (last will), and online again when it reconnects', async () => {

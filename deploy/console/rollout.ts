@@ -161,24 +161,26 @@ export class Rollouts {
 
   /** Each device's newest head, of the backbone and kind most devices have. */
   private latestHeads(): { group: DeviceHead[]; skipped: { device: string; reason: string }[] } {
-    const rows = this.console_.registry.latestDeviceHeads();
-    const key = (r: { backbone: string; dim: number; kind: string }) => `${r.kind} head on ${r.backbone} (${r.dim}-d)`;
-    const sizes = new Map<string, number>();
-    for (const r of rows) sizes.set(key(r), (sizes.get(key(r)) ?? 0) + 1);
-    const fleetKey = [...sizes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];
-    const group: DeviceHead[] = [];
     const skipped: { device: string; reason: string }[] = [];
-    for (const r of rows) {
-      if (key(r) !== fleetKey) {
-        skipped.push({ device: r.device, reason: `a ${key(r)}; the fleet has a ${fleetKey}` });
-        continue;
-      }
+    const decoded: DeviceHead[] = [];
+    for (const r of this.console_.registry.latestDeviceHeads()) {
       try {
-        group.push({ device: r.device, head: decodeHead(r.bytes, { where: `stored head ${r.id}`, backboneId: r.backbone, dim: r.dim }) });
+        decoded.push({ device: r.device, head: decodeHead(r.bytes, { where: `stored head ${r.id}`, backboneId: r.backbone, dim: r.dim }) });
       } catch (err) {
         if (!(err instanceof HeadError)) throw err;
         skipped.push({ device: r.device, reason: err.message });
       }
+    }
+    // Only heads over the same features merge: same backbone, kind, and feature transform (a device
+    // still running an older edgetune keeps its own head until it is updated and retrains).
+    const key = ({ head: { meta } }: DeviceHead) => `${meta.kind} head on ${meta.backboneId} (${meta.dim}-d, power ${meta.power}${meta.normalize ? ', L2-normalised' : ''})`;
+    const sizes = new Map<string, number>();
+    for (const h of decoded) sizes.set(key(h), (sizes.get(key(h)) ?? 0) + 1);
+    const fleetKey = [...sizes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];
+    const group: DeviceHead[] = [];
+    for (const h of decoded) {
+      if (key(h) === fleetKey) group.push(h);
+      else skipped.push({ device: h.device, reason: `a ${key(h)}; the fleet has a ${fleetKey}` });
     }
     return { group, skipped };
   }
