@@ -233,17 +233,7 @@ interface RawDevice {
   public_key: string | null;
   state: string;
 }
-interface RawHead {
-  id: string;
-  device: string;
-  version: number;
-  backbone: string;
-  dim: number;
-  kind: string;
-  accuracy: number | null;
-  received_at: number;
-  bytes: Buffer;
-}
+type RawHead = Omit<DeviceHeadRow, 'receivedAt'> & { received_at: number };
 interface RawFleet {
   version: number;
   status: FleetStatus;
