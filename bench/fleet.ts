@@ -15,6 +15,7 @@ import { FleetSync } from '../runtime/agent/fleet-sync.js';
 import { silentLogger } from '../runtime/agent/log.js';
 import { type Head, encodeHead } from '../runtime/head/index.js';
 import { SampleStore } from '../runtime/samples/store.js';
+import { until } from '../runtime/wait.js';
 import { BENCH_BACKBONE, BENCH_DIM, syntheticHeads } from './synthetic-heads.js';
 import { printTable } from './table.js';
 
@@ -58,17 +59,17 @@ for (let i = 0; i < n; i++) {
   device.sync.start();
   devices.push(device);
 }
-await waitFor(() => fleet.devices().filter((d) => d.online).length === n, 120_000);
+await until(`${n} devices online`, () => fleet.devices().filter((d) => d.online).length === n, 120_000);
 const connectMs = performance.now() - started;
 
 // Three devices send heads; the console merges them and releases the fleet head to everyone.
 const heads = syntheticHeads(3);
 heads.forEach((head, i) => devices[i]!.sync.publishHead(head));
-await waitFor(() => fleet.registry.deviceHeadCount() === 3, 30_000);
+await until('3 device heads at the console', () => fleet.registry.deviceHeadCount() === 3, 30_000);
 started = performance.now();
 const rollout = await fleet.mergeAndRollout();
 const releasedMs = performance.now() - started;
-await waitFor(() => devices.every((d) => d.applied !== null), 120_000);
+await until('every device applied the fleet head', () => devices.every((d) => d.applied !== null), 120_000);
 const lastApplied = Math.max(...devices.map((d) => d.applied!)) - started;
 const firstApplied = Math.min(...devices.map((d) => d.applied!)) - started;
 const sorted = devices.map((d) => d.applied! - started).sort((a, b) => a - b);
@@ -90,12 +91,4 @@ else {
     [`all ${n} devices applied it (verified, decoded, saved)`, `${(lastApplied / 1000).toFixed(2)} s`],
     ['fleet head message', `${report.messageBytes} bytes`],
   ]);
-}
-
-async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('bench fleet: timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

@@ -14,6 +14,7 @@ import { DatasetError } from '../runtime/errors.js';
 import { embedFiles } from '../runtime/embeddings/embed-files.js';
 import type { Head } from '../runtime/head/index.js';
 import { seededRandom, shuffle } from '../runtime/random.js';
+import { until } from '../runtime/wait.js';
 import { FleetConsole } from './console/service.js';
 
 export interface DemoOptions {
@@ -118,13 +119,13 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
       if (!agent.currentHead) throw new Error(`${ids[d]}: training kept no head (${JSON.stringify(outcome)})`);
       before.set(ids[d]!, accuracy(agent.currentHead, test));
     }
-    await waitFor('every device head at the console', () => ids.every((id) => fleet.registry.deviceHeadCount(id) > 0), 30_000);
+    await until('every device head at the console', () => ids.every((id) => fleet.registry.deviceHeadCount(id) > 0), 30_000);
 
     say('console merges the heads; the canary tries the fleet head first');
     const rollout = await fleet.mergeAndRollout();
     say(`fleet head v${rollout.version}: ${rollout.status}${rollout.reason ? ` (${rollout.reason})` : ''}`);
     if (rollout.status === 'released') {
-      await waitFor(`every device on fleet head v${rollout.version}`, () => agents.every((a) => a.currentHead?.meta.metrics.fleetVersion === rollout.version), 30_000);
+      await until(`every device on fleet head v${rollout.version}`, () => agents.every((a) => a.currentHead?.meta.metrics.fleetVersion === rollout.version), 30_000);
     }
 
     const devices = agents.map((agent, d): DemoDevice => {
@@ -197,12 +198,3 @@ function accuracy(head: Head, test: TestSet): number {
   });
   return correct / test.labels.length;
 }
-
-async function waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`demo: timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-

@@ -15,6 +15,7 @@ import type { RolloutReport } from '../../deploy/update/publish.js';
 import { createLogger } from '../../runtime/agent/log.js';
 import { checkId } from '../../runtime/sync/protocol.js';
 import { formatTable, percent, printJson, UsageError } from '../output.js';
+import { runUntilSignal } from '../signals.js';
 
 interface DirFlags {
   dir: string;
@@ -107,19 +108,11 @@ See the fleet:
         // Where the other verbs (push-update) find the running console.
         writeFileSync(join(flags.dir, 'web.json'), `${JSON.stringify({ origin: web.origin, pid: process.pid })}\n`);
       }
-      await new Promise<void>((done) => {
-        const onSignal = () => {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          log.info('console stopping');
-          void (async () => {
-            rmSync(join(flags.dir, 'web.json'), { force: true });
-            await web?.close();
-            await running.stop();
-          })().then(done, done);
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
+      await runUntilSignal(async () => {
+        log.info('console stopping');
+        rmSync(join(flags.dir, 'web.json'), { force: true });
+        await web?.close();
+        await running.stop();
       });
     });
 

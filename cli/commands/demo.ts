@@ -8,6 +8,7 @@ import { startConsoleWeb } from '../../deploy/console/web.js';
 import { type DemoResult, runDemo } from '../../deploy/demo.js';
 import { createLogger } from '../../runtime/agent/log.js';
 import { formatTable, percent, printJson, UsageError } from '../output.js';
+import { runUntilSignal } from '../signals.js';
 import { positiveInt } from '../backbone-flags.js';
 
 interface DemoFlags {
@@ -67,31 +68,22 @@ Examples:
       const dir = flags.dir ?? mkdtempSync(join(tmpdir(), 'edgetune-demo-'));
       const say = flags.json ? () => undefined : (line: string) => process.stderr.write(`demo: ${line}\n`);
       const log = createLogger(flags.verbose ? 'info' : 'error', {}, (line) => process.stderr.write(line));
-      let cleanup = () => {
-        if (!flags.dir) rmSync(dir, { recursive: true, force: true });
-      };
       try {
         const demo = await runDemo({ data, dir, devices: flags.devices, shots: flags.shots, testPerClass: flags.test, seed: flags.seed, brokerPort: flags.port, ...(flags.backbone ? { backbone: flags.backbone } : {}), progress: say, log });
         if (flags.json) printJson(demo.result);
         else process.stdout.write(`${formatDemo(demo.result)}\n`);
         if (flags.json || flags.exitWhenDone) return await demo.stop();
-        const web = await startConsoleWeb(demo.console, { port: flags.webPort, tokenFile: join(dir, 'web-token'), log });
+        const web = await startConsoleWeb(demo.console, { port: flags.webPort, tokenFile: join(dir, 'web-token'), log }).catch(async (err: unknown) => {
+          await demo.stop();
+          throw err;
+        });
         process.stderr.write(`demo: web console ${web.url}\ndemo: broker ${demo.console.brokerUrl}; Ctrl-C to stop\n`);
-        await new Promise<void>((done) => {
-          const onSignal = () => {
-            process.off('SIGINT', onSignal);
-            process.off('SIGTERM', onSignal);
-            void (async () => {
-              await web.close();
-              await demo.stop();
-            })().then(done, done);
-          };
-          process.on('SIGINT', onSignal);
-          process.on('SIGTERM', onSignal);
+        await runUntilSignal(async () => {
+          await web.close();
+          await demo.stop();
         });
       } finally {
-        cleanup();
-        cleanup = () => undefined;
+        if (!flags.dir) rmSync(dir, { recursive: true, force: true });
       }
     });
 }

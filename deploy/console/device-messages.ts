@@ -37,8 +37,6 @@ export interface DeviceMessageEvents {
 }
 
 export class DeviceMessages {
-  duplicates = 0;
-
   constructor(
     private readonly fleet: string,
     private readonly registry: Registry,
@@ -111,7 +109,6 @@ export class DeviceMessages {
       accuracy: head.meta.metrics.holdoutAccuracy ?? null,
       bytes: Buffer.from(encodeHead(head, 'float32')),
     });
-    if (!stored) this.duplicates++;
     this.registry.touch(device);
     this.events.headStored({ device, id: header.id, version: header.version, duplicate: !stored });
     if (stored) this.events.changed({ device, channel: 'head' });

@@ -18,6 +18,8 @@ export interface DeviceView {
   samples: number | null;
   headsReceived: number;
   canary: boolean;
+  /** The settings the console may push, as the device last reported them. */
+  config: Record<string, unknown> | null;
 }
 
 export function deviceViews(registry: Registry, canaries: string[]): DeviceView[] {
@@ -25,6 +27,7 @@ export function deviceViews(registry: Registry, canaries: string[]): DeviceView[
     const s = row.state;
     const num = (v: unknown) => (typeof v === 'number' ? v : null);
     const str = (v: unknown) => (typeof v === 'string' ? v : null);
+    const obj = (v: unknown) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
     return {
       id: row.id,
       online: row.online,
@@ -37,10 +40,11 @@ export function deviceViews(registry: Registry, canaries: string[]): DeviceView[
       headVersion: num(s.headVersion),
       fleetVersion: num(s.fleetVersion),
       holdoutAccuracy: num(s.holdoutAccuracy),
-      perClass: (typeof s.perClass === 'object' && s.perClass !== null ? s.perClass : {}) as Record<string, number>,
+      perClass: (obj(s.perClass) ?? {}) as Record<string, number>,
       samples: num(s.samples),
       headsReceived: registry.deviceHeadCount(row.id),
       canary: canaries.includes(row.id),
+      config: obj(s.config),
     };
   });
 }

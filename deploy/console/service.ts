@@ -178,10 +178,6 @@ export class FleetConsole extends EventEmitter {
     await this.transport.restart();
   }
 
-  get brokerRefusals() {
-    return this.transport instanceof EmbeddedTransport ? this.transport.refusals : [];
-  }
-
   async stop(): Promise<void> {
     for (const { timer } of this.pending.values()) clearTimeout(timer);
     this.pending.clear();

@@ -57,10 +57,6 @@ export class EmbeddedTransport implements Transport {
     return this.broker.url;
   }
 
-  get refusals() {
-    return this.broker.refusals;
-  }
-
   publish(topic: string, payload: Buffer, options: PublishOptions = {}): Promise<void> {
     return this.broker.publish(topic, payload, { retain: options.retain ?? false });
   }

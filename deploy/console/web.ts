@@ -12,6 +12,7 @@ import { pushedConfig } from '../../runtime/agent/pushed-config.js';
 import { HttpError, listen, readJson, requireToken, sendJson } from '../../runtime/http/json-api.js';
 import { ConsoleError, type DeviceView, type FleetConsole } from './service.js';
 import { consolePage } from './web-page.js';
+import type { AccuracyPoint } from './registry.js';
 
 export interface ConsoleWebOptions {
   /** Bind address (default 127.0.0.1: put a TLS proxy in front to serve a network). */
@@ -177,9 +178,7 @@ function requireOnlineDevice(console_: FleetConsole, device: string): void {
 
 export interface DeviceWithHistory extends DeviceView {
   /** Holdout accuracy over time, oldest first. */
-  accuracy: { at: number; accuracy: number; headVersion: number | null; fleetVersion: number | null }[];
-  /** The settings the console may push, as the device last reported them. */
-  config: Record<string, unknown> | null;
+  accuracy: Omit<AccuracyPoint, 'device'>[];
 }
 
 function historyParam(url: URL): number {
@@ -192,11 +191,7 @@ function historyParam(url: URL): number {
 
 function devicesWithHistory(console_: FleetConsole, perDevice: number): DeviceWithHistory[] {
   const points = perDevice > 0 ? console_.registry.latestAccuracy(perDevice) : new Map<string, DeviceWithHistory['accuracy']>();
-  const states = new Map(console_.registry.devices().map((row) => [row.id, row.state]));
-  return console_.devices().map((view) => {
-    const config = states.get(view.id)?.config;
-    return { ...view, accuracy: points.get(view.id) ?? [], config: typeof config === 'object' && config !== null ? (config as Record<string, unknown>) : null };
-  });
+  return console_.devices().map((view) => ({ ...view, accuracy: points.get(view.id) ?? [] }));
 }
 
 function fleetView(console_: FleetConsole) {

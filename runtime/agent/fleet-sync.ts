@@ -107,6 +107,7 @@ export class FleetSync {
   /** Queues the device's state (retained): on start, after every head change, and when asked. */
   publishState(): void {
     clearTimeout(this.stateTimer);
+    this.stateTimer = undefined;
     this.link.send(this.topic('state'), this.stateMessage(), { retain: true });
   }
 

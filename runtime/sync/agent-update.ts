@@ -10,11 +10,10 @@
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { parseWith } from '../schema.js';
-import { PROTOCOL_VERSION, SyncError, checkId } from './protocol.js';
-import { SIGNATURE_BYTES, signBytes, verifyBytes } from './signing.js';
+import { SyncError, checkId } from './protocol.js';
+import { openEnvelope, sealEnvelope } from './envelope.js';
 
 const MAGIC = 'ETAU';
-const PREAMBLE = 12;
 
 export const AgentUpdateSchema = z.object({
   kind: z.literal('agent-update'),
@@ -35,34 +34,16 @@ export type AgentUpdate = z.infer<typeof AgentUpdateSchema>;
 
 export function encodeAgentUpdate(update: AgentUpdate, key: KeyObject): Uint8Array {
   checkId('fleet', update.fleet);
-  const json = Buffer.from(JSON.stringify(AgentUpdateSchema.parse(update)), 'utf8');
-  const body = Buffer.alloc(PREAMBLE + json.length);
-  body.write(MAGIC, 0, 'latin1');
-  body.writeUInt16LE(PROTOCOL_VERSION, 4);
-  body.writeUInt32LE(json.length, 8);
-  json.copy(body, PREAMBLE);
-  return Buffer.concat([body, signBytes(body, key)]);
+  return sealEnvelope(MAGIC, AgentUpdateSchema.parse(update), new Uint8Array(0), key);
 }
 
 /** Verifies and decodes; refusals are SyncErrors naming `where`. */
 export function decodeAgentUpdate(bytes: Uint8Array, expect: { where: string; publicKey: KeyObject; fleet: string }): AgentUpdate {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const fail = (code: string, why: string): never => {
     throw new SyncError(code, `${expect.where}: ${why}`);
   };
-  if (buf.length < PREAMBLE + SIGNATURE_BYTES || buf.toString('latin1', 0, 4) !== MAGIC) fail('SYNC_MALFORMED', 'not an edgetune agent update');
-  const protocol = buf.readUInt16LE(4);
-  if (protocol !== PROTOCOL_VERSION) fail('SYNC_PROTOCOL_VERSION', `protocol v${protocol} message; this edgetune speaks v${PROTOCOL_VERSION}`);
-  const body = buf.subarray(0, buf.length - SIGNATURE_BYTES);
-  if (!verifyBytes(body, buf.subarray(buf.length - SIGNATURE_BYTES), expect.publicKey)) fail('SYNC_BAD_SIGNATURE', 'agent update signature does not verify against the fleet key: forged or tampered; refused');
-  const length = buf.readUInt32LE(8);
-  if (PREAMBLE + length !== body.length) fail('SYNC_MALFORMED', 'header length does not match the message');
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8', PREAMBLE));
-  } catch {
-    fail('SYNC_MALFORMED', 'header is not JSON');
-  }
+  const { header: json, payload } = openEnvelope(bytes, { magic: MAGIC, what: 'agent update', where: expect.where, publicKey: expect.publicKey, signer: 'the fleet key' });
+  if (payload.length !== 0) fail('SYNC_MALFORMED', 'header length does not match the message');
   const update = parseWith(AgentUpdateSchema, json, expect.where, SyncError, 'SYNC_MALFORMED');
   if (update.fleet !== expect.fleet) fail('SYNC_MALFORMED', `an update for fleet "${update.fleet}", this device is in "${expect.fleet}"`);
   return update;

@@ -12,11 +12,10 @@ import { HeadError } from '../errors.js';
 import { type Head, decodeHead, encodeHead } from '../head/index.js';
 import { sha256Hex } from '../models/resolve.js';
 import { parseWith } from '../schema.js';
-import { PROTOCOL_VERSION, SyncError } from './protocol.js';
-import { SIGNATURE_BYTES, signBytes, verifyBytes } from './signing.js';
+import { openEnvelope, peekEnvelopeHeader, sealEnvelope } from './envelope.js';
+import { SyncError } from './protocol.js';
 
 const MAGIC = 'ETHM';
-const PREAMBLE = 12;
 
 const HeaderSchema = z.object({
   kind: z.enum(['device-head', 'fleet-head']),
@@ -48,14 +47,7 @@ export function encodeHeadMessage(
     createdAt: header.createdAt ?? new Date().toISOString(),
     headSha256: sha256Hex(headBytes),
   });
-  const json = Buffer.from(JSON.stringify(full), 'utf8');
-  const body = Buffer.alloc(PREAMBLE + json.length + headBytes.length);
-  body.write(MAGIC, 0, 'latin1');
-  body.writeUInt16LE(PROTOCOL_VERSION, 4);
-  body.writeUInt32LE(json.length, 8);
-  json.copy(body, PREAMBLE);
-  Buffer.from(headBytes).copy(body, PREAMBLE + json.length);
-  return Buffer.concat([body, signBytes(body, key)]);
+  return sealEnvelope(MAGIC, full, headBytes, key);
 }
 
 export interface Expectations {
@@ -70,27 +62,17 @@ export interface Expectations {
 
 /** Verifies and decodes a head message; every refusal is a SyncError naming `where` and the reason. */
 export function decodeHeadMessage(bytes: Uint8Array, expect: Expectations): { header: HeadMessageHeader; head: Head } {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const fail = (code: string, why: string): never => {
     throw new SyncError(code, `${expect.where}: ${why}`);
   };
-  if (buf.length < PREAMBLE + SIGNATURE_BYTES || buf.toString('latin1', 0, 4) !== MAGIC) fail('SYNC_MALFORMED', 'not an edgetune head message');
-  const protocol = buf.readUInt16LE(4);
-  if (protocol !== PROTOCOL_VERSION) fail('SYNC_PROTOCOL_VERSION', `protocol v${protocol} message; this edgetune speaks v${PROTOCOL_VERSION}`);
-  const body = buf.subarray(0, buf.length - SIGNATURE_BYTES);
-  if (!verifyBytes(body, buf.subarray(buf.length - SIGNATURE_BYTES), expect.publicKey)) {
-    fail('SYNC_BAD_SIGNATURE', 'signature does not verify against the key it must be signed with (fleet key for fleet heads, the pinned device key for device heads): forged, tampered or truncated; refused');
-  }
-  const length = buf.readUInt32LE(8);
-  if (PREAMBLE + length > body.length) fail('SYNC_MALFORMED', 'header runs past the end');
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8', PREAMBLE, PREAMBLE + length));
-  } catch {
-    fail('SYNC_MALFORMED', 'header is not JSON');
-  }
+  const { header: json, payload: headBytes } = openEnvelope(bytes, {
+    magic: MAGIC,
+    what: 'head message',
+    where: expect.where,
+    publicKey: expect.publicKey,
+    signer: 'the key it must be signed with (fleet key for fleet heads, the pinned device key for device heads)',
+  });
   const header = parseWith(HeaderSchema, json, expect.where, SyncError, 'SYNC_MALFORMED');
-  const headBytes = body.subarray(PREAMBLE + length);
   if (sha256Hex(headBytes) !== header.headSha256) fail('SYNC_MALFORMED', 'head checksum does not match the header');
   if (header.backboneId !== expect.backboneId || header.dim !== expect.dim) {
     fail('SYNC_BACKBONE_MISMATCH', `head is for backbone "${header.backboneId}" (${header.dim}-d), this device runs "${expect.backboneId}" (${expect.dim}-d)`);
@@ -108,12 +90,5 @@ export function decodeHeadMessage(bytes: Uint8Array, expect: Expectations): { he
 
 /** The header of a message this side made and stored itself, without verifying it again. */
 export function peekHeadMessageHeader(bytes: Uint8Array, where: string): HeadMessageHeader {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < PREAMBLE || buf.toString('latin1', 0, 4) !== MAGIC) throw new SyncError('SYNC_MALFORMED', `${where}: not an edgetune head message`);
-  const length = buf.readUInt32LE(8);
-  try {
-    return HeaderSchema.parse(JSON.parse(buf.toString('utf8', PREAMBLE, PREAMBLE + length)));
-  } catch (err) {
-    throw new SyncError('SYNC_MALFORMED', `${where}: unreadable header`, { cause: err });
-  }
+  return parseWith(HeaderSchema, peekEnvelopeHeader(bytes, MAGIC, 'head message', where), where, SyncError, 'SYNC_MALFORMED');
 }
