@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AgentProcess, startAgentProcess, writeAgentConfig } from './support/agent-process.js';
@@ -35,6 +36,14 @@ describe('edgetune console', () => {
     const early = await runCli(['console', 'add-device', 'pi-1', '--dir', join(tmp.path, 'empty'), '--fleet', 'farm']);
     expect(early.code).toBe(1);
     expect(early.stderr).toMatch(/fleet\.pub does not exist: run "edgetune console start" once first/);
+    // A damaged console.json is named, and left as it is.
+    const damaged = join(tmp.path, 'damaged');
+    mkdirSync(damaged);
+    writeFileSync(join(damaged, 'console.json'), '{"fleet": "fa');
+    const bad = await runCli(['console', 'devices', '--dir', damaged]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/damaged\/console\.json: not JSON .*\[CONSOLE_BAD_DIR\]/);
+    expect(readFileSync(join(damaged, 'console.json'), 'utf8')).toBe('{"fleet": "fa');
     const update = await runCli(['console', 'push-update', 'b.tar.gz', '--dir', join(tmp.path, 'empty')]);
     expect(update.code).toBe(1);
     expect(update.stderr).toMatch(/web\.json does not exist: start the console with its web API .*\[CONSOLE_NOT_RUNNING\]/);

@@ -30,8 +30,8 @@ function defaultDir(): string {
 export function consoleFleet(flags: DirFlags): string {
   const file = join(flags.dir, 'console.json');
   if (existsSync(file)) {
-    const saved = (JSON.parse(readFileSync(file, 'utf8')) as { fleet?: string }).fleet;
-    if (!saved) throw new ConsoleError('CONSOLE_BAD_DIR', `${file}: field "fleet" is missing`);
+    const saved = readConsoleFile(file).fleet;
+    if (typeof saved !== 'string' || saved === '') throw new ConsoleError('CONSOLE_BAD_DIR', `${file}: field "fleet" is missing`);
     if (flags.fleet && flags.fleet !== saved) throw new UsageError(`${flags.dir} is the console of fleet "${saved}", not "${flags.fleet}" (use another --dir for another fleet)`);
     return saved;
   }
@@ -40,6 +40,17 @@ export function consoleFleet(flags: DirFlags): string {
   mkdirSync(flags.dir, { recursive: true });
   writeFileSync(file, `${JSON.stringify({ fleet }, null, 2)}\n`);
   return fleet;
+}
+
+/** A small JSON file of the console folder; a damaged one is an error naming it. */
+function readConsoleFile(file: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch (err) {
+    throw new ConsoleError('CONSOLE_BAD_DIR', `${file}: not JSON (${(err as Error).message})`);
+  }
+  throw new ConsoleError('CONSOLE_BAD_DIR', `${file}: not a JSON object`);
 }
 
 function withDir(command: Command): Command {
@@ -150,7 +161,8 @@ See the fleet:
       consoleFleet(flags);
       const where = join(flags.dir, 'web.json');
       if (!existsSync(where)) throw new ConsoleError('CONSOLE_NOT_RUNNING', `${where} does not exist: start the console with its web API (edgetune console start) first`);
-      const { origin } = JSON.parse(readFileSync(where, 'utf8')) as { origin: string };
+      const { origin } = readConsoleFile(where);
+      if (typeof origin !== 'string') throw new ConsoleError('CONSOLE_BAD_DIR', `${where}: field "origin" is missing`);
       const token = readFileSync(join(flags.dir, 'web-token'), 'utf8').trim();
       if (!flags.json) process.stderr.write(`pushing ${bundle} through ${origin} (canaries first; this waits for the devices)\n`);
       const response = await fetch(new URL('/api/agent-update', origin), {
