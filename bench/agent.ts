@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AGENT_ENV, AGENT_NODE_FLAGS } from '../runtime/agent/node-flags.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '../runtime/release/node-flags.js';
 import { printTable, sharedDir } from './table.js';
 
 const { values } = parseArgs({
@@ -25,7 +25,7 @@ const { values } = parseArgs({
     fps: { type: 'string', default: '100' },
     data: { type: 'string', default: join(sharedDir(), 'datasets', 'flowers128') },
     json: { type: 'boolean', default: false },
-    /** Start the agent with Node's default flags, to see what runtime/agent/node-flags.ts saves. */
+    /** Start the agent with Node's default flags, to see what runtime/release/node-flags.ts saves. */
     'node-defaults': { type: 'boolean', default: false },
   },
 });

@@ -15,7 +15,7 @@ import { embedFiles } from '../runtime/embeddings/embed-files.js';
 import { preprocessFile } from '../runtime/image/preprocess.js';
 import { DEFAULT_BACKBONE_ID } from '../runtime/models/catalog.js';
 import { type ResolvedModel, resolveModel } from '../runtime/models/resolve.js';
-import { importTflite, importedManifest } from '../quantize/tflite-import.js';
+import { importTflite, importedManifest } from '../runtime/models/tflite-import.js';
 import { printTable, sharedDir } from './table.js';
 
 const { values } = parseArgs({

@@ -9,13 +9,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FleetConsole } from '../deploy/console/service.js';
-import { AgentConfigSchema } from '../runtime/agent/config.js';
-import { FleetSync } from '../runtime/agent/fleet-sync.js';
-import { silentLogger } from '../runtime/agent/log.js';
+import { FleetConsole } from '../console/service.js';
+import { AgentConfigSchema } from '../agent/config.js';
+import { FleetSync } from '../agent/fleet-sync.js';
+import { silentLogger } from '../core/log.js';
 import { type Head, encodeHead } from '../runtime/head/index.js';
 import { SampleStore } from '../runtime/samples/store.js';
-import { until } from '../runtime/wait.js';
+import { until } from '../core/wait.js';
 import { BENCH_BACKBONE, BENCH_DIM, syntheticHeads } from './synthetic-heads.js';
 import { printTable } from './table.js';
 

@@ -2,7 +2,7 @@
 // default backbone's heads (1024-d, 5 classes).
 
 import { Head } from '../runtime/head/index.js';
-import { seededRandom } from '../runtime/random.js';
+import { seededRandom } from '../core/random.js';
 
 export const BENCH_BACKBONE = 'mobilenet_v1_1.0_224_quant_embedding_extractor';
 export const BENCH_DIM = 1024;

@@ -1,6 +1,6 @@
 // How the CLI talks: tables for people, JSON for scripts, errors as one clear line (stack with --debug).
 
-import { EdgetuneError } from '../runtime/errors.js';
+import { EdgetuneError } from '../core/errors.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

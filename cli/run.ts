@@ -1,5 +1,5 @@
 // Runs a commander program the way every edgetune command does: exit codes 0/1/2 and one-line errors.
-// The laptop's `edgetune` and a device bundle's smaller one (deploy/bundle/entry.ts) share it.
+// The laptop's `edgetune` and a device bundle's smaller one (cli/bundle-entry.ts) share it.
 
 import type { Command } from 'commander';
 import { reportError } from './output.js';

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { onnxRuntimeAvailable } from '../runtime/backbone/engine-choice.js';
+import { onnxRuntimeAvailable } from '../core/platform.js';
 import { type DeviceProfile, profileById } from './profiles.js';
 
 export interface DeviceFacts {

@@ -3,7 +3,7 @@
 // smallest memory option (a 1 GiB Pi must not swap). onnxruntime (TFLite models imported to ONNX) is the
 // engine wherever it has a build; 32-bit ARM runs the TFLite WASM engine, with its own thread layout.
 
-import type { EngineName } from '../runtime/backbone/engine.js';
+import type { EngineName } from '../core/platform.js';
 
 export interface ThreadLayout {
   /** Inference worker threads, and intra-op threads per worker. */

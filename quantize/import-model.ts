@@ -2,11 +2,11 @@
 
 import { copyFileSync, existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { writeDurably } from '../runtime/durable.js';
+import { writeDurably } from '../core/durable.js';
 import type { ModelManifest } from '../runtime/models/manifest.js';
 import { type ResolveOptions, resolveModel } from '../runtime/models/resolve.js';
-import { ModelError } from '../runtime/errors.js';
-import { type ImportOptions, importTflite, importedManifest } from './tflite-import.js';
+import { ModelError } from '../core/errors.js';
+import { type ImportOptions, importTflite, importedManifest } from '../runtime/models/tflite-import.js';
 
 export interface ImportedModel {
   path: string;

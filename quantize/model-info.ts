@@ -4,7 +4,7 @@
 
 import onnxProto from 'onnx-proto';
 import { BUILTIN_OPS, readTfliteModel } from '../runtime/models/tflite-file.js';
-import { decodeOnnx } from './onnx-graph.js';
+import { decodeOnnx } from '../runtime/models/onnx-graph.js';
 
 const { onnx } = onnxProto;
 const DT = onnx.TensorProto.DataType;

@@ -7,9 +7,9 @@
 
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-import { ModelError } from '../runtime/errors.js';
+import { ModelError } from '../core/errors.js';
 import { cosine } from '../runtime/eval/metrics.js';
-import { decodeOnnx, initializer } from './onnx-graph.js';
+import { decodeOnnx, initializer } from '../runtime/models/onnx-graph.js';
 
 const { onnx } = onnxProto;
 type Model = ReturnType<typeof onnx.ModelProto.decode>;

@@ -3,13 +3,14 @@
 
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { isImageFile } from '../runtime/dataset/folder.js';
-import { writeDurably } from '../runtime/durable.js';
-import { DatasetError, EdgetuneError, ModelError } from '../runtime/errors.js';
+import { isImageFile } from '../core/image-files.js';
+import { writeDurably } from '../core/durable.js';
+import { DatasetError, EdgetuneError, ModelError } from '../core/errors.js';
 import { preprocessFile } from '../runtime/image/preprocess.js';
 import { type ModelManifest, parseManifest } from '../runtime/models/manifest.js';
-import { type ResolveOptions, resolveModel, sha256Hex } from '../runtime/models/resolve.js';
-import { seededRandom, shuffle } from '../runtime/random.js';
+import { type ResolveOptions, resolveModel } from '../runtime/models/resolve.js';
+import { sha256Hex } from '../core/hash.js';
+import { seededRandom, shuffle } from '../core/random.js';
 import { type LayerReport, PTQ_DEFAULTS, type PtqOptions, quantizeStatic } from './ptq.js';
 
 export interface QuantizedModel {

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { applyEnvOverrides, loadAgentConfig } from '../runtime/agent/config.js';
+import { applyEnvOverrides, loadAgentConfig } from '../agent/config.js';
 import { runCli } from './support/cli.js';
 import { tempDir } from './support/paths.js';
 

@@ -2,11 +2,11 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } fro
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from '../runtime/agent/agent.js';
-import { AgentConfigSchema } from '../runtime/agent/config.js';
-import { silentLogger } from '../runtime/agent/log.js';
+import { Agent } from '../agent/agent.js';
+import { AgentConfigSchema } from '../agent/config.js';
+import { silentLogger } from '../core/log.js';
 import { trainHead } from '../runtime/head/index.js';
-import { sha256Hex } from '../runtime/models/resolve.js';
+import { sha256Hex } from '../core/hash.js';
 import { FLOWERS_DIR, IMAGES_DIR, MODEL_DIR, REPO_ROOT, tempDir } from './support/paths.js';
 import { until } from './support/until.js';
 

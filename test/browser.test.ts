@@ -2,9 +2,9 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from '../runtime/agent/agent.js';
-import { AgentConfigSchema } from '../runtime/agent/config.js';
-import { silentLogger } from '../runtime/agent/log.js';
+import { Agent } from '../agent/agent.js';
+import { AgentConfigSchema } from '../agent/config.js';
+import { silentLogger } from '../core/log.js';
 import { FLOWERS_DIR, IMAGES_DIR, MODEL_DIR, REPO_ROOT, tempDir } from './support/paths.js';
 
 // The labelling page in Debian's Chromium (apt-get install chromium), driven by playwright-core.

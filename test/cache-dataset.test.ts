@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFolderDataset, shotSplit, stratifiedSplit } from '../runtime/dataset/folder.js';
 import { EmbeddingCache } from '../runtime/embeddings/cache.js';
-import { DatasetError, ModelError } from '../runtime/errors.js';
+import { DatasetError, ModelError } from '../core/errors.js';
 import { FLOWERS_DIR, tempDir } from './support/paths.js';
 
 const tmp = tempDir();

@@ -2,9 +2,9 @@ import { chmodSync, copyFileSync, existsSync, readFileSync, statSync } from 'nod
 import { join } from 'node:path';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FleetConsole } from '../deploy/console/service.js';
-import { type ConsoleWeb, loadOrCreateApiToken, startConsoleWeb } from '../deploy/console/web.js';
-import type { Agent } from '../runtime/agent/agent.js';
+import { FleetConsole } from '../console/service.js';
+import { type ConsoleWeb, loadOrCreateApiToken, startConsoleWeb } from '../console/web.js';
+import type { Agent } from '../agent/agent.js';
 import { feed, startFleetAgent } from './support/fleet.js';
 import { MODEL_DIR, tempDir } from './support/paths.js';
 import { until } from './support/until.js';

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { binomialTail, canaryGotWorse } from '../deploy/console/rollout.js';
-import { FleetConsole } from '../deploy/console/service.js';
-import type { Agent } from '../runtime/agent/agent.js';
+import { binomialTail, canaryGotWorse } from '../console/rollout.js';
+import { FleetConsole } from '../console/service.js';
+import type { Agent } from '../agent/agent.js';
 import type { Head } from '../runtime/head/index.js';
 import { feed, startFleetAgent } from './support/fleet.js';
 import { MODEL_DIR, tempDir } from './support/paths.js';

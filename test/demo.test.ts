@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { DemoResult } from '../deploy/demo.js';
+import type { DemoResult } from '../console/demo.js';
 import { runCli } from './support/cli.js';
 import { MODEL_DIR, REPO_ROOT } from './support/paths.js';
 import { until } from './support/until.js';

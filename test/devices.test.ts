@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { detectDevice } from '../devices/detect.js';
 import { PROFILES } from '../devices/profiles.js';
-import { effectiveSettings } from '../runtime/agent/agent.js';
-import { AgentConfigSchema } from '../runtime/agent/config.js';
+import { effectiveSettings } from '../agent/agent.js';
+import { AgentConfigSchema } from '../agent/config.js';
 import { runCli } from './support/cli.js';
 import { REPO_ROOT, tempDir } from './support/paths.js';
 

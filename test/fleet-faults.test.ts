@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FleetConsole } from '../deploy/console/service.js';
-import type { Agent } from '../runtime/agent/agent.js';
+import { FleetConsole } from '../console/service.js';
+import type { Agent } from '../agent/agent.js';
 import { feed, startFleetAgent } from './support/fleet.js';
 import { freeLoopbackPort } from './support/mqtt.js';
 import { MODEL_DIR, tempDir } from './support/paths.js';

@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HeadError } from '../runtime/errors.js';
+import { HeadError } from '../core/errors.js';
 import { decodeHead, encodeHead, headEncoding, loadHead, saveHead } from '../runtime/head/head-file.js';
 import { Head, UNKNOWN, trainHead } from '../runtime/head/index.js';
 import { mergePrototypes, trainPrototype, updatePrototype } from '../runtime/head/prototype.js';
 import { trainSoftmax } from '../runtime/head/softmax.js';
-import { seededRandom } from '../runtime/random.js';
+import { seededRandom } from '../core/random.js';
 import { tempDir } from './support/paths.js';
 
 const tmp = tempDir();

@@ -3,10 +3,11 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ModelError } from '../runtime/errors.js';
+import { ModelError } from '../core/errors.js';
 import { CATALOG, DEFAULT_BACKBONE_ID, catalogEntry } from '../runtime/models/catalog.js';
 import { parseManifest } from '../runtime/models/manifest.js';
-import { loadLabels, resolveModel, sha256Hex } from '../runtime/models/resolve.js';
+import { loadLabels, resolveModel } from '../runtime/models/resolve.js';
+import { sha256Hex } from '../core/hash.js';
 import { MODEL_DIR, modelPath, tempDir } from './support/paths.js';
 
 const tmp = tempDir();

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeviceCredentials } from '../deploy/console/credentials.js';
+import { DeviceCredentials } from '../console/credentials.js';
 import { DeviceLink } from '../runtime/sync/link.js';
 import { Outbox } from '../runtime/sync/outbox.js';
 import { topics } from '../runtime/sync/protocol.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Backbone } from '../runtime/backbone/backbone.js';
 import { createOnnxSession } from '../runtime/backbone/onnx-engine.js';
-import { ModelError } from '../runtime/errors.js';
+import { ModelError } from '../core/errors.js';
 import { channelMeanModel, manifestFor } from './support/onnx-graphs.js';
 
 const SIZE = 4;

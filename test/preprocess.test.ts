@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ImageError } from '../runtime/errors.js';
+import { ImageError } from '../core/errors.js';
 import { decodeBmp, encodeBmp } from '../runtime/image/bmp.js';
 import { preprocessBytes, preprocessFile, toInputTensor } from '../runtime/image/preprocess.js';
 import type { ModelInput } from '../runtime/models/manifest.js';

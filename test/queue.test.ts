@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BoundedQueue } from '../runtime/agent/queue.js';
+import { BoundedQueue } from '../agent/queue.js';
 
 const item = (id: number, labelled = false) => ({ id, labelled });
 

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sha256Hex } from '../runtime/models/resolve.js';
+import { sha256Hex } from '../core/hash.js';
 import { SampleStore } from '../runtime/samples/store.js';
 import { tempDir } from './support/paths.js';
 

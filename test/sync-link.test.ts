@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type RunningBroker, startBroker } from '../deploy/console/broker.js';
-import { DeviceCredentials } from '../deploy/console/credentials.js';
+import { type RunningBroker, startBroker } from '../console/broker.js';
+import { DeviceCredentials } from '../console/credentials.js';
 import { DeviceLink } from '../runtime/sync/link.js';
 import { Outbox } from '../runtime/sync/outbox.js';
 import { topics } from '../runtime/sync/protocol.js';

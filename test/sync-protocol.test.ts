@@ -3,7 +3,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeHead, trainHead } from '../runtime/head/index.js';
-import { seededRandom } from '../runtime/random.js';
+import { seededRandom } from '../core/random.js';
 import { ChunkAssembler, splitIntoChunks } from '../runtime/sync/chunks.js';
 import { decodeHeadMessage, encodeHeadMessage } from '../runtime/sync/head-message.js';
 import { devicePublishAllowed, parseTopic, topics } from '../runtime/sync/protocol.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Backbone } from '../runtime/backbone/backbone.js';
 import { createTfliteSession } from '../runtime/backbone/tflite-engine.js';
-import { ModelError } from '../runtime/errors.js';
+import { ModelError } from '../core/errors.js';
 import { preprocessFile } from '../runtime/image/preprocess.js';
 import { catalogEntry } from '../runtime/models/catalog.js';
 import { loadLabels, resolveModel } from '../runtime/models/resolve.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ModelError } from '../runtime/errors.js';
+import { ModelError } from '../core/errors.js';
 import { CATALOG } from '../runtime/models/catalog.js';
 import { findTensor, readTfliteModel } from '../runtime/models/tflite-file.js';
 import { modelPath } from './support/paths.js';

@@ -11,7 +11,7 @@ import type { ModelManifest } from '../runtime/models/manifest.js';
 import { chooseEngine } from '../runtime/backbone/engine-choice.js';
 import { importModelFile } from '../quantize/import-model.js';
 import { modelInfo } from '../quantize/model-info.js';
-import { importTflite, importedManifest } from '../quantize/tflite-import.js';
+import { importTflite, importedManifest } from '../runtime/models/tflite-import.js';
 import { runCli } from './support/cli.js';
 import { IMAGES_DIR, MODEL_DIR, modelPath, tempDir } from './support/paths.js';
 

@@ -3,9 +3,9 @@
 import type { Command } from 'commander';
 import { detectDevice } from '../../devices/detect.js';
 import { profileById } from '../../devices/profiles.js';
-import { Agent, effectiveSettings } from '../../runtime/agent/agent.js';
-import { loadAgentConfig } from '../../runtime/agent/config.js';
-import { ConfigError } from '../../runtime/errors.js';
+import { Agent, effectiveSettings } from '../../agent/agent.js';
+import { loadAgentConfig } from '../../agent/config.js';
+import { ConfigError } from '../../core/errors.js';
 import { printJson } from '../output.js';
 
 export function registerAgent(program: Command): void {

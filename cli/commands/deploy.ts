@@ -7,11 +7,11 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { buildBundle } from '../../deploy/bundle/build.js';
 import { type BundleTarget, TARGETS } from '../../deploy/bundle/native.js';
-import { DeviceCredentials } from '../../deploy/console/credentials.js';
+import { DeviceCredentials } from '../../console/credentials.js';
 import { type FleetProvisioning, type FlashProgress, flash } from '../../deploy/flash/flash.js';
 import { type HostEntry, type InventoryError, parseHost, parseSize, readInventory } from '../../deploy/flash/inventory.js';
 import { writeSdcard } from '../../deploy/sdcard/sdcard.js';
-import { ConfigError, DeployError } from '../../runtime/errors.js';
+import { ConfigError, DeployError } from '../../core/errors.js';
 import { formatTable, printJson } from '../output.js';
 
 export function registerDeploy(program: Command): void {

@@ -5,7 +5,7 @@ import { Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { importModelFile } from '../../quantize/import-model.js';
 import { modelInfo } from '../../quantize/model-info.js';
-import { ModelError } from '../../runtime/errors.js';
+import { ModelError } from '../../core/errors.js';
 import { quantizeModelFile } from '../../quantize/quantize-model.js';
 import { PTQ_DEFAULTS } from '../../quantize/ptq.js';
 import { UsageError, formatTable, printJson } from '../output.js';

@@ -1,7 +1,7 @@
 // `edgetune models`: the catalog, where each model was found, and whether its checksum verifies.
 
 import type { Command } from 'commander';
-import { errorMessage, EdgetuneError } from '../../runtime/errors.js';
+import { errorMessage, EdgetuneError } from '../../core/errors.js';
 import { CATALOG, DEFAULT_BACKBONE_ID } from '../../runtime/models/catalog.js';
 import { defaultCacheDir, resolveModel } from '../../runtime/models/resolve.js';
 import { formatTable, printJson } from '../output.js';

@@ -3,7 +3,7 @@
 // an agent update pushed over MQTT runs it detached from the agent it replaces.
 
 import type { Command } from 'commander';
-import { applyUpdate } from '../../runtime/agent/updater.js';
+import { applyUpdate } from '../../agent/updater.js';
 import { activateRelease, currentVersion } from '../../runtime/release/activate.js';
 import { releaseLayout } from '../../runtime/release/layout.js';
 import { localExec } from '../../runtime/release/local.js';

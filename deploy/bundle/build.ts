@@ -15,11 +15,11 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { DeployError } from '../../runtime/errors.js';
+import { DeployError } from '../../core/errors.js';
 import { DEFAULT_BACKBONE_ID } from '../../runtime/models/catalog.js';
 import { defaultCacheDir, resolveModel } from '../../runtime/models/resolve.js';
 import { checkVersion } from '../../runtime/release/layout.js';
-import { writeDurably } from '../../runtime/durable.js';
+import { writeDurably } from '../../core/durable.js';
 import { elfMachine } from './elf.js';
 import { type BundleTarget, nativeFiles, targetArch } from './native.js';
 import { commandWrapper, installScript, systemdUnit, updateUnits } from './templates.js';
@@ -81,7 +81,7 @@ export async function bundlePayload(options: BundleOptions): Promise<BundlePaylo
   // Sources are .ts in a checkout and .js in an installed dist/.
   const source = (path: string) => (existsSync(join(root, `${path}.ts`)) ? join(root, `${path}.ts`) : join(root, 'dist', `${path}.js`));
   const result = await build({
-    entryPoints: { edgetune: source('deploy/bundle/entry'), worker: source('runtime/backbone/worker') },
+    entryPoints: { edgetune: source('cli/bundle-entry'), worker: source('runtime/backbone/worker') },
     bundle: true,
     platform: 'node',
     format: 'esm',

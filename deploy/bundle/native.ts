@@ -10,7 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { DeployError } from '../../runtime/errors.js';
+import { DeployError } from '../../core/errors.js';
 
 export type BundleTarget = 'linux-arm64' | 'linux-x64';
 export const TARGETS: readonly BundleTarget[] = ['linux-arm64', 'linux-x64'];

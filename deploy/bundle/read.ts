@@ -1,7 +1,7 @@
 // Reading a bundle back: its manifest, without unpacking the rest.
 
 import { execFileSync } from 'node:child_process';
-import { DeployError } from '../../runtime/errors.js';
+import { DeployError } from '../../core/errors.js';
 import type { BundleManifest } from './build.js';
 
 export function readBundleManifest(file: string): BundleManifest {

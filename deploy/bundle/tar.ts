@@ -6,7 +6,7 @@
 // linkname[100] "ustar\0" "00" uname[32] gname[32] devmajor[8] devminor[8] prefix[155]; data padded to 512.
 
 import { gzipSync } from 'node:zlib';
-import { EdgetuneError } from '../../runtime/errors.js';
+import { EdgetuneError } from '../../core/errors.js';
 
 export interface TarEntry {
   /** Path inside the archive, with '/' separators and no leading '/'. */

@@ -1,6 +1,6 @@
 // The small text files every bundle carries: the command wrapper, the systemd unit and the install script.
 
-import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../runtime/agent/node-flags.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../runtime/release/node-flags.js';
 
 /** bin/edgetune: Node with the agent's memory settings, the release's own models, its version. */
 export function commandWrapper(version: string): string {
@@ -8,7 +8,7 @@ export function commandWrapper(version: string): string {
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
   return `#!/bin/sh
-# edgetune ${version}: the agent's memory settings (runtime/agent/node-flags.ts), this release's models.
+# edgetune ${version}: the agent's memory settings (runtime/release/node-flags.ts), this release's models.
 release=$(dirname "$(dirname "$(readlink -f "$0")")")
 export ${env}
 export EDGETUNE_MODEL_DIR="$release/models" EDGETUNE_RELEASE='${version}'

@@ -7,7 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { DeployError, EdgetuneError, errorMessage } from '../../runtime/errors.js';
+import { DeployError, EdgetuneError, errorMessage } from '../../core/errors.js';
 import { activateRelease, installScript, runOk } from '../../runtime/release/activate.js';
 import { releaseLayout, shq } from '../../runtime/release/layout.js';
 import { serviceManager } from '../../runtime/release/service.js';

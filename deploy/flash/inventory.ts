@@ -9,7 +9,7 @@
 // one failed entry in the result naming the file and line; the other lines still deploy.
 
 import { readFileSync } from 'node:fs';
-import { DeployError } from '../../runtime/errors.js';
+import { DeployError } from '../../core/errors.js';
 import { checkId } from '../../runtime/sync/protocol.js';
 
 export interface HostEntry {

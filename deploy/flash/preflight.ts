@@ -2,7 +2,7 @@
 // bundle's native modules, room on disk, memory, a clock close to ours, and the few tools install uses.
 // Every failed check is named in one error, so a person fixes them all in one go.
 
-import { DeployError } from '../../runtime/errors.js';
+import { DeployError } from '../../core/errors.js';
 import type { Exec } from '../../runtime/release/activate.js';
 import { type ReleaseLayout, shq } from '../../runtime/release/layout.js';
 import type { BundleManifest } from '../bundle/build.js';

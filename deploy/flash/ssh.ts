@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
-import { DeployError, errorMessage } from '../../runtime/errors.js';
+import { DeployError, errorMessage } from '../../core/errors.js';
 import type { Exec, ExecResult } from '../../runtime/release/activate.js';
 import { shq } from '../../runtime/release/layout.js';
 import { addKnownKey, fingerprint, keyType, knownKeys } from './known-hosts.js';

@@ -3,7 +3,7 @@
 // runs the new release.
 
 import mqtt, { type MqttClient } from 'mqtt';
-import { DeployError } from '../../runtime/errors.js';
+import { DeployError } from '../../core/errors.js';
 import { topics } from '../../runtime/sync/protocol.js';
 
 export interface BrokerLogin {

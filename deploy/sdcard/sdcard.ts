@@ -12,7 +12,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseDocument } from 'yaml';
-import { DeployError } from '../../runtime/errors.js';
+import { DeployError } from '../../core/errors.js';
 import { shq } from '../../runtime/release/layout.js';
 import { checkId } from '../../runtime/sync/protocol.js';
 import { readBundleManifest } from '../bundle/read.js';

@@ -5,10 +5,11 @@
 // it cannot embed in time. When the command exits it is restarted with backoff.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { errorMessage } from '../../runtime/errors.js';
+import { errorMessage } from '../../core/errors.js';
 import type { CameraOptions } from './camera.js';
 import { JpegStreamSplitter } from './jpeg-stream.js';
-import { type SampleSink, type SampleSource, type SourceStatus, SourceError, backoffDelay } from './source.js';
+import { type SampleSink, type SampleSource, type SourceStatus, SourceError } from './source.js';
+import { backoffDelay } from '../../core/backoff.js';
 
 export class StreamCameraSource implements SampleSource {
   readonly name: string;

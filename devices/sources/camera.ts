@@ -4,8 +4,9 @@
 // behind, the queue's drop policy decides which frame goes. A failing camera is retried with backoff.
 
 import { spawn } from 'node:child_process';
-import { errorMessage } from '../../runtime/errors.js';
-import { type SampleSink, type SampleSource, type SourceStatus, SourceError, backoffDelay } from './source.js';
+import { errorMessage } from '../../core/errors.js';
+import { type SampleSink, type SampleSource, type SourceStatus, SourceError } from './source.js';
+import { backoffDelay } from '../../core/backoff.js';
 
 export interface CameraOptions {
   /** argv: the command and its arguments (no shell). */

@@ -5,9 +5,10 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
-import { isImageFile } from '../../runtime/dataset/folder.js';
-import { errorMessage } from '../../runtime/errors.js';
-import { type SampleSink, type SampleSource, type SourceStatus, backoffDelay, validateLabel } from './source.js';
+import { isImageFile } from '../../core/image-files.js';
+import { errorMessage } from '../../core/errors.js';
+import { type SampleSink, type SampleSource, type SourceStatus, validateLabel } from './source.js';
+import { backoffDelay } from '../../core/backoff.js';
 
 export interface InboxOptions {
   dir: string;

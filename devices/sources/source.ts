@@ -1,7 +1,7 @@
 // The seam between where photos come from and the agent: every source hands samples to one sink and
 // reports its health the same way. A failing source retries with backoff and never stops the agent.
 
-import { EdgetuneError } from '../../runtime/errors.js';
+import { EdgetuneError } from '../../core/errors.js';
 
 export class SourceError extends EdgetuneError {}
 
@@ -59,8 +59,3 @@ export function validateLabel(label: string, where: string): string {
   return trimmed;
 }
 
-/** Exponential backoff with full jitter: a fleet restarting together does not retry in lockstep. */
-export function backoffDelay(failures: number, baseMs = 1000, maxMs = 60_000, random = Math.random): number {
-  const cap = Math.min(maxMs, baseMs * 2 ** Math.max(0, failures - 1));
-  return Math.round(cap / 2 + (random() * cap) / 2);
-}

@@ -4,7 +4,7 @@
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { ModelError } from '../errors.js';
+import { ModelError } from '../../core/errors.js';
 import type { InputTensor } from '../image/preprocess.js';
 import { inputSize, type ModelManifest } from '../models/manifest.js';
 import type { ResolvedModel } from '../models/resolve.js';

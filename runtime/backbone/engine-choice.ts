@@ -5,19 +5,16 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { type ImportResult, importTflite, importedManifest } from '../../quantize/tflite-import.js';
-import { writeDurably } from '../durable.js';
-import { EdgetuneError, ModelError, errorMessage } from '../errors.js';
-import { type ResolvedModel, defaultCacheDir, sha256Hex } from '../models/resolve.js';
+import { type ImportResult, importTflite, importedManifest } from '../models/tflite-import.js';
+import { writeDurably } from '../../core/durable.js';
+import { EdgetuneError, ModelError, errorMessage } from '../../core/errors.js';
+import { type ResolvedModel, defaultCacheDir } from '../models/resolve.js';
+import { sha256Hex } from '../../core/hash.js';
+import { onnxRuntimeAvailable } from '../../core/platform.js';
 import type { EngineName } from './engine.js';
 
 /** Bump when the importer's output changes, so cached imports are made again. */
 const IMPORTER_VERSION = 3;
-
-/** onnxruntime-node ships CPU binaries for these. */
-export function onnxRuntimeAvailable(platform: string = process.platform, arch: string = process.arch): boolean {
-  return ['linux', 'darwin', 'win32'].includes(platform) && ['x64', 'arm64'].includes(arch);
-}
 
 export interface EngineChoice {
   model: ResolvedModel;

@@ -3,7 +3,9 @@
 
 import type { ModelManifest } from '../models/manifest.js';
 
-export type EngineName = 'tflite' | 'onnx';
+import type { EngineName } from '../../core/platform.js';
+
+export type { EngineName };
 
 export interface EngineOptions {
   /** Intra-op threads for this session. */

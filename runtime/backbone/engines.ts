@@ -1,7 +1,7 @@
 // Engine registry: the backbone asks for an engine by name and gets its factory. Imports are lazy so a
 // TFLite device never loads onnxruntime (and its memory) and the other way round.
 
-import { ModelError } from '../errors.js';
+import { ModelError } from '../../core/errors.js';
 import type { EngineFactory, EngineName } from './engine.js';
 
 const ENGINES: Record<EngineName, () => Promise<EngineFactory>> = {

@@ -2,7 +2,7 @@
 // level 'all'). Runs inside a worker thread: session.run blocks its thread while it computes.
 
 import * as ort from 'onnxruntime-node';
-import { ModelError, errorMessage } from '../errors.js';
+import { ModelError, errorMessage } from '../../core/errors.js';
 import type { ModelManifest } from '../models/manifest.js';
 import type { EngineFactory, EngineOptions, EngineSession } from './engine.js';
 

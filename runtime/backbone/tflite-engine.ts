@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { ModelError } from '../errors.js';
+import { ModelError } from '../../core/errors.js';
 import type { ModelManifest } from '../models/manifest.js';
 import { type TfliteModel, findTensor, readTfliteModel } from '../models/tflite-file.js';
 import type { EngineFactory, EngineOptions, EngineSession } from './engine.js';

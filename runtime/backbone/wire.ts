@@ -1,6 +1,6 @@
 // Errors cross the worker boundary as plain objects and become domain errors again on the other side.
 
-import { EdgetuneError, ImageError, ModelError, errorMessage } from '../errors.js';
+import { EdgetuneError, ImageError, ModelError, errorMessage } from '../../core/errors.js';
 
 export interface WireError {
   name: string;

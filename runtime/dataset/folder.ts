@@ -2,11 +2,11 @@
 // training and evaluation use.
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { extname, join } from 'node:path';
-import { DatasetError } from '../errors.js';
-import { seededRandom, shuffle } from '../random.js';
+import { join } from 'node:path';
+import { IMAGE_EXTENSIONS, isImageFile } from '../../core/image-files.js';
+import { DatasetError } from '../../core/errors.js';
+import { seededRandom, shuffle } from '../../core/random.js';
 
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.bmp', '.gif']);
 
 export interface LabelledImage {
   path: string;
@@ -18,10 +18,6 @@ export interface FolderDataset {
   root: string;
   classes: string[];
   items: LabelledImage[];
-}
-
-export function isImageFile(name: string): boolean {
-  return IMAGE_EXTENSIONS.has(extname(name).toLowerCase()) && !name.startsWith('.');
 }
 
 /** Reads DIR/<class>/<image>; classes sorted by name. `classes` forces an order (e.g. a head's labels). */

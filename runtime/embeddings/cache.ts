@@ -16,7 +16,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ModelError } from '../errors.js';
+import { ModelError } from '../../core/errors.js';
 
 const MAGIC = 0x43455445; // "ETEC" little-endian
 const VERSION = 1;

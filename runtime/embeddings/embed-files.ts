@@ -3,9 +3,9 @@
 
 import { readFile } from 'node:fs/promises';
 import type { Backbone } from '../backbone/backbone.js';
-import { EdgetuneError, ImageError, errorMessage } from '../errors.js';
+import { EdgetuneError, ImageError, errorMessage } from '../../core/errors.js';
 import { preprocessBytes } from '../image/preprocess.js';
-import { sha256Hex } from '../models/resolve.js';
+import { sha256Hex } from '../../core/hash.js';
 import type { EmbeddingCache } from './cache.js';
 
 export interface EmbedOutcome {

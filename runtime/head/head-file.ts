@@ -9,9 +9,9 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { createHash } from 'node:crypto';
-import { HeadError } from '../errors.js';
-import { writeDurably } from '../durable.js';
-import { parseWith } from '../schema.js';
+import { HeadError } from '../../core/errors.js';
+import { writeDurably } from '../../core/durable.js';
+import { parseWith } from '../../core/schema.js';
 import { Head, type HeadMeta } from './head.js';
 
 const MAGIC = 0x44485445; // "ETHD" little-endian

@@ -6,7 +6,7 @@
 //   scores   s = W f + b             W: [classes, dim], b: [classes]
 //   probs    p = softmax(s / T)
 
-import { HeadError } from '../errors.js';
+import { HeadError } from '../../core/errors.js';
 import { l2Normalize, powerTransform, softmax } from './features.js';
 
 export type HeadKind = 'prototype' | 'softmax';

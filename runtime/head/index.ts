@@ -1,6 +1,6 @@
 // Head kinds by name, and the one entry point that trains any of them.
 
-import { HeadError } from '../errors.js';
+import { HeadError } from '../../core/errors.js';
 import type { Head, HeadKind, HeadMeta } from './head.js';
 import { type PrototypeOptions, trainPrototype } from './prototype.js';
 import { type SoftmaxOptions, type SoftmaxReport, trainSoftmax } from './softmax.js';

@@ -4,7 +4,7 @@
 // from the rest of the fleet (a class row pointing elsewhere, or much longer or shorter) is held back and
 // reported: a mislabelled batch or a broken camera should not spread to every device.
 
-import { HeadError } from '../errors.js';
+import { HeadError } from '../../core/errors.js';
 import { cosine } from '../eval/metrics.js';
 import { Head } from './head.js';
 import { mergePrototypes } from './prototype.js';

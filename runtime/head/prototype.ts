@@ -6,7 +6,7 @@
 //   m_c = (1 / n_c) * sum_{i in c} f_i            [dim]
 //   W_c = m_c / |m_c|,  b_c = 0,  scores = W f   (cosines in [-1, 1])
 
-import { HeadError } from '../errors.js';
+import { HeadError } from '../../core/errors.js';
 import { Head, type HeadMeta } from './head.js';
 
 export interface PrototypeOptions {

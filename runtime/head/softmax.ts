@@ -9,8 +9,8 @@
 //   p = softmax(Wz z + bz)                             Wz: [k, dim]
 //   L = (1/B) sum_i w_{y_i} * -log p_{i, y_i} + (l2/2) |Wz|^2,   w_c = n / (k n_c)
 
-import { HeadError } from '../errors.js';
-import { seededRandom, shuffle } from '../random.js';
+import { HeadError } from '../../core/errors.js';
+import { seededRandom, shuffle } from '../../core/random.js';
 import { l2Normalize, powerTransform } from './features.js';
 import { Head, type HeadMeta } from './head.js';
 

@@ -1,7 +1,7 @@
 // A decoder for uncompressed 24- and 32-bit BMP files, the one common format sharp's prebuilt libvips
 // cannot read (the Coral sample photos are BMPs). Other BMP variants are refused with a clear error.
 
-import { ImageError } from '../errors.js';
+import { ImageError } from '../../core/errors.js';
 
 export interface RawRgb {
   width: number;

@@ -3,7 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import sharp, { type Sharp } from 'sharp';
-import { ImageError, errorMessage } from '../errors.js';
+import { ImageError, errorMessage } from '../../core/errors.js';
 import type { ModelInput, ResizePolicy } from '../models/manifest.js';
 import { decodeBmp, isBmp } from './bmp.js';
 

@@ -1,7 +1,7 @@
 // Small JPEG previews for the labelling page.
 
 import sharp from 'sharp';
-import { ImageError, errorMessage } from '../errors.js';
+import { ImageError, errorMessage } from '../../core/errors.js';
 import { decodeBmp, isBmp } from './bmp.js';
 
 export async function thumbnail(bytes: Uint8Array, where: string, size = 160): Promise<Buffer> {

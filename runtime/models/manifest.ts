@@ -2,8 +2,8 @@
 // Manifests are JSON files (`<model file>.json`) beside the model, or entries in the built-in catalog.
 
 import { z } from 'zod';
-import { ModelError } from '../errors.js';
-import { parseWith } from '../schema.js';
+import { ModelError } from '../../core/errors.js';
+import { parseWith } from '../../core/schema.js';
 
 /** real = scale * (q - zeroPoint) */
 const QuantizationSchema = z.object({

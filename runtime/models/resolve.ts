@@ -2,12 +2,12 @@
 // local cache -> download (only for catalog entries, checksum verified before the file is kept).
 // A checksum mismatch is always an error; we never silently fetch a replacement.
 
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../../core/hash.js';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ModelError, errorMessage } from '../errors.js';
+import { ModelError, errorMessage } from '../../core/errors.js';
 import { CATALOG, DEFAULT_BACKBONE_ID, LABEL_FILES, catalogEntry } from './catalog.js';
 import { type ModelManifest, parseManifest } from './manifest.js';
 
@@ -40,10 +40,6 @@ export function defaultCacheDir(): string {
 
 function modelDirOf(options: ResolveOptions): string | undefined {
   return options.modelDir ?? (process.env.EDGETUNE_MODEL_DIR || undefined);
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 function looksLikePath(ref: string): boolean {

@@ -3,7 +3,7 @@
 // and outputs, operators and their op codes. Every offset is bounds-checked: a damaged or foreign file
 // is a ModelError naming the file, never a RangeError or a silently wrong number.
 
-import { ModelError } from '../errors.js';
+import { ModelError } from '../../core/errors.js';
 
 export const TENSOR_TYPES = [
   'FLOAT32',

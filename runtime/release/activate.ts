@@ -6,7 +6,7 @@
 //   a fleet, its MQTT link up and its state message acknowledged), then any extra check of the caller's;
 //   on failure current -> previous release, restart, and the error says why.
 
-import { DeployError, errorMessage } from '../errors.js';
+import { DeployError, errorMessage } from '../../core/errors.js';
 import { type ReleaseLayout, checkVersion, shq } from './layout.js';
 import type { ServiceManager } from './service.js';
 

@@ -13,7 +13,7 @@
 //                                                and result.json from the activation
 
 import { posix } from 'node:path';
-import { DeployError } from '../errors.js';
+import { DeployError } from '../../core/errors.js';
 
 export interface ReleaseLayout {
   prefix: string;

@@ -5,10 +5,10 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { openDatabase } from '../sqlite.js';
-import { EdgetuneError } from '../errors.js';
-import { writeDurably } from '../durable.js';
-import { sha256Hex } from '../models/resolve.js';
+import { openDatabase } from '../../core/sqlite.js';
+import { EdgetuneError } from '../../core/errors.js';
+import { writeDurably } from '../../core/durable.js';
+import { sha256Hex } from '../../core/hash.js';
 
 export class SampleError extends EdgetuneError {}
 

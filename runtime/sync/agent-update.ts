@@ -9,7 +9,7 @@
 
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { parseWith } from '../schema.js';
+import { parseWith } from '../../core/schema.js';
 import { SyncError, checkId } from './protocol.js';
 import { openEnvelope, sealEnvelope } from './envelope.js';
 

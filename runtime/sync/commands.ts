@@ -7,7 +7,7 @@
 // still checked against the fleet key like any fleet head.
 
 import { z } from 'zod';
-import { parseWith } from '../schema.js';
+import { parseWith } from '../../core/schema.js';
 import { PROTOCOL_VERSION, SyncError } from './protocol.js';
 
 export const COMMANDS = ['apply-head', 'rollback-fleet', 'train', 'config', 'state'] as const;

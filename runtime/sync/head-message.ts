@@ -8,10 +8,10 @@
 
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { HeadError } from '../errors.js';
+import { HeadError } from '../../core/errors.js';
 import { type Head, decodeHead, encodeHead } from '../head/index.js';
-import { sha256Hex } from '../models/resolve.js';
-import { parseWith } from '../schema.js';
+import { sha256Hex } from '../../core/hash.js';
+import { parseWith } from '../../core/schema.js';
 import { openEnvelope, peekEnvelopeHeader, sealEnvelope } from './envelope.js';
 import { SyncError } from './protocol.js';
 

@@ -3,8 +3,8 @@
 // device back in the same second.
 
 import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
-import { backoffDelay } from '../../devices/sources/source.js';
-import { errorMessage } from '../errors.js';
+import { backoffDelay } from '../../core/backoff.js';
+import { errorMessage } from '../../core/errors.js';
 import type { Outbox } from './outbox.js';
 
 export interface LinkOptions {

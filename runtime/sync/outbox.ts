@@ -4,7 +4,7 @@
 // console drops, never a loss.
 
 import type Database from 'better-sqlite3';
-import { openDatabase } from '../sqlite.js';
+import { openDatabase } from '../../core/sqlite.js';
 
 export interface OutboxMessage {
   seq: number;

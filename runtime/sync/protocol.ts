@@ -1,6 +1,6 @@
 // MQTT protocol v1 (docs/protocol.md): topic names, and the checks that keep a device inside its own.
 
-import { EdgetuneError } from '../errors.js';
+import { EdgetuneError } from '../../core/errors.js';
 
 export class SyncError extends EdgetuneError {}
 

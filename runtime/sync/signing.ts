@@ -3,7 +3,7 @@
 
 import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { writeDurably } from '../durable.js';
+import { writeDurably } from '../../core/durable.js';
 import { SyncError } from './protocol.js';
 
 export interface FleetKeys {

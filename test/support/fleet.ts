@@ -2,10 +2,10 @@
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FleetConsole } from '../../deploy/console/service.js';
-import { Agent } from '../../runtime/agent/agent.js';
-import { AgentConfigSchema } from '../../runtime/agent/config.js';
-import { silentLogger } from '../../runtime/agent/log.js';
+import type { FleetConsole } from '../../console/service.js';
+import { Agent } from '../../agent/agent.js';
+import { AgentConfigSchema } from '../../agent/config.js';
+import { silentLogger } from '../../core/log.js';
 import { FLOWERS_DIR } from './paths.js';
 
 /** Starts the real agent as device `id` of the console's fleet. */

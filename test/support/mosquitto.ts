@@ -5,8 +5,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import type { MqttClient } from 'mqtt';
-import type { DeviceCredentials } from '../../deploy/console/credentials.js';
-import { writeMosquittoConfig } from '../../deploy/console/mosquitto.js';
+import type { DeviceCredentials } from '../../console/credentials.js';
+import { writeMosquittoConfig } from '../../console/mosquitto.js';
 import { connectMqtt, freeLoopbackPort } from './mqtt.js';
 
 export const MOSQUITTO = process.env.MOSQUITTO_PATH ?? '/usr/sbin/mosquitto';

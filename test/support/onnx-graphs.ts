@@ -2,7 +2,7 @@
 
 import onnxProto from 'onnx-proto';
 import type { ModelManifest } from '../../runtime/models/manifest.js';
-import { sha256Hex } from '../../runtime/models/resolve.js';
+import { sha256Hex } from '../../core/hash.js';
 
 const { onnx } = onnxProto;
 type DataTypeName = 'FLOAT' | 'UINT8';

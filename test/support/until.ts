@@ -1,2 +1,2 @@
 // The tests wait the way the demo and the benches do.
-export { until } from '../../runtime/wait.js';
+export { until } from '../../core/wait.js';

@@ -5,17 +5,17 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { errorMessage } from '../errors.js';
-import type { Head } from '../head/index.js';
-import type { SampleStore } from '../samples/store.js';
-import { type Command, CommandSchema, type CommandResponse, checkCommand, parseJsonMessage } from '../sync/commands.js';
-import { decodeHeadMessage, encodeHeadMessage } from '../sync/head-message.js';
-import { DeviceLink, type MessageProperties } from '../sync/link.js';
-import { Outbox } from '../sync/outbox.js';
-import { PROTOCOL_VERSION, SyncError, topics } from '../sync/protocol.js';
-import { loadOrCreateFleetKey, publicKeyPem, readPublicKey } from '../sync/signing.js';
+import { errorMessage } from '../core/errors.js';
+import type { Head } from '../runtime/head/index.js';
+import type { SampleStore } from '../runtime/samples/store.js';
+import { type Command, CommandSchema, type CommandResponse, checkCommand, parseJsonMessage } from '../runtime/sync/commands.js';
+import { decodeHeadMessage, encodeHeadMessage } from '../runtime/sync/head-message.js';
+import { DeviceLink, type MessageProperties } from '../runtime/sync/link.js';
+import { Outbox } from '../runtime/sync/outbox.js';
+import { PROTOCOL_VERSION, SyncError, topics } from '../runtime/sync/protocol.js';
+import { loadOrCreateFleetKey, publicKeyPem, readPublicKey } from '../runtime/sync/signing.js';
 import type { AgentConfig } from './config.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../core/log.js';
 
 type FleetConfig = NonNullable<AgentConfig['fleet']>;
 

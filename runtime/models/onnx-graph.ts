@@ -1,7 +1,7 @@
 // Small helpers shared by the ONNX writers and readers in quantize/ (onnx-proto underneath).
 
 import onnxProto from 'onnx-proto';
-import { ModelError } from '../runtime/errors.js';
+import { ModelError } from '../../core/errors.js';
 
 const { onnx } = onnxProto;
 const DT = onnx.TensorProto.DataType;

@@ -8,18 +8,18 @@
 
 import { type KeyObject, createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { errorMessage } from '../errors.js';
-import { writeDurably } from '../durable.js';
-import { activateRelease, installScript, runOk } from '../release/activate.js';
+import { errorMessage } from '../core/errors.js';
+import { writeDurably } from '../core/durable.js';
+import { activateRelease, installScript, runOk } from '../runtime/release/activate.js';
 import { loadAgentConfig } from './config.js';
-import { type ReleaseLayout, releaseLayout, shq } from '../release/layout.js';
-import { localExec } from '../release/local.js';
-import { serviceManager } from '../release/service.js';
-import type { SampleStore } from '../samples/store.js';
-import { type AgentUpdate, decodeAgentUpdate } from '../sync/agent-update.js';
-import { ChunkAssembler } from '../sync/chunks.js';
-import { SyncError, topics } from '../sync/protocol.js';
-import type { Logger } from './log.js';
+import { type ReleaseLayout, releaseLayout, shq } from '../runtime/release/layout.js';
+import { localExec } from '../runtime/release/local.js';
+import { serviceManager } from '../runtime/release/service.js';
+import type { SampleStore } from '../runtime/samples/store.js';
+import { type AgentUpdate, decodeAgentUpdate } from '../runtime/sync/agent-update.js';
+import { ChunkAssembler } from '../runtime/sync/chunks.js';
+import { SyncError, topics } from '../runtime/sync/protocol.js';
+import type { Logger } from '../core/log.js';
 
 export interface UpdateStatus {
   version: string;

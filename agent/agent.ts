@@ -1,27 +1,27 @@
 // The on-device agent: sources -> sample store -> backbone (worker threads) -> head, with on-device
 // training, a local HTTP API and labelling page, and graceful shutdown. One instance per device.
 
-import type { DeviceProfile } from '../../devices/profiles.js';
-import { CameraSource } from '../../devices/sources/camera.js';
-import { StreamCameraSource } from '../../devices/sources/camera-stream.js';
-import { InboxSource } from '../../devices/sources/inbox.js';
-import { type SampleSource, SourceError, type TriggerSource, validateLabel } from '../../devices/sources/source.js';
-import { Backbone } from '../backbone/backbone.js';
-import { EdgetuneError, errorMessage } from '../errors.js';
-import { type Head, encodeHead } from '../head/index.js';
-import { resolveModel } from '../models/resolve.js';
-import { type Sample, SampleError, SampleStore } from '../samples/store.js';
+import type { DeviceProfile } from '../devices/profiles.js';
+import { CameraSource } from '../devices/sources/camera.js';
+import { StreamCameraSource } from '../devices/sources/camera-stream.js';
+import { InboxSource } from '../devices/sources/inbox.js';
+import { type SampleSource, SourceError, type TriggerSource, validateLabel } from '../devices/sources/source.js';
+import { Backbone } from '../runtime/backbone/backbone.js';
+import { EdgetuneError, errorMessage } from '../core/errors.js';
+import { type Head, encodeHead } from '../runtime/head/index.js';
+import { resolveModel } from '../runtime/models/resolve.js';
+import { type Sample, SampleError, SampleStore } from '../runtime/samples/store.js';
 import type { AgentConfig } from './config.js';
 import { type AgentApi, startHttpServer } from './http.js';
-import { type Logger, createLogger } from './log.js';
+import { type Logger, createLogger } from '../core/log.js';
 import { type Predictor, SamplePipeline } from './pipeline.js';
 import { type TrainOutcome, compareOnHoldout, loadCurrentHead, trainFromStore } from './trainer.js';
-import { mergeHeads } from '../head/merge.js';
+import { mergeHeads } from '../runtime/head/merge.js';
 import { type AppliedHead, FleetSync } from './fleet-sync.js';
 import { pushedConfig } from './pushed-config.js';
 import { AgentUpdater } from './updater.js';
 import { readFileSync } from 'node:fs';
-import { readPublicKey } from '../sync/signing.js';
+import { readPublicKey } from '../runtime/sync/signing.js';
 
 export interface AgentOptions {
   log?: Logger;

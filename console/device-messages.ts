@@ -4,12 +4,12 @@
 // never a crash and never a change to what is stored.
 
 import { z } from 'zod';
-import { errorMessage } from '../../runtime/errors.js';
-import { encodeHead } from '../../runtime/head/index.js';
-import { type CommandResponse, ResponseSchema, parseJsonMessage } from '../../runtime/sync/commands.js';
-import { decodeHeadMessage } from '../../runtime/sync/head-message.js';
-import { PROTOCOL_VERSION, SyncError, parseTopic } from '../../runtime/sync/protocol.js';
-import { readPublicKey } from '../../runtime/sync/signing.js';
+import { errorMessage } from '../core/errors.js';
+import { encodeHead } from '../runtime/head/index.js';
+import { type CommandResponse, ResponseSchema, parseJsonMessage } from '../runtime/sync/commands.js';
+import { decodeHeadMessage } from '../runtime/sync/head-message.js';
+import { PROTOCOL_VERSION, SyncError, parseTopic } from '../runtime/sync/protocol.js';
+import { readPublicKey } from '../runtime/sync/signing.js';
 import type { Registry } from './registry.js';
 
 const MAX_JSON_BYTES = 256 * 1024;

@@ -4,7 +4,7 @@
 // (refused or malformed messages).
 
 import type Database from 'better-sqlite3';
-import { openDatabase } from '../../runtime/sqlite.js';
+import { openDatabase } from '../core/sqlite.js';
 
 export interface DeviceRow {
   id: string;

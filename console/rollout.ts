@@ -6,14 +6,32 @@
 // Versions only go up: rolling back a released head publishes the previous one again under a new
 // version, so devices keep refusing replays of anything older.
 
-import { HeadError } from '../../runtime/errors.js';
-import { type Head, decodeHead } from '../../runtime/head/index.js';
-import { type DeviceHead, mergeHeads } from '../../runtime/head/merge.js';
-import { decodeHeadMessage, encodeHeadMessage, peekHeadMessageHeader } from '../../runtime/sync/head-message.js';
-import { topics } from '../../runtime/sync/protocol.js';
-import type { FleetHeadRow } from './registry.js';
-import type { FleetConsole } from './service.js';
-import { ConsoleError } from './service.js';
+import { HeadError } from '../core/errors.js';
+import { type Head, decodeHead } from '../runtime/head/index.js';
+import { type DeviceHead, mergeHeads } from '../runtime/head/merge.js';
+import { decodeHeadMessage, encodeHeadMessage, peekHeadMessageHeader } from '../runtime/sync/head-message.js';
+import { topics } from '../runtime/sync/protocol.js';
+import type { CommandName } from '../runtime/sync/commands.js';
+import type { Logger } from '../core/log.js';
+import type { FleetKeys } from '../runtime/sync/signing.js';
+import type { MergeOptions } from '../runtime/head/merge.js';
+import type { DeviceView } from './device-view.js';
+import type { FleetHeadRow, Registry } from './registry.js';
+import { ConsoleError } from '../core/errors.js';
+
+/** What a rollout needs of the console (FleetConsole is one): its registry, devices, commands and broker. */
+export interface RolloutHost {
+  readonly options: { merge?: MergeOptions; rollbackTolerance?: number };
+  readonly registry: Registry;
+  readonly keys: FleetKeys;
+  readonly log: Logger;
+  readonly fleet: string;
+  readonly canaries: string[];
+  devices(): DeviceView[];
+  command(device: string, cmd: CommandName, args?: Record<string, unknown>, timeoutMs?: number): Promise<Record<string, unknown>>;
+  publish(topic: string, payload: Buffer, options?: { retain?: boolean }): Promise<void>;
+  emit(event: 'change', change: { type: string; device?: string }): boolean;
+}
 
 export interface CanaryReport {
   device: string;
@@ -66,7 +84,7 @@ export interface RolloutResult {
 export class Rollouts {
   private busy = false;
 
-  constructor(private readonly console_: FleetConsole) {}
+  constructor(private readonly console_: RolloutHost) {}
 
   async mergeAndRollout(options: { canaries?: string[] } = {}): Promise<RolloutResult> {
     return this.exclusive(async () => {

@@ -10,7 +10,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Aedes, type AuthenticateError } from 'aedes';
-import { checkId, devicePublishAllowed, parseTopic } from '../../runtime/sync/protocol.js';
+import { checkId, devicePublishAllowed, parseTopic } from '../runtime/sync/protocol.js';
 import type { DeviceCredentials } from './credentials.js';
 
 export interface BrokerOptions {

@@ -6,22 +6,22 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EdgetuneError, errorMessage } from '../../runtime/errors.js';
-import type { Logger } from '../../runtime/agent/log.js';
-import { silentLogger } from '../../runtime/agent/log.js';
-import type { MergeOptions } from '../../runtime/head/merge.js';
-import type { CommandName, CommandResponse } from '../../runtime/sync/commands.js';
-import { PROTOCOL_VERSION, checkId, topics } from '../../runtime/sync/protocol.js';
-import { type FleetKeys, loadOrCreateFleetKey, publicKeyPem } from '../../runtime/sync/signing.js';
+import { ConsoleError, errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { silentLogger } from '../core/log.js';
+import type { MergeOptions } from '../runtime/head/merge.js';
+import type { CommandName, CommandResponse } from '../runtime/sync/commands.js';
+import { PROTOCOL_VERSION, checkId, topics } from '../runtime/sync/protocol.js';
+import { type FleetKeys, loadOrCreateFleetKey, publicKeyPem } from '../runtime/sync/signing.js';
 import { DeviceCredentials } from './credentials.js';
 import { DeviceMessages } from './device-messages.js';
 import { type DeviceView, deviceViews } from './device-view.js';
 import { Registry } from './registry.js';
-import { type RolloutReport, rolloutAgentUpdate } from '../update/publish.js';
+import { type RolloutReport, rolloutAgentUpdate } from './agent-update-rollout.js';
 import { type RolloutResult, Rollouts } from './rollout.js';
 import { EmbeddedTransport, type EmbeddedBrokerOptions, type ExternalBrokerOptions, ExternalTransport, type Transport } from './transport.js';
 
-export class ConsoleError extends EdgetuneError {}
+export { ConsoleError };
 export type { DeviceView };
 
 export interface ConsoleOptions {
@@ -151,7 +151,7 @@ export class FleetConsole extends EventEmitter {
   }
 
   /** Pushes an agent bundle to the fleet over MQTT: the online canaries first, then every device once
-   * they all run the new release (deploy/update/publish.ts; docs/deploy.md). */
+   * they all run the new release (console/agent-update-rollout.ts; docs/deploy.md). */
   async pushAgentUpdate(bundle: string, options: { canaries?: string[]; stageTimeoutMs?: number } = {}): Promise<RolloutReport> {
     const devices = this.devices();
     const online = new Set(devices.filter((d) => d.online).map((d) => d.id));

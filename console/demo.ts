@@ -5,17 +5,17 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent } from '../runtime/agent/agent.js';
-import { AgentConfigSchema } from '../runtime/agent/config.js';
-import { type Logger, silentLogger } from '../runtime/agent/log.js';
+import { Agent } from '../agent/agent.js';
+import { AgentConfigSchema } from '../agent/config.js';
+import { type Logger, silentLogger } from '../core/log.js';
 import type { Backbone } from '../runtime/backbone/backbone.js';
 import { type FolderDataset, readFolderDataset } from '../runtime/dataset/folder.js';
-import { DatasetError } from '../runtime/errors.js';
+import { DatasetError } from '../core/errors.js';
 import { embedFiles } from '../runtime/embeddings/embed-files.js';
 import type { Head } from '../runtime/head/index.js';
-import { seededRandom, shuffle } from '../runtime/random.js';
-import { until } from '../runtime/wait.js';
-import { FleetConsole } from './console/service.js';
+import { seededRandom, shuffle } from '../core/random.js';
+import { until } from '../core/wait.js';
+import { FleetConsole } from './service.js';
 
 export interface DemoOptions {
   /** Photos, one sub-folder per class. */

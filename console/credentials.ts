@@ -6,8 +6,8 @@ import { promisify } from 'node:util';
 
 const scryptAsync = promisify(scrypt) as (password: Buffer, salt: Buffer, keylen: number) => Promise<Buffer>;
 import type Database from 'better-sqlite3';
-import { openDatabase } from '../../runtime/sqlite.js';
-import { checkId } from '../../runtime/sync/protocol.js';
+import { openDatabase } from '../core/sqlite.js';
+import { checkId } from '../runtime/sync/protocol.js';
 
 export class DeviceCredentials {
   private readonly db: Database.Database;

@@ -3,9 +3,9 @@
 // pushed setting survives a restart and wins over the config file until the console pushes another.
 
 import { z } from 'zod';
-import type { SampleStore } from '../samples/store.js';
-import { parseWith } from '../schema.js';
-import { SyncError } from '../sync/protocol.js';
+import type { SampleStore } from '../runtime/samples/store.js';
+import { parseWith } from '../core/schema.js';
+import { SyncError } from '../runtime/sync/protocol.js';
 import type { AgentConfig } from './config.js';
 
 const PushedSchema = z

@@ -2,9 +2,9 @@
 // current head), judge it on the stable holdout split, and keep it only if it is not worse. Every kept
 // head is a new version in the store; older versions stay for rollback.
 
-import { HeadError } from '../errors.js';
-import { type Head, type HeadKind, decodeHead, encodeHead, trainHead } from '../head/index.js';
-import type { SampleStore } from '../samples/store.js';
+import { HeadError } from '../core/errors.js';
+import { type Head, type HeadKind, decodeHead, encodeHead, trainHead } from '../runtime/head/index.js';
+import type { SampleStore } from '../runtime/samples/store.js';
 
 export interface TrainOutcome {
   kept: boolean;

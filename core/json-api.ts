@@ -4,7 +4,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { EdgetuneError, errorMessage } from '../errors.js';
+import { EdgetuneError, errorMessage } from './errors.js';
 
 export class HttpError extends Error {
   constructor(

@@ -4,7 +4,7 @@
 // persistent session (clean: false), so messages sent while it was away wait for it at the broker.
 
 import mqtt, { type MqttClient } from 'mqtt';
-import { errorMessage } from '../../runtime/errors.js';
+import { errorMessage } from '../core/errors.js';
 import { type RunningBroker, startBroker } from './broker.js';
 import type { DeviceCredentials } from './credentials.js';
 

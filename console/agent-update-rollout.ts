@@ -1,14 +1,14 @@
 // Agent updates from the console: a bundle pushed over MQTT to the fleet's devices. The bundle goes out
 // as retained chunks (a device that is offline gets it when it reconnects), then the signed manifest,
 // retained on edgetune/{fleet}/fleet/agent. A stage names its devices in the signed manifest: canaries
-// first, then every device once the canaries run the new release (runtime/agent/updater.ts applies it).
+// first, then every device once the canaries run the new release (agent/updater.ts applies it).
 
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { type AgentUpdate, encodeAgentUpdate } from '../../runtime/sync/agent-update.js';
-import { DEFAULT_CHUNK_BYTES, splitIntoChunks } from '../../runtime/sync/chunks.js';
-import { topics } from '../../runtime/sync/protocol.js';
-import { readBundleManifest } from '../bundle/read.js';
+import { type AgentUpdate, encodeAgentUpdate } from '../runtime/sync/agent-update.js';
+import { DEFAULT_CHUNK_BYTES, splitIntoChunks } from '../runtime/sync/chunks.js';
+import { topics } from '../runtime/sync/protocol.js';
+import { readBundleManifest } from '../deploy/bundle/read.js';
 
 /** How the console publishes (an MQTT client's publishAsync, the embedded broker's publish...). */
 export type Publish = (topic: string, payload: Buffer, options: { qos: 1; retain: boolean }) => Promise<unknown>;

@@ -6,9 +6,9 @@
 // convolutions run NCHW. `float: true` writes a dequantized float32 model instead.
 
 import onnxProto from 'onnx-proto';
-import { ModelError } from '../runtime/errors.js';
-import { type ModelManifest, parseManifest } from '../runtime/models/manifest.js';
-import { sha256Hex } from '../runtime/models/resolve.js';
+import { ModelError } from '../../core/errors.js';
+import { type ModelManifest, parseManifest } from './manifest.js';
+import { sha256Hex } from '../../core/hash.js';
 import { initializer } from './onnx-graph.js';
 import {
   BUILTIN_OPS,
@@ -16,7 +16,7 @@ import {
   type TfliteOperator,
   type TfliteTensor,
   readTfliteModel,
-} from '../runtime/models/tflite-file.js';
+} from './tflite-file.js';
 
 const { onnx } = onnxProto;
 type Node = ReturnType<typeof onnx.NodeProto.create>;

@@ -26,3 +26,5 @@ export function errorMessage(err: unknown): string {
 }
 /** Bundles, provisioning, releases on a device and agent updates. */
 export class DeployError extends EdgetuneError {}
+/** The fleet console: merges, rollouts, commands to devices. */
+export class ConsoleError extends EdgetuneError {}

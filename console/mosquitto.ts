@@ -4,8 +4,8 @@
 // fleet topics, blobs and its own commands; %u is mosquitto's placeholder for the login name.
 
 import { join } from 'node:path';
-import { writeDurably } from '../../runtime/durable.js';
-import { checkId } from '../../runtime/sync/protocol.js';
+import { writeDurably } from '../core/durable.js';
+import { checkId } from '../runtime/sync/protocol.js';
 import { type DeviceCredentials, mosquittoHash } from './credentials.js';
 
 export interface MosquittoFiles {

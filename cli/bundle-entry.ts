@@ -2,10 +2,10 @@
 // the laptop's tooling (quantize, SSH, esbuild). esbuild bundles this file into edgetune.js.
 
 import { Command } from 'commander';
-import { registerAgent } from '../../cli/commands/agent.js';
-import { registerDevice } from '../../cli/commands/device.js';
-import { registerRelease } from '../../cli/commands/release.js';
-import { runProgram } from '../../cli/run.js';
+import { registerAgent } from './commands/agent.js';
+import { registerDevice } from './commands/device.js';
+import { registerRelease } from './commands/release.js';
+import { runProgram } from './run.js';
 
 const program = new Command('edgetune').description('edgetune on a device: the agent and its releases').option('--debug', 'print stack traces for errors');
 registerAgent(program);

@@ -3,10 +3,10 @@
 // address (loopback by default).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, type RunningServer, listen, readBody, readJson, requireToken, sendJson } from '../http/json-api.js';
-import { thumbnail } from '../image/thumbnail.js';
-import type { Sample } from '../samples/store.js';
-import type { Logger } from './log.js';
+import { HttpError, type RunningServer, listen, readBody, readJson, requireToken, sendJson } from '../core/json-api.js';
+import { thumbnail } from '../runtime/image/thumbnail.js';
+import type { Sample } from '../runtime/samples/store.js';
+import type { Logger } from '../core/log.js';
 import { LABEL_PAGE } from './page.js';
 
 export interface AgentApi {

@@ -5,9 +5,9 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, errorMessage } from '../errors.js';
-import { DEFAULT_BACKBONE_ID } from '../models/catalog.js';
-import { parseWith } from '../schema.js';
+import { ConfigError, errorMessage } from '../core/errors.js';
+import { DEFAULT_BACKBONE_ID } from '../runtime/models/catalog.js';
+import { parseWith } from '../core/schema.js';
 
 const Id = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash or underscore (1-64)');
 

@@ -2,11 +2,11 @@
 // worker threads through a bounded queue, then predict with the current head. A sample that cannot be
 // decoded is quarantined with its reason; the agent goes on.
 
-import type { Backbone } from '../backbone/backbone.js';
-import { EdgetuneError, errorMessage } from '../errors.js';
-import { preprocessBytes } from '../image/preprocess.js';
-import type { Sample, SampleStore } from '../samples/store.js';
-import type { Logger } from './log.js';
+import type { Backbone } from '../runtime/backbone/backbone.js';
+import { EdgetuneError, errorMessage } from '../core/errors.js';
+import { preprocessBytes } from '../runtime/image/preprocess.js';
+import type { Sample, SampleStore } from '../runtime/samples/store.js';
+import type { Logger } from '../core/log.js';
 import { BoundedQueue } from './queue.js';
 
 export interface Prediction {

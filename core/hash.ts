@@ -1,0 +1,6 @@
+// Content hashes: samples, models, heads and bundles are named by the sha256 of their bytes.
+import { createHash } from 'node:crypto';
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
