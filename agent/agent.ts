@@ -71,7 +71,10 @@ export class Agent {
 
   static async start(config: AgentConfig, options: AgentOptions = {}): Promise<Agent> {
     const log = options.log ?? createLogger(config.log.level, { device: config.device.id });
-    const store = SampleStore.open(config.data.dir, { embeddingsOnly: config.data.embeddingsOnly, holdoutFraction: config.data.holdoutFraction });
+    const store = SampleStore.open(config.data.dir, {
+      embeddingsOnly: config.data.embeddingsOnly,
+      holdoutFraction: config.data.holdoutFraction,
+    });
     let backbone: Backbone | undefined;
     try {
       const model = await resolveModel(config.model.backbone);
@@ -93,7 +96,11 @@ export class Agent {
       pushedConfig.apply(config, pushedConfig.load(store));
       const requeued = pipeline.requeueMissing();
       if (config.http.enabled) {
-        agent.http = await startHttpServer(agent.api(), { host: config.http.host, port: config.http.port, token: config.http.token, maxUploadBytes: config.http.maxUploadBytes }, log);
+        agent.http = await startHttpServer(
+          agent.api(),
+          { host: config.http.host, port: config.http.port, token: config.http.token, maxUploadBytes: config.http.maxUploadBytes },
+          log,
+        );
       }
       agent.startSources();
       if (config.fleet) {
@@ -200,14 +207,32 @@ export class Agent {
   private applyFleetHead(fleetHead: Head, fleetVersion: number, mode: 'replace' | 'merge'): AppliedHead {
     const expect = { backboneId: this.backbone.id, dim: this.backbone.dim };
     const own = this.head;
-    const head = mode === 'merge' && own && own.kind === fleetHead.kind ? mergeHeads([{ device: 'own', head: own }, { device: 'fleet', head: fleetHead }]).head : fleetHead;
+    const head =
+      mode === 'merge' && own && own.kind === fleetHead.kind
+        ? mergeHeads([
+            { device: 'own', head: own },
+            { device: 'fleet', head: fleetHead },
+          ]).head
+        : fleetHead;
     const compared = compareOnHoldout(this.store, own, head, expect);
     const parent = this.store.currentHeadVersion();
     const metrics: Record<string, number> = { fleetVersion, ...(compared.after === null ? {} : { holdoutAccuracy: compared.after }) };
-    const version = this.store.saveHead((v) => encodeHead(head.withMeta({ version: v, parent, metrics })), { parent, accuracy: compared.after, metrics });
+    const version = this.store.saveHead((v) => encodeHead(head.withMeta({ version: v, parent, metrics })), {
+      parent,
+      accuracy: compared.after,
+      metrics,
+    });
     this.head = head.withMeta({ version, parent, metrics });
     this.repredict();
-    return { headVersion: version, fleetVersion, accuracyBefore: compared.before, accuracyAfter: compared.after, holdout: compared.samples, lost: compared.lost, gained: compared.gained };
+    return {
+      headVersion: version,
+      fleetVersion,
+      accuracyBefore: compared.before,
+      accuracyAfter: compared.after,
+      holdout: compared.samples,
+      lost: compared.lost,
+      gained: compared.gained,
+    };
   }
 
   private fleetHooks() {
@@ -216,7 +241,11 @@ export class Agent {
       rollbackFleet: (fleetVersion: number) => {
         const head = this.head;
         if (head?.meta.metrics.fleetVersion !== fleetVersion || head.meta.parent === null) {
-          return { rolledBack: false, headVersion: head?.meta.version ?? null, reason: `the current head does not come from fleet version ${fleetVersion}` };
+          return {
+            rolledBack: false,
+            headVersion: head?.meta.version ?? null,
+            reason: `the current head does not come from fleet version ${fleetVersion}`,
+          };
         }
         return { rolledBack: true, headVersion: this.rollback(head.meta.parent).meta.version };
       },

@@ -167,10 +167,7 @@ export function readConfigFile(path: string | undefined): unknown {
   try {
     return (path.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) ?? {};
   } catch (err) {
-    throw new ConfigError(
-      'CONFIG_SYNTAX',
-      `${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${errorMessage(err)}`,
-    );
+    throw new ConfigError('CONFIG_SYNTAX', `${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${errorMessage(err)}`);
   }
 }
 
@@ -209,11 +206,5 @@ function parseEnvValue(value: string): unknown {
 
 export function loadAgentConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const raw = applyEnvOverrides(readConfigFile(path), env);
-  return parseWith(
-    AgentConfigSchema,
-    raw,
-    path ?? '(defaults and environment)',
-    ConfigError,
-    'CONFIG_INVALID',
-  );
+  return parseWith(AgentConfigSchema, raw, path ?? '(defaults and environment)', ConfigError, 'CONFIG_INVALID');
 }

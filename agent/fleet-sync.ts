@@ -88,7 +88,8 @@ export class FleetSync {
       onEvent: (e) => log[e.error ? 'warn' : 'info'](e.msg, { error: e.error, retryInMs: e.retryInMs }),
       onConnect: async () => {
         // The state goes first, straight away: the console needs its key before any queued head.
-        if (await this.link.publishNow(this.topic('state'), this.stateMessage(), { retain: true })) this.outbox.dropRetained(this.topic('state'));
+        if (await this.link.publishNow(this.topic('state'), this.stateMessage(), { retain: true }))
+          this.outbox.dropRetained(this.topic('state'));
       },
     });
   }
@@ -140,7 +141,13 @@ export class FleetSync {
   }
 
   status(): FleetStatus {
-    return { connected: this.link.connected, queued: this.outbox.size, lastFleetVersion: this.lastFleetVersion(), applied: this.applied, refused: this.refused.slice(-10) };
+    return {
+      connected: this.link.connected,
+      queued: this.outbox.size,
+      lastFleetVersion: this.lastFleetVersion(),
+      applied: this.applied,
+      refused: this.refused.slice(-10),
+    };
   }
 
   async stop(): Promise<void> {
@@ -164,7 +171,14 @@ export class FleetSync {
     if (!head) return;
     const version = head.meta.version;
     const id = `${this.deviceId}-head-${version}-${Date.now()}`;
-    this.link.send(this.topic('head'), encodeHeadMessage(head, { kind: 'device-head', fleet: this.config.id, device: this.deviceId, version, id }, this.deviceKey.privateKey));
+    this.link.send(
+      this.topic('head'),
+      encodeHeadMessage(
+        head,
+        { kind: 'device-head', fleet: this.config.id, device: this.deviceId, version, id },
+        this.deviceKey.privateKey,
+      ),
+    );
     this.publishState();
   }
 
@@ -186,7 +200,8 @@ export class FleetSync {
 
   /** Verifies a fleet head and applies it; `sameIsNews` for a command (the console asks again). */
   private verifyAndApply(payload: Buffer, where: string, options: { sameIsNews: boolean }): AppliedHead | undefined {
-    if (payload.length > MAX_HEAD_BYTES) throw new SyncError('SYNC_MALFORMED', `${where}: ${payload.length} bytes, more than ${MAX_HEAD_BYTES}`);
+    if (payload.length > MAX_HEAD_BYTES)
+      throw new SyncError('SYNC_MALFORMED', `${where}: ${payload.length} bytes, more than ${MAX_HEAD_BYTES}`);
     const last = this.lastFleetVersion();
     const { header, head } = decodeHeadMessage(payload, {
       where,
@@ -198,7 +213,10 @@ export class FleetSync {
       ...(last === null ? {} : { newerThan: last - 1 }),
     });
     if (header.kind !== 'fleet-head' || header.fleet !== this.config.id) {
-      throw new SyncError('SYNC_MALFORMED', `${where}: a ${header.kind} of fleet "${header.fleet}", not a fleet head of "${this.config.id}"`);
+      throw new SyncError(
+        'SYNC_MALFORMED',
+        `${where}: a ${header.kind} of fleet "${header.fleet}", not a fleet head of "${this.config.id}"`,
+      );
     }
     if (header.version === last && !options.sameIsNews) return undefined;
     if (header.version === last) throw new SyncError('SYNC_REPLAY', `${where}: fleet version ${last} is already applied`);
@@ -236,14 +254,22 @@ export class FleetSync {
     const reply = async (body: Pick<CommandResponse, 'ok' | 'result' | 'error'>) => {
       const response: CommandResponse = { protocol: PROTOCOL_VERSION, id: command.id, device: this.deviceId, ...body };
       const replyTo = properties.responseTopic ?? command.replyTo ?? this.topic('cmd/response');
-      await this.link.publishNow(replyTo, Buffer.from(JSON.stringify(response)), { properties: properties.correlationData ? { correlationData: properties.correlationData } : {} });
+      await this.link.publishNow(replyTo, Buffer.from(JSON.stringify(response)), {
+        properties: properties.correlationData ? { correlationData: properties.correlationData } : {},
+      });
     };
     try {
       const result = await this.run(command, topic);
       await reply({ ok: true, result });
     } catch (err) {
       this.refuse(err, `command ${command.cmd.slice(0, 64)}`);
-      await reply({ ok: false, error: { code: err instanceof SyncError || (err as { code?: string }).code ? String((err as { code: string }).code) : 'ERROR', message: errorMessage(err) } });
+      await reply({
+        ok: false,
+        error: {
+          code: err instanceof SyncError || (err as { code?: string }).code ? String((err as { code: string }).code) : 'ERROR',
+          message: errorMessage(err),
+        },
+      });
     }
   }
 
@@ -252,7 +278,8 @@ export class FleetSync {
     const args = command.args;
     switch (name) {
       case 'apply-head': {
-        if (typeof args.message !== 'string') throw new SyncError('SYNC_MALFORMED', `${where}: apply-head needs "message", a base64 head message`);
+        if (typeof args.message !== 'string')
+          throw new SyncError('SYNC_MALFORMED', `${where}: apply-head needs "message", a base64 head message`);
         const applied = this.verifyAndApply(Buffer.from(args.message, 'base64'), `${where} (apply-head)`, { sameIsNews: true });
         return applied ? { ...applied } : { applied: false, reason: 'fleet.apply is off' };
       }

@@ -47,24 +47,20 @@ const STATUS_BY_CODE: Record<string, number> = {
 };
 
 export async function startHttpServer(api: AgentApi, options: HttpOptions, log: Logger): Promise<RunningServer> {
-  return listen((req, res) => handle(api, options, req, res), { host: options.host, port: options.port, statusByCode: STATUS_BY_CODE }, (fields) =>
-    log.error('http request failed', fields),
+  return listen(
+    (req, res) => handle(api, options, req, res),
+    { host: options.host, port: options.port, statusByCode: STATUS_BY_CODE },
+    (fields) => log.error('http request failed', fields),
   );
 }
 
 function labelFrom(value: unknown, field: string): string | null {
   if (value === null) return null;
-  if (typeof value !== 'string')
-    throw new HttpError(400, 'LABEL_INVALID', `field "${field}" must be a string or null`);
+  if (typeof value !== 'string') throw new HttpError(400, 'LABEL_INVALID', `field "${field}" must be a string or null`);
   return value;
 }
 
-async function handle(
-  api: AgentApi,
-  options: HttpOptions,
-  req: IncomingMessage,
-  res: ServerResponse,
-): Promise<void> {
+async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent');
   const path = url.pathname;
   const method = req.method ?? 'GET';
@@ -151,8 +147,7 @@ async function handle(
   if (method === 'POST' && path === '/api/head/rollback') {
     requireToken(req, options.token);
     const body = await readJson(req);
-    if (!Number.isInteger(body.version))
-      throw new HttpError(400, 'BAD_REQUEST', 'field "version" must be an integer');
+    if (!Number.isInteger(body.version)) throw new HttpError(400, 'BAD_REQUEST', 'field "version" must be an integer');
     return sendJson(res, 200, api.rollback(body.version as number));
   }
   throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);

@@ -149,15 +149,10 @@ export class SamplePipeline {
 
   private async process(job: Job & { enqueuedAt: number }): Promise<void> {
     try {
-      const input = await preprocessBytes(
-        job.bytes,
-        `sample ${job.id.slice(0, 12)}`,
-        this.backbone.manifest.input,
-        {
-          resize: this.backbone.manifest.resize,
-          ...(this.options.maxPixels ? { maxPixels: this.options.maxPixels } : {}),
-        },
-      );
+      const input = await preprocessBytes(job.bytes, `sample ${job.id.slice(0, 12)}`, this.backbone.manifest.input, {
+        resize: this.backbone.manifest.resize,
+        ...(this.options.maxPixels ? { maxPixels: this.options.maxPixels } : {}),
+      });
       const embedding = await this.backbone.embed(input);
       if (!this.store.get(job.id)) return; // deleted meanwhile
       this.store.putEmbedding(job.id, this.backbone.id, embedding);

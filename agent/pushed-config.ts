@@ -19,7 +19,11 @@ const PushedSchema = z
       .partial()
       .strict()
       .optional(),
-    fleet: z.object({ apply: z.enum(['replace', 'merge', 'off']) }).partial().strict().optional(),
+    fleet: z
+      .object({ apply: z.enum(['replace', 'merge', 'off']) })
+      .partial()
+      .strict()
+      .optional(),
   })
   .strict();
 export type PushedConfig = z.infer<typeof PushedSchema>;

@@ -29,7 +29,11 @@ export interface TrainerOptions {
 export function loadCurrentHead(store: SampleStore, expect: { backboneId: string; dim: number }): Head | undefined {
   const current = store.currentHeadVersion();
   if (current === null) return undefined;
-  const versions = store.headVersions().map((v) => v.version).filter((v) => v <= current).reverse();
+  const versions = store
+    .headVersions()
+    .map((v) => v.version)
+    .filter((v) => v <= current)
+    .reverse();
   for (const version of versions) {
     try {
       const head = decodeHead(store.headFile(version)!, { where: `head version ${version}`, ...expect });
@@ -42,25 +46,54 @@ export function loadCurrentHead(store: SampleStore, expect: { backboneId: string
   return undefined;
 }
 
-export function trainFromStore(store: SampleStore, current: Head | undefined, options: TrainerOptions): { outcome: TrainOutcome; head?: Head } {
+export function trainFromStore(
+  store: SampleStore,
+  current: Head | undefined,
+  options: TrainerOptions,
+): { outcome: TrainOutcome; head?: Head } {
   const train = store.labelledSet(options.backboneId, 'train');
   const holdout = store.labelledSet(options.backboneId, 'holdout');
   const labels = [...new Set([...train.labels, ...(current?.labels ?? [])])].filter((l) => train.labels.includes(l)).sort();
   const base = { samples: train.ids.length, holdout: holdout.ids.length, previousAccuracy: current?.meta.metrics.holdoutAccuracy ?? null };
   if (labels.length < 2) {
-    return { outcome: { ...base, kept: false, version: null, accuracy: null, trainMs: 0, reason: `need labelled samples of at least 2 classes, have ${labels.length}` } };
+    return {
+      outcome: {
+        ...base,
+        kept: false,
+        version: null,
+        accuracy: null,
+        trainMs: 0,
+        reason: `need labelled samples of at least 2 classes, have ${labels.length}`,
+      },
+    };
   }
   const y = Int32Array.from(train.labels, (l) => labels.indexOf(l));
-  const result = trainHead(options.kind, train.embeddings, y, { backboneId: options.backboneId, dim: options.dim, labels }, {
-    ...(current && current.kind === options.kind ? { warmStart: current } : {}),
-  });
+  const result = trainHead(
+    options.kind,
+    train.embeddings,
+    y,
+    { backboneId: options.backboneId, dim: options.dim, labels },
+    {
+      ...(current && current.kind === options.kind ? { warmStart: current } : {}),
+    },
+  );
   // Holdout samples of classes the head does not know count as errors.
   const accuracy = evaluateOn(result.head, holdout.embeddings, holdout.labels, options.dim);
   const previous = current ? evaluateOn(current, holdout.embeddings, holdout.labels, options.dim) : null;
   const newLabels = labels.some((l) => !current?.labels.includes(l));
   const worse = accuracy !== null && previous !== null && !newLabels && accuracy < previous - options.tolerance;
   if (worse) {
-    return { outcome: { ...base, previousAccuracy: previous, kept: false, version: null, accuracy, trainMs: result.trainMs, reason: `holdout accuracy ${accuracy.toFixed(3)} is below the current head's ${previous.toFixed(3)}` } };
+    return {
+      outcome: {
+        ...base,
+        previousAccuracy: previous,
+        kept: false,
+        version: null,
+        accuracy,
+        trainMs: result.trainMs,
+        reason: `holdout accuracy ${accuracy.toFixed(3)} is below the current head's ${previous.toFixed(3)}`,
+      },
+    };
   }
   const parent = store.currentHeadVersion();
   const metrics: Record<string, number> = accuracy === null ? {} : { holdoutAccuracy: accuracy };
@@ -81,14 +114,30 @@ export interface HeadComparison {
 }
 
 /** Both heads on the same holdout, sample by sample: the discordant pairs say whether a drop is real. */
-export function compareOnHoldout(store: SampleStore, before: Head | undefined, after: Head, expect: { backboneId: string; dim: number }): HeadComparison {
+export function compareOnHoldout(
+  store: SampleStore,
+  before: Head | undefined,
+  after: Head,
+  expect: { backboneId: string; dim: number },
+): HeadComparison {
   const holdout = store.labelledSet(expect.backboneId, 'holdout');
   const n = holdout.labels.length;
-  const right = (head: Head | undefined) => holdout.labels.map((label, i) => head !== undefined && head.labels[head.predictIndices(holdout.embeddings.subarray(i * expect.dim, (i + 1) * expect.dim))[0]!] === label);
+  const right = (head: Head | undefined) =>
+    holdout.labels.map(
+      (label, i) =>
+        head !== undefined &&
+        head.labels[head.predictIndices(holdout.embeddings.subarray(i * expect.dim, (i + 1) * expect.dim))[0]!] === label,
+    );
   const old = right(before);
   const now = right(after);
   const share = (xs: boolean[]) => (n === 0 ? null : xs.filter(Boolean).length / n);
-  return { before: before ? share(old) : null, after: share(now), samples: n, lost: old.filter((r, i) => r && !now[i]).length, gained: now.filter((r, i) => r && !old[i]).length };
+  return {
+    before: before ? share(old) : null,
+    after: share(now),
+    samples: n,
+    lost: old.filter((r, i) => r && !now[i]).length,
+    gained: now.filter((r, i) => r && !old[i]).length,
+  };
 }
 
 function evaluateOn(head: Head, embeddings: Float32Array, labels: string[], dim: number): number | null {

@@ -109,7 +109,8 @@ export class AgentUpdater {
         this.options.store.setMeta(PENDING_KEY, '');
         this.status = { version: result.version, status: 'rolled-back', error: result.error ?? 'failed its health check', at: result.at };
         const failed = this.failedVersions();
-        if (!failed.includes(result.version)) this.options.store.setMeta(FAILED_KEY, JSON.stringify([...failed, result.version].slice(-20)));
+        if (!failed.includes(result.version))
+          this.options.store.setMeta(FAILED_KEY, JSON.stringify([...failed, result.version].slice(-20)));
       }
     } catch (err) {
       this.options.log.warn('unreadable agent update result', { file: this.resultFile, error: errorMessage(err) });
@@ -123,7 +124,9 @@ export class AgentUpdater {
 
   private setStatus(status: Omit<UpdateStatus, 'at'>): void {
     this.status = { ...status, at: new Date().toISOString() };
-    this.options.log[status.status === 'failed' || status.status === 'refused' ? 'warn' : 'info'](`agent update ${status.status}`, { ...status });
+    this.options.log[status.status === 'failed' || status.status === 'refused' ? 'warn' : 'info'](`agent update ${status.status}`, {
+      ...status,
+    });
     this.options.changed();
   }
 
@@ -134,11 +137,21 @@ export class AgentUpdater {
       const last = Number(this.options.store.getMeta(SEQUENCE_KEY) ?? 0);
       // The retained manifest comes again on every reconnect: the same sequence is no news.
       if (update.sequence === last) return;
-      if (update.sequence < last) throw new SyncError('SYNC_REPLAY', `${topic}: sequence ${update.sequence} is older than ${last}: a replayed (downgrade) update, refused`);
+      if (update.sequence < last)
+        throw new SyncError(
+          'SYNC_REPLAY',
+          `${topic}: sequence ${update.sequence} is older than ${last}: a replayed (downgrade) update, refused`,
+        );
       const target = `linux-${process.arch}`;
-      if (update.target !== target) throw new SyncError('SYNC_TARGET_MISMATCH', `${topic}: a ${update.target} bundle, this device is ${target}`);
+      if (update.target !== target)
+        throw new SyncError('SYNC_TARGET_MISMATCH', `${topic}: a ${update.target} bundle, this device is ${target}`);
     } catch (err) {
-      this.setStatus({ version: 'unknown', status: 'refused', code: err instanceof SyncError ? err.code : 'SYNC_ERROR', error: errorMessage(err) });
+      this.setStatus({
+        version: 'unknown',
+        status: 'refused',
+        code: err instanceof SyncError ? err.code : 'SYNC_ERROR',
+        error: errorMessage(err),
+      });
       return;
     }
     if (update.devices && !update.devices.includes(this.options.device)) return; // a stage without this device
@@ -160,7 +173,12 @@ export class AgentUpdater {
     try {
       file = this.assembler.add(payload, topic);
     } catch (err) {
-      this.setStatus({ version: update.version, status: 'failed', code: err instanceof SyncError ? err.code : 'SYNC_ERROR', error: errorMessage(err) });
+      this.setStatus({
+        version: update.version,
+        status: 'failed',
+        code: err instanceof SyncError ? err.code : 'SYNC_ERROR',
+        error: errorMessage(err),
+      });
       return;
     }
     if (!file || file.sha256 !== update.sha256) return;
@@ -168,7 +186,12 @@ export class AgentUpdater {
     this.pending = undefined;
     this.install(update, file.bytes).catch((err: unknown) => {
       this.busy = false;
-      this.setStatus({ version: update.version, status: 'failed', code: (err as { code?: string }).code ?? 'DEPLOY_FAILED', error: errorMessage(err) });
+      this.setStatus({
+        version: update.version,
+        status: 'failed',
+        code: (err as { code?: string }).code ?? 'DEPLOY_FAILED',
+        error: errorMessage(err),
+      });
     });
   }
 
@@ -197,7 +220,11 @@ export class AgentUpdater {
  * agent's own port and fleet setting, and writes updates/result.json (before a rollback restarts the
  * previous release, so the agent that comes back reads it). No request: nothing to do.
  */
-export async function applyUpdate(layout: ReleaseLayout, serviceName: 'systemd' | 'process', timeoutMs = 120_000): Promise<ActivationResult | undefined> {
+export async function applyUpdate(
+  layout: ReleaseLayout,
+  serviceName: 'systemd' | 'process',
+  timeoutMs = 120_000,
+): Promise<ActivationResult | undefined> {
   if (!existsSync(requestFile(layout))) return undefined;
   const request = JSON.parse(readFileSync(requestFile(layout), 'utf8')) as UpdateRequest;
   rmSync(requestFile(layout), { force: true });
@@ -205,11 +232,20 @@ export async function applyUpdate(layout: ReleaseLayout, serviceName: 'systemd' 
   const fail = (err: unknown) => write({ version: request.version, ok: false, error: errorMessage(err), at: new Date().toISOString() });
   try {
     const sha256 = createHash('sha256').update(readFileSync(request.file)).digest('hex');
-    if (sha256 !== request.sha256) throw new SyncError('SYNC_CHECKSUM', `${request.file}: sha256 ${sha256}, the signed manifest says ${request.sha256}`);
-    await runOk(localExec, installScript(layout, request.file, request.version), `installing release ${request.version}`, { timeoutMs: 300_000 });
-    const manifest = JSON.parse(readFileSync(`${layout.releases}/${request.version}/manifest.json`, 'utf8')) as { version: string; target: string };
+    if (sha256 !== request.sha256)
+      throw new SyncError('SYNC_CHECKSUM', `${request.file}: sha256 ${sha256}, the signed manifest says ${request.sha256}`);
+    await runOk(localExec, installScript(layout, request.file, request.version), `installing release ${request.version}`, {
+      timeoutMs: 300_000,
+    });
+    const manifest = JSON.parse(readFileSync(`${layout.releases}/${request.version}/manifest.json`, 'utf8')) as {
+      version: string;
+      target: string;
+    };
     if (manifest.version !== request.version || manifest.target !== request.target) {
-      throw new SyncError('SYNC_MALFORMED', `the bundle holds release ${manifest.version} for ${manifest.target}, the manifest said ${request.version} for ${request.target}`);
+      throw new SyncError(
+        'SYNC_MALFORMED',
+        `the bundle holds release ${manifest.version} for ${manifest.target}, the manifest said ${request.version} for ${request.target}`,
+      );
     }
     const config = loadAgentConfig(layout.config);
     await activateRelease(localExec, {

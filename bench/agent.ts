@@ -35,7 +35,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const compiled = !import.meta.url.endsWith('.ts');
 const cli = compiled ? resolve(here, '../bin/edgetune.js') : resolve(here, '../bin/edgetune.ts');
 const classes = readdirSync(values.data).sort();
-const photos = (c: string) => readdirSync(join(values.data, c)).sort().map((f) => join(values.data, c, f));
+const photos = (c: string) =>
+  readdirSync(join(values.data, c))
+    .sort()
+    .map((f) => join(values.data, c, f));
 const progress = (text: string) => {
   if (!values.json) process.stderr.write(`${text}\n`);
 };
@@ -95,8 +98,15 @@ try {
   // 1 + 2: latency and uncontended throughput.
   const agent = await startAgent({ device, data: { dir: join(work, 'a') }, head: { retrainAfterLabels: 0 }, http: { port: 0 } }, work);
   const upload = (file: string, label?: string) =>
-    json<{ sample: { id: string } }>(`${agent.url}/api/samples${label ? `?label=${label}` : ''}`, { method: 'POST', body: readFileSync(file) });
-  const labelled = classes.flatMap((c) => photos(c).slice(0, 40).map((f) => [f, c] as const));
+    json<{ sample: { id: string } }>(`${agent.url}/api/samples${label ? `?label=${label}` : ''}`, {
+      method: 'POST',
+      body: readFileSync(file),
+    });
+  const labelled = classes.flatMap((c) =>
+    photos(c)
+      .slice(0, 40)
+      .map((f) => [f, c] as const),
+  );
   progress(`uploading ${labelled.length} labelled photos at once`);
   const started = performance.now();
   await Promise.all(labelled.map(([f, c]) => upload(f, c)));
@@ -133,16 +143,28 @@ try {
     work,
     { FPS: values.fps },
   );
-  const timeline: { received: number; embedded: number; dropped: number; rss: number; heap: number; external: number; seconds: number }[] = [];
+  const timeline: { received: number; embedded: number; dropped: number; rss: number; heap: number; external: number; seconds: number }[] =
+    [];
   const floodStart = performance.now();
   let peak = 0;
   for (;;) {
     const m = await metrics(flood.url);
     const mem = rssMiB(flood.child.pid!);
     peak = Math.max(peak, mem.peak);
-    timeline.push({ received: m.edgetune_received_total!, embedded: m.edgetune_embedded_total!, dropped: m.edgetune_dropped_total!, rss: mem.rss, heap: m.edgetune_process_heap_used_bytes! / 2 ** 20, external: m.edgetune_process_external_bytes! / 2 ** 20, seconds: (performance.now() - floodStart) / 1000 });
+    timeline.push({
+      received: m.edgetune_received_total!,
+      embedded: m.edgetune_embedded_total!,
+      dropped: m.edgetune_dropped_total!,
+      rss: mem.rss,
+      heap: m.edgetune_process_heap_used_bytes! / 2 ** 20,
+      external: m.edgetune_process_external_bytes! / 2 ** 20,
+      seconds: (performance.now() - floodStart) / 1000,
+    });
     const last = timeline.at(-1)!;
-    if (timeline.length % 20 === 0) progress(`flood: ${last.received} frames, ${last.embedded} embedded, ${last.dropped} dropped, RSS ${last.rss.toFixed(0)} MiB (JS heap ${last.heap.toFixed(0)}, external ${last.external.toFixed(0)})`);
+    if (timeline.length % 20 === 0)
+      progress(
+        `flood: ${last.received} frames, ${last.embedded} embedded, ${last.dropped} dropped, RSS ${last.rss.toFixed(0)} MiB (JS heap ${last.heap.toFixed(0)}, external ${last.external.toFixed(0)})`,
+      );
     if (last.embedded >= SAMPLES) break;
     await sleep(500);
   }
@@ -172,16 +194,29 @@ try {
   };
   if (values.json) console.log(JSON.stringify(report, null, 2));
   else {
-    printTable(`agent (separate process, default backbone, profile ${values.profile})`, ['measure', 'value'], [
-      ['sample to prediction p50 / p95 / max', `${report.latencyMs.p50.toFixed(0)} / ${report.latencyMs.p95.toFixed(0)} / ${report.latencyMs.max.toFixed(0)} ms (${latencies.length} photos)`],
-      ['embed rate, labelled burst', `${uncontendedPerSecond.toFixed(1)} images/s`],
-      ['camera frames', `${end.received} in ${end.seconds.toFixed(0)} s (${report.flood.framesPerSecond.toFixed(0)}/s)`],
-      ['embed rate under the flood', `${report.flood.embedPerSecond.toFixed(1)} images/s (x${report.embedRatioFloodOverUncontended.toFixed(2)} of the burst rate)`],
-      ['frames dropped by the queue', `${end.dropped} (${((100 * end.dropped) / end.received).toFixed(0)} %), stored samples ${floodSamples}`],
-      ['RSS idle after latency run', `${idleRss.rss.toFixed(0)} MiB`],
-      ['RSS at 20 / 50 / 100 % of the samples', `${early.rss.toFixed(0)} / ${at(0.5).rss.toFixed(0)} / ${end.rss.toFixed(0)} MiB`],
-      ['RSS peak (VmHWM) during the flood', `${peak.toFixed(0)} MiB`],
-    ]);
+    printTable(
+      `agent (separate process, default backbone, profile ${values.profile})`,
+      ['measure', 'value'],
+      [
+        [
+          'sample to prediction p50 / p95 / max',
+          `${report.latencyMs.p50.toFixed(0)} / ${report.latencyMs.p95.toFixed(0)} / ${report.latencyMs.max.toFixed(0)} ms (${latencies.length} photos)`,
+        ],
+        ['embed rate, labelled burst', `${uncontendedPerSecond.toFixed(1)} images/s`],
+        ['camera frames', `${end.received} in ${end.seconds.toFixed(0)} s (${report.flood.framesPerSecond.toFixed(0)}/s)`],
+        [
+          'embed rate under the flood',
+          `${report.flood.embedPerSecond.toFixed(1)} images/s (x${report.embedRatioFloodOverUncontended.toFixed(2)} of the burst rate)`,
+        ],
+        [
+          'frames dropped by the queue',
+          `${end.dropped} (${((100 * end.dropped) / end.received).toFixed(0)} %), stored samples ${floodSamples}`,
+        ],
+        ['RSS idle after latency run', `${idleRss.rss.toFixed(0)} MiB`],
+        ['RSS at 20 / 50 / 100 % of the samples', `${early.rss.toFixed(0)} / ${at(0.5).rss.toFixed(0)} / ${end.rss.toFixed(0)} MiB`],
+        ['RSS peak (VmHWM) during the flood', `${peak.toFixed(0)} MiB`],
+      ],
+    );
   }
 } finally {
   rmSync(work, { recursive: true, force: true });

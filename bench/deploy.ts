@@ -16,7 +16,9 @@ import { installScript } from '../runtime/release/activate.js';
 import { releaseLayout } from '../runtime/release/layout.js';
 import { printTable } from './table.js';
 
-const { values } = parseArgs({ options: { target: { type: 'string', default: 'linux-arm64,linux-x64' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { target: { type: 'string', default: 'linux-arm64,linux-x64' }, json: { type: 'boolean', default: false } },
+});
 const work = mkdtempSync(join(tmpdir(), 'edgetune-bench-deploy-'));
 const rows: Record<string, unknown>[] = [];
 try {

@@ -50,9 +50,7 @@ interface Row {
 }
 const rows: Row[] = [];
 
-const inputs = await Promise.all(
-  sample.map((f) => preprocessFile(f, model.manifest.input, { resize: model.manifest.resize })),
-);
+const inputs = await Promise.all(sample.map((f) => preprocessFile(f, model.manifest.input, { resize: model.manifest.resize })));
 
 // The same model on onnxruntime: imported in memory, int8 kept as QDQ.
 const imported = importTflite(model.bytes, model.path);
@@ -73,7 +71,8 @@ for (const [workers, threads] of [
   [1, 2],
   [2, 1],
 ] as const) {
-  for (const batchSize of [1, 8, 16]) configs.push({ options: { engine: 'tflite', workers, threads, batchSize }, mode: 'tensors', which: model });
+  for (const batchSize of [1, 8, 16])
+    configs.push({ options: { engine: 'tflite', workers, threads, batchSize }, mode: 'tensors', which: model });
 }
 for (const [workers, threads] of [
   [1, 1],
@@ -125,7 +124,9 @@ configs.forEach((config, i) => {
 });
 
 const onTwoCores = (engine: string) =>
-  Math.max(...rows.filter((r) => r.engine === engine && r.mode === 'inference only' && r.workers * r.threads === 2).map((r) => r.imagesPerSecond));
+  Math.max(
+    ...rows.filter((r) => r.engine === engine && r.mode === 'inference only' && r.workers * r.threads === 2).map((r) => r.imagesPerSecond),
+  );
 const speedup = onTwoCores('onnx') / onTwoCores('tflite');
 
 /** RSS of a fresh process that loads the default backbone with these options and embeds one photo. */
@@ -165,15 +166,7 @@ else {
   printTable(
     `embedding throughput, ${model.manifest.id}, ${count} flowers128 photos, best of ${rounds} interleaved rounds`,
     ['engine', 'workers', 'threads/worker', 'batch', 'measures', 'images/s', 'ms/image'],
-    rows.map((r) => [
-      r.engine,
-      r.workers,
-      r.threads,
-      r.batch,
-      r.mode,
-      r.imagesPerSecond.toFixed(1),
-      r.msPerImage.toFixed(1),
-    ]),
+    rows.map((r) => [r.engine, r.workers, r.threads, r.batch, r.mode, r.imagesPerSecond.toFixed(1), r.msPerImage.toFixed(1)]),
   );
   console.log(`\nspeedup on 2 cores, best of each: onnxruntime ${speedup.toFixed(2)}x the TFLite WASM engine`);
   console.log(

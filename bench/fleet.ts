@@ -35,7 +35,11 @@ let started = performance.now();
 const devices: BenchDevice[] = [];
 for (let i = 0; i < n; i++) {
   const id = `pi-${String(i).padStart(3, '0')}`;
-  const config = AgentConfigSchema.parse({ device: { id }, data: { dir: join(dir, id) }, fleet: { ...fleet.addDevice(id).fleet, publishDelayMs: 0 } });
+  const config = AgentConfigSchema.parse({
+    device: { id },
+    data: { dir: join(dir, id) },
+    fleet: { ...fleet.addDevice(id).fleet, publishDelayMs: 0 },
+  });
   const store = SampleStore.open(config.data.dir);
   const device: BenchDevice = { id, store, applied: null, sync: undefined as unknown as FleetSync };
   device.sync = new FleetSync(
@@ -45,7 +49,11 @@ for (let i = 0; i < n; i++) {
     { id: BENCH_BACKBONE, dim: BENCH_DIM },
     {
       applyHead: (head: Head, fleetVersion: number) => {
-        const version = store.saveHead((v) => encodeHead(head.withMeta({ version: v, metrics: { fleetVersion } })), { parent: store.currentHeadVersion(), accuracy: null, metrics: { fleetVersion } });
+        const version = store.saveHead((v) => encodeHead(head.withMeta({ version: v, metrics: { fleetVersion } })), {
+          parent: store.currentHeadVersion(),
+          accuracy: null,
+          metrics: { fleetVersion },
+        });
         device.applied = performance.now();
         return { headVersion: version, fleetVersion, accuracyBefore: null, accuracyAfter: null, holdout: 0, lost: 0, gained: 0 };
       },
@@ -75,7 +83,16 @@ const firstApplied = Math.min(...devices.map((d) => d.applied!)) - started;
 const sorted = devices.map((d) => d.applied! - started).sort((a, b) => a - b);
 const p50 = sorted[Math.floor(n / 2)]!;
 
-const report = { devices: n, connectMs, mergeAndReleaseMs: releasedMs, firstAppliedMs: firstApplied, medianAppliedMs: p50, allAppliedMs: lastApplied, fleetVersion: rollout.version, messageBytes: fleet.registry.fleetHead(rollout.version)!.message.length };
+const report = {
+  devices: n,
+  connectMs,
+  mergeAndReleaseMs: releasedMs,
+  firstAppliedMs: firstApplied,
+  medianAppliedMs: p50,
+  allAppliedMs: lastApplied,
+  fleetVersion: rollout.version,
+  messageBytes: fleet.registry.fleetHead(rollout.version)!.message.length,
+};
 await Promise.all(devices.map((d) => d.sync.stop()));
 for (const d of devices) d.store.close();
 await fleet.stop();
@@ -83,12 +100,16 @@ rmSync(dir, { recursive: true, force: true });
 
 if (values.json) console.log(JSON.stringify(report, null, 2));
 else {
-  printTable(`a signed fleet head reaching ${n} devices (embedded broker, one machine)`, ['measure', 'value'], [
-    [`${n} devices connected and online at the console`, `${(connectMs / 1000).toFixed(1)} s`],
-    ['merge 3 heads, sign, release (retained)', `${releasedMs.toFixed(0)} ms`],
-    ['first device applied it', `${firstApplied.toFixed(0)} ms`],
-    ['half the devices applied it', `${p50.toFixed(0)} ms`],
-    [`all ${n} devices applied it (verified, decoded, saved)`, `${(lastApplied / 1000).toFixed(2)} s`],
-    ['fleet head message', `${report.messageBytes} bytes`],
-  ]);
+  printTable(
+    `a signed fleet head reaching ${n} devices (embedded broker, one machine)`,
+    ['measure', 'value'],
+    [
+      [`${n} devices connected and online at the console`, `${(connectMs / 1000).toFixed(1)} s`],
+      ['merge 3 heads, sign, release (retained)', `${releasedMs.toFixed(0)} ms`],
+      ['first device applied it', `${firstApplied.toFixed(0)} ms`],
+      ['half the devices applied it', `${p50.toFixed(0)} ms`],
+      [`all ${n} devices applied it (verified, decoded, saved)`, `${(lastApplied / 1000).toFixed(2)} s`],
+      ['fleet head message', `${report.messageBytes} bytes`],
+    ],
+  );
 }

@@ -28,11 +28,7 @@ const { values } = parseArgs({
 const dataset = readFolderDataset(values.data);
 const model = await resolveModel(DEFAULT_BACKBONE_ID);
 const backbone = await Backbone.open(model);
-const cache = EmbeddingCache.open(
-  defaultCacheDir(),
-  `${model.manifest.id}-${model.manifest.sha256.slice(0, 12)}`,
-  backbone.dim,
-);
+const cache = EmbeddingCache.open(defaultCacheDir(), `${model.manifest.id}-${model.manifest.sha256.slice(0, 12)}`, backbone.dim);
 const outcomes = await embedFiles(
   dataset.items.map((i) => i.path),
   backbone,
@@ -43,9 +39,7 @@ await backbone.close();
 
 const d = backbone.dim;
 const k = dataset.classes.length;
-const rows = outcomes.flatMap((o, i) =>
-  o.embedding ? [{ x: o.embedding, y: dataset.items[i]!.label }] : [],
-);
+const rows = outcomes.flatMap((o, i) => (o.embedding ? [{ x: o.embedding, y: dataset.items[i]!.label }] : []));
 const split = stratifiedSplit(
   Int32Array.from(rows, (r) => r.y),
   k,
@@ -59,18 +53,11 @@ const matrix = (idx: number[]) => {
 };
 const train = matrix(split.train);
 const test = matrix(split.test);
-const accuracyOf = (predicted: ArrayLike<number>) =>
-  Array.from(test.y).filter((y, i) => predicted[i] === y).length / test.y.length;
+const accuracyOf = (predicted: ArrayLike<number>) => Array.from(test.y).filter((y, i) => predicted[i] === y).length / test.y.length;
 
 // Ours: a few runs, median time (the first run includes JIT warm-up).
 const ourRuns = Array.from({ length: 3 }, () => {
-  const result = trainHead(
-    'softmax',
-    train.x,
-    train.y,
-    { backboneId: model.manifest.id, dim: d, labels: dataset.classes },
-    { seed: 42 },
-  );
+  const result = trainHead('softmax', train.x, train.y, { backboneId: model.manifest.id, dim: d, labels: dataset.classes }, { seed: 42 });
   return {
     ms: result.trainMs,
     accuracy: accuracyOf(result.head.predictIndices(test.x)),
@@ -129,9 +116,7 @@ else {
         `${report.speedupEqualEpochs.toFixed(1)}x`,
       ],
       [
-        reached
-          ? 'tfjs-layers, first to reach our accuracy'
-          : `tfjs-layers, best in ${maxEpochs} epochs (never reached ours)`,
+        reached ? 'tfjs-layers, first to reach our accuracy' : `tfjs-layers, best in ${maxEpochs} epochs (never reached ours)`,
         equalAccuracy.epoch,
         equalAccuracy.ms.toFixed(0),
         equalAccuracy.accuracy.toFixed(3),

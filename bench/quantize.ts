@@ -47,13 +47,23 @@ try {
   const ptq = await quantizeModelFile(floatPath, values.data, ptqPath, { images: Number(values.images) });
 
   const classes = readdirSync(values.data).sort();
-  const files = classes.flatMap((c, label) => readdirSync(join(values.data, c)).sort().map((f) => ({ path: join(values.data, c, f), label })));
+  const files = classes.flatMap((c, label) =>
+    readdirSync(join(values.data, c))
+      .sort()
+      .map((f) => ({ path: join(values.data, c, f), label })),
+  );
   const rows: { model: string; bytes: number; imagesPerSecond: number; accuracy: number | null; splitAccuracies: number[] }[] = [];
-  for (const [name, path] of [['TFLite int8, imported', intPath], ['float32 (dequantized)', floatPath], ['float32 -> our int8 PTQ', ptqPath]] as const) {
+  for (const [name, path] of [
+    ['TFLite int8, imported', intPath],
+    ['float32 (dequantized)', floatPath],
+    ['float32 -> our int8 PTQ', ptqPath],
+  ] as const) {
     const model = await resolveModel(path);
     const backbone = await Backbone.open(model, { workers: 1, threads: 2, batchSize: 8 });
     try {
-      const inputs = await Promise.all(files.slice(0, 200).map((f) => preprocessFile(f.path, model.manifest.input, { resize: model.manifest.resize })));
+      const inputs = await Promise.all(
+        files.slice(0, 200).map((f) => preprocessFile(f.path, model.manifest.input, { resize: model.manifest.resize })),
+      );
       await Promise.all(inputs.slice(0, 16).map((i) => backbone.embed(i.slice())));
       const started = performance.now();
       await Promise.all(inputs.map((i) => backbone.embed(i.slice())));
@@ -62,7 +72,10 @@ try {
       let splitAccuracies: number[] = [];
       if (values.accuracy) {
         log(`embedding ${files.length} photos with ${name}`);
-        const outcomes = await embedFiles(files.map((f) => f.path), backbone);
+        const outcomes = await embedFiles(
+          files.map((f) => f.path),
+          backbone,
+        );
         const ok = outcomes.map((o, i) => ({ o, label: files[i]!.label })).filter((x) => x.o.embedding);
         const dim = backbone.dim;
         const y = Int32Array.from(ok, (x) => x.label);
@@ -75,7 +88,13 @@ try {
         // either way with the luck of which photos land in the 20 %, for the original model too.
         splitAccuracies = SPLIT_SEEDS.map((seed) => {
           const { train, test } = stratifiedSplit(y, classes.length, 0.2, seed);
-          const { head } = trainHead('softmax', pick(train), Int32Array.from(train, (i) => y[i]!), { backboneId: model.manifest.id, dim, labels: classes }, { seed });
+          const { head } = trainHead(
+            'softmax',
+            pick(train),
+            Int32Array.from(train, (i) => y[i]!),
+            { backboneId: model.manifest.id, dim, labels: classes },
+            { seed },
+          );
           const predicted = head.predictIndices(pick(test));
           return test.filter((r, i) => predicted[i] === y[r]).length / test.length;
         });
@@ -108,13 +127,23 @@ try {
     printTable(
       'int8 round trip, default backbone on onnxruntime (1 worker x 2 threads, batch 8)',
       ['model', 'MB', 'images/s', 'flowers128 80/20 (seed 42)', `mean of ${SPLIT_SEEDS.length} splits`],
-      rows.map((r) => [r.model, (r.bytes / 1e6).toFixed(1), r.imagesPerSecond.toFixed(1), r.accuracy === null ? '-' : r.accuracy.toFixed(4), r.accuracy === null ? '-' : mean(r.splitAccuracies).toFixed(4)]),
+      rows.map((r) => [
+        r.model,
+        (r.bytes / 1e6).toFixed(1),
+        r.imagesPerSecond.toFixed(1),
+        r.accuracy === null ? '-' : r.accuracy.toFixed(4),
+        r.accuracy === null ? '-' : mean(r.splitAccuracies).toFixed(4),
+      ]),
     );
     if (values.accuracy) {
       const points = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`;
-      console.log(`\nour int8 - original int8, accuracy points: seed 42 ${points(ptqMinusOriginal[0]!)}, mean ${points(mean(ptqMinusOriginal))}, worst split ${points(Math.min(...ptqMinusOriginal))}`);
+      console.log(
+        `\nour int8 - original int8, accuracy points: seed 42 ${points(ptqMinusOriginal[0]!)}, mean ${points(mean(ptqMinusOriginal))}, worst split ${points(Math.min(...ptqMinusOriginal))}`,
+      );
     }
-    console.log(`\nPTQ: ${ptq.calibrationImages} photos, ${ptq.seconds.toFixed(1)} s, output cosine to float ${ptq.outputCosine.toFixed(4)}; our int8 runs ${report.int8OverFloat.toFixed(2)}x the float model`);
+    console.log(
+      `\nPTQ: ${ptq.calibrationImages} photos, ${ptq.seconds.toFixed(1)} s, output cosine to float ${ptq.outputCosine.toFixed(4)}; our int8 runs ${report.int8OverFloat.toFixed(2)}x the float model`,
+    );
   }
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -29,25 +29,44 @@ rmSync(keyPath);
 const rounds = 200;
 let started = performance.now();
 let message: Uint8Array = new Uint8Array(0);
-for (let i = 0; i < rounds; i++) message = encodeHeadMessage(heads[0]!.head, { kind: 'fleet-head', fleet: 'bench', device: null, version: i + 1, id: `bench-${i}-0000` }, keys.privateKey);
+for (let i = 0; i < rounds; i++)
+  message = encodeHeadMessage(
+    heads[0]!.head,
+    { kind: 'fleet-head', fleet: 'bench', device: null, version: i + 1, id: `bench-${i}-0000` },
+    keys.privateKey,
+  );
 const signMs = (performance.now() - started) / rounds;
 started = performance.now();
-for (let i = 0; i < rounds; i++) decodeHeadMessage(message, { where: 'bench', publicKey: keys.publicKey, backboneId: heads[0]!.head.meta.backboneId, dim });
+for (let i = 0; i < rounds; i++)
+  decodeHeadMessage(message, { where: 'bench', publicKey: keys.publicKey, backboneId: heads[0]!.head.meta.backboneId, dim });
 const verifyMs = (performance.now() - started) / rounds;
 
 started = performance.now();
 const merged = mergeHeads(heads);
 const mergeMs = performance.now() - started;
 
-const report = { heads: n, float32Bytes: float32, int8Bytes: int8, messageBytes: message.length, signMs, verifyMs, mergeMs, heldBack: merged.heldBack.length };
+const report = {
+  heads: n,
+  float32Bytes: float32,
+  int8Bytes: int8,
+  messageBytes: message.length,
+  signMs,
+  verifyMs,
+  mergeMs,
+  heldBack: merged.heldBack.length,
+};
 if (values.json) console.log(JSON.stringify(report, null, 2));
 else {
-  printTable('fleet sync without a broker (1024-d, 5-class softmax heads)', ['measure', 'value'], [
-    ['head file, float32 weights', `${float32} bytes`],
-    ['head file, int8 weights per row', `${int8} bytes (${((100 * int8) / float32).toFixed(0)} %)`],
-    ['signed head message (int8)', `${message.length} bytes`],
-    ['encode + sign one fleet head', `${signMs.toFixed(2)} ms`],
-    ['verify + decode one fleet head', `${verifyMs.toFixed(2)} ms`],
-    [`merge ${n} device heads, outlier check included`, `${mergeMs.toFixed(0)} ms (${merged.heldBack.length} held back)`],
-  ]);
+  printTable(
+    'fleet sync without a broker (1024-d, 5-class softmax heads)',
+    ['measure', 'value'],
+    [
+      ['head file, float32 weights', `${float32} bytes`],
+      ['head file, int8 weights per row', `${int8} bytes (${((100 * int8) / float32).toFixed(0)} %)`],
+      ['signed head message (int8)', `${message.length} bytes`],
+      ['encode + sign one fleet head', `${signMs.toFixed(2)} ms`],
+      ['verify + decode one fleet head', `${verifyMs.toFixed(2)} ms`],
+      [`merge ${n} device heads, outlier check included`, `${mergeMs.toFixed(0)} ms (${merged.heldBack.length} held back)`],
+    ],
+  );
 }

@@ -16,7 +16,20 @@ export function syntheticHeads(n: number, seed = 11): Head[] {
     const weights = Float32Array.from(base, (w) => w + gauss() * 0.03);
     const bias = Float32Array.from(BENCH_LABELS, () => gauss() * 0.1);
     return new Head(
-      { kind: 'softmax', backboneId: BENCH_BACKBONE, dim: BENCH_DIM, labels: BENCH_LABELS, counts: BENCH_LABELS.map(() => 10 + (i % 7)), version: 1, parent: null, metrics: {}, createdAt: new Date().toISOString(), power: 0.7, temperature: 1, normalize: false },
+      {
+        kind: 'softmax',
+        backboneId: BENCH_BACKBONE,
+        dim: BENCH_DIM,
+        labels: BENCH_LABELS,
+        counts: BENCH_LABELS.map(() => 10 + (i % 7)),
+        version: 1,
+        parent: null,
+        metrics: {},
+        createdAt: new Date().toISOString(),
+        power: 0.7,
+        temperature: 1,
+        normalize: false,
+      },
       weights,
       bias,
     );

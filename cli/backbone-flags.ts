@@ -27,8 +27,7 @@ export interface BackboneFlags {
 export function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0)
-      throw new UsageError(`${name} must be a positive whole number, got "${value}"`);
+    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${name} must be a positive whole number, got "${value}"`);
     return n;
   };
 }
@@ -43,30 +42,15 @@ export function addBackboneOptions(
       new Option(
         '--engine <name>',
         'inference engine (default: onnx, TFLite models imported to ONNX and cached; tflite pins the WASM engine)',
-      ).choices([
-        'tflite',
-        'onnx',
-      ]),
+      ).choices(['tflite', 'onnx']),
     )
-    .option(
-      '--workers <n>',
-      'inference worker threads (default: 2 for TFLite, 1 for ONNX)',
-      positiveInt('--workers'),
-    )
-    .option(
-      '--threads <n>',
-      'threads per worker (default: 1 for TFLite, all cores for ONNX)',
-      positiveInt('--threads'),
-    )
+    .option('--workers <n>', 'inference worker threads (default: 2 for TFLite, 1 for ONNX)', positiveInt('--workers'))
+    .option('--threads <n>', 'threads per worker (default: 1 for TFLite, all cores for ONNX)', positiveInt('--threads'))
     .option('--batch <n>', 'images per worker batch (default 8)', positiveInt('--batch'))
     .option('--cache-dir <dir>', 'cache folder for models and embeddings (default $XDG_CACHE_HOME/edgetune)')
     .option('--no-cache', 'do not read or write the embedding cache')
     .option('--no-download', 'never download a model; fail if it is not on disk')
-    .option(
-      '--max-pixels <n>',
-      'refuse images larger than this many pixels (default 64000000)',
-      positiveInt('--max-pixels'),
-    );
+    .option('--max-pixels <n>', 'refuse images larger than this many pixels (default 64000000)', positiveInt('--max-pixels'));
 }
 
 export interface OpenedBackbone {

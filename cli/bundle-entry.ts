@@ -7,7 +7,9 @@ import { registerDevice } from './commands/device.js';
 import { registerRelease } from './commands/release.js';
 import { runProgram } from './run.js';
 
-const program = new Command('edgetune').description('edgetune on a device: the agent and its releases').option('--debug', 'print stack traces for errors');
+const program = new Command('edgetune')
+  .description('edgetune on a device: the agent and its releases')
+  .option('--debug', 'print stack traces for errors');
 registerAgent(program);
 registerDevice(program);
 registerRelease(program);

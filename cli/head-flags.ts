@@ -26,11 +26,7 @@ export function addHeadOptions(command: Command): Command {
   return command
     .addOption(new Option('--head <kind>', 'head kind').choices([...HEAD_KINDS]).default('softmax'))
     .option('--l2 <x>', 'softmax: L2 strength (default 0.1; 1 when a class has under 20 photos)', nonNegative('--l2'))
-    .option(
-      '--epochs <n>',
-      'softmax: epochs of the learning-rate schedule (default 10)',
-      nonNegative('--epochs'),
-    )
+    .option('--epochs <n>', 'softmax: epochs of the learning-rate schedule (default 10)', nonNegative('--epochs'))
     .option('--seed <n>', 'seed for splits and training', (v) => Number.parseInt(v, 10), 42);
 }
 
@@ -60,12 +56,7 @@ export function toMatrix(
   return { x, y: Int32Array.from(kept, (k) => k.label), kept };
 }
 
-export function pick(
-  x: Float32Array,
-  y: Int32Array,
-  indices: number[],
-  dim: number,
-): { x: Float32Array; y: Int32Array } {
+export function pick(x: Float32Array, y: Int32Array, indices: number[], dim: number): { x: Float32Array; y: Int32Array } {
   const out = new Float32Array(indices.length * dim);
   indices.forEach((i, r) => out.set(x.subarray(i * dim, (i + 1) * dim), r * dim));
   return { x: out, y: Int32Array.from(indices, (i) => y[i]!) };

@@ -13,9 +13,7 @@ export async function runProgram(program: Command, argv: string[]): Promise<numb
     const commanderCode = (err as { code?: string }).code;
     if (commanderCode?.startsWith('commander.')) {
       const exitCode = (err as { exitCode?: number }).exitCode ?? 2;
-      return commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version'
-        ? 0
-        : exitCode;
+      return commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version' ? 0 : exitCode;
     }
     return reportError(err, argv.includes('--debug'));
   }

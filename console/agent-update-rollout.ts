@@ -30,7 +30,8 @@ export async function publishAgentUpdate(options: AgentUpdateOptions, sequence =
   const manifest = readBundleManifest(options.bundle);
   const bytes = readFileSync(options.bundle);
   const chunks = splitIntoChunks(bytes, options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
-  for (const chunk of chunks) await options.publish(topics.blob(options.fleet, chunk.sha256, chunk.index), Buffer.from(chunk.payload), { qos: 1, retain: true });
+  for (const chunk of chunks)
+    await options.publish(topics.blob(options.fleet, chunk.sha256, chunk.index), Buffer.from(chunk.payload), { qos: 1, retain: true });
   const update: AgentUpdate = {
     kind: 'agent-update',
     fleet: options.fleet,
@@ -54,7 +55,10 @@ export async function withdrawAgentUpdate(fleet: string, update: AgentUpdate, pu
 }
 
 /** A device's last state message, as the console keeps it. */
-export type DeviceState = { release?: unknown; update?: { version?: unknown; status?: unknown; error?: unknown } | null } & Record<string, unknown>;
+export type DeviceState = { release?: unknown; update?: { version?: unknown; status?: unknown; error?: unknown } | null } & Record<
+  string,
+  unknown
+>;
 
 export interface RolloutOptions extends AgentUpdateOptions {
   /** Devices updated first; the rest only when every canary runs the new release. */
@@ -80,7 +84,8 @@ export async function rolloutAgentUpdate(options: RolloutOptions): Promise<Rollo
   let sequence = Date.now();
   let update = await publishAgentUpdate({ ...options, devices: options.canaries }, sequence);
   const canaries = await waitForStage(update, options.canaries, options.state, timeout);
-  if (!canaries.every((d) => d.updated)) return { update, devices: report(update, options.fleetDevices, options.state), stage: 'canaries', ok: false };
+  if (!canaries.every((d) => d.updated))
+    return { update, devices: report(update, options.fleetDevices, options.state), stage: 'canaries', ok: false };
   sequence = Math.max(sequence + 1, Date.now());
   update = await publishAgentUpdate({ ...options, devices: null }, sequence);
   const all = await waitForStage(update, options.fleetDevices, options.state, timeout);
@@ -92,12 +97,23 @@ function report(update: AgentUpdate, devices: string[], state: RolloutOptions['s
     const s = state(device);
     const release = typeof s?.release === 'string' ? s.release : null;
     const forThis = s?.update && s.update.version === update.version ? s.update : null;
-    return { device, release, updated: release === update.version, status: typeof forThis?.status === 'string' ? forThis.status : null, error: typeof forThis?.error === 'string' ? forThis.error : null };
+    return {
+      device,
+      release,
+      updated: release === update.version,
+      status: typeof forThis?.status === 'string' ? forThis.status : null,
+      error: typeof forThis?.error === 'string' ? forThis.error : null,
+    };
   });
 }
 
 /** Until every device runs the new release, or reports it failed (rolled back), or the time is up. */
-async function waitForStage(update: AgentUpdate, devices: string[], state: RolloutOptions['state'], timeoutMs: number): Promise<RolloutReport['devices']> {
+async function waitForStage(
+  update: AgentUpdate,
+  devices: string[],
+  state: RolloutOptions['state'],
+  timeoutMs: number,
+): Promise<RolloutReport['devices']> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const rows = report(update, devices, state);
@@ -106,4 +122,3 @@ async function waitForStage(update: AgentUpdate, devices: string[], state: Rollo
     await new Promise((r) => setTimeout(r, 250));
   }
 }
-

@@ -48,16 +48,22 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     refusals.push({ ...refusal, at: Date.now() });
     if (refusals.length > 1000) refusals.shift();
   };
-  const isConsole = (client: { id: string } | null) => client !== null && (client as unknown as { user?: string }).user === options.console.username;
+  const isConsole = (client: { id: string } | null) =>
+    client !== null && (client as unknown as { user?: string }).user === options.console.username;
   const broker = await Aedes.createBroker({
     authenticate: (client, username, password, done) => {
-      const check = username === options.console.username ? Promise.resolve(password !== undefined && sameSecret(Buffer.from(password), options.console.password)) : options.credentials.verify(username, password);
+      const check =
+        username === options.console.username
+          ? Promise.resolve(password !== undefined && sameSecret(Buffer.from(password), options.console.password))
+          : options.credentials.verify(username, password);
       void check
         .catch(() => false)
         .then((ok) => {
           if (!ok) {
             refuse({ device: username ?? '(no username)', action: 'connect', topic: '' });
-            const error = Object.assign(new Error(`bad username or password for "${username ?? ''}"`), { returnCode: 4 }) as AuthenticateError;
+            const error = Object.assign(new Error(`bad username or password for "${username ?? ''}"`), {
+              returnCode: 4,
+            }) as AuthenticateError;
             return done(error, false);
           }
           (client as unknown as { user?: string }).user = username;
@@ -94,7 +100,9 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     refusals,
     publish: (topic, payload, publishOptions = {}) =>
       new Promise<void>((resolve, reject) =>
-        broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: publishOptions.retain ?? false, dup: false }, (err) => (err ? reject(err) : resolve())),
+        broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: publishOptions.retain ?? false, dup: false }, (err) =>
+          err ? reject(err) : resolve(),
+        ),
       ),
     close: async () => {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
@@ -105,7 +113,8 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
 
 /** A device reads fleet heads, blobs and its own commands; nothing of other devices. */
 export function deviceSubscribeAllowed(fleet: string, device: string, filter: string): boolean {
-  if (filter === `edgetune/${fleet}/fleet/head` || filter === `edgetune/${fleet}/fleet/backbone` || filter === `edgetune/${fleet}/fleet/#`) return true;
+  if (filter === `edgetune/${fleet}/fleet/head` || filter === `edgetune/${fleet}/fleet/backbone` || filter === `edgetune/${fleet}/fleet/#`)
+    return true;
   const blobs = `edgetune/${fleet}/blobs/`;
   if (filter.startsWith(blobs)) return /^(#|[0-9a-f]{64}\/(\+|#|\d{1,6}))$/.test(filter.slice(blobs.length));
   if (filter.includes('+') || filter.includes('#')) return false;

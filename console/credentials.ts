@@ -29,7 +29,9 @@ export class DeviceCredentials {
     const password = randomBytes(24).toString('base64url');
     const salt = randomBytes(16);
     this.db
-      .prepare('INSERT INTO credentials (device, salt, hash, mosquitto, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET salt = excluded.salt, hash = excluded.hash, mosquitto = excluded.mosquitto')
+      .prepare(
+        'INSERT INTO credentials (device, salt, hash, mosquitto, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET salt = excluded.salt, hash = excluded.hash, mosquitto = excluded.mosquitto',
+      )
       .run(device, salt, scryptSync(password, salt, 32), mosquittoHash(password), Date.now());
     return password;
   }
@@ -38,7 +40,8 @@ export class DeviceCredentials {
    * restart must not stall the broker for a scrypt per device. */
   async verify(device: string | undefined, password: Uint8Array | string | undefined): Promise<boolean> {
     if (!device || password === undefined) return false;
-    const row = this.db.prepare('SELECT salt, hash FROM credentials WHERE device = ?').get(device) as { salt: Buffer; hash: Buffer } | undefined;
+    const row = this.db.prepare('SELECT salt, hash FROM credentials WHERE device = ?').get(device) as
+      { salt: Buffer; hash: Buffer } | undefined;
     if (!row) return false;
     const given = await scryptAsync(Buffer.from(password), row.salt, 32);
     return timingSafeEqual(given, row.hash);
@@ -46,7 +49,9 @@ export class DeviceCredentials {
 
   /** Lines of a mosquitto password_file for every device (mosquitto 2's PBKDF2-SHA512 "$7$" format). */
   mosquittoPasswords(): string[] {
-    return (this.db.prepare('SELECT device, mosquitto FROM credentials ORDER BY device').all() as { device: string; mosquitto: string }[]).map((r) => `${r.device}:${r.mosquitto}`);
+    return (
+      this.db.prepare('SELECT device, mosquitto FROM credentials ORDER BY device').all() as { device: string; mosquitto: string }[]
+    ).map((r) => `${r.device}:${r.mosquitto}`);
   }
 
   revoke(device: string): boolean {

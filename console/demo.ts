@@ -80,10 +80,14 @@ export function sliceDataset(data: FolderDataset, devices: number, shots: number
     );
     const needed = testPerClass + devices * shots;
     if (paths.length < needed) {
-      throw new DatasetError('DATASET_TOO_SMALL', `${join(data.root, label)}: ${paths.length} photos; ${devices} devices x ${shots} shots + ${testPerClass} test photos need ${needed}`);
+      throw new DatasetError(
+        'DATASET_TOO_SMALL',
+        `${join(data.root, label)}: ${paths.length} photos; ${devices} devices x ${shots} shots + ${testPerClass} test photos need ${needed}`,
+      );
     }
     slices.test.push(...paths.slice(0, testPerClass).map((path) => ({ path, label })));
-    for (let d = 0; d < devices; d++) slices.perDevice[d]!.push(...paths.slice(testPerClass + d * shots, testPerClass + (d + 1) * shots).map((path) => ({ path, label })));
+    for (let d = 0; d < devices; d++)
+      slices.perDevice[d]!.push(...paths.slice(testPerClass + d * shots, testPerClass + (d + 1) * shots).map((path) => ({ path, label })));
   });
   return slices;
 }
@@ -96,14 +100,22 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
   const slices = sliceDataset(data, options.devices, options.shots, options.testPerClass, options.seed);
   const ids = Array.from({ length: options.devices }, (_, i) => `demo-${i + 1}`);
 
-  const fleet = await FleetConsole.start({ dir: join(options.dir, 'console'), fleet: 'demo', broker: { host: '127.0.0.1', port: options.brokerPort }, canaries: [ids[0]!], log });
+  const fleet = await FleetConsole.start({
+    dir: join(options.dir, 'console'),
+    fleet: 'demo',
+    broker: { host: '127.0.0.1', port: options.brokerPort },
+    canaries: [ids[0]!],
+    log,
+  });
   const agents: Agent[] = [];
   const stop = async () => {
     await Promise.allSettled(agents.map((a) => a.stop()));
     await fleet.stop();
   };
   try {
-    say(`console up: broker ${fleet.brokerUrl}, ${options.devices} devices, ${data.classes.length} classes, ${options.shots} photos per class each`);
+    say(
+      `console up: broker ${fleet.brokerUrl}, ${options.devices} devices, ${data.classes.length} classes, ${options.shots} photos per class each`,
+    );
     for (const id of ids) agents.push(await startDemoAgent(fleet, id, join(options.dir, id), options.backbone, log));
 
     say('devices collect and label their photos');
@@ -125,13 +137,24 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     const rollout = await fleet.mergeAndRollout();
     say(`fleet head v${rollout.version}: ${rollout.status}${rollout.reason ? ` (${rollout.reason})` : ''}`);
     if (rollout.status === 'released') {
-      await until(`every device on fleet head v${rollout.version}`, () => agents.every((a) => a.currentHead?.meta.metrics.fleetVersion === rollout.version), 30_000);
+      await until(
+        `every device on fleet head v${rollout.version}`,
+        () => agents.every((a) => a.currentHead?.meta.metrics.fleetVersion === rollout.version),
+        30_000,
+      );
     }
 
     const devices = agents.map((agent, d): DemoDevice => {
       const after = accuracy(agent.currentHead!, test);
       const b = before.get(ids[d]!)!;
-      return { id: ids[d]!, samples: slices.perDevice[d]!.length, before: b, after, gain: after - b, headVersion: agent.currentHead!.meta.version };
+      return {
+        id: ids[d]!,
+        samples: slices.perDevice[d]!.length,
+        before: b,
+        after,
+        gain: after - b,
+        headVersion: agent.currentHead!.meta.version,
+      };
     });
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const result: DemoResult = {

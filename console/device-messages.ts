@@ -47,7 +47,8 @@ export class DeviceMessages {
     let device: string | null = null;
     try {
       const parsed = parseTopic(topic);
-      if (parsed.kind !== 'device' || parsed.fleet !== this.fleet) throw new SyncError('SYNC_BAD_TOPIC', `topic "${topic.slice(0, 200)}" is not a device topic of fleet "${this.fleet}"`);
+      if (parsed.kind !== 'device' || parsed.fleet !== this.fleet)
+        throw new SyncError('SYNC_BAD_TOPIC', `topic "${topic.slice(0, 200)}" is not a device topic of fleet "${this.fleet}"`);
       device = parsed.device;
       switch (parsed.channel) {
         case 'state':
@@ -70,7 +71,8 @@ export class DeviceMessages {
     // An empty retained message clears the topic (a device removed from the fleet).
     if (payload.length === 0) return;
     const state = parseJsonMessage(StateSchema, payload, topic, MAX_JSON_BYTES);
-    if (state.device !== device) throw new SyncError('SYNC_MALFORMED', `${topic}: state of "${state.device.slice(0, 64)}" on the topic of "${device}"`);
+    if (state.device !== device)
+      throw new SyncError('SYNC_MALFORMED', `${topic}: state of "${state.device.slice(0, 64)}" on the topic of "${device}"`);
     const known = this.registry.device(device);
     checkProtocol(state.protocol, device, topic);
     if (!state.online) {
@@ -81,23 +83,41 @@ export class DeviceMessages {
     }
     if (state.publicKey) readPublicKey(state.publicKey, `${topic} field "publicKey"`);
     if (known?.publicKey && state.publicKey && known.publicKey !== state.publicKey) {
-      this.events.problem({ device, topic, code: 'DEVICE_KEY_CHANGED', message: `${topic}: device ${device} reports a new public key; its heads are refused until the device is added again (edgetune console add-device ${device})` });
+      this.events.problem({
+        device,
+        topic,
+        code: 'DEVICE_KEY_CHANGED',
+        message: `${topic}: device ${device} reports a new public key; its heads are refused until the device is added again (edgetune console add-device ${device})`,
+      });
     }
     const { publicKey, ...rest } = state;
     this.registry.recordState(device, rest, state.protocol, publicKey ?? null);
-    if (typeof state.holdoutAccuracy === 'number') this.registry.recordAccuracy(device, state.holdoutAccuracy, state.headVersion ?? null, state.fleetVersion ?? null);
+    if (typeof state.holdoutAccuracy === 'number')
+      this.registry.recordAccuracy(device, state.holdoutAccuracy, state.headVersion ?? null, state.fleetVersion ?? null);
     this.events.changed({ device, channel: 'state' });
   }
 
   private onHead(device: string, topic: string, payload: Buffer): void {
-    if (payload.length > MAX_HEAD_BYTES) throw new SyncError('SYNC_MALFORMED', `${topic}: ${payload.length} bytes, more than the ${MAX_HEAD_BYTES} a head may have`);
+    if (payload.length > MAX_HEAD_BYTES)
+      throw new SyncError('SYNC_MALFORMED', `${topic}: ${payload.length} bytes, more than the ${MAX_HEAD_BYTES} a head may have`);
     const known = this.registry.device(device);
     if (!known?.publicKey || typeof known.state.backbone !== 'string' || typeof known.state.dim !== 'number') {
-      throw new SyncError('SYNC_UNKNOWN_DEVICE', `${topic}: no state with a public key from device ${device} yet, so its head cannot be verified; refused`);
+      throw new SyncError(
+        'SYNC_UNKNOWN_DEVICE',
+        `${topic}: no state with a public key from device ${device} yet, so its head cannot be verified; refused`,
+      );
     }
-    const { header, head } = decodeHeadMessage(payload, { where: topic, publicKey: readPublicKey(known.publicKey, `pinned key of ${device}`), backboneId: known.state.backbone, dim: known.state.dim });
+    const { header, head } = decodeHeadMessage(payload, {
+      where: topic,
+      publicKey: readPublicKey(known.publicKey, `pinned key of ${device}`),
+      backboneId: known.state.backbone,
+      dim: known.state.dim,
+    });
     if (header.kind !== 'device-head' || header.device !== device || header.fleet !== this.fleet) {
-      throw new SyncError('SYNC_MALFORMED', `${topic}: a ${header.kind} of device "${header.device}" in fleet "${header.fleet}" on the head topic of "${device}"`);
+      throw new SyncError(
+        'SYNC_MALFORMED',
+        `${topic}: a ${header.kind} of device "${header.device}" in fleet "${header.fleet}" on the head topic of "${device}"`,
+      );
     }
     const stored = this.registry.addDeviceHead({
       id: header.id,
@@ -119,7 +139,12 @@ export class DeviceMessages {
     checkProtocol(event.protocol, device, topic);
     const known = this.registry.device(device);
     if (typeof event.holdoutAccuracy === 'number') {
-      this.registry.recordAccuracy(device, event.holdoutAccuracy, (known?.state.headVersion as number | null) ?? null, (known?.state.fleetVersion as number | null) ?? null);
+      this.registry.recordAccuracy(
+        device,
+        event.holdoutAccuracy,
+        (known?.state.headVersion as number | null) ?? null,
+        (known?.state.fleetVersion as number | null) ?? null,
+      );
     }
     this.registry.touch(device);
     this.events.changed({ device, channel: 'events' });
@@ -128,11 +153,16 @@ export class DeviceMessages {
   private onResponse(device: string, topic: string, payload: Buffer): void {
     const response = parseJsonMessage(ResponseSchema, payload, topic, MAX_JSON_BYTES);
     checkProtocol(response.protocol, device, topic);
-    if (response.device !== device) throw new SyncError('SYNC_MALFORMED', `${topic}: a reply of "${response.device.slice(0, 64)}" on the topic of "${device}"`);
+    if (response.device !== device)
+      throw new SyncError('SYNC_MALFORMED', `${topic}: a reply of "${response.device.slice(0, 64)}" on the topic of "${device}"`);
     this.events.response(response);
   }
 }
 
 function checkProtocol(protocol: number, device: string, topic: string): void {
-  if (protocol !== PROTOCOL_VERSION) throw new SyncError('SYNC_PROTOCOL_VERSION', `${topic}: device ${device} speaks protocol v${protocol}; this console speaks v${PROTOCOL_VERSION}`);
+  if (protocol !== PROTOCOL_VERSION)
+    throw new SyncError(
+      'SYNC_PROTOCOL_VERSION',
+      `${topic}: device ${device} speaks protocol v${protocol}; this console speaks v${PROTOCOL_VERSION}`,
+    );
 }

@@ -29,7 +29,11 @@ export function writeMosquittoConfig(
   const fleet = checkId('fleet', options.fleet);
   const files = { config: join(dir, 'mosquitto.conf'), passwords: join(dir, 'passwords'), acl: join(dir, 'acl') };
   const text = (lines: string[]) => new TextEncoder().encode(`${lines.join('\n')}\n`);
-  writeDurably(files.passwords, text([`${options.console.username}:${mosquittoHash(options.console.password)}`, ...options.credentials.mosquittoPasswords()]), { mode: 0o600 });
+  writeDurably(
+    files.passwords,
+    text([`${options.console.username}:${mosquittoHash(options.console.password)}`, ...options.credentials.mosquittoPasswords()]),
+    { mode: 0o600 },
+  );
   const device = `edgetune/${fleet}/device/%u`;
   writeDurably(
     files.acl,

@@ -87,17 +87,22 @@ export class Registry {
     this.statements = {
       device: this.db.prepare('SELECT * FROM devices WHERE id = ?'),
       devices: this.db.prepare('SELECT * FROM devices ORDER BY id'),
-      upsertDevice: this.db.prepare(`INSERT INTO devices (id, online, first_seen, last_seen, protocol, public_key, state) VALUES (@id, @online, @now, @now, @protocol, @publicKey, @state)
+      upsertDevice: this.db
+        .prepare(`INSERT INTO devices (id, online, first_seen, last_seen, protocol, public_key, state) VALUES (@id, @online, @now, @now, @protocol, @publicKey, @state)
         ON CONFLICT (id) DO UPDATE SET online = @online, last_seen = @now, protocol = @protocol, public_key = COALESCE(public_key, @publicKey), state = @state`),
       touch: this.db.prepare('UPDATE devices SET last_seen = ? WHERE id = ?'),
       forgetKey: this.db.prepare('UPDATE devices SET public_key = NULL WHERE id = ?'),
-      insertHead: this.db.prepare(`INSERT OR IGNORE INTO device_heads (id, device, version, backbone, dim, kind, accuracy, received_at, bytes)
+      insertHead: this.db
+        .prepare(`INSERT OR IGNORE INTO device_heads (id, device, version, backbone, dim, kind, accuracy, received_at, bytes)
         VALUES (@id, @device, @version, @backbone, @dim, @kind, @accuracy, @receivedAt, @bytes)`),
-      latestHeads: this.db.prepare(`SELECT h.* FROM device_heads h JOIN (SELECT device, MAX(version) AS version FROM device_heads GROUP BY device) m
+      latestHeads: this.db
+        .prepare(`SELECT h.* FROM device_heads h JOIN (SELECT device, MAX(version) AS version FROM device_heads GROUP BY device) m
         ON h.device = m.device AND h.version = m.version ORDER BY h.device, h.received_at DESC`),
       headCount: this.db.prepare('SELECT COUNT(*) AS n FROM device_heads WHERE (@device IS NULL OR device = @device)'),
       headIds: this.db.prepare('SELECT id FROM device_heads ORDER BY received_at, id'),
-      insertFleet: this.db.prepare(`INSERT INTO fleet_heads (version, status, merged, held_back, note, created_at, message) VALUES (@version, @status, @merged, @heldBack, @note, @createdAt, @message)`),
+      insertFleet: this.db.prepare(
+        `INSERT INTO fleet_heads (version, status, merged, held_back, note, created_at, message) VALUES (@version, @status, @merged, @heldBack, @note, @createdAt, @message)`,
+      ),
       setFleetStatus: this.db.prepare('UPDATE fleet_heads SET status = ?, note = COALESCE(?, note) WHERE version = ?'),
       fleetHead: this.db.prepare('SELECT * FROM fleet_heads WHERE version = ?'),
       fleetHeads: this.db.prepare('SELECT * FROM fleet_heads ORDER BY version DESC LIMIT ?'),
@@ -130,7 +135,14 @@ export class Registry {
   /** Records a device's state; the first public key it reports is pinned (trust on first use, over
    * the broker login that vouches for who it is) and never replaced by a later state. */
   recordState(id: string, state: Record<string, unknown>, protocol: number | null, publicKey: string | null, now = Date.now()): void {
-    this.statements.upsertDevice.run({ id, online: state.online === false ? 0 : 1, now, protocol, publicKey, state: JSON.stringify(state) });
+    this.statements.upsertDevice.run({
+      id,
+      online: state.online === false ? 0 : 1,
+      now,
+      protocol,
+      publicKey,
+      state: JSON.stringify(state),
+    });
   }
 
   touch(id: string, now = Date.now()): void {
@@ -166,7 +178,12 @@ export class Registry {
   }
 
   addFleetHead(row: Omit<FleetHeadRow, 'createdAt'>): void {
-    this.statements.insertFleet.run({ ...row, merged: JSON.stringify(row.merged), heldBack: JSON.stringify(row.heldBack), createdAt: Date.now() });
+    this.statements.insertFleet.run({
+      ...row,
+      merged: JSON.stringify(row.merged),
+      heldBack: JSON.stringify(row.heldBack),
+      createdAt: Date.now(),
+    });
   }
 
   setFleetStatus(version: number, status: FleetStatus, note?: string): void {
@@ -196,7 +213,9 @@ export class Registry {
 
   /** The newest 5,000 accuracy points (of one device, or all), oldest first. */
   accuracyHistory(device?: string): AccuracyPoint[] {
-    return (this.statements.accuracy.all({ device: device ?? null }) as (AccuracyPoint & { seq: number })[]).map(({ seq: _seq, ...point }) => point);
+    return (this.statements.accuracy.all({ device: device ?? null }) as (AccuracyPoint & { seq: number })[]).map(
+      ({ seq: _seq, ...point }) => point,
+    );
   }
 
   /** The newest `perDevice` accuracy points of every device, oldest first. */
@@ -211,7 +230,13 @@ export class Registry {
   }
 
   addProblem(problem: Omit<Problem, 'at'>): void {
-    this.statements.insertProblem.run(Date.now(), problem.device, problem.topic.slice(0, 300), problem.code, problem.message.slice(0, 1000));
+    this.statements.insertProblem.run(
+      Date.now(),
+      problem.device,
+      problem.topic.slice(0, 300),
+      problem.code,
+      problem.message.slice(0, 1000),
+    );
     this.statements.trimProblems.run();
   }
 

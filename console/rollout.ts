@@ -54,7 +54,8 @@ export function canaryGotWorse(report: CanaryReport, tolerance: number): boolean
   if (report.error !== undefined) return true;
   if (report.before === null || report.after === null) return false;
   if (report.after >= report.before - tolerance) return false;
-  if (report.lost === undefined || report.gained === undefined) return report.after < report.before - 1 / Math.max(1, report.holdout) - 1e-9;
+  if (report.lost === undefined || report.gained === undefined)
+    return report.after < report.before - 1 / Math.max(1, report.holdout) - 1e-9;
   return binomialTail(report.lost, report.lost + report.gained) < 0.1;
 }
 
@@ -92,13 +93,30 @@ export class Rollouts {
       const { group, skipped } = this.latestHeads();
       if (group.length === 0) throw new ConsoleError('CONSOLE_NO_HEADS', 'no device has sent a head yet: nothing to merge');
       const merge = mergeHeads(group, this.console_.options.merge);
-      for (const held of merge.heldBack) registry.addProblem({ device: held.device, topic: 'merge', code: 'HEAD_HELD_BACK', message: held.reason });
+      for (const held of merge.heldBack)
+        registry.addProblem({ device: held.device, topic: 'merge', code: 'HEAD_HELD_BACK', message: held.reason });
       const version = registry.nextFleetVersion();
-      const head = merge.head.withMeta({ version, parent: registry.releasedFleetHeads()[0]?.version ?? null, metrics: { devices: merge.merged.length } });
+      const head = merge.head.withMeta({
+        version,
+        parent: registry.releasedFleetHeads()[0]?.version ?? null,
+        metrics: { devices: merge.merged.length },
+      });
       const message = this.sign(head, version);
-      const online = new Set(this.console_.devices().filter((d) => d.online).map((d) => d.id));
+      const online = new Set(
+        this.console_
+          .devices()
+          .filter((d) => d.online)
+          .map((d) => d.id),
+      );
       const canaries = (options.canaries ?? this.console_.canaries).filter((d) => online.has(d) && merge.merged.includes(d));
-      registry.addFleetHead({ version, status: canaries.length > 0 ? 'canary' : 'released', merged: merge.merged, heldBack: merge.heldBack, note: null, message });
+      registry.addFleetHead({
+        version,
+        status: canaries.length > 0 ? 'canary' : 'released',
+        merged: merge.merged,
+        heldBack: merge.heldBack,
+        note: null,
+        message,
+      });
       const base = { version, merged: merge.merged, heldBack: merge.heldBack, skipped, labels: head.labels };
       log.info('fleet head merged', { version, merged: merge.merged, heldBack: merge.heldBack, canaries });
       if (canaries.length === 0) {
@@ -109,7 +127,11 @@ export class Rollouts {
       const tolerance = this.console_.options.rollbackTolerance ?? 0.02;
       const worse = reports.filter((r) => canaryGotWorse(r, tolerance));
       if (worse.length > 0) {
-        const reason = worse.map((r) => (r.error ? `${r.device}: ${r.error}` : `${r.device}: holdout accuracy ${r.before!.toFixed(3)} -> ${r.after!.toFixed(3)}`)).join('; ');
+        const reason = worse
+          .map((r) =>
+            r.error ? `${r.device}: ${r.error}` : `${r.device}: holdout accuracy ${r.before!.toFixed(3)} -> ${r.after!.toFixed(3)}`,
+          )
+          .join('; ');
         await Promise.allSettled(canaries.map((d) => this.console_.command(d, 'rollback-fleet', { version })));
         registry.setFleetStatus(version, 'rolled-back', `canaries got worse: ${reason}`);
         log.warn('fleet head rolled back on its canaries', { version, reason });
@@ -127,11 +149,22 @@ export class Rollouts {
       const { registry } = this.console_;
       const current = registry.releasedFleetHeads()[0];
       const previous = registry.fleetHeads(1000).find((f) => f.status === 'superseded' && current && f.version < current.version);
-      if (!current || !previous) throw new ConsoleError('CONSOLE_NOTHING_TO_ROLL_BACK', current ? `fleet head v${current.version} is the first one released: nothing to roll back to` : 'no fleet head has been released');
+      if (!current || !previous)
+        throw new ConsoleError(
+          'CONSOLE_NOTHING_TO_ROLL_BACK',
+          current ? `fleet head v${current.version} is the first one released: nothing to roll back to` : 'no fleet head has been released',
+        );
       const head = this.decode(previous).withMeta({});
       const version = registry.nextFleetVersion();
       const message = this.sign(head.withMeta({ version, parent: previous.version }), version);
-      registry.addFleetHead({ version, status: 'released', merged: previous.merged, heldBack: previous.heldBack, note: `rollback of v${current.version} to the head of v${previous.version}`, message });
+      registry.addFleetHead({
+        version,
+        status: 'released',
+        merged: previous.merged,
+        heldBack: previous.heldBack,
+        note: `rollback of v${current.version} to the head of v${previous.version}`,
+        message,
+      });
       registry.setFleetStatus(current.version, 'rolled-back', `rolled back by v${version}`);
       await this.release(version, message, { supersede: false });
       return { version, restored: previous.version, replaced: current.version };
@@ -153,7 +186,8 @@ export class Rollouts {
 
   private async release(version: number, message: Buffer, options: { supersede?: boolean } = {}): Promise<void> {
     const { registry } = this.console_;
-    if (options.supersede !== false) for (const f of registry.releasedFleetHeads()) if (f.version !== version) registry.setFleetStatus(f.version, 'superseded');
+    if (options.supersede !== false)
+      for (const f of registry.releasedFleetHeads()) if (f.version !== version) registry.setFleetStatus(f.version, 'superseded');
     registry.setFleetStatus(version, 'released');
     await this.console_.publish(topics.fleetHead(this.console_.fleet), message, { retain: true });
     this.console_.log.info('fleet head released', { version });
@@ -169,7 +203,13 @@ export class Rollouts {
           const num = (v: unknown) => (typeof v === 'number' ? v : null);
           const lost = num(result.lost);
           const gained = num(result.gained);
-          return { device, before: num(result.accuracyBefore), after: num(result.accuracyAfter), holdout: num(result.holdout) ?? 0, ...(lost !== null && gained !== null ? { lost, gained } : {}) };
+          return {
+            device,
+            before: num(result.accuracyBefore),
+            after: num(result.accuracyAfter),
+            holdout: num(result.holdout) ?? 0,
+            ...(lost !== null && gained !== null ? { lost, gained } : {}),
+          };
         } catch (err) {
           return { device, before: null, after: null, holdout: 0, error: (err as Error).message };
         }
@@ -191,7 +231,8 @@ export class Rollouts {
     }
     // Only heads over the same features merge: same backbone, kind, and feature transform (a device
     // still running an older edgetune keeps its own head until it is updated and retrains).
-    const key = ({ head: { meta } }: DeviceHead) => `${meta.kind} head on ${meta.backboneId} (${meta.dim}-d, power ${meta.power}${meta.normalize ? ', L2-normalised' : ''})`;
+    const key = ({ head: { meta } }: DeviceHead) =>
+      `${meta.kind} head on ${meta.backboneId} (${meta.dim}-d, power ${meta.power}${meta.normalize ? ', L2-normalised' : ''})`;
     const sizes = new Map<string, number>();
     for (const h of decoded) sizes.set(key(h), (sizes.get(key(h)) ?? 0) + 1);
     const fleetKey = [...sizes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];
@@ -205,11 +246,17 @@ export class Rollouts {
 
   private sign(head: Head, version: number): Buffer {
     const id = `fleet-${this.console_.fleet}-${version}-${Date.now()}`;
-    return Buffer.from(encodeHeadMessage(head, { kind: 'fleet-head', fleet: this.console_.fleet, device: null, version, id }, this.console_.keys.privateKey));
+    return Buffer.from(
+      encodeHeadMessage(head, { kind: 'fleet-head', fleet: this.console_.fleet, device: null, version, id }, this.console_.keys.privateKey),
+    );
   }
 
   private decode(row: FleetHeadRow): Head {
-    const { head } = decodeHeadMessage(row.message, { where: `fleet head v${row.version}`, publicKey: this.console_.keys.publicKey, ...backboneOf(row) });
+    const { head } = decodeHeadMessage(row.message, {
+      where: `fleet head v${row.version}`,
+      publicKey: this.console_.keys.publicKey,
+      ...backboneOf(row),
+    });
     return head;
   }
 

@@ -19,7 +19,13 @@ import { type DeviceView, deviceViews } from './device-view.js';
 import { Registry } from './registry.js';
 import { type RolloutReport, rolloutAgentUpdate } from './agent-update-rollout.js';
 import { type RolloutResult, Rollouts } from './rollout.js';
-import { EmbeddedTransport, type EmbeddedBrokerOptions, type ExternalBrokerOptions, ExternalTransport, type Transport } from './transport.js';
+import {
+  EmbeddedTransport,
+  type EmbeddedBrokerOptions,
+  type ExternalBrokerOptions,
+  ExternalTransport,
+  type Transport,
+} from './transport.js';
 
 export { ConsoleError };
 export type { DeviceView };
@@ -40,7 +46,6 @@ export interface ConsoleOptions {
   merge?: MergeOptions;
   log?: Logger;
 }
-
 
 export class FleetConsole extends EventEmitter {
   private readonly pending = new Map<string, { device: string; resolve: (r: CommandResponse) => void; timer: NodeJS.Timeout }>();
@@ -87,7 +92,9 @@ export class FleetConsole extends EventEmitter {
     const deliver = ({ topic, payload }: { topic: string; payload: Buffer }) => console_.messages.handle(topic, payload);
     try {
       console_.transport = options.externalBroker
-        ? await ExternalTransport.open(options.fleet, options.externalBroker, deliver, (msg, error) => log[error ? 'warn' : 'info'](msg, { error }))
+        ? await ExternalTransport.open(options.fleet, options.externalBroker, deliver, (msg, error) =>
+            log[error ? 'warn' : 'info'](msg, { error }),
+          )
         : await EmbeddedTransport.open(options.fleet, credentials, options.broker ?? {}, deliver);
     } catch (err) {
       registry.close();
@@ -95,7 +102,12 @@ export class FleetConsole extends EventEmitter {
       throw err;
     }
     // A broker that restarted without persistence forgot the retained fleet head: publish it again.
-    console_.transport.onReady(() => void console_.rollouts.republish().catch((err: unknown) => log.warn('could not publish the fleet head', { error: errorMessage(err) })));
+    console_.transport.onReady(
+      () =>
+        void console_.rollouts
+          .republish()
+          .catch((err: unknown) => log.warn('could not publish the fleet head', { error: errorMessage(err) })),
+    );
     log.info('console started', { fleet: options.fleet, broker: console_.brokerUrl, transport: console_.transport.kind });
     return console_;
   }
@@ -113,10 +125,18 @@ export class FleetConsole extends EventEmitter {
   }
 
   /** Issues (or re-issues) a device's broker credentials and forgets its pinned key. */
-  addDevice(device: string): { device: string; password: string; fleet: { url: string; id: string; username: string; password: string; publicKeyFile: string } } {
+  addDevice(device: string): {
+    device: string;
+    password: string;
+    fleet: { url: string; id: string; username: string; password: string; publicKeyFile: string };
+  } {
     const password = this.credentials.issue(device);
     this.registry.forgetKey(device);
-    return { device, password, fleet: { url: this.brokerUrl, id: this.fleet, username: device, password, publicKeyFile: this.publicKeyFile } };
+    return {
+      device,
+      password,
+      fleet: { url: this.brokerUrl, id: this.fleet, username: device, password, publicKeyFile: this.publicKeyFile },
+    };
   }
 
   devices(): DeviceView[] {
@@ -124,21 +144,32 @@ export class FleetConsole extends EventEmitter {
   }
 
   /** Sends a command to one device and waits for its reply (rejects on timeout or a refusal). */
-  async command(device: string, cmd: CommandName, args: Record<string, unknown> = {}, timeoutMs = this.options.commandTimeoutMs ?? 30_000): Promise<Record<string, unknown>> {
+  async command(
+    device: string,
+    cmd: CommandName,
+    args: Record<string, unknown> = {},
+    timeoutMs = this.options.commandTimeoutMs ?? 30_000,
+  ): Promise<Record<string, unknown>> {
     checkId('device', device);
     const id = randomUUID();
     const responseTopic = topics.device(this.fleet, device, 'cmd/response');
     const reply = new Promise<CommandResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new ConsoleError('COMMAND_TIMEOUT', `device ${device} did not answer "${cmd}" within ${Number((timeoutMs / 1000).toFixed(1))} s`));
+        reject(
+          new ConsoleError('COMMAND_TIMEOUT', `device ${device} did not answer "${cmd}" within ${Number((timeoutMs / 1000).toFixed(1))} s`),
+        );
       }, timeoutMs);
       this.pending.set(id, { device, resolve, timer });
     });
     const payload = Buffer.from(JSON.stringify({ protocol: PROTOCOL_VERSION, id, cmd, args, replyTo: responseTopic }));
     await this.transport.publish(topics.device(this.fleet, device, 'cmd'), payload, { responseTopic, correlationData: Buffer.from(id) });
     const response = await reply;
-    if (!response.ok) throw new ConsoleError(response.error?.code ?? 'COMMAND_FAILED', `device ${device} refused "${cmd}": ${response.error?.message ?? 'no reason given'}`);
+    if (!response.ok)
+      throw new ConsoleError(
+        response.error?.code ?? 'COMMAND_FAILED',
+        `device ${device} refused "${cmd}": ${response.error?.message ?? 'no reason given'}`,
+      );
     return response.result ?? {};
   }
 
@@ -174,7 +205,8 @@ export class FleetConsole extends EventEmitter {
 
   /** Restarts the embedded broker (tests and operators: devices reconnect with backoff). */
   async restartBroker(): Promise<void> {
-    if (!(this.transport instanceof EmbeddedTransport)) throw new ConsoleError('CONSOLE_EXTERNAL_BROKER', 'the console uses an external broker; restart it there');
+    if (!(this.transport instanceof EmbeddedTransport))
+      throw new ConsoleError('CONSOLE_EXTERNAL_BROKER', 'the console uses an external broker; restart it there');
     await this.transport.restart();
   }
 

@@ -41,12 +41,24 @@ export class EmbeddedTransport implements Transport {
     private readonly start: () => Promise<RunningBroker>,
   ) {}
 
-  static async open(fleet: string, credentials: DeviceCredentials, options: EmbeddedBrokerOptions, deliver: DeviceMessageHandler): Promise<EmbeddedTransport> {
+  static async open(
+    fleet: string,
+    credentials: DeviceCredentials,
+    options: EmbeddedBrokerOptions,
+    deliver: DeviceMessageHandler,
+  ): Promise<EmbeddedTransport> {
     // The console's own login on its own broker: nothing outside this process needs it.
     const consoleLogin = { username: `console-${fleet}`, password: crypto.randomUUID() };
     let port = options.port ?? 1883;
     const start = async () => {
-      const broker = await startBroker({ fleet, host: options.host ?? '127.0.0.1', port, credentials, console: consoleLogin, onDeviceMessage: deliver });
+      const broker = await startBroker({
+        fleet,
+        host: options.host ?? '127.0.0.1',
+        port,
+        credentials,
+        console: consoleLogin,
+        onDeviceMessage: deliver,
+      });
       port = Number(new URL(broker.url).port);
       return broker;
     };
@@ -96,7 +108,12 @@ export class ExternalTransport implements Transport {
     private readonly protocolVersion: 4 | 5,
   ) {}
 
-  static async open(fleet: string, options: ExternalBrokerOptions, deliver: DeviceMessageHandler, onEvent: (msg: string, error?: string) => void): Promise<ExternalTransport> {
+  static async open(
+    fleet: string,
+    options: ExternalBrokerOptions,
+    deliver: DeviceMessageHandler,
+    onEvent: (msg: string, error?: string) => void,
+  ): Promise<ExternalTransport> {
     const protocolVersion = options.protocolVersion ?? 5;
     const client = mqtt.connect(options.url, {
       username: options.username,
@@ -128,7 +145,10 @@ export class ExternalTransport implements Transport {
   }
 
   async publish(topic: string, payload: Buffer, options: PublishOptions = {}): Promise<void> {
-    const properties = this.protocolVersion === 5 && options.responseTopic ? { responseTopic: options.responseTopic, ...(options.correlationData ? { correlationData: options.correlationData } : {}) } : undefined;
+    const properties =
+      this.protocolVersion === 5 && options.responseTopic
+        ? { responseTopic: options.responseTopic, ...(options.correlationData ? { correlationData: options.correlationData } : {}) }
+        : undefined;
     await this.client.publishAsync(topic, payload, { qos: 1, retain: options.retain ?? false, ...(properties ? { properties } : {}) });
   }
 

@@ -64,11 +64,17 @@ export function loadOrCreateApiToken(file: string): { token: string; created: bo
   }
   const mode = statSync(file).mode & 0o777;
   if (mode & 0o077) {
-    throw new ConsoleError('CONSOLE_TOKEN_FILE_MODE', `${file}: the API token file is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}); run chmod 600 ${file}`);
+    throw new ConsoleError(
+      'CONSOLE_TOKEN_FILE_MODE',
+      `${file}: the API token file is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}); run chmod 600 ${file}`,
+    );
   }
   const token = readFileSync(file, 'utf8').trim();
   if (!/^[A-Za-z0-9_-]{16,256}$/.test(token)) {
-    throw new ConsoleError('CONSOLE_TOKEN_FILE_BAD', `${file}: expected one API token of 16-256 letters, digits, "-" or "_"; delete the file to have a new one created`);
+    throw new ConsoleError(
+      'CONSOLE_TOKEN_FILE_BAD',
+      `${file}: expected one API token of 16-256 letters, digits, "-" or "_"; delete the file to have a new one created`,
+    );
   }
   return { token, created: false };
 }
@@ -81,8 +87,11 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
   const events = new EventStream(console_, (options.heartbeatSeconds ?? 15) * 1000);
   let server;
   try {
-    server = await listen((req, res) => handle(console_, { token, events }, req, res), { host, port: options.port, statusByCode: STATUS_BY_CODE }, (fields) =>
-      log.error('console web request failed', { ...fields, url: typeof fields.url === 'string' ? withoutToken(fields.url) : fields.url }),
+    server = await listen(
+      (req, res) => handle(console_, { token, events }, req, res),
+      { host, port: options.port, statusByCode: STATUS_BY_CODE },
+      (fields) =>
+        log.error('console web request failed', { ...fields, url: typeof fields.url === 'string' ? withoutToken(fields.url) : fields.url }),
     );
   } catch (err) {
     events.close();
@@ -90,7 +99,11 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
   }
   const url = `${server.url}/?token=${token}`;
   log.info('console web listening', { url: `${server.url}/` });
-  if (!isLoopback(host)) log.warn('the console web UI is served over plain HTTP beyond this machine: the API token travels in clear text; put a TLS proxy in front', { host });
+  if (!isLoopback(host))
+    log.warn(
+      'the console web UI is served over plain HTTP beyond this machine: the API token travels in clear text; put a TLS proxy in front',
+      { host },
+    );
   return {
     url,
     origin: server.url,
@@ -106,7 +119,8 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
 function canariesField(body: Record<string, unknown>): string[] | undefined {
   const canaries = body.canaries;
   if (canaries === undefined) return undefined;
-  if (!(Array.isArray(canaries) && canaries.every((c) => typeof c === 'string'))) throw new HttpError(400, 'BAD_REQUEST', 'field "canaries" must be an array of device ids');
+  if (!(Array.isArray(canaries) && canaries.every((c) => typeof c === 'string')))
+    throw new HttpError(400, 'BAD_REQUEST', 'field "canaries" must be an array of device ids');
   return canaries as string[];
 }
 
@@ -150,7 +164,8 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   if (method === 'POST' && path === '/api/rollback') return sendJson(res, 200, await console_.rollouts.rollback());
   if (method === 'POST' && path === '/api/agent-update') {
     const body = await readJson(req);
-    if (typeof body.bundle !== 'string' || !isAbsolute(body.bundle)) throw new HttpError(400, 'BAD_REQUEST', 'field "bundle" must be the absolute path of a bundle file on the console machine');
+    if (typeof body.bundle !== 'string' || !isAbsolute(body.bundle))
+      throw new HttpError(400, 'BAD_REQUEST', 'field "bundle" must be the absolute path of a bundle file on the console machine');
     const canaries = canariesField(body);
     return sendJson(res, 200, await console_.pushAgentUpdate(body.bundle, canaries ? { canaries } : {}));
   }
@@ -173,7 +188,8 @@ function requireOnlineDevice(console_: FleetConsole, device: string): void {
   const row = console_.registry.device(device);
   if (!row) throw new HttpError(404, 'DEVICE_NOT_FOUND', `no device "${device}" in fleet "${console_.fleet}"`);
   // A command to an offline device would only time out: say so now.
-  if (!row.online) throw new HttpError(409, 'DEVICE_OFFLINE', `device "${device}" is offline; it gets the released fleet head when it reconnects`);
+  if (!row.online)
+    throw new HttpError(409, 'DEVICE_OFFLINE', `device "${device}" is offline; it gets the released fleet head when it reconnects`);
 }
 
 export interface DeviceWithHistory extends DeviceView {
@@ -185,7 +201,8 @@ function historyParam(url: URL): number {
   const text = url.searchParams.get('history');
   if (text === null) return HISTORY_PER_DEVICE;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > MAX_HISTORY) throw new HttpError(400, 'BAD_REQUEST', `query parameter "history" must be an integer from 0 to ${MAX_HISTORY}`);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_HISTORY)
+    throw new HttpError(400, 'BAD_REQUEST', `query parameter "history" must be an integer from 0 to ${MAX_HISTORY}`);
   return n;
 }
 
@@ -237,7 +254,12 @@ class EventStream {
   }
 
   add(res: ServerResponse): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     // A dropped stream reconnects after 2 s; the page re-fetches on every (re)connect.
     res.write(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ fleet: this.console_.fleet })}\n\n`);
     this.clients.add(res);

@@ -6,13 +6,7 @@ import type { EdgetuneError } from './errors.js';
 
 type ErrorClass = new (code: string, message: string) => EdgetuneError;
 
-export function parseWith<S extends z.ZodType>(
-  schema: S,
-  value: unknown,
-  where: string,
-  ErrorType: ErrorClass,
-  code: string,
-): z.infer<S> {
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: string, ErrorType: ErrorClass, code: string): z.infer<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;

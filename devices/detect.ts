@@ -58,7 +58,10 @@ export function detectDevice(root = '/', arch: string = process.arch): Detection
   if (facts.tegraRelease || /jetson|nvidia/i.test(model)) {
     const release = /^# R(\d+)/.exec(facts.tegraRelease ?? '')?.[1];
     const orin = /orin/i.test(model) || (release !== undefined && Number(release) >= 35);
-    return pick(orin ? 'jetson-orin' : 'jetson-nano', facts.tegraRelease ? `L4T release "${facts.tegraRelease.split(',')[0]}"` : `model "${model}"`);
+    return pick(
+      orin ? 'jetson-orin' : 'jetson-nano',
+      facts.tegraRelease ? `L4T release "${facts.tegraRelease.split(',')[0]}"` : `model "${model}"`,
+    );
   }
   if (facts.arch === 'arm') return pick('generic-armv7', 'a 32-bit ARM CPU');
   if (facts.arch === 'arm64') return pick('generic-arm64', 'an unknown 64-bit ARM board');

@@ -17,10 +17,17 @@ export interface ImportedModel {
   importMs: number;
 }
 
-export async function importModelFile(ref: string, out: string, options: ImportOptions & { resolve?: ResolveOptions } = {}): Promise<ImportedModel> {
+export async function importModelFile(
+  ref: string,
+  out: string,
+  options: ImportOptions & { resolve?: ResolveOptions } = {},
+): Promise<ImportedModel> {
   const source = await resolveModel(ref, options.resolve);
   if (source.manifest.format !== 'tflite') {
-    throw new ModelError('IMPORT_NOT_TFLITE', `${source.path}: model "${source.manifest.id}" is ${source.manifest.format}; only TFLite models are imported`);
+    throw new ModelError(
+      'IMPORT_NOT_TFLITE',
+      `${source.path}: model "${source.manifest.id}" is ${source.manifest.format}; only TFLite models are imported`,
+    );
   }
   const started = performance.now();
   const result = importTflite(source.bytes, source.path, options);
@@ -31,6 +38,7 @@ export async function importModelFile(ref: string, out: string, options: ImportO
   writeDurably(out, result.bytes);
   const manifestPath = `${out}.json`;
   writeDurably(manifestPath, new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
-  if (manifest.labels && !existsSync(join(dirname(out), manifest.labels))) copyFileSync(join(dirname(source.path), manifest.labels), join(dirname(out), manifest.labels));
+  if (manifest.labels && !existsSync(join(dirname(out), manifest.labels)))
+    copyFileSync(join(dirname(source.path), manifest.labels), join(dirname(out), manifest.labels));
   return { path: out, manifestPath, manifest, ops: result.ops, outputTensor: result.outputTensor, importMs };
 }

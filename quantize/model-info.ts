@@ -49,7 +49,11 @@ function tfliteInfo(bytes: Uint8Array, where: string): ModelInfo {
   const quantized = m.tensors.filter((t) => t.quantization);
   const perChannel = quantized.some((t) => t.quantization!.scale.length > 1);
   const types = [...new Set(quantized.map((t) => t.type))].sort();
-  const info = (i: number): TensorInfo => ({ name: m.tensors[i]!.name, type: m.tensors[i]!.type.toLowerCase(), shape: m.tensors[i]!.shape });
+  const info = (i: number): TensorInfo => ({
+    name: m.tensors[i]!.name,
+    type: m.tensors[i]!.type.toLowerCase(),
+    shape: m.tensors[i]!.shape,
+  });
   return {
     format: 'tflite',
     inputs: m.inputs.map(info),
@@ -57,7 +61,8 @@ function tfliteInfo(bytes: Uint8Array, where: string): ModelInfo {
     ops,
     parameters,
     macs,
-    quantization: quantized.length === 0 ? 'none (float)' : `${types.join('/')} tensors, ${perChannel ? 'per-channel' : 'per-tensor'} weights`,
+    quantization:
+      quantized.length === 0 ? 'none (float)' : `${types.join('/')} tensors, ${perChannel ? 'per-channel' : 'per-tensor'} weights`,
   };
 }
 
@@ -75,8 +80,19 @@ function onnxInfo(bytes: Uint8Array, where: string): ModelInfo {
   });
   const inputs = graph.input!.filter((v) => !inits.has(v.name!)).map(info);
   const int8Weights = graph.initializer!.filter((t) => t.dataType === DT.INT8 && t.dims!.length === 4).length;
-  const quantization = !ops.QuantizeLinear && !ops.QLinearConv && int8Weights === 0 ? 'none (float)' : `QDQ: ${ops.QuantizeLinear ?? 0} QuantizeLinear, ${ops.DequantizeLinear ?? 0} DequantizeLinear; ${int8Weights} int8 conv weights`;
-  return { format: 'onnx', inputs, outputs: graph.output!.map(info), ops, parameters, macs: onnxMacs(graph, inits, inputs[0]), quantization };
+  const quantization =
+    !ops.QuantizeLinear && !ops.QLinearConv && int8Weights === 0
+      ? 'none (float)'
+      : `QDQ: ${ops.QuantizeLinear ?? 0} QuantizeLinear, ${ops.DequantizeLinear ?? 0} DequantizeLinear; ${int8Weights} int8 conv weights`;
+  return {
+    format: 'onnx',
+    inputs,
+    outputs: graph.output!.map(info),
+    ops,
+    parameters,
+    macs: onnxMacs(graph, inits, inputs[0]),
+    quantization,
+  };
 }
 
 /** Propagates shapes (batch 1) through the ops edgetune's models use and counts Conv and Gemm MACs. */
@@ -87,7 +103,10 @@ function onnxMacs(
 ): number | null {
   if (!input) return null;
   const shapes = new Map<string, number[]>();
-  shapes.set(input.name, input.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1)));
+  shapes.set(
+    input.name,
+    input.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1)),
+  );
   for (const [name, t] of inits) shapes.set(name, (t.dims ?? []).map(Number));
   type Node = onnxProto.onnx.INodeProto;
   const attr = (n: Node, name: string) => n.attribute?.find((a) => a.name === name);
@@ -106,7 +125,9 @@ function onnxMacs(
         const strides = ints(n, 'strides', [1, 1]);
         const pads = ints(n, 'pads', [0, 0, 0, 0]);
         const dil = ints(n, 'dilations', [1, 1]);
-        const spatial = [0, 1].map((a) => Math.floor((x[2 + a]! + pads[a]! + pads[a + 2]! - ((kernel[a]! - 1) * dil[a]! + 1)) / strides[a]!) + 1);
+        const spatial = [0, 1].map(
+          (a) => Math.floor((x[2 + a]! + pads[a]! + pads[a + 2]! - ((kernel[a]! - 1) * dil[a]! + 1)) / strides[a]!) + 1,
+        );
         y = [x[0]!, w ? w[0]! : x[1]!, ...spatial];
         if (w) macs += y[1]! * spatial[0]! * spatial[1]! * w[1]! * kernel[0]! * kernel[1]!;
         break;

@@ -60,7 +60,12 @@ const QUANTIZABLE = new Set(['Conv', 'AveragePool', 'MaxPool', 'Add', 'GlobalAve
 /** Activations folded into the op before them: the tensor after them is the one quantized. */
 const ACTIVATIONS = new Set(['Relu', 'Clip']);
 
-export async function quantizeStatic(floatModel: Uint8Array, inputs: Uint8Array[], where: string, options: PtqOptions = {}): Promise<PtqResult> {
+export async function quantizeStatic(
+  floatModel: Uint8Array,
+  inputs: Uint8Array[],
+  where: string,
+  options: PtqOptions = {},
+): Promise<PtqResult> {
   if (inputs.length === 0) throw new ModelError('CALIBRATION_EMPTY', `${where}: no calibration images`);
   const model = decodeOnnx(floatModel, where);
   const graph = model.graph!;
@@ -88,7 +93,9 @@ export async function quantizeStatic(floatModel: Uint8Array, inputs: Uint8Array[
   // Calibration: the float model with every tensor to quantize as an extra output.
   const calibration = withOutputs(model, names);
   const session = await ort.InferenceSession.create(calibration, { graphOptimizationLevel: 'basic', intraOpNumThreads: 2 });
-  const feed = (x: Uint8Array) => ({ [inputName]: new ort.Tensor(tensorType(inputInfo.type!.tensorType!.elemType!), x, [1, ...inputDims.slice(1)]) });
+  const feed = (x: Uint8Array) => ({
+    [inputName]: new ort.Tensor(tensorType(inputInfo.type!.tensorType!.elemType!), x, [1, ...inputDims.slice(1)]),
+  });
   const lo = new Map(names.map((n) => [n, Infinity]));
   const hi = new Map(names.map((n) => [n, -Infinity]));
   // Per-channel means of every Conv input [C], for bias correction.
@@ -142,11 +149,22 @@ export async function quantizeStatic(floatModel: Uint8Array, inputs: Uint8Array[
   } else {
     for (const name of names) ranges.set(name, [lo.get(name)!, hi.get(name)!]);
   }
-  const quantized = rewrite(model, ranges, initializers, (options.biasCorrection ?? PTQ_DEFAULTS.biasCorrection) ? channelMeans : new Map());
+  const quantized = rewrite(
+    model,
+    ranges,
+    initializers,
+    (options.biasCorrection ?? PTQ_DEFAULTS.biasCorrection) ? channelMeans : new Map(),
+  );
   const bytes = onnx.ModelProto.encode(quantized.model).finish();
 
   // Per-layer error and the output cosine, float (the calibration session) against int8.
-  const probe = await ort.InferenceSession.create(withOutputs(quantized.model, names.map((n) => `${n}:dq`)), { graphOptimizationLevel: 'basic', intraOpNumThreads: 2 });
+  const probe = await ort.InferenceSession.create(
+    withOutputs(
+      quantized.model,
+      names.map((n) => `${n}:dq`),
+    ),
+    { graphOptimizationLevel: 'basic', intraOpNumThreads: 2 },
+  );
   const errSum = new Map(names.map((n) => [n, 0]));
   const refSum = new Map(names.map((n) => [n, 0]));
   let cosineSum = 0;
@@ -172,14 +190,23 @@ export async function quantizeStatic(floatModel: Uint8Array, inputs: Uint8Array[
   await session.release();
   return {
     bytes,
-    layers: names.map((tensor) => ({ tensor, relativeError: Math.sqrt(errSum.get(tensor)! / (refSum.get(tensor)! || 1)), range: ranges.get(tensor)! })),
+    layers: names.map((tensor) => ({
+      tensor,
+      relativeError: Math.sqrt(errSum.get(tensor)! / (refSum.get(tensor)! || 1)),
+      range: ranges.get(tensor)!,
+    })),
     outputCosine: cosineSum / probeCount,
     quantizedConvs: quantized.convs,
     quantizedTensors: names.length,
   };
 }
 
-function rewrite(model: Model, ranges: Map<string, [number, number]>, initializers: Map<string, Tensor>, channelMeans: Map<string, Float64Array>): { model: Model; convs: number } {
+function rewrite(
+  model: Model,
+  ranges: Map<string, [number, number]>,
+  initializers: Map<string, Tensor>,
+  channelMeans: Map<string, Float64Array>,
+): { model: Model; convs: number } {
   const graph = model.graph!;
   const extra: Tensor[] = [];
   const out: Node[] = [];
@@ -222,7 +249,14 @@ function rewrite(model: Model, ranges: Map<string, [number, number]>, initialize
         for (let k = 0; k < per; k++) q[c * per + k] = Math.max(-127, Math.min(127, Math.round(w[c * per + k]! / scales[c]!)));
       }
       const wName = `${inputs[1]}:dq`;
-      out.push(onnx.NodeProto.create({ opType: 'DequantizeLinear', input: [constant(q, dims, DT.INT8), constant(scales, [o], DT.FLOAT), constant(new Array<number>(o).fill(0), [o], DT.INT8)], output: [wName], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] }));
+      out.push(
+        onnx.NodeProto.create({
+          opType: 'DequantizeLinear',
+          input: [constant(q, dims, DT.INT8), constant(scales, [o], DT.FLOAT), constant(new Array<number>(o).fill(0), [o], DT.INT8)],
+          output: [wName],
+          attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
+        }),
+      );
       inputs[1] = wName;
       replaced.add(1);
       if (inputs[2] && initializers.has(inputs[2])) {
@@ -239,13 +273,29 @@ function rewrite(model: Model, ranges: Map<string, [number, number]>, initialize
           for (let c = 0; c < o; c++) {
             let shift = 0;
             const firstIn = Math.floor(c / outPerGroup) * perGroupIn;
-            for (let k = 0; k < per; k++) shift += (q[c * per + k]! * scales[c]! - w[c * per + k]!) * means[firstIn + Math.floor(k / taps)]!;
+            for (let k = 0; k < per; k++)
+              shift += (q[c * per + k]! * scales[c]! - w[c * per + k]!) * means[firstIn + Math.floor(k / taps)]!;
             bias[c] = bias[c]! - shift;
           }
         }
         const bScales = Float32Array.from(scales, (s) => s * inScale);
         const bName = `${inputs[2]}:dq`;
-        out.push(onnx.NodeProto.create({ opType: 'DequantizeLinear', input: [constant(Int32Array.from(bias, (v, c) => Math.round(v / bScales[c]!)), [o], DT.INT32), constant(bScales, [o], DT.FLOAT), constant(new Array<number>(o).fill(0), [o], DT.INT32)], output: [bName], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] }));
+        out.push(
+          onnx.NodeProto.create({
+            opType: 'DequantizeLinear',
+            input: [
+              constant(
+                Int32Array.from(bias, (v, c) => Math.round(v / bScales[c]!)),
+                [o],
+                DT.INT32,
+              ),
+              constant(bScales, [o], DT.FLOAT),
+              constant(new Array<number>(o).fill(0), [o], DT.INT32),
+            ],
+            output: [bName],
+            attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
+          }),
+        );
         inputs[2] = bName;
         replaced.add(2);
       }
@@ -283,7 +333,9 @@ function withOutputs(model: Model, names: string[]): Uint8Array {
     ...graph.output!,
     ...names.map((name) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: DT.FLOAT } } })),
   ];
-  return onnx.ModelProto.encode(onnx.ModelProto.create({ ...model, graph: onnx.GraphProto.create({ ...graph, output: outputs }) })).finish();
+  return onnx.ModelProto.encode(
+    onnx.ModelProto.create({ ...model, graph: onnx.GraphProto.create({ ...graph, output: outputs }) }),
+  ).finish();
 }
 
 function floatsOf(t: Tensor): Float32Array {

@@ -49,7 +49,10 @@ export async function quantizeModelFile(
   const started = performance.now();
   const source = await resolveModel(ref, options.resolve);
   if (source.manifest.format !== 'onnx') {
-    throw new ModelError('QUANTIZE_NOT_ONNX', `${source.path}: quantize takes a float ONNX model; import a TFLite model first (edgetune model import --float)`);
+    throw new ModelError(
+      'QUANTIZE_NOT_ONNX',
+      `${source.path}: quantize takes a float ONNX model; import a TFLite model first (edgetune model import --float)`,
+    );
   }
   const files = calibrationFiles(calibrateDir);
   if (files.length === 0) throw new DatasetError('DATASET_EMPTY', `${calibrateDir}: no images to calibrate with`);

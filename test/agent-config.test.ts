@@ -16,7 +16,11 @@ const file = (name: string, text: string) => {
 describe('agent config', () => {
   it('reads YAML, fills defaults, and lets the environment override fields', () => {
     const path = file('agent.yaml', 'device:\n  id: pi-07\nhttp:\n  port: 8081\nsources:\n  inbox:\n    dir: /srv/inbox\n');
-    const config = loadAgentConfig(path, { EDGETUNE_HTTP_PORT: '9000', EDGETUNE_HEAD_KIND: 'prototype', EDGETUNE_DATA_EMBEDDINGS_ONLY: 'true' });
+    const config = loadAgentConfig(path, {
+      EDGETUNE_HTTP_PORT: '9000',
+      EDGETUNE_HEAD_KIND: 'prototype',
+      EDGETUNE_DATA_EMBEDDINGS_ONLY: 'true',
+    });
     expect(config.device.id).toBe('pi-07');
     expect(config.http.port).toBe(9000);
     expect(config.head.kind).toBe('prototype');
@@ -27,24 +31,32 @@ describe('agent config', () => {
 
   it('names the file, the field and what was expected for a wrong type', () => {
     const path = file('wrong-type.yaml', 'http:\n  port: "eighty"\n');
-    expect(() => loadAgentConfig(path, {})).toThrow(/wrong-type\.yaml: field "http\.port": Invalid input: expected number, received string/);
+    expect(() => loadAgentConfig(path, {})).toThrow(
+      /wrong-type\.yaml: field "http\.port": Invalid input: expected number, received string/,
+    );
     const enumPath = file('wrong-enum.json', JSON.stringify({ queue: { drop: 'random' } }));
-    expect(() => loadAgentConfig(enumPath, {})).toThrow('wrong-enum.json: field "queue.drop": Invalid option: expected one of "oldest"|"newest"');
+    expect(() => loadAgentConfig(enumPath, {})).toThrow(
+      'wrong-enum.json: field "queue.drop": Invalid option: expected one of "oldest"|"newest"',
+    );
   });
 
   it('refuses unknown fields, bad device ids, bad syntax and missing files by name', () => {
     expect(() => loadAgentConfig(file('typo.yaml', 'htpp:\n  port: 80\n'), {})).toThrow(/typo\.yaml: .*htpp/);
-    expect(() => loadAgentConfig(file('id.yaml', 'device:\n  id: "../etc"\n'), {})).toThrow(/id\.yaml: field "device\.id": letters, digits/);
+    expect(() => loadAgentConfig(file('id.yaml', 'device:\n  id: "../etc"\n'), {})).toThrow(
+      /id\.yaml: field "device\.id": letters, digits/,
+    );
     expect(() => loadAgentConfig(file('syntax.yaml', 'http: [\n'), {})).toThrow(/syntax\.yaml: not valid YAML/);
     expect(() => loadAgentConfig(join(tmp.path, 'missing.yaml'), {})).toThrow(/missing\.yaml: cannot read config/);
     expect(() => loadAgentConfig(undefined, { EDGETUNE_HTTP_PORT: '70000' })).toThrow(/\(defaults and environment\): field "http\.port"/);
   });
 
   it('parses environment values as JSON when they parse, else as strings', () => {
-    expect(applyEnvOverrides({}, { EDGETUNE_SOURCES_CAMERA: '{"command":["rpicam-still","-o","-"]}', EDGETUNE_DEVICE_ID: 'pi-9' })).toEqual({
-      sources: { camera: { command: ['rpicam-still', '-o', '-'] } },
-      device: { id: 'pi-9' },
-    });
+    expect(applyEnvOverrides({}, { EDGETUNE_SOURCES_CAMERA: '{"command":["rpicam-still","-o","-"]}', EDGETUNE_DEVICE_ID: 'pi-9' })).toEqual(
+      {
+        sources: { camera: { command: ['rpicam-still', '-o', '-'] } },
+        device: { id: 'pi-9' },
+      },
+    );
   });
 });
 
@@ -53,7 +65,11 @@ describe('edgetune agent (CLI)', () => {
     const path = file('print.yaml', 'device:\n  id: pi-print\n  profile: rpi-zero-2w\n');
     const { code, stdout } = await runCli(['agent', '--config', path, '--print-config'], { EDGETUNE_HTTP_PORT: '9100' });
     expect(code).toBe(0);
-    const printed = JSON.parse(stdout) as { config: { device: { id: string }; http: { port: number } }; profile: string; settings: { queueLimit: number } };
+    const printed = JSON.parse(stdout) as {
+      config: { device: { id: string }; http: { port: number } };
+      profile: string;
+      settings: { queueLimit: number };
+    };
     expect(printed.config.device.id).toBe('pi-print');
     expect(printed.config.http.port).toBe(9100);
     expect(printed.profile).toBe('rpi-zero-2w');

@@ -29,7 +29,8 @@ let fleet: FleetConsole;
 let payload: BundlePayload;
 const bundles: Record<string, BuiltBundle> = {};
 
-const publish = (topic: string, bytes: Buffer, options: { qos: 1; retain: boolean }) => fleet.publish(topic, bytes, { retain: options.retain });
+const publish = (topic: string, bytes: Buffer, options: { qos: 1; retain: boolean }) =>
+  fleet.publish(topic, bytes, { retain: options.retain });
 /** A device's last state as the console's registry keeps it. */
 const stateOf = (device: string) => fleet.registry.device(device)?.state as DeviceState | undefined;
 
@@ -83,7 +84,21 @@ describe('agent updates pushed over MQTT', () => {
   it('refuses an update not signed by the fleet key, and keeps running its release', async () => {
     const [canary] = devices;
     const before = pid(canary!.root);
-    const forged = encodeAgentUpdate({ kind: 'agent-update', fleet: 'farm', version: '0.2.0', target: 'linux-x64', sha256: bundles['0.2.0']!.sha256, bytes: bundles['0.2.0']!.bytes, chunks: 1, devices: null, sequence: Date.now(), createdAt: new Date().toISOString() }, attackerKey.privateKey);
+    const forged = encodeAgentUpdate(
+      {
+        kind: 'agent-update',
+        fleet: 'farm',
+        version: '0.2.0',
+        target: 'linux-x64',
+        sha256: bundles['0.2.0']!.sha256,
+        bytes: bundles['0.2.0']!.bytes,
+        chunks: 1,
+        devices: null,
+        sequence: Date.now(),
+        createdAt: new Date().toISOString(),
+      },
+      attackerKey.privateKey,
+    );
     await publish(topics.fleetAgent('farm'), Buffer.from(forged), { qos: 1, retain: true });
     const refused = await until('the refusal in the state', () => {
       const update = stateOf('pi-canary')?.update;
@@ -105,7 +120,12 @@ describe('agent updates pushed over MQTT', () => {
     const started = Date.now();
     // From the console's web API (what `edgetune console push-update` calls): its canaries first, then everyone.
     const web = await startConsoleWeb(fleet, { port: 0, tokenFile: join(tmp.path, 'console', 'web-token') });
-    const post = (body: unknown) => fetch(`${web.origin}/api/agent-update`, { method: 'POST', headers: { authorization: `Bearer ${web.token}` }, body: JSON.stringify(body) });
+    const post = (body: unknown) =>
+      fetch(`${web.origin}/api/agent-update`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${web.token}` },
+        body: JSON.stringify(body),
+      });
     let report: RolloutReport;
     try {
       const missing = await post({ bundle: join(tmp.path, 'no-such-bundle.tar.gz') });
@@ -119,7 +139,9 @@ describe('agent updates pushed over MQTT', () => {
       await web.close();
     }
     clearInterval(watch);
-    console.log(`agent update of ${(bundles['0.2.0']!.bytes / 2 ** 20).toFixed(1)} MB to 2 devices in 2 stages: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `agent update of ${(bundles['0.2.0']!.bytes / 2 ** 20).toFixed(1)} MB to 2 devices in 2 stages: ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
     expect(report).toMatchObject({ ok: true, stage: 'fleet' });
     expect(report.devices.map((d) => [d.device, d.release])).toEqual([
       ['pi-canary', '0.2.0'],
@@ -138,7 +160,21 @@ describe('agent updates pushed over MQTT', () => {
 
   it('refuses an older manifest signed by the fleet key: a replayed downgrade', async () => {
     const [canary] = devices;
-    const old = encodeAgentUpdate({ kind: 'agent-update', fleet: 'farm', version: '0.1.0', target: 'linux-x64', sha256: bundles['0.1.0']!.sha256, bytes: bundles['0.1.0']!.bytes, chunks: 1, devices: null, sequence: 1, createdAt: new Date().toISOString() }, fleetKey.privateKey);
+    const old = encodeAgentUpdate(
+      {
+        kind: 'agent-update',
+        fleet: 'farm',
+        version: '0.1.0',
+        target: 'linux-x64',
+        sha256: bundles['0.1.0']!.sha256,
+        bytes: bundles['0.1.0']!.bytes,
+        chunks: 1,
+        devices: null,
+        sequence: 1,
+        createdAt: new Date().toISOString(),
+      },
+      fleetKey.privateKey,
+    );
     await publish(topics.fleetAgent('farm'), Buffer.from(old), { qos: 1, retain: true });
     const refused = await until('the refusal in the state', () => {
       const update = stateOf('pi-canary')?.update;
@@ -150,7 +186,13 @@ describe('agent updates pushed over MQTT', () => {
 
   it('an update whose new agent fails its health check is rolled back, reported, and not tried again', async () => {
     const [canary] = devices;
-    const update = await publishAgentUpdate({ fleet: 'farm', bundle: bundles['0.3.0']!.file, key: fleetKey.privateKey, publish, devices: ['pi-canary'] });
+    const update = await publishAgentUpdate({
+      fleet: 'farm',
+      bundle: bundles['0.3.0']!.file,
+      key: fleetKey.privateKey,
+      publish,
+      devices: ['pi-canary'],
+    });
     const state = await until(
       'the rollback reported by the restored agent',
       () => {

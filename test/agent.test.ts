@@ -20,7 +20,11 @@ let url: string;
 async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
   const res = await fetch(`${url}${path}`, {
     method,
-    ...(body instanceof Uint8Array ? { body } : body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+    ...(body instanceof Uint8Array
+      ? { body }
+      : body !== undefined
+        ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
+        : {}),
   });
   return { status: res.status, json: (await res.json()) as T };
 }
@@ -97,11 +101,19 @@ describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
     const dim = agent.backbone.dim;
     const train = agent.store.labelledSet(agent.backbone.id, 'train');
     const labels = [...new Set(train.labels)].sort();
-    const { head } = trainHead('softmax', train.embeddings, Int32Array.from(train.labels, (l) => labels.indexOf(l)), { backboneId: agent.backbone.id, dim, labels });
-    const reference = samples.filter((s) => head.labels[head.predictIndices(agent.store.getEmbedding(s.id, agent.backbone.id)!)[0]!] === truth.get(s.id)).length / samples.length;
+    const { head } = trainHead(
+      'softmax',
+      train.embeddings,
+      Int32Array.from(train.labels, (l) => labels.indexOf(l)),
+      { backboneId: agent.backbone.id, dim, labels },
+    );
+    const reference =
+      samples.filter((s) => head.labels[head.predictIndices(agent.store.getEmbedding(s.id, agent.backbone.id)!)[0]!] === truth.get(s.id))
+        .length / samples.length;
     expect(Math.abs(accuracy - reference)).toBeLessThanOrEqual(0.05);
     expect(accuracy).toBeGreaterThan(0.4); // chance is 0.2
-    const listed = (await api<{ samples: { id: string; prediction: string }[] }>('GET', '/api/samples?labelled=false&limit=200')).json.samples;
+    const listed = (await api<{ samples: { id: string; prediction: string }[] }>('GET', '/api/samples?labelled=false&limit=200')).json
+      .samples;
     expect(listed.filter((s) => truth.has(s.id)).every((s) => typeof s.prediction === 'string')).toBe(true);
   });
 
@@ -128,7 +140,9 @@ describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
     const empty = await api<{ code: string }>('POST', '/api/samples', new Uint8Array(0));
     expect(empty.status).toBe(400);
     // 10000x10000 of one colour: a few hundred KB of PNG that would need 300 MB decoded.
-    const huge = await sharp({ create: { width: 10_000, height: 10_000, channels: 3, background: '#336699' } }).png({ compressionLevel: 9 }).toBuffer();
+    const huge = await sharp({ create: { width: 10_000, height: 10_000, channels: 3, background: '#336699' } })
+      .png({ compressionLevel: 9 })
+      .toBuffer();
     expect((await api('POST', '/api/samples?label=rose', huge)).status).toBe(201);
     await until('three quarantined samples', () => agent.store.counts().quarantined >= 3);
     const quarantined = agent.store.list({ status: 'quarantined' });
@@ -147,7 +161,10 @@ describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
     const { status, json } = await api<{ sample: { id: string; origin: string } }>('POST', '/api/capture');
     expect(status).toBe(201);
     expect(json.sample.origin).toMatch(/^camera:.*fake-camera\.sh$/);
-    const sample = await until('the captured frame predicted', () => agent.store.get(json.sample.id)?.prediction && agent.store.get(json.sample.id));
+    const sample = await until(
+      'the captured frame predicted',
+      () => agent.store.get(json.sample.id)?.prediction && agent.store.get(json.sample.id),
+    );
     expect(CLASSES.concat('unknown')).toContain(sample.prediction);
   });
 

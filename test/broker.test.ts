@@ -64,7 +64,9 @@ describe('embedded broker: per-device credentials and ACLs', () => {
     const granted = await b.subscribeAsync([topics.device('farm', 'pi-b', 'cmd'), topics.fleetHead('farm')], { qos: 1 });
     expect(granted.map((g) => g.qos)).toEqual([1, 1]);
     await expect(b.subscribeAsync(topics.device('farm', 'pi-a', 'cmd'), { qos: 1 })).rejects.toThrow(/Subscribe error/);
-    expect(broker.refusals.some((r) => r.action === 'subscribe' && r.device === 'pi-b' && r.topic === 'edgetune/farm/device/pi-a/cmd')).toBe(true);
+    expect(
+      broker.refusals.some((r) => r.action === 'subscribe' && r.device === 'pi-b' && r.topic === 'edgetune/farm/device/pi-a/cmd'),
+    ).toBe(true);
   });
 
   it('subscription rules: fleet topics, blobs and own commands only', () => {

@@ -9,7 +9,16 @@ import { FLOWERS_DIR, IMAGES_DIR, MODEL_DIR, REPO_ROOT, tempDir } from './suppor
 
 // The labelling page in Debian's Chromium (apt-get install chromium), driven by playwright-core.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 const tmp = tempDir();
 const truth = new Map<string, string>();
@@ -18,7 +27,8 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
   process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
   const config = AgentConfigSchema.parse({
     device: { id: 'browser-pi' },
@@ -65,7 +75,10 @@ describe('labelling page in Chromium', () => {
     await expect.poll(() => page.locator('.card').count()).toBe(16);
     expect(await page.locator('#device').textContent()).toBe('browser-pi');
     expect(await page.locator('#head-version').textContent()).toBe('none');
-    const loaded = await page.locator('.card img').first().evaluate((img: HTMLImageElement) => img.decode().then(() => img.naturalWidth));
+    const loaded = await page
+      .locator('.card img')
+      .first()
+      .evaluate((img: HTMLImageElement) => img.decode().then(() => img.naturalWidth));
     expect(loaded).toBeGreaterThan(0);
   });
 

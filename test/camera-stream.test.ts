@@ -8,7 +8,10 @@ import { FLOWERS_DIR, IMAGES_DIR, REPO_ROOT } from './support/paths.js';
 
 const FAKE_STREAM = join(REPO_ROOT, 'test/support/fake-stream-camera.mjs');
 const DAISY = join(FLOWERS_DIR, 'daisy');
-const daisies = readdirSync(DAISY).sort().slice(0, 5).map((f) => readFileSync(join(DAISY, f)));
+const daisies = readdirSync(DAISY)
+  .sort()
+  .slice(0, 5)
+  .map((f) => readFileSync(join(DAISY, f)));
 
 /** Feeds the bytes to a splitter in chunks of `size`. */
 function split(bytes: Buffer, size: number, maxBytes = 10_000_000): { frames: Buffer[]; splitter: JpegStreamSplitter } {
@@ -74,7 +77,12 @@ describe('StreamCameraSource', () => {
   });
 
   it('takes the next frame on trigger, whatever the interval', async () => {
-    const camera = new StreamCameraSource({ command: [process.execPath, FAKE_STREAM, DAISY], intervalMs: 3_600_000, maxBytes: 10_000_000, timeoutMs: 5000 });
+    const camera = new StreamCameraSource({
+      command: [process.execPath, FAKE_STREAM, DAISY],
+      intervalMs: 3_600_000,
+      maxBytes: 10_000_000,
+      timeoutMs: 5000,
+    });
     const ids: string[] = [];
     camera.start(async () => {
       ids.push(`frame-${ids.length}`);
@@ -90,7 +98,11 @@ describe('StreamCameraSource', () => {
   it('restarts a stream that ends, with backoff, and reports why', async () => {
     process.env.EXIT_AFTER = '3';
     const events: { msg: string; error?: string; retryInMs?: number }[] = [];
-    const camera = new StreamCameraSource({ command: [process.execPath, FAKE_STREAM, DAISY], maxBytes: 10_000_000, onEvent: (e) => events.push(e) });
+    const camera = new StreamCameraSource({
+      command: [process.execPath, FAKE_STREAM, DAISY],
+      maxBytes: 10_000_000,
+      onEvent: (e) => events.push(e),
+    });
     let frames = 0;
     camera.start(async () => String(++frames));
     try {
@@ -99,7 +111,10 @@ describe('StreamCameraSource', () => {
       await camera.stop();
       delete process.env.EXIT_AFTER;
     }
-    expect(events[0]).toMatchObject({ msg: 'camera stream ended; restarting', error: expect.stringMatching(/exited with 1: ERROR: camera frontend has timed out!$/) });
+    expect(events[0]).toMatchObject({
+      msg: 'camera stream ended; restarting',
+      error: expect.stringMatching(/exited with 1: ERROR: camera frontend has timed out!$/),
+    });
     expect(events[0]!.retryInMs).toBeGreaterThanOrEqual(500);
   });
 });

@@ -46,7 +46,12 @@ describe('runCapture: any command that writes an image to stdout', () => {
 describe('CameraSource', () => {
   it('captures on an interval, a new frame each time', async () => {
     const got: IncomingSample[] = [];
-    const camera = new CameraSource({ command: [FAKE_CAMERA, DAISY, join(tmp.path, 'interval.state')], intervalMs: 20, timeoutMs: 5000, maxBytes: 10_000_000 });
+    const camera = new CameraSource({
+      command: [FAKE_CAMERA, DAISY, join(tmp.path, 'interval.state')],
+      intervalMs: 20,
+      timeoutMs: 5000,
+      maxBytes: 10_000_000,
+    });
     camera.start(async (s) => {
       got.push(s);
       return String(got.length);
@@ -94,7 +99,11 @@ describe('CameraSource', () => {
   });
 
   it('captures on trigger and hands back the stored id; a trigger failure is an error for the caller', async () => {
-    const camera = new CameraSource({ command: [FAKE_CAMERA, DAISY, join(tmp.path, 'trigger.state')], timeoutMs: 5000, maxBytes: 10_000_000 });
+    const camera = new CameraSource({
+      command: [FAKE_CAMERA, DAISY, join(tmp.path, 'trigger.state')],
+      timeoutMs: 5000,
+      maxBytes: 10_000_000,
+    });
     await expect(camera.trigger()).rejects.toMatchObject({ code: 'SOURCE_NOT_STARTED' });
     camera.start(async (s) => `sample-of-${s.bytes.length}`);
     expect(await camera.trigger()).toMatch(/^sample-of-\d+$/);

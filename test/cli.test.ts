@@ -13,8 +13,7 @@ beforeAll(() => {
   // 16 photos per class, linked from flowers128: a quick real dataset.
   for (const c of CLASSES) {
     mkdirSync(join(small, c), { recursive: true });
-    for (const f of readdirSync(join(FLOWERS_DIR, c)).sort().slice(0, 16))
-      symlinkSync(join(FLOWERS_DIR, c, f), join(small, c, f));
+    for (const f of readdirSync(join(FLOWERS_DIR, c)).sort().slice(0, 16)) symlinkSync(join(FLOWERS_DIR, c, f), join(small, c, f));
   }
 });
 afterAll(() => tmp.remove());
@@ -23,8 +22,7 @@ describe('edgetune CLI', () => {
   it('--help lists every verb, and each verb has its own help with an example', async () => {
     const top = await runCli(['--help']);
     expect(top.code).toBe(0);
-    for (const verb of ['models', 'embed', 'train', 'predict', 'eval', 'classify'])
-      expect(top.stdout).toContain(verb);
+    for (const verb of ['models', 'embed', 'train', 'predict', 'eval', 'classify']) expect(top.stdout).toContain(verb);
     const evalHelp = await runCli(['eval', '--help']);
     expect(evalHelp.stdout).toMatch(/--shots <k>/);
     expect(evalHelp.stdout).toMatch(/Examples:/);
@@ -40,13 +38,7 @@ describe('edgetune CLI', () => {
 
   it('classify gives the known top-1 labels for the three sample photos', async () => {
     const images = ['cat.bmp', 'grace_hopper.bmp', 'hot_dog.jpg'].map((f) => join(IMAGES_DIR, f));
-    const r = await runCli([
-      'classify',
-      '--model',
-      modelPath('mobilenet_v2_1.0_224_quant.tflite'),
-      ...images,
-      '--json',
-    ]);
+    const r = await runCli(['classify', '--model', modelPath('mobilenet_v2_1.0_224_quant.tflite'), ...images, '--json']);
     expect(r.code).toBe(0);
     const results = JSON.parse(r.stdout).results as { top: { label: string; score: number }[] }[];
     expect(results.map((x) => x.top[0]!.label)).toEqual(['Egyptian cat', 'military uniform', 'hotdog']);
@@ -54,12 +46,7 @@ describe('edgetune CLI', () => {
   });
 
   it('classify refuses an embedding model with a clear message', async () => {
-    const r = await runCli([
-      'classify',
-      '--model',
-      'mobilenet_v1_1.0_224_quant_embedding_extractor',
-      join(IMAGES_DIR, 'cat.bmp'),
-    ]);
+    const r = await runCli(['classify', '--model', 'mobilenet_v1_1.0_224_quant_embedding_extractor', join(IMAGES_DIR, 'cat.bmp')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/gives embeddings, not class scores/);
   });
@@ -77,17 +64,7 @@ describe('edgetune CLI', () => {
     const results = JSON.parse(predict.stdout).results as { label: string; score: number }[];
     // Training photos: the head should get nearly all of them.
     expect(results.filter((r, i) => r.label === CLASSES[i]).length).toBeGreaterThanOrEqual(4);
-    const unsure = await runCli([
-      'predict',
-      '--head',
-      head,
-      photos[0]!,
-      '--threshold',
-      '1',
-      '--json',
-      '--cache-dir',
-      cacheDir,
-    ]);
+    const unsure = await runCli(['predict', '--head', head, photos[0]!, '--threshold', '1', '--json', '--cache-dir', cacheDir]);
     expect(JSON.parse(unsure.stdout).results[0].label).toBe('unknown');
   });
 
@@ -96,9 +73,7 @@ describe('edgetune CLI', () => {
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/accuracy: \d+\.\d%/);
     expect(text.stdout).toMatch(/confusion matrix/);
-    const json = JSON.parse(
-      (await runCli(['eval', '--data', small, '--cache-dir', cacheDir, '--json'])).stdout,
-    );
+    const json = JSON.parse((await runCli(['eval', '--data', small, '--cache-dir', cacheDir, '--json'])).stdout);
     expect(json.accuracy).toBeGreaterThan(0.4);
     expect(json.test).toBe(15); // round(16 x 0.2) = 3 per class
     expect(json.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(15);
@@ -106,18 +81,7 @@ describe('edgetune CLI', () => {
   });
 
   it('eval --shots --repeats reports the mean over seeded runs', async () => {
-    const r = await runCli([
-      'eval',
-      '--data',
-      small,
-      '--shots',
-      '5',
-      '--repeats',
-      '3',
-      '--cache-dir',
-      cacheDir,
-      '--json',
-    ]);
+    const r = await runCli(['eval', '--data', small, '--shots', '5', '--repeats', '3', '--cache-dir', cacheDir, '--json']);
     const json = JSON.parse(r.stdout);
     expect(json.repeats).toBe(3);
     expect(json.runs).toHaveLength(3);
@@ -159,14 +123,7 @@ describe('edgetune CLI', () => {
 
   it('predict refuses a head trained on another backbone', async () => {
     const head = join(tmp.path, 'flowers.head');
-    const r = await runCli([
-      'predict',
-      '--head',
-      head,
-      '--model',
-      'mobilenet_v1_0.25_128_quant',
-      join(IMAGES_DIR, 'cat.bmp'),
-    ]);
+    const r = await runCli(['predict', '--head', head, '--model', 'mobilenet_v1_0.25_128_quant', join(IMAGES_DIR, 'cat.bmp')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /head was trained on backbone "mobilenet_v1_1\.0_224_quant_embedding_extractor".*not "mobilenet_v1_0\.25_128_quant"/,

@@ -51,16 +51,47 @@ describe('edgetune console', () => {
 
   it('runs; a device added with add-device joins, and `console devices` lists it online', async () => {
     const port = await freeLoopbackPort();
-    consoleProcess = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), 'console', 'start', '--dir', dir, '--fleet', 'farm', '--host', '127.0.0.1', '--port', String(port), '--web-port', '0'], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, EDGETUNE_MODEL_DIR: MODEL_DIR },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    consoleProcess = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(REPO_ROOT, 'bin/edgetune.ts'),
+        'console',
+        'start',
+        '--dir',
+        dir,
+        '--fleet',
+        'farm',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--web-port',
+        '0',
+      ],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, EDGETUNE_MODEL_DIR: MODEL_DIR },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let logs = '';
     consoleProcess.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
     await until('console started', () => logs.includes('"msg":"console started"'));
 
-    const added = await runCli(['console', 'add-device', 'pi-1', '--dir', dir, '--url', `mqtt://127.0.0.1:${port}`, '--public-key-file', join(dir, 'fleet.pub'), '--json']);
+    const added = await runCli([
+      'console',
+      'add-device',
+      'pi-1',
+      '--dir',
+      dir,
+      '--url',
+      `mqtt://127.0.0.1:${port}`,
+      '--public-key-file',
+      join(dir, 'fleet.pub'),
+      '--json',
+    ]);
     expect(added.code).toBe(0);
     const login = JSON.parse(added.stdout) as { fleet: Record<string, string>; publicKey: string };
     expect(login.fleet).toMatchObject({ id: 'farm', username: 'pi-1', url: `mqtt://127.0.0.1:${port}` });
@@ -76,9 +107,16 @@ describe('edgetune console', () => {
     expect(wrongFleet.stderr).toMatch(/is the console of fleet "farm", not "other"/);
 
     const agentDir = join(tmp.path, 'pi-1');
-    const config = writeAgentConfig(tmp.path, { device: { id: 'pi-1' }, data: { dir: agentDir }, http: { port: 0 }, fleet: { ...login.fleet, publishDelayMs: 0 } });
+    const config = writeAgentConfig(tmp.path, {
+      device: { id: 'pi-1' },
+      data: { dir: agentDir },
+      http: { port: 0 },
+      fleet: { ...login.fleet, publishDelayMs: 0 },
+    });
     agent = await startAgentProcess(config);
-    const seen = await until('pi-1 online in `console devices`', async () => (await devicesJson()).find((d) => d.id === 'pi-1' && d.online));
+    const seen = await until('pi-1 online in `console devices`', async () =>
+      (await devicesJson()).find((d) => d.id === 'pi-1' && d.online),
+    );
     expect(seen).toBeTruthy();
 
     const table = await runCli(['console', 'devices', '--dir', dir]);
@@ -86,7 +124,9 @@ describe('edgetune console', () => {
     // The web console the command started answers with the same view.
     const url = new URL(/"msg":"web console","url":"([^"]+)"/.exec(logs)![1]!);
     const api = await fetch(new URL('/api/devices', url.origin), { headers: { authorization: `Bearer ${url.searchParams.get('token')}` } });
-    expect(((await api.json()) as { devices: { id: string; online: boolean }[] }).devices.map((d) => [d.id, d.online])).toEqual([['pi-1', true]]);
+    expect(((await api.json()) as { devices: { id: string; online: boolean }[] }).devices.map((d) => [d.id, d.online])).toEqual([
+      ['pi-1', true],
+    ]);
 
     await agent.kill('SIGTERM');
     agent = undefined;

@@ -12,7 +12,16 @@ import { until } from './support/until.js';
 // The console's web UI and API: the token, the routes' errors, and the page in Debian's Chromium
 // (playwright-core) watching a real agent join, train, and take a fleet head pushed from the page.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const CLASSES = ['daisy', 'sunflower', 'tulip'];
 
 const tmp = tempDir();
@@ -37,10 +46,18 @@ afterAll(async () => {
   tmp.remove();
 });
 
-async function call(method: string, path: string, options: { token?: string | null; body?: string; on?: ConsoleWeb } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+async function call(
+  method: string,
+  path: string,
+  options: { token?: string | null; body?: string; on?: ConsoleWeb } = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const on = options.on ?? web;
   const token = options.token === undefined ? on.token : options.token;
-  const res = await fetch(`${on.origin}${path}`, { method, headers: token === null ? {} : { authorization: `Bearer ${token}` }, ...(options.body === undefined ? {} : { body: options.body }) });
+  const res = await fetch(`${on.origin}${path}`, {
+    method,
+    headers: token === null ? {} : { authorization: `Bearer ${token}` },
+    ...(options.body === undefined ? {} : { body: options.body }),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -70,12 +87,22 @@ async function openStream(on: ConsoleWeb) {
 
 describe('console web API', () => {
   it('refuses every API call without the token or with a wrong one, and takes it as a bearer header or ?token=', async () => {
-    for (const [method, path] of [['GET', '/api/devices'], ['GET', '/api/fleet'], ['GET', '/api/events'], ['POST', '/api/merge'], ['POST', '/api/rollback'], ['POST', '/api/devices/pi-1/train']] as const) {
+    for (const [method, path] of [
+      ['GET', '/api/devices'],
+      ['GET', '/api/fleet'],
+      ['GET', '/api/events'],
+      ['POST', '/api/merge'],
+      ['POST', '/api/rollback'],
+      ['POST', '/api/devices/pi-1/train'],
+    ] as const) {
       expect(await call(method, path, { token: null })).toMatchObject({ status: 401, body: { code: 'UNAUTHORIZED' } });
       expect(await call(method, path, { token: 'not-the-token' })).toMatchObject({ status: 401, body: { code: 'UNAUTHORIZED' } });
     }
     expect(await call('GET', '/api/devices')).toEqual({ status: 200, body: { devices: [] } });
-    expect(await call('GET', `/api/fleet?token=${web.token}`, { token: null })).toMatchObject({ status: 200, body: { fleet: 'web', heads: [], released: null, problems: [] } });
+    expect(await call('GET', `/api/fleet?token=${web.token}`, { token: null })).toMatchObject({
+      status: 200,
+      body: { fleet: 'web', heads: [], released: null, problems: [] },
+    });
     expect(web.url).toBe(`${web.origin}/?token=${web.token}`);
     const pageRes = await fetch(`${web.origin}/`);
     expect(pageRes.status).toBe(200);
@@ -89,22 +116,39 @@ describe('console web API', () => {
     const open = join(tmp.path, 'open-token');
     copyFileSync(tokenFile, open);
     chmodSync(open, 0o644);
-    expect(() => loadOrCreateApiToken(open)).toThrow(`${open}: the API token file is readable by group or others (mode 0644); run chmod 600 ${open}`);
+    expect(() => loadOrCreateApiToken(open)).toThrow(
+      `${open}: the API token file is readable by group or others (mode 0644); run chmod 600 ${open}`,
+    );
     await expect(startConsoleWeb(fleet, { port: 0, tokenFile: open })).rejects.toMatchObject({ code: 'CONSOLE_TOKEN_FILE_MODE' });
   });
 
   it('answers a bad config body or query with a 400 naming the field', async () => {
     const config = (body: string) => call('POST', '/api/devices/pi-1/config', { body });
-    expect(await config('{"head":{"unknownThreshold":7}}')).toMatchObject({ status: 400, body: { code: 'SYNC_BAD_CONFIG', error: expect.stringContaining('field "head.unknownThreshold"') } });
-    expect(await config('{"head":{"retrainAfterLabels":2.5}}')).toMatchObject({ status: 400, body: { error: expect.stringContaining('field "head.retrainAfterLabels"') } });
-    expect(await config('{"fleet":{"apply":"sometimes"}}')).toMatchObject({ status: 400, body: { error: expect.stringContaining('field "fleet.apply"') } });
+    expect(await config('{"head":{"unknownThreshold":7}}')).toMatchObject({
+      status: 400,
+      body: { code: 'SYNC_BAD_CONFIG', error: expect.stringContaining('field "head.unknownThreshold"') },
+    });
+    expect(await config('{"head":{"retrainAfterLabels":2.5}}')).toMatchObject({
+      status: 400,
+      body: { error: expect.stringContaining('field "head.retrainAfterLabels"') },
+    });
+    expect(await config('{"fleet":{"apply":"sometimes"}}')).toMatchObject({
+      status: 400,
+      body: { error: expect.stringContaining('field "fleet.apply"') },
+    });
     expect(await config('{"head":')).toMatchObject({ status: 400, body: { code: 'BAD_JSON' } });
-    expect(await call('GET', '/api/devices?history=lots')).toMatchObject({ status: 400, body: { error: expect.stringContaining('"history"') } });
+    expect(await call('GET', '/api/devices?history=lots')).toMatchObject({
+      status: 400,
+      body: { error: expect.stringContaining('"history"') },
+    });
   });
 
   it('answers 404 for an unknown device or route, and 409 when there is nothing to merge or roll back', async () => {
     for (const action of ['push-head', 'train', 'config']) {
-      expect(await call('POST', `/api/devices/ghost/${action}`, { body: '{}' })).toEqual({ status: 404, body: { code: 'DEVICE_NOT_FOUND', error: 'no device "ghost" in fleet "web"' } });
+      expect(await call('POST', `/api/devices/ghost/${action}`, { body: '{}' })).toEqual({
+        status: 404,
+        body: { code: 'DEVICE_NOT_FOUND', error: 'no device "ghost" in fleet "web"' },
+      });
     }
     expect(await call('GET', '/api/nothing-here')).toMatchObject({ status: 404, body: { code: 'NOT_FOUND' } });
     expect(await call('POST', '/api/merge')).toMatchObject({ status: 409, body: { code: 'CONSOLE_NO_HEADS' } });
@@ -112,14 +156,25 @@ describe('console web API', () => {
   });
 
   it('answers 504 when a device does not answer a command in time, and 409 when it is offline', async () => {
-    const slow = await FleetConsole.start({ dir: join(tmp.path, 'slow-console'), fleet: 'slow', broker: { port: 0 }, commandTimeoutMs: 300 });
+    const slow = await FleetConsole.start({
+      dir: join(tmp.path, 'slow-console'),
+      fleet: 'slow',
+      broker: { port: 0 },
+      commandTimeoutMs: 300,
+    });
     const slowWeb = await startConsoleWeb(slow, { port: 0, tokenFile: join(tmp.path, 'slow-console', 'web-token') });
     try {
       // A device the registry has seen online, with no agent behind it any more.
       slow.registry.recordState('mute-pi', { protocol: 1, device: 'mute-pi', online: true }, 1, null);
-      expect(await call('POST', '/api/devices/mute-pi/train', { on: slowWeb })).toMatchObject({ status: 504, body: { code: 'COMMAND_TIMEOUT', error: expect.stringContaining('device mute-pi did not answer "train"') } });
+      expect(await call('POST', '/api/devices/mute-pi/train', { on: slowWeb })).toMatchObject({
+        status: 504,
+        body: { code: 'COMMAND_TIMEOUT', error: expect.stringContaining('device mute-pi did not answer "train"') },
+      });
       slow.registry.recordState('mute-pi', { protocol: 1, device: 'mute-pi', online: false }, 1, null);
-      expect(await call('POST', '/api/devices/mute-pi/push-head', { on: slowWeb })).toMatchObject({ status: 409, body: { code: 'DEVICE_OFFLINE' } });
+      expect(await call('POST', '/api/devices/mute-pi/push-head', { on: slowWeb })).toMatchObject({
+        status: 409,
+        body: { code: 'DEVICE_OFFLINE' },
+      });
     } finally {
       await slowWeb.close();
       await slow.stop();
@@ -152,7 +207,8 @@ describe('console page in Chromium', () => {
   const row = () => page.locator('tr[data-device="web-pi"]');
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     page = await browser.newPage();
     if (process.env.DEBUG_BROWSER) page.on('console', (m) => console.log('page:', m.text()));
@@ -166,7 +222,8 @@ describe('console page in Chromium', () => {
       // Cumulative layout shift not caused by the user (Chromium's layout-shift entries).
       w.layoutShift = 0;
       new PerformanceObserver((list) => {
-        for (const e of list.getEntries() as unknown as { value: number; hadRecentInput: boolean }[]) if (!e.hadRecentInput) w.layoutShift += e.value;
+        for (const e of list.getEntries() as unknown as { value: number; hadRecentInput: boolean }[])
+          if (!e.hadRecentInput) w.layoutShift += e.value;
       }).observe({ type: 'layout-shift', buffered: true });
     });
   });
@@ -192,7 +249,10 @@ describe('console page in Chromium', () => {
     const accuracy = agent!.currentHead!.meta.metrics.holdoutAccuracy!;
     await expect.poll(() => row().locator('td.accuracy').textContent()).toBe(`${(accuracy * 100).toFixed(1)} %`);
     await expect.poll(() => page.locator('#chart g[data-device="web-pi"] circle').count()).toBeGreaterThanOrEqual(1);
-    const [device] = (await call('GET', '/api/devices')).body.devices as { accuracy: { accuracy: number; headVersion: number }[]; config: unknown }[];
+    const [device] = (await call('GET', '/api/devices')).body.devices as {
+      accuracy: { accuracy: number; headVersion: number }[];
+      config: unknown;
+    }[];
     expect(device!.accuracy.at(-1)).toMatchObject({ accuracy, headVersion: 1 });
     expect(device!.config).toMatchObject({ fleet: { apply: 'off' } });
   });

@@ -27,9 +27,18 @@ function swapLabels(agent: Agent, a: string, b: string): void {
 
 beforeAll(async () => {
   process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
-  fleet = await FleetConsole.start({ dir: join(tmp.path, 'console'), fleet: 'farm', broker: { port: 0 }, canaries: ['pi-1'], commandTimeoutMs: 20_000 });
+  fleet = await FleetConsole.start({
+    dir: join(tmp.path, 'console'),
+    fleet: 'farm',
+    broker: { port: 0 },
+    canaries: ['pi-1'],
+    commandTimeoutMs: 20_000,
+  });
   const data = { holdoutFraction: 0.3 };
-  [canary, other] = await Promise.all([startFleetAgent(fleet, 'pi-1', join(tmp.path, 'pi-1'), {}, data), startFleetAgent(fleet, 'pi-2', join(tmp.path, 'pi-2'), {}, data)]);
+  [canary, other] = await Promise.all([
+    startFleetAgent(fleet, 'pi-1', join(tmp.path, 'pi-1'), {}, data),
+    startFleetAgent(fleet, 'pi-2', join(tmp.path, 'pi-2'), {}, data),
+  ]);
   await Promise.all([feed(canary, CLASSES, 0, 14), feed(other, CLASSES, 14, 14)]);
 }, 60_000);
 
@@ -41,9 +50,17 @@ afterAll(async () => {
 
 describe('fleet console with real agents (embedded broker)', () => {
   it('sees devices come online with their backbone, samples per class and public key', async () => {
-    const devices = await until('two devices online with their samples', () => fleet.devices().filter((d) => d.online && d.perClass.tulip === 14).length === 2 && fleet.devices());
+    const devices = await until(
+      'two devices online with their samples',
+      () => fleet.devices().filter((d) => d.online && d.perClass.tulip === 14).length === 2 && fleet.devices(),
+    );
     expect(devices.map((d) => d.id)).toEqual(['pi-1', 'pi-2']);
-    expect(devices[0]).toMatchObject({ backbone: canary.backbone.id, protocol: 1, canary: true, perClass: { daisy: 14, sunflower: 14, tulip: 14 } });
+    expect(devices[0]).toMatchObject({
+      backbone: canary.backbone.id,
+      protocol: 1,
+      canary: true,
+      perClass: { daisy: 14, sunflower: 14, tulip: 14 },
+    });
     expect(fleet.registry.device('pi-1')!.publicKey).toMatch(/BEGIN PUBLIC KEY/);
   });
 
@@ -82,7 +99,13 @@ describe('fleet console with real agents (embedded broker)', () => {
     expect(canaryGotWorse(report!, 0.02)).toBe(true);
     expect(fleet.registry.fleetHead(result.version)!.status).toBe('rolled-back');
     // The canary is back on the head it had; the retained fleet head is still v1.
-    await until('the canary back on its previous head', () => canary.currentHead!.meta.version !== before.meta.version + 1 && canary.currentHead!.meta.version === before.meta.version && canary.currentHead);
+    await until(
+      'the canary back on its previous head',
+      () =>
+        canary.currentHead!.meta.version !== before.meta.version + 1 &&
+        canary.currentHead!.meta.version === before.meta.version &&
+        canary.currentHead,
+    );
     expect(canary.currentHead!.weights).toEqual(before.weights);
     expect(other.currentHead!.meta.metrics.fleetVersion ?? 1).toBe(1);
   });
@@ -95,16 +118,26 @@ describe('fleet console with real agents (embedded broker)', () => {
     await until('the fixed head stored', () => headsOf('pi-2') === 3);
     const good = await fleet.mergeAndRollout();
     expect(good.status).toBe('released');
-    await until('both on the new fleet head', () => view('pi-1')?.fleetVersion === good.version && view('pi-2')?.fleetVersion === good.version);
+    await until(
+      'both on the new fleet head',
+      () => view('pi-1')?.fleetVersion === good.version && view('pi-2')?.fleetVersion === good.version,
+    );
 
     const configured = await fleet.command('pi-2', 'config', { head: { unknownThreshold: 0.7 } });
     expect(configured).toEqual({ applied: { head: { unknownThreshold: 0.7 } } });
     expect(other.config.head.unknownThreshold).toBe(0.7);
-    await expect(fleet.command('pi-2', 'config', { head: { unknownThreshold: 7 } })).rejects.toThrow(/pi-2 refused "config": config command: field "head.unknownThreshold"/);
+    await expect(fleet.command('pi-2', 'config', { head: { unknownThreshold: 7 } })).rejects.toThrow(
+      /pi-2 refused "config": config command: field "head.unknownThreshold"/,
+    );
 
     const rolled = await fleet.rollouts.rollback();
     expect(rolled).toEqual({ version: good.version + 1, restored: 1, replaced: good.version });
-    await until('devices on the rollback version', () => other.currentHead!.meta.metrics.fleetVersion === good.version + 1 && canary.currentHead!.meta.metrics.fleetVersion === good.version + 1);
+    await until(
+      'devices on the rollback version',
+      () =>
+        other.currentHead!.meta.metrics.fleetVersion === good.version + 1 &&
+        canary.currentHead!.meta.metrics.fleetVersion === good.version + 1,
+    );
     const v1 = fleet.rollouts['decode'](fleet.registry.fleetHead(1)!);
     // Same weights as v1 (int8 on the wire both times).
     expect(Array.from(other.currentHead!.weights.slice(0, 50))).toEqual(Array.from(v1.weights.slice(0, 50)));
@@ -118,7 +151,12 @@ describe('fleet console with real agents (embedded broker)', () => {
     await until('the odd head stored', () => headsOf('pi-2') === count + 1);
     const result = await fleet.mergeAndRollout();
     expect(result.merged).toEqual(['pi-1']);
-    expect(result.skipped).toEqual([{ device: 'pi-2', reason: expect.stringMatching(/^a softmax head on .* \(1024-d, power [\d.]+(, L2-normalised)?\); the fleet has a softmax head on/) }]);
+    expect(result.skipped).toEqual([
+      {
+        device: 'pi-2',
+        reason: expect.stringMatching(/^a softmax head on .* \(1024-d, power [\d.]+(, L2-normalised)?\); the fleet has a softmax head on/),
+      },
+    ]);
   });
 
   it('marks a device offline when its link dies (last will), and online again when it reconnects', async () => {
@@ -135,7 +173,14 @@ describe('fleet console with real agents (embedded broker)', () => {
   });
 
   it('judges canaries by the samples the heads disagree on (McNemar), not by a noisy accuracy drop', () => {
-    const report = (before: number, after: number, lost: number, gained: number) => ({ device: 'pi', before, after, holdout: 10, lost, gained });
+    const report = (before: number, after: number, lost: number, gained: number) => ({
+      device: 'pi',
+      before,
+      after,
+      holdout: 10,
+      lost,
+      gained,
+    });
     expect(binomialTail(2, 2)).toBeCloseTo(0.25, 10);
     expect(binomialTail(5, 5)).toBeCloseTo(1 / 32, 10);
     expect(canaryGotWorse(report(0.7, 0.5, 2, 0), 0.02)).toBe(false); // two photos of ten: chance

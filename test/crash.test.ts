@@ -26,7 +26,11 @@ afterAll(async () => {
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${agent!.url}${path}`, {
     method,
-    ...(body instanceof Uint8Array ? { body } : body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+    ...(body instanceof Uint8Array
+      ? { body }
+      : body !== undefined
+        ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
+        : {}),
   });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }

@@ -35,11 +35,15 @@ describe('edgetune demo', () => {
   });
 
   it('without --exit-when-done keeps the console and its web API up until Ctrl-C', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), 'demo', '--devices', '2', '--shots', '5', '--test', '10', '--web-port', '0'], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, EDGETUNE_MODEL_DIR: MODEL_DIR },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), 'demo', '--devices', '2', '--shots', '5', '--test', '10', '--web-port', '0'],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, EDGETUNE_MODEL_DIR: MODEL_DIR },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -48,7 +52,9 @@ describe('edgetune demo', () => {
       const url = await until('the web console URL', () => /demo: web console (\S+)/.exec(stderr)?.[1], 120_000);
       expect(stdout).toMatch(/^demo-1 [\s\S]*^demo-2 /m);
       const page = new URL(url);
-      const response = await fetch(new URL('/api/devices', page.origin), { headers: { authorization: `Bearer ${page.searchParams.get('token')}` } });
+      const response = await fetch(new URL('/api/devices', page.origin), {
+        headers: { authorization: `Bearer ${page.searchParams.get('token')}` },
+      });
       const { devices } = (await response.json()) as { devices: { id: string; online: boolean; fleetVersion: number }[] };
       expect(devices.map((d) => [d.id, d.online, d.fleetVersion])).toEqual([
         ['demo-1', true, 1],

@@ -17,7 +17,8 @@ afterAll(() => tmp.remove());
 function unpack(file: string, into: string): string[] {
   execFileSync('mkdir', ['-p', into]);
   execFileSync('tar', ['-xzf', file, '-C', into]);
-  const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
   return walk(into);
 }
 
@@ -45,7 +46,11 @@ describe('edgetune deploy bundle', () => {
     expect(Object.keys(elves).some((p) => p.includes('sharp-libvips-linux-arm64/lib/libvips-cpp'))).toBe(true);
     expect(new Set(Object.values(elves))).toEqual(new Set(['arm64']));
     expect(files.some((f) => /linux\/x64|linux-x64/.test(f))).toBe(false);
-    expect(bundle.manifest).toMatchObject({ target: 'linux-arm64', version: '0.1.0', backbone: { id: 'mobilenet_v1_1.0_224_quant_embedding_extractor', dim: 1024 } });
+    expect(bundle.manifest).toMatchObject({
+      target: 'linux-arm64',
+      version: '0.1.0',
+      backbone: { id: 'mobilenet_v1_1.0_224_quant_embedding_extractor', dim: 1024 },
+    });
     expect(readBundleManifest(bundle.file)).toEqual(bundle.manifest);
   }, 400_000);
 
@@ -68,12 +73,16 @@ describe('edgetune deploy bundle', () => {
     expect(out).toContain('edgetune 0.1.0 installed');
     expect(execFileSync('readlink', [join(prefix, 'opt/edgetune/current')], { encoding: 'utf8' }).trim()).toBe('releases/0.1.0');
     execFileSync('sh', ['-c', `echo tampered >> ${join(prefix, 'opt/edgetune/releases/0.1.0/edgetune.js')}`]);
-    expect(() => execFileSync('sh', [join(prefix, 'opt/edgetune/releases/0.1.0/install.sh'), '--prefix', prefix], { stdio: 'pipe' })).toThrow(/SHA256SUMS/);
+    expect(() =>
+      execFileSync('sh', [join(prefix, 'opt/edgetune/releases/0.1.0/install.sh'), '--prefix', prefix], { stdio: 'pipe' }),
+    ).toThrow(/SHA256SUMS/);
   }, 120_000);
 
   it('refuses to write a bundle holding a binary for another CPU', async () => {
     const payload: BundlePayload = await bundlePayload({ target: 'linux-x64' });
-    const arm = readFileSync(join(tmp.path, 'arm64-unpacked/edgetune-0.1.0-linux-arm64/node_modules/better-sqlite3/build/Release/better_sqlite3.node'));
+    const arm = readFileSync(
+      join(tmp.path, 'arm64-unpacked/edgetune-0.1.0-linux-arm64/node_modules/better-sqlite3/build/Release/better_sqlite3.node'),
+    );
     payload.files.set('node_modules/better-sqlite3/build/Release/better_sqlite3.node', { data: arm });
     expect(() => checkBinaries(payload)).toThrow(/better_sqlite3\.node is a arm64 binary; a linux-x64 bundle may carry x64 binaries only/);
     expect(() => writeBundle(payload, join(tmp.path, 'refused'))).toThrow(expect.objectContaining({ code: 'BUNDLE_FOREIGN_BINARY' }));

@@ -84,7 +84,10 @@ async function health(port: number): Promise<Record<string, unknown>> {
 }
 
 function current(root: string): string {
-  return readFileSync(join(root, 'opt/edgetune/current/manifest.json'), 'utf8') && JSON.parse(readFileSync(join(root, 'opt/edgetune/current/manifest.json'), 'utf8')).version;
+  return (
+    readFileSync(join(root, 'opt/edgetune/current/manifest.json'), 'utf8') &&
+    JSON.parse(readFileSync(join(root, 'opt/edgetune/current/manifest.json'), 'utf8')).version
+  );
 }
 
 function agentCommandLine(root: string): string {
@@ -101,9 +104,19 @@ describe('edgetune deploy flash over SSH (real sshd, real agent, real broker)', 
     pi1 = await device('pi-1');
     const started = Date.now();
     const [result] = await flash(options('0.1.0', [pi1.line]));
-    expect(result).toMatchObject({ ok: true, status: 'installed', device: 'pi-1', version: '0.1.0', previous: null, rolledBack: false, resumedFrom: 0 });
+    expect(result).toMatchObject({
+      ok: true,
+      status: 'installed',
+      device: 'pi-1',
+      version: '0.1.0',
+      previous: null,
+      rolledBack: false,
+      resumedFrom: 0,
+    });
     expect(result!.uploadedBytes).toBe(bundleOf('0.1.0').bytes);
-    console.log(`deploy of ${(bundleOf('0.1.0').bytes / 2 ** 20).toFixed(1)} MB to one host: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `deploy of ${(bundleOf('0.1.0').bytes / 2 ** 20).toFixed(1)} MB to one host: ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
     expect(readFileSync(join(pi1.root, 'opt/edgetune/current/manifest.json'), 'utf8')).toContain('"version": "0.1.0"');
     expect(current(pi1.root)).toBe('0.1.0');
     const layout = releaseLayout(pi1.root);
@@ -170,7 +183,13 @@ describe('edgetune deploy flash over SSH (real sshd, real agent, real broker)', 
     expect(kept).toBeLessThan(bundle.bytes);
     expect(current(pi1.root)).toBe('0.2.0');
     const [resumed] = await flash(options('0.4.0', [pi1.line]));
-    expect(resumed).toMatchObject({ ok: true, status: 'installed', resumedFrom: kept, uploadedBytes: bundle.bytes - kept, previous: '0.2.0' });
+    expect(resumed).toMatchObject({
+      ok: true,
+      status: 'installed',
+      resumedFrom: kept,
+      uploadedBytes: bundle.bytes - kept,
+      previous: '0.2.0',
+    });
     expect(current(pi1.root)).toBe('0.4.0');
     expect(await health(pi1.port)).toMatchObject({ release: '0.4.0' });
     expect(readdirSync(join(pi1.root, 'opt/edgetune/incoming'))).toEqual([]);
@@ -226,7 +245,21 @@ describe('edgetune deploy flash over SSH (real sshd, real agent, real broker)', 
       ].join('\n'),
     );
     writeFileSync(join(tmp.path, 'client_key'), sshd.clientKey, { mode: 0o600 });
-    const cli = await runCli(['deploy', 'flash', '--inventory', inventory, '--bundle', bundleOf('0.1.0').file, '--known-hosts', knownHosts, '-i', join(tmp.path, 'client_key'), '--health-timeout', '60', '--json']);
+    const cli = await runCli([
+      'deploy',
+      'flash',
+      '--inventory',
+      inventory,
+      '--bundle',
+      bundleOf('0.1.0').file,
+      '--known-hosts',
+      knownHosts,
+      '-i',
+      join(tmp.path, 'client_key'),
+      '--health-timeout',
+      '60',
+      '--json',
+    ]);
     expect(cli.code, cli.stderr).toBe(1);
     const results = JSON.parse(cli.stdout) as HostResult[];
     const by = (device: string) => results.find((r) => r.device === device || r.host.endsWith(device));

@@ -39,14 +39,20 @@ describe('agent update messages', () => {
 
   it('refuses another key, any flipped byte, a truncated message and another fleet, each with its code', () => {
     const good = Buffer.from(encodeAgentUpdate(update, fleetKey.privateKey));
-    expect(() => decodeAgentUpdate(encodeAgentUpdate(update, otherKey.privateKey), expect_)).toThrow(expect.objectContaining({ code: 'SYNC_BAD_SIGNATURE' }));
+    expect(() => decodeAgentUpdate(encodeAgentUpdate(update, otherKey.privateKey), expect_)).toThrow(
+      expect.objectContaining({ code: 'SYNC_BAD_SIGNATURE' }),
+    );
     for (let i = 0; i < good.length; i += 7) {
       const bad = Buffer.from(good);
       bad[i] ^= 0x01;
-      expect(() => decodeAgentUpdate(bad, expect_), `byte ${i}`).toThrow(expect.objectContaining({ code: expect.stringMatching(/^SYNC_(BAD_SIGNATURE|MALFORMED|PROTOCOL_VERSION)$/) }));
+      expect(() => decodeAgentUpdate(bad, expect_), `byte ${i}`).toThrow(
+        expect.objectContaining({ code: expect.stringMatching(/^SYNC_(BAD_SIGNATURE|MALFORMED|PROTOCOL_VERSION)$/) }),
+      );
     }
     expect(() => decodeAgentUpdate(good.subarray(0, 40), expect_)).toThrow(expect.objectContaining({ code: 'SYNC_MALFORMED' }));
-    expect(() => decodeAgentUpdate(good, { ...expect_, fleet: 'orchard' })).toThrow(/an update for fleet "farm", this device is in "orchard"/);
+    expect(() => decodeAgentUpdate(good, { ...expect_, fleet: 'orchard' })).toThrow(
+      /an update for fleet "farm", this device is in "orchard"/,
+    );
   });
 });
 
@@ -72,8 +78,9 @@ describe('bundle tar', () => {
     expect(readFileSync(join(tmp.path, 'b', long), 'utf8')).toBe('lib');
   });
 
-  it('tells an ELF binary\'s CPU from its header', () => {
-    const header = (machine: number) => Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, machine & 0xff, machine >> 8]);
+  it("tells an ELF binary's CPU from its header", () => {
+    const header = (machine: number) =>
+      Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, machine & 0xff, machine >> 8]);
     expect(elfMachine(header(183))).toBe('arm64');
     expect(elfMachine(header(62))).toBe('x64');
     expect(elfMachine(header(40))).toBe('arm');
@@ -89,7 +96,10 @@ describe('known_hosts', () => {
     const file = join(tmp.path, 'known_hosts');
     const salt = Buffer.alloc(20, 1);
     const hashed = `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update('[pi.local]:2222').digest('base64')}`;
-    writeFileSync(file, `# a comment\npi-a,192.168.1.20 ssh-ed25519 ${key.toString('base64')}\n${hashed} ssh-ed25519 ${key.toString('base64')}\n`);
+    writeFileSync(
+      file,
+      `# a comment\npi-a,192.168.1.20 ssh-ed25519 ${key.toString('base64')}\n${hashed} ssh-ed25519 ${key.toString('base64')}\n`,
+    );
     expect(knownKeys(file, '192.168.1.20', 22).map((k) => k.line)).toEqual([2]);
     expect(knownKeys(file, 'pi.local', 2222).map((k) => [k.type, k.line])).toEqual([['ssh-ed25519', 3]]);
     expect(knownKeys(file, 'pi.local', 22)).toEqual([]);
@@ -103,7 +113,18 @@ describe('known_hosts', () => {
 describe('inventory', () => {
   it('reads hosts with their settings and reports each malformed line by file and line, and a second use of a device id', () => {
     const file = join(tmp.path, 'fleet.txt');
-    writeFileSync(file, ['# greenhouse', 'pi@192.168.1.21 id=gh-01', '192.168.1.22:2222 id=gh-02 http_port=9000 min_free=1.5G service=process   # spare', 'pi@ id=x', 'pi@192.168.1.23 colour=red', 'pi@192.168.1.24 id=gh-01', ''].join('\n'));
+    writeFileSync(
+      file,
+      [
+        '# greenhouse',
+        'pi@192.168.1.21 id=gh-01',
+        '192.168.1.22:2222 id=gh-02 http_port=9000 min_free=1.5G service=process   # spare',
+        'pi@ id=x',
+        'pi@192.168.1.23 colour=red',
+        'pi@192.168.1.24 id=gh-01',
+        '',
+      ].join('\n'),
+    );
     const { hosts, errors } = readInventory(file, { username: 'pi' });
     expect(hosts.map((h) => [h.name, h.username, h.host, h.port, h.id])).toEqual([
       ['pi@192.168.1.21', 'pi', '192.168.1.21', 22, 'gh-01'],

@@ -42,7 +42,8 @@ function bootPartition(name: string, userData?: string): string {
   return boot;
 }
 
-const firstBoot = (boot: string, root: string) => promisify(execFile)('sh', [join(boot, 'edgetune/firstboot.sh'), '--prefix', root, '--service', 'process'], { timeout: 120_000 });
+const firstBoot = (boot: string, root: string) =>
+  promisify(execFile)('sh', [join(boot, 'edgetune/firstboot.sh'), '--prefix', root, '--service', 'process'], { timeout: 120_000 });
 
 beforeAll(async () => {
   mkdirSync(consoleDir, { recursive: true });
@@ -50,7 +51,10 @@ beforeAll(async () => {
   writeFileSync(join(consoleDir, 'fleet.pub'), publicKeyPem(loadOrCreateFleetKey(join(consoleDir, 'fleet.key')).publicKey));
   broker = await startBroker({ fleet: 'farm', port: 0, credentials, console: consoleLogin });
   const client = await connectMqtt(broker.url, consoleLogin.username, consoleLogin.password, 4, clients);
-  client.on('message', (topic, bytes: Buffer) => bytes.length && states.set(topic.split('/')[3]!, JSON.parse(bytes.toString()) as Record<string, unknown>));
+  client.on(
+    'message',
+    (topic, bytes: Buffer) => bytes.length && states.set(topic.split('/')[3]!, JSON.parse(bytes.toString()) as Record<string, unknown>),
+  );
   await client.subscribeAsync('edgetune/farm/device/+/state', { qos: 1 });
   // This machine is the "Pi" of the first-boot run, so the card gets the bundle for its CPU.
   bundle = await buildBundle({ target: 'linux-x64', outDir: join(tmp.path, 'bundles') });
@@ -66,10 +70,29 @@ afterAll(async () => {
 
 describe('edgetune deploy sdcard', () => {
   it('cloud-init: adds its first-boot command to the user-data the Imager wrote, and first boot installs the bundle and joins the fleet', async () => {
-    const imager = '#cloud-config\nhostname: greenhouse-01\nusers:\n  - name: pi\n    groups: users,adm,video\nruncmd:\n  - [ sed, -i, "s/^#NTP=/NTP=/", /etc/systemd/timesyncd.conf ]\n';
+    const imager =
+      '#cloud-config\nhostname: greenhouse-01\nusers:\n  - name: pi\n    groups: users,adm,video\nruncmd:\n  - [ sed, -i, "s/^#NTP=/NTP=/", /etc/systemd/timesyncd.conf ]\n';
     const boot = bootPartition('bootfs', imager);
     const port = await freeLoopbackPort();
-    const cli = await runCli(['deploy', 'sdcard', '--boot', boot, '--bundle', bundle.file, '--device', 'pi-sd', '--http-port', String(port), '--console', consoleDir, '--fleet', 'farm', '--broker', broker.url, '--json']);
+    const cli = await runCli([
+      'deploy',
+      'sdcard',
+      '--boot',
+      boot,
+      '--bundle',
+      bundle.file,
+      '--device',
+      'pi-sd',
+      '--http-port',
+      String(port),
+      '--console',
+      consoleDir,
+      '--fleet',
+      'farm',
+      '--broker',
+      broker.url,
+      '--json',
+    ]);
     expect(cli.code, cli.stderr).toBe(0);
     const userData = readFileSync(join(boot, 'user-data'), 'utf8');
     expect(userData.startsWith('#cloud-config\n')).toBe(true);
@@ -95,7 +118,10 @@ describe('edgetune deploy sdcard', () => {
     expect(readFileSync(join(layout.current, 'manifest.json'), 'utf8')).toContain('"version": "0.1.0"');
     expect(statSync(layout.config).mode & 0o777).toBe(0o600);
     expect(statSync(layout.publicKey).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(readFileSync(layout.config, 'utf8'))).toMatchObject({ data: { dir: `${root}/var/lib/edgetune` }, release: { prefix: `${root}/`, service: 'process' } });
+    expect(JSON.parse(readFileSync(layout.config, 'utf8'))).toMatchObject({
+      data: { dir: `${root}/var/lib/edgetune` },
+      release: { prefix: `${root}/`, service: 'process' },
+    });
     expect(existsSync(join(boot, 'edgetune')), 'the password is gone from the FAT partition').toBe(false);
     const state = await until('the device in the console', () => states.get('pi-sd')?.online === true && states.get('pi-sd'));
     expect(state).toMatchObject({ device: 'pi-sd', release: '0.1.0' });
@@ -106,7 +132,20 @@ describe('edgetune deploy sdcard', () => {
   it('firstrun: runs once from the kernel command line and takes itself off it; refuses a card with another first-run script', async () => {
     const boot = bootPartition('bootfs-bookworm');
     const port = await freeLoopbackPort();
-    const args = ['deploy', 'sdcard', '--boot', boot, '--bundle', bundle.file, '--device', 'pi-bookworm', '--mode', 'firstrun', '--http-port', String(port)];
+    const args = [
+      'deploy',
+      'sdcard',
+      '--boot',
+      boot,
+      '--bundle',
+      bundle.file,
+      '--device',
+      'pi-bookworm',
+      '--mode',
+      'firstrun',
+      '--http-port',
+      String(port),
+    ];
     expect((await runCli(args)).code).toBe(0);
     const withRun = `${CMDLINE} systemd.run=/boot/firmware/edgetune/firstboot.sh systemd.run_success_action=reboot systemd.unit=kernel-command-line.target`;
     expect(readFileSync(join(boot, 'cmdline.txt'), 'utf8').trim()).toBe(withRun);

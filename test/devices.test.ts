@@ -91,8 +91,15 @@ describe('the agent takes what the config leaves out from the profile', () => {
       maxImagePixels: 16_000_000,
       retention: { maxSamples: 5000, maxBytes: 2 ** 30 },
     });
-    expect(effectiveSettings(AgentConfigSchema.parse({}), detectDevice(root('rpi-3'), 'arm').profile)).toMatchObject({ engine: 'tflite', workers: 1, threads: 1 });
-    const pinned = effectiveSettings(AgentConfigSchema.parse({ model: { workers: 2 }, queue: { limit: 100 }, data: { retention: { maxSamples: 10 } } }), profile);
+    expect(effectiveSettings(AgentConfigSchema.parse({}), detectDevice(root('rpi-3'), 'arm').profile)).toMatchObject({
+      engine: 'tflite',
+      workers: 1,
+      threads: 1,
+    });
+    const pinned = effectiveSettings(
+      AgentConfigSchema.parse({ model: { workers: 2 }, queue: { limit: 100 }, data: { retention: { maxSamples: 10 } } }),
+      profile,
+    );
     expect(pinned).toMatchObject({ workers: 2, queueLimit: 100, retention: { maxSamples: 10, maxBytes: 2 ** 30 } });
   });
 });

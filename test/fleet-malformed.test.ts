@@ -58,14 +58,26 @@ describe('malformed payloads', () => {
   it('on the console topics (state, head, events, cmd/response): a problem naming the topic, nothing changes', async () => {
     const before = fleet.devices();
     const headsBefore = fleet.registry.deviceHeadCount();
-    const headMessage = Buffer.from(encodeHeadMessage(agent.currentHead!, { kind: 'device-head', fleet: 'farm', device: 'pi-1', version: 50, id: 'pi-1-test-50' }, fleet.keys.privateKey));
+    const headMessage = Buffer.from(
+      encodeHeadMessage(
+        agent.currentHead!,
+        { kind: 'device-head', fleet: 'farm', device: 'pi-1', version: 50, id: 'pi-1-test-50' },
+        fleet.keys.privateKey,
+      ),
+    );
     const v2 = Buffer.from(headMessage);
     v2.writeUInt16LE(2, 4);
     const cases: Record<string, [Buffer, Buffer]> = {
-      state: [json({ protocol: 1, device: 'pi-1', online: true, backbone: 'x', dim: 4 }), json({ protocol: 2, device: 'pi-1', online: true })],
+      state: [
+        json({ protocol: 1, device: 'pi-1', online: true, backbone: 'x', dim: 4 }),
+        json({ protocol: 2, device: 'pi-1', online: true }),
+      ],
       head: [headMessage, v2],
       events: [json({ protocol: 1, holdoutAccuracy: 0.5 }), json({ protocol: 2, holdoutAccuracy: 0.5 })],
-      'cmd/response': [json({ protocol: 1, id: 'x', device: 'pi-1', ok: true, result: {} }), json({ protocol: 2, id: 'x', device: 'pi-1', ok: true })],
+      'cmd/response': [
+        json({ protocol: 1, id: 'x', device: 'pi-1', ok: true, result: {} }),
+        json({ protocol: 2, id: 'x', device: 'pi-1', ok: true }),
+      ],
     };
     const seen: string[] = [];
     for (const [channel, [good, wrongVersion]] of Object.entries(cases)) {
@@ -73,7 +85,10 @@ describe('malformed payloads', () => {
       for (const [what, payload] of badPayloads(good, wrongVersion)) {
         const count = fleet.registry.problems(10_000).length;
         await device.publishAsync(topic, payload, { qos: 1 });
-        const problem = await until(`a problem for ${what} on ${channel}`, () => fleet.registry.problems(10_000).length > count && fleet.registry.problems(1)[0]);
+        const problem = await until(
+          `a problem for ${what} on ${channel}`,
+          () => fleet.registry.problems(10_000).length > count && fleet.registry.problems(1)[0],
+        );
         expect(problem.topic).toBe(topic);
         expect(problem.message.length).toBeLessThan(600);
         seen.push(`${channel} ${what}: ${problem.code}`);
@@ -121,7 +136,10 @@ describe('malformed payloads', () => {
       for (const [what, payload] of badPayloads(good, wrongVersion)) {
         await fleet.publish(topic, payload);
         total++;
-        const refusal = await until(`a refusal for ${what} on ${topic}`, () => (agent.health().fleet as { refused: unknown[] }).refused.length >= Math.min(total, 10) && refusals().at(-1));
+        const refusal = await until(
+          `a refusal for ${what} on ${topic}`,
+          () => (agent.health().fleet as { refused: unknown[] }).refused.length >= Math.min(total, 10) && refusals().at(-1),
+        );
         expect(refusal.reason).toContain(topic);
         seen.push(`${topic.split('/').slice(-1)[0]} ${what}: ${refusal.code}`);
       }

@@ -62,22 +62,16 @@ describe('prototype head', () => {
     const incremental = updatePrototype(trainPrototype(a.x, a.y, META), b.x, b.y);
     const once = trainPrototype(all.x, all.y, META);
     expect(incremental.meta.counts).toEqual(once.meta.counts);
-    for (let i = 0; i < once.weights.length; i++)
-      expect(incremental.weights[i]).toBeCloseTo(once.weights[i]!, 5);
+    for (let i = 0; i < once.weights.length; i++) expect(incremental.weights[i]).toBeCloseTo(once.weights[i]!, 5);
   });
 
   it('merging heads from two devices equals one head on the union, new classes included', () => {
     const one = clusters([10, 10, 0], 4);
     const two = clusters([5, 0, 12], 5);
     const merged = mergePrototypes([trainPrototype(one.x, one.y, META), trainPrototype(two.x, two.y, META)]);
-    const union = trainPrototype(
-      new Float32Array([...one.x, ...two.x]),
-      new Int32Array([...one.y, ...two.y]),
-      META,
-    );
+    const union = trainPrototype(new Float32Array([...one.x, ...two.x]), new Int32Array([...one.y, ...two.y]), META);
     expect(merged.meta.counts).toEqual([15, 10, 12]);
-    for (let i = 0; i < union.weights.length; i++)
-      expect(merged.weights[i]).toBeCloseTo(union.weights[i]!, 5);
+    for (let i = 0; i < union.weights.length; i++) expect(merged.weights[i]).toBeCloseTo(union.weights[i]!, 5);
   });
 
   it('a class without samples never wins', () => {
@@ -137,10 +131,7 @@ describe('softmax head', () => {
     const cold = trainSoftmax(train.x, train.y, META, options).head;
     const warm = trainSoftmax(train.x, train.y, META, { ...options, warmStart: previous }).head;
     const meanTrueProbability = (head: typeof warm) =>
-      Array.from(test.y).reduce(
-        (a, c, i) => a + head.probabilities(test.x.subarray(i * DIM, (i + 1) * DIM))[c]!,
-        0,
-      ) / test.y.length;
+      Array.from(test.y).reduce((a, c, i) => a + head.probabilities(test.x.subarray(i * DIM, (i + 1) * DIM))[c]!, 0) / test.y.length;
     expect(meanTrueProbability(warm)).toBeGreaterThan(0.8);
     expect(meanTrueProbability(cold)).toBeLessThan(0.5);
   });
@@ -152,7 +143,10 @@ describe('softmax head', () => {
     expect(head.meta.normalize).toBe(true);
     const scaled = Float32Array.from(test.x, (v) => v * 2 ** (1 / head.meta.power));
     for (let i = 0; i < test.y.length; i++) {
-      const [a, b] = [head.probabilities(test.x.subarray(i * DIM, (i + 1) * DIM)), head.probabilities(scaled.subarray(i * DIM, (i + 1) * DIM))];
+      const [a, b] = [
+        head.probabilities(test.x.subarray(i * DIM, (i + 1) * DIM)),
+        head.probabilities(scaled.subarray(i * DIM, (i + 1) * DIM)),
+      ];
       for (let c = 0; c < a.length; c++) expect(b[c]).toBeCloseTo(a[c]!, 5);
     }
   });
@@ -265,12 +259,8 @@ describe('head file', () => {
     const bytes = encodeHead(softmax);
     const other = errorOf(() => decodeHead(bytes, { where: 'site.head', backboneId: 'mobilenet_v2' }));
     expect(other.code).toBe('HEAD_BACKBONE_MISMATCH');
-    expect(other.message).toMatch(
-      /site\.head: head was trained on backbone "test-backbone".*not "mobilenet_v2"/,
-    );
-    expect(errorOf(() => decodeHead(bytes, { dim: 1024 })).message).toMatch(
-      /takes 32-d embeddings, the backbone gives 1024/,
-    );
+    expect(other.message).toMatch(/site\.head: head was trained on backbone "test-backbone".*not "mobilenet_v2"/);
+    expect(errorOf(() => decodeHead(bytes, { dim: 1024 })).message).toMatch(/takes 32-d embeddings, the backbone gives 1024/);
   });
 
   it('names every kind of damage', () => {
@@ -284,14 +274,10 @@ describe('head file', () => {
       [bytes.slice(0, bytes.length - 10), 'HEAD_CHECKSUM'],
       [flipped, 'HEAD_CHECKSUM'],
       [futureVersion, 'HEAD_FORMAT_UNSUPPORTED'],
-      [
-        new TextEncoder().encode('<html>this is not a head file at all, just a web page</html>'),
-        'HEAD_NOT_A_HEAD',
-      ],
+      [new TextEncoder().encode('<html>this is not a head file at all, just a web page</html>'), 'HEAD_NOT_A_HEAD'],
       [new Uint8Array(0), 'HEAD_TRUNCATED'],
     ];
-    for (const [input, code] of cases)
-      expect(errorOf(() => decodeHead(input, { where: 'x.head' })).code, code).toBe(code);
+    for (const [input, code] of cases) expect(errorOf(() => decodeHead(input, { where: 'x.head' })).code, code).toBe(code);
   });
 
   it('names the field when the header is wrong, even with a valid checksum', () => {

@@ -26,15 +26,35 @@ beforeAll(async () => {
   backboneId = backbone.id;
   const embedSet = async (picks: { file: string; label: number }[]) => {
     const x = new Float32Array(picks.length * dim);
-    const vectors = await Promise.all(picks.map(async (p) => backbone.embed(await preprocessFile(p.file, model.manifest.input, { resize: model.manifest.resize }))));
+    const vectors = await Promise.all(
+      picks.map(async (p) => backbone.embed(await preprocessFile(p.file, model.manifest.input, { resize: model.manifest.resize }))),
+    );
     vectors.forEach((v, i) => x.set(v, i * dim));
     return { x, y: Int32Array.from(picks, (p) => p.label) };
   };
-  const files = CLASSES.map((c) => readdirSync(join(FLOWERS_DIR, c)).sort().map((f) => join(FLOWERS_DIR, c, f)));
+  const files = CLASSES.map((c) =>
+    readdirSync(join(FLOWERS_DIR, c))
+      .sort()
+      .map((f) => join(FLOWERS_DIR, c, f)),
+  );
   for (let d = 0; d < DEVICES; d++) {
-    deviceSets.push(await embedSet(CLASSES.flatMap((_, label) => files[label]!.filter((_, i) => i % 17 === d).slice(0, SHOTS).map((file) => ({ file, label })))));
+    deviceSets.push(
+      await embedSet(
+        CLASSES.flatMap((_, label) =>
+          files[label]!.filter((_, i) => i % 17 === d)
+            .slice(0, SHOTS)
+            .map((file) => ({ file, label })),
+        ),
+      ),
+    );
   }
-  test = await embedSet(CLASSES.flatMap((_, label) => files[label]!.filter((_, i) => i % 17 === 16).slice(0, TEST).map((file) => ({ file, label }))));
+  test = await embedSet(
+    CLASSES.flatMap((_, label) =>
+      files[label]!.filter((_, i) => i % 17 === 16)
+        .slice(0, TEST)
+        .map((file) => ({ file, label })),
+    ),
+  );
   await backbone.close();
 }, 120_000);
 
@@ -88,11 +108,26 @@ describe('console merge of device heads (real embeddings)', () => {
   it('refuses heads of different kinds or backbones, by device', () => {
     const soft = trainHead('softmax', deviceSets[0]!.x, deviceSets[0]!.y, meta()).head;
     const proto = trainHead('prototype', deviceSets[1]!.x, deviceSets[1]!.y, meta()).head;
-    expect(() => mergeHeads([{ device: 'a', head: soft }, { device: 'b', head: proto }])).toThrow(/device b has a prototype head, the others softmax/);
+    expect(() =>
+      mergeHeads([
+        { device: 'a', head: soft },
+        { device: 'b', head: proto },
+      ]),
+    ).toThrow(/device b has a prototype head, the others softmax/);
     const other = trainHead('softmax', deviceSets[1]!.x, deviceSets[1]!.y, { ...meta(), backboneId: 'another' }).head;
-    expect(() => mergeHeads([{ device: 'a', head: soft }, { device: 'c', head: other }])).toThrow(/device c has a head for another\/1024/);
+    expect(() =>
+      mergeHeads([
+        { device: 'a', head: soft },
+        { device: 'c', head: other },
+      ]),
+    ).toThrow(/device c has a head for another\/1024/);
     expect(() => mergeHeads([])).toThrow(/no device heads/);
     const older = trainHead('softmax', deviceSets[1]!.x, deviceSets[1]!.y, meta(), { normalize: false }).head;
-    expect(() => mergeHeads([{ device: 'a', head: soft }, { device: 'd', head: older }])).toThrow(/heads disagree on normalising features/);
+    expect(() =>
+      mergeHeads([
+        { device: 'a', head: soft },
+        { device: 'd', head: older },
+      ]),
+    ).toThrow(/heads disagree on normalising features/);
   });
 });

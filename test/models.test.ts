@@ -76,9 +76,7 @@ describe('model resolution', () => {
     const dir = join(tmp.path, 'truncated');
     mkdirSync(dir);
     writeFileSync(join(dir, TINY.file), readFileSync(modelPath(TINY.file)).subarray(0, 4096));
-    const error = await errorOf(
-      resolveModel(TINY.id, { modelDir: dir, cacheDir: tmp.path, download: false }),
-    );
+    const error = await errorOf(resolveModel(TINY.id, { modelDir: dir, cacheDir: tmp.path, download: false }));
     expect(error.code).toBe('CHECKSUM_MISMATCH');
     expect(error.message).toContain(join(dir, TINY.file));
     expect(error.message).toMatch(/4096 bytes, expected 525598/);
@@ -125,25 +123,17 @@ describe('model resolution', () => {
   it('a download with the wrong checksum is refused and not kept', async () => {
     const cacheDir = join(tmp.path, 'bad-cache');
     const catalog = [{ ...TINY, source: `${baseUrl}/bad.tflite` }];
-    const error = await errorOf(
-      resolveModel(TINY.id, { catalog, modelDir: join(tmp.path, 'empty'), cacheDir }),
-    );
+    const error = await errorOf(resolveModel(TINY.id, { catalog, modelDir: join(tmp.path, 'empty'), cacheDir }));
     expect(error.code).toBe('CHECKSUM_MISMATCH');
     expect(error.message).toContain('not kept');
-    expect(
-      (
-        await errorOf(
-          resolveModel(TINY.id, { catalog, modelDir: join(tmp.path, 'empty'), cacheDir, download: false }),
-        )
-      ).code,
-    ).toBe('MODEL_NOT_FOUND');
+    expect((await errorOf(resolveModel(TINY.id, { catalog, modelDir: join(tmp.path, 'empty'), cacheDir, download: false }))).code).toBe(
+      'MODEL_NOT_FOUND',
+    );
   });
 
   it('an HTTP error on download is a DOWNLOAD_FAILED naming the URL', async () => {
     const catalog = [{ ...TINY, source: `${baseUrl}/missing.tflite` }];
-    const error = await errorOf(
-      resolveModel(TINY.id, { catalog, modelDir: join(tmp.path, 'empty'), cacheDir: join(tmp.path, 'c3') }),
-    );
+    const error = await errorOf(resolveModel(TINY.id, { catalog, modelDir: join(tmp.path, 'empty'), cacheDir: join(tmp.path, 'c3') }));
     expect(error.code).toBe('DOWNLOAD_FAILED');
     expect(error.message).toMatch(/missing\.tflite: download failed: HTTP 404/);
   });

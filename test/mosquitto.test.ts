@@ -47,7 +47,9 @@ describe('mosquitto with the console-written ACL (MQTT 5)', () => {
     const a = await connect('pi-a', passwords.a);
     // MQTT 5: the broker answers a refused QoS 1 publish with reason code 135 (not authorized).
     await expect(a.publishAsync(topics.device('farm', 'pi-b', 'head'), 'forged', { qos: 1 })).rejects.toThrow(/Not authorized|135/i);
-    await expect(a.publishAsync(topics.device('farm', 'pi-a', 'cmd'), '{"cmd":"train"}', { qos: 1 })).rejects.toThrow(/Not authorized|135/i);
+    await expect(a.publishAsync(topics.device('farm', 'pi-a', 'cmd'), '{"cmd":"train"}', { qos: 1 })).rejects.toThrow(
+      /Not authorized|135/i,
+    );
     await a.publishAsync(topics.device('farm', 'pi-a', 'state'), '{"online":true}', { qos: 1 });
     await new Promise((r) => setTimeout(r, 200));
     expect(seen).toEqual(['edgetune/farm/device/pi-a/state']);
@@ -60,7 +62,13 @@ describe('mosquitto with the console-written ACL (MQTT 5)', () => {
     console_.on('message', (topic, payload) => seen.push(`${topic} ${payload.toString()}`));
     const events: string[] = [];
     const outbox = new Outbox(join(tmp.path, 'outbox.db'));
-    const link = new DeviceLink(outbox, { url, username: 'pi-b', password: passwords.b, protocolVersion: 5, onEvent: (e) => events.push(e.msg) });
+    const link = new DeviceLink(outbox, {
+      url,
+      username: 'pi-b',
+      password: passwords.b,
+      protocolVersion: 5,
+      onEvent: (e) => events.push(e.msg),
+    });
     try {
       link.send(topics.device('farm', 'pi-a', 'head'), Buffer.from('not mine'));
       link.send(topics.device('farm', 'pi-b', 'head'), Buffer.from('mine'));

@@ -25,10 +25,7 @@ describe('ONNX engine', () => {
   it('loops over images when the graph has a fixed batch of 1', async () => {
     const bytes = channelMeanModel({ size: SIZE, batch: 1 });
     const session = await createOnnxSession(bytes, manifestFor(bytes, SIZE), { threads: 1 });
-    const out = await session.run(
-      new Uint8Array([...image(1, 2, 3), ...image(4, 5, 6), ...image(7, 8, 9)]),
-      3,
-    );
+    const out = await session.run(new Uint8Array([...image(1, 2, 3), ...image(4, 5, 6), ...image(7, 8, 9)]), 3);
     expect(Array.from(out)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     session.close();
   });
@@ -64,9 +61,7 @@ describe('ONNX engine', () => {
 
   it('gives a clear error for bytes that are not an ONNX model', async () => {
     const bytes = new TextEncoder().encode('<html>not a model</html>');
-    const error = await createOnnxSession(bytes, manifestFor(bytes, SIZE), { threads: 1 }).catch(
-      (e: unknown) => e,
-    );
+    const error = await createOnnxSession(bytes, manifestFor(bytes, SIZE), { threads: 1 }).catch((e: unknown) => e);
     expect((error as ModelError).code).toBe('MODEL_INVALID');
     expect((error as ModelError).message).toContain('channel_mean.onnx');
   });
@@ -76,15 +71,10 @@ describe('Backbone worker pool on ORT', () => {
   it('embeds concurrent requests in worker threads and keeps results in order', async () => {
     const bytes = channelMeanModel({ size: SIZE });
     const manifest = manifestFor(bytes, SIZE);
-    const backbone = await Backbone.open(
-      { manifest, bytes, path: 'mem', location: 'path' },
-      { workers: 2, threads: 1, batchSize: 3 },
-    );
+    const backbone = await Backbone.open({ manifest, bytes, path: 'mem', location: 'path' }, { workers: 2, threads: 1, batchSize: 3 });
     try {
       expect(backbone.dim).toBe(3);
-      const results = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => backbone.embed(image(i, 2 * i, 3 * i))),
-      );
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => backbone.embed(image(i, 2 * i, 3 * i))));
       results.forEach((r, i) => expect(Array.from(r)).toEqual([i, 2 * i, 3 * i]));
     } finally {
       await backbone.close();

@@ -21,8 +21,7 @@ function halves(): Uint8Array {
   return data;
 }
 
-const pixel = (t: ArrayLike<number>, x: number, y: number, w = 8) =>
-  Array.from({ length: 3 }, (_, c) => t[(y * w + x) * 3 + c]);
+const pixel = (t: ArrayLike<number>, x: number, y: number, w = 8) => Array.from({ length: 3 }, (_, c) => t[(y * w + x) * 3 + c]);
 
 describe('BMP decoding', () => {
   it('decodes the Coral sample photo cat.bmp to its full size', () => {
@@ -70,8 +69,7 @@ describe('preprocessing', () => {
   it('crops: the centre square of a wide image fills the input', async () => {
     const data = halves();
     // Mark the outer quarters green: a centre crop of 8x8 must not contain any green.
-    for (let y = 0; y < 8; y++)
-      for (const x of [0, 1, 2, 3, 12, 13, 14, 15]) data.set([0, 255, 0], (y * 16 + x) * 3);
+    for (let y = 0; y < 8; y++) for (const x of [0, 1, 2, 3, 12, 13, 14, 15]) data.set([0, 255, 0], (y * 16 + x) * 3);
     const png = await sharp(data, { raw: { width: 16, height: 8, channels: 3 } })
       .png()
       .toBuffer();
@@ -141,11 +139,7 @@ describe('preprocessing', () => {
 describe('bad images', () => {
   const cases: [string, Uint8Array, string][] = [
     ['empty.jpg', new Uint8Array(0), 'IMAGE_EMPTY'],
-    [
-      'page.jpg',
-      new TextEncoder().encode('<!doctype html><html><body>404</body></html>'),
-      'IMAGE_UNREADABLE',
-    ],
+    ['page.jpg', new TextEncoder().encode('<!doctype html><html><body>404</body></html>'), 'IMAGE_UNREADABLE'],
     ['random.png', Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251), 'IMAGE_UNREADABLE'],
   ];
   for (const [name, bytes, code] of cases) {
@@ -170,9 +164,7 @@ describe('bad images', () => {
   });
 
   it('a missing file names the path', async () => {
-    await expect(preprocessFile(join(tmp.path, 'nope.jpg'), INPUT, { resize: 'fill' })).rejects.toThrow(
-      /nope\.jpg: cannot read file/,
-    );
+    await expect(preprocessFile(join(tmp.path, 'nope.jpg'), INPUT, { resize: 'fill' })).rejects.toThrow(/nope\.jpg: cannot read file/);
   });
 
   it('a 100-megapixel image is refused before it is decoded', async () => {
@@ -182,15 +174,13 @@ describe('bad images', () => {
       .toBuffer();
     const error = await preprocessBytes(big, 'huge.png', INPUT, { resize: 'fill' }).catch((e: unknown) => e);
     expect((error as ImageError).code).toBe('IMAGE_TOO_LARGE');
-    expect((error as ImageError).message).toMatch(
-      /huge\.png: 10000x10000 = 100\.0 megapixels exceeds the limit of 64 megapixels/,
-    );
+    expect((error as ImageError).message).toMatch(/huge\.png: 10000x10000 = 100\.0 megapixels exceeds the limit of 64 megapixels/);
   });
 
   it('a BMP over the pixel limit is refused', async () => {
     const bmp = encodeBmp({ width: 20, height: 20, data: new Uint8Array(1200) });
-    await expect(
-      preprocessBytes(bmp, 'big.bmp', INPUT, { resize: 'fill', maxPixels: 100 }),
-    ).rejects.toMatchObject({ code: 'IMAGE_TOO_LARGE' });
+    await expect(preprocessBytes(bmp, 'big.bmp', INPUT, { resize: 'fill', maxPixels: 100 })).rejects.toMatchObject({
+      code: 'IMAGE_TOO_LARGE',
+    });
   });
 });

@@ -18,16 +18,28 @@ async function evalAccuracy(model: string): Promise<number> {
 }
 
 describe('PTQ round trip (slow)', () => {
-  it('float import + our PTQ on 100 photos stays within 1 point of the original int8 model on flowers128', { timeout: 900_000 }, async () => {
-    const float = join(tmp.path, 'v1-float.onnx');
-    const int8 = join(tmp.path, 'v1-ptq.onnx');
-    const imported = await runCli(['model', 'import', 'mobilenet_v1_1.0_224_quant_embedding_extractor', '--float', '-o', float, '--json']);
-    expect(imported.code, imported.stderr).toBe(0);
-    const quantized = await runCli(['quantize', float, '--calibrate', FLOWERS_DIR, '--images', '100', '-o', int8, '--json']);
-    expect(quantized.code, quantized.stderr).toBe(0);
-    expect((JSON.parse(quantized.stdout) as { outputCosine: number }).outputCosine).toBeGreaterThan(0.97);
-    const [original, ours] = [await evalAccuracy('mobilenet_v1_1.0_224_quant_embedding_extractor'), await evalAccuracy(int8)];
-    expect(original).toBeGreaterThanOrEqual(0.72);
-    expect(Math.abs(ours - original)).toBeLessThanOrEqual(0.01);
-  });
+  it(
+    'float import + our PTQ on 100 photos stays within 1 point of the original int8 model on flowers128',
+    { timeout: 900_000 },
+    async () => {
+      const float = join(tmp.path, 'v1-float.onnx');
+      const int8 = join(tmp.path, 'v1-ptq.onnx');
+      const imported = await runCli([
+        'model',
+        'import',
+        'mobilenet_v1_1.0_224_quant_embedding_extractor',
+        '--float',
+        '-o',
+        float,
+        '--json',
+      ]);
+      expect(imported.code, imported.stderr).toBe(0);
+      const quantized = await runCli(['quantize', float, '--calibrate', FLOWERS_DIR, '--images', '100', '-o', int8, '--json']);
+      expect(quantized.code, quantized.stderr).toBe(0);
+      expect((JSON.parse(quantized.stdout) as { outputCosine: number }).outputCosine).toBeGreaterThan(0.97);
+      const [original, ours] = [await evalAccuracy('mobilenet_v1_1.0_224_quant_embedding_extractor'), await evalAccuracy(int8)];
+      expect(original).toBeGreaterThanOrEqual(0.72);
+      expect(Math.abs(ours - original)).toBeLessThanOrEqual(0.01);
+    },
+  );
 });

@@ -18,9 +18,14 @@ const resolve = { modelDir: MODEL_DIR };
 beforeAll(async () => {
   mkdirSync(join(calib, 'daisy'), { recursive: true });
   mkdirSync(join(calib, 'rose'), { recursive: true });
-  for (const c of ['daisy', 'rose']) for (const f of readdirSync(join(FLOWERS_DIR, c)).sort().slice(0, 5)) copyFileSync(join(FLOWERS_DIR, c, f), join(calib, c, f));
+  for (const c of ['daisy', 'rose'])
+    for (const f of readdirSync(join(FLOWERS_DIR, c)).sort().slice(0, 5)) copyFileSync(join(FLOWERS_DIR, c, f), join(calib, c, f));
   writeFileSync(join(calib, 'daisy', 'camera-error.jpg'), '<html>camera offline</html>');
-  await importModelFile('mobilenet_v1_0.25_128_quant', floatPath, { float: true, output: 'MobilenetV1/Logits/AvgPool_1a/AvgPool', resolve });
+  await importModelFile('mobilenet_v1_0.25_128_quant', floatPath, {
+    float: true,
+    output: 'MobilenetV1/Logits/AvgPool_1a/AvgPool',
+    resolve,
+  });
 });
 afterAll(() => tmp.remove());
 
@@ -30,12 +35,13 @@ async function embed(path: string, files: string[]): Promise<Float32Array[]> {
   const out: Float32Array[] = [];
   for (const f of files) {
     const x = (await preprocessFile(f, manifest.input, { resize: 'fill' })) as Uint8Array;
-    out.push(Float32Array.from((await session.run({ image: new ort.Tensor('uint8', x, [1, 128, 128, 3]) })).embedding!.data as Float32Array));
+    out.push(
+      Float32Array.from((await session.run({ image: new ort.Tensor('uint8', x, [1, 128, 128, 3]) })).embedding!.data as Float32Array),
+    );
   }
   await session.release();
   return out;
 }
-
 
 describe('static int8 post-training quantization', () => {
   it('quantizes a float model on calibration photos: int8 weights, fused by onnxruntime, close to float', async () => {
@@ -57,17 +63,30 @@ describe('static int8 post-training quantization', () => {
     expect(ops).not.toContain('Conv');
 
     // On photos it has not seen, the int8 embeddings stay close to the float ones.
-    const unseen = readdirSync(join(FLOWERS_DIR, 'tulip')).sort().slice(0, 4).map((f) => join(FLOWERS_DIR, 'tulip', f));
+    const unseen = readdirSync(join(FLOWERS_DIR, 'tulip'))
+      .sort()
+      .slice(0, 4)
+      .map((f) => join(FLOWERS_DIR, 'tulip', f));
     const [f, q] = [await embed(floatPath, unseen), await embed(out, unseen)];
     for (let i = 0; i < unseen.length; i++) expect(cosine(f[i]!, q[i]!)).toBeGreaterThan(0.9);
   });
 
   it('the percentile calibrator narrows ranges that min-max stretches to rare outliers', async () => {
     const inputs = await Promise.all(
-      readdirSync(join(calib, 'rose')).map((f) => preprocessFile(join(calib, 'rose', f), { width: 128, height: 128, channels: 3, layout: 'NHWC', dtype: 'uint8' }, { resize: 'fill' }) as Promise<Uint8Array>),
+      readdirSync(join(calib, 'rose')).map(
+        (f) =>
+          preprocessFile(
+            join(calib, 'rose', f),
+            { width: 128, height: 128, channels: 3, layout: 'NHWC', dtype: 'uint8' },
+            { resize: 'fill' },
+          ) as Promise<Uint8Array>,
+      ),
     );
     const bytes = readFileSync(floatPath);
-    const [minmax, percentile] = [await quantizeStatic(bytes, inputs, 'tiny', { calibrator: 'minmax' }), await quantizeStatic(bytes, inputs, 'tiny', { calibrator: 'percentile', percentile: 0.999 })];
+    const [minmax, percentile] = [
+      await quantizeStatic(bytes, inputs, 'tiny', { calibrator: 'minmax' }),
+      await quantizeStatic(bytes, inputs, 'tiny', { calibrator: 'percentile', percentile: 0.999 }),
+    ];
     const widths = (r: typeof minmax) => r.layers.map((l) => l.range[1] - l.range[0]);
     expect(widths(percentile).every((w, i) => w <= widths(minmax)[i]! + 1e-6)).toBe(true);
     expect(widths(percentile).some((w, i) => w < widths(minmax)[i]! * 0.95)).toBe(true);
@@ -75,21 +94,37 @@ describe('static int8 post-training quantization', () => {
 
   it('bias correction brings the int8 model closer to the float one', async () => {
     const inputs = await Promise.all(
-      readdirSync(join(calib, 'rose')).map((f) => preprocessFile(join(calib, 'rose', f), { width: 128, height: 128, channels: 3, layout: 'NHWC', dtype: 'uint8' }, { resize: 'fill' }) as Promise<Uint8Array>),
+      readdirSync(join(calib, 'rose')).map(
+        (f) =>
+          preprocessFile(
+            join(calib, 'rose', f),
+            { width: 128, height: 128, channels: 3, layout: 'NHWC', dtype: 'uint8' },
+            { resize: 'fill' },
+          ) as Promise<Uint8Array>,
+      ),
     );
     const bytes = readFileSync(floatPath);
-    const [plain, corrected] = [await quantizeStatic(bytes, inputs, 'tiny', { biasCorrection: false }), await quantizeStatic(bytes, inputs, 'tiny')];
+    const [plain, corrected] = [
+      await quantizeStatic(bytes, inputs, 'tiny', { biasCorrection: false }),
+      await quantizeStatic(bytes, inputs, 'tiny'),
+    ];
     expect(corrected.outputCosine).toBeGreaterThan(plain.outputCosine);
     const last = (r: typeof plain) => r.layers.at(-1)!.relativeError;
     expect(last(corrected)).toBeLessThan(last(plain));
   });
 
   it('refuses what it cannot quantize, by name', async () => {
-    await expect(quantizeModelFile('mobilenet_v1_0.25_128_quant', calib, join(tmp.path, 'x.onnx'), { resolve })).rejects.toMatchObject({ code: 'QUANTIZE_NOT_ONNX' });
+    await expect(quantizeModelFile('mobilenet_v1_0.25_128_quant', calib, join(tmp.path, 'x.onnx'), { resolve })).rejects.toMatchObject({
+      code: 'QUANTIZE_NOT_ONNX',
+    });
     const empty = join(tmp.path, 'empty');
     mkdirSync(empty);
-    await expect(quantizeModelFile(floatPath, empty, join(tmp.path, 'x.onnx'), { resolve })).rejects.toThrow(/empty: no images to calibrate with/);
-    await expect(quantizeStatic(new TextEncoder().encode('not onnx at all'), [new Uint8Array(128 * 128 * 3)], 'junk.onnx')).rejects.toThrow(/junk\.onnx: not a valid ONNX model/);
+    await expect(quantizeModelFile(floatPath, empty, join(tmp.path, 'x.onnx'), { resolve })).rejects.toThrow(
+      /empty: no images to calibrate with/,
+    );
+    await expect(quantizeStatic(new TextEncoder().encode('not onnx at all'), [new Uint8Array(128 * 128 * 3)], 'junk.onnx')).rejects.toThrow(
+      /junk\.onnx: not a valid ONNX model/,
+    );
     await expect(quantizeStatic(readFileSync(floatPath), [], 'tiny-float.onnx')).rejects.toThrow(/tiny-float\.onnx: no calibration images/);
   });
 });

@@ -57,10 +57,7 @@ describe('sample store', () => {
 
   it('keeps the holdout split stable by content hash, about the configured share', () => {
     const store = SampleStore.open(storeDir(), { holdoutFraction: 0.2 });
-    const splits = Array.from(
-      { length: 500 },
-      (_, i) => store.add(bytesOf(1000 + i), { origin: 'x' }).sample.split,
-    );
+    const splits = Array.from({ length: 500 }, (_, i) => store.add(bytesOf(1000 + i), { origin: 'x' }).sample.split);
     const holdout = splits.filter((s) => s === 'holdout').length;
     expect(holdout).toBeGreaterThan(70);
     expect(holdout).toBeLessThan(130);
@@ -71,9 +68,7 @@ describe('sample store', () => {
 
   it('returns labelled embeddings per backbone and split', () => {
     const store = SampleStore.open(storeDir(), { holdoutFraction: 0 });
-    const ids = [5, 6, 7].map(
-      (i) => store.add(bytesOf(i), { origin: 'x', label: i === 7 ? null : `c${i}` }).sample.id,
-    );
+    const ids = [5, 6, 7].map((i) => store.add(bytesOf(i), { origin: 'x', label: i === 7 ? null : `c${i}` }).sample.id);
     ids.forEach((id, i) => store.putEmbedding(id, 'bb', new Float32Array([i, i + 0.5])));
     store.putEmbedding(ids[0]!, 'other', new Float32Array([9, 9, 9]));
     const set = store.labelledSet('bb');

@@ -43,7 +43,13 @@ describe('device link to the fleet broker', () => {
     const port = await freeLoopbackPort();
     const received: string[] = [];
     const start = () =>
-      startBroker({ fleet: 'farm', port, credentials, console: { username: 'console', password: 'console-secret-123' }, onDeviceMessage: (m) => received.push(m.payload.toString()) });
+      startBroker({
+        fleet: 'farm',
+        port,
+        credentials,
+        console: { username: 'console', password: 'console-secret-123' },
+        onDeviceMessage: (m) => received.push(m.payload.toString()),
+      });
     const outbox = new Outbox(join(tmp.path, 'device-outbox.db'));
     const link = new DeviceLink(outbox, { url: `mqtt://127.0.0.1:${port}`, username: 'pi-a', password, reconnectBaseMs: 50 });
     const headTopic = topics.device('farm', 'pi-a', 'head');

@@ -47,7 +47,11 @@ describe('signed head messages', () => {
   const fleet = loadOrCreateFleetKey(join(tmp.path, 'fleet.key'));
   const other = loadOrCreateFleetKey(join(tmp.path, 'attacker.key'));
   const head = smallHead();
-  const message = encodeHeadMessage(head, { kind: 'fleet-head', fleet: 'farm', device: null, version: 7, id: 'fleet-head-000007' }, fleet.privateKey);
+  const message = encodeHeadMessage(
+    head,
+    { kind: 'fleet-head', fleet: 'farm', device: null, version: 7, id: 'fleet-head-000007' },
+    fleet.privateKey,
+  );
   const expect_ = { where: 'edgetune/farm/fleet/head', publicKey: fleet.publicKey, backboneId: BACKBONE, dim: 1024 };
 
   it('round-trips: int8 weights, the same predictions', () => {
@@ -60,15 +64,19 @@ describe('signed head messages', () => {
   });
 
   it('refuses a forged, a tampered, a replayed and a wrong-backbone message, each by reason', () => {
-    const forged = encodeHeadMessage(head, { kind: 'fleet-head', fleet: 'farm', device: null, version: 99, id: 'forged-00000099' }, other.privateKey);
+    const forged = encodeHeadMessage(
+      head,
+      { kind: 'fleet-head', fleet: 'farm', device: null, version: 99, id: 'forged-00000099' },
+      other.privateKey,
+    );
     expect(() => decodeHeadMessage(forged, expect_)).toThrow(expect.objectContaining({ code: 'SYNC_BAD_SIGNATURE' }));
     const tampered = Uint8Array.from(message);
     tampered[tampered.length - 100]! ^= 0x01;
     expect(() => decodeHeadMessage(tampered, expect_)).toThrow(/edgetune\/farm\/fleet\/head: signature does not verify/);
     expect(() => decodeHeadMessage(message, { ...expect_, newerThan: 7 })).toThrow(expect.objectContaining({ code: 'SYNC_REPLAY' }));
-    expect(() => decodeHeadMessage(message, { ...expect_, backboneId: 'mobilenet_v2_1.0_224_quant-cut-MobilenetV2_Logits_AvgPool', dim: 1280 })).toThrow(
-      /head is for backbone "mobilenet_v1_1\.0_224_quant_embedding_extractor" \(1024-d\), this device runs "mobilenet_v2/,
-    );
+    expect(() =>
+      decodeHeadMessage(message, { ...expect_, backboneId: 'mobilenet_v2_1.0_224_quant-cut-MobilenetV2_Logits_AvgPool', dim: 1280 }),
+    ).toThrow(/head is for backbone "mobilenet_v1_1\.0_224_quant_embedding_extractor" \(1024-d\), this device runs "mobilenet_v2/);
     const v2 = Uint8Array.from(message);
     v2[4] = 2;
     expect(() => decodeHeadMessage(v2, expect_)).toThrow(/protocol v2 message; this edgetune speaks v1/);
@@ -111,7 +119,12 @@ describe('chunked blobs', () => {
 describe('topics and ACLs', () => {
   it('builds and parses v1 topics, and refuses ids that would escape their level', () => {
     expect(topics.device('farm', 'pi-07', 'head')).toBe('edgetune/farm/device/pi-07/head');
-    expect(parseTopic('edgetune/farm/device/pi-07/cmd/response')).toEqual({ kind: 'device', fleet: 'farm', device: 'pi-07', channel: 'cmd/response' });
+    expect(parseTopic('edgetune/farm/device/pi-07/cmd/response')).toEqual({
+      kind: 'device',
+      fleet: 'farm',
+      device: 'pi-07',
+      channel: 'cmd/response',
+    });
     expect(parseTopic(topics.blob('farm', 'a'.repeat(64), 3))).toEqual({ kind: 'blob', fleet: 'farm', sha256: 'a'.repeat(64), index: 3 });
     expect(() => topics.device('farm', 'pi/+', 'head')).toThrow(/device id "pi\/\+" must be/);
     expect(() => parseTopic('edgetune/farm/device/pi-07/secrets')).toThrow(/not an edgetune v1 topic/);

@@ -64,9 +64,7 @@ describe('TFLite engine', () => {
     expect((error as ModelError).code).toBe('TFLITE_MALFORMED');
     expect((error as ModelError).message).toContain(TINY.file);
     const truncated = readFileSync(modelPath(TINY.file)).subarray(0, 100_000);
-    expect(
-      (await createTfliteSession(truncated, TINY, { threads: 1 }).catch((e: unknown) => e)) as ModelError,
-    ).toBeInstanceOf(ModelError);
+    expect((await createTfliteSession(truncated, TINY, { threads: 1 }).catch((e: unknown) => e)) as ModelError).toBeInstanceOf(ModelError);
     const ok = await createTfliteSession(readFileSync(modelPath(TINY.file)), TINY, { threads: 1 });
     ok.close();
   });
@@ -99,7 +97,9 @@ describe('classification of the sample photos (mobilenet_v2_1.0_224_quant)', () 
 describe('TFLite engine, threaded build', () => {
   it('gives the same embeddings on 2 threads as on 1, through the worker pool', async () => {
     const model = await resolveModel('mobilenet_v1_1.0_224_quant_embedding_extractor', { modelDir: MODEL_DIR });
-    const inputs = await Promise.all(['cat.bmp', 'hot_dog.jpg'].map((f) => preprocessFile(join(IMAGES_DIR, f), model.manifest.input, { resize: model.manifest.resize })));
+    const inputs = await Promise.all(
+      ['cat.bmp', 'hot_dog.jpg'].map((f) => preprocessFile(join(IMAGES_DIR, f), model.manifest.input, { resize: model.manifest.resize })),
+    );
     const embed = async (threads: number) => {
       const backbone = await Backbone.open(model, { workers: 1, threads });
       try {
@@ -125,7 +125,10 @@ describe('TFLite engine, threaded build', () => {
       const out = session.run(new Uint8Array(128 * 128 * 3).fill(100), 1);
       console.log('ran', out.length);`;
     const started = Date.now();
-    const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(result.stderr).toBe('');
     expect(result.stdout.trim()).toBe('ran 1001');
     expect(result.status).toBe(0);

@@ -60,12 +60,8 @@ describe('TFLite flatbuffer reader', () => {
 
   it('refuses a 0-byte file, random bytes, an HTML page and a truncated model', () => {
     expect(malformed(new Uint8Array(0)).message).toMatch(/0 bytes is too short/);
-    expect(malformed(Uint8Array.from({ length: 5000 }, (_, i) => (i * 31) % 256)).message).toMatch(
-      /identifier/,
-    );
-    expect(
-      malformed(new TextEncoder().encode('<html><body>Sign in to the Wi-Fi</body></html>')).message,
-    ).toMatch(/expected "TFL3"/);
+    expect(malformed(Uint8Array.from({ length: 5000 }, (_, i) => (i * 31) % 256)).message).toMatch(/identifier/);
+    expect(malformed(new TextEncoder().encode('<html><body>Sign in to the Wi-Fi</body></html>')).message).toMatch(/expected "TFL3"/);
     const model = readFileSync(modelPath('mobilenet_v1_0.25_128_quant.tflite'));
     expect(malformed(model.subarray(0, 64)).message).toMatch(/outside the file/);
   });

@@ -17,9 +17,14 @@ import { IMAGES_DIR, MODEL_DIR, modelPath, tempDir } from './support/paths.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.remove());
-const PHOTOS = readdirSync(IMAGES_DIR).filter((f) => /\.(jpg|bmp)$/.test(f)).sort();
+const PHOTOS = readdirSync(IMAGES_DIR)
+  .filter((f) => /\.(jpg|bmp)$/.test(f))
+  .sort();
 
-async function sessions(id: string, options: { output?: string; float?: boolean } = {}): Promise<{ tflite: EngineSession; ort: EngineSession; manifest: ModelManifest; ops: Record<string, number>; dim: number }> {
+async function sessions(
+  id: string,
+  options: { output?: string; float?: boolean } = {},
+): Promise<{ tflite: EngineSession; ort: EngineSession; manifest: ModelManifest; ops: Record<string, number>; dim: number }> {
   const manifest = catalogEntry(id)!;
   const bytes = readFileSync(modelPath(manifest.file));
   const imported = importTflite(bytes, manifest.file, options);
@@ -33,11 +38,15 @@ async function sessions(id: string, options: { output?: string; float?: boolean 
   };
 }
 
-const input = (manifest: ModelManifest, photo: string) => preprocessFile(join(IMAGES_DIR, photo), manifest.input, { resize: manifest.resize });
-const top = (scores: Float32Array, k: number) => Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]!).slice(0, k);
+const input = (manifest: ModelManifest, photo: string) =>
+  preprocessFile(join(IMAGES_DIR, photo), manifest.input, { resize: manifest.resize });
+const top = (scores: Float32Array, k: number) =>
+  Array.from(scores.keys())
+    .sort((a, b) => scores[b]! - scores[a]!)
+    .slice(0, k);
 
 describe('TFLite -> ONNX import', () => {
-  it('the V1 embedding extractor on ORT gives the TFLite engine\'s embeddings bit for bit on every sample photo', async () => {
+  it("the V1 embedding extractor on ORT gives the TFLite engine's embeddings bit for bit on every sample photo", async () => {
     const { tflite, ort, manifest, ops, dim } = await sessions('mobilenet_v1_1.0_224_quant_embedding_extractor');
     expect(ops).toEqual({ CONV_2D: 14, DEPTHWISE_CONV_2D: 13, AVERAGE_POOL_2D: 1 });
     expect(dim).toBe(1024);
@@ -58,26 +67,31 @@ describe('TFLite -> ONNX import', () => {
     ort.close();
   });
 
-  it.each(['mobilenet_v2_1.0_224_quant', 'tf2_mobilenet_v2_1.0_224_ptq', 'mobilenet_v1_0.25_128_quant'])('%s gives the TFLite engine\'s probabilities bit for bit on the sample photos', async (id) => {
-    // Both models have residual ADDs, rounded the way TFLite's kernel rounds them; tf2's int8 activations
-    // run as uint8 so onnxruntime fuses every convolution (its float fallback rounds differently).
-    const { tflite, ort, manifest } = await sessions(id);
-    for (const photo of ['cat.bmp', 'grace_hopper.bmp', 'hot_dog.jpg']) {
-      const x = await input(manifest, photo);
-      const a = (await tflite.run(x, 1)) as Float32Array;
-      const b = (await ort.run(x, 1)) as Float32Array;
-      expect(Array.from(b), photo).toEqual(Array.from(a));
-      expect(top(b, 5), photo).toEqual(top(a, 5));
-    }
-    tflite.close();
-    ort.close();
-  });
+  it.each(['mobilenet_v2_1.0_224_quant', 'tf2_mobilenet_v2_1.0_224_ptq', 'mobilenet_v1_0.25_128_quant'])(
+    "%s gives the TFLite engine's probabilities bit for bit on the sample photos",
+    async (id) => {
+      // Both models have residual ADDs, rounded the way TFLite's kernel rounds them; tf2's int8 activations
+      // run as uint8 so onnxruntime fuses every convolution (its float fallback rounds differently).
+      const { tflite, ort, manifest } = await sessions(id);
+      for (const photo of ['cat.bmp', 'grace_hopper.bmp', 'hot_dog.jpg']) {
+        const x = await input(manifest, photo);
+        const a = (await tflite.run(x, 1)) as Float32Array;
+        const b = (await ort.run(x, 1)) as Float32Array;
+        expect(Array.from(b), photo).toEqual(Array.from(a));
+        expect(top(b, 5), photo).toEqual(top(a, 5));
+      }
+      tflite.close();
+      ort.close();
+    },
+  );
 
   it('cuts a classifier at its pre-logits: a 1280-d MobileNet V2 embedding', async () => {
     const { ort, manifest, dim, ops } = await sessions('mobilenet_v2_1.0_224_quant', { output: 'MobilenetV2/Logits/AvgPool' });
     expect(dim).toBe(1280);
     expect(ops.SOFTMAX).toBeUndefined();
-    const [cat, dog] = await Promise.all(['cat.bmp', 'hot_dog.jpg'].map(async (p) => (await ort.run(await input(manifest, p), 1)) as Float32Array));
+    const [cat, dog] = await Promise.all(
+      ['cat.bmp', 'hot_dog.jpg'].map(async (p) => (await ort.run(await input(manifest, p), 1)) as Float32Array),
+    );
     expect(cat!.length).toBe(1280);
     expect(cat!.every((v) => v >= 0 && v <= 6.01)).toBe(true); // after ReLU6 and the average pool
     expect(cosine(cat!, dog!)).toBeLessThan(0.9);
@@ -103,28 +117,47 @@ describe('TFLite -> ONNX import', () => {
     const tiny = catalogEntry('mobilenet_v1_0.25_128_quant')!;
     const bytes = Uint8Array.from(readFileSync(modelPath(tiny.file)));
     setOpcode(bytes, 25, 32); // SOFTMAX -> CALL, which no importer converts
-    expect(() => importTflite(bytes, 'patched.tflite')).toThrow(/patched\.tflite: operator builtin 32 \(producing tensor "MobilenetV1\/Predictions\/Reshape_1"\) is not supported/);
+    expect(() => importTflite(bytes, 'patched.tflite')).toThrow(
+      /patched\.tflite: operator builtin 32 \(producing tensor "MobilenetV1\/Predictions\/Reshape_1"\) is not supported/,
+    );
   });
 
   it('refuses truncated and foreign files with the file named', () => {
     const bytes = readFileSync(modelPath(catalogEntry('mobilenet_v1_0.25_128_quant')!.file));
     expect(() => importTflite(bytes.subarray(0, 2000), 'cut.tflite')).toThrow(/cut\.tflite: not a valid TFLite model/);
-    expect(() => importTflite(new TextEncoder().encode('<html>not a model</html>'), 'page.tflite')).toThrow(/page\.tflite: not a valid TFLite model: file identifier/);
+    expect(() => importTflite(new TextEncoder().encode('<html>not a model</html>'), 'page.tflite')).toThrow(
+      /page\.tflite: not a valid TFLite model: file identifier/,
+    );
   });
 
   it('edgetune model import writes the ONNX model and a manifest that resolves, keeping the model id', async () => {
     const out = join(tmp.path, 'v1.onnx');
-    const { code, stdout, stderr } = await runCli(['model', 'import', 'mobilenet_v1_1.0_224_quant_embedding_extractor', '-o', out, '--json']);
+    const { code, stdout, stderr } = await runCli([
+      'model',
+      'import',
+      'mobilenet_v1_1.0_224_quant_embedding_extractor',
+      '-o',
+      out,
+      '--json',
+    ]);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const printed = JSON.parse(stdout) as { manifest: ModelManifest };
-    expect(printed.manifest).toMatchObject({ id: 'mobilenet_v1_1.0_224_quant_embedding_extractor', format: 'onnx', file: 'v1.onnx', output: { name: 'embedding', dim: 1024 } });
+    expect(printed.manifest).toMatchObject({
+      id: 'mobilenet_v1_1.0_224_quant_embedding_extractor',
+      format: 'onnx',
+      file: 'v1.onnx',
+      output: { name: 'embedding', dim: 1024 },
+    });
     expect(existsSync(`${out}.json`)).toBe(true);
     const embed = await runCli(['embed', '--model', out, '--no-cache', '--json', join(IMAGES_DIR, 'cat.bmp')]);
     const reference = await runCli(['embed', '--no-cache', '--json', join(IMAGES_DIR, 'cat.bmp')]);
     const vector = (text: string) => Float32Array.from((JSON.parse(text) as { results: { embedding: number[] }[] }).results[0]!.embedding);
     expect(cosine(vector(embed.stdout), vector(reference.stdout))).toBeGreaterThanOrEqual(0.999);
-    const cut = await importModelFile('mobilenet_v2_1.0_224_quant', join(tmp.path, 'v2.onnx'), { output: 'MobilenetV2/Logits/AvgPool', resolve: { modelDir: MODEL_DIR } });
+    const cut = await importModelFile('mobilenet_v2_1.0_224_quant', join(tmp.path, 'v2.onnx'), {
+      output: 'MobilenetV2/Logits/AvgPool',
+      resolve: { modelDir: MODEL_DIR },
+    });
     expect(cut.manifest.id).toBe('mobilenet_v2_1.0_224_quant-cut-MobilenetV2_Logits_AvgPool');
     expect(cut.manifest.output).toEqual({ name: 'embedding', kind: 'embedding', dim: 1280 });
   });
@@ -150,7 +183,12 @@ describe('edgetune model info', () => {
 
 describe('engine choice', () => {
   const tiny = catalogEntry('mobilenet_v1_0.25_128_quant')!;
-  const resolved = () => ({ manifest: tiny, path: modelPath(tiny.file), bytes: new Uint8Array(readFileSync(modelPath(tiny.file))), location: 'path' as const });
+  const resolved = () => ({
+    manifest: tiny,
+    path: modelPath(tiny.file),
+    bytes: new Uint8Array(readFileSync(modelPath(tiny.file))),
+    location: 'path' as const,
+  });
 
   it('runs a TFLite model on onnxruntime through a cached import, keeping its id', () => {
     const cacheDir = join(tmp.path, 'choice-cache');
@@ -162,7 +200,11 @@ describe('engine choice', () => {
     const again = chooseEngine(resolved(), { cacheDir });
     expect(again.model.manifest.sha256).toBe(first.model.manifest.sha256);
     // A damaged cache entry is made again, not trusted.
-    const onnxFile = join(cacheDir, 'imported', cached.find((f) => f.endsWith('.onnx'))!);
+    const onnxFile = join(
+      cacheDir,
+      'imported',
+      cached.find((f) => f.endsWith('.onnx'))!,
+    );
     writeFileSync(onnxFile, 'garbage');
     expect(chooseEngine(resolved(), { cacheDir }).model.manifest.sha256).toBe(first.model.manifest.sha256);
   });

@@ -25,7 +25,11 @@ Examples:
       const config = loadAgentConfig(flags.config);
       const detection = detectDevice();
       const profile = config.device.profile === 'auto' ? detection.profile : profileById(config.device.profile);
-      if (!profile) throw new ConfigError('CONFIG_INVALID', `${flags.config ?? 'config'}: field "device.profile": unknown profile "${config.device.profile}"`);
+      if (!profile)
+        throw new ConfigError(
+          'CONFIG_INVALID',
+          `${flags.config ?? 'config'}: field "device.profile": unknown profile "${config.device.profile}"`,
+        );
       if (flags.printConfig) return printJson({ config, profile: profile.id, settings: effectiveSettings(config, profile) });
       // Signal handlers go in before the agent starts: a SIGTERM during start-up (systemd stopping a
       // service that is still loading its model) stops it as soon as it is up, with a clean exit.

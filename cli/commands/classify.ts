@@ -2,13 +2,7 @@
 
 import type { Command } from 'commander';
 import { loadLabels } from '../../runtime/models/resolve.js';
-import {
-  type BackboneFlags,
-  addBackboneOptions,
-  embedWithProgress,
-  openBackbone,
-  positiveInt,
-} from '../backbone-flags.js';
+import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone, positiveInt } from '../backbone-flags.js';
 import { UsageError, formatTable, printJson } from '../output.js';
 
 interface ClassifyFlags extends BackboneFlags {
@@ -22,10 +16,7 @@ export function registerClassify(program: Command): void {
     .argument('<images...>', 'image files (JPEG, PNG, WebP, TIFF, BMP)')
     .option('--top <k>', 'labels to show per image', positiveInt('--top'), 5)
     .option('--json', 'print JSON');
-  addBackboneOptions(
-    command,
-    'classifier: catalog id or model file (required), e.g. mobilenet_v2_1.0_224_quant',
-  )
+  addBackboneOptions(command, 'classifier: catalog id or model file (required), e.g. mobilenet_v2_1.0_224_quant')
     .addHelpText(
       'after',
       `
@@ -33,15 +24,12 @@ Example:
   edgetune classify --model ../shared/models/mobilenet_v2_1.0_224_quant.tflite ../shared/images/cat.bmp`,
     )
     .action(async (images: string[], flags: ClassifyFlags) => {
-      if (!flags.model)
-        throw new UsageError('classify needs --model (a classifier such as mobilenet_v2_1.0_224_quant)');
+      if (!flags.model) throw new UsageError('classify needs --model (a classifier such as mobilenet_v2_1.0_224_quant)');
       const opened = await openBackbone({ ...flags, cache: false });
       try {
         const { manifest } = opened.model;
         if (manifest.output.kind === 'embedding') {
-          throw new UsageError(
-            `model "${manifest.id}" gives embeddings, not class scores: use "edgetune embed" or train a head`,
-          );
+          throw new UsageError(`model "${manifest.id}" gives embeddings, not class scores: use "edgetune embed" or train a head`);
         }
         const labels = await loadLabels(opened.model, {
           ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),

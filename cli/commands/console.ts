@@ -32,7 +32,8 @@ export function consoleFleet(flags: DirFlags): string {
   if (existsSync(file)) {
     const saved = readConsoleFile(file).fleet;
     if (typeof saved !== 'string' || saved === '') throw new ConsoleError('CONSOLE_BAD_DIR', `${file}: field "fleet" is missing`);
-    if (flags.fleet && flags.fleet !== saved) throw new UsageError(`${flags.dir} is the console of fleet "${saved}", not "${flags.fleet}" (use another --dir for another fleet)`);
+    if (flags.fleet && flags.fleet !== saved)
+      throw new UsageError(`${flags.dir} is the console of fleet "${saved}", not "${flags.fleet}" (use another --dir for another fleet)`);
     return saved;
   }
   const fleet = flags.fleet ?? 'fleet';
@@ -54,7 +55,9 @@ function readConsoleFile(file: string): Record<string, unknown> {
 }
 
 function withDir(command: Command): Command {
-  return command.option('--dir <dir>', 'the console folder: registry, credentials, fleet key', defaultDir()).option('--fleet <id>', 'fleet id, chosen on first run (default "fleet")');
+  return command
+    .option('--dir <dir>', 'the console folder: registry, credentials, fleet key', defaultDir())
+    .option('--fleet <id>', 'fleet id, chosen on first run (default "fleet")');
 }
 
 interface StartFlags extends DirFlags {
@@ -99,21 +102,36 @@ See the fleet:
     .option('--web-port <port>', 'web console port', (v) => Number(v), 8090)
     .option('--no-web', 'no web console')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
-    .addHelpText('after', '\nExamples:\n  edgetune console start --fleet farm --canary pi-1 pi-2\n  edgetune console start --broker-url mqtt://127.0.0.1:1883 --broker-user console --broker-password-file ~/.console-pass')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  edgetune console start --fleet farm --canary pi-1 pi-2\n  edgetune console start --broker-url mqtt://127.0.0.1:1883 --broker-user console --broker-password-file ~/.console-pass',
+    )
     .action(async (flags: StartFlags) => {
       const fleet = consoleFleet(flags);
-      if (flags.brokerUrl && !(flags.brokerUser && flags.brokerPasswordFile)) throw new UsageError('--broker-url needs --broker-user and --broker-password-file');
+      if (flags.brokerUrl && !(flags.brokerUser && flags.brokerPasswordFile))
+        throw new UsageError('--broker-url needs --broker-user and --broker-password-file');
       const log = createLogger(flags.logLevel);
       const running = await FleetConsole.start({
         dir: flags.dir,
         fleet,
         broker: { host: flags.host, port: flags.port },
-        ...(flags.brokerUrl ? { externalBroker: { url: flags.brokerUrl, username: flags.brokerUser!, password: readFileSync(flags.brokerPasswordFile!, 'utf8').trim(), protocolVersion: 5 } } : {}),
+        ...(flags.brokerUrl
+          ? {
+              externalBroker: {
+                url: flags.brokerUrl,
+                username: flags.brokerUser!,
+                password: readFileSync(flags.brokerPasswordFile!, 'utf8').trim(),
+                protocolVersion: 5,
+              },
+            }
+          : {}),
         canaries: flags.canary,
         rollbackTolerance: flags.tolerance,
         log,
       });
-      const web = flags.web ? await startConsoleWeb(running, { host: flags.webHost, port: flags.webPort, tokenFile: join(flags.dir, 'web-token'), log }) : undefined;
+      const web = flags.web
+        ? await startConsoleWeb(running, { host: flags.webHost, port: flags.webPort, tokenFile: join(flags.dir, 'web-token'), log })
+        : undefined;
       if (web) {
         log.info('web console', { url: web.url });
         // Where the other verbs (push-update) find the running console.
@@ -130,14 +148,21 @@ See the fleet:
   withDir(console_.command('add-device <id>'))
     .description("issue a device's broker login (again: a new password) and print the agent's fleet config")
     .option('--url <url>', 'the broker URL devices use', `mqtt://${hostname()}:1883`)
-    .option('--public-key-file <path>', "where the fleet public key will be on the device", '/etc/edgetune/fleet.pub')
+    .option('--public-key-file <path>', 'where the fleet public key will be on the device', '/etc/edgetune/fleet.pub')
     .option('--json', 'print JSON (device, password, fleet config, public key PEM)')
-    .addHelpText('after', '\nExample:\n  edgetune console add-device pi-kitchen --url mqtt://console.local:1883 >> /etc/edgetune/agent.yaml')
+    .addHelpText(
+      'after',
+      '\nExample:\n  edgetune console add-device pi-kitchen --url mqtt://console.local:1883 >> /etc/edgetune/agent.yaml',
+    )
     .action((id: string, flags: DirFlags & { url: string; publicKeyFile: string; json?: boolean }) => {
       checkId('device', id);
       const fleet = consoleFleet(flags);
       const pub = join(flags.dir, 'fleet.pub');
-      if (!existsSync(pub)) throw new ConsoleError('CONSOLE_NOT_STARTED', `${pub} does not exist: run "edgetune console start" once first (it creates the fleet key)`);
+      if (!existsSync(pub))
+        throw new ConsoleError(
+          'CONSOLE_NOT_STARTED',
+          `${pub} does not exist: run "edgetune console start" once first (it creates the fleet key)`,
+        );
       const registry = new Registry(join(flags.dir, 'registry.db'));
       const credentials = new DeviceCredentials(join(flags.dir, 'registry.db'));
       try {
@@ -145,7 +170,9 @@ See the fleet:
         registry.forgetKey(id);
         const config = { fleet: { url: flags.url, id: fleet, username: id, password, publicKeyFile: flags.publicKeyFile } };
         if (flags.json) return printJson({ device: id, password, ...config, publicKey: readFileSync(pub, 'utf8') });
-        process.stdout.write(`# edgetune agent config for ${id}; copy ${pub} to ${flags.publicKeyFile} on the device\n${YAML.stringify(config)}`);
+        process.stdout.write(
+          `# edgetune agent config for ${id}; copy ${pub} to ${flags.publicKeyFile} on the device\n${YAML.stringify(config)}`,
+        );
       } finally {
         registry.close();
         credentials.close();
@@ -156,11 +183,18 @@ See the fleet:
     .description('push an agent bundle to the fleet over MQTT through the running console: canaries first, then everyone')
     .option('--canary <device...>', "devices that take it first (default: the console's canaries)")
     .option('--json', 'print the report as JSON')
-    .addHelpText('after', '\nExample:\n  edgetune deploy bundle --target linux-arm64 -o dist/ && edgetune console push-update dist/edgetune-0.2.0-linux-arm64.tar.gz --canary pi-1')
+    .addHelpText(
+      'after',
+      '\nExample:\n  edgetune deploy bundle --target linux-arm64 -o dist/ && edgetune console push-update dist/edgetune-0.2.0-linux-arm64.tar.gz --canary pi-1',
+    )
     .action(async (bundle: string, flags: DirFlags & { canary?: string[]; json?: boolean }) => {
       consoleFleet(flags);
       const where = join(flags.dir, 'web.json');
-      if (!existsSync(where)) throw new ConsoleError('CONSOLE_NOT_RUNNING', `${where} does not exist: start the console with its web API (edgetune console start) first`);
+      if (!existsSync(where))
+        throw new ConsoleError(
+          'CONSOLE_NOT_RUNNING',
+          `${where} does not exist: start the console with its web API (edgetune console start) first`,
+        );
       const { origin } = readConsoleFile(where);
       if (typeof origin !== 'string') throw new ConsoleError('CONSOLE_BAD_DIR', `${where}: field "origin" is missing`);
       const token = readFileSync(join(flags.dir, 'web-token'), 'utf8').trim();
@@ -174,7 +208,12 @@ See the fleet:
       if (!response.ok) throw new ConsoleError(body.code ?? 'CONSOLE_REFUSED', body.error ?? `HTTP ${response.status}`);
       if (flags.json) printJson(body);
       else {
-        process.stdout.write(`${formatTable(['device', 'release', 'updated', 'status', 'error'], body.devices.map((d) => [d.device, d.release ?? '-', d.updated ? 'yes' : 'no', d.status ?? '-', d.error ?? '']))}\n`);
+        process.stdout.write(
+          `${formatTable(
+            ['device', 'release', 'updated', 'status', 'error'],
+            body.devices.map((d) => [d.device, d.release ?? '-', d.updated ? 'yes' : 'no', d.status ?? '-', d.error ?? '']),
+          )}\n`,
+        );
         process.stdout.write(`agent ${body.update.version}: ${body.ok ? 'every device updated' : `stopped at the ${body.stage} stage`}\n`);
       }
       if (!body.ok) process.exitCode = 1;
@@ -201,7 +240,9 @@ See the fleet:
             .join(' ') || '-',
           d.holdoutAccuracy === null ? '-' : percent(d.holdoutAccuracy),
         ]);
-        process.stdout.write(`${formatTable(['device', 'state', 'last seen (UTC)', 'backbone', 'head', 'fleet', 'samples per class', 'holdout'], rows)}\n`);
+        process.stdout.write(
+          `${formatTable(['device', 'state', 'last seen (UTC)', 'backbone', 'head', 'fleet', 'samples per class', 'holdout'], rows)}\n`,
+        );
       } finally {
         registry.close();
       }

@@ -36,7 +36,9 @@ function defaultData(): string | undefined {
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run a fleet on this machine: a console and N real agents, each with its own few photos; train, sync, merge, push, and show what every device gained')
+    .description(
+      'run a fleet on this machine: a console and N real agents, each with its own few photos; train, sync, merge, push, and show what every device gained',
+    )
     .option('--devices <n>', 'simulated devices (real agents, one process)', positiveInt('--devices'), 4)
     .option('--data <dir>', 'photos, one sub-folder per class (default: flowers128 beside $EDGETUNE_MODEL_DIR)')
     .option('--shots <n>', 'labelled photos per class each device collects', positiveInt('--shots'), 10)
@@ -69,14 +71,27 @@ Examples:
       const say = flags.json ? () => undefined : (line: string) => process.stderr.write(`demo: ${line}\n`);
       const log = createLogger(flags.verbose ? 'info' : 'error', {}, (line) => process.stderr.write(line));
       try {
-        const demo = await runDemo({ data, dir, devices: flags.devices, shots: flags.shots, testPerClass: flags.test, seed: flags.seed, brokerPort: flags.port, ...(flags.backbone ? { backbone: flags.backbone } : {}), progress: say, log });
+        const demo = await runDemo({
+          data,
+          dir,
+          devices: flags.devices,
+          shots: flags.shots,
+          testPerClass: flags.test,
+          seed: flags.seed,
+          brokerPort: flags.port,
+          ...(flags.backbone ? { backbone: flags.backbone } : {}),
+          progress: say,
+          log,
+        });
         if (flags.json) printJson(demo.result);
         else process.stdout.write(`${formatDemo(demo.result)}\n`);
         if (flags.json || flags.exitWhenDone) return await demo.stop();
-        const web = await startConsoleWeb(demo.console, { port: flags.webPort, tokenFile: join(dir, 'web-token'), log }).catch(async (err: unknown) => {
-          await demo.stop();
-          throw err;
-        });
+        const web = await startConsoleWeb(demo.console, { port: flags.webPort, tokenFile: join(dir, 'web-token'), log }).catch(
+          async (err: unknown) => {
+            await demo.stop();
+            throw err;
+          },
+        );
         process.stderr.write(`demo: web console ${web.url}\ndemo: broker ${demo.console.brokerUrl}; Ctrl-C to stop\n`);
         await runUntilSignal(async () => {
           await web.close();
@@ -89,7 +104,13 @@ Examples:
 }
 
 export function formatDemo(result: DemoResult): string {
-  const rows = result.devices.map((d) => [d.id, d.samples, percent(d.before), percent(d.after), `${d.gain >= 0 ? '+' : ''}${(d.gain * 100).toFixed(1)} pts`]);
+  const rows = result.devices.map((d) => [
+    d.id,
+    d.samples,
+    percent(d.before),
+    percent(d.after),
+    `${d.gain >= 0 ? '+' : ''}${(d.gain * 100).toFixed(1)} pts`,
+  ]);
   const table = formatTable(['device', 'photos', 'before (own head)', `after (fleet v${result.fleetVersion})`, 'gain'], rows);
   return [
     table,

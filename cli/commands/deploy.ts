@@ -25,9 +25,13 @@ export function registerDeploy(program: Command): void {
     .option('--release <version>', "release version (default: this edgetune's version)")
     .option('-m, --model <ref>', 'backbone: catalog id or model file (default: the default backbone)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  edgetune deploy bundle --target linux-arm64 -o dist/\n  edgetune deploy bundle --target linux-x64 --release 0.2.0-rc1 --json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  edgetune deploy bundle --target linux-arm64 -o dist/\n  edgetune deploy bundle --target linux-x64 --release 0.2.0-rc1 --json',
+    )
     .action(async (flags: { target: string; out: string; release?: string; model?: string; json?: boolean }) => {
-      if (!TARGETS.includes(flags.target as BundleTarget)) throw new ConfigError('CONFIG_INVALID', `--target: "${flags.target}" is not one of ${TARGETS.join(', ')}`);
+      if (!TARGETS.includes(flags.target as BundleTarget))
+        throw new ConfigError('CONFIG_INVALID', `--target: "${flags.target}" is not one of ${TARGETS.join(', ')}`);
       const bundle = await buildBundle({
         target: flags.target as BundleTarget,
         outDir: flags.out,
@@ -36,7 +40,9 @@ export function registerDeploy(program: Command): void {
         log: (msg) => process.stderr.write(`${msg}\n`),
       });
       if (flags.json) return printJson(bundle);
-      process.stdout.write(`${bundle.file}\n  ${(bundle.bytes / 2 ** 20).toFixed(1)} MB (${(bundle.manifest.unpackedBytes / 2 ** 20).toFixed(1)} MB unpacked, ${bundle.manifest.files} files), sha256 ${bundle.sha256}\n`);
+      process.stdout.write(
+        `${bundle.file}\n  ${(bundle.bytes / 2 ** 20).toFixed(1)} MB (${(bundle.manifest.unpackedBytes / 2 ** 20).toFixed(1)} MB unpacked, ${bundle.manifest.files} files), sha256 ${bundle.sha256}\n`,
+      );
     });
 
   deploy
@@ -59,7 +65,10 @@ export function registerDeploy(program: Command): void {
     .option('--console <dir>', "join the fleet of the console in this folder (its registry issues each device's MQTT login)")
     .option('--fleet <id>', 'fleet id (with --console)')
     .option('--broker <url>', 'the broker as devices reach it (with --console)')
-    .option('--console-user <name>', "the console's broker login, to see each device's first state message (password: EDGETUNE_CONSOLE_PASSWORD)")
+    .option(
+      '--console-user <name>',
+      "the console's broker login, to see each device's first state message (password: EDGETUNE_CONSOLE_PASSWORD)",
+    )
     .option('--rotate-credentials', 'issue new MQTT passwords even to devices that have one')
     .option('--json', 'print the results as JSON')
     .addHelpText(
@@ -101,10 +110,20 @@ Exit code 1 when any device failed; the summary names each one's error. Re-runni
         view.stop();
         if (flags.json) printJson(results);
         else {
-          const rows = results.map((r) => [r.device || '-', r.host, r.ok ? r.status : `FAILED (${r.code})`, r.version, r.previous ?? '-', r.seconds.toFixed(1), r.ok ? (r.resumedFrom ? `upload resumed at ${r.resumedFrom} bytes` : '') : `${r.rolledBack ? '[rolled back] ' : ''}${r.error}`]);
+          const rows = results.map((r) => [
+            r.device || '-',
+            r.host,
+            r.ok ? r.status : `FAILED (${r.code})`,
+            r.version,
+            r.previous ?? '-',
+            r.seconds.toFixed(1),
+            r.ok ? (r.resumedFrom ? `upload resumed at ${r.resumedFrom} bytes` : '') : `${r.rolledBack ? '[rolled back] ' : ''}${r.error}`,
+          ]);
           process.stdout.write(`${formatTable(['device', 'host', 'result', 'release', 'was', 'seconds', 'detail'], rows)}\n`);
           const failed = results.filter((r) => !r.ok).length;
-          process.stdout.write(`${results.length - failed} of ${results.length} devices on ${results[0]?.version ?? '?'}${failed ? `, ${failed} failed` : ''}\n`);
+          process.stdout.write(
+            `${results.length - failed} of ${results.length} devices on ${results[0]?.version ?? '?'}${failed ? `, ${failed} failed` : ''}\n`,
+          );
         }
         if (results.some((r) => !r.ok)) process.exitCode = 1;
       } finally {
@@ -128,13 +147,38 @@ function registerSdcard(deploy: Command): void {
     .option('--fleet <id>', 'fleet id (with --console)')
     .option('--broker <url>', 'the broker as the device reaches it (with --console)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  edgetune deploy sdcard --boot /media/$USER/bootfs --bundle edgetune-0.1.0-linux-arm64.tar.gz --device greenhouse-01 \\\n      --console ./console --fleet greenhouse --broker mqtt://console.local:1883')
-    .action((flags: { boot: string; bundle: string; device: string; mode: string; httpPort: number; console?: string; fleet?: string; broker?: string; json?: boolean }) => {
-      if (flags.mode !== 'cloud-init' && flags.mode !== 'firstrun') throw new ConfigError('CONFIG_INVALID', `--mode: "${flags.mode}" is not cloud-init or firstrun`);
-      const result = writeSdcard({ boot: flags.boot, bundle: flags.bundle, device: flags.device, mode: flags.mode, httpPort: flags.httpPort, ...fleetOptions(flags) });
-      if (flags.json) return printJson(result);
-      process.stdout.write(`${flags.boot}: ${result.device} installs edgetune ${result.version} on first boot (${result.mode})\n${result.files.map((f) => `  ${f}`).join('\n')}\n`);
-    });
+    .addHelpText(
+      'after',
+      '\nExample:\n  edgetune deploy sdcard --boot /media/$USER/bootfs --bundle edgetune-0.1.0-linux-arm64.tar.gz --device greenhouse-01 \\\n      --console ./console --fleet greenhouse --broker mqtt://console.local:1883',
+    )
+    .action(
+      (flags: {
+        boot: string;
+        bundle: string;
+        device: string;
+        mode: string;
+        httpPort: number;
+        console?: string;
+        fleet?: string;
+        broker?: string;
+        json?: boolean;
+      }) => {
+        if (flags.mode !== 'cloud-init' && flags.mode !== 'firstrun')
+          throw new ConfigError('CONFIG_INVALID', `--mode: "${flags.mode}" is not cloud-init or firstrun`);
+        const result = writeSdcard({
+          boot: flags.boot,
+          bundle: flags.bundle,
+          device: flags.device,
+          mode: flags.mode,
+          httpPort: flags.httpPort,
+          ...fleetOptions(flags),
+        });
+        if (flags.json) return printJson(result);
+        process.stdout.write(
+          `${flags.boot}: ${result.device} installs edgetune ${result.version} on first boot (${result.mode})\n${result.files.map((f) => `  ${f}`).join('\n')}\n`,
+        );
+      },
+    );
 }
 
 interface FlashFlags {
@@ -179,17 +223,22 @@ function collectHosts(args: string[], flags: FlashFlags): { hosts: HostEntry[]; 
 
 function fleetOptions(flags: { console?: string; fleet?: string; broker?: string; consoleUser?: string }): { fleet?: FleetProvisioning } {
   if (!flags.console) return {};
-  if (!flags.fleet || !flags.broker) throw new ConfigError('CONFIG_INVALID', '--console needs --fleet and --broker (the broker URL devices connect to)');
+  if (!flags.fleet || !flags.broker)
+    throw new ConfigError('CONFIG_INVALID', '--console needs --fleet and --broker (the broker URL devices connect to)');
   const dir = resolve(flags.console);
   let publicKeyPem: string;
   try {
     publicKeyPem = readFileSync(join(dir, 'fleet.pub'), 'utf8');
   } catch {
-    throw new DeployError('DEPLOY_NO_CONSOLE', `${dir}/fleet.pub: not found; start the console once in that folder to create the fleet key`);
+    throw new DeployError(
+      'DEPLOY_NO_CONSOLE',
+      `${dir}/fleet.pub: not found; start the console once in that folder to create the fleet key`,
+    );
   }
   const credentials = new DeviceCredentials(join(dir, 'registry.db'));
   const password = process.env.EDGETUNE_CONSOLE_PASSWORD;
-  if (flags.consoleUser && !password) throw new ConfigError('CONFIG_INVALID', '--console-user needs the password in EDGETUNE_CONSOLE_PASSWORD');
+  if (flags.consoleUser && !password)
+    throw new ConfigError('CONFIG_INVALID', '--console-user needs the password in EDGETUNE_CONSOLE_PASSWORD');
   return {
     fleet: {
       fleet: flags.fleet,
@@ -205,7 +254,10 @@ function fleetOptions(flags: { console?: string; fleet?: string; broker?: string
 function progressView(hosts: HostEntry[], json: boolean): { update: (e: FlashProgress) => void; stop: () => void } {
   if (json && !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
   if (process.stderr.isTTY) {
-    const multi = new cliProgress.MultiBar({ stream: process.stderr, format: '{device} [{bar}] {percentage}% {phase}', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+    const multi = new cliProgress.MultiBar(
+      { stream: process.stderr, format: '{device} [{bar}] {percentage}% {phase}', hideCursor: true, clearOnComplete: false },
+      cliProgress.Presets.shades_classic,
+    );
     const width = Math.max(...hosts.map((h) => h.id.length), 6);
     const bars = new Map(hosts.map((h) => [h.name, multi.create(1, 0, { device: h.id.padEnd(width), phase: 'waiting' })]));
     let stopped = false;
@@ -214,7 +266,12 @@ function progressView(hosts: HostEntry[], json: boolean): { update: (e: FlashPro
         const bar = bars.get(e.host);
         if (!bar || stopped) return;
         if (e.phase === 'upload' && e.total) bar.setTotal(e.total);
-        const value = e.phase === 'upload' ? (e.sent ?? 0) : e.phase === 'done' || e.phase === 'failed' ? bar.getTotal() : bar.getProgress() * bar.getTotal();
+        const value =
+          e.phase === 'upload'
+            ? (e.sent ?? 0)
+            : e.phase === 'done' || e.phase === 'failed'
+              ? bar.getTotal()
+              : bar.getProgress() * bar.getTotal();
         bar.update(value, { phase: e.phase === 'failed' ? `FAILED ${e.detail?.slice(0, 60) ?? ''}` : e.phase });
       },
       stop: () => {

@@ -4,12 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { readFolderDataset } from '../../runtime/dataset/folder.js';
-import {
-  type BackboneFlags,
-  addBackboneOptions,
-  embedWithProgress,
-  openBackbone,
-} from '../backbone-flags.js';
+import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone } from '../backbone-flags.js';
 import { UsageError, formatTable, printJson } from '../output.js';
 
 interface EmbedFlags extends BackboneFlags {
@@ -76,8 +71,7 @@ Examples:
             o.embedding ? norm(o.embedding) : 0,
             o.embedding ? (o.cached ? 'cached' : 'computed') : `error: ${o.error?.message}`,
           ]);
-          if (paths.length <= 50)
-            process.stdout.write(`${formatTable(['image', 'L2 norm', 'status'], rows)}\n`);
+          if (paths.length <= 50) process.stdout.write(`${formatTable(['image', 'L2 norm', 'status'], rows)}\n`);
           process.stdout.write(
             `${ok.length}/${paths.length} images embedded with ${opened.model.manifest.id} (${dim}-d)${flags.out ? ` -> ${flags.out}` : ''}\n`,
           );

@@ -1,21 +1,10 @@
 // `edgetune eval`: how well a head learns these classes, on photos it did not train on.
 
 import type { Command } from 'commander';
-import {
-  type FolderDataset,
-  readFolderDataset,
-  shotSplit,
-  stratifiedSplit,
-} from '../../runtime/dataset/folder.js';
+import { type FolderDataset, readFolderDataset, shotSplit, stratifiedSplit } from '../../runtime/dataset/folder.js';
 import { type ClassificationReport, classificationReport, meanAndStd } from '../../runtime/eval/metrics.js';
 import { trainHead } from '../../runtime/head/index.js';
-import {
-  type BackboneFlags,
-  addBackboneOptions,
-  embedWithProgress,
-  openBackbone,
-  positiveInt,
-} from '../backbone-flags.js';
+import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone, positiveInt } from '../backbone-flags.js';
 import { type HeadFlags, addHeadOptions, backboneMeta, pick, toMatrix, trainOptions } from '../head-flags.js';
 import { UsageError, formatTable, percent, printJson } from '../output.js';
 
@@ -33,17 +22,8 @@ export function registerEval(program: Command): void {
     .description('train a head and measure accuracy, per-class recall and the confusion matrix')
     .requiredOption('--data <dir>', 'folder with one sub-folder of photos per class')
     .option('--test <dir>', 'evaluate on this folder (same class names) after training on all of --data')
-    .option(
-      '--shots <k>',
-      'few-shot: train on K random photos per class, test on the rest',
-      positiveInt('--shots'),
-    )
-    .option(
-      '--repeats <r>',
-      'with --shots: repeat with R seeds and report the mean',
-      positiveInt('--repeats'),
-      1,
-    )
+    .option('--shots <k>', 'few-shot: train on K random photos per class, test on the rest', positiveInt('--shots'))
+    .option('--repeats <r>', 'with --shots: repeat with R seeds and report the mean', positiveInt('--repeats'), 1)
     .option('--split <fraction>', 'share held out for testing without --test/--shots', Number.parseFloat, 0.2)
     .option('--json', 'print JSON (top-level "accuracy")');
   addHeadOptions(command);
@@ -59,13 +39,10 @@ Examples:
   edgetune eval --data ../shared/datasets/flowers128 --shots 10 --repeats 10 --json`,
     )
     .action(async (flags: EvalFlags) => {
-      if (!(flags.split > 0 && flags.split < 1))
-        throw new UsageError(`--split must be between 0 and 1, got ${flags.split}`);
+      if (!(flags.split > 0 && flags.split < 1)) throw new UsageError(`--split must be between 0 and 1, got ${flags.split}`);
       if (flags.test && flags.shots) throw new UsageError('--test and --shots do not go together');
       const data = readFolderDataset(flags.data);
-      const testSet: FolderDataset | undefined = flags.test
-        ? readFolderDataset(flags.test, data.classes)
-        : undefined;
+      const testSet: FolderDataset | undefined = flags.test ? readFolderDataset(flags.test, data.classes) : undefined;
       const opened = await openBackbone(flags);
       try {
         const items = [...data.items, ...(testSet?.items ?? [])];
@@ -153,9 +130,7 @@ function shotSplitNamed(y: Int32Array, classes: string[], shots: number, seed: n
 /** Mean over runs; per-class recall averaged; confusion matrices summed. */
 function summarize(reports: ClassificationReport[], classes: string[]) {
   const acc = meanAndStd(reports.map((r) => r.accuracy));
-  const confusion = classes.map((_, t) =>
-    classes.map((__, p) => reports.reduce((a, r) => a + r.confusion[t]![p]!, 0)),
-  );
+  const confusion = classes.map((_, t) => classes.map((__, p) => reports.reduce((a, r) => a + r.confusion[t]![p]!, 0)));
   return {
     accuracy: acc.mean,
     accuracyStd: acc.std,
@@ -186,12 +161,8 @@ function printReport(r: {
   failed: number;
 }): void {
   const out: string[] = [];
-  out.push(
-    `${r.head} head on ${r.backbone}; ${r.mode}; ${r.train} train / ${r.test} test photos; trained in ${r.trainMs} ms`,
-  );
-  out.push(
-    `accuracy: ${percent(r.accuracy)}${r.repeats > 1 ? ` (mean of ${r.repeats}, std ${percent(r.accuracyStd)})` : ''}`,
-  );
+  out.push(`${r.head} head on ${r.backbone}; ${r.mode}; ${r.train} train / ${r.test} test photos; trained in ${r.trainMs} ms`);
+  out.push(`accuracy: ${percent(r.accuracy)}${r.repeats > 1 ? ` (mean of ${r.repeats}, std ${percent(r.accuracyStd)})` : ''}`);
   out.push('');
   out.push(
     formatTable(
@@ -200,9 +171,7 @@ function printReport(r: {
     ),
   );
   out.push('');
-  out.push(
-    `confusion matrix (rows: true class, columns: predicted${r.repeats > 1 ? `, summed over ${r.repeats} runs` : ''})`,
-  );
+  out.push(`confusion matrix (rows: true class, columns: predicted${r.repeats > 1 ? `, summed over ${r.repeats} runs` : ''})`);
   out.push(
     formatTable(
       ['', ...r.classes],

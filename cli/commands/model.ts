@@ -18,7 +18,11 @@ export function registerQuantize(program: Command): void {
     .argument('<model>', 'float ONNX model with its manifest beside it (e.g. from "edgetune model import --float")')
     .requiredOption('--calibrate <dir>', 'folder of photos to calibrate on (sub-folders too): on-site samples are best')
     .requiredOption('-o, --out <file.onnx>', 'int8 ONNX file to write (its manifest goes to <file.onnx>.json)')
-    .addOption(new Option('--calibrator <name>', 'how activation ranges are chosen').choices(['minmax', 'percentile']).default(PTQ_DEFAULTS.calibrator))
+    .addOption(
+      new Option('--calibrator <name>', 'how activation ranges are chosen')
+        .choices(['minmax', 'percentile'])
+        .default(PTQ_DEFAULTS.calibrator),
+    )
     .option('--percentile <p>', 'percentile calibrator: share of values kept in range', parseFloat, PTQ_DEFAULTS.percentile)
     .option('--no-bias-correction', 'keep the float biases (by default each conv bias absorbs the mean shift of its rounded weights)')
     .option('--images <n>', 'calibration images to use (picked at random, seeded)', (v) => Number.parseInt(v, 10), 100)
@@ -34,35 +38,48 @@ Example:
   edgetune model import mobilenet_v1_1.0_224_quant_embedding_extractor --float -o v1-float.onnx
   edgetune quantize v1-float.onnx --calibrate ./site-photos -o v1-int8.onnx`,
     )
-    .action(async (ref: string, flags: { calibrate: string; out: string; calibrator: 'minmax' | 'percentile'; percentile: number; biasCorrection: boolean; images: number; json?: boolean }) => {
-      if (!(flags.percentile > 0.5 && flags.percentile <= 1)) throw new UsageError('--percentile must be in (0.5, 1]');
-      if (!(flags.images > 0)) throw new UsageError('--images must be a positive integer');
-      let progress: ReturnType<typeof startProgress> | undefined;
-      let phase = '';
-      const result = await quantizeModelFile(ref, flags.calibrate, flags.out, {
-        calibrator: flags.calibrator,
-        percentile: flags.percentile,
-        biasCorrection: flags.biasCorrection,
-        images: flags.images,
-        onProgress: (done, total, name) => {
-          if (name !== phase) {
-            progress?.stop();
-            phase = name;
-            progress = startProgress(name, total, { quiet: Boolean(flags.json) });
-          }
-          progress?.update(done);
+    .action(
+      async (
+        ref: string,
+        flags: {
+          calibrate: string;
+          out: string;
+          calibrator: 'minmax' | 'percentile';
+          percentile: number;
+          biasCorrection: boolean;
+          images: number;
+          json?: boolean;
         },
-      });
-      progress?.stop();
-      if (flags.json) return printJson(result);
-      for (const s of result.skippedImages) process.stderr.write(`skipped ${s.file}: ${s.error}\n`);
-      process.stdout.write(
-        `${formatTable(
-          ['tensor', 'range', 'relative error'],
-          result.layers.map((l) => [l.tensor, `${l.range[0].toFixed(3)} .. ${l.range[1].toFixed(3)}`, l.relativeError.toFixed(4)]),
-        )}\n\n${result.manifest.id}: ${result.quantizedConvs} convolutions int8, ${result.calibrationImages} calibration images, output cosine to the float model ${result.outputCosine.toFixed(4)}, ${result.seconds.toFixed(1)} s\nwritten ${result.path}, ${result.manifestPath}\n`,
-      );
-    });
+      ) => {
+        if (!(flags.percentile > 0.5 && flags.percentile <= 1)) throw new UsageError('--percentile must be in (0.5, 1]');
+        if (!(flags.images > 0)) throw new UsageError('--images must be a positive integer');
+        let progress: ReturnType<typeof startProgress> | undefined;
+        let phase = '';
+        const result = await quantizeModelFile(ref, flags.calibrate, flags.out, {
+          calibrator: flags.calibrator,
+          percentile: flags.percentile,
+          biasCorrection: flags.biasCorrection,
+          images: flags.images,
+          onProgress: (done, total, name) => {
+            if (name !== phase) {
+              progress?.stop();
+              phase = name;
+              progress = startProgress(name, total, { quiet: Boolean(flags.json) });
+            }
+            progress?.update(done);
+          },
+        });
+        progress?.stop();
+        if (flags.json) return printJson(result);
+        for (const s of result.skippedImages) process.stderr.write(`skipped ${s.file}: ${s.error}\n`);
+        process.stdout.write(
+          `${formatTable(
+            ['tensor', 'range', 'relative error'],
+            result.layers.map((l) => [l.tensor, `${l.range[0].toFixed(3)} .. ${l.range[1].toFixed(3)}`, l.relativeError.toFixed(4)]),
+          )}\n\n${result.manifest.id}: ${result.quantizedConvs} convolutions int8, ${result.calibrationImages} calibration images, output cosine to the float model ${result.outputCosine.toFixed(4)}, ${result.seconds.toFixed(1)} s\nwritten ${result.path}, ${result.manifestPath}\n`,
+        );
+      },
+    );
 }
 
 export function registerModel(program: Command): void {
@@ -84,7 +101,13 @@ export function registerModel(program: Command): void {
         ['format', info.format],
         ...info.inputs.map((t): [string, string] => ['input', tensor(t)]),
         ...info.outputs.map((t): [string, string] => ['output', tensor(t)]),
-        ['operators', Object.entries(info.ops).sort((a, b) => b[1] - a[1]).map(([op, n]) => `${op} ${n}`).join(', ')],
+        [
+          'operators',
+          Object.entries(info.ops)
+            .sort((a, b) => b[1] - a[1])
+            .map(([op, n]) => `${op} ${n}`)
+            .join(', '),
+        ],
         ['parameters', info.parameters.toLocaleString('en-US')],
         ['MACs / image', info.macs === null ? 'unknown' : `${(info.macs / 1e6).toFixed(1)} M`],
         ['quantization', info.quantization],
@@ -96,7 +119,7 @@ export function registerModel(program: Command): void {
     .description('convert a TFLite model to ONNX (int8 kept as QuantizeLinear/DequantizeLinear) and write its manifest beside it')
     .argument('<model>', 'TFLite model: catalog id or file')
     .requiredOption('-o, --out <file.onnx>', 'ONNX file to write (its manifest goes to <file.onnx>.json)')
-    .option('--output <tensor>', 'cut the graph at this tensor: it becomes the embedding (e.g. a classifier\'s pre-logits)')
+    .option('--output <tensor>', "cut the graph at this tensor: it becomes the embedding (e.g. a classifier's pre-logits)")
     .option('--float', 'write a dequantized float32 model instead of an int8 one')
     .option('--json', 'print JSON')
     .addHelpText(
@@ -119,7 +142,12 @@ Examples:
       const rows: [string, string][] = [
         ['model', `${manifest.id} (${manifest.output.kind}, ${manifest.output.dim}-d)`],
         ['from tensor', imported.outputTensor],
-        ['operators', Object.entries(imported.ops).map(([op, n]) => `${op} ${n}`).join(', ')],
+        [
+          'operators',
+          Object.entries(imported.ops)
+            .map(([op, n]) => `${op} ${n}`)
+            .join(', '),
+        ],
         ['written', `${imported.path} (${manifest.bytes} bytes), ${imported.manifestPath}`],
         ['took', `${Math.round(imported.importMs)} ms`],
       ];

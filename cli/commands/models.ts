@@ -77,11 +77,8 @@ Examples:
           s.status === 'ok' ? `ok (${s.location})` : s.status,
           s.path ?? '',
         ]);
-        process.stdout.write(
-          `${formatTable(['model', 'output', 'dim', 'input', 'status', 'path'], rows)}\n* default backbone\n`,
-        );
-        for (const s of statuses.filter((x) => x.status === 'invalid'))
-          process.stdout.write(`\n${s.id}: ${s.error}\n`);
+        process.stdout.write(`${formatTable(['model', 'output', 'dim', 'input', 'status', 'path'], rows)}\n* default backbone\n`);
+        for (const s of statuses.filter((x) => x.status === 'invalid')) process.stdout.write(`\n${s.id}: ${s.error}\n`);
       }
       if (statuses.some((s) => s.status === 'invalid')) process.exitCode = 1;
     });

@@ -4,13 +4,7 @@ import type { Command } from 'commander';
 import { loadHead } from '../../runtime/head/index.js';
 import { decodeHead } from '../../runtime/head/head-file.js';
 import { readFileSync } from 'node:fs';
-import {
-  type BackboneFlags,
-  addBackboneOptions,
-  embedWithProgress,
-  openBackbone,
-  positiveInt,
-} from '../backbone-flags.js';
+import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone, positiveInt } from '../backbone-flags.js';
 import { UsageError, formatTable, printJson } from '../output.js';
 
 interface PredictFlags extends BackboneFlags {
@@ -25,12 +19,7 @@ export function registerPredict(program: Command): void {
     .description('predict labels of photos with a trained head')
     .requiredOption('--head <file>', 'head file from "edgetune train"')
     .argument('<images...>', 'image files')
-    .option(
-      '--threshold <p>',
-      'answer "unknown" when the top probability is below this (0..1)',
-      parseProbability,
-      0,
-    )
+    .option('--threshold <p>', 'answer "unknown" when the top probability is below this (0..1)', parseProbability, 0)
     .option('--top <k>', 'labels listed per photo with --json', positiveInt('--top'), 3)
     .option('--json', 'print JSON');
   addBackboneOptions(command, 'backbone (default: the one the head was trained on)')

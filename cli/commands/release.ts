@@ -22,16 +22,29 @@ export function registerRelease(program: Command): void {
     .option('--fleet', 'the agent must also be connected to its broker')
     .option('--timeout <s>', 'seconds to wait for a healthy agent', (v) => Number(v), 60)
     .option('--json', 'print the result as JSON')
-    .action(async (flags: { version: string; prefix: string; service: string; port: number; fleet?: boolean; timeout: number; json?: boolean }) => {
-      const result = await activateRelease(localExec, {
-        layout: releaseLayout(flags.prefix),
-        version: flags.version,
-        service: serviceManager(flags.service),
-        health: { port: flags.port, fleet: flags.fleet ?? false, timeoutMs: flags.timeout * 1000 },
-      });
-      if (flags.json) printJson(result);
-      else process.stdout.write(`${result.changed ? `switched to ${result.version} (was ${result.previous ?? 'none'})` : `${result.version} is already current`}; healthy\n`);
-    });
+    .action(
+      async (flags: {
+        version: string;
+        prefix: string;
+        service: string;
+        port: number;
+        fleet?: boolean;
+        timeout: number;
+        json?: boolean;
+      }) => {
+        const result = await activateRelease(localExec, {
+          layout: releaseLayout(flags.prefix),
+          version: flags.version,
+          service: serviceManager(flags.service),
+          health: { port: flags.port, fleet: flags.fleet ?? false, timeoutMs: flags.timeout * 1000 },
+        });
+        if (flags.json) printJson(result);
+        else
+          process.stdout.write(
+            `${result.changed ? `switched to ${result.version} (was ${result.previous ?? 'none'})` : `${result.version} is already current`}; healthy\n`,
+          );
+      },
+    );
   release
     .command('apply-update')
     .description('install and activate the agent update the agent downloaded (systemd starts this through edgetune-update.path)')
@@ -39,7 +52,11 @@ export function registerRelease(program: Command): void {
     .option('--service <manager>', 'systemd or process', 'systemd')
     .option('--timeout <s>', 'seconds to wait for a healthy agent', (v) => Number(v), 120)
     .action(async (flags: { prefix: string; service: string; timeout: number }) => {
-      const result = await applyUpdate(releaseLayout(flags.prefix), flags.service === 'process' ? 'process' : 'systemd', flags.timeout * 1000);
+      const result = await applyUpdate(
+        releaseLayout(flags.prefix),
+        flags.service === 'process' ? 'process' : 'systemd',
+        flags.timeout * 1000,
+      );
       process.stdout.write(result ? `release ${result.version} is running\n` : 'no update requested\n');
     });
   release

@@ -4,12 +4,7 @@ import type { Command } from 'commander';
 import { readFolderDataset, stratifiedSplit } from '../../runtime/dataset/folder.js';
 import { classificationReport } from '../../runtime/eval/metrics.js';
 import { saveHead, trainHead } from '../../runtime/head/index.js';
-import {
-  type BackboneFlags,
-  addBackboneOptions,
-  embedWithProgress,
-  openBackbone,
-} from '../backbone-flags.js';
+import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone } from '../backbone-flags.js';
 import { type HeadFlags, addHeadOptions, backboneMeta, pick, toMatrix, trainOptions } from '../head-flags.js';
 import { UsageError, percent, printJson } from '../output.js';
 
@@ -24,10 +19,7 @@ export function registerTrain(program: Command): void {
   const command = program
     .command('train')
     .description('train a head on a folder of photos, one sub-folder per class')
-    .requiredOption(
-      '--data <dir>',
-      'folder with one sub-folder of photos per class (the folder name is the label)',
-    )
+    .requiredOption('--data <dir>', 'folder with one sub-folder of photos per class (the folder name is the label)')
     .option('-o, --out <file>', 'head file to write', 'edgetune.head')
     .option('--int8', 'store weights as int8 per row (4x smaller, for the wire)')
     .option('--no-validate', 'train on everything without reporting accuracy on a held-out 20 %')
@@ -46,9 +38,7 @@ Example:
     .action(async (flags: TrainFlags) => {
       const dataset = readFolderDataset(flags.data);
       if (dataset.classes.length < 2 && flags.head === 'softmax') {
-        throw new UsageError(
-          `${flags.data}: a softmax head needs at least 2 class folders, found ${dataset.classes.length}`,
-        );
+        throw new UsageError(`${flags.data}: a softmax head needs at least 2 class folders, found ${dataset.classes.length}`);
       }
       const opened = await openBackbone(flags);
       try {
@@ -93,12 +83,9 @@ Example:
               .join(', ')}), trained in ${summary.trainMs} ms\n`,
           );
           if (validation)
-            process.stdout.write(
-              `accuracy on a held-out 20 % (${validation.test} photos): ${percent(validation.accuracy)}\n`,
-            );
+            process.stdout.write(`accuracy on a held-out 20 % (${validation.test} photos): ${percent(validation.accuracy)}\n`);
         }
-        if (summary.failed > 0)
-          process.stderr.write(`${summary.failed} photos could not be read and were left out\n`);
+        if (summary.failed > 0) process.stderr.write(`${summary.failed} photos could not be read and were left out\n`);
       } finally {
         await opened.close();
       }

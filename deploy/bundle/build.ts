@@ -76,7 +76,9 @@ export function edgetuneRoot(): string {
 /** Builds the agent JS, collects the target's native modules and the backbone. */
 export async function bundlePayload(options: BundleOptions): Promise<BundlePayload> {
   const root = edgetuneRoot();
-  const version = checkVersion(options.version ?? (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version);
+  const version = checkVersion(
+    options.version ?? (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version,
+  );
   const files: BundlePayload['files'] = new Map();
   // Sources are .ts in a checkout and .js in an installed dist/.
   const source = (path: string) => (existsSync(join(root, `${path}.ts`)) ? join(root, `${path}.ts`) : join(root, 'dist', `${path}.js`));
@@ -90,18 +92,27 @@ export async function bundlePayload(options: BundleOptions): Promise<BundlePaylo
     outdir: '/bundle',
     external: ['onnxruntime-node', 'sharp', 'better-sqlite3', '@tensorflow/tfjs-tflite'],
     // Bundled CommonJS packages call require() for Node's modules; ESM has none of its own.
-    banner: { js: "import { createRequire as __edgetuneCreateRequire } from 'node:module'; const require = __edgetuneCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __edgetuneCreateRequire } from 'node:module'; const require = __edgetuneCreateRequire(import.meta.url);",
+    },
     legalComments: 'none',
     logLevel: 'silent',
     absWorkingDir: root,
   });
   for (const out of result.outputFiles) files.set(out.path.replace('/bundle/', ''), { data: out.contents });
-  files.set('package.json', { data: Buffer.from(`${JSON.stringify({ name: 'edgetune-device', version, private: true, type: 'module' }, null, 2)}\n`) });
+  files.set('package.json', {
+    data: Buffer.from(`${JSON.stringify({ name: 'edgetune-device', version, private: true, type: 'module' }, null, 2)}\n`),
+  });
 
   const model = await resolveModel(options.backbone ?? DEFAULT_BACKBONE_ID);
   const modelFile = `models/${model.manifest.file}`;
   files.set(modelFile, { data: model.bytes });
-  const backbone = { id: model.manifest.id, file: modelFile, sha256: createHash('sha256').update(model.bytes).digest('hex'), dim: model.manifest.output.dim };
+  const backbone = {
+    id: model.manifest.id,
+    file: modelFile,
+    sha256: createHash('sha256').update(model.bytes).digest('hex'),
+    dim: model.manifest.output.dim,
+  };
 
   const cacheDir = options.cacheDir ?? join(defaultCacheDir(), 'bundle');
   for (const file of nativeFiles({ target: options.target, root, cacheDir, ...(options.log ? { log: options.log } : {}) })) {
@@ -118,7 +129,11 @@ export function checkBinaries(payload: BundlePayload): { path: string; machine: 
   for (const [path, { data }] of payload.files) {
     const machine = elfMachine(data);
     if (!machine) continue;
-    if (machine !== want) throw new DeployError('BUNDLE_FOREIGN_BINARY', `${path} is a ${machine} binary; a ${payload.target} bundle may carry ${want} binaries only`);
+    if (machine !== want)
+      throw new DeployError(
+        'BUNDLE_FOREIGN_BINARY',
+        `${path} is a ${machine} binary; a ${payload.target} bundle may carry ${want} binaries only`,
+      );
     binaries.push({ path, machine });
   }
   return binaries;

@@ -38,12 +38,17 @@ export function findPackageDir(name: string, from: string): string {
   for (let dir = from; ; dir = dirname(dir)) {
     const candidate = join(dir, 'node_modules', name);
     if (existsSync(join(candidate, 'package.json'))) return candidate;
-    if (dirname(dir) === dir) throw new DeployError('BUNDLE_PACKAGE_MISSING', `package ${name} is not installed under ${from} (run npm ci)`);
+    if (dirname(dir) === dir)
+      throw new DeployError('BUNDLE_PACKAGE_MISSING', `package ${name} is not installed under ${from} (run npm ci)`);
   }
 }
 
 function readPackage(dir: string): { name: string; version: string; dependencies?: Record<string, string> } {
-  return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string; version: string; dependencies?: Record<string, string> };
+  return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+    dependencies?: Record<string, string>;
+  };
 }
 
 function walk(dir: string, base = dir): string[] {
@@ -92,14 +97,21 @@ export function nativeFiles(options: NativeOptions): BundleFile[] {
 
   const ort = findPackageDir('onnxruntime-node', root);
   seen.add('onnxruntime-node');
-  files.push(...packageFiles(ort, 'onnxruntime-node', (rel) => rel === 'package.json' || rel.startsWith('dist/') || rel.startsWith(`bin/napi-v6/linux/${arch}/`)));
+  files.push(
+    ...packageFiles(
+      ort,
+      'onnxruntime-node',
+      (rel) => rel === 'package.json' || rel.startsWith('dist/') || rel.startsWith(`bin/napi-v6/linux/${arch}/`),
+    ),
+  );
   for (const dep of Object.keys(readPackage(ort).dependencies ?? {})) files.push(...withDependencies(dep, ort, seen));
 
   const sharp = findPackageDir('sharp', root);
   seen.add('sharp');
   files.push(...packageFiles(sharp, 'sharp', (rel) => rel === 'package.json' || rel.startsWith('dist/') || rel.startsWith('lib/')));
   for (const dep of Object.keys(readPackage(sharp).dependencies ?? {})) files.push(...withDependencies(dep, sharp, seen));
-  const optional = (JSON.parse(readFileSync(join(sharp, 'package.json'), 'utf8')) as { optionalDependencies: Record<string, string> }).optionalDependencies;
+  const optional = (JSON.parse(readFileSync(join(sharp, 'package.json'), 'utf8')) as { optionalDependencies: Record<string, string> })
+    .optionalDependencies;
   for (const name of [`@img/sharp-${target}`, `@img/sharp-libvips-${target}`]) {
     const version = optional[name];
     if (!version) throw new DeployError('BUNDLE_TARGET_UNSUPPORTED', `sharp ${readPackage(sharp).version} has no ${name} package`);
@@ -114,7 +126,9 @@ export function nativeFiles(options: NativeOptions): BundleFile[] {
 
   // The TFLite engine loads only the SIMD WASM builds from the package folder (never its JS API).
   const tflite = findPackageDir('@tensorflow/tfjs-tflite', root);
-  files.push(...packageFiles(tflite, '@tensorflow/tfjs-tflite', (rel) => rel === 'package.json' || /^wasm\/tflite_web_api_cc_simd/.test(rel)));
+  files.push(
+    ...packageFiles(tflite, '@tensorflow/tfjs-tflite', (rel) => rel === 'package.json' || /^wasm\/tflite_web_api_cc_simd/.test(rel)),
+  );
   return files;
 }
 
@@ -134,12 +148,21 @@ function platformPackage(name: string, version: string, from: string, options: N
   mkdirSync(work, { recursive: true });
   try {
     // npm checks the tarball against the registry's integrity hash before writing it.
-    const out = execFileSync('npm', ['pack', '--silent', `${name}@${version}`, '--pack-destination', work], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').pop()!;
+    const out = execFileSync('npm', ['pack', '--silent', `${name}@${version}`, '--pack-destination', work], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+      .trim()
+      .split('\n')
+      .pop()!;
     execFileSync('tar', ['-xzf', join(work, out), '-C', work]);
     rmSync(dest, { recursive: true, force: true });
     renameSync(join(work, 'package'), dest);
   } catch (err) {
-    throw new DeployError('BUNDLE_FETCH_FAILED', `npm pack ${name}@${version} failed: ${(err as { stderr?: string }).stderr?.toString().trim() || (err as Error).message}`);
+    throw new DeployError(
+      'BUNDLE_FETCH_FAILED',
+      `npm pack ${name}@${version} failed: ${(err as { stderr?: string }).stderr?.toString().trim() || (err as Error).message}`,
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -156,7 +179,8 @@ function betterSqliteBinary(dir: string, options: NativeOptions): string {
   const arch = targetArch(options.target);
   if (hostTarget() === options.target) {
     const built = join(dir, 'build/Release/better_sqlite3.node');
-    if (!existsSync(built)) throw new DeployError('BUNDLE_PACKAGE_MISSING', `${built} is missing: better-sqlite3 was not built (npm rebuild better-sqlite3)`);
+    if (!existsSync(built))
+      throw new DeployError('BUNDLE_PACKAGE_MISSING', `${built} is missing: better-sqlite3 was not built (npm rebuild better-sqlite3)`);
     return built;
   }
   const version = readPackage(dir).version;
@@ -166,10 +190,14 @@ function betterSqliteBinary(dir: string, options: NativeOptions): string {
   try {
     execFileSync('sh', ['-c', `command -v ${cross.prefix}g++`], { stdio: 'ignore' });
   } catch {
-    throw new DeployError('BUNDLE_NO_CROSS_COMPILER', `better-sqlite3 has no prebuilt binary for linux-${arch} here and ${cross.prefix}g++ is missing: apt-get install ${cross.apt}`);
+    throw new DeployError(
+      'BUNDLE_NO_CROSS_COMPILER',
+      `better-sqlite3 has no prebuilt binary for linux-${arch} here and ${cross.prefix}g++ is missing: apt-get install ${cross.apt}`,
+    );
   }
   const nodeDir = dirname(dirname(process.execPath));
-  if (!existsSync(join(nodeDir, 'include/node/node.h'))) throw new DeployError('BUNDLE_NO_HEADERS', `Node's headers are not in ${nodeDir}/include/node: cannot compile better-sqlite3`);
+  if (!existsSync(join(nodeDir, 'include/node/node.h')))
+    throw new DeployError('BUNDLE_NO_HEADERS', `Node's headers are not in ${nodeDir}/include/node: cannot compile better-sqlite3`);
   const nodeGyp = join(nodeDir, 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
   const work = join(options.cacheDir, 'native', `build-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
@@ -186,7 +214,10 @@ function betterSqliteBinary(dir: string, options: NativeOptions): string {
     mkdirSync(dirname(cached), { recursive: true });
     renameSync(join(work, 'build/Release/better_sqlite3.node'), cached);
   } catch (err) {
-    throw new DeployError('BUNDLE_BUILD_FAILED', `cross-compiling better-sqlite3 for linux-${arch} failed: ${((err as { stderr?: Buffer }).stderr?.toString() ?? (err as Error).message).slice(-1500)}`);
+    throw new DeployError(
+      'BUNDLE_BUILD_FAILED',
+      `cross-compiling better-sqlite3 for linux-${arch} failed: ${((err as { stderr?: Buffer }).stderr?.toString() ?? (err as Error).message).slice(-1500)}`,
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -7,7 +7,11 @@ import type { BundleManifest } from './build.js';
 export function readBundleManifest(file: string): BundleManifest {
   try {
     // tar's own complaint goes into the error, not onto the console's stderr.
-    const text = execFileSync('tar', ['-xzOf', file, '--wildcards', '*/manifest.json'], { encoding: 'utf8', maxBuffer: 2 ** 20, stdio: ['ignore', 'pipe', 'pipe'] });
+    const text = execFileSync('tar', ['-xzOf', file, '--wildcards', '*/manifest.json'], {
+      encoding: 'utf8',
+      maxBuffer: 2 ** 20,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const manifest = JSON.parse(text) as BundleManifest;
     if (manifest.format !== 'edgetune-bundle/1') throw new Error(`format ${JSON.stringify(manifest.format)}`);
     return manifest;

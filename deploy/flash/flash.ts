@@ -56,7 +56,8 @@ export interface FlashOptions {
   onProgress?: (event: FlashProgress) => void;
 }
 
-export type FlashPhase = 'connect' | 'preflight' | 'upload' | 'install' | 'configure' | 'switch' | 'restart' | 'health' | 'rollback' | 'done' | 'failed';
+export type FlashPhase =
+  'connect' | 'preflight' | 'upload' | 'install' | 'configure' | 'switch' | 'restart' | 'health' | 'rollback' | 'done' | 'failed';
 
 export interface FlashProgress {
   host: string;
@@ -120,16 +121,35 @@ export async function flash(options: FlashOptions): Promise<HostResult[]> {
   const done: HostResult[] = new Array<HostResult>(options.hosts.length);
   let next = 0;
   const worker = async () => {
-    for (let i = next++; i < options.hosts.length; i = next++) done[i] = await flashHost(options.hosts[i]!, { ...options, privateKey }, manifest, sha256, bundleBytes);
+    for (let i = next++; i < options.hosts.length; i = next++)
+      done[i] = await flashHost(options.hosts[i]!, { ...options, privateKey }, manifest, sha256, bundleBytes);
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 4, options.hosts.length)) }, worker));
   return [...results, ...done];
 }
 
-async function flashHost(host: HostEntry, options: FlashOptions, manifest: BundleManifest, sha256: string, bundleBytes: number): Promise<HostResult> {
+async function flashHost(
+  host: HostEntry,
+  options: FlashOptions,
+  manifest: BundleManifest,
+  sha256: string,
+  bundleBytes: number,
+): Promise<HostResult> {
   const started = Date.now();
   const version = manifest.version;
-  const result: HostResult = { host: host.name, device: host.id, ok: false, status: 'failed', version, previous: null, rolledBack: false, phase: 'connect', uploadedBytes: 0, resumedFrom: 0, seconds: 0 };
+  const result: HostResult = {
+    host: host.name,
+    device: host.id,
+    ok: false,
+    status: 'failed',
+    version,
+    previous: null,
+    rolledBack: false,
+    phase: 'connect',
+    uploadedBytes: 0,
+    resumedFrom: 0,
+    seconds: 0,
+  };
   const phase = (p: FlashPhase, extra: Partial<FlashProgress> = {}) => {
     result.phase = p === 'done' || p === 'failed' ? result.phase : p;
     options.onProgress?.({ host: host.name, device: host.id, phase: p, ...extra });
@@ -143,14 +163,24 @@ async function flashHost(host: HostEntry, options: FlashOptions, manifest: Bundl
     phase('connect');
     // A host given a password= logs in with it alone: a stock image before its key is installed.
     const privateKey = host.identityFile ? readFileSync(host.identityFile) : host.password !== undefined ? undefined : options.privateKey;
-    session = await SshSession.connect({ host: host.host, port: host.port, username: host.username, password: host.password, privateKey }, options.hostKeys);
+    session = await SshSession.connect(
+      { host: host.host, port: host.port, username: host.username, password: host.password, privateKey },
+      options.hostKeys,
+    );
 
     phase('preflight');
     const facts = await readFacts(session, layout, version);
     result.facts = { ...facts };
     result.previous = facts.current;
     const sudo = host.sudo ?? options.sudo ?? 'auto';
-    checkFacts(facts, { manifest, bundleBytes, layout, service, sudo, minFreeBytes: host.minFreeBytes ?? options.minFreeBytes ?? 100 * 2 ** 20 });
+    checkFacts(facts, {
+      manifest,
+      bundleBytes,
+      layout,
+      service,
+      sudo,
+      minFreeBytes: host.minFreeBytes ?? options.minFreeBytes ?? 100 * 2 ** 20,
+    });
     if (needsSudo(facts, sudo)) {
       const staging = `/var/tmp/edgetune-upload-${host.username}`;
       const made = await session.run(`mkdir -p ${shq(staging)} && chmod 0700 ${shq(staging)}`, { asLogin: true });
@@ -206,7 +236,14 @@ async function flashHost(host: HostEntry, options: FlashOptions, manifest: Bundl
 }
 
 /** The agent's config with the device's identity and MQTT login, and the fleet key: mode 0600. */
-async function configureDevice(session: SshSession, layout: ReturnType<typeof releaseLayout>, host: HostEntry, httpPort: number, service: 'systemd' | 'process', options: FlashOptions): Promise<void> {
+async function configureDevice(
+  session: SshSession,
+  layout: ReturnType<typeof releaseLayout>,
+  host: HostEntry,
+  httpPort: number,
+  service: 'systemd' | 'process',
+  options: FlashOptions,
+): Promise<void> {
   const existing = await session.run(`cat ${shq(layout.config)} 2>/dev/null`);
   let previous: { fleet?: { url?: string; id?: string; username?: string; password?: string } } = {};
   try {
@@ -223,15 +260,27 @@ async function configureDevice(session: SshSession, layout: ReturnType<typeof re
   };
   const fleet = options.fleet;
   if (fleet) {
-    const same = previous.fleet?.id === fleet.fleet && previous.fleet.username === host.id && previous.fleet.url === fleet.brokerUrl && previous.fleet.password;
+    const same =
+      previous.fleet?.id === fleet.fleet &&
+      previous.fleet.username === host.id &&
+      previous.fleet.url === fleet.brokerUrl &&
+      previous.fleet.password;
     // A re-run keeps the login the device has; a new password only for a new device or when asked.
     const password = same && !options.rotateCredentials ? previous.fleet!.password! : fleet.issueCredentials(host.id);
-    config.fleet = { url: fleet.brokerUrl, id: fleet.fleet, username: host.id, password, publicKeyFile: layout.publicKey, protocolVersion: fleet.protocolVersion ?? 4 };
+    config.fleet = {
+      url: fleet.brokerUrl,
+      id: fleet.fleet,
+      username: host.id,
+      password,
+      publicKeyFile: layout.publicKey,
+      protocolVersion: fleet.protocolVersion ?? 4,
+    };
     await session.writeFile(layout.publicKey, fleet.publicKeyPem, 0o600);
   }
   await runOk(session, `mkdir -p ${shq(layout.etc)} && chmod 0700 ${shq(layout.etc)}`, 'creating the config folder');
   await session.writeFile(layout.config, `${JSON.stringify(config, null, 2)}\n`, 0o600);
   // On a real device the agent runs as its own user: it must be able to read what was just written.
-  await session.run(`if [ ${shq(layout.prefix)} = / ] && id edgetune >/dev/null 2>&1; then chown edgetune: ${shq(layout.config)} ${shq(layout.publicKey)} 2>/dev/null; fi; true`);
+  await session.run(
+    `if [ ${shq(layout.prefix)} = / ] && id edgetune >/dev/null 2>&1; then chown edgetune: ${shq(layout.config)} ${shq(layout.publicKey)} 2>/dev/null; fi; true`,
+  );
 }
-

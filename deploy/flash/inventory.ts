@@ -50,7 +50,13 @@ export function parseHost(text: string, defaults: { username: string }): HostEnt
   const host = m[2]!.replace(/^\[|\]$/g, '');
   const port = m[3] ? Number(m[3]) : 22;
   if (port < 1 || port > 65535) throw new Error(`port ${port} is out of range`);
-  const entry: HostEntry = { name: spec, host, port, username: m[1] ?? defaults.username, id: (port === 22 ? host : `${host}-${port}`).replace(/[^A-Za-z0-9._-]/g, '-') };
+  const entry: HostEntry = {
+    name: spec,
+    host,
+    port,
+    username: m[1] ?? defaults.username,
+    id: (port === 22 ? host : `${host}-${port}`).replace(/[^A-Za-z0-9._-]/g, '-'),
+  };
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     const key = eq > 0 ? pair.slice(0, eq) : pair;
@@ -60,7 +66,8 @@ export function parseHost(text: string, defaults: { username: string }): HostEnt
     else if (key === 'root') entry.root = value;
     else if (key === 'http_port') {
       entry.httpPort = Number(value);
-      if (!Number.isInteger(entry.httpPort) || entry.httpPort < 1 || entry.httpPort > 65535) throw new Error(`http_port "${value}" is not a port`);
+      if (!Number.isInteger(entry.httpPort) || entry.httpPort < 1 || entry.httpPort > 65535)
+        throw new Error(`http_port "${value}" is not a port`);
     } else if (key === 'min_free') entry.minFreeBytes = parseSize(value);
     else if (key === 'service') {
       if (value !== 'systemd' && value !== 'process') throw new Error(`service "${value}" is not systemd or process`);
@@ -94,13 +101,20 @@ export function readInventory(file: string, defaults: { username: string }): { h
     try {
       hosts.push(parseHost(line, defaults));
     } catch (err) {
-      errors.push({ name: `${file}:${i + 1}`, error: new DeployError('INVENTORY_BAD_LINE', `${file}:${i + 1}: ${(err as Error).message}`) });
+      errors.push({
+        name: `${file}:${i + 1}`,
+        error: new DeployError('INVENTORY_BAD_LINE', `${file}:${i + 1}: ${(err as Error).message}`),
+      });
     }
   });
   const seen = new Map<string, string>();
   for (const h of hosts) {
     const other = seen.get(h.id);
-    if (other) errors.push({ name: h.name, error: new DeployError('INVENTORY_BAD_LINE', `${file}: device id "${h.id}" is used by ${other} and ${h.name}`) });
+    if (other)
+      errors.push({
+        name: h.name,
+        error: new DeployError('INVENTORY_BAD_LINE', `${file}: device id "${h.id}" is used by ${other} and ${h.name}`),
+      });
     seen.set(h.id, h.name);
   }
   return { hosts: hosts.filter((h) => !errors.some((e) => e.name === h.name)), errors };

@@ -93,22 +93,36 @@ export function checkFacts(facts: DeviceFacts, options: PreflightOptions): void 
     if (!disk) diskOnly = false;
   };
   const target = ARCH[facts.arch];
-  if (target !== options.manifest.target) fail(`the CPU is ${facts.arch || 'unknown'}${target ? ` (${target})` : ''}, the bundle is for ${options.manifest.target}`);
+  if (target !== options.manifest.target)
+    fail(`the CPU is ${facts.arch || 'unknown'}${target ? ` (${target})` : ''}, the bundle is for ${options.manifest.target}`);
   const major = /^v(\d+)\./.exec(facts.node)?.[1];
   if (!major) fail(`Node is not installed (the bundle needs Node ${options.manifest.node.major}: apt-get install nodejs)`);
-  else if (Number(major) !== options.manifest.node.major) fail(`Node ${facts.node} is installed; this bundle needs Node ${options.manifest.node.major} (its better-sqlite3 is built for ABI ${options.manifest.node.abi})`);
+  else if (Number(major) !== options.manifest.node.major)
+    fail(
+      `Node ${facts.node} is installed; this bundle needs Node ${options.manifest.node.major} (its better-sqlite3 is built for ABI ${options.manifest.node.abi})`,
+    );
   if (!facts.installed) {
     const need = options.bundleBytes + options.manifest.unpackedBytes + options.minFreeBytes;
     if (facts.freeBytes < need) {
-      fail(`disk full: ${Math.floor(facts.freeBytes / MB)} MB free under ${options.layout.prefix}, the release needs ${Math.ceil(need / MB)} MB (${Math.ceil(options.bundleBytes / MB)} MB upload + ${Math.ceil(options.manifest.unpackedBytes / MB)} MB unpacked + ${Math.ceil(options.minFreeBytes / MB)} MB to keep free)`, true);
+      fail(
+        `disk full: ${Math.floor(facts.freeBytes / MB)} MB free under ${options.layout.prefix}, the release needs ${Math.ceil(need / MB)} MB (${Math.ceil(options.bundleBytes / MB)} MB upload + ${Math.ceil(options.manifest.unpackedBytes / MB)} MB unpacked + ${Math.ceil(options.minFreeBytes / MB)} MB to keep free)`,
+        true,
+      );
     }
   }
   const minMem = options.minMemBytes ?? 256 * MB;
   if (facts.memBytes < minMem) fail(`${Math.round(facts.memBytes / MB)} MB of memory; the agent needs ${Math.round(minMem / MB)} MB`);
   const skew = options.maxClockSkewSeconds ?? 300;
-  if (Math.abs(facts.clockSkewSeconds) > skew) fail(`the clock is ${facts.clockSkewSeconds > 0 ? 'ahead' : 'behind'} by ${Math.abs(facts.clockSkewSeconds)} s (more than ${skew}): set the time (timedatectl set-ntp true)`);
-  if (options.service === 'systemd' && !facts.systemd) fail('no systemctl: use the process service manager (service=process) on devices without systemd');
+  if (Math.abs(facts.clockSkewSeconds) > skew)
+    fail(
+      `the clock is ${facts.clockSkewSeconds > 0 ? 'ahead' : 'behind'} by ${Math.abs(facts.clockSkewSeconds)} s (more than ${skew}): set the time (timedatectl set-ntp true)`,
+    );
+  if (options.service === 'systemd' && !facts.systemd)
+    fail('no systemctl: use the process service manager (service=process) on devices without systemd');
   if (facts.missingTools.length) fail(`missing tools: ${facts.missingTools.join(', ')}`);
-  if (needsSudo(facts, options.sudo) && !facts.sudo) fail(`the login (uid ${facts.uid}) cannot write ${options.layout.opt} and has no passwordless sudo: log in as root, or allow sudo (Raspberry Pi OS's first user has it)`);
+  if (needsSudo(facts, options.sudo) && !facts.sudo)
+    fail(
+      `the login (uid ${facts.uid}) cannot write ${options.layout.opt} and has no passwordless sudo: log in as root, or allow sudo (Raspberry Pi OS's first user has it)`,
+    );
   if (problems.length) throw new DeployError(diskOnly ? 'DEPLOY_DISK_FULL' : 'DEPLOY_PREFLIGHT', `preflight: ${problems.join('; ')}`);
 }

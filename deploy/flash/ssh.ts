@@ -61,11 +61,17 @@ export class SshSession implements Exec {
         if (known.some((k) => k.key.equals(key))) return true;
         const sameType = known.find((k) => k.type === type);
         if (sameType) {
-          refusal = new DeployError('HOST_KEY_CHANGED', `${where}: host key ${type} ${fingerprint(key)} does not match ${policy.knownHostsFile}:${sameType.line}; a reinstalled device or someone in between. Remove that line only if you know the device was reinstalled`);
+          refusal = new DeployError(
+            'HOST_KEY_CHANGED',
+            `${where}: host key ${type} ${fingerprint(key)} does not match ${policy.knownHostsFile}:${sameType.line}; a reinstalled device or someone in between. Remove that line only if you know the device was reinstalled`,
+          );
           return false;
         }
         if (!policy.trustOnFirstUse) {
-          refusal = new DeployError('HOST_KEY_UNKNOWN', `${where}: unknown host key ${type} ${fingerprint(key)} (not in ${policy.knownHostsFile}); check it on the device (ssh-keygen -lf /etc/ssh/ssh_host_${type.replace('ssh-', '')}_key.pub) and re-run with --trust-on-first-use`);
+          refusal = new DeployError(
+            'HOST_KEY_UNKNOWN',
+            `${where}: unknown host key ${type} ${fingerprint(key)} (not in ${policy.knownHostsFile}); check it on the device (ssh-keygen -lf /etc/ssh/ssh_host_${type.replace('ssh-', '')}_key.pub) and re-run with --trust-on-first-use`,
+          );
           return false;
         }
         addKnownKey(policy.knownHostsFile, target.host, target.port, key);
@@ -79,10 +85,24 @@ export class SshSession implements Exec {
         client.end();
         if (refusal) return reject(refusal);
         if (err.level === 'client-authentication') {
-          const how = [target.password !== undefined ? 'password' : '', target.privateKey ? 'key' : '', !target.privateKey && target.password === undefined && process.env.SSH_AUTH_SOCK ? 'agent' : ''].filter(Boolean).join(', ') || 'no credentials';
+          const how =
+            [
+              target.password !== undefined ? 'password' : '',
+              target.privateKey ? 'key' : '',
+              !target.privateKey && target.password === undefined && process.env.SSH_AUTH_SOCK ? 'agent' : '',
+            ]
+              .filter(Boolean)
+              .join(', ') || 'no credentials';
           return reject(new DeployError('DEPLOY_AUTH_FAILED', `${where}: authentication failed (tried ${how})`));
         }
-        if (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' || err.code === 'ENOTFOUND' || err.code === 'ETIMEDOUT' || err.level === 'client-timeout') {
+        if (
+          err.code === 'ECONNREFUSED' ||
+          err.code === 'EHOSTUNREACH' ||
+          err.code === 'ENETUNREACH' ||
+          err.code === 'ENOTFOUND' ||
+          err.code === 'ETIMEDOUT' ||
+          err.level === 'client-timeout'
+        ) {
           return reject(new DeployError('DEPLOY_UNREACHABLE', `${where}: unreachable (${err.code ?? 'timed out'})`));
         }
         reject(new DeployError('DEPLOY_SSH_FAILED', `${where}: ${err.message}`));
@@ -114,7 +134,11 @@ export class SshSession implements Exec {
   }
 
   private sftp(): Promise<SFTPWrapper> {
-    this.sftpSession ??= new Promise((resolve, reject) => this.client.sftp((err, sftp) => (err ? reject(new DeployError('DEPLOY_SSH_FAILED', `${this.target.host}: sftp: ${err.message}`)) : resolve(sftp))));
+    this.sftpSession ??= new Promise((resolve, reject) =>
+      this.client.sftp((err, sftp) =>
+        err ? reject(new DeployError('DEPLOY_SSH_FAILED', `${this.target.host}: sftp: ${err.message}`)) : resolve(sftp),
+      ),
+    );
     return this.sftpSession;
   }
 
@@ -125,7 +149,9 @@ export class SshSession implements Exec {
     await new Promise<void>((resolve, reject) => sftp.writeFile(temp, data, { mode }, (err) => (err ? reject(err) : resolve())));
     await new Promise<void>((resolve, reject) => sftp.chmod(temp, mode, (err) => (err ? reject(err) : resolve())));
     // As root, the file becomes root's (the staging copy was the login's).
-    const moved = await this.run(this.elevated ? `chown 0:0 ${shq(temp)} && mv -f ${shq(temp)} ${shq(path)}` : `mv -f ${shq(temp)} ${shq(path)}`);
+    const moved = await this.run(
+      this.elevated ? `chown 0:0 ${shq(temp)} && mv -f ${shq(temp)} ${shq(path)}` : `mv -f ${shq(temp)} ${shq(path)}`,
+    );
     if (moved.code !== 0) throw new DeployError('DEPLOY_REMOTE_FAILED', `${this.target.host}: writing ${path}: ${moved.stderr.trim()}`);
   }
 
@@ -133,9 +159,16 @@ export class SshSession implements Exec {
    * Uploads `local` to `remote` through `remote.part`, resuming from what the part file already holds;
    * the part becomes `remote` only when its sha256 matches. An upload already complete is skipped.
    */
-  async upload(local: string, remote: string, sha256: string, options: { onProgress?: (sent: number, total: number) => void; signal?: AbortSignal } = {}): Promise<{ resumedFrom: number; skipped: boolean }> {
+  async upload(
+    local: string,
+    remote: string,
+    sha256: string,
+    options: { onProgress?: (sent: number, total: number) => void; signal?: AbortSignal } = {},
+  ): Promise<{ resumedFrom: number; skipped: boolean }> {
     const total = statSync(local).size;
-    const check = await this.run(`f=${shq(remote)}; if [ -f "$f" ]; then sha256sum "$f" | cut -d' ' -f1; else echo none; fi; stat -c %s "$f.part" 2>/dev/null || echo 0`);
+    const check = await this.run(
+      `f=${shq(remote)}; if [ -f "$f" ]; then sha256sum "$f" | cut -d' ' -f1; else echo none; fi; stat -c %s "$f.part" 2>/dev/null || echo 0`,
+    );
     const [existing = '', partSize = '0'] = check.stdout.trim().split('\n');
     if (existing === sha256) return { resumedFrom: total, skipped: true };
     let offset = Number(partSize);
@@ -143,14 +176,26 @@ export class SshSession implements Exec {
     const resumedFrom = offset;
     const sftp = await this.sftp();
     const part = `${remote}.part`;
-    const handle = await new Promise<Buffer>((resolve, reject) => sftp.open(part, offset > 0 ? 'r+' : 'w', 0o600, (err, h) => (err ? reject(new DeployError('DEPLOY_UPLOAD_FAILED', `${this.target.host}: ${part}: ${err.message}`)) : resolve(h))));
+    const handle = await new Promise<Buffer>((resolve, reject) =>
+      sftp.open(part, offset > 0 ? 'r+' : 'w', 0o600, (err, h) =>
+        err ? reject(new DeployError('DEPLOY_UPLOAD_FAILED', `${this.target.host}: ${part}: ${err.message}`)) : resolve(h),
+      ),
+    );
     const fd = openSync(local, 'r');
     const buffer = Buffer.alloc(CHUNK);
     try {
       while (offset < total) {
-        if (options.signal?.aborted) throw new DeployError('DEPLOY_INTERRUPTED', `${this.target.host}: upload interrupted at ${offset} of ${total} bytes; run again to resume`);
+        if (options.signal?.aborted)
+          throw new DeployError(
+            'DEPLOY_INTERRUPTED',
+            `${this.target.host}: upload interrupted at ${offset} of ${total} bytes; run again to resume`,
+          );
         const n = readSync(fd, buffer, 0, Math.min(CHUNK, total - offset), offset);
-        await new Promise<void>((resolve, reject) => sftp.write(handle, buffer, 0, n, offset, (err) => (err ? reject(new DeployError('DEPLOY_UPLOAD_FAILED', `${this.target.host}: writing ${part}: ${errorMessage(err)}`)) : resolve())));
+        await new Promise<void>((resolve, reject) =>
+          sftp.write(handle, buffer, 0, n, offset, (err) =>
+            err ? reject(new DeployError('DEPLOY_UPLOAD_FAILED', `${this.target.host}: writing ${part}: ${errorMessage(err)}`)) : resolve(),
+          ),
+        );
         offset += n;
         options.onProgress?.(offset, total);
       }
@@ -158,8 +203,14 @@ export class SshSession implements Exec {
       closeSync(fd);
       await new Promise<void>((resolve) => sftp.close(handle, () => resolve()));
     }
-    const done = await this.run(`p=${shq(part)}; if [ "$(sha256sum "$p" | cut -d' ' -f1)" = ${shq(sha256)} ]; then mv -f "$p" ${shq(remote)}; else rm -f "$p"; echo mismatch; fi`);
-    if (done.stdout.includes('mismatch')) throw new DeployError('DEPLOY_UPLOAD_FAILED', `${this.target.host}: ${remote} does not have sha256 ${sha256} after the upload; it was removed, run again`);
+    const done = await this.run(
+      `p=${shq(part)}; if [ "$(sha256sum "$p" | cut -d' ' -f1)" = ${shq(sha256)} ]; then mv -f "$p" ${shq(remote)}; else rm -f "$p"; echo mismatch; fi`,
+    );
+    if (done.stdout.includes('mismatch'))
+      throw new DeployError(
+        'DEPLOY_UPLOAD_FAILED',
+        `${this.target.host}: ${remote} does not have sha256 ${sha256} after the upload; it was removed, run again`,
+      );
     return { resumedFrom, skipped: false };
   }
 
@@ -174,7 +225,7 @@ export function fileSha256(path: string): string {
   const fd = openSync(path, 'r');
   const buffer = Buffer.alloc(CHUNK);
   try {
-    for (let n; (n = readSync(fd, buffer, 0, CHUNK, null)) > 0; ) hash.update(buffer.subarray(0, n));
+    for (let n; (n = readSync(fd, buffer, 0, CHUNK, null)) > 0;) hash.update(buffer.subarray(0, n));
   } finally {
     closeSync(fd);
   }

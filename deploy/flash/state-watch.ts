@@ -20,7 +20,13 @@ export class StateWatch {
   private constructor(private readonly client: MqttClient) {}
 
   static async open(login: BrokerLogin, fleet: string, device: string): Promise<StateWatch> {
-    const client = mqtt.connect(login.url, { username: login.username, password: login.password, protocolVersion: login.protocolVersion ?? 4, reconnectPeriod: 1000, connectTimeout: 10_000 });
+    const client = mqtt.connect(login.url, {
+      username: login.username,
+      password: login.password,
+      protocolVersion: login.protocolVersion ?? 4,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+    });
     const watch = new StateWatch(client);
     client.on('message', (_topic, payload: Buffer) => {
       try {
@@ -52,7 +58,10 @@ export class StateWatch {
       const left = deadline - Date.now();
       if (left <= 0) {
         const last = this.states.at(-1);
-        throw new DeployError('DEPLOY_HEALTH_FAILED', `no MQTT state message from the device on release ${release} within ${Math.round(timeoutMs / 1000)} s${last ? ` (last: online ${String(last.online)}, release ${String(last.release ?? null)})` : ' (none at all)'}`);
+        throw new DeployError(
+          'DEPLOY_HEALTH_FAILED',
+          `no MQTT state message from the device on release ${release} within ${Math.round(timeoutMs / 1000)} s${last ? ` (last: online ${String(last.online)}, release ${String(last.release ?? null)})` : ' (none at all)'}`,
+        );
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);

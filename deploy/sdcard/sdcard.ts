@@ -37,7 +37,14 @@ export interface SdcardResult {
   version: string;
 }
 
-export function firstbootScript(options: { version: string; bundleFile: string; httpPort: number; fleet: boolean; bootMount: string; mode: SdcardOptions['mode'] }): string {
+export function firstbootScript(options: {
+  version: string;
+  bundleFile: string;
+  httpPort: number;
+  fleet: boolean;
+  bootMount: string;
+  mode: SdcardOptions['mode'];
+}): string {
   return `#!/bin/sh
 # edgetune ${options.version}: first boot. Installs the bundle beside this script, moves the agent's config
 # and the fleet key into /etc/edgetune (0600), starts the agent and checks it is healthy, then removes
@@ -76,9 +83,13 @@ ${options.fleet ? `cp "$here/fleet.pub" "$root/etc/edgetune/fleet.pub"\n` : ''}c
 [ -z "$root" ] && id edgetune >/dev/null 2>&1 && chown -R edgetune: /etc/edgetune
 sed -i "s|\\"service\\": \\"[a-z]*\\"|\\"service\\": \\"$service\\"|" "$root/etc/edgetune/agent.json"
 "$root/opt/edgetune/releases/${options.version}/bin/edgetune" release activate --prefix "$prefix" --version ${shq(options.version)} --service "$service" --port ${options.httpPort}${options.fleet ? ' --fleet' : ''} --timeout 300
-${options.mode === 'firstrun' ? `# Run once: take the systemd.run arguments off the kernel command line again.
+${
+  options.mode === 'firstrun'
+    ? `# Run once: take the systemd.run arguments off the kernel command line again.
 sed -i 's| systemd.run=[^ ]*edgetune/firstboot.sh systemd.run_success_action=reboot systemd.unit=kernel-command-line.target||' "$here/../cmdline.txt"
-` : ''}rm -rf "$here"
+`
+    : ''
+}rm -rf "$here"
 echo "edgetune ${options.version} is running"
 `;
 }
@@ -120,8 +131,13 @@ export function writeSdcard(options: SdcardOptions): SdcardResult {
   }
   // FAT has no permissions: the password sits on the card until first boot moves it into /etc/edgetune.
   writeFileSync(join(dir, 'agent.json'), `${JSON.stringify(config, null, 2)}\n`);
-  writeFileSync(join(dir, 'firstboot.sh'), firstbootScript({ version: manifest.version, bundleFile, httpPort, fleet: Boolean(options.fleet), bootMount, mode: options.mode }));
-  const files = [bundleFile, 'manifest.json', 'agent.json', ...(options.fleet ? ['fleet.pub'] : []), 'firstboot.sh'].map((f) => join(dir, f));
+  writeFileSync(
+    join(dir, 'firstboot.sh'),
+    firstbootScript({ version: manifest.version, bundleFile, httpPort, fleet: Boolean(options.fleet), bootMount, mode: options.mode }),
+  );
+  const files = [bundleFile, 'manifest.json', 'agent.json', ...(options.fleet ? ['fleet.pub'] : []), 'firstboot.sh'].map((f) =>
+    join(dir, f),
+  );
   const script = `${bootMount}/edgetune/firstboot.sh`;
   if (options.mode === 'cloud-init') files.push(addCloudInit(boot, options.device, script));
   else files.push(addFirstrun(boot, script));
@@ -137,7 +153,8 @@ function addCloudInit(boot: string, device: string, script: string): string {
   if (!doc.has('hostname')) doc.set('hostname', device);
   const entry = ['sh', script];
   const runcmd = doc.get('runcmd');
-  const existing = runcmd && typeof runcmd === 'object' && 'toJSON' in runcmd ? ((runcmd as { toJSON(): unknown }).toJSON() as unknown[]) : [];
+  const existing =
+    runcmd && typeof runcmd === 'object' && 'toJSON' in runcmd ? ((runcmd as { toJSON(): unknown }).toJSON() as unknown[]) : [];
   if (!existing.some((c) => JSON.stringify(c) === JSON.stringify(entry))) doc.set('runcmd', [...existing, entry]);
   const out = doc.toString();
   writeFileSync(path, out.startsWith('#cloud-config') ? out : `#cloud-config\n${out}`);
@@ -152,7 +169,10 @@ function addFirstrun(boot: string, script: string): string {
   const args = `systemd.run=${script} systemd.run_success_action=reboot systemd.unit=kernel-command-line.target`;
   if (line.includes(args)) return path;
   if (/systemd\.run=/.test(line)) {
-    throw new DeployError('SDCARD_FIRSTRUN_TAKEN', `${path}: another first-run script is set (${/systemd\.run=\S+/.exec(line)![0]}); boot the card once first, or use --mode cloud-init`);
+    throw new DeployError(
+      'SDCARD_FIRSTRUN_TAKEN',
+      `${path}: another first-run script is set (${/systemd\.run=\S+/.exec(line)![0]}); boot the card once first, or use --mode cloud-init`,
+    );
   }
   writeFileSync(path, `${line} ${args}\n`);
   return path;

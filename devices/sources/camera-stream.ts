@@ -42,7 +42,9 @@ export class StreamCameraSource implements SampleSource {
       const timer = setTimeout(() => {
         const index = this.waiting.indexOf(waiter);
         if (index >= 0) this.waiting.splice(index, 1);
-        reject(new SourceError('CAMERA_TIMEOUT', `${this.options.command.join(' ')}: no frame within ${this.options.timeoutMs ?? 10_000} ms`));
+        reject(
+          new SourceError('CAMERA_TIMEOUT', `${this.options.command.join(' ')}: no frame within ${this.options.timeoutMs ?? 10_000} ms`),
+        );
       }, this.options.timeoutMs ?? 10_000);
       const waiter = {
         resolve: (id: string | undefined) => (clearTimeout(timer), resolve(id)),

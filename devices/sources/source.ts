@@ -58,4 +58,3 @@ export function validateLabel(label: string, where: string): string {
   if (problem) throw new SourceError('LABEL_INVALID', `${where}: label ${JSON.stringify(label.slice(0, 80))} ${problem}`);
   return trimmed;
 }
-

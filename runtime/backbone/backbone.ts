@@ -118,15 +118,11 @@ export class Backbone {
 
   /** Embeds one preprocessed image; concurrent calls are batched across the workers. */
   embed(input: InputTensor): Promise<Float32Array> {
-    if (this.closed)
-      return Promise.reject(new ModelError('BACKBONE_CLOSED', `backbone ${this.id} is closed`));
+    if (this.closed) return Promise.reject(new ModelError('BACKBONE_CLOSED', `backbone ${this.id} is closed`));
     const expected = inputSize(this.manifest.input);
     if (input.length !== expected) {
       return Promise.reject(
-        new ModelError(
-          'INPUT_MISMATCH',
-          `input tensor has ${input.length} values, model "${this.id}" takes ${expected}`,
-        ),
+        new ModelError('INPUT_MISMATCH', `input tensor has ${input.length} values, model "${this.id}" takes ${expected}`),
       );
     }
     return new Promise((resolve, reject) => {
@@ -144,9 +140,7 @@ export class Backbone {
     if (this.closed) return;
     this.closed = true;
     for (const pending of this.queue.splice(0)) {
-      pending.reject(
-        new ModelError('BACKBONE_CLOSED', `backbone ${this.id} closed before the image was embedded`),
-      );
+      pending.reject(new ModelError('BACKBONE_CLOSED', `backbone ${this.id} closed before the image was embedded`));
     }
     await Promise.all(
       this.slots.map(async (slot) => {
@@ -165,10 +159,11 @@ export class Backbone {
       if (slot.busy) continue;
       slot.batch = this.queue.splice(0, this.settings.batchSize);
       slot.busy = true;
-      const input = concatInputs(slot.batch.map((p) => p.input), this.spare);
-      slot.worker.postMessage({ type: 'run', id: 0, input, count: slot.batch.length }, [
-        input.buffer as ArrayBuffer,
-      ]);
+      const input = concatInputs(
+        slot.batch.map((p) => p.input),
+        this.spare,
+      );
+      slot.worker.postMessage({ type: 'run', id: 0, input, count: slot.batch.length }, [input.buffer as ArrayBuffer]);
     }
   }
 
@@ -191,13 +186,9 @@ export class Backbone {
   }
 
   private onWorkerFailure(slot: Slot, cause: Error): void {
-    const err = new ModelError(
-      'ENGINE_CRASHED',
-      `backbone ${this.id}: inference worker failed: ${cause.message}`,
-      {
-        cause,
-      },
-    );
+    const err = new ModelError('ENGINE_CRASHED', `backbone ${this.id}: inference worker failed: ${cause.message}`, {
+      cause,
+    });
     for (const p of slot.batch) p.reject(err);
     slot.batch = [];
     // A dead worker stays busy so nothing more is sent to it; if none is left, fail what is queued.
@@ -221,8 +212,7 @@ function concatInputs(inputs: InputTensor[], spare: ArrayBuffer[]): InputTensor 
 
 function spawnWorker(init: WorkerInit): Worker {
   const execArgv = workerExecArgv();
-  if (!import.meta.url.endsWith('.ts'))
-    return new Worker(new URL('./worker.js', import.meta.url), { workerData: init, execArgv });
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData: init, execArgv });
   // Under vitest/tsx the sources are .ts files: register tsx inside the worker before loading the entry.
   const entry = new URL('./worker.ts', import.meta.url).href;
   const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
@@ -238,9 +228,7 @@ function waitReady(worker: Worker): Promise<number> {
     };
     const onError = (err: Error) => {
       cleanup();
-      reject(
-        new ModelError('ENGINE_CRASHED', `inference worker failed to start: ${err.message}`, { cause: err }),
-      );
+      reject(new ModelError('ENGINE_CRASHED', `inference worker failed to start: ${err.message}`, { cause: err }));
     };
     const cleanup = () => {
       worker.off('message', onMessage);

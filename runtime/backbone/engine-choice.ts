@@ -40,12 +40,19 @@ export function chooseEngine(
   const available = options.ortAvailable ?? onnxRuntimeAvailable();
   if (!available) {
     if (options.engine === 'onnx') {
-      throw new ModelError('ENGINE_UNAVAILABLE', `onnxruntime-node has no build for ${process.platform}-${process.arch}; use the tflite engine`);
+      throw new ModelError(
+        'ENGINE_UNAVAILABLE',
+        `onnxruntime-node has no build for ${process.platform}-${process.arch}; use the tflite engine`,
+      );
     }
     return { model, engine: 'tflite', ...keepOutput, reason: `onnxruntime has no build for ${process.arch}` };
   }
   try {
-    return { model: importedModel(model, options.outputName, options.cacheDir ?? defaultCacheDir()), engine: 'onnx', reason: 'TFLite model imported to ONNX' };
+    return {
+      model: importedModel(model, options.outputName, options.cacheDir ?? defaultCacheDir()),
+      engine: 'onnx',
+      reason: 'TFLite model imported to ONNX',
+    };
   } catch (err) {
     // Asked for ORT: the import's error is the answer. Automatic: the WASM engine still runs the model.
     if (options.engine === 'onnx' || !(err instanceof EdgetuneError)) throw err;

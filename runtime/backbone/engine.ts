@@ -28,8 +28,4 @@ export interface EngineSession {
   close(): void;
 }
 
-export type EngineFactory = (
-  modelBytes: Uint8Array,
-  manifest: ModelManifest,
-  options: EngineOptions,
-) => Promise<EngineSession>;
+export type EngineFactory = (modelBytes: Uint8Array, manifest: ModelManifest, options: EngineOptions) => Promise<EngineSession>;

@@ -24,7 +24,6 @@ export async function prepareEngine(name: EngineName, threads: number): Promise<
 
 export function loadEngine(name: EngineName): Promise<EngineFactory> {
   const load = ENGINES[name];
-  if (!load)
-    throw new ModelError('ENGINE_UNKNOWN', `unknown engine "${name}": use one of ${ENGINE_NAMES.join(', ')}`);
+  if (!load) throw new ModelError('ENGINE_UNKNOWN', `unknown engine "${name}": use one of ${ENGINE_NAMES.join(', ')}`);
   return load();
 }

@@ -16,13 +16,9 @@ export const createOnnxSession: EngineFactory = async (modelBytes, manifest, opt
       executionMode: 'sequential',
     });
   } catch (err) {
-    throw new ModelError(
-      'MODEL_INVALID',
-      `${manifest.file}: onnxruntime cannot load the model: ${errorMessage(err)}`,
-      {
-        cause: err,
-      },
-    );
+    throw new ModelError('MODEL_INVALID', `${manifest.file}: onnxruntime cannot load the model: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   try {
     return new OnnxSession(session, manifest, options);
@@ -49,10 +45,7 @@ class OnnxSession implements EngineSession {
     this.inputName = manifest.input.name ?? session.inputNames[0] ?? '';
     const input = session.inputMetadata.find((m) => m.name === this.inputName);
     if (!input) {
-      throw new ModelError(
-        'INPUT_NOT_FOUND',
-        `${where}: no input tensor "${this.inputName}"; inputs: ${session.inputNames.join(', ')}`,
-      );
+      throw new ModelError('INPUT_NOT_FOUND', `${where}: no input tensor "${this.inputName}"; inputs: ${session.inputNames.join(', ')}`);
     }
     if (input.isTensor && input.type !== ELEMENT_TYPE[manifest.input.dtype]) {
       throw new ModelError(
@@ -70,9 +63,7 @@ class OnnxSession implements EngineSession {
       );
     }
     const dims = output.isTensor ? output.shape.slice(1) : [];
-    const dim = dims.every((d) => typeof d === 'number')
-      ? (dims as number[]).reduce((a, b) => a * b, 1)
-      : manifest.output.dim;
+    const dim = dims.every((d) => typeof d === 'number') ? (dims as number[]).reduce((a, b) => a * b, 1) : manifest.output.dim;
     if (dim !== manifest.output.dim && options.outputName === undefined) {
       throw new ModelError(
         'OUTPUT_MISMATCH',
@@ -94,12 +85,7 @@ class OnnxSession implements EngineSession {
       const tensor = new ort.Tensor(ELEMENT_TYPE[this.manifest.input.dtype], slice, dims);
       const result = await this.session.run({ [this.inputName]: tensor }, [this.outputName]);
       const value = result[this.outputName] as ort.Tensor;
-      dequantizeInto(
-        value.data as ArrayLike<number>,
-        this.manifest.output.quantization,
-        out,
-        start * this.outputDim,
-      );
+      dequantizeInto(value.data as ArrayLike<number>, this.manifest.output.quantization, out, start * this.outputDim);
       value.dispose();
     }
     return out;

@@ -121,8 +121,11 @@ function loadThreadedModule(threads: number): Promise<WasmModule> {
       const dir = wasmDir();
       const source = readFileSync(join(dir, THREADED_JS), 'utf8');
       const pool = 'var pthreadPoolSize=8';
-      if (!source.includes(pool)) throw new ModelError('ENGINE_UNSUPPORTED', `${THREADED_JS}: no pthread pool size to set; this tfjs-tflite build is not supported`);
-      const factory = new Function(`${source.replace(pool, `var pthreadPoolSize=${threads}`)}\nreturn tflite_web_api_ModuleFactory;`)() as ModuleFactory;
+      if (!source.includes(pool))
+        throw new ModelError('ENGINE_UNSUPPORTED', `${THREADED_JS}: no pthread pool size to set; this tfjs-tflite build is not supported`);
+      const factory = new Function(
+        `${source.replace(pool, `var pthreadPoolSize=${threads}`)}\nreturn tflite_web_api_ModuleFactory;`,
+      )() as ModuleFactory;
       // Our own handle on the shared memory: fresh views of it are always current.
       const wasmMemory = new WebAssembly.Memory({ initial: THREADED_INITIAL_MEMORY / 65536, maximum: 32768, shared: true });
       const module = await factory({
@@ -200,11 +203,7 @@ class TfliteSession implements EngineSession {
     const input = inputs[0];
     if (!input) throw new ModelError('INPUT_NOT_FOUND', `${where}: the model has no input tensor`);
     const expectedShape = [1, manifest.input.height, manifest.input.width, 3].join(',');
-    if (
-      input.dataType !== DTYPE_NAMES[manifest.input.dtype] ||
-      input.shape !== expectedShape ||
-      manifest.input.layout !== 'NHWC'
-    ) {
+    if (input.dataType !== DTYPE_NAMES[manifest.input.dtype] || input.shape !== expectedShape || manifest.input.layout !== 'NHWC') {
       throw new ModelError(
         'INPUT_MISMATCH',
         `${where}: input "${input.name}" is ${input.dataType} [${input.shape}], the manifest says ${manifest.input.dtype} [${expectedShape}] ${manifest.input.layout}`,
@@ -230,10 +229,7 @@ class TfliteSession implements EngineSession {
     }
     const q = findTensor(file, outputName)?.quantization;
     if (q && q.scale.length !== 1) {
-      throw new ModelError(
-        'OUTPUT_MISMATCH',
-        `${where}: output "${outputName}" is quantized per channel; expected one scale`,
-      );
+      throw new ModelError('OUTPUT_MISMATCH', `${where}: output "${outputName}" is quantized per channel; expected one scale`);
     }
     this.quantization = q ? { scale: q.scale[0]!, zeroPoint: q.zeroPoint[0] ?? 0 } : undefined;
   }
@@ -249,8 +245,7 @@ class TfliteSession implements EngineSession {
       tensor.data().set(input.subarray(i * perImage, (i + 1) * perImage));
       tensor.delete();
       inputs.delete();
-      if (!this.runner.Infer())
-        throw new ModelError('INFERENCE_FAILED', `${this.manifest.file}: TFLite inference failed`);
+      if (!this.runner.Infer()) throw new ModelError('INFERENCE_FAILED', `${this.manifest.file}: TFLite inference failed`);
       const outputs = this.runner.GetOutputs();
       const output = outputs.get(this.outputIndex);
       dequantizeInto(output.data(), this.quantization, out, i * this.outputDim);

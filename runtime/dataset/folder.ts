@@ -7,7 +7,6 @@ import { IMAGE_EXTENSIONS, isImageFile } from '../../core/image-files.js';
 import { DatasetError } from '../../core/errors.js';
 import { seededRandom, shuffle } from '../../core/random.js';
 
-
 export interface LabelledImage {
   path: string;
   /** Index into `classes`. */
@@ -23,37 +22,25 @@ export interface FolderDataset {
 /** Reads DIR/<class>/<image>; classes sorted by name. `classes` forces an order (e.g. a head's labels). */
 export function readFolderDataset(root: string, classes?: string[]): FolderDataset {
   if (!existsSync(root) || !statSync(root).isDirectory()) {
-    throw new DatasetError(
-      'DATASET_NOT_FOUND',
-      `${root}: not a folder (expected one sub-folder of photos per class)`,
-    );
+    throw new DatasetError('DATASET_NOT_FOUND', `${root}: not a folder (expected one sub-folder of photos per class)`);
   }
   const folders = readdirSync(root, { withFileTypes: true })
     .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
     .map((e) => e.name)
     .sort();
   if (folders.length === 0) {
-    throw new DatasetError(
-      'DATASET_EMPTY',
-      `${root}: no class sub-folders (expected e.g. ${root}/daisy/*.jpg)`,
-    );
+    throw new DatasetError('DATASET_EMPTY', `${root}: no class sub-folders (expected e.g. ${root}/daisy/*.jpg)`);
   }
   const order = classes ?? folders;
   const items: LabelledImage[] = [];
   for (const folder of folders) {
     const label = order.indexOf(folder);
     if (label < 0) {
-      throw new DatasetError(
-        'DATASET_UNKNOWN_CLASS',
-        `${join(root, folder)}: class "${folder}" is not one of ${order.join(', ')}`,
-      );
+      throw new DatasetError('DATASET_UNKNOWN_CLASS', `${join(root, folder)}: class "${folder}" is not one of ${order.join(', ')}`);
     }
     const files = readdirSync(join(root, folder)).filter(isImageFile).sort();
     if (files.length === 0 && !classes) {
-      throw new DatasetError(
-        'DATASET_EMPTY',
-        `${join(root, folder)}: class folder has no images (${[...IMAGE_EXTENSIONS].join(' ')})`,
-      );
+      throw new DatasetError('DATASET_EMPTY', `${join(root, folder)}: class folder has no images (${[...IMAGE_EXTENSIONS].join(' ')})`);
     }
     for (const file of files) items.push({ path: join(root, folder, file), label });
   }
@@ -87,21 +74,13 @@ export function stratifiedSplit(
 }
 
 /** Seeded K-shot split: K random samples per class train, all the rest test. */
-export function shotSplit(
-  labels: ArrayLike<number>,
-  classCount: number,
-  shots: number,
-  seed: number,
-): { train: number[]; test: number[] } {
+export function shotSplit(labels: ArrayLike<number>, classCount: number, shots: number, seed: number): { train: number[]; test: number[] } {
   const random = seededRandom(seed);
   const train: number[] = [];
   const test: number[] = [];
   byClass(labels, classCount).forEach((group, label) => {
     if (group.length <= shots) {
-      throw new DatasetError(
-        'DATASET_TOO_SMALL',
-        `class ${label} has ${group.length} images; --shots ${shots} needs more`,
-      );
+      throw new DatasetError('DATASET_TOO_SMALL', `class ${label} has ${group.length} images; --shots ${shots} needs more`);
     }
     shuffle(group, random);
     train.push(...group.slice(0, shots));

@@ -4,17 +4,7 @@
 //
 // File: header [magic "ETEC", version u32, dim u32, reserved u32] then records [sha256 (32 bytes), dim x f32 LE].
 
-import {
-  closeSync,
-  existsSync,
-  fstatSync,
-  ftruncateSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ModelError } from '../../core/errors.js';
 
@@ -65,10 +55,7 @@ export class EmbeddingCache {
   /** Appends one embedding; durable once `flush()` returns. */
   put(sha256: string, embedding: Float32Array): void {
     if (embedding.length !== this.dim) {
-      throw new ModelError(
-        'CACHE_DIM_MISMATCH',
-        `${this.path}: embedding of length ${embedding.length}, cache holds ${this.dim}`,
-      );
+      throw new ModelError('CACHE_DIM_MISMATCH', `${this.path}: embedding of length ${embedding.length}, cache holds ${this.dim}`);
     }
     if (this.index.has(sha256)) return;
     const record = Buffer.alloc(this.recordBytes);
@@ -114,17 +101,11 @@ export class EmbeddingCache {
     const bytes = Buffer.alloc(size);
     readSync(fd, bytes, 0, size, 0);
     if (bytes.readUInt32LE(0) !== MAGIC || bytes.readUInt32LE(4) !== VERSION) {
-      throw new ModelError(
-        'CACHE_INVALID',
-        `${this.path}: not an edgetune embedding cache (delete it to rebuild)`,
-      );
+      throw new ModelError('CACHE_INVALID', `${this.path}: not an edgetune embedding cache (delete it to rebuild)`);
     }
     const fileDim = bytes.readUInt32LE(8);
     if (fileDim !== this.dim) {
-      throw new ModelError(
-        'CACHE_DIM_MISMATCH',
-        `${this.path}: holds ${fileDim}-d embeddings, the backbone gives ${this.dim}`,
-      );
+      throw new ModelError('CACHE_DIM_MISMATCH', `${this.path}: holds ${fileDim}-d embeddings, the backbone gives ${this.dim}`);
     }
     const records = Math.floor((size - HEADER_BYTES) / this.recordBytes);
     const validEnd = HEADER_BYTES + records * this.recordBytes;

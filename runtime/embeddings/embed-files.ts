@@ -32,11 +32,7 @@ export interface EmbedFilesOptions {
   onProgress?: (progress: EmbedProgress, outcome: EmbedOutcome) => void;
 }
 
-export async function embedFiles(
-  paths: string[],
-  backbone: Backbone,
-  options: EmbedFilesOptions = {},
-): Promise<EmbedOutcome[]> {
+export async function embedFiles(paths: string[], backbone: Backbone, options: EmbedFilesOptions = {}): Promise<EmbedOutcome[]> {
   const outcomes: EmbedOutcome[] = new Array(paths.length);
   const progress: EmbedProgress = { done: 0, total: paths.length, failed: 0, cached: 0 };
   const inFlight = options.inFlight ?? backbone.settings.workers * backbone.settings.batchSize * 2;

@@ -15,11 +15,7 @@ export interface ClassificationReport {
 }
 
 /** `predicted[i]` is a class index, or -1 for "unknown". */
-export function classificationReport(
-  truth: ArrayLike<number>,
-  predicted: ArrayLike<number>,
-  classes: string[],
-): ClassificationReport {
+export function classificationReport(truth: ArrayLike<number>, predicted: ArrayLike<number>, classes: string[]): ClassificationReport {
   const k = classes.length;
   const confusion = Array.from({ length: k }, () => new Array<number>(k + 1).fill(0));
   let correct = 0;
@@ -42,8 +38,7 @@ export function classificationReport(
   const withSupport = perClass.filter((c) => c.support > 0);
   return {
     accuracy: truth.length > 0 ? correct / truth.length : 0,
-    balancedAccuracy:
-      withSupport.length > 0 ? withSupport.reduce((a, c) => a + c.recall, 0) / withSupport.length : 0,
+    balancedAccuracy: withSupport.length > 0 ? withSupport.reduce((a, c) => a + c.recall, 0) / withSupport.length : 0,
     total: truth.length,
     correct,
     classes,

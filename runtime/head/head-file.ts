@@ -67,8 +67,7 @@ export function encodeHead(head: Head, encoding: WeightEncoding = 'float32'): Ui
       const scale = max > 0 ? max / 127 : 1;
       out.writeFloatLE(scale, at);
       at += 4;
-      for (let j = 0; j < d; j++, at++)
-        out.writeInt8(Math.max(-127, Math.min(127, Math.round(row[j]! / scale))), at);
+      for (let j = 0; j < d; j++, at++) out.writeInt8(Math.max(-127, Math.min(127, Math.round(row[j]! / scale))), at);
     }
   }
   for (let c = 0; c < k; c++, at += 4) out.writeFloatLE(head.bias[c]!, at);
@@ -82,25 +81,19 @@ export function decodeHead(bytes: Uint8Array, expect: DecodeExpectations = {}): 
     throw new HeadError(code, `${where}: ${why}`);
   };
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < PREAMBLE + HASH)
-    fail('HEAD_TRUNCATED', `${buf.length} bytes is too short for a head file`);
+  if (buf.length < PREAMBLE + HASH) fail('HEAD_TRUNCATED', `${buf.length} bytes is too short for a head file`);
   if (buf.readUInt32LE(0) !== MAGIC) fail('HEAD_NOT_A_HEAD', 'not an edgetune head file (wrong magic bytes)');
   const format = buf.readUInt16LE(4);
   if (format !== HEAD_FORMAT_VERSION) {
-    fail(
-      'HEAD_FORMAT_UNSUPPORTED',
-      `head format version ${format}; this edgetune reads version ${HEAD_FORMAT_VERSION}`,
-    );
+    fail('HEAD_FORMAT_UNSUPPORTED', `head format version ${format}; this edgetune reads version ${HEAD_FORMAT_VERSION}`);
   }
   const encodingCode = buf.readUInt16LE(6);
   if (encodingCode > 1) fail('HEAD_INVALID', `unknown weight encoding ${encodingCode}`);
   const headerLength = buf.readUInt32LE(8);
-  if (PREAMBLE + headerLength + HASH > buf.length)
-    fail('HEAD_TRUNCATED', `header of ${headerLength} bytes runs past the end of the file`);
+  if (PREAMBLE + headerLength + HASH > buf.length) fail('HEAD_TRUNCATED', `header of ${headerLength} bytes runs past the end of the file`);
   const body = buf.subarray(0, buf.length - HASH);
   const digest = createHash('sha256').update(body).digest();
-  if (!digest.equals(buf.subarray(buf.length - HASH)))
-    fail('HEAD_CHECKSUM', 'checksum mismatch: the file is damaged or truncated');
+  if (!digest.equals(buf.subarray(buf.length - HASH))) fail('HEAD_CHECKSUM', 'checksum mismatch: the file is damaged or truncated');
   let json: unknown;
   try {
     json = JSON.parse(buf.toString('utf8', PREAMBLE, PREAMBLE + headerLength));
@@ -109,10 +102,7 @@ export function decodeHead(bytes: Uint8Array, expect: DecodeExpectations = {}): 
   }
   const meta = parseWith(HeaderSchema, json, where, HeadError, 'HEAD_INVALID') as HeadMeta;
   if (expect.backboneId !== undefined && meta.backboneId !== expect.backboneId) {
-    fail(
-      'HEAD_BACKBONE_MISMATCH',
-      `head was trained on backbone "${meta.backboneId}" (dim ${meta.dim}), not "${expect.backboneId}"`,
-    );
+    fail('HEAD_BACKBONE_MISMATCH', `head was trained on backbone "${meta.backboneId}" (dim ${meta.dim}), not "${expect.backboneId}"`);
   }
   if (expect.dim !== undefined && meta.dim !== expect.dim) {
     fail('HEAD_BACKBONE_MISMATCH', `head takes ${meta.dim}-d embeddings, the backbone gives ${expect.dim}`);
@@ -121,10 +111,7 @@ export function decodeHead(bytes: Uint8Array, expect: DecodeExpectations = {}): 
   const d = meta.dim;
   const weightBytes = encodingCode === 0 ? k * d * 4 : k * (4 + d);
   if (PREAMBLE + headerLength + weightBytes + k * 4 !== body.length) {
-    fail(
-      'HEAD_INVALID',
-      `${body.length - PREAMBLE - headerLength} weight bytes for ${k} classes x ${d} dims`,
-    );
+    fail('HEAD_INVALID', `${body.length - PREAMBLE - headerLength} weight bytes for ${k} classes x ${d} dims`);
   }
   const weights = new Float32Array(k * d);
   let at = PREAMBLE + headerLength;
@@ -148,9 +135,7 @@ export function decodeHead(bytes: Uint8Array, expect: DecodeExpectations = {}): 
 
 /** Which encoding a head file uses, without decoding it. */
 export function headEncoding(bytes: Uint8Array): WeightEncoding {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUInt16LE(6) === 1
-    ? 'int8'
-    : 'float32';
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUInt16LE(6) === 1 ? 'int8' : 'float32';
 }
 
 /** Crash-safe save: temp file, fsync, rename. */

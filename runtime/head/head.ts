@@ -62,8 +62,7 @@ export class Head {
   ) {
     const k = meta.labels.length;
     if (k === 0) throw new HeadError('HEAD_INVALID', 'a head needs at least one class');
-    if (new Set(meta.labels).size !== k)
-      throw new HeadError('HEAD_INVALID', `duplicate labels in ${meta.labels.join(', ')}`);
+    if (new Set(meta.labels).size !== k) throw new HeadError('HEAD_INVALID', `duplicate labels in ${meta.labels.join(', ')}`);
     if (weights.length !== k * meta.dim || bias.length !== k || meta.counts.length !== k) {
       throw new HeadError(
         'HEAD_INVALID',
@@ -83,10 +82,7 @@ export class Head {
   /** Embedding -> the features the weights act on. */
   features(embedding: Float32Array): Float32Array {
     if (embedding.length !== this.meta.dim) {
-      throw new HeadError(
-        'HEAD_DIM_MISMATCH',
-        `embedding has ${embedding.length} values, the head takes ${this.meta.dim}`,
-      );
+      throw new HeadError('HEAD_DIM_MISMATCH', `embedding has ${embedding.length} values, the head takes ${this.meta.dim}`);
     }
     const f = powerTransform(embedding, this.meta.power);
     return this.meta.normalize ? l2Normalize(f) : f;
@@ -121,9 +117,7 @@ export class Head {
       index: known ? best : -1,
       score,
       probabilities,
-      top: order
-        .slice(0, options.topK ?? 5)
-        .map((i) => ({ label: this.labels[i]!, score: probabilities[i]! })),
+      top: order.slice(0, options.topK ?? 5).map((i) => ({ label: this.labels[i]!, score: probabilities[i]! })),
     };
   }
 

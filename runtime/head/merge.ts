@@ -38,12 +38,16 @@ export function mergeHeads(heads: DeviceHead[], options: MergeOptions = {}): Mer
   for (const { device, head } of heads) {
     if (head.kind !== first.kind) throw new HeadError('HEAD_MERGE', `device ${device} has a ${head.kind} head, the others ${first.kind}`);
     if (head.meta.backboneId !== first.meta.backboneId || head.meta.dim !== first.meta.dim) {
-      throw new HeadError('HEAD_BACKBONE_MISMATCH', `device ${device} has a head for ${head.meta.backboneId}/${head.meta.dim}, the others ${first.meta.backboneId}/${first.meta.dim}`);
+      throw new HeadError(
+        'HEAD_BACKBONE_MISMATCH',
+        `device ${device} has a head for ${head.meta.backboneId}/${head.meta.dim}, the others ${first.meta.backboneId}/${first.meta.dim}`,
+      );
     }
   }
   const heldBack = heads.length >= 3 ? outliers(heads, options) : [];
   const kept = heads.filter((h) => !heldBack.some((o) => o.device === h.device));
-  if (kept.length === 0) throw new HeadError('HEAD_MERGE', `every device head is far from the others: ${heldBack.map((h) => h.device).join(', ')}`);
+  if (kept.length === 0)
+    throw new HeadError('HEAD_MERGE', `every device head is far from the others: ${heldBack.map((h) => h.device).join(', ')}`);
   const head = first.kind === 'prototype' ? mergePrototypes(kept.map((h) => h.head)) : mergeSoftmax(kept.map((h) => h.head));
   return { head, merged: kept.map((h) => h.device), heldBack };
 }
@@ -57,8 +61,13 @@ function mergeSoftmax(heads: Head[]): Head {
   const counts = new Array<number>(labels.length).fill(0);
   const totals = new Array<number>(labels.length).fill(0);
   for (const head of heads) {
-    if (head.meta.power !== first.meta.power) throw new HeadError('HEAD_MERGE', `heads use different feature powers (${head.meta.power}, ${first.meta.power})`);
-    if (head.meta.normalize !== first.meta.normalize) throw new HeadError('HEAD_MERGE', `heads disagree on normalising features (${head.meta.normalize}, ${first.meta.normalize}): one was trained by an older edgetune`);
+    if (head.meta.power !== first.meta.power)
+      throw new HeadError('HEAD_MERGE', `heads use different feature powers (${head.meta.power}, ${first.meta.power})`);
+    if (head.meta.normalize !== first.meta.normalize)
+      throw new HeadError(
+        'HEAD_MERGE',
+        `heads disagree on normalising features (${head.meta.normalize}, ${first.meta.normalize}): one was trained by an older edgetune`,
+      );
     head.labels.forEach((label, c) => {
       const target = labels.indexOf(label);
       // A device that labelled nothing of a class still learned something about it: weigh it as 1.
@@ -73,7 +82,11 @@ function mergeSoftmax(heads: Head[]): Head {
     for (let j = 0; j < d; j++) weights[c * d + j]! /= total;
     bias[c]! /= total;
   });
-  return new Head({ ...first.meta, labels, counts, version: 0, parent: null, metrics: {}, createdAt: new Date().toISOString() }, weights, bias);
+  return new Head(
+    { ...first.meta, labels, counts, version: 0, parent: null, metrics: {}, createdAt: new Date().toISOString() },
+    weights,
+    bias,
+  );
 }
 
 /** Class rows minus their mean: softmax scores do not change when one vector is added to every row, so
@@ -114,7 +127,10 @@ function outliers(heads: DeviceHead[], options: MergeOptions): { device: string;
       const similarity = cosine(own, fleet);
       const ratio = Math.hypot(...own) / (Math.hypot(...fleet) || 1);
       if (similarity < minCosine || ratio > maxRatio || ratio < 1 / maxRatio) {
-        found.push({ device, reason: `class "${label}" is far from the fleet (cosine ${similarity.toFixed(2)}, norm ${ratio.toFixed(2)}x)` });
+        found.push({
+          device,
+          reason: `class "${label}" is far from the fleet (cosine ${similarity.toFixed(2)}, norm ${ratio.toFixed(2)}x)`,
+        });
         break;
       }
     }

@@ -20,12 +20,7 @@ export const PROTOTYPE_DEFAULTS = { power: 0.5, temperature: 0.05 } as const;
 type BaseMeta = Pick<HeadMeta, 'backboneId' | 'dim' | 'labels'> & Partial<HeadMeta>;
 
 /** Class means of normalised features: sums[c] / counts[c]. `y[i]` indexes `labels`. */
-export function trainPrototype(
-  x: Float32Array,
-  y: ArrayLike<number>,
-  meta: BaseMeta,
-  options: PrototypeOptions = {},
-): Head {
+export function trainPrototype(x: Float32Array, y: ArrayLike<number>, meta: BaseMeta, options: PrototypeOptions = {}): Head {
   const k = meta.labels.length;
   const empty = emptyPrototype(meta, options);
   const sums = new Float32Array(k * meta.dim);
@@ -89,23 +84,13 @@ function emptyPrototype(meta: BaseMeta, options: PrototypeOptions): Head {
   );
 }
 
-function accumulate(
-  head: Head,
-  x: Float32Array,
-  y: ArrayLike<number>,
-  sums: Float32Array,
-  counts: number[],
-): void {
+function accumulate(head: Head, x: Float32Array, y: ArrayLike<number>, sums: Float32Array, counts: number[]): void {
   const d = head.meta.dim;
-  if (x.length !== y.length * d)
-    throw new HeadError('HEAD_DIM_MISMATCH', `${x.length} values for ${y.length} samples of dim ${d}`);
+  if (x.length !== y.length * d) throw new HeadError('HEAD_DIM_MISMATCH', `${x.length} values for ${y.length} samples of dim ${d}`);
   for (let i = 0; i < y.length; i++) {
     const c = y[i]!;
     if (!(c >= 0 && c < counts.length))
-      throw new HeadError(
-        'HEAD_LABEL',
-        `sample ${i} has class index ${c}; the head has ${counts.length} classes`,
-      );
+      throw new HeadError('HEAD_LABEL', `sample ${i} has class index ${c}; the head has ${counts.length} classes`);
     const f = head.features(x.subarray(i * d, (i + 1) * d));
     for (let j = 0; j < d; j++) sums[c * d + j]! += f[j]!;
     counts[c]!++;
@@ -141,6 +126,5 @@ function fromSums(meta: HeadMeta, sums: Float32Array, counts: number[]): Head {
 }
 
 function assertPrototype(head: Head): void {
-  if (head.kind !== 'prototype')
-    throw new HeadError('HEAD_KIND', `expected a prototype head, got ${head.kind}`);
+  if (head.kind !== 'prototype') throw new HeadError('HEAD_KIND', `expected a prototype head, got ${head.kind}`);
 }

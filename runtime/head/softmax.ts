@@ -94,21 +94,15 @@ export function trainSoftmax(
   const d = meta.dim;
   const k = meta.labels.length;
   const n = y.length;
-  if (x.length !== n * d)
-    throw new HeadError('HEAD_DIM_MISMATCH', `${x.length} values for ${n} samples of dim ${d}`);
+  if (x.length !== n * d) throw new HeadError('HEAD_DIM_MISMATCH', `${x.length} values for ${n} samples of dim ${d}`);
   const counts = new Array<number>(k).fill(0);
   for (let i = 0; i < n; i++) {
     const c = y[i]!;
-    if (!(c >= 0 && c < k))
-      throw new HeadError('HEAD_LABEL', `sample ${i} has class index ${c}; the head has ${k} classes`);
+    if (!(c >= 0 && c < k)) throw new HeadError('HEAD_LABEL', `sample ${i} has class index ${c}; the head has ${k} classes`);
     counts[c]!++;
   }
   const present = counts.filter((c) => c > 0).length;
-  if (present < 2)
-    throw new HeadError(
-      'NOT_ENOUGH_LABELS',
-      `a softmax head needs samples of at least 2 classes, got ${present}`,
-    );
+  if (present < 2) throw new HeadError('NOT_ENOUGH_LABELS', `a softmax head needs samples of at least 2 classes, got ${present}`);
 
   const power = options.power ?? SOFTMAX_DEFAULTS.power;
   const normalize = options.normalize ?? SOFTMAX_DEFAULTS.normalize;
@@ -126,17 +120,10 @@ export function trainSoftmax(
     for (let j = 0; j < d; j++) z[row + j] = (z[row + j]! - mean[j]!) / std[j]!;
   }
 
-  const { fit, holdout } = splitForEarlyStopping(
-    y,
-    counts,
-    options.holdoutFraction ?? SOFTMAX_DEFAULTS.holdoutFraction,
-    random,
-  );
+  const { fit, holdout } = splitForEarlyStopping(y, counts, options.holdoutFraction ?? SOFTMAX_DEFAULTS.holdoutFraction, random);
   const fitCounts = new Array<number>(k).fill(0);
   for (const i of fit) fitCounts[y[i]!]!++;
-  const classWeight = Float64Array.from(fitCounts, (c) =>
-    options.classBalanced === false || c === 0 ? 1 : fit.length / (present * c),
-  );
+  const classWeight = Float64Array.from(fitCounts, (c) => (options.classBalanced === false || c === 0 ? 1 : fit.length / (present * c)));
   const labels = Int32Array.from(y);
 
   const w = new Float64Array(k * d);
@@ -147,10 +134,7 @@ export function trainSoftmax(
   const l2 = options.l2 ?? (fewShot ? SOFTMAX_DEFAULTS.fewShotL2 : SOFTMAX_DEFAULTS.l2);
   const batchSize = options.batchSize ?? SOFTMAX_DEFAULTS.batchSize;
   const stepsPerEpoch = Math.ceil(fit.length / batchSize);
-  const maxEpochs = Math.max(
-    options.maxEpochs ?? SOFTMAX_DEFAULTS.maxEpochs,
-    Math.ceil(MIN_STEPS / stepsPerEpoch),
-  );
+  const maxEpochs = Math.max(options.maxEpochs ?? SOFTMAX_DEFAULTS.maxEpochs, Math.ceil(MIN_STEPS / stepsPerEpoch));
   const patience = options.patience ?? SOFTMAX_DEFAULTS.patience;
   const adam = new Adam(k * d + k, options.learningRate ?? SOFTMAX_DEFAULTS.learningRate);
   const grad = new Float64Array(k * d + k);
@@ -208,12 +192,7 @@ export function trainSoftmax(
 }
 
 /** Per-column mean and standard deviation of a [n, d] matrix; constant columns get std 1. */
-function columnStats(
-  z: Float64Array,
-  n: number,
-  d: number,
-  scaling: 'feature' | 'global',
-): { mean: Float64Array; std: Float64Array } {
+function columnStats(z: Float64Array, n: number, d: number, scaling: 'feature' | 'global'): { mean: Float64Array; std: Float64Array } {
   const mean = new Float64Array(d);
   const std = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j]! += z[i * d + j]!;
@@ -296,15 +275,7 @@ function accumulateGradient(
 }
 
 /** Probabilities for row `row` of z into `out`. */
-function softmaxScores(
-  w: Float64Array,
-  b: Float64Array,
-  z: Float64Array,
-  row: number,
-  d: number,
-  k: number,
-  out: Float64Array,
-): void {
+function softmaxScores(w: Float64Array, b: Float64Array, z: Float64Array, row: number, d: number, k: number, out: Float64Array): void {
   let max = Number.NEGATIVE_INFINITY;
   for (let c = 0; c < k; c++) {
     let s = b[c]!;
@@ -355,8 +326,7 @@ function warmStartInto(
   b: Float64Array,
 ): void {
   const d = mean.length;
-  if (previous.meta.dim !== d)
-    throw new HeadError('HEAD_DIM_MISMATCH', `warm start head has dim ${previous.meta.dim}, data has ${d}`);
+  if (previous.meta.dim !== d) throw new HeadError('HEAD_DIM_MISMATCH', `warm start head has dim ${previous.meta.dim}, data has ${d}`);
   // A head over other features (another power, or made before features were normalised) starts nothing.
   if (previous.kind !== 'softmax' || previous.meta.power !== features.power || previous.meta.normalize !== features.normalize) return;
   labels.forEach((label, c) => {

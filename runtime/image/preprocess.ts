@@ -23,11 +23,7 @@ export interface PreprocessOptions {
 export const DEFAULT_MAX_PIXELS = 64_000_000;
 
 /** Reads a file and preprocesses it; errors name the file. */
-export async function preprocessFile(
-  path: string,
-  input: ModelInput,
-  options: PreprocessOptions,
-): Promise<InputTensor> {
+export async function preprocessFile(path: string, input: ModelInput, options: PreprocessOptions): Promise<InputTensor> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -75,10 +71,7 @@ async function decodeResized(
       .raw()
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 || info.width !== width || info.height !== height) {
-      throw new ImageError(
-        'IMAGE_UNREADABLE',
-        `${where}: decoded to ${info.width}x${info.height}x${info.channels}`,
-      );
+      throw new ImageError('IMAGE_UNREADABLE', `${where}: decoded to ${info.width}x${info.height}x${info.channels}`);
     }
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   } catch (err) {
@@ -95,12 +88,8 @@ async function decodeResized(
 }
 
 function tooLarge(where: string, width: number, height: number, maxPixels: number): ImageError {
-  const size =
-    width > 0 ? `${width}x${height} = ${((width * height) / 1e6).toFixed(1)} megapixels` : 'the image';
-  return new ImageError(
-    'IMAGE_TOO_LARGE',
-    `${where}: ${size} exceeds the limit of ${(maxPixels / 1e6).toFixed(0)} megapixels`,
-  );
+  const size = width > 0 ? `${width}x${height} = ${((width * height) / 1e6).toFixed(1)} megapixels` : 'the image';
+  return new ImageError('IMAGE_TOO_LARGE', `${where}: ${size} exceeds the limit of ${(maxPixels / 1e6).toFixed(0)} megapixels`);
 }
 
 /** [H, W, 3] uint8 RGB -> the manifest's layout and dtype. */

@@ -21,8 +21,7 @@ export const DEFAULT_BACKBONE_ID = 'mobilenet_v1_1.0_224_quant_embedding_extract
 export const CATALOG: readonly ModelManifest[] = [
   {
     id: DEFAULT_BACKBONE_ID,
-    description:
-      'MobileNet V1 1.0 224 int8, ImageNet-trained, classifier removed: 1024-d embeddings (default)',
+    description: 'MobileNet V1 1.0 224 int8, ImageNet-trained, classifier removed: 1024-d embeddings (default)',
     format: 'tflite',
     file: 'mobilenet_v1_1.0_224_quant_embedding_extractor.tflite',
     sha256: 'f409ef4f73fcbb9667841965623c5c8524aac33d41b9bf5f3667161fb4a76319',
@@ -97,10 +96,7 @@ export const CATALOG: readonly ModelManifest[] = [
   },
 ];
 
-export function catalogEntry(
-  idOrFile: string,
-  catalog: readonly ModelManifest[] = CATALOG,
-): ModelManifest | undefined {
+export function catalogEntry(idOrFile: string, catalog: readonly ModelManifest[] = CATALOG): ModelManifest | undefined {
   return catalog.find((m) => m.id === idOrFile || m.file === idOrFile);
 }
 

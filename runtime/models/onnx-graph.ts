@@ -13,11 +13,11 @@ export function initializer(name: string, values: ArrayLike<number>, dims: numbe
       ? new Uint8Array(Float32Array.from(values).buffer)
       : dataType === DT.DOUBLE
         ? new Uint8Array(Float64Array.from(values).buffer)
-      : dataType === DT.INT32
-        ? new Uint8Array(Int32Array.from(values).buffer)
-        : dataType === DT.UINT8
-          ? Uint8Array.from(values)
-          : new Uint8Array(Int8Array.from(values).buffer);
+        : dataType === DT.INT32
+          ? new Uint8Array(Int32Array.from(values).buffer)
+          : dataType === DT.UINT8
+            ? Uint8Array.from(values)
+            : new Uint8Array(Int8Array.from(values).buffer);
   return onnx.TensorProto.create({ name, dataType, dims, rawData });
 }
 

@@ -50,10 +50,7 @@ function looksLikePath(ref: string): boolean {
  * Resolves a model reference: a catalog id (`mobilenet_v2_1.0_224_quant`), or a path to a model file whose
  * manifest sits beside it as `<file>.json` (or which the catalog knows by file name).
  */
-export async function resolveModel(
-  ref: string = DEFAULT_BACKBONE_ID,
-  options: ResolveOptions = {},
-): Promise<ResolvedModel> {
+export async function resolveModel(ref: string = DEFAULT_BACKBONE_ID, options: ResolveOptions = {}): Promise<ResolvedModel> {
   const catalog = options.catalog ?? CATALOG;
   if (looksLikePath(ref)) return resolvePath(resolve(ref), catalog);
   const manifest = catalogEntry(ref, catalog);
@@ -123,12 +120,7 @@ async function readVerified(path: string, manifest: ModelManifest): Promise<Omit
   return { manifest, path, bytes };
 }
 
-async function download(
-  url: string,
-  sha256: string,
-  target: string,
-  fetchImpl: typeof fetch,
-): Promise<Uint8Array> {
+async function download(url: string, sha256: string, target: string, fetchImpl: typeof fetch): Promise<Uint8Array> {
   let bytes: Uint8Array;
   try {
     const response = await fetchImpl(url);
@@ -139,10 +131,7 @@ async function download(
   }
   const actual = sha256Hex(bytes);
   if (actual !== sha256) {
-    throw new ModelError(
-      'CHECKSUM_MISMATCH',
-      `${url}: downloaded sha256 ${actual} does not match ${sha256}; not kept`,
-    );
+    throw new ModelError('CHECKSUM_MISMATCH', `${url}: downloaded sha256 ${actual} does not match ${sha256}; not kept`);
   }
   await mkdir(dirname(target), { recursive: true });
   const temp = `${target}.${process.pid}.part`;
@@ -158,11 +147,7 @@ async function download(
 /** Reads a classifier's labels file from beside the model, or from the model dir / cache. */
 export async function loadLabels(model: ResolvedModel, options: ResolveOptions = {}): Promise<string[]> {
   const name = model.manifest.labels;
-  if (!name)
-    throw new ModelError(
-      'LABELS_MISSING',
-      `model "${model.manifest.id}" has no labels file: it is not a classifier`,
-    );
+  if (!name) throw new ModelError('LABELS_MISSING', `model "${model.manifest.id}" has no labels file: it is not a classifier`);
   const candidates = [join(dirname(model.path), name)];
   const modelDir = modelDirOf(options);
   if (modelDir) candidates.push(join(modelDir, name));
@@ -174,17 +159,11 @@ export async function loadLabels(model: ResolvedModel, options: ResolveOptions =
     await download(known.source, known.sha256, path, options.fetchImpl ?? fetch);
   }
   if (!path)
-    throw new ModelError(
-      'LABELS_MISSING',
-      `labels file ${name} for model "${model.manifest.id}" not found in ${candidates.join(', ')}`,
-    );
+    throw new ModelError('LABELS_MISSING', `labels file ${name} for model "${model.manifest.id}" not found in ${candidates.join(', ')}`);
   const labels = (await readFile(path, 'utf8')).split('\n').map((l) => l.trim());
   while (labels.length > 0 && labels.at(-1) === '') labels.pop();
   if (labels.length !== model.manifest.output.dim) {
-    throw new ModelError(
-      'LABELS_MISMATCH',
-      `${path}: ${labels.length} labels for ${model.manifest.output.dim} model outputs`,
-    );
+    throw new ModelError('LABELS_MISMATCH', `${path}: ${labels.length} labels for ${model.manifest.output.dim} model outputs`);
   }
   return labels;
 }

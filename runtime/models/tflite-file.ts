@@ -227,8 +227,7 @@ export function readTfliteModel(bytes: Uint8Array, where: string): TfliteModel {
   const r = new Reader(bytes, where);
   if (bytes.length < 8) r.fail(`${bytes.length} bytes is too short`);
   const identifier = new TextDecoder().decode(bytes.subarray(4, 8));
-  if (identifier !== 'TFL3')
-    r.fail(`file identifier is "${identifier.replace(/[^\x20-\x7e]/g, '?')}", expected "TFL3"`);
+  if (identifier !== 'TFL3') r.fail(`file identifier is "${identifier.replace(/[^\x20-\x7e]/g, '?')}", expected "TFL3"`);
   try {
     const root = r.indirect(0);
     const opt = <T>(at: number, read: (at: number) => T): T | undefined => (at === 0 ? undefined : read(at));
@@ -241,9 +240,7 @@ export function readTfliteModel(bytes: Uint8Array, where: string): TfliteModel {
     const description = opt(r.field(root, MODEL.description), (at) => r.string(at));
     const model: TfliteModel = {
       version: opt(r.field(root, MODEL.version), (at) => r.u32(at)) ?? 0,
-      opcodes: (opt(r.field(root, MODEL.operatorCodes), (at) => r.tables(at)) ?? []).map((o) =>
-        readOpcode(r, o),
-      ),
+      opcodes: (opt(r.field(root, MODEL.operatorCodes), (at) => r.tables(at)) ?? []).map((o) => readOpcode(r, o)),
       tensors,
       inputs: opt(r.field(subgraph, SUBGRAPH.inputs), (at) => r.ints(at)) ?? [],
       outputs: opt(r.field(subgraph, SUBGRAPH.outputs), (at) => r.ints(at)) ?? [],
@@ -314,9 +311,7 @@ function readTensor(r: Reader, table: number, index: number): TfliteTensor {
       tensor.quantization = {
         scale,
         zeroPoint: r.field(q, QUANT.zeroPoint) ? r.ints(r.field(q, QUANT.zeroPoint), 'i64') : [],
-        quantizedDimension: r.field(q, QUANT.quantizedDimension)
-          ? r.i32(r.field(q, QUANT.quantizedDimension))
-          : 0,
+        quantizedDimension: r.field(q, QUANT.quantizedDimension) ? r.i32(r.field(q, QUANT.quantizedDimension)) : 0,
       };
     }
   }

@@ -10,13 +10,7 @@ import { ModelError } from '../../core/errors.js';
 import { type ModelManifest, parseManifest } from './manifest.js';
 import { sha256Hex } from '../../core/hash.js';
 import { initializer } from './onnx-graph.js';
-import {
-  BUILTIN_OPS,
-  type TfliteModel,
-  type TfliteOperator,
-  type TfliteTensor,
-  readTfliteModel,
-} from './tflite-file.js';
+import { BUILTIN_OPS, type TfliteModel, type TfliteOperator, type TfliteTensor, readTfliteModel } from './tflite-file.js';
 
 const { onnx } = onnxProto;
 type Node = ReturnType<typeof onnx.NodeProto.create>;
@@ -196,7 +190,12 @@ class Importer {
     const out = this.tensor(op.outputs[0]!);
     // TFLite: conv weights OHWI, depthwise 1HW(C*M); ONNX: OIHW, depthwise (C*M)1HW with group C.
     const [o, kh, kw, i] = depthwise ? [w.shape[3]!, w.shape[1]!, w.shape[2]!, 1] : (w.shape as [number, number, number, number]);
-    const weights = this.weight(w, [o, i, kh, kw], (oo, ii, y, xx) => (depthwise ? (y * kw + xx) * o + oo : ((oo * kh + y) * kw + xx) * i + ii), depthwise ? 3 : 0);
+    const weights = this.weight(
+      w,
+      [o, i, kh, kw],
+      (oo, ii, y, xx) => (depthwise ? (y * kw + xx) * o + oo : ((oo * kh + y) * kw + xx) * i + ii),
+      depthwise ? 3 : 0,
+    );
     const inputs = [this.float(x.index), weights];
     if (op.inputs[2] !== undefined && op.inputs[2] >= 0) inputs.push(this.bias(this.tensor(op.inputs[2]), x, w));
     const [sh, sw] = [op.options.strideH || 1, op.options.strideW || 1];
@@ -241,11 +240,17 @@ class Importer {
     const [qa, qb, qo] = [a, b, out].map((t) => this.activationQuantization(t)) as [Quant, Quant, Quant];
     const { multipliers, shift, bias } = addRequantization(qa, qb, qo.scale);
     const term = (t: TfliteTensor, multiplier: number) =>
-      this.emit('Mul', [this.emit('Cast', [this.values.get(t.index)!], { to: DT.DOUBLE }), this.constant([multiplier / 2 ** shift], [], DT.DOUBLE)]);
+      this.emit('Mul', [
+        this.emit('Cast', [this.values.get(t.index)!], { to: DT.DOUBLE }),
+        this.constant([multiplier / 2 ** shift], [], DT.DOUBLE),
+      ]);
     const sum = this.emit('Add', [term(a, multipliers[0]), term(b, multipliers[1])]);
-    let r = this.emit('Cast', [this.emit('Floor', [this.emit('Add', [sum, this.constant([bias / 2 ** shift], [], DT.DOUBLE)])])], { to: DT.FLOAT });
+    let r = this.emit('Cast', [this.emit('Floor', [this.emit('Add', [sum, this.constant([bias / 2 ** shift], [], DT.DOUBLE)])])], {
+      to: DT.FLOAT,
+    });
     const range = ACTIVATIONS[activation];
-    if (range === undefined) throw new ModelError('IMPORT_UNSUPPORTED_OP', `${this.where}: fused activation ${activation} on "${out.name}" is not supported`);
+    if (range === undefined)
+      throw new ModelError('IMPORT_UNSUPPORTED_OP', `${this.where}: fused activation ${activation} on "${out.name}" is not supported`);
     if (range) {
       // TFLite's quantized activation range, relative to the zero point.
       const lo = Math.round(range[0] / qo.scale);
@@ -278,7 +283,10 @@ class Importer {
     const axes = Array.from(new Int32Array(copy(this.model.buffers[axesTensor.buffer]!).buffer));
     // NHWC axes -> NCHW axes.
     const map = [0, 2, 3, 1];
-    const reduced = this.emit('ReduceMean', [this.float(x.index)], { axes: axes.map((a) => map[a < 0 ? a + 4 : a]!), keepdims: op.options.keepDims ? 1 : 0 });
+    const reduced = this.emit('ReduceMean', [this.float(x.index)], {
+      axes: axes.map((a) => map[a < 0 ? a + 4 : a]!),
+      keepdims: op.options.keepDims ? 1 : 0,
+    });
     this.finish(op, reduced, 0);
   }
 
@@ -286,10 +294,14 @@ class Importer {
   private finish(op: TfliteOperator, value: string, activation: number): void {
     const out = this.tensor(op.outputs[0]!);
     const range = ACTIVATIONS[activation];
-    if (range === undefined) throw new ModelError('IMPORT_UNSUPPORTED_OP', `${this.where}: fused activation ${activation} on "${out.name}" is not supported`);
+    if (range === undefined)
+      throw new ModelError('IMPORT_UNSUPPORTED_OP', `${this.where}: fused activation ${activation} on "${out.name}" is not supported`);
     let y = value;
     if (range) {
-      y = range[1] === Infinity && range[0] === 0 ? this.emit('Relu', [y]) : this.emit('Clip', [y, this.constant([range[0]], [], DT.FLOAT), this.constant([range[1]], [], DT.FLOAT)]);
+      y =
+        range[1] === Infinity && range[0] === 0
+          ? this.emit('Relu', [y])
+          : this.emit('Clip', [y, this.constant([range[0]], [], DT.FLOAT), this.constant([range[1]], [], DT.FLOAT)]);
     }
     if (this.quantized(out) && !this.options.float) {
       const q = this.name(out.name);
@@ -304,7 +316,11 @@ class Importer {
   /** A float value of the tensor: a fresh DequantizeLinear per consumer when it is quantized. */
   private float(index: number): string {
     const value = this.values.get(index);
-    if (value === undefined) throw new ModelError('IMPORT_UNSUPPORTED_OP', `${this.where}: tensor "${this.tensor(index).name}" is used before it is computed (graphs with constants as activations are not supported)`);
+    if (value === undefined)
+      throw new ModelError(
+        'IMPORT_UNSUPPORTED_OP',
+        `${this.where}: tensor "${this.tensor(index).name}" is used before it is computed (graphs with constants as activations are not supported)`,
+      );
     const t = this.tensor(index);
     return this.quantized(t) && !this.options.float ? this.dequantize(value, t) : value;
   }
@@ -330,26 +346,45 @@ class Importer {
     const q = t.quantization!;
     const zero = q.zeroPoint[0] ?? 0;
     if (t.type !== 'INT8') return { scale: q.scale[0]!, zero, type: DT.UINT8 };
-    return t.index === this.model.inputs[0] ? { scale: q.scale[0]!, zero, type: DT.INT8 } : { scale: q.scale[0]!, zero: zero + 128, type: DT.UINT8 };
+    return t.index === this.model.inputs[0]
+      ? { scale: q.scale[0]!, zero, type: DT.INT8 }
+      : { scale: q.scale[0]!, zero: zero + 128, type: DT.UINT8 };
   }
 
   /** Conv weights re-laid out to ONNX order; quantized behind a DequantizeLinear unless `float`. */
-  private weight(w: TfliteTensor, dims: [number, number, number, number], source: (o: number, i: number, y: number, x: number) => number, channelAxis: number): string {
+  private weight(
+    w: TfliteTensor,
+    dims: [number, number, number, number],
+    source: (o: number, i: number, y: number, x: number) => number,
+    channelAxis: number,
+  ): string {
     const data = this.model.buffers[w.buffer];
     const count = dims.reduce((a, b) => a * b, 1);
     const elementSize = w.type === 'FLOAT32' ? 4 : 1;
     if (!data || data.length !== count * elementSize) {
-      throw new ModelError('TFLITE_MALFORMED', `${this.where}: weights "${w.name}" have ${data?.length ?? 0} bytes, expected ${count * elementSize}`);
+      throw new ModelError(
+        'TFLITE_MALFORMED',
+        `${this.where}: weights "${w.name}" have ${data?.length ?? 0} bytes, expected ${count * elementSize}`,
+      );
     }
-    const src = w.type === 'FLOAT32' ? new Float32Array(copy(data).buffer) : w.type === 'INT8' ? new Int8Array(data.buffer, data.byteOffset, data.length) : data;
+    const src =
+      w.type === 'FLOAT32'
+        ? new Float32Array(copy(data).buffer)
+        : w.type === 'INT8'
+          ? new Int8Array(data.buffer, data.byteOffset, data.length)
+          : data;
     const [o, i, kh, kw] = dims;
     const order = new Int32Array(count);
     let at = 0;
-    for (let oo = 0; oo < o; oo++) for (let ii = 0; ii < i; ii++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) order[at++] = source(oo, ii, y, x);
+    for (let oo = 0; oo < o; oo++)
+      for (let ii = 0; ii < i; ii++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) order[at++] = source(oo, ii, y, x);
     const q = w.quantization;
     const perChannel = q !== undefined && q.scale.length > 1;
     if (perChannel && q.quantizedDimension !== channelAxis) {
-      throw new ModelError('IMPORT_UNSUPPORTED_OP', `${this.where}: weights "${w.name}" are quantized along axis ${q.quantizedDimension}, expected ${channelAxis}`);
+      throw new ModelError(
+        'IMPORT_UNSUPPORTED_OP',
+        `${this.where}: weights "${w.name}" are quantized along axis ${q.quantizedDimension}, expected ${channelAxis}`,
+      );
     }
     if (!q || w.type === 'FLOAT32' || this.options.float) {
       const values = new Float32Array(count);
@@ -367,7 +402,11 @@ class Importer {
     for (let k = 0; k < count; k++) values[k] = src[order[k]!]! - shift;
     const weights = this.constant(values, dims, DT.INT8);
     const scale = this.constant(q.scale, perChannel ? [o] : [], DT.FLOAT);
-    const zero = this.constant((perChannel ? q.zeroPoint : [q.zeroPoint[0] ?? 0]).map((z) => (z ?? 0) - shift), perChannel ? [o] : [], DT.INT8);
+    const zero = this.constant(
+      (perChannel ? q.zeroPoint : [q.zeroPoint[0] ?? 0]).map((z) => (z ?? 0) - shift),
+      perChannel ? [o] : [],
+      DT.INT8,
+    );
     return this.emit('DequantizeLinear', [weights, scale, zero], perChannel ? { axis: 0 } : {});
   }
 
@@ -381,7 +420,11 @@ class Importer {
     const ws = w.quantization!.scale;
     const scales = Array.from({ length: ws.length > 1 ? n : 1 }, (_, c) => x.quantization!.scale[0]! * ws[ws.length > 1 ? c : 0]!);
     if (this.options.float) {
-      return this.constant(Float32Array.from(values, (v, c) => v * scales[scales.length > 1 ? c : 0]!), [n], DT.FLOAT);
+      return this.constant(
+        Float32Array.from(values, (v, c) => v * scales[scales.length > 1 ? c : 0]!),
+        [n],
+        DT.FLOAT,
+      );
     }
     const bias = this.constant(values, [n], DT.INT32);
     const scale = this.constant(scales, scales.length > 1 ? [n] : [], DT.FLOAT);
@@ -395,7 +438,8 @@ class Importer {
 
   private tensor(index: number): TfliteTensor {
     const t = this.model.tensors[index];
-    if (!t) throw new ModelError('TFLITE_MALFORMED', `${this.where}: operator names tensor ${index}, but there are ${this.model.tensors.length}`);
+    if (!t)
+      throw new ModelError('TFLITE_MALFORMED', `${this.where}: operator names tensor ${index}, but there are ${this.model.tensors.length}`);
     return t;
   }
 
@@ -449,7 +493,14 @@ function roundHalfEven(x: number): number {
 }
 
 /** Explicit [top, left, bottom, right] pads for TFLite's SAME (0) or VALID (1) padding. */
-function samePads(padding: number, inShape: number[], outShape: number[], kernel: number[], strides: number[], dilations: number[]): number[] {
+function samePads(
+  padding: number,
+  inShape: number[],
+  outShape: number[],
+  kernel: number[],
+  strides: number[],
+  dilations: number[],
+): number[] {
   if (padding === 1) return [0, 0, 0, 0];
   const pad = (axis: 0 | 1) => {
     const size = inShape[1 + axis]!;

@@ -24,7 +24,11 @@ export interface Exec {
 /** Runs `script` and returns stdout, or throws naming `what` with the script's stderr. */
 export async function runOk(exec: Exec, script: string, what: string, options?: { timeoutMs?: number }): Promise<string> {
   const result = await exec.run(script, options);
-  if (result.code !== 0) throw new DeployError('DEPLOY_REMOTE_FAILED', `${what} failed (exit ${result.code}): ${(result.stderr || result.stdout).trim().slice(-800)}`);
+  if (result.code !== 0)
+    throw new DeployError(
+      'DEPLOY_REMOTE_FAILED',
+      `${what} failed (exit ${result.code}): ${(result.stderr || result.stdout).trim().slice(-800)}`,
+    );
   return result.stdout;
 }
 
@@ -115,7 +119,11 @@ export async function activateRelease(exec: Exec, options: ActivateOptions): Pro
     options.onFailed?.(err);
     if (!previous || previous === version) {
       await exec.run(service.stop(layout)).catch(() => undefined);
-      throw new DeployError('DEPLOY_HEALTH_FAILED', `release ${version} failed: ${errorMessage(err)}; no earlier release to go back to, the agent is stopped`, { cause: err });
+      throw new DeployError(
+        'DEPLOY_HEALTH_FAILED',
+        `release ${version} failed: ${errorMessage(err)}; no earlier release to go back to, the agent is stopped`,
+        { cause: err },
+      );
     }
     options.onPhase?.('rollback');
     let back = `rolled back to ${previous}`;
@@ -141,8 +149,16 @@ interface Probe {
 const FETCH = (port: number) =>
   `node -e ${shq(`fetch("http://127.0.0.1:${port}/health",{signal:AbortSignal.timeout(3000)}).then(r=>r.text()).then(t=>process.stdout.write(t),e=>process.stdout.write(JSON.stringify({error:String(e.cause?.code??e.message)})))`)}`;
 
-async function probeHealth(exec: Exec, layout: ReleaseLayout, service: ServiceManager, options: HealthOptions, version: string): Promise<Probe> {
-  const out = await exec.run(`if ${service.alive(layout)}; then echo alive; else echo dead; fi; ${FETCH(options.port)}`, { timeoutMs: 10_000 });
+async function probeHealth(
+  exec: Exec,
+  layout: ReleaseLayout,
+  service: ServiceManager,
+  options: HealthOptions,
+  version: string,
+): Promise<Probe> {
+  const out = await exec.run(`if ${service.alive(layout)}; then echo alive; else echo dead; fi; ${FETCH(options.port)}`, {
+    timeoutMs: 10_000,
+  });
   const [first = '', ...rest] = out.stdout.split('\n');
   const alive = first.trim() === 'alive';
   let health: Record<string, unknown> = {};
@@ -153,16 +169,34 @@ async function probeHealth(exec: Exec, layout: ReleaseLayout, service: ServiceMa
   }
   if (typeof health.error === 'string') return { ok: false, alive, reason: `/health on port ${options.port}: ${health.error}`, health };
   if (health.status !== 'ok') return { ok: false, alive, reason: `/health status is ${JSON.stringify(health.status)}`, health };
-  if (health.release !== version) return { ok: false, alive, reason: `the agent on port ${options.port} runs release ${JSON.stringify(health.release ?? null)}, not ${version}`, health };
+  if (health.release !== version)
+    return {
+      ok: false,
+      alive,
+      reason: `the agent on port ${options.port} runs release ${JSON.stringify(health.release ?? null)}, not ${version}`,
+      health,
+    };
   if (options.fleet) {
     const fleet = health.fleet as { connected?: boolean; queued?: number } | undefined;
     if (!fleet?.connected) return { ok: false, alive, reason: 'the agent is not connected to its MQTT broker', health };
-    if (fleet.queued !== 0) return { ok: false, alive, reason: `the agent's state message is not acknowledged by the broker yet (${fleet.queued} queued)`, health };
+    if (fleet.queued !== 0)
+      return {
+        ok: false,
+        alive,
+        reason: `the agent's state message is not acknowledged by the broker yet (${fleet.queued} queued)`,
+        health,
+      };
   }
   return { ok: true, alive, reason: 'ok', health };
 }
 
-async function waitHealthy(exec: Exec, layout: ReleaseLayout, service: ServiceManager, options: HealthOptions, version: string): Promise<Record<string, unknown>> {
+async function waitHealthy(
+  exec: Exec,
+  layout: ReleaseLayout,
+  service: ServiceManager,
+  options: HealthOptions,
+  version: string,
+): Promise<Record<string, unknown>> {
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   let last: Probe | undefined;
   for (;;) {
@@ -170,7 +204,10 @@ async function waitHealthy(exec: Exec, layout: ReleaseLayout, service: ServiceMa
     if (last.ok) return last.health;
     if (!last.alive || Date.now() > deadline) {
       const logs = (await exec.run(service.logs(layout))).stdout.trim().split('\n').slice(-4).join(' | ');
-      throw new DeployError('DEPLOY_HEALTH_FAILED', `${last.alive ? `no healthy agent after ${Math.round((options.timeoutMs ?? 60_000) / 1000)} s` : 'the agent exited'} (${last.reason})${logs ? `; its log: ${logs.slice(-1200)}` : ''}`);
+      throw new DeployError(
+        'DEPLOY_HEALTH_FAILED',
+        `${last.alive ? `no healthy agent after ${Math.round((options.timeoutMs ?? 60_000) / 1000)} s` : 'the agent exited'} (${last.reason})${logs ? `; its log: ${logs.slice(-1200)}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 500));
   }

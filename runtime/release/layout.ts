@@ -58,7 +58,11 @@ const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
 
 /** Release versions become folder names and shell words: letters, digits, dot, plus, dash, underscore. */
 export function checkVersion(version: string): string {
-  if (!VERSION.test(version)) throw new DeployError('DEPLOY_BAD_VERSION', `release version ${JSON.stringify(version.slice(0, 80))} must be 1-64 letters, digits, dots, dashes, underscores or pluses`);
+  if (!VERSION.test(version))
+    throw new DeployError(
+      'DEPLOY_BAD_VERSION',
+      `release version ${JSON.stringify(version.slice(0, 80))} must be 1-64 letters, digits, dots, dashes, underscores or pluses`,
+    );
   return version;
 }
 

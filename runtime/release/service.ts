@@ -55,7 +55,8 @@ export const processManager: ServiceManager = {
   stop: stopProcess,
   alive: (layout) => `[ -f ${pidFile(layout)} ] && kill -0 "$(cat ${pidFile(layout)})" 2>/dev/null`,
   logs: (layout) => `tail -n 30 ${shq(layout.log)} 2>/dev/null || true`,
-  startUpdate: (command, layout) => `mkdir -p ${shq(posixDir(layout.log))}; setsid nohup /bin/sh -c ${shq(command)} >> ${shq(posixDir(layout.log) + '/update.log')} 2>&1 < /dev/null &`,
+  startUpdate: (command, layout) =>
+    `mkdir -p ${shq(posixDir(layout.log))}; setsid nohup /bin/sh -c ${shq(command)} >> ${shq(posixDir(layout.log) + '/update.log')} 2>&1 < /dev/null &`,
 };
 
 function posixDir(path: string): string {

@@ -142,11 +142,7 @@ export class SampleStore {
       const check = this.db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new Error(`integrity check: ${String(check)}`);
     } catch (err) {
-      throw new SampleError(
-        'STORE_CORRUPT',
-        `${dbPath}: cannot open the sample database: ${(err as Error).message}`,
-        { cause: err },
-      );
+      throw new SampleError('STORE_CORRUPT', `${dbPath}: cannot open the sample database: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -175,31 +171,24 @@ export class SampleStore {
   }
 
   /** Stores a sample (idempotent by content). The image file is durable before the row commits. */
-  add(
-    bytes: Uint8Array,
-    meta: { origin: string; label?: string | null; createdAt?: number },
-  ): { sample: Sample; created: boolean } {
+  add(bytes: Uint8Array, meta: { origin: string; label?: string | null; createdAt?: number }): { sample: Sample; created: boolean } {
     const id = sha256Hex(bytes);
     const existing = this.get(id);
     if (existing) {
-      if (meta.label !== undefined && meta.label !== null && existing.label !== meta.label)
-        this.setLabel(id, meta.label);
+      if (meta.label !== undefined && meta.label !== null && existing.label !== meta.label) this.setLabel(id, meta.label);
       return { sample: this.get(id)!, created: false };
     }
     const keepImage = !this.embeddingsOnly;
     if (keepImage) writeDurably(this.imagePath(id), bytes);
-    this.sql(
-        `INSERT INTO samples (id, created_at, origin, label, split, bytes, has_image) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        id,
-        meta.createdAt ?? Date.now(),
-        meta.origin,
-        meta.label ?? null,
-        this.splitOf(id),
-        bytes.length,
-        keepImage ? 1 : 0,
-      );
+    this.sql(`INSERT INTO samples (id, created_at, origin, label, split, bytes, has_image) VALUES (?, ?, ?, ?, ?, ?, ?)`).run(
+      id,
+      meta.createdAt ?? Date.now(),
+      meta.origin,
+      meta.label ?? null,
+      this.splitOf(id),
+      bytes.length,
+      keepImage ? 1 : 0,
+    );
     return { sample: this.get(id)!, created: true };
   }
 
@@ -208,11 +197,10 @@ export class SampleStore {
     const id = sha256Hex(bytes);
     writeDurably(join(this.quarantineDir, id), bytes);
     this.sql(
-        `INSERT INTO samples (id, created_at, origin, label, split, bytes, has_image, status, error)
+      `INSERT INTO samples (id, created_at, origin, label, split, bytes, has_image, status, error)
          VALUES (?, ?, ?, ?, ?, ?, 0, 'quarantined', ?)
          ON CONFLICT (id) DO UPDATE SET status = 'quarantined', error = excluded.error`,
-      )
-      .run(id, Date.now(), meta.origin, meta.label ?? null, this.splitOf(id), bytes.length, meta.error);
+    ).run(id, Date.now(), meta.origin, meta.label ?? null, this.splitOf(id), bytes.length, meta.error);
     return this.get(id)!;
   }
 
@@ -232,17 +220,15 @@ export class SampleStore {
     return existsSync(path) ? readFileSync(path) : undefined;
   }
 
-  list(
-    options: { labelled?: boolean; status?: SampleStatus; limit?: number; offset?: number } = {},
-  ): Sample[] {
+  list(options: { labelled?: boolean; status?: SampleStatus; limit?: number; offset?: number } = {}): Sample[] {
     const where: string[] = [];
     if (options.labelled === true) where.push('label IS NOT NULL');
     if (options.labelled === false) where.push('label IS NULL');
     where.push(`status = '${options.status ?? 'ok'}'`);
-    const rows = this.sql(
-        `SELECT * FROM samples WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`,
-      )
-      .all(options.limit ?? 100, options.offset ?? 0) as SampleRow[];
+    const rows = this.sql(`SELECT * FROM samples WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`).all(
+      options.limit ?? 100,
+      options.offset ?? 0,
+    ) as SampleRow[];
     return rows.map(toSample);
   }
 
@@ -263,8 +249,7 @@ export class SampleStore {
   }
 
   setPrediction(id: string, label: string | null, score: number | null): void {
-    this.sql('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?')
-      .run(label, score, id);
+    this.sql('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?').run(label, score, id);
   }
 
   /** Many predictions in one transaction: one disk sync instead of one per sample. */
@@ -292,23 +277,25 @@ export class SampleStore {
   }
 
   putEmbedding(id: string, backbone: string, vector: Float32Array): void {
-    this.sql('INSERT OR REPLACE INTO embeddings (sample_id, backbone, vector) VALUES (?, ?, ?)')
-      .run(id, backbone, Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength));
+    this.sql('INSERT OR REPLACE INTO embeddings (sample_id, backbone, vector) VALUES (?, ?, ?)').run(
+      id,
+      backbone,
+      Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength),
+    );
   }
 
   getEmbedding(id: string, backbone: string): Float32Array | undefined {
-    const row = this.sql('SELECT vector FROM embeddings WHERE sample_id = ? AND backbone = ?')
-      .get(id, backbone) as { vector: Buffer } | undefined;
+    const row = this.sql('SELECT vector FROM embeddings WHERE sample_id = ? AND backbone = ?').get(id, backbone) as
+      { vector: Buffer } | undefined;
     return row ? bufferToFloats(row.vector) : undefined;
   }
 
   /** Labelled samples that have an embedding for this backbone, optionally one split only. */
   labelledSet(backbone: string, split?: Split): LabelledSet {
     const rows = this.sql(
-        `SELECT s.id, s.label, e.vector FROM samples s JOIN embeddings e ON e.sample_id = s.id AND e.backbone = ?
+      `SELECT s.id, s.label, e.vector FROM samples s JOIN embeddings e ON e.sample_id = s.id AND e.backbone = ?
          WHERE s.label IS NOT NULL AND s.status = 'ok' ${split ? 'AND s.split = ?' : ''} ORDER BY s.created_at, s.id`,
-      )
-      .all(...(split ? [backbone, split] : [backbone])) as { id: string; label: string; vector: Buffer }[];
+    ).all(...(split ? [backbone, split] : [backbone])) as { id: string; label: string; vector: Buffer }[];
     const dim = rows[0] ? rows[0].vector.byteLength / 4 : 0;
     const embeddings = new Float32Array(rows.length * dim);
     rows.forEach((r, i) => embeddings.set(bufferToFloats(r.vector), i * dim));
@@ -323,16 +310,14 @@ export class SampleStore {
     perClass: Record<string, number>;
   } {
     const totals = this.sql(
-        `SELECT COUNT(*) AS samples, COUNT(label) AS labelled, COALESCE(SUM(CASE WHEN has_image = 1 THEN bytes ELSE 0 END), 0) AS bytes,
+      `SELECT COUNT(*) AS samples, COUNT(label) AS labelled, COALESCE(SUM(CASE WHEN has_image = 1 THEN bytes ELSE 0 END), 0) AS bytes,
          SUM(CASE WHEN status = 'quarantined' THEN 1 ELSE 0 END) AS quarantined FROM samples`,
-      )
-      .get() as { samples: number; labelled: number; bytes: number; quarantined: number | null };
+    ).get() as { samples: number; labelled: number; bytes: number; quarantined: number | null };
     const perClass = Object.fromEntries(
       (
         this.sql(
-            `SELECT label, COUNT(*) AS n FROM samples WHERE label IS NOT NULL AND status = 'ok' GROUP BY label ORDER BY label`,
-          )
-          .all() as {
+          `SELECT label, COUNT(*) AS n FROM samples WHERE label IS NOT NULL AND status = 'ok' GROUP BY label ORDER BY label`,
+        ).all() as {
           label: string;
           n: number;
         }[]
@@ -350,13 +335,10 @@ export class SampleStore {
     const over = () => {
       const c = this.counts();
       return (
-        (limits.maxSamples !== undefined && c.samples > limits.maxSamples) ||
-        (limits.maxBytes !== undefined && c.bytes > limits.maxBytes)
+        (limits.maxSamples !== undefined && c.samples > limits.maxSamples) || (limits.maxBytes !== undefined && c.bytes > limits.maxBytes)
       );
     };
-    const victims = this.sql(
-      `SELECT id FROM samples ORDER BY (status = 'ok'), (label IS NOT NULL), created_at, id LIMIT 64`,
-    );
+    const victims = this.sql(`SELECT id FROM samples ORDER BY (status = 'ok'), (label IS NOT NULL), created_at, id LIMIT 64`);
     while (over()) {
       const batch = victims.all() as { id: string }[];
       if (batch.length === 0) break;
@@ -381,8 +363,14 @@ export class SampleStore {
       const last = this.sql('SELECT MAX(version) AS v FROM heads').get() as { v: number | null };
       const version = (last.v ?? 0) + 1;
       const bytes = typeof file === 'function' ? file(version) : file;
-      this.sql('INSERT INTO heads (version, parent, created_at, accuracy, metrics, file) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(version, meta.parent, Date.now(), meta.accuracy, JSON.stringify(meta.metrics ?? {}), Buffer.from(bytes));
+      this.sql('INSERT INTO heads (version, parent, created_at, accuracy, metrics, file) VALUES (?, ?, ?, ?, ?, ?)').run(
+        version,
+        meta.parent,
+        Date.now(),
+        meta.accuracy,
+        JSON.stringify(meta.metrics ?? {}),
+        Buffer.from(bytes),
+      );
       if (meta.makeCurrent !== false) this.setMeta('current_head', String(version));
       return version;
     })();
@@ -391,8 +379,7 @@ export class SampleStore {
   headVersions(): HeadVersion[] {
     const current = this.currentHeadVersion();
     return (
-      this.sql('SELECT version, parent, created_at, accuracy, metrics FROM heads ORDER BY version')
-        .all() as {
+      this.sql('SELECT version, parent, created_at, accuracy, metrics FROM heads ORDER BY version').all() as {
         version: number;
         parent: number | null;
         created_at: number;
@@ -410,9 +397,7 @@ export class SampleStore {
   }
 
   headFile(version: number): Uint8Array | undefined {
-    const row = this.sql('SELECT file FROM heads WHERE version = ?').get(version) as
-      | { file: Buffer }
-      | undefined;
+    const row = this.sql('SELECT file FROM heads WHERE version = ?').get(version) as { file: Buffer } | undefined;
     return row ? new Uint8Array(row.file) : undefined;
   }
 
@@ -423,21 +408,16 @@ export class SampleStore {
 
   /** Points `current` at an older (or newer) stored version: rollback. */
   setCurrentHead(version: number): void {
-    if (!this.headFile(version))
-      throw new SampleError('HEAD_NOT_FOUND', `no head version ${version} in ${this.dir}`);
+    if (!this.headFile(version)) throw new SampleError('HEAD_NOT_FOUND', `no head version ${version} in ${this.dir}`);
     this.setMeta('current_head', String(version));
   }
 
   getMeta(key: string): string | undefined {
-    return (this.sql('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)
-      ?.value;
+    return (this.sql('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.sql(
-        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-      )
-      .run(key, value);
+    this.sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 }
 

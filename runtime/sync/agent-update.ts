@@ -42,7 +42,13 @@ export function decodeAgentUpdate(bytes: Uint8Array, expect: { where: string; pu
   const fail = (code: string, why: string): never => {
     throw new SyncError(code, `${expect.where}: ${why}`);
   };
-  const { header: json, payload } = openEnvelope(bytes, { magic: MAGIC, what: 'agent update', where: expect.where, publicKey: expect.publicKey, signer: 'the fleet key' });
+  const { header: json, payload } = openEnvelope(bytes, {
+    magic: MAGIC,
+    what: 'agent update',
+    where: expect.where,
+    publicKey: expect.publicKey,
+    signer: 'the fleet key',
+  });
   if (payload.length !== 0) fail('SYNC_MALFORMED', 'header length does not match the message');
   const update = parseWith(AgentUpdateSchema, json, expect.where, SyncError, 'SYNC_MALFORMED');
   if (update.fleet !== expect.fleet) fail('SYNC_MALFORMED', `an update for fleet "${update.fleet}", this device is in "${expect.fleet}"`);

@@ -39,7 +39,8 @@ export function splitIntoChunks(bytes: Uint8Array, chunkBytes = DEFAULT_CHUNK_BY
 
 export function parseChunk(payload: Uint8Array, where: string): Chunk {
   const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  if (buf.length < HEADER || buf.toString('latin1', 0, 4) !== MAGIC) throw new SyncError('SYNC_BAD_CHUNK', `${where}: not an edgetune chunk`);
+  if (buf.length < HEADER || buf.toString('latin1', 0, 4) !== MAGIC)
+    throw new SyncError('SYNC_BAD_CHUNK', `${where}: not an edgetune chunk`);
   const index = buf.readUInt32LE(36);
   const count = buf.readUInt32LE(40);
   if (count === 0 || index >= count) throw new SyncError('SYNC_BAD_CHUNK', `${where}: chunk ${index} of ${count}`);
@@ -58,7 +59,11 @@ export class ChunkAssembler {
   private readonly pending = new Map<string, Pending>();
 
   constructor(
-    private readonly limits: { maxFileBytes: number; maxPendingFiles: number; staleMs: number } = { maxFileBytes: 64 * 2 ** 20, maxPendingFiles: 16, staleMs: 10 * 60_000 },
+    private readonly limits: { maxFileBytes: number; maxPendingFiles: number; staleMs: number } = {
+      maxFileBytes: 64 * 2 ** 20,
+      maxPendingFiles: 16,
+      staleMs: 10 * 60_000,
+    },
   ) {}
 
   /** Adds a chunk; returns the whole file when this chunk completes it. */
@@ -73,7 +78,8 @@ export class ChunkAssembler {
       file = { count: chunk.count, parts: new Map(), bytes: 0, touched: now };
       this.pending.set(chunk.sha256, file);
     }
-    if (chunk.count !== file.count) throw new SyncError('SYNC_BAD_CHUNK', `${where}: chunk says ${chunk.count} parts, earlier ones said ${file.count}`);
+    if (chunk.count !== file.count)
+      throw new SyncError('SYNC_BAD_CHUNK', `${where}: chunk says ${chunk.count} parts, earlier ones said ${file.count}`);
     file.touched = now;
     if (!file.parts.has(chunk.index)) {
       file.bytes += chunk.payload.length;
@@ -87,7 +93,8 @@ export class ChunkAssembler {
     this.pending.delete(chunk.sha256);
     const bytes = Buffer.concat(Array.from({ length: file.count }, (_, i) => file.parts.get(i)!));
     const actual = createHash('sha256').update(bytes).digest('hex');
-    if (actual !== chunk.sha256) throw new SyncError('SYNC_CHECKSUM', `${where}: reassembled file has sha256 ${actual}, expected ${chunk.sha256}`);
+    if (actual !== chunk.sha256)
+      throw new SyncError('SYNC_CHECKSUM', `${where}: reassembled file has sha256 ${actual}, expected ${chunk.sha256}`);
     return { sha256: actual, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
   }
 

@@ -35,7 +35,8 @@ export type CommandResponse = z.infer<typeof ResponseSchema>;
 
 /** Parses a JSON message of a schema; anything else is SYNC_MALFORMED naming `where`. */
 export function parseJsonMessage<T extends z.ZodType>(schema: T, payload: Uint8Array, where: string, maxBytes = 256 * 1024): z.infer<T> {
-  if (payload.length > maxBytes) throw new SyncError('SYNC_MALFORMED', `${where}: ${payload.length} bytes, more than the ${maxBytes} a message may have`);
+  if (payload.length > maxBytes)
+    throw new SyncError('SYNC_MALFORMED', `${where}: ${payload.length} bytes, more than the ${maxBytes} a message may have`);
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(payload).toString('utf8'));
@@ -48,8 +49,12 @@ export function parseJsonMessage<T extends z.ZodType>(schema: T, payload: Uint8A
 /** A command this side can act on: known name, same protocol version (else a clear refusal). */
 export function checkCommand(command: Command, where: string): CommandName {
   if (command.protocol !== PROTOCOL_VERSION) {
-    throw new SyncError('SYNC_PROTOCOL_VERSION', `${where}: a protocol v${command.protocol} command; this device speaks v${PROTOCOL_VERSION}`);
+    throw new SyncError(
+      'SYNC_PROTOCOL_VERSION',
+      `${where}: a protocol v${command.protocol} command; this device speaks v${PROTOCOL_VERSION}`,
+    );
   }
-  if (!(COMMANDS as readonly string[]).includes(command.cmd)) throw new SyncError('SYNC_UNKNOWN_COMMAND', `${where}: unknown command "${command.cmd.slice(0, 64)}"`);
+  if (!(COMMANDS as readonly string[]).includes(command.cmd))
+    throw new SyncError('SYNC_UNKNOWN_COMMAND', `${where}: unknown command "${command.cmd.slice(0, 64)}"`);
   return command.cmd as CommandName;
 }

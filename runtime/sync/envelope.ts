@@ -39,9 +39,11 @@ export function openEnvelope(bytes: Uint8Array, expect: EnvelopeExpectations): {
   const fail = (code: string, why: string): never => {
     throw new SyncError(code, `${expect.where}: ${why}`);
   };
-  if (buf.length < PREAMBLE + SIGNATURE_BYTES || buf.toString('latin1', 0, 4) !== expect.magic) fail('SYNC_MALFORMED', `not an edgetune ${expect.what}`);
+  if (buf.length < PREAMBLE + SIGNATURE_BYTES || buf.toString('latin1', 0, 4) !== expect.magic)
+    fail('SYNC_MALFORMED', `not an edgetune ${expect.what}`);
   const protocol = buf.readUInt16LE(4);
-  if (protocol !== PROTOCOL_VERSION) fail('SYNC_PROTOCOL_VERSION', `protocol v${protocol} message; this edgetune speaks v${PROTOCOL_VERSION}`);
+  if (protocol !== PROTOCOL_VERSION)
+    fail('SYNC_PROTOCOL_VERSION', `protocol v${protocol} message; this edgetune speaks v${PROTOCOL_VERSION}`);
   const body = buf.subarray(0, buf.length - SIGNATURE_BYTES);
   if (!verifyBytes(body, buf.subarray(buf.length - SIGNATURE_BYTES), expect.publicKey)) {
     fail('SYNC_BAD_SIGNATURE', `signature does not verify against ${expect.signer}: forged, tampered or truncated; refused`);
@@ -60,7 +62,8 @@ export function openEnvelope(bytes: Uint8Array, expect: EnvelopeExpectations): {
 /** The header of a message this side made and stored itself, without verifying it again. */
 export function peekEnvelopeHeader(bytes: Uint8Array, magic: string, what: string, where: string): unknown {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < PREAMBLE || buf.toString('latin1', 0, 4) !== magic) throw new SyncError('SYNC_MALFORMED', `${where}: not an edgetune ${what}`);
+  if (buf.length < PREAMBLE || buf.toString('latin1', 0, 4) !== magic)
+    throw new SyncError('SYNC_MALFORMED', `${where}: not an edgetune ${what}`);
   const length = buf.readUInt32LE(8);
   try {
     return JSON.parse(buf.toString('utf8', PREAMBLE, PREAMBLE + length));

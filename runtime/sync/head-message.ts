@@ -75,7 +75,10 @@ export function decodeHeadMessage(bytes: Uint8Array, expect: Expectations): { he
   const header = parseWith(HeaderSchema, json, expect.where, SyncError, 'SYNC_MALFORMED');
   if (sha256Hex(headBytes) !== header.headSha256) fail('SYNC_MALFORMED', 'head checksum does not match the header');
   if (header.backboneId !== expect.backboneId || header.dim !== expect.dim) {
-    fail('SYNC_BACKBONE_MISMATCH', `head is for backbone "${header.backboneId}" (${header.dim}-d), this device runs "${expect.backboneId}" (${expect.dim}-d)`);
+    fail(
+      'SYNC_BACKBONE_MISMATCH',
+      `head is for backbone "${header.backboneId}" (${header.dim}-d), this device runs "${expect.backboneId}" (${expect.dim}-d)`,
+    );
   }
   if (expect.newerThan !== undefined && header.version <= expect.newerThan) {
     fail('SYNC_REPLAY', `version ${header.version} is not newer than ${expect.newerThan}: an old or replayed message, refused`);

@@ -64,7 +64,11 @@ export class DeviceLink {
 
   /** Publishes now, not durably (replies to commands): false when the link is down or the broker
    * refused it; the console's wait for the reply then times out. */
-  async publishNow(topic: string, payload: Uint8Array, options: { retain?: boolean; properties?: IClientPublishOptions['properties'] } = {}): Promise<boolean> {
+  async publishNow(
+    topic: string,
+    payload: Uint8Array,
+    options: { retain?: boolean; properties?: IClientPublishOptions['properties'] } = {},
+  ): Promise<boolean> {
     if (!this.connected || !this.client) return false;
     try {
       const properties = this.options.protocolVersion === 5 && options.properties ? { properties: options.properties } : {};
@@ -100,11 +104,15 @@ export class DeviceLink {
       reconnectPeriod: 0, // our own backoff, below
       connectTimeout: 10_000,
       clean: true,
-      ...(this.options.will ? { will: { topic: this.options.will.topic, payload: Buffer.from(this.options.will.payload), qos: 1, retain: true } } : {}),
+      ...(this.options.will
+        ? { will: { topic: this.options.will.topic, payload: Buffer.from(this.options.will.payload), qos: 1, retain: true } }
+        : {}),
     });
     this.client = client;
     client.on('message', (topic, payload, packet) => {
-      const properties = packet.properties ? { responseTopic: packet.properties.responseTopic, correlationData: packet.properties.correlationData } : {};
+      const properties = packet.properties
+        ? { responseTopic: packet.properties.responseTopic, correlationData: packet.properties.correlationData }
+        : {};
       for (const [filter, handler] of this.subscriptions) if (matches(filter, topic)) handler(topic, payload, properties);
     });
     client.on('connect', () => {

@@ -23,7 +23,10 @@ export class Outbox {
   private readonly supersede: Database.Statement;
   private readonly count: Database.Statement;
 
-  constructor(path: string, private readonly maxMessages = 1000) {
+  constructor(
+    path: string,
+    private readonly maxMessages = 1000,
+  ) {
     this.db = openDatabase(path);
     this.db.exec(`CREATE TABLE IF NOT EXISTS outbox (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -58,7 +61,10 @@ export class Outbox {
   }
 
   peek(limit = 16): OutboxMessage[] {
-    return (this.oldest.all(limit) as (Omit<OutboxMessage, 'retain'> & { retain: number })[]).map((m) => ({ ...m, retain: m.retain === 1 }));
+    return (this.oldest.all(limit) as (Omit<OutboxMessage, 'retain'> & { retain: number })[]).map((m) => ({
+      ...m,
+      retain: m.retain === 1,
+    }));
   }
 
   acknowledge(seq: number): void {

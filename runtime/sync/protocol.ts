@@ -11,7 +11,10 @@ const ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 export function checkId(kind: 'fleet' | 'device', id: string): string {
   if (!ID.test(id)) {
-    throw new SyncError('SYNC_BAD_ID', `${kind} id ${JSON.stringify(id.slice(0, 80))} must be 1-64 letters, digits, dot, dash or underscore`);
+    throw new SyncError(
+      'SYNC_BAD_ID',
+      `${kind} id ${JSON.stringify(id.slice(0, 80))} must be 1-64 letters, digits, dot, dash or underscore`,
+    );
   }
   return id;
 }
@@ -19,7 +22,8 @@ export function checkId(kind: 'fleet' | 'device', id: string): string {
 export type DeviceChannel = 'state' | 'head' | 'events' | 'cmd' | 'cmd/response';
 
 export const topics = {
-  device: (fleet: string, device: string, channel: DeviceChannel) => `edgetune/${checkId('fleet', fleet)}/device/${checkId('device', device)}/${channel}`,
+  device: (fleet: string, device: string, channel: DeviceChannel) =>
+    `edgetune/${checkId('fleet', fleet)}/device/${checkId('device', device)}/${channel}`,
   fleetHead: (fleet: string) => `edgetune/${checkId('fleet', fleet)}/fleet/head`,
   fleetBackbone: (fleet: string) => `edgetune/${checkId('fleet', fleet)}/fleet/backbone`,
   /** The signed agent update manifest (agent-update.ts), retained. */
@@ -44,7 +48,8 @@ export function parseTopic(topic: string): ParsedTopic {
   const fleet = parts[1];
   if (parts[2] === 'device' && parts[3] && ID.test(parts[3])) {
     const channel = parts.slice(4).join('/');
-    if (['state', 'head', 'events', 'cmd', 'cmd/response'].includes(channel)) return { kind: 'device', fleet, device: parts[3], channel: channel as DeviceChannel };
+    if (['state', 'head', 'events', 'cmd', 'cmd/response'].includes(channel))
+      return { kind: 'device', fleet, device: parts[3], channel: channel as DeviceChannel };
   }
   if (parts[2] === 'fleet' && parts.length === 4 && parts[3] === 'head') return { kind: 'fleet-head', fleet };
   if (parts[2] === 'fleet' && parts.length === 4 && parts[3] === 'backbone') return { kind: 'fleet-backbone', fleet };

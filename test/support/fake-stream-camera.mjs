@@ -8,7 +8,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const dir = process.argv[2];
-const photos = readdirSync(dir).filter((f) => /\.jpe?g$/i.test(f)).sort().map((f) => readFileSync(join(dir, f)));
+const photos = readdirSync(dir)
+  .filter((f) => /\.jpe?g$/i.test(f))
+  .sort()
+  .map((f) => readFileSync(join(dir, f)));
 const fps = Number(process.env.FPS ?? 0);
 const frames = Number(process.env.FRAMES ?? Infinity);
 const exitAfter = Number(process.env.EXIT_AFTER ?? Infinity);

@@ -9,7 +9,14 @@ import { silentLogger } from '../../core/log.js';
 import { FLOWERS_DIR } from './paths.js';
 
 /** Starts the real agent as device `id` of the console's fleet. */
-export async function startFleetAgent(console_: FleetConsole, id: string, dataDir: string, fleet: Record<string, unknown> = {}, data: Record<string, unknown> = {}, login = console_.addDevice(id).fleet): Promise<Agent> {
+export async function startFleetAgent(
+  console_: FleetConsole,
+  id: string,
+  dataDir: string,
+  fleet: Record<string, unknown> = {},
+  data: Record<string, unknown> = {},
+  login = console_.addDevice(id).fleet,
+): Promise<Agent> {
   const config = AgentConfigSchema.parse({
     device: { id },
     data: { dir: dataDir, holdoutFraction: 0, ...data },
@@ -29,7 +36,13 @@ export function flowerPhotos(label: string, from: number, count: number): Buffer
 }
 
 /** Labels `count` photos per class on an agent (from `from`), with `rename` mislabelling some classes. */
-export async function feed(agent: Agent, classes: string[], from: number, count: number, rename: Record<string, string> = {}): Promise<void> {
+export async function feed(
+  agent: Agent,
+  classes: string[],
+  from: number,
+  count: number,
+  rename: Record<string, string> = {},
+): Promise<void> {
   for (const label of classes) for (const photo of flowerPhotos(label, from, count)) agent.ingest(photo, rename[label] ?? label, 'upload');
   await agent.pipeline.idle();
 }

@@ -18,10 +18,16 @@ export interface RunningMosquitto {
   stop(): Promise<void>;
 }
 
-export async function startMosquitto(dir: string, fleet: string, credentials: DeviceCredentials, consoleLogin: { username: string; password: string }): Promise<RunningMosquitto> {
+export async function startMosquitto(
+  dir: string,
+  fleet: string,
+  credentials: DeviceCredentials,
+  consoleLogin: { username: string; password: string },
+): Promise<RunningMosquitto> {
   mkdirSync(dir, { recursive: true });
   const port = await freeLoopbackPort();
-  const write = () => writeMosquittoConfig(dir, { fleet, port, credentials, console: consoleLogin, ...(process.getuid?.() === 0 ? { user: 'root' } : {}) });
+  const write = () =>
+    writeMosquittoConfig(dir, { fleet, port, credentials, console: consoleLogin, ...(process.getuid?.() === 0 ? { user: 'root' } : {}) });
   const files = write();
   const broker: ChildProcess = spawn(MOSQUITTO, ['-c', files.config], { stdio: ['ignore', 'ignore', 'pipe'] });
   const url = `mqtt://127.0.0.1:${port}`;

@@ -6,7 +6,13 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { topics } from '../../runtime/sync/protocol.js';
 
 /** Connects, or rejects with the broker's refusal; every client is kept in `clients` for cleanup. */
-export async function connectMqtt(url: string, username: string, password: string, protocolVersion: 4 | 5, clients: MqttClient[]): Promise<MqttClient> {
+export async function connectMqtt(
+  url: string,
+  username: string,
+  password: string,
+  protocolVersion: 4 | 5,
+  clients: MqttClient[],
+): Promise<MqttClient> {
   const client = mqtt.connect(url, { username, password, protocolVersion, reconnectPeriod: 0, connectTimeout: 5000 });
   clients.push(client);
   await Promise.race([
@@ -19,7 +25,11 @@ export async function connectMqtt(url: string, username: string, password: strin
 }
 
 /** Device pi-a publishes a head; returns what the console received. */
-export async function headFromDeviceToConsole(connect: (user: string, password: string) => Promise<MqttClient>, consoleLogin: { username: string; password: string }, devicePassword: string): Promise<{ topic: string; payload: string }> {
+export async function headFromDeviceToConsole(
+  connect: (user: string, password: string) => Promise<MqttClient>,
+  consoleLogin: { username: string; password: string },
+  devicePassword: string,
+): Promise<{ topic: string; payload: string }> {
   const console_ = await connect(consoleLogin.username, consoleLogin.password);
   await console_.subscribeAsync(topics.allDevices('farm'), { qos: 1 });
   const a = await connect('pi-a', devicePassword);

@@ -23,20 +23,13 @@ function valueInfo(name: string, elemType: DataTypeName, dims: (number | string)
  * uint8 image [N, H, W, 3] -> per-channel mean scaled by `scale` -> "embedding" [N, 3].
  * A tiny stand-in for a backbone whose output we can compute by hand.
  */
-export function channelMeanModel(options: {
-  size: number;
-  scale?: number;
-  batch?: number | string;
-}): Uint8Array {
+export function channelMeanModel(options: { size: number; scale?: number; batch?: number | string }): Uint8Array {
   const { size, scale = 1 } = options;
   const batch = options.batch ?? 'N';
   const graph = onnx.GraphProto.create({
     name: 'channel_mean',
     input: [valueInfo('image', 'UINT8', [batch, size, size, 3])],
-    output: [
-      valueInfo('embedding', 'FLOAT', [batch, 3]),
-      valueInfo('pixels', 'FLOAT', [batch, size, size, 3]),
-    ],
+    output: [valueInfo('embedding', 'FLOAT', [batch, 3]), valueInfo('pixels', 'FLOAT', [batch, size, size, 3])],
     initializer: [
       onnx.TensorProto.create({
         name: 'scale',
@@ -50,9 +43,7 @@ export function channelMeanModel(options: {
         opType: 'Cast',
         input: ['image'],
         output: ['pixels'],
-        attribute: [
-          { name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.FLOAT },
-        ],
+        attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.FLOAT }],
       }),
       onnx.NodeProto.create({
         opType: 'ReduceMean',
@@ -75,11 +66,7 @@ export function channelMeanModel(options: {
   return onnx.ModelProto.encode(model).finish();
 }
 
-export function manifestFor(
-  bytes: Uint8Array,
-  size: number,
-  overrides: Partial<ModelManifest> = {},
-): ModelManifest {
+export function manifestFor(bytes: Uint8Array, size: number, overrides: Partial<ModelManifest> = {}): ModelManifest {
   return {
     id: 'test_channel_mean',
     format: 'onnx',
