@@ -111,6 +111,20 @@ module.exports = {
       from: { path: '^(core|runtime|devices|quantize|agent|console|deploy|cli|bin)/', pathNot: '^(agent|console)/page/' },
       to: { path: '^web/|^(agent|console)/page/' },
     },
+    {
+      name: 'device-info-stays-light',
+      comment: '`edgetune device info` reads /proc: it must not load the TFLite importer or onnx-proto.',
+      severity: 'error',
+      from: { path: '^cli/commands/device\\.ts$' },
+      to: { path: '^runtime/models/(tflite-import|onnx-graph)\\.ts$|onnx-proto', reachable: true },
+    },
+    {
+      name: 'device-bundle-has-no-laptop-tools',
+      comment: 'A device bundle (cli/bundle-entry.ts) carries the agent, not the console, quantize or SSH provisioning.',
+      severity: 'error',
+      from: { path: '^cli/bundle-entry\\.ts$' },
+      to: { path: '^(console|quantize|deploy)/|node_modules/ssh2/', reachable: true },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
