@@ -19,8 +19,9 @@ export function writeAgentConfig(dir: string, config: Record<string, unknown>): 
   return path;
 }
 
-export async function startAgentProcess(configPath: string, env: Record<string, string> = {}): Promise<AgentProcess> {
-  const run = spawnEdgetune(['agent', '--config', configPath], env);
+/** Starts the checkout's agent, or `command` (an installed bundle's bin/edgetune). */
+export async function startAgentProcess(configPath: string, env: Record<string, string> = {}, command?: string[]): Promise<AgentProcess> {
+  const run = spawnEdgetune(['agent', '--config', configPath], env, command);
   const started = await run.waitFor('agent started', () => run.logs.find((l) => l.msg === 'agent started'), 120_000);
   return { child: run.child, url: started.url as string, logs: run.logs, kill: run.kill };
 }

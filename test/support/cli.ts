@@ -27,8 +27,13 @@ export interface EdgetuneProcess {
   kill(signal?: NodeJS.Signals): Promise<number>;
 }
 
-export function spawnEdgetune(args: string[], env: Record<string, string> = {}): EdgetuneProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), ...args], {
+/** The checkout's command, run from its TypeScript source. */
+export const CHECKOUT_EDGETUNE = [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts')];
+
+/** Starts `edgetune ARGS`: the checkout's, or `command` (an installed bundle's bin/edgetune). */
+export function spawnEdgetune(args: string[], env: Record<string, string> = {}, command: string[] = CHECKOUT_EDGETUNE): EdgetuneProcess {
+  const [program, ...programArgs] = command as [string, ...string[]];
+  const child = spawn(program, [...programArgs, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, EDGETUNE_MODEL_DIR: MODEL_DIR, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,33 +1,35 @@
-// How the HTTP servers answer a thrown error: the catalogue's status for its code; anything the server
-// did not expect is a 500, and every 5xx is logged with its stack.
+// How the HTTP servers (the agent's and the console's both use core/json-api.ts listen) answer a thrown
+// error: the catalogue's status for its code; anything the server did not expect is a 500, and every
+// 5xx is logged with its stack.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentApi, startHttpServer } from '../../agent/http.js';
 import { createLogger } from '../../core/log.js';
-import type { RunningServer } from '../../core/json-api.js';
+import { HttpError, type RunningServer, listen, readJson } from '../../core/json-api.js';
 import { SampleError } from '../../runtime/samples/store.js';
-import { SourceError } from '../../devices/sources/source.js';
+import { validateLabel } from '../../devices/sources/source.js';
 
-const SAMPLE = 'a'.repeat(64);
 let server: RunningServer;
 const logs: Record<string, unknown>[] = [];
 
-// An agent API whose store is damaged and whose label check refuses: only the methods these requests reach.
-const api = {
-  listSamples: () => {
-    throw new SampleError('STORE_CORRUPT', '/data/samples.db: cannot open the sample database: database disk image is malformed');
-  },
-  setLabel: (_id: string, label: string | null) => {
-    throw new SourceError('LABEL_INVALID', `label ${JSON.stringify(label)} contains "/"`);
-  },
-  getSample: () => {
-    throw new TypeError("Cannot read properties of undefined (reading 'hash')");
-  },
-} as unknown as AgentApi;
-
+// Routes that fail the way the agent's do: a damaged sample store, a label refused by the sources' own
+// check, a bug, and the HTTP layer's refusals.
 beforeAll(async () => {
   const log = createLogger('info', {}, (line) => logs.push(JSON.parse(line) as Record<string, unknown>));
-  server = await startHttpServer(api, { host: '127.0.0.1', port: 0, maxUploadBytes: 1024 }, log);
+  server = await listen(
+    async (req) => {
+      if (req.url === '/api/samples')
+        throw new SampleError('STORE_CORRUPT', '/data/samples.db: cannot open the sample database: database disk image is malformed');
+      if (req.url === '/api/bug') throw new TypeError("Cannot read properties of undefined (reading 'hash')");
+      if (req.url === '/api/label') {
+        const body = await readJson(req);
+        if (typeof body.label !== 'string') throw new HttpError('LABEL_INVALID', 'field "label" must be a string or null');
+        validateLabel(body.label, 'label');
+      }
+      throw new HttpError('NOT_FOUND', `no route ${req.method} ${req.url}`);
+    },
+    { host: '127.0.0.1', port: 0 },
+    (fields) => log.error('http request failed', fields),
+  );
 });
 afterAll(() => server.close());
 
@@ -58,17 +60,17 @@ describe('HTTP error replies', () => {
 
   it('answers an error without a code with a 500 INTERNAL and logs it', async () => {
     logs.length = 0;
-    expect(await call('GET', `/api/samples/${SAMPLE}`)).toMatchObject({ status: 500, body: { code: 'INTERNAL' } });
+    expect(await call('GET', '/api/bug')).toMatchObject({ status: 500, body: { code: 'INTERNAL' } });
     expect(logs).toEqual([expect.objectContaining({ code: 'INTERNAL', stack: expect.stringMatching(/^TypeError: /) })]);
   });
 
   it("keeps the caller's mistakes 4xx and does not log them", async () => {
     logs.length = 0;
-    expect(await call('PUT', `/api/samples/${SAMPLE}/label`, { label: 'a/b' })).toMatchObject({
+    expect(await call('PUT', '/api/label', { label: 'a/b' })).toMatchObject({
       status: 400,
       body: { code: 'LABEL_INVALID' },
     });
-    expect(await call('PUT', `/api/samples/${SAMPLE}/label`, { label: 7 })).toMatchObject({ status: 400, body: { code: 'LABEL_INVALID' } });
+    expect(await call('PUT', '/api/label', { label: 7 })).toMatchObject({ status: 400, body: { code: 'LABEL_INVALID' } });
     expect(await call('GET', '/api/nothing')).toMatchObject({ status: 404, body: { code: 'NOT_FOUND' } });
     expect(logs).toEqual([]);
   });
