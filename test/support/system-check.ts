@@ -1,9 +1,10 @@
-// Global set-up of the e2e project: before any test runs, checks that the system packages the tests use
+// Run first by `npm test`, and the global set-up of the e2e project: before any test runs, checks that the system packages the tests use
 // (system-packages.txt) and the shared models are there. What is missing is named in one line with the
 // command that installs it, instead of suites failing one by one.
 
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { MODEL_DIR, REPO_ROOT } from './paths.js';
 
 interface SystemPackage {
@@ -51,3 +52,6 @@ export function setup(): void {
   process.stderr.write(`${problem}\n`);
   process.exit(1);
 }
+
+// `npm test` runs this file first, so a missing package stops it before the build and lint.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) setup();
