@@ -1,6 +1,6 @@
-// Run first by `npm test`, and the global set-up of the e2e project: before any test runs, checks that the system packages the tests use
-// (system-packages.txt) and the shared models are there. What is missing is named in one line with the
-// command that installs it, instead of suites failing one by one.
+// Run first by `npm test`, and the e2e project's global set-up: checks that the system packages the
+// tests use (system-packages.txt) and the shared models are there. What is missing is named in one line
+// with the command that installs it, instead of suites failing one by one.
 
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
