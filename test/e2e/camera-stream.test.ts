@@ -89,7 +89,7 @@ describe('StreamCameraSource', () => {
       ids.push(`frame-${ids.length}`);
       return ids.at(-1);
     });
-    await new Promise((r) => setTimeout(r, 200));
+    await until('the first frame', () => ids.length > 0);
     expect(ids).toHaveLength(1); // the first frame only: the next is an hour away
     expect(await camera.trigger()).toBe('frame-1');
     expect(await camera.trigger()).toBe('frame-2');
