@@ -64,8 +64,10 @@ export const AgentConfigSchema = z
       .object({
         /** Images waiting to be embedded; beyond it the drop policy applies (a fast camera cannot exhaust memory). */
         limit: z.number().int().positive().optional(),
-        /** Labelled samples are never dropped; unlabelled ones are, oldest or newest first. */
+        /** Camera frames are dropped when the queue is full, oldest or newest first; nothing else is. */
         drop: z.enum(['oldest', 'newest']).default('oldest'),
+        /** An HTTP upload waits this long for room in a full queue, then gets 503 with Retry-After (nothing stored). */
+        uploadWaitMs: z.number().int().min(0).default(10_000),
       })
       .prefault({}),
     sources: z
@@ -112,6 +114,8 @@ export const AgentConfigSchema = z
           .int()
           .positive()
           .default(20 * 1024 * 1024),
+        /** Uploads received at once (each streams to a temp file); more wait, then get 503. */
+        maxConcurrentUploads: z.number().int().positive().default(2),
       })
       .prefault({}),
     /** Where this agent's release is installed (written by `edgetune deploy flash`); with a fleet, it

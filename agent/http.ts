@@ -3,7 +3,9 @@
 // address (loopback by default).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, type RunningServer, listen, readBody, readJson, requireToken, sendJson } from '../core/json-api.js';
+import { rmSync } from 'node:fs';
+import { HttpError, type RunningServer, listen, readJson, requireToken, sendJson } from '../core/json-api.js';
+import { Slots, type UploadedFile, receiveUpload } from './upload.js';
 import { thumbnail } from '../runtime/image/thumbnail.js';
 import type { Sample } from '../runtime/samples/store.js';
 import type { Logger } from '../core/log.js';
@@ -15,7 +17,9 @@ export interface AgentApi {
   listSamples(query: { labelled?: boolean; limit: number; offset: number }): Sample[];
   getSample(id: string): Sample | undefined;
   sampleImage(id: string): Buffer | undefined;
-  upload(bytes: Buffer, label: string | null): { sample: Sample; created: boolean; queued: boolean };
+  /** Resolves when the embedding queue has room for an upload; rejects (QUEUE_FULL) after a bounded wait. */
+  waitForQueueRoom(): Promise<void>;
+  upload(file: UploadedFile, label: string | null): Promise<{ sample: Sample; created: boolean; queued: boolean }>;
   setLabel(id: string, label: string | null): Sample;
   deleteSample(id: string): boolean;
   classes(): { label: string; count: number }[];
@@ -30,6 +34,11 @@ export interface HttpOptions {
   port: number;
   token?: string | undefined;
   maxUploadBytes: number;
+  /** Uploads received at once; more wait up to `uploadWaitMs`, then get 503. */
+  maxConcurrentUploads: number;
+  uploadWaitMs: number;
+  /** Where uploads are streamed to (on the store's filesystem). */
+  incomingDir: string;
 }
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -44,14 +53,34 @@ const STATUS_BY_CODE: Record<string, number> = {
   CAMERA_TIMEOUT: 504,
   CAMERA_TOO_LARGE: 502,
   CAMERA_DROPPED: 503,
+  QUEUE_FULL: 503,
+  STORE_FULL: 507,
 };
 
 export async function startHttpServer(api: AgentApi, options: HttpOptions, log: Logger): Promise<RunningServer> {
+  const uploads = new Slots(options.maxConcurrentUploads);
   return listen(
-    (req, res) => handle(api, options, req, res),
+    (req, res) => handle(api, options, uploads, req, res),
     { host: options.host, port: options.port, statusByCode: STATUS_BY_CODE },
     (fields) => log.error('http request failed', fields),
   );
+}
+
+/** Refusals (busy, queue full) come before the body is read, so nothing is stored and nothing acknowledged. */
+async function receiveAndStore(api: AgentApi, options: HttpOptions, uploads: Slots, req: IncomingMessage, label: string | null) {
+  const release = await uploads.acquire(options.uploadWaitMs);
+  if (!release) throw new HttpError(503, 'UPLOADS_BUSY', `${uploads.size} uploads are being received; nothing was stored: retry later`);
+  try {
+    await api.waitForQueueRoom();
+    const file = await receiveUpload(req, options.incomingDir, options.maxUploadBytes);
+    try {
+      return await api.upload(file, label);
+    } finally {
+      rmSync(file.path, { force: true });
+    }
+  } finally {
+    release();
+  }
 }
 
 function labelFrom(value: unknown, field: string): string | null {
@@ -60,7 +89,7 @@ function labelFrom(value: unknown, field: string): string | null {
   return value;
 }
 
-async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(api: AgentApi, options: HttpOptions, uploads: Slots, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent');
   const path = url.pathname;
   const method = req.method ?? 'GET';
@@ -96,9 +125,7 @@ async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage,
   }
   if (method === 'POST' && path === '/api/samples') {
     requireToken(req, options.token);
-    const bytes = await readBody(req, options.maxUploadBytes);
-    if (bytes.length === 0) throw new HttpError(400, 'EMPTY_BODY', 'POST an image as the request body');
-    const result = api.upload(bytes, url.searchParams.get('label'));
+    const result = await receiveAndStore(api, options, uploads, req, url.searchParams.get('label'));
     return sendJson(res, result.created ? 201 : 200, result);
   }
   if (sampleMatch) {

@@ -34,8 +34,9 @@ export async function listen(
     handle(req, res).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : err instanceof EdgetuneError ? (options.statusByCode?.[err.code] ?? 400) : 500;
       const code = err instanceof HttpError || err instanceof EdgetuneError ? err.code : 'INTERNAL';
-      if (status >= 500) onServerError({ method: req.method, url: req.url, error: errorMessage(err) });
-      if (!res.headersSent) sendJson(res, status, { error: errorMessage(err), code });
+      if (status >= 500 && status !== 503 && status !== 507) onServerError({ method: req.method, url: req.url, error: errorMessage(err) });
+      // 503 here is always "busy, nothing was done": the client may simply retry.
+      if (!res.headersSent) sendJson(res, status, { error: errorMessage(err), code }, status === 503 ? { 'retry-after': '5' } : {});
       else res.end();
     });
   });
@@ -57,9 +58,10 @@ export async function listen(
   };
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
+    ...headers,
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
   });
