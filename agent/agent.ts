@@ -7,7 +7,7 @@ import { StreamCameraSource } from '../devices/sources/camera-stream.js';
 import { InboxSource } from '../devices/sources/inbox.js';
 import { type SampleSource, SourceError, type TriggerSource, validateLabel } from '../devices/sources/source.js';
 import { Backbone } from '../runtime/backbone/backbone.js';
-import { EdgetuneError, errorMessage } from '../core/errors.js';
+import { ConfigError, EdgetuneError, errorMessage } from '../core/errors.js';
 import { type Head, encodeHead } from '../runtime/head/index.js';
 import { resolveModel } from '../runtime/models/resolve.js';
 import { type Sample, SampleError, SampleStore } from '../runtime/samples/store.js';
@@ -24,7 +24,10 @@ import { mergeHeads } from '../runtime/head/merge.js';
 import { type AppliedHead, FleetSync } from './fleet-sync.js';
 import { pushedConfig } from './pushed-config.js';
 import { AgentUpdater } from './updater.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { writeDurably } from '../core/durable.js';
+import { isLoopback } from './http-guard.js';
 import { readPublicKey } from '../runtime/sync/signing.js';
 
 export interface AgentOptions {
@@ -107,7 +110,8 @@ export class Agent {
           {
             host: config.http.host,
             port: config.http.port,
-            token: config.http.token,
+            token: httpToken(config, log),
+            allowedHosts: config.http.allowedHosts,
             maxUploadBytes: config.http.maxUploadBytes,
             maxConcurrentUploads: config.http.maxConcurrentUploads,
             uploadWaitMs: config.queue.uploadWaitMs,
@@ -527,6 +531,21 @@ export class Agent {
       capture: async () => ({ sample: await this.capture() }),
     };
   }
+}
+
+/** The API's token: the configured one; bound beyond loopback without one, the one in
+ * <data.dir>/http-token, made on first start (a LAN must not drive the device without it). */
+export function httpToken(config: AgentConfig, log: Logger): string | undefined {
+  if (config.http.token || isLoopback(config.http.host)) return config.http.token;
+  const file = join(config.data.dir, 'http-token');
+  if (existsSync(file)) {
+    const token = readFileSync(file, 'utf8').trim();
+    if (token.length < 8) throw new ConfigError('TOKEN_INVALID', `${file}: the API token is shorter than 8 characters`);
+    return token;
+  }
+  writeDurably(file, Buffer.from(`${randomBytes(24).toString('base64url')}\n`), { mode: 0o600 });
+  log.warn('http.host is beyond loopback and http.token is not set: made a token for the API', { file });
+  return readFileSync(file, 'utf8').trim();
 }
 
 /** The installed release this agent runs (set by a bundle's bin/edgetune), or null from a checkout. */

@@ -106,8 +106,11 @@ export const AgentConfigSchema = z
         enabled: z.boolean().default(true),
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
-        /** Required as "Authorization: Bearer <token>" on changes when set. */
+        /** With a token, every route but the page needs it ("Authorization: Bearer <token>", or the page's
+         * login). Bound beyond loopback without one, the agent makes one in <data.dir>/http-token. */
         token: z.string().min(8).optional(),
+        /** Host names the API answers to besides IP addresses, localhost and the host name (DNS rebinding). */
+        allowedHosts: z.array(z.string().min(1)).default([]),
         /** Largest upload accepted, bytes. */
         maxUploadBytes: z
           .number()

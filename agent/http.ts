@@ -1,10 +1,20 @@
 // The agent's local HTTP API and labelling page. Plain node:http: a dozen routes do not need a framework.
-// Changes need "Authorization: Bearer <token>" when a token is configured; reads are open on the bind
-// address (loopback by default).
+// Every request passes the guards in http-guard.ts first (Host, same origin, content type); with a
+// token, every route but the page and the login needs it (bearer header or the page's session cookie).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { rmSync } from 'node:fs';
-import { HttpError, type RunningServer, listen, readJson, requireToken, sendJson } from '../core/json-api.js';
+import { HttpError, type RunningServer, listen, readJson, sendJson } from '../core/json-api.js';
+import {
+  authorized,
+  checkContentType,
+  checkHost,
+  checkSameOrigin,
+  deviceHostNames,
+  isLoopback,
+  same,
+  sessionCookie,
+} from './http-guard.js';
 import { Slots, type UploadedFile, receiveUpload } from './upload.js';
 import { thumbnail } from '../runtime/image/thumbnail.js';
 import type { Sample } from '../runtime/samples/store.js';
@@ -39,6 +49,8 @@ export interface HttpOptions {
   uploadWaitMs: number;
   /** Where uploads are streamed to (on the store's filesystem). */
   incomingDir: string;
+  /** Host names (besides IP literals, localhost and the host name) the API answers to. */
+  allowedHosts: string[];
 }
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -59,11 +71,40 @@ const STATUS_BY_CODE: Record<string, number> = {
 
 export async function startHttpServer(api: AgentApi, options: HttpOptions, log: Logger): Promise<RunningServer> {
   const uploads = new Slots(options.maxConcurrentUploads);
+  const names = deviceHostNames(options.allowedHosts);
   return listen(
-    (req, res) => handle(api, options, uploads, req, res),
+    async (req, res) => {
+      checkHost(req, names);
+      return handle(api, options, uploads, req, res);
+    },
     { host: options.host, port: options.port, statusByCode: STATUS_BY_CODE },
     (fields) => log.error('http request failed', fields),
   );
+}
+
+/** What a request's body must be: an image for uploads, JSON for the routes that read one. */
+function bodyKind(method: string, path: string): 'json' | 'image' | 'none' {
+  if (method === 'POST' && path === '/api/samples') return 'image';
+  if (method === 'PUT' || path === '/api/head/rollback') return 'json';
+  return 'none';
+}
+
+function liveness(health: Record<string, unknown>): Record<string, unknown> {
+  const fleet = health.fleet as { connected?: unknown; queued?: unknown } | undefined;
+  return {
+    status: health.status,
+    release: health.release,
+    ...(fleet ? { fleet: { connected: fleet.connected, queued: fleet.queued } } : {}),
+  };
+}
+
+/** POST /api/login {"token"}: the page's one login; the answer sets the session cookie. */
+async function login(token: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  checkContentType(req, 'json');
+  const body = await readJson(req);
+  if (!token) return sendJson(res, 200, { loggedIn: true, tokenRequired: false });
+  if (typeof body.token !== 'string' || !same(body.token, token)) throw new HttpError(401, 'UNAUTHORIZED', 'wrong token');
+  sendJson(res, 200, { loggedIn: true, tokenRequired: true }, { 'set-cookie': sessionCookie(token) });
 }
 
 /** Refusals (busy, queue full) come before the body is read, so nothing is stored and nothing acknowledged. */
@@ -94,6 +135,7 @@ async function handle(api: AgentApi, options: HttpOptions, uploads: Slots, req: 
   const path = url.pathname;
   const method = req.method ?? 'GET';
   const sampleMatch = /^\/api\/samples\/([0-9a-f]{64})(\/image|\/label)?$/.exec(path);
+  checkSameOrigin(req, method, path);
 
   if (method === 'GET' && path === '/') {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
@@ -105,6 +147,14 @@ async function handle(api: AgentApi, options: HttpOptions, uploads: Slots, req: 
     res.end();
     return;
   }
+  if (method === 'POST' && path === '/api/login') return login(options.token, req, res);
+  const token = options.token;
+  if (token && !authorized(req, token)) {
+    // The release health check runs on the device itself: it learns that the agent is up, nothing more.
+    if (method === 'GET' && path === '/health' && isLoopback(req.socket.remoteAddress)) return sendJson(res, 200, liveness(api.health()));
+    throw new HttpError(401, 'UNAUTHORIZED', 'this agent needs its token: "Authorization: Bearer <token>", or log in on its page');
+  }
+  if (method !== 'GET') checkContentType(req, bodyKind(method, path));
   if (method === 'GET' && path === '/health') return sendJson(res, 200, api.health());
   if (method === 'GET' && path === '/metrics') {
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
@@ -124,7 +174,6 @@ async function handle(api: AgentApi, options: HttpOptions, uploads: Slots, req: 
     });
   }
   if (method === 'POST' && path === '/api/samples') {
-    requireToken(req, options.token);
     const result = await receiveAndStore(api, options, uploads, req, url.searchParams.get('label'));
     return sendJson(res, result.created ? 201 : 200, result);
   }
@@ -147,16 +196,13 @@ async function handle(api: AgentApi, options: HttpOptions, uploads: Slots, req: 
       return sendJson(res, 200, { sample });
     }
     if (method === 'PUT' && sub === '/label') {
-      requireToken(req, options.token);
       const body = await readJson(req);
       return sendJson(res, 200, { sample: api.setLabel(id, labelFrom(body.label, 'label')) });
     }
     if (method === 'DELETE' && sub === '/label') {
-      requireToken(req, options.token);
       return sendJson(res, 200, { sample: api.setLabel(id, null) });
     }
     if (method === 'DELETE' && sub === undefined) {
-      requireToken(req, options.token);
       if (!api.deleteSample(id)) throw new HttpError(404, 'SAMPLE_NOT_FOUND', `no sample ${id}`);
       return sendJson(res, 200, { deleted: id });
     }
@@ -164,15 +210,12 @@ async function handle(api: AgentApi, options: HttpOptions, uploads: Slots, req: 
   if (method === 'GET' && path === '/api/classes') return sendJson(res, 200, { classes: api.classes() });
   if (method === 'GET' && path === '/api/head') return sendJson(res, 200, api.head());
   if (method === 'POST' && path === '/api/train') {
-    requireToken(req, options.token);
     return sendJson(res, 200, await api.train());
   }
   if (method === 'POST' && path === '/api/capture') {
-    requireToken(req, options.token);
     return sendJson(res, 201, await api.capture());
   }
   if (method === 'POST' && path === '/api/head/rollback') {
-    requireToken(req, options.token);
     const body = await readJson(req);
     if (!Number.isInteger(body.version)) throw new HttpError(400, 'BAD_REQUEST', 'field "version" must be an integer');
     return sendJson(res, 200, api.rollback(body.version as number));

@@ -32,8 +32,13 @@ export const LABEL_PAGE = `<!doctype html>
   <span>head <b id="head-version">none</b></span>
   <span>holdout accuracy <b id="head-accuracy">–</b></span>
   <span>samples <b id="sample-count">0</b></span>
+  <span id="store-full" class="err" hidden>store full of labelled samples: new samples are refused</span>
 </header>
 <main>
+  <form class="bar" id="login" hidden>
+    <label>token <input id="token" type="password" autocomplete="current-password"></label>
+    <button>log in</button>
+  </form>
   <div class="bar">
     <label>new class <input id="new-class" placeholder="e.g. daisy" maxlength="64"></label>
     <button id="add-class">add</button>
@@ -46,8 +51,9 @@ export const LABEL_PAGE = `<!doctype html>
   <div class="grid" id="samples"></div>
 </main>
 <script>
-const token = new URLSearchParams(location.search).get('token');
-const headers = token ? { authorization: 'Bearer ' + token } : {};
+// The session cookie (HttpOnly) carries the login; a ?token= link logs in once and leaves the URL.
+const given = new URLSearchParams(location.search).get('token');
+const headers = {};
 let classes = [];
 const extraClasses = new Set();
 const $ = (id) => document.getElementById(id);
@@ -56,9 +62,19 @@ const status = (text, isError) => { $('status').textContent = text; $('status').
 async function api(method, path, body) {
   const res = await fetch(path, { method, headers: { ...headers, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
   const data = await res.json();
+  if (res.status === 401) $('login').hidden = false;
   if (!res.ok) throw new Error(data.error || res.statusText);
   return data;
 }
+
+async function login(token) {
+  await api('POST', '/api/login', { token });
+  $('login').hidden = true;
+}
+$('login').onsubmit = (e) => {
+  e.preventDefault();
+  login($('token').value).then(refresh).then(() => status('logged in'), (err) => status(err.message, true));
+};
 
 function el(tag, props, children) {
   const { dataset, ...rest } = props || {};
@@ -77,6 +93,7 @@ async function refresh() {
   $('head-version').textContent = head.version ?? 'none';
   $('head-accuracy').textContent = head.accuracy == null ? '–' : (head.accuracy * 100).toFixed(1) + ' %';
   $('sample-count').textContent = health.samples;
+  $('store-full').hidden = !health.store.full;
   $('capture').hidden = !health.sources.some((s) => s.name.startsWith('camera:'));
   classes = [...new Set([...cls.classes.map((c) => c.label), ...extraClasses])].sort();
   $('classes').replaceChildren(...cls.classes.map((c) => el('span', { textContent: c.label + ': ' + c.count + '  ' })));
@@ -131,7 +148,8 @@ $('capture').onclick = async () => {
   } catch (e) { status(e.message, true); }
 };
 $('only-unlabelled').onchange = refresh;
-refresh().catch((e) => status(e.message, true));
+if (given) history.replaceState(null, '', location.pathname);
+(given ? login(given) : Promise.resolve()).then(refresh).catch((e) => status(e.message, true));
 setInterval(() => refresh().catch(() => {}), 3000);
 </script>
 </body>

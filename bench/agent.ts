@@ -101,6 +101,7 @@ try {
     json<{ sample: { id: string } }>(`${agent.url}/api/samples${label ? `?label=${label}` : ''}`, {
       method: 'POST',
       body: readFileSync(file),
+      headers: { 'content-type': 'image/jpeg' },
     });
   const labelled = classes.flatMap((c) =>
     photos(c)
