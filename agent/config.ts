@@ -78,6 +78,12 @@ export const AgentConfigSchema = z
             /** After a file is stored: move it to inbox/done, or delete it. */
             after: z.enum(['move', 'delete']).default('move'),
             pollMs: z.number().int().positive().default(1000),
+            /** Larger files are moved to rejected/ without being read, bytes. */
+            maxBytes: z
+              .number()
+              .int()
+              .positive()
+              .default(20 * 1024 * 1024),
           })
           .optional(),
         camera: z
