@@ -4,7 +4,7 @@
 // (refused or malformed messages).
 
 import type Database from 'better-sqlite3';
-import { openDatabase } from '../core/sqlite.js';
+import { type Schema, openDatabase } from '../core/sqlite.js';
 
 export interface DeviceRow {
   id: string;
@@ -56,13 +56,14 @@ export interface AccuracyPoint {
   fleetVersion: number | null;
 }
 
-export class Registry {
-  private readonly db: Database.Database;
-  private readonly statements;
-
-  constructor(path: string) {
-    this.db = openDatabase(path);
-    this.db.exec(`
+/** Schema steps (core/sqlite.ts): append new ones at the end, never edit old ones. v1 is the first
+ * release's schema. */
+export const REGISTRY_SCHEMA: Schema = {
+  name: 'console registry',
+  migrations: [
+    {
+      description: 'devices, device heads, fleet heads, accuracy, problems',
+      up: `
       CREATE TABLE IF NOT EXISTS devices (
         id TEXT PRIMARY KEY, online INTEGER NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
         protocol INTEGER, public_key TEXT, state TEXT NOT NULL
@@ -83,7 +84,17 @@ export class Registry {
       CREATE TABLE IF NOT EXISTS problems (
         at INTEGER NOT NULL, device TEXT, topic TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL
       );
-    `);
+    `,
+    },
+  ],
+};
+
+export class Registry {
+  private readonly db: Database.Database;
+  private readonly statements;
+
+  constructor(path: string) {
+    this.db = openDatabase(path, REGISTRY_SCHEMA);
     this.statements = {
       device: this.db.prepare('SELECT * FROM devices WHERE id = ?'),
       devices: this.db.prepare('SELECT * FROM devices ORDER BY id'),

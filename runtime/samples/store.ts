@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { openDatabase } from '../../core/sqlite.js';
+import { DatabaseError, type Schema, openDatabase } from '../../core/sqlite.js';
 import { EdgetuneError } from '../../core/errors.js';
 import { moveDurably, writeDurably } from '../../core/durable.js';
 import { sha256Hex } from '../../core/hash.js';
@@ -57,7 +57,13 @@ export interface LabelledSet {
   embeddings: Float32Array;
 }
 
-const SCHEMA = `
+/** The store's schema steps (core/sqlite.ts): append, never edit. v1 is the first release's schema. */
+export const STORE_SCHEMA: Schema = {
+  name: 'sample store',
+  migrations: [
+    {
+      description: 'samples, embeddings, heads, meta',
+      up: `
 CREATE TABLE IF NOT EXISTS samples (
   id TEXT PRIMARY KEY,
   created_at INTEGER NOT NULL,
@@ -88,7 +94,10 @@ CREATE TABLE IF NOT EXISTS heads (
   file BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-`;
+`,
+    },
+  ],
+};
 
 interface SampleRow {
   id: string;
@@ -140,13 +149,13 @@ export class SampleStore {
     mkdirSync(this.quarantineDir, { recursive: true });
     const dbPath = join(dir, 'edgetune.db');
     try {
-      this.db = openDatabase(dbPath);
+      this.db = openDatabase(dbPath, STORE_SCHEMA);
       this.db.pragma('foreign_keys = ON');
       this.db.pragma('busy_timeout = 5000');
-      this.db.exec(SCHEMA);
       const check = this.db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new Error(`integrity check: ${String(check)}`);
     } catch (err) {
+      if (err instanceof DatabaseError) throw err;
       throw new SampleError('STORE_CORRUPT', `${dbPath}: cannot open the sample database: ${(err as Error).message}`, { cause: err });
     }
   }
