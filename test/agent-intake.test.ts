@@ -129,6 +129,18 @@ describe("retention never eats a person's work", () => {
   });
 });
 
+describe('labels', () => {
+  it('an upload labelled with a reserved name is refused with 400 and nothing is stored', async () => {
+    const { agent, dir, url } = await startAgent();
+    const reply = await upload(url, daisies[50]!, 'Unknown');
+    expect(reply.status).toBe(400);
+    expect(((await reply.json()) as { error: string }).error).toMatch(/label "Unknown" is reserved/);
+    expect(agent.store.counts().samples).toBe(0);
+    expect(filesUnder(dir, 'images')).toEqual([]);
+    expect(filesUnder(dir, 'incoming')).toEqual([]);
+  });
+});
+
 describe('deletes are final', () => {
   const undecodable = () => Buffer.from(`<html>not a photo ${Math.random()}</html>`);
 
