@@ -9,6 +9,14 @@ import { ConfigError, errorMessage } from '../core/errors.js';
 import { DEFAULT_BACKBONE_ID } from '../runtime/models/catalog.js';
 import { parseWith } from '../core/schema.js';
 
+/** A byte limit, 20 MiB unless set. */
+const Bytes20MiB = () =>
+  z
+    .number()
+    .int()
+    .positive()
+    .default(20 * 1024 * 1024);
+
 const Id = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash or underscore (1-64)');
 
 export const AgentConfigSchema = z.strictObject({
@@ -78,11 +86,7 @@ export const AgentConfigSchema = z.strictObject({
           after: z.enum(['move', 'delete']).default('move'),
           pollMs: z.number().int().positive().default(1000),
           /** Larger files are moved to rejected/ without being read, bytes. */
-          maxBytes: z
-            .number()
-            .int()
-            .positive()
-            .default(20 * 1024 * 1024),
+          maxBytes: Bytes20MiB(),
         })
         .optional(),
       camera: z
@@ -97,11 +101,7 @@ export const AgentConfigSchema = z.strictObject({
           intervalMs: z.number().int().positive().optional(),
           timeoutMs: z.number().int().positive().default(10_000),
           /** Largest image accepted from the command, bytes. */
-          maxBytes: z
-            .number()
-            .int()
-            .positive()
-            .default(20 * 1024 * 1024),
+          maxBytes: Bytes20MiB(),
         })
         .optional(),
     })
@@ -117,11 +117,7 @@ export const AgentConfigSchema = z.strictObject({
       /** Host names the API answers to besides IP addresses, localhost and the host name (DNS rebinding). */
       allowedHosts: z.array(z.string().min(1)).default([]),
       /** Largest upload accepted, bytes. */
-      maxUploadBytes: z
-        .number()
-        .int()
-        .positive()
-        .default(20 * 1024 * 1024),
+      maxUploadBytes: Bytes20MiB(),
       /** Uploads received at once (each streams to a temp file); more wait, then get 503. */
       maxConcurrentUploads: z.number().int().positive().default(2),
     })
