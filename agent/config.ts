@@ -178,6 +178,9 @@ export function readConfigFile(path: string | undefined): unknown {
   }
 }
 
+/** Variables that look like overrides but are not: the model folder every command reads. */
+const NOT_OVERRIDES = new Set(['EDGETUNE_MODEL_DIR']);
+
 /**
  * Environment overrides: EDGETUNE_<SECTION>_<FIELD>, e.g. EDGETUNE_HTTP_PORT=9000,
  * EDGETUNE_DATA_DIR=/var/lib/edgetune, EDGETUNE_HEAD_KIND=prototype. Values are parsed as JSON when they
@@ -189,7 +192,7 @@ export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): Record<
   for (const section of Object.keys(shape)) {
     for (const [key, value] of Object.entries(env)) {
       const prefix = `EDGETUNE_${section.toUpperCase()}_`;
-      if (!key.startsWith(prefix) || value === undefined) continue;
+      if (!key.startsWith(prefix) || value === undefined || NOT_OVERRIDES.has(key)) continue;
       const field = camelCase(key.slice(prefix.length));
       config[section] ??= {};
       const target = config[section] as Record<string, unknown>;
