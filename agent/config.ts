@@ -74,7 +74,7 @@ export const AgentConfigSchema = z.strictObject({
       /** Camera frames are dropped when the queue is full, oldest or newest first; nothing else is. */
       drop: z.enum(['oldest', 'newest']).default('oldest'),
       /** An HTTP upload waits this long for room in a full queue, then gets 503 with Retry-After (nothing stored). */
-      uploadWaitMs: z.number().int().min(0).default(10_000),
+      uploadWaitMs: z.number().int().min(0).default(30_000),
     })
     .prefault({}),
   sources: z

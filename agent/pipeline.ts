@@ -5,7 +5,7 @@
 
 import type { Backbone } from '../runtime/backbone/backbone.js';
 import { EdgetuneError, errorMessage } from '../core/errors.js';
-import { preprocessBytes } from '../runtime/image/preprocess.js';
+import { preprocessBytes, preprocessStoredFile } from '../runtime/image/preprocess.js';
 import type { Sample, SampleStore } from '../runtime/samples/store.js';
 import type { Logger } from '../core/log.js';
 import { BoundedQueue } from './queue.js';
@@ -48,6 +48,9 @@ export interface PipelineStats {
 export class SamplePipeline {
   private readonly queue: BoundedQueue<Job & { enqueuedAt: number }>;
   private running = 0;
+  /** Bytes of encoded images being decoded now: bounded, so a burst of large photos is decoded a few at
+   * a time instead of all held in memory at once. */
+  private decodingBytes = 0;
   private readonly inFlight = new Set<string>();
   private readonly idleWaiters: (() => void)[] = [];
   private readonly roomWaiters: (() => void)[] = [];
@@ -70,6 +73,8 @@ export class SamplePipeline {
       queueLimit: number;
       drop: 'oldest' | 'newest';
       concurrency: number;
+      /** Encoded bytes decoded at once (default 32 MiB); one image always goes, whatever its size. */
+      decodeBudgetBytes?: number;
       maxPixels?: number;
       onEmbedded?: (sample: Sample) => void;
     },
@@ -176,13 +181,18 @@ export class SamplePipeline {
   }
 
   private pump(): void {
+    const budget = this.options.decodeBudgetBytes ?? 32 * 1024 * 1024;
     while (this.running < this.options.concurrency && this.queue.length > 0) {
+      const size = this.jobBytes(this.queue.peek()!);
+      if (this.running > 0 && this.decodingBytes + size > budget) return; // the next finished job pumps again
       const job = this.queue.shift()!;
+      this.decodingBytes += size;
       this.stats.queued = this.queue.length;
       if (this.queue.length < this.options.queueLimit) for (const w of this.roomWaiters.splice(0)) w();
       this.running++;
       this.inFlight.add(job.id);
       void this.process(job).finally(() => {
+        this.decodingBytes -= size;
         this.inFlight.delete(job.id);
         this.running--;
         this.pump();
@@ -191,14 +201,19 @@ export class SamplePipeline {
     }
   }
 
+  private jobBytes(job: Job): number {
+    return job.bytes?.length ?? this.store.get(job.id)?.bytes ?? 0;
+  }
+
   private async process(job: Job & { enqueuedAt: number }): Promise<void> {
-    const bytes = job.bytes ?? this.store.readImage(job.id);
-    if (!bytes) return; // deleted while it waited
+    const where = `sample ${job.id.slice(0, 12)}`;
+    const options = { resize: this.backbone.manifest.resize, ...(this.options.maxPixels ? { maxPixels: this.options.maxPixels } : {}) };
+    const stored = job.bytes ? undefined : this.store.imageFile(job.id);
+    if (!job.bytes && !stored) return; // deleted while it waited
     try {
-      const input = await preprocessBytes(bytes, `sample ${job.id.slice(0, 12)}`, this.backbone.manifest.input, {
-        resize: this.backbone.manifest.resize,
-        ...(this.options.maxPixels ? { maxPixels: this.options.maxPixels } : {}),
-      });
+      const input = job.bytes
+        ? await preprocessBytes(job.bytes, where, this.backbone.manifest.input, options)
+        : await preprocessStoredFile(stored!, where, this.backbone.manifest.input, options);
       const embedding = await this.backbone.embed(input);
       if (!this.store.get(job.id)) return; // deleted meanwhile
       this.store.putEmbedding(job.id, this.backbone.id, embedding);
@@ -216,7 +231,8 @@ export class SamplePipeline {
         return;
       }
       const sample = this.store.get(job.id);
-      if (!sample) return; // deleted while it was decoded: it stays deleted
+      const bytes = job.bytes ?? this.store.readImage(job.id);
+      if (!sample || !bytes) return; // deleted while it was decoded: it stays deleted
       this.stats.quarantined++;
       this.store.quarantine(bytes, { origin: sample.origin, error: err.message, label: sample.label });
       this.store.removeImage(job.id);

@@ -59,6 +59,10 @@ export class BoundedQueue<T extends QueueItem> {
     return before - this.items.length;
   }
 
+  peek(): T | undefined {
+    return this.items[0];
+  }
+
   shift(): T | undefined {
     return this.items.shift();
   }

@@ -17,7 +17,10 @@ const Triple = z.tuple([z.number(), z.number(), z.number()]);
 const FileName = z
   .string()
   .min(1)
-  .refine((name) => !/[/\\\0]/.test(name) && name !== '.' && name !== '..', 'must be a file name beside the manifest, without folders or ..');
+  .refine(
+    (name) => !/[/\\\0]/.test(name) && name !== '.' && name !== '..',
+    'must be a file name beside the manifest, without folders or ..',
+  );
 
 export const ModelManifestSchema = z.object({
   /** Stable id; heads record it and refuse to load on another backbone. */

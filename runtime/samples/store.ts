@@ -250,6 +250,13 @@ export class SampleStore {
     return join(this.imagesDir, id.slice(0, 2), id);
   }
 
+  /** The path of a sample's image file, when it has one. */
+  imageFile(id: string): string | undefined {
+    const sample = this.get(id);
+    const path = this.imagePath(id);
+    return sample?.hasImage && existsSync(path) ? path : undefined;
+  }
+
   readImage(id: string): Buffer | undefined {
     const sample = this.get(id);
     if (!sample?.hasImage) return undefined;
