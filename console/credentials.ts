@@ -6,32 +6,15 @@ import { promisify } from 'node:util';
 
 const scryptAsync = promisify(scrypt) as (password: Buffer, salt: Buffer, keylen: number) => Promise<Buffer>;
 import type Database from 'better-sqlite3';
-import { type Schema, openDatabase } from '../core/sqlite.js';
+import { openDatabase } from '../core/sqlite.js';
+import { CONSOLE_SCHEMA } from './console-db.js';
 import { checkId } from '../runtime/sync/protocol.js';
-
-/** Schema steps (core/sqlite.ts): append new ones at the end, never edit old ones. v1 is the first
- * release's schema. */
-export const CREDENTIALS_SCHEMA: Schema = {
-  name: 'device credentials',
-  migrations: [
-    {
-      description: 'per-device broker credentials',
-      up: `CREATE TABLE IF NOT EXISTS credentials (
-        device TEXT PRIMARY KEY,
-        salt BLOB NOT NULL,
-        hash BLOB NOT NULL,
-        mosquitto TEXT NOT NULL,
-        created_at INTEGER NOT NULL
-      )`,
-    },
-  ],
-};
 
 export class DeviceCredentials {
   private readonly db: Database.Database;
 
   constructor(path: string) {
-    this.db = openDatabase(path, CREDENTIALS_SCHEMA);
+    this.db = openDatabase(path, CONSOLE_SCHEMA);
   }
 
   /** Creates (or replaces) a device's credentials; returns the password, which is not stored. */

@@ -4,7 +4,8 @@
 // (refused or malformed messages).
 
 import type Database from 'better-sqlite3';
-import { type Schema, openDatabase } from '../core/sqlite.js';
+import { openDatabase } from '../core/sqlite.js';
+import { CONSOLE_SCHEMA } from './console-db.js';
 
 export interface DeviceRow {
   id: string;
@@ -56,45 +57,12 @@ export interface AccuracyPoint {
   fleetVersion: number | null;
 }
 
-/** Schema steps (core/sqlite.ts): append new ones at the end, never edit old ones. v1 is the first
- * release's schema. */
-export const REGISTRY_SCHEMA: Schema = {
-  name: 'console registry',
-  migrations: [
-    {
-      description: 'devices, device heads, fleet heads, accuracy, problems',
-      up: `
-      CREATE TABLE IF NOT EXISTS devices (
-        id TEXT PRIMARY KEY, online INTEGER NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
-        protocol INTEGER, public_key TEXT, state TEXT NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS device_heads (
-        id TEXT PRIMARY KEY, device TEXT NOT NULL, version INTEGER NOT NULL, backbone TEXT NOT NULL, dim INTEGER NOT NULL,
-        kind TEXT NOT NULL, accuracy REAL, received_at INTEGER NOT NULL, bytes BLOB NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS device_heads_by_device ON device_heads (device, version);
-      CREATE TABLE IF NOT EXISTS fleet_heads (
-        version INTEGER PRIMARY KEY, status TEXT NOT NULL, merged TEXT NOT NULL, held_back TEXT NOT NULL,
-        note TEXT, created_at INTEGER NOT NULL, message BLOB NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS accuracy (
-        device TEXT NOT NULL, at INTEGER NOT NULL, accuracy REAL NOT NULL, head_version INTEGER, fleet_version INTEGER
-      );
-      CREATE INDEX IF NOT EXISTS accuracy_by_device ON accuracy (device, at);
-      CREATE TABLE IF NOT EXISTS problems (
-        at INTEGER NOT NULL, device TEXT, topic TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL
-      );
-    `,
-    },
-  ],
-};
-
 export class Registry {
   private readonly db: Database.Database;
   private readonly statements;
 
   constructor(path: string) {
-    this.db = openDatabase(path, REGISTRY_SCHEMA);
+    this.db = openDatabase(path, CONSOLE_SCHEMA);
     this.statements = {
       device: this.db.prepare('SELECT * FROM devices WHERE id = ?'),
       devices: this.db.prepare('SELECT * FROM devices ORDER BY id'),

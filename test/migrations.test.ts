@@ -6,8 +6,9 @@ import { copyFileSync, cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DeviceCredentials, CREDENTIALS_SCHEMA } from '../console/credentials.js';
-import { REGISTRY_SCHEMA, Registry } from '../console/registry.js';
+import { CONSOLE_SCHEMA } from '../console/console-db.js';
+import { DeviceCredentials } from '../console/credentials.js';
+import { Registry } from '../console/registry.js';
 import { DatabaseError, migrate, openDatabase, schemaVersion } from '../core/sqlite.js';
 import { STORE_SCHEMA, SampleStore } from '../runtime/samples/store.js';
 import { OUTBOX_SCHEMA, Outbox } from '../runtime/sync/outbox.js';
@@ -70,21 +71,31 @@ describe("databases written by today's release (user_version 0)", () => {
     outbox.close();
     expect(versionOf(outboxPath)).toBe(OUTBOX_SCHEMA.migrations.length);
 
+    // The console keeps its registry and the device credentials in one file, as the console opens them.
     const registryPath = copy('registry.db');
     const registry = new Registry(registryPath);
+    const credentials = new DeviceCredentials(registryPath);
     expect(registry.device('pi-1')?.state).toEqual({ samples: 3 });
     expect(registry.accuracyHistory('pi-1').map((a) => a.accuracy)).toEqual([0.8]);
     expect(registry.problems().map((p) => p.code)).toEqual(['X']);
-    registry.close();
-    expect(versionOf(registryPath)).toBe(REGISTRY_SCHEMA.migrations.length);
-
-    const credentialsPath = copy('credentials.db');
-    const credentials = new DeviceCredentials(credentialsPath);
     expect(credentials.mosquittoPasswords()).toHaveLength(1);
     expect(credentials.mosquittoPasswords()[0]).toMatch(/^pi-1:\$7\$/);
     expect(await credentials.verify('pi-1', 'not the password')).toBe(false);
+    credentials.issue('pi-2');
+    expect(credentials.mosquittoPasswords()).toHaveLength(2);
     credentials.close();
-    expect(versionOf(credentialsPath)).toBe(CREDENTIALS_SCHEMA.migrations.length);
+    registry.close();
+    expect(versionOf(registryPath)).toBe(CONSOLE_SCHEMA.migrations.length);
+    // A new file opened the other way round: the one version serves both parts.
+    const fresh = join(tmp.path, 'fresh-registry.db');
+    new DeviceCredentials(fresh).close();
+    const again = new Registry(fresh);
+    again.recordState('pi-3', {}, 1, null);
+    again.close();
+    const creds = new DeviceCredentials(fresh);
+    creds.issue('pi-3');
+    expect(creds.mosquittoPasswords()).toHaveLength(1);
+    creds.close();
   });
 });
 
@@ -97,9 +108,9 @@ describe('a database from a newer release', () => {
     const outbox = copy('outbox.db');
     cases.push([outbox, () => new Outbox(outbox), 'outbox', OUTBOX_SCHEMA.migrations.length]);
     const registry = copy('registry.db');
-    cases.push([registry, () => new Registry(registry), 'console registry', REGISTRY_SCHEMA.migrations.length]);
-    const credentials = copy('credentials.db');
-    cases.push([credentials, () => new DeviceCredentials(credentials), 'device credentials', CREDENTIALS_SCHEMA.migrations.length]);
+    cases.push([registry, () => new Registry(registry), 'console registry', CONSOLE_SCHEMA.migrations.length]);
+    const credentials = copy('registry.db');
+    cases.push([credentials, () => new DeviceCredentials(credentials), 'console registry', CONSOLE_SCHEMA.migrations.length]);
     for (const [path, open, name, latest] of cases) {
       setVersion(path, latest + 1);
       const before = readFileSync(path);
