@@ -30,7 +30,6 @@ export function checkHost(req: IncomingMessage, names: Set<string>): void {
   const bare = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
   if (isIP(bare) !== 0 || names.has(bare)) return;
   throw new HttpError(
-    421,
     'HOST_NOT_ALLOWED',
     `Host ${JSON.stringify(req.headers.host ?? '')} is not a name of this device: use its IP address, or add the name to http.allowedHosts`,
   );
@@ -41,11 +40,11 @@ export function checkSameOrigin(req: IncomingMessage, method: string, path: stri
   const site = req.headers['sec-fetch-site'];
   const navigation = method === 'GET' && path === '/' && req.headers['sec-fetch-mode'] === 'navigate';
   if (site !== undefined && site !== 'same-origin' && site !== 'none' && !navigation) {
-    throw new HttpError(403, 'CROSS_ORIGIN', `requests from another site (Sec-Fetch-Site: ${site}) are refused`);
+    throw new HttpError('CROSS_ORIGIN', `requests from another site (Sec-Fetch-Site: ${site}) are refused`);
   }
   const origin = req.headers.origin;
   if (origin !== undefined && !navigation && origin !== `http://${req.headers.host ?? ''}`) {
-    throw new HttpError(403, 'CROSS_ORIGIN', `requests from ${origin} are refused: only the agent's own page may call its API`);
+    throw new HttpError('CROSS_ORIGIN', `requests from ${origin} are refused: only the agent's own page may call its API`);
   }
 }
 
@@ -58,7 +57,7 @@ export function checkContentType(req: IncomingMessage, expected: 'json' | 'image
       : type === 'application/json' || (expected === 'none' && type === '');
   if (!ok) {
     const want = expected === 'image' ? 'image/* or application/octet-stream' : 'application/json';
-    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(type)} is not accepted here: send ${want}`);
+    throw new HttpError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(type)} is not accepted here: send ${want}`);
   }
 }
 

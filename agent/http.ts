@@ -54,22 +54,6 @@ export interface HttpOptions {
   allowedHosts: string[];
 }
 
-const STATUS_BY_CODE: Record<string, number> = {
-  SAMPLE_NOT_FOUND: 404,
-  HEAD_NOT_FOUND: 404,
-  LABEL_INVALID: 400,
-  NOT_ENOUGH_LABELS: 409,
-  TRAINING_BUSY: 409,
-  NO_CAMERA: 409,
-  CAMERA_FAILED: 502,
-  CAMERA_EMPTY: 502,
-  CAMERA_TIMEOUT: 504,
-  CAMERA_TOO_LARGE: 502,
-  CAMERA_DROPPED: 503,
-  QUEUE_FULL: 503,
-  STORE_FULL: 507,
-};
-
 export async function startHttpServer(api: AgentApi, options: HttpOptions, log: Logger): Promise<RunningServer> {
   const uploads = new Slots(options.maxConcurrentUploads);
   const names = deviceHostNames(options.allowedHosts);
@@ -79,7 +63,7 @@ export async function startHttpServer(api: AgentApi, options: HttpOptions, log: 
       checkHost(req, names);
       return handle(api, options, page, uploads, req, res);
     },
-    { host: options.host, port: options.port, statusByCode: STATUS_BY_CODE },
+    { host: options.host, port: options.port },
     (fields) => log.error('http request failed', fields),
   );
 }
@@ -105,14 +89,14 @@ async function login(token: string | undefined, req: IncomingMessage, res: Serve
   checkContentType(req, 'json');
   const body = await readJson(req);
   if (!token) return sendJson(res, 200, { loggedIn: true, tokenRequired: false });
-  if (typeof body.token !== 'string' || !same(body.token, token)) throw new HttpError(401, 'UNAUTHORIZED', 'wrong token');
+  if (typeof body.token !== 'string' || !same(body.token, token)) throw new HttpError('UNAUTHORIZED', 'wrong token');
   sendJson(res, 200, { loggedIn: true, tokenRequired: true }, { 'set-cookie': sessionCookie(token) });
 }
 
 /** Refusals (busy, queue full) come before the body is read, so nothing is stored and nothing acknowledged. */
 async function receiveAndStore(api: AgentApi, options: HttpOptions, uploads: Slots, req: IncomingMessage, label: string | null) {
   const release = await uploads.acquire(options.uploadWaitMs);
-  if (!release) throw new HttpError(503, 'UPLOADS_BUSY', `${uploads.size} uploads are being received; nothing was stored: retry later`);
+  if (!release) throw new HttpError('UPLOADS_BUSY', `${uploads.size} uploads are being received; nothing was stored: retry later`);
   try {
     await api.waitForQueueRoom();
     const file = await receiveUpload(req, options.incomingDir, options.maxUploadBytes);
@@ -128,7 +112,7 @@ async function receiveAndStore(api: AgentApi, options: HttpOptions, uploads: Slo
 
 function labelFrom(value: unknown, field: string): string | null {
   if (value === null) return null;
-  if (typeof value !== 'string') throw new HttpError(400, 'LABEL_INVALID', `field "${field}" must be a string or null`);
+  if (typeof value !== 'string') throw new HttpError('LABEL_INVALID', `field "${field}" must be a string or null`);
   return value;
 }
 
@@ -157,7 +141,7 @@ async function handle(
   if (token && !authorized(req, token)) {
     // The release health check runs on the device itself: it learns that the agent is up, nothing more.
     if (method === 'GET' && path === '/health' && isLoopback(req.socket.remoteAddress)) return sendJson(res, 200, liveness(api.health()));
-    throw new HttpError(401, 'UNAUTHORIZED', 'this agent needs its token: "Authorization: Bearer <token>", or log in on its page');
+    throw new HttpError('UNAUTHORIZED', 'this agent needs its token: "Authorization: Bearer <token>", or log in on its page');
   }
   if (method !== 'GET') checkContentType(req, bodyKind(method, path));
   if (method === 'GET' && path === '/health') return sendJson(res, 200, api.health());
@@ -186,7 +170,7 @@ async function handle(
     const [, id, sub] = sampleMatch as unknown as [string, string, string | undefined];
     if (method === 'GET' && sub === '/image') {
       const bytes = api.sampleImage(id);
-      if (!bytes) throw new HttpError(404, 'IMAGE_NOT_FOUND', `sample ${id} has no stored image`);
+      if (!bytes) throw new HttpError('IMAGE_NOT_FOUND', `sample ${id} has no stored image`);
       const body = url.searchParams.has('full') ? bytes : await thumbnail(bytes, `sample ${id.slice(0, 12)}`);
       res.writeHead(200, {
         'content-type': url.searchParams.has('full') ? 'application/octet-stream' : 'image/jpeg',
@@ -197,7 +181,7 @@ async function handle(
     }
     if (method === 'GET' && sub === undefined) {
       const sample = api.getSample(id);
-      if (!sample) throw new HttpError(404, 'SAMPLE_NOT_FOUND', `no sample ${id}`);
+      if (!sample) throw new HttpError('SAMPLE_NOT_FOUND', `no sample ${id}`);
       return sendJson(res, 200, { sample });
     }
     if (method === 'PUT' && sub === '/label') {
@@ -208,7 +192,7 @@ async function handle(
       return sendJson(res, 200, { sample: api.setLabel(id, null) });
     }
     if (method === 'DELETE' && sub === undefined) {
-      if (!api.deleteSample(id)) throw new HttpError(404, 'SAMPLE_NOT_FOUND', `no sample ${id}`);
+      if (!api.deleteSample(id)) throw new HttpError('SAMPLE_NOT_FOUND', `no sample ${id}`);
       return sendJson(res, 200, { deleted: id });
     }
   }
@@ -222,8 +206,8 @@ async function handle(
   }
   if (method === 'POST' && path === '/api/head/rollback') {
     const body = await readJson(req);
-    if (!Number.isInteger(body.version)) throw new HttpError(400, 'BAD_REQUEST', 'field "version" must be an integer');
+    if (!Number.isInteger(body.version)) throw new HttpError('BAD_REQUEST', 'field "version" must be an integer');
     return sendJson(res, 200, api.rollback(body.version as number));
   }
-  throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+  throw new HttpError('NOT_FOUND', `no route ${method} ${path}`);
 }

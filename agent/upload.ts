@@ -16,7 +16,7 @@ export interface UploadedFile {
 /** Streams the request body to `<dir>/<random>.part` (fsynced), refusing more than `limit` bytes. */
 export async function receiveUpload(req: IncomingMessage, dir: string, limit: number): Promise<UploadedFile> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit}`);
+  if (declared > limit) throw new HttpError('PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit}`);
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${randomBytes(12).toString('hex')}.part`);
   const fd = openSync(path, 'wx', 0o600);
@@ -26,11 +26,11 @@ export async function receiveUpload(req: IncomingMessage, dir: string, limit: nu
     for await (const chunk of req) {
       const buffer = chunk as Buffer;
       bytes += buffer.length;
-      if (bytes > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body exceeds the limit of ${limit} bytes`);
+      if (bytes > limit) throw new HttpError('PAYLOAD_TOO_LARGE', `body exceeds the limit of ${limit} bytes`);
       hash.update(buffer);
       writeSync(fd, buffer);
     }
-    if (bytes === 0) throw new HttpError(400, 'EMPTY_BODY', 'POST an image as the request body');
+    if (bytes === 0) throw new HttpError('EMPTY_BODY', 'POST an image as the request body');
     fsyncSync(fd);
   } catch (err) {
     closeSync(fd);

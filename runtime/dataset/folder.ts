@@ -36,7 +36,7 @@ export function readFolderDataset(root: string, classes?: string[]): FolderDatas
   const items: LabelledImage[] = [];
   for (const folder of folders) {
     const reserved = reservedLabelProblem(folder);
-    if (reserved) throw new DatasetError('LABEL_RESERVED', `${join(root, folder)}: class "${folder}" ${reserved}`);
+    if (reserved) throw new DatasetError('DATASET_RESERVED_CLASS', `${join(root, folder)}: class "${folder}" ${reserved}`);
     const label = order.indexOf(folder);
     if (label < 0) {
       throw new DatasetError('DATASET_UNKNOWN_CLASS', `${join(root, folder)}: class "${folder}" is not one of ${order.join(', ')}`);

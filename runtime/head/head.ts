@@ -66,7 +66,7 @@ export class Head {
     if (new Set(meta.labels).size !== k) throw new HeadError('HEAD_INVALID', `duplicate labels in ${meta.labels.join(', ')}`);
     for (const label of meta.labels) {
       const problem = reservedLabelProblem(label);
-      if (problem) throw new HeadError('LABEL_RESERVED', `class ${JSON.stringify(label)} ${problem}`);
+      if (problem) throw new HeadError('HEAD_LABEL', `class ${JSON.stringify(label)} ${problem}`);
     }
     if (weights.length !== k * meta.dim || bias.length !== k || meta.counts.length !== k) {
       throw new HeadError(
