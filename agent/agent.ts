@@ -7,7 +7,7 @@ import { StreamCameraSource } from '../devices/sources/camera-stream.js';
 import { InboxSource } from '../devices/sources/inbox.js';
 import { type SampleSource, SourceError, type TriggerSource, validateLabel } from '../devices/sources/source.js';
 import { Backbone } from '../runtime/backbone/backbone.js';
-import { EdgetuneError, errorMessage } from '../core/errors.js';
+import { ConfigError, EdgetuneError, errorMessage } from '../core/errors.js';
 import { type Head, encodeHead } from '../runtime/head/index.js';
 import { resolveModel } from '../runtime/models/resolve.js';
 import { type Sample, SampleError, SampleStore } from '../runtime/samples/store.js';
@@ -15,13 +15,20 @@ import type { AgentConfig } from './config.js';
 import { type AgentApi, startHttpServer } from './http.js';
 import type { HealthJson } from './api-types.js';
 import { type Logger, createLogger } from '../core/log.js';
-import { type Predictor, SamplePipeline } from './pipeline.js';
+import { type IntakeResult, type Predictor, SamplePipeline } from './pipeline.js';
+import { type UploadedFile, clearIncoming } from './upload.js';
+import { sha256Hex } from '../core/hash.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type TrainOutcome, compareOnHoldout, loadCurrentHead, trainFromStore } from './trainer.js';
 import { mergeHeads } from '../runtime/head/merge.js';
 import { type AppliedHead, FleetSync } from './fleet-sync.js';
 import { pushedConfig } from './pushed-config.js';
 import { AgentUpdater } from './updater.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { writeDurably } from '../core/durable.js';
+import { isLoopback } from './http-guard.js';
 import { readPublicKey } from '../runtime/sync/signing.js';
 
 export interface AgentOptions {
@@ -95,11 +102,22 @@ export class Agent {
       owner.agent = agent;
       agent.head = loadCurrentHead(store, { backboneId: backbone.id, dim: backbone.dim });
       pushedConfig.apply(config, pushedConfig.load(store));
+      agent.enforceRetention();
+      clearIncoming(agent.incomingDir);
       const requeued = pipeline.requeueMissing();
       if (config.http.enabled) {
         agent.http = await startHttpServer(
           agent.api(),
-          { host: config.http.host, port: config.http.port, token: config.http.token, maxUploadBytes: config.http.maxUploadBytes },
+          {
+            host: config.http.host,
+            port: config.http.port,
+            token: httpToken(config, log),
+            allowedHosts: config.http.allowedHosts,
+            maxUploadBytes: config.http.maxUploadBytes,
+            maxConcurrentUploads: config.http.maxConcurrentUploads,
+            uploadWaitMs: config.queue.uploadWaitMs,
+            incomingDir: agent.incomingDir,
+          },
           log,
         );
       }
@@ -144,6 +162,11 @@ export class Agent {
     }
   }
 
+  /** Where HTTP uploads are streamed before they join the store (same filesystem, so a rename). */
+  get incomingDir(): string {
+    return join(this.config.data.dir, 'incoming');
+  }
+
   get url(): string | undefined {
     return this.http?.url;
   }
@@ -159,13 +182,66 @@ export class Agent {
     return { predict: (embedding) => head.predict(embedding, { threshold }) };
   }
 
-  /** Stores a sample from any source; resolves once it is durable. */
-  ingest(bytes: Buffer, label: string | null, origin: string): ReturnType<SamplePipeline['ingest']> {
+  /** Stores a sample now; returns once it is durable and queued for embedding. `droppable` marks a live
+   * camera frame, which the queue may drop; anything else is kept (STORE_FULL when labelled samples fill
+   * the store). */
+  ingest(bytes: Buffer, label: string | null, origin: string, options: { droppable?: boolean } = {}): IntakeResult {
     const clean = label === null ? null : validateLabel(label, origin);
-    const result = this.pipeline.ingest(bytes, { origin, label: clean });
-    if (clean !== null && (result.created || result.sample.label !== clean)) this.noteLabelChange();
-    this.enforceRetention();
+    if (!this.store.get(sha256Hex(bytes))) this.makeRoom(bytes.length);
+    const result = this.pipeline.ingest(bytes, { origin, label: clean, droppable: options.droppable === true });
+    this.afterIngest(result, clean);
     return result;
+  }
+
+  /** An HTTP upload, already streamed to a temp file: acknowledged (resolves) only once it is durable in
+   * the store and queued for embedding; refused before that when the store is full of labelled samples. */
+  async acceptUpload(file: UploadedFile, label: string | null): Promise<IntakeResult> {
+    const clean = label === null ? null : validateLabel(label, 'upload');
+    const bytes = this.store.embeddingsOnly ? await readFile(file.path) : undefined;
+    const known = this.store.get(file.sha256);
+    if (!known) await this.waitForQueueRoom();
+    // From here to the queue nothing awaits, so no other upload takes the room in between.
+    if (!this.store.get(file.sha256)) this.makeRoom(file.bytes);
+    const result = bytes
+      ? this.pipeline.ingest(bytes, { origin: 'upload', label: clean })
+      : this.pipeline.ingestFile(file, { origin: 'upload', label: clean });
+    this.afterIngest(result, clean);
+    return result;
+  }
+
+  /** Waits (bounded) until the embedding queue has room for an upload; QUEUE_FULL when it has none. */
+  async waitForQueueRoom(): Promise<void> {
+    if (await this.pipeline.waitForRoom(this.config.queue.uploadWaitMs)) return;
+    throw new SampleError(
+      'QUEUE_FULL',
+      `the embedding queue is full (${this.pipeline.stats.queued} samples waiting for ${Math.round(this.config.queue.uploadWaitMs / 1000)} s); nothing was stored: retry later`,
+    );
+  }
+
+  deleteSample(id: string): boolean {
+    this.pipeline.forget(id);
+    const deleted = this.store.delete(id);
+    if (deleted) this.fleet?.samplesChanged();
+    return deleted;
+  }
+
+  private afterIngest(result: IntakeResult, label: string | null): void {
+    if (label !== null && (result.created || result.sample.label !== label)) this.noteLabelChange();
+  }
+
+  /** Retention before a new sample is stored, so what is acknowledged is what is kept. */
+  private makeRoom(incomingBytes: number): void {
+    const { maxSamples, maxBytes } = this.retention;
+    if (maxSamples === undefined && maxBytes === undefined) return;
+    const deleted = this.store.makeRoom(this.retention, incomingBytes);
+    for (const id of deleted) this.pipeline.forget(id);
+    if (deleted.length > 0) this.log.info('retention removed unlabelled samples', { deleted: deleted.length });
+  }
+
+  /** True when labelled samples fill the retention limits: new samples are refused until some go. */
+  storeFull(): boolean {
+    const { maxSamples, maxBytes } = this.retention;
+    return (maxSamples !== undefined || maxBytes !== undefined) && this.store.isFull(this.retention);
   }
 
   setLabel(id: string, label: string | null): Sample {
@@ -344,11 +420,12 @@ export class Agent {
     }
   }
 
+  /** At start: limits may have been lowered since the store was filled. */
   private enforceRetention(): void {
     const { maxSamples, maxBytes } = this.retention;
     if (maxSamples === undefined && maxBytes === undefined) return;
-    const deleted = this.store.enforceRetention({ ...pick({ maxSamples, maxBytes }) });
-    if (deleted > 0) this.log.info('retention removed samples', { deleted });
+    const deleted = this.store.enforceRetention(this.retention);
+    if (deleted.length > 0) this.log.info('retention removed unlabelled samples', { deleted: deleted.length });
   }
 
   private startSources(): void {
@@ -371,7 +448,12 @@ export class Agent {
     for (const source of this.sources) {
       source.start(async (sample) => {
         if (source.canWait) await this.pipeline.waitForRoom();
-        const result = this.ingest(sample.bytes, sample.label, sample.origin);
+        // A live frame the full queue would drop is not stored at all.
+        else if (sample.label === null && !this.pipeline.wouldQueueFrame()) {
+          this.pipeline.stats.dropped++;
+          return undefined;
+        }
+        const result = this.ingest(sample.bytes, sample.label, sample.origin, { droppable: !source.canWait });
         return result.queued || !result.created ? result.sample.id : undefined;
       });
     }
@@ -390,6 +472,13 @@ export class Agent {
       samples: counts.samples,
       labelled: counts.labelled,
       queue: this.pipeline.stats.queued,
+      store: {
+        full: this.storeFull(),
+        samples: counts.samples,
+        bytes: counts.bytes,
+        maxSamples: this.retention.maxSamples ?? null,
+        maxBytes: this.retention.maxBytes ?? null,
+      },
       sources: this.sources.map((s) => s.status()),
       ...(this.fleet ? { fleet: this.fleet.status() } : {}),
       ...(this.updater ? { update: this.updater.status } : {}),
@@ -426,9 +515,10 @@ export class Agent {
       listSamples: (q) => this.store.list(q),
       getSample: (id) => this.store.get(id),
       sampleImage: (id) => this.store.readImage(id),
-      upload: (bytes, label) => this.ingest(bytes, label, 'upload'),
+      waitForQueueRoom: () => this.waitForQueueRoom(),
+      upload: (file, label) => this.acceptUpload(file, label),
       setLabel: (id, label) => this.setLabel(id, label),
-      deleteSample: (id) => this.store.delete(id),
+      deleteSample: (id) => this.deleteSample(id),
       classes: () => Object.entries(this.store.counts().perClass).map(([label, count]) => ({ label, count })),
       head: () => ({
         version: this.head?.meta.version ?? null,
@@ -442,6 +532,21 @@ export class Agent {
       capture: async () => ({ sample: await this.capture() }),
     };
   }
+}
+
+/** The API's token: the configured one; bound beyond loopback without one, the one in
+ * <data.dir>/http-token, made on first start (a LAN must not drive the device without it). */
+export function httpToken(config: AgentConfig, log: Logger): string | undefined {
+  if (config.http.token || isLoopback(config.http.host)) return config.http.token;
+  const file = join(config.data.dir, 'http-token');
+  if (existsSync(file)) {
+    const token = readFileSync(file, 'utf8').trim();
+    if (token.length < 8) throw new ConfigError('TOKEN_INVALID', `${file}: the API token is shorter than 8 characters`);
+    return token;
+  }
+  writeDurably(file, Buffer.from(`${randomBytes(24).toString('base64url')}\n`), { mode: 0o600 });
+  log.warn('http.host is beyond loopback and http.token is not set: made a token for the API', { file });
+  return readFileSync(file, 'utf8').trim();
 }
 
 /** The installed release this agent runs (set by a bundle's bin/edgetune), or null from a checkout. */

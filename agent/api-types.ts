@@ -25,6 +25,8 @@ export interface HealthJson {
   headVersion: number | null;
   samples: number;
   labelled: number;
+  /** `full`: labelled samples fill the retention limits, new samples are refused. */
+  store: { full: boolean; samples: number; bytes: number; maxSamples: number | null; maxBytes: number | null };
   sources: SourceStatusJson[];
   [key: string]: unknown;
 }

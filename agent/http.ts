@@ -1,9 +1,21 @@
 // The agent's local HTTP API and labelling page. Plain node:http: a dozen routes do not need a framework.
-// Changes need "Authorization: Bearer <token>" when a token is configured; reads are open on the bind
-// address (loopback by default).
+// Every request passes the guards in http-guard.ts first (Host, same origin, content type); with a
+// token, every route but the page and the login needs it (bearer header or the page's session cookie).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, type RunningServer, listen, readBody, readJson, requireToken, sendJson } from '../core/json-api.js';
+import { rmSync } from 'node:fs';
+import { HttpError, type RunningServer, listen, readJson, sendJson } from '../core/json-api.js';
+import {
+  authorized,
+  checkContentType,
+  checkHost,
+  checkSameOrigin,
+  deviceHostNames,
+  isLoopback,
+  same,
+  sessionCookie,
+} from './http-guard.js';
+import { Slots, type UploadedFile, receiveUpload } from './upload.js';
 import { thumbnail } from '../runtime/image/thumbnail.js';
 import type { Sample } from '../runtime/samples/store.js';
 import type { Logger } from '../core/log.js';
@@ -16,7 +28,9 @@ export interface AgentApi {
   listSamples(query: { labelled?: boolean; limit: number; offset: number }): Sample[];
   getSample(id: string): Sample | undefined;
   sampleImage(id: string): Buffer | undefined;
-  upload(bytes: Buffer, label: string | null): { sample: Sample; created: boolean; queued: boolean };
+  /** Resolves when the embedding queue has room for an upload; rejects (QUEUE_FULL) after a bounded wait. */
+  waitForQueueRoom(): Promise<void>;
+  upload(file: UploadedFile, label: string | null): Promise<{ sample: Sample; created: boolean; queued: boolean }>;
   setLabel(id: string, label: string | null): Sample;
   deleteSample(id: string): boolean;
   classes(): ClassCountJson[];
@@ -31,15 +45,69 @@ export interface HttpOptions {
   port: number;
   token?: string | undefined;
   maxUploadBytes: number;
+  /** Uploads received at once; more wait up to `uploadWaitMs`, then get 503. */
+  maxConcurrentUploads: number;
+  uploadWaitMs: number;
+  /** Where uploads are streamed to (on the store's filesystem). */
+  incomingDir: string;
+  /** Host names (besides IP literals, localhost and the host name) the API answers to. */
+  allowedHosts: string[];
 }
 
 export async function startHttpServer(api: AgentApi, options: HttpOptions, log: Logger): Promise<RunningServer> {
+  const uploads = new Slots(options.maxConcurrentUploads);
+  const names = deviceHostNames(options.allowedHosts);
   const page = await loadPage('agent');
   return listen(
-    (req, res) => handle(api, options, page, req, res),
+    async (req, res) => {
+      checkHost(req, names);
+      return handle(api, options, page, uploads, req, res);
+    },
     { host: options.host, port: options.port },
     (fields) => log.error('http request failed', fields),
   );
+}
+
+/** What a request's body must be: an image for uploads, JSON for the routes that read one. */
+function bodyKind(method: string, path: string): 'json' | 'image' | 'none' {
+  if (method === 'POST' && path === '/api/samples') return 'image';
+  if (method === 'PUT' || path === '/api/head/rollback') return 'json';
+  return 'none';
+}
+
+function liveness(health: Record<string, unknown>): Record<string, unknown> {
+  const fleet = health.fleet as { connected?: unknown; queued?: unknown } | undefined;
+  return {
+    status: health.status,
+    release: health.release,
+    ...(fleet ? { fleet: { connected: fleet.connected, queued: fleet.queued } } : {}),
+  };
+}
+
+/** POST /api/login {"token"}: the page's one login; the answer sets the session cookie. */
+async function login(token: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  checkContentType(req, 'json');
+  const body = await readJson(req);
+  if (!token) return sendJson(res, 200, { loggedIn: true, tokenRequired: false });
+  if (typeof body.token !== 'string' || !same(body.token, token)) throw new HttpError('UNAUTHORIZED', 'wrong token');
+  sendJson(res, 200, { loggedIn: true, tokenRequired: true }, { 'set-cookie': sessionCookie(token) });
+}
+
+/** Refusals (busy, queue full) come before the body is read, so nothing is stored and nothing acknowledged. */
+async function receiveAndStore(api: AgentApi, options: HttpOptions, uploads: Slots, req: IncomingMessage, label: string | null) {
+  const release = await uploads.acquire(options.uploadWaitMs);
+  if (!release) throw new HttpError('UPLOADS_BUSY', `${uploads.size} uploads are being received; nothing was stored: retry later`);
+  try {
+    await api.waitForQueueRoom();
+    const file = await receiveUpload(req, options.incomingDir, options.maxUploadBytes);
+    try {
+      return await api.upload(file, label);
+    } finally {
+      rmSync(file.path, { force: true });
+    }
+  } finally {
+    release();
+  }
 }
 
 function labelFrom(value: unknown, field: string): string | null {
@@ -48,11 +116,19 @@ function labelFrom(value: unknown, field: string): string | null {
   return value;
 }
 
-async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  api: AgentApi,
+  options: HttpOptions,
+  page: BuiltPage,
+  uploads: Slots,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent');
   const path = url.pathname;
   const method = req.method ?? 'GET';
   const sampleMatch = /^\/api\/samples\/([0-9a-f]{64})(\/image|\/label)?$/.exec(path);
+  checkSameOrigin(req, method, path);
 
   if (method === 'GET' && path === '/') return sendPage(res, page);
   if (method === 'GET' && path === '/favicon.ico') {
@@ -60,6 +136,14 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
     res.end();
     return;
   }
+  if (method === 'POST' && path === '/api/login') return login(options.token, req, res);
+  const token = options.token;
+  if (token && !authorized(req, token)) {
+    // The release health check runs on the device itself: it learns that the agent is up, nothing more.
+    if (method === 'GET' && path === '/health' && isLoopback(req.socket.remoteAddress)) return sendJson(res, 200, liveness(api.health()));
+    throw new HttpError('UNAUTHORIZED', 'this agent needs its token: "Authorization: Bearer <token>", or log in on its page');
+  }
+  if (method !== 'GET') checkContentType(req, bodyKind(method, path));
   if (method === 'GET' && path === '/health') return sendJson(res, 200, api.health());
   if (method === 'GET' && path === '/metrics') {
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
@@ -79,10 +163,7 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
     });
   }
   if (method === 'POST' && path === '/api/samples') {
-    requireToken(req, options.token);
-    const bytes = await readBody(req, options.maxUploadBytes);
-    if (bytes.length === 0) throw new HttpError('EMPTY_BODY', 'POST an image as the request body');
-    const result = api.upload(bytes, url.searchParams.get('label'));
+    const result = await receiveAndStore(api, options, uploads, req, url.searchParams.get('label'));
     return sendJson(res, result.created ? 201 : 200, result);
   }
   if (sampleMatch) {
@@ -104,16 +185,13 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
       return sendJson(res, 200, { sample });
     }
     if (method === 'PUT' && sub === '/label') {
-      requireToken(req, options.token);
       const body = await readJson(req);
       return sendJson(res, 200, { sample: api.setLabel(id, labelFrom(body.label, 'label')) });
     }
     if (method === 'DELETE' && sub === '/label') {
-      requireToken(req, options.token);
       return sendJson(res, 200, { sample: api.setLabel(id, null) });
     }
     if (method === 'DELETE' && sub === undefined) {
-      requireToken(req, options.token);
       if (!api.deleteSample(id)) throw new HttpError('SAMPLE_NOT_FOUND', `no sample ${id}`);
       return sendJson(res, 200, { deleted: id });
     }
@@ -121,15 +199,12 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
   if (method === 'GET' && path === '/api/classes') return sendJson(res, 200, { classes: api.classes() });
   if (method === 'GET' && path === '/api/head') return sendJson(res, 200, api.head());
   if (method === 'POST' && path === '/api/train') {
-    requireToken(req, options.token);
     return sendJson(res, 200, await api.train());
   }
   if (method === 'POST' && path === '/api/capture') {
-    requireToken(req, options.token);
     return sendJson(res, 201, await api.capture());
   }
   if (method === 'POST' && path === '/api/head/rollback') {
-    requireToken(req, options.token);
     const body = await readJson(req);
     if (!Number.isInteger(body.version)) throw new HttpError('BAD_REQUEST', 'field "version" must be an integer');
     return sendJson(res, 200, api.rollback(body.version as number));

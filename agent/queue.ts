@@ -1,9 +1,11 @@
 // A bounded queue with an explicit drop policy: when a camera produces faster than the device can
-// embed, unlabelled items are dropped (oldest or newest first) so memory stays flat. Labelled items
-// carry a person's work and are never dropped; they may push the queue over its limit instead.
+// embed, its frames are dropped (oldest or newest first) so memory stays flat. Promised items (an
+// upload answered 201, an inbox file, a labelled sample) are never dropped; they may push the queue
+// over its limit instead, and patient sources wait for room before they add one.
 
 export interface QueueItem {
-  labelled: boolean;
+  /** Someone was told this item is kept: it is never dropped. */
+  promised: boolean;
 }
 
 export class BoundedQueue<T extends QueueItem> {
@@ -22,12 +24,12 @@ export class BoundedQueue<T extends QueueItem> {
 
   /** Adds an item; returns false when the item itself was dropped. */
   push(item: T): boolean {
-    if (this.items.length < this.limit || item.labelled) {
+    if (this.items.length < this.limit || item.promised) {
       this.items.push(item);
       return true;
     }
     if (this.drop === 'oldest') {
-      const index = this.items.findIndex((i) => !i.labelled);
+      const index = this.items.findIndex((i) => !i.promised);
       if (index >= 0) {
         const [victim] = this.items.splice(index, 1);
         this.dropped++;
@@ -39,6 +41,26 @@ export class BoundedQueue<T extends QueueItem> {
     this.dropped++;
     this.onDrop(item);
     return false;
+  }
+
+  /** True when `push` would keep this item. */
+  wouldKeep(item: T): boolean {
+    return this.items.length < this.limit || item.promised || (this.drop === 'oldest' && this.items.some((i) => !i.promised));
+  }
+
+  has(match: (item: T) => boolean): boolean {
+    return this.items.some(match);
+  }
+
+  /** Removes the items matching `match` (a deleted sample's job). */
+  remove(match: (item: T) => boolean): number {
+    const before = this.items.length;
+    this.items = this.items.filter((i) => !match(i));
+    return before - this.items.length;
+  }
+
+  peek(): T | undefined {
+    return this.items[0];
   }
 
   shift(): T | undefined {

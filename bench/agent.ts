@@ -8,13 +8,12 @@
 //
 //   npm run bench -- agent [--samples 10000] [--fps 100] [--profile ID] [--data DIR] [--node-defaults] [--json]
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AGENT_ENV, AGENT_NODE_FLAGS } from '../runtime/release/node-flags.js';
+import { type Running, rssMiB, startAgentProcess } from './agent-process.js';
 import { printTable, sharedDir } from './table.js';
 
 const { values } = parseArgs({
@@ -33,7 +32,8 @@ const SAMPLES = Number(values.samples);
 const device = { profile: values.profile };
 const here = dirname(fileURLToPath(import.meta.url));
 const compiled = !import.meta.url.endsWith('.ts');
-const cli = compiled ? resolve(here, '../bin/edgetune.js') : resolve(here, '../bin/edgetune.ts');
+const startAgent = (config: Record<string, unknown>, dir: string, env: Record<string, string> = {}): Promise<Running> =>
+  startAgentProcess(config, dir, { env, nodeDefaults: values['node-defaults'] });
 const classes = readdirSync(values.data).sort();
 const photos = (c: string) =>
   readdirSync(join(values.data, c))
@@ -42,42 +42,6 @@ const photos = (c: string) =>
 const progress = (text: string) => {
   if (!values.json) process.stderr.write(`${text}\n`);
 };
-
-interface Running {
-  child: ChildProcess;
-  url: string;
-  stop(): Promise<void>;
-}
-
-function startAgent(config: Record<string, unknown>, dir: string, env: Record<string, string> = {}): Promise<Running> {
-  const path = join(dir, 'agent.json');
-  writeFileSync(path, JSON.stringify(config));
-  // Started the way the systemd unit starts it: with the agent's Node flags and environment.
-  const flags = values['node-defaults'] ? [] : AGENT_NODE_FLAGS;
-  const child = spawn(process.execPath, [...flags, ...(compiled ? [] : ['--import', 'tsx']), cli, 'agent', '--config', path], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...(values['node-defaults'] ? {} : AGENT_ENV), ...env },
-  });
-  const exited = new Promise<void>((r) => child.on('exit', () => r()));
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      for (const line of buffered.split('\n').slice(0, -1)) {
-        const url = /"msg":"agent started".*"url":"([^"]+)"/.exec(line)?.[1];
-        if (url) resolve({ child, url, stop: async () => (child.kill('SIGTERM'), exited) });
-      }
-      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
-    });
-    void exited.then(() => reject(new Error('agent exited before it started')));
-  });
-}
-
-function rssMiB(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
-  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
-}
 
 async function json<T>(url: string, init?: RequestInit): Promise<T> {
   const res = await fetch(url, init);
@@ -101,6 +65,7 @@ try {
     json<{ sample: { id: string } }>(`${agent.url}/api/samples${label ? `?label=${label}` : ''}`, {
       method: 'POST',
       body: readFileSync(file),
+      headers: { 'content-type': 'image/jpeg' },
     });
   const labelled = classes.flatMap((c) =>
     photos(c)

@@ -8,7 +8,7 @@ import { EmbeddingCache } from '../runtime/embeddings/cache.js';
 import { type EmbedOutcome, embedFiles } from '../runtime/embeddings/embed-files.js';
 import { DEFAULT_BACKBONE_ID } from '../runtime/models/catalog.js';
 import { type ResolvedModel, defaultCacheDir, resolveModel } from '../runtime/models/resolve.js';
-import { UsageError } from './output.js';
+import { UsageError, printable } from './output.js';
 import { startProgress } from './progress.js';
 
 export interface BackboneFlags {
@@ -107,7 +107,7 @@ export async function embedWithProgress(
       ...(opened.cache ? { cache: opened.cache } : {}),
       ...(flags.maxPixels ? { maxPixels: flags.maxPixels } : {}),
       onProgress: (p, outcome) => {
-        if (outcome.error) process.stderr.write(`\nskipped ${outcome.error.message}\n`);
+        if (outcome.error) process.stderr.write(`\nskipped ${printable(outcome.error.message)}\n`);
         progress.update(p.done, `${p.cached} cached${p.failed ? `, ${p.failed} failed` : ''}`);
       },
     });

@@ -2,6 +2,19 @@
 
 import { EdgetuneError } from '../core/errors.js';
 
+/** Control characters (terminal escape sequences among them) shown as \uXXXX, tab and newline kept:
+ * a label or file name cannot move the cursor, retitle the window or hide text. Valid inside JSON. */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Everything the command prints on stdout goes through `printable`. */
+export function escapeStdout(): void {
+  const write = process.stdout.write.bind(process.stdout) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) =>
+    write(typeof chunk === 'string' ? printable(chunk) : chunk, ...rest)) as typeof process.stdout.write;
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
@@ -37,9 +50,9 @@ export class UsageError extends EdgetuneError {
 /** Prints an error the way a person wants to read it; returns the exit code. */
 export function reportError(err: unknown, debug: boolean): number {
   if (err instanceof EdgetuneError && !debug) {
-    process.stderr.write(`edgetune: ${err.message} [${err.code}]\n`);
+    process.stderr.write(`edgetune: ${printable(err.message)} [${err.code}]\n`);
     return err instanceof UsageError ? 2 : 1;
   }
-  process.stderr.write(`edgetune: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(`edgetune: ${printable(err instanceof Error ? (err.stack ?? err.message) : String(err))}\n`);
   return 1;
 }

@@ -2,10 +2,11 @@
 // The laptop's `edgetune` and a device bundle's smaller one (cli/bundle-entry.ts) share it.
 
 import type { Command } from 'commander';
-import { reportError } from './output.js';
+import { escapeStdout, reportError } from './output.js';
 
 export async function runProgram(program: Command, argv: string[]): Promise<number> {
   program.exitOverride();
+  escapeStdout();
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -7,20 +7,14 @@ import { promisify } from 'node:util';
 const scryptAsync = promisify(scrypt) as (password: Buffer, salt: Buffer, keylen: number) => Promise<Buffer>;
 import type Database from 'better-sqlite3';
 import { openDatabase } from '../core/sqlite.js';
+import { CONSOLE_SCHEMA } from './console-db.js';
 import { checkId } from '../runtime/sync/protocol.js';
 
 export class DeviceCredentials {
   private readonly db: Database.Database;
 
   constructor(path: string) {
-    this.db = openDatabase(path);
-    this.db.exec(`CREATE TABLE IF NOT EXISTS credentials (
-      device TEXT PRIMARY KEY,
-      salt BLOB NOT NULL,
-      hash BLOB NOT NULL,
-      mosquitto TEXT NOT NULL,
-      created_at INTEGER NOT NULL
-    )`);
+    this.db = openDatabase(path, CONSOLE_SCHEMA);
   }
 
   /** Creates (or replaces) a device's credentials; returns the password, which is not stored. */

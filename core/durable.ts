@@ -17,6 +17,17 @@ export function writeDurably(path: string, bytes: Uint8Array, options: { mode?: 
     closeSync(fd);
   }
   renameSync(temp, path);
+  fsyncFolder(dir);
+}
+
+/** Moves a file that is already durable (written and fsynced) into place, on the same filesystem. */
+export function moveDurably(from: string, to: string): void {
+  mkdirSync(dirname(to), { recursive: true });
+  renameSync(from, to);
+  fsyncFolder(dirname(to));
+}
+
+function fsyncFolder(dir: string): void {
   const dirFd = openSync(dir, 'r');
   try {
     fsyncSync(dirFd);

@@ -9,7 +9,7 @@
 
 /** The domain of a code, named after the error class that raises it (`ModelError` is 'model'). */
 export type ErrorDomain =
-  'model' | 'image' | 'head' | 'dataset' | 'config' | 'sample' | 'source' | 'sync' | 'deploy' | 'console' | 'usage' | 'http';
+  'model' | 'image' | 'head' | 'dataset' | 'config' | 'sample' | 'source' | 'sync' | 'deploy' | 'console' | 'usage' | 'http' | 'database';
 
 export interface ErrorEntry {
   readonly domain: ErrorDomain;
@@ -70,6 +70,7 @@ export const ERROR_CATALOGUE = {
   HEAD_NOT_A_HEAD: { domain: 'head', status: 500 },
   HEAD_FORMAT_UNSUPPORTED: { domain: 'head', status: 500 },
   HEAD_CHECKSUM: { domain: 'head', status: 500 },
+  HEAD_NOT_FINITE: { domain: 'head', status: 400 },
 
   // dataset: folders of photos given to the CLI
   DATASET_NOT_FOUND: { domain: 'dataset', status: 400 },
@@ -77,16 +78,21 @@ export const ERROR_CATALOGUE = {
   DATASET_EMPTY: { domain: 'dataset', status: 400 },
   DATASET_TOO_SMALL: { domain: 'dataset', status: 400 },
   DATASET_UNKNOWN_CLASS: { domain: 'dataset', status: 400 },
+  DATASET_RESERVED_CLASS: { domain: 'dataset', status: 400 },
 
   // config: configuration files and environment
   CONFIG_UNREADABLE: { domain: 'config', status: 400 },
   CONFIG_SYNTAX: { domain: 'config', status: 400 },
   CONFIG_INVALID: { domain: 'config', status: 400 },
+  TOKEN_INVALID: { domain: 'config', status: 400 },
 
   // sample: the agent's sample store
   SAMPLE_NOT_FOUND: { domain: 'sample', status: 404 },
   HEAD_NOT_FOUND: { domain: 'sample', status: 404 },
   STORE_CORRUPT: { domain: 'sample', status: 500 },
+  QUEUE_FULL: { domain: 'sample', status: 503 },
+  STORE_FULL: { domain: 'sample', status: 507 },
+  STORE_NO_IMAGES: { domain: 'sample', status: 500 },
 
   // source: sample sources (inbox, camera still and stream)
   LABEL_INVALID: { domain: 'source', status: 400 },
@@ -182,7 +188,14 @@ export const ERROR_CATALOGUE = {
   DEVICE_NOT_FOUND: { domain: 'http', status: 404 },
   DEVICE_OFFLINE: { domain: 'http', status: 409 },
   PAYLOAD_TOO_LARGE: { domain: 'http', status: 413 },
+  UPLOADS_BUSY: { domain: 'http', status: 503 },
+  HOST_NOT_ALLOWED: { domain: 'http', status: 421 },
+  CROSS_ORIGIN: { domain: 'http', status: 403 },
+  UNSUPPORTED_MEDIA_TYPE: { domain: 'http', status: 415 },
   INTERNAL: { domain: 'http', status: 500 },
+
+  // database: opening and migrating SQLite files
+  DB_TOO_NEW: { domain: 'database', status: 500 },
 } as const satisfies Record<string, ErrorEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -40,7 +40,8 @@ export async function listen(
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       const { status, code } = errorReply(err);
-      if (status >= 500)
+      // 503 (busy, nothing was done: retry) and 507 (store full) are answers, not faults of the server.
+      if (status >= 500 && status !== 503 && status !== 507)
         onServerError({
           method: req.method,
           url: req.url,
@@ -49,7 +50,7 @@ export async function listen(
           error: errorMessage(err),
           stack: err instanceof Error ? err.stack : undefined,
         });
-      if (!res.headersSent) sendJson(res, status, { error: errorMessage(err), code });
+      if (!res.headersSent) sendJson(res, status, { error: errorMessage(err), code }, status === 503 ? { 'retry-after': '5' } : {});
       else res.end();
     });
   });
@@ -71,9 +72,10 @@ export async function listen(
   };
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
+    ...headers,
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
   });

@@ -5,6 +5,7 @@
 // the same preprocessing as inference): min-max, or a percentile that ignores rare outliers. Each conv
 // bias is then corrected for the mean shift that rounding its weights causes on those images.
 
+import '../runtime/backbone/ort-env.js';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { ModelError } from '../core/errors.js';

@@ -2,10 +2,11 @@
 // the head version and its holdout accuracy.
 
 import type { ClassesJson, HeadJson, HealthJson, SampleJson, SamplesJson, TrainJson } from '../api-types.js';
-import { ApiClient, takeToken } from '../../web/api.js';
+import { ApiClient, ApiError, takeToken } from '../../web/api.js';
 import { byId, el, percent } from '../../web/dom.js';
 
 const api = new ApiClient({ token: takeToken('edgetune-agent-token') });
+const loginForm = byId<HTMLFormElement>('login');
 let classes: string[] = [];
 const extraClasses = new Set<string>();
 const onlyUnlabelled = byId<HTMLInputElement>('only-unlabelled');
@@ -28,6 +29,7 @@ async function refresh(): Promise<void> {
   byId('head-version').textContent = head.version == null ? 'none' : String(head.version);
   byId('head-accuracy').textContent = percent(head.accuracy);
   byId('sample-count').textContent = String(health.samples);
+  byId('store-full').hidden = !health.store.full;
   byId('capture').hidden = !health.sources.some((s) => s.name.startsWith('camera:'));
   classes = [...new Set([...cls.classes.map((c) => c.label), ...extraClasses])].sort();
   byId('classes').replaceChildren(...cls.classes.map((c) => el('span', { textContent: `${c.label}: ${c.count}  ` })));
@@ -92,5 +94,33 @@ byId('capture').onclick = () =>
     return 'captured';
   });
 onlyUnlabelled.onchange = () => void refresh();
-refresh().catch((e: unknown) => status(message(e), true));
+
+/** The session cookie (HttpOnly, so this script never sees it) lets the photos load too: one login. */
+async function login(token: string): Promise<void> {
+  await api.request('POST', '/api/login', { token });
+  loginForm.hidden = true;
+}
+loginForm.onsubmit = (e) => {
+  e.preventDefault();
+  void act(null, async () => {
+    await login(byId<HTMLInputElement>('token').value);
+    return 'logged in';
+  });
+};
+async function start(): Promise<void> {
+  // A token from the address bar (or kept for this tab) logs in; a wrong one may still meet a valid cookie.
+  const refused = api.token
+    ? await login(api.token).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+    : undefined;
+  try {
+    await refresh();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) loginForm.hidden = false;
+    status(message(refused ?? e), true);
+  }
+}
+void start();
 setInterval(() => refresh().catch(() => undefined), 3000);

@@ -1,9 +1,11 @@
 // A watched inbox folder: people (or scp, or a camera's FTP upload) drop photos in; a sub-folder name is
 // the label. A file is taken once its size has stopped changing, and moved to done/ (or deleted) only
 // after the agent has stored it, so a crash never loses one. Refused files go to rejected/ with a note.
+// The inbox reads only itself: a file is opened without following links and checked on the open
+// descriptor (a regular file, the very one listed, within the size limit) before a byte is read.
 
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { type Stats, constants, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { isImageFile } from '../../core/image-files.js';
 import { errorMessage } from '../../core/errors.js';
@@ -14,6 +16,8 @@ export interface InboxOptions {
   dir: string;
   after: 'move' | 'delete';
   pollMs: number;
+  /** Larger files are refused (moved to rejected/) without being read. */
+  maxBytes: number;
   onEvent?: (event: { level: 'info' | 'warn'; msg: string; file?: string; error?: string }) => void;
 }
 
@@ -25,6 +29,7 @@ export class InboxSource implements SampleSource {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private readonly sizes = new Map<string, number>();
+  private readonly listed = new Map<string, Stats>();
   private readonly state: SourceStatus;
   private stopped = false;
 
@@ -76,18 +81,19 @@ export class InboxSource implements SampleSource {
     for (const path of this.listFiles()) {
       if (this.stopped) return;
       seen.add(path);
-      let size: number;
+      let stats: Stats;
       try {
-        size = statSync(path).size;
+        stats = lstatSync(path);
       } catch {
         continue; // moved away meanwhile
       }
-      if (this.sizes.get(path) !== size) {
-        this.sizes.set(path, size);
+      if (!stats.isFile()) continue;
+      if (this.sizes.get(path) !== stats.size) {
+        this.sizes.set(path, stats.size);
         continue;
       }
       this.sizes.delete(path);
-      await this.take(path, sink);
+      await this.take(path, stats, sink);
     }
     for (const path of this.sizes.keys()) if (!seen.has(path)) this.sizes.delete(path);
   }
@@ -107,12 +113,12 @@ export class InboxSource implements SampleSource {
     return files.sort();
   }
 
-  private async take(path: string, sink: SampleSink): Promise<void> {
+  private async take(path: string, listed: Stats, sink: SampleSink): Promise<void> {
     const rel = relative(this.options.dir, path);
     const folder = rel.includes('/') ? rel.split('/')[0]! : null;
     try {
       const label = folder === null ? null : validateLabel(folder, path);
-      const bytes = await readFile(path);
+      const bytes = await readListedFile(path, listed, this.options.maxBytes);
       await sink({ bytes, label, origin: `inbox:${rel}` });
       this.state.produced++;
       this.finish(path, rel, 'done');
@@ -131,5 +137,25 @@ export class InboxSource implements SampleSource {
     mkdirSync(join(this.options.dir, to), { recursive: true });
     renameSync(path, target);
     if (reason) writeFileSync(`${target}.error.txt`, `${basename(path)}: ${reason}\n`);
+  }
+}
+
+/** Reads the file listed as `listed`, and only it: no link is followed (O_NOFOLLOW; O_NONBLOCK so a FIFO
+ * put in its place cannot hang the agent), and the open descriptor must be a regular file with the
+ * listed inode, within `maxBytes`, before anything is read. */
+export async function readListedFile(path: string, listed: Stats, maxBytes: number): Promise<Buffer> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(err.code === 'ELOOP' ? `${path} became a symbolic link: not read` : `${path}: cannot open: ${err.message}`);
+  });
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new Error(`${path} is not a regular file: not read`);
+    if (stats.ino !== listed.ino || stats.dev !== listed.dev) throw new Error(`${path} was replaced after it was listed: not read`);
+    if (stats.size > maxBytes) throw new Error(`${path} is ${stats.size} bytes, over the inbox limit of ${maxBytes}: not read`);
+    const bytes = Buffer.alloc(stats.size);
+    const { bytesRead } = await handle.read(bytes, 0, stats.size, 0);
+    return bytes.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
   }
 }

@@ -2,6 +2,7 @@
 // reports its health the same way. A failing source retries with backoff and never stops the agent.
 
 import { EdgetuneError } from '../../core/errors.js';
+import { reservedLabelProblem } from '../../core/labels.js';
 
 export class SourceError extends EdgetuneError {}
 
@@ -52,9 +53,9 @@ export function validateLabel(label: string, where: string): string {
         ? `is longer than ${MAX_LABEL} characters`
         : /[/\\]/.test(trimmed) || trimmed === '.' || trimmed.includes('..')
           ? 'contains path characters (/, \\ or ..)'
-          : /[\u0000-\u001f\u007f]/.test(trimmed)
+          : /[\u0000-\u001f\u007f-\u009f]/.test(trimmed)
             ? 'contains control characters'
-            : null;
+            : reservedLabelProblem(trimmed);
   if (problem) throw new SourceError('LABEL_INVALID', `${where}: label ${JSON.stringify(label.slice(0, 80))} ${problem}`);
   return trimmed;
 }

@@ -2,6 +2,7 @@
 // with an engine session, and batches queued images across them, so callers get promises and the event
 // loop stays free for MQTT and HTTP while the engines compute.
 
+import './ort-env.js';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ModelError } from '../../core/errors.js';

@@ -1,6 +1,7 @@
 // ONNX engine: onnxruntime-node with full graph optimisation (int8 QDQ graphs fuse into QLinearConv only at
 // level 'all'). Runs inside a worker thread: session.run blocks its thread while it computes.
 
+import './ort-env.js';
 import * as ort from 'onnxruntime-node';
 import { ModelError, errorMessage } from '../../core/errors.js';
 import type { ModelManifest } from '../models/manifest.js';

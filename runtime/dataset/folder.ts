@@ -2,6 +2,7 @@
 // training and evaluation use.
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { reservedLabelProblem } from '../../core/labels.js';
 import { join } from 'node:path';
 import { IMAGE_EXTENSIONS, isImageFile } from '../../core/image-files.js';
 import { DatasetError } from '../../core/errors.js';
@@ -34,6 +35,8 @@ export function readFolderDataset(root: string, classes?: string[]): FolderDatas
   const order = classes ?? folders;
   const items: LabelledImage[] = [];
   for (const folder of folders) {
+    const reserved = reservedLabelProblem(folder);
+    if (reserved) throw new DatasetError('DATASET_RESERVED_CLASS', `${join(root, folder)}: class "${folder}" ${reserved}`);
     const label = order.indexOf(folder);
     if (label < 0) {
       throw new DatasetError('DATASET_UNKNOWN_CLASS', `${join(root, folder)}: class "${folder}" is not one of ${order.join(', ')}`);

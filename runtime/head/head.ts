@@ -7,6 +7,7 @@
 //   probs    p = softmax(s / T)
 
 import { HeadError } from '../../core/errors.js';
+import { reservedLabelProblem } from '../../core/labels.js';
 import { l2Normalize, powerTransform, softmax } from './features.js';
 
 export type HeadKind = 'prototype' | 'softmax';
@@ -63,12 +64,19 @@ export class Head {
     const k = meta.labels.length;
     if (k === 0) throw new HeadError('HEAD_INVALID', 'a head needs at least one class');
     if (new Set(meta.labels).size !== k) throw new HeadError('HEAD_INVALID', `duplicate labels in ${meta.labels.join(', ')}`);
+    for (const label of meta.labels) {
+      const problem = reservedLabelProblem(label);
+      if (problem) throw new HeadError('HEAD_LABEL', `class ${JSON.stringify(label)} ${problem}`);
+    }
     if (weights.length !== k * meta.dim || bias.length !== k || meta.counts.length !== k) {
       throw new HeadError(
         'HEAD_INVALID',
         `head shapes disagree: ${k} labels, dim ${meta.dim}, ${weights.length} weights, ${bias.length} biases, ${meta.counts.length} counts`,
       );
     }
+    // A NaN or infinite weight makes every answer NaN: refuse the head rather than predict nonsense.
+    const bad = firstNonFinite(weights) ?? firstNonFinite(bias, 'bias');
+    if (bad) throw new HeadError('HEAD_NOT_FINITE', `${bad.value} in ${bad.where}: a head's numbers must be finite`);
   }
 
   get labels(): string[] {
@@ -139,4 +147,9 @@ export class Head {
   withMeta(changes: Partial<HeadMeta>): Head {
     return new Head({ ...this.meta, ...changes }, this.weights, this.bias);
   }
+}
+
+function firstNonFinite(values: Float32Array, name = 'weights'): { value: number; where: string } | undefined {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return { value: values[i]!, where: `${name}[${i}]` };
+  return undefined;
 }

@@ -1,7 +1,7 @@
 // Image bytes -> the backbone's input tensor: decode (sharp, or our BMP decoder), apply EXIF orientation,
 // resize (fill or centre crop), then lay out and convert to the manifest's dtype.
 
-import { readFile } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import sharp, { type Sharp } from 'sharp';
 import { ImageError, errorMessage } from '../../core/errors.js';
 import type { ModelInput, ResizePolicy } from '../models/manifest.js';
@@ -35,6 +35,27 @@ export async function preprocessFile(path: string, input: ModelInput, options: P
   return preprocessBytes(bytes, path, input, options);
 }
 
+/** Preprocesses an image file without holding its encoded bytes in memory (libvips reads the file as it
+ * decodes; a 20 MB upload costs the decoder's rows, not 20 MB); BMPs, which we decode ourselves, are read. */
+export async function preprocessStoredFile(
+  path: string,
+  where: string,
+  input: ModelInput,
+  options: PreprocessOptions,
+): Promise<InputTensor> {
+  const head = Buffer.alloc(2);
+  const handle = await open(path, 'r');
+  try {
+    await handle.read(head, 0, 2, 0);
+  } finally {
+    await handle.close();
+  }
+  if (isBmp(head)) return preprocessBytes(await readFile(path), where, input, options);
+  if ((await stat(path)).size === 0) throw new ImageError('IMAGE_EMPTY', `${where}: file is empty (0 bytes)`);
+  const rgb = await decodeResized(path, where, input.width, input.height, options);
+  return toInputTensor(rgb, input);
+}
+
 /** Preprocesses encoded image bytes; `where` names the image in errors. */
 export async function preprocessBytes(
   bytes: Uint8Array,
@@ -47,17 +68,17 @@ export async function preprocessBytes(
 }
 
 async function decodeResized(
-  bytes: Uint8Array,
+  bytes: Uint8Array | string,
   where: string,
   width: number,
   height: number,
   options: PreprocessOptions,
 ): Promise<Uint8Array> {
-  if (bytes.length === 0) throw new ImageError('IMAGE_EMPTY', `${where}: file is empty (0 bytes)`);
+  if (typeof bytes !== 'string' && bytes.length === 0) throw new ImageError('IMAGE_EMPTY', `${where}: file is empty (0 bytes)`);
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   try {
     let pipeline: Sharp;
-    if (isBmp(bytes)) {
+    if (typeof bytes !== 'string' && isBmp(bytes)) {
       const bmp = decodeBmp(bytes, where);
       if (bmp.width * bmp.height > maxPixels) throw tooLarge(where, bmp.width, bmp.height, maxPixels);
       pipeline = sharp(bmp.data, { raw: { width: bmp.width, height: bmp.height, channels: 3 } });

@@ -13,12 +13,21 @@ const QuantizationSchema = z.object({
 
 const Triple = z.tuple([z.number(), z.number(), z.number()]);
 
+/** A file beside the manifest: a name, never a path that could reach outside the model's folder. */
+const FileName = z
+  .string()
+  .min(1)
+  .refine(
+    (name) => !/[/\\\0]/.test(name) && name !== '.' && name !== '..',
+    'must be a file name beside the manifest, without folders or ..',
+  );
+
 export const ModelManifestSchema = z.object({
   /** Stable id; heads record it and refuse to load on another backbone. */
   id: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash or underscore'),
   format: z.enum(['tflite', 'onnx']),
   /** File name, relative to the manifest's folder or the model directory. */
-  file: z.string().min(1),
+  file: FileName,
   sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits'),
   bytes: z.number().int().positive().optional(),
   input: z.object({
@@ -48,7 +57,7 @@ export const ModelManifestSchema = z.object({
   /** fill: stretch the whole image to the input size; crop: centre crop to the input aspect first. */
   resize: z.enum(['fill', 'crop']).default('fill'),
   /** Classifiers: labels file (one per line, line index = class index), beside the model. */
-  labels: z.string().optional(),
+  labels: FileName.optional(),
   license: z.string().min(1),
   source: z.string().min(1),
   description: z.string().optional(),

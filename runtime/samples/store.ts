@@ -5,9 +5,9 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { openDatabase } from '../../core/sqlite.js';
+import { DatabaseError, type Schema, openDatabase } from '../../core/sqlite.js';
 import { EdgetuneError } from '../../core/errors.js';
-import { writeDurably } from '../../core/durable.js';
+import { moveDurably, writeDurably } from '../../core/durable.js';
 import { sha256Hex } from '../../core/hash.js';
 
 export class SampleError extends EdgetuneError {}
@@ -45,6 +45,11 @@ export interface HeadVersion {
   current: boolean;
 }
 
+export interface RetentionLimits {
+  maxSamples?: number | undefined;
+  maxBytes?: number | undefined;
+}
+
 export interface LabelledSet {
   ids: string[];
   labels: string[];
@@ -52,7 +57,13 @@ export interface LabelledSet {
   embeddings: Float32Array;
 }
 
-const SCHEMA = `
+/** The store's schema steps (core/sqlite.ts): append, never edit. v1 is the first release's schema. */
+export const STORE_SCHEMA: Schema = {
+  name: 'sample store',
+  migrations: [
+    {
+      description: 'samples, embeddings, heads, meta',
+      up: `
 CREATE TABLE IF NOT EXISTS samples (
   id TEXT PRIMARY KEY,
   created_at INTEGER NOT NULL,
@@ -83,7 +94,10 @@ CREATE TABLE IF NOT EXISTS heads (
   file BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-`;
+`,
+    },
+  ],
+};
 
 interface SampleRow {
   id: string;
@@ -135,13 +149,13 @@ export class SampleStore {
     mkdirSync(this.quarantineDir, { recursive: true });
     const dbPath = join(dir, 'edgetune.db');
     try {
-      this.db = openDatabase(dbPath);
+      this.db = openDatabase(dbPath, STORE_SCHEMA);
       this.db.pragma('foreign_keys = ON');
       this.db.pragma('busy_timeout = 5000');
-      this.db.exec(SCHEMA);
       const check = this.db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new Error(`integrity check: ${String(check)}`);
     } catch (err) {
+      if (err instanceof DatabaseError) throw err;
       throw new SampleError('STORE_CORRUPT', `${dbPath}: cannot open the sample database: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -180,16 +194,39 @@ export class SampleStore {
     }
     const keepImage = !this.embeddingsOnly;
     if (keepImage) writeDurably(this.imagePath(id), bytes);
+    this.insertSample(id, meta, bytes.length, keepImage);
+    return { sample: this.get(id)!, created: true };
+  }
+
+  /** Stores a sample whose bytes are already in a durable file on the store's filesystem (a streamed
+   * upload): the file is renamed into place, so a large upload is never held in memory. */
+  addFile(
+    file: { path: string; sha256: string; bytes: number },
+    meta: { origin: string; label?: string | null; createdAt?: number },
+  ): { sample: Sample; created: boolean } {
+    const id = file.sha256;
+    const existing = this.get(id);
+    if (existing || this.embeddingsOnly) {
+      rmSync(file.path, { force: true });
+      if (!existing) throw new SampleError('STORE_NO_IMAGES', `${this.dir} keeps no image files (embeddingsOnly)`);
+      if (meta.label !== undefined && meta.label !== null && existing.label !== meta.label) this.setLabel(id, meta.label);
+      return { sample: this.get(id)!, created: false };
+    }
+    moveDurably(file.path, this.imagePath(id));
+    this.insertSample(id, meta, file.bytes, true);
+    return { sample: this.get(id)!, created: true };
+  }
+
+  private insertSample(id: string, meta: { origin: string; label?: string | null; createdAt?: number }, bytes: number, hasImage: boolean) {
     this.sql(`INSERT INTO samples (id, created_at, origin, label, split, bytes, has_image) VALUES (?, ?, ?, ?, ?, ?, ?)`).run(
       id,
       meta.createdAt ?? Date.now(),
       meta.origin,
       meta.label ?? null,
       this.splitOf(id),
-      bytes.length,
-      keepImage ? 1 : 0,
+      bytes,
+      hasImage ? 1 : 0,
     );
-    return { sample: this.get(id)!, created: true };
   }
 
   /** Keeps a sample that could not be processed, with the reason, out of training. */
@@ -211,6 +248,13 @@ export class SampleStore {
 
   imagePath(id: string): string {
     return join(this.imagesDir, id.slice(0, 2), id);
+  }
+
+  /** The path of a sample's image file, when it has one. */
+  imageFile(id: string): string | undefined {
+    const sample = this.get(id);
+    const path = this.imagePath(id);
+    return sample?.hasImage && existsSync(path) ? path : undefined;
   }
 
   readImage(id: string): Buffer | undefined {
@@ -327,25 +371,52 @@ export class SampleStore {
   }
 
   /**
-   * Deletes samples until the store is within limits: quarantined first, then unlabelled, oldest first;
-   * labelled samples go last, because people spent time on them. Returns the number deleted.
+   * Makes room for one new sample of `incomingBytes` by deleting quarantined samples, then unlabelled
+   * ones, oldest first. Labelled samples are a person's work and are never deleted: when they alone
+   * fill the limits, the new sample is refused (STORE_FULL). Returns the ids deleted.
    */
-  enforceRetention(limits: { maxSamples?: number; maxBytes?: number }): number {
-    let deleted = 0;
-    const over = () => {
-      const c = this.counts();
-      return (
-        (limits.maxSamples !== undefined && c.samples > limits.maxSamples) || (limits.maxBytes !== undefined && c.bytes > limits.maxBytes)
-      );
-    };
-    const victims = this.sql(`SELECT id FROM samples ORDER BY (status = 'ok'), (label IS NOT NULL), created_at, id LIMIT 64`);
-    while (over()) {
+  makeRoom(limits: RetentionLimits, incomingBytes: number): string[] {
+    const fits = (c: { samples: number; bytes: number }) =>
+      (limits.maxSamples === undefined || c.samples + 1 <= limits.maxSamples) &&
+      (limits.maxBytes === undefined || c.bytes + incomingBytes <= limits.maxBytes);
+    const deleted = this.evictUntil(fits);
+    if (!fits(this.counts())) throw new SampleError('STORE_FULL', storeFullMessage(this.dir, limits, this.counts()));
+    return deleted;
+  }
+
+  /** Deletes quarantined, then unlabelled samples, oldest first, until the store is within limits (after
+   * the limits were lowered). Never a labelled one. Returns the ids deleted. */
+  enforceRetention(limits: RetentionLimits): string[] {
+    return this.evictUntil(
+      (c) =>
+        (limits.maxSamples === undefined || c.samples <= limits.maxSamples) &&
+        (limits.maxBytes === undefined || c.bytes <= limits.maxBytes),
+    );
+  }
+
+  /** True when labelled samples alone fill the limits: a new sample would be refused. */
+  isFull(limits: RetentionLimits): boolean {
+    const labelled = this.sql(
+      `SELECT COUNT(*) AS samples, COALESCE(SUM(CASE WHEN has_image = 1 THEN bytes ELSE 0 END), 0) AS bytes FROM samples WHERE label IS NOT NULL AND status = 'ok'`,
+    ).get() as { samples: number; bytes: number };
+    return (
+      (limits.maxSamples !== undefined && labelled.samples >= limits.maxSamples) ||
+      (limits.maxBytes !== undefined && labelled.bytes >= limits.maxBytes)
+    );
+  }
+
+  private evictUntil(done: (counts: { samples: number; bytes: number }) => boolean): string[] {
+    const deleted: string[] = [];
+    const victims = this.sql(
+      `SELECT id FROM samples WHERE status = 'quarantined' OR label IS NULL ORDER BY (status = 'ok'), created_at, id LIMIT 64`,
+    );
+    while (!done(this.counts())) {
       const batch = victims.all() as { id: string }[];
       if (batch.length === 0) break;
       for (const { id } of batch) {
-        if (!over()) break;
+        if (done(this.counts())) break;
         this.delete(id);
-        deleted++;
+        deleted.push(id);
       }
     }
     return deleted;
@@ -419,6 +490,14 @@ export class SampleStore {
   setMeta(key: string, value: string): void {
     this.sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
+}
+
+function storeFullMessage(dir: string, limits: RetentionLimits, c: { samples: number; labelled: number; bytes: number }): string {
+  const limit = [
+    limits.maxSamples === undefined ? null : `${c.samples}/${limits.maxSamples} samples`,
+    limits.maxBytes === undefined ? null : `${c.bytes}/${limits.maxBytes} bytes`,
+  ].filter(Boolean);
+  return `${dir}: the sample store is full of labelled samples (${limit.join(', ')}; ${c.labelled} labelled): delete samples or raise data.retention`;
 }
 
 function bufferToFloats(buffer: Buffer): Float32Array {

@@ -4,7 +4,7 @@
 // console drops, never a loss.
 
 import type Database from 'better-sqlite3';
-import { openDatabase } from '../../core/sqlite.js';
+import { type Schema, openDatabase } from '../../core/sqlite.js';
 
 export interface OutboxMessage {
   seq: number;
@@ -13,6 +13,23 @@ export interface OutboxMessage {
   retain: boolean;
   createdAt: number;
 }
+
+/** Schema steps (core/sqlite.ts): append, never edit. v1 is the first release's schema. */
+export const OUTBOX_SCHEMA: Schema = {
+  name: 'outbox',
+  migrations: [
+    {
+      description: 'outbox messages',
+      up: `CREATE TABLE IF NOT EXISTS outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        retain INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      )`,
+    },
+  ],
+};
 
 export class Outbox {
   private readonly db: Database.Database;
@@ -27,14 +44,7 @@ export class Outbox {
     path: string,
     private readonly maxMessages = 1000,
   ) {
-    this.db = openDatabase(path);
-    this.db.exec(`CREATE TABLE IF NOT EXISTS outbox (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT,
-      topic TEXT NOT NULL,
-      payload BLOB NOT NULL,
-      retain INTEGER NOT NULL,
-      created_at INTEGER NOT NULL
-    )`);
+    this.db = openDatabase(path, OUTBOX_SCHEMA);
     this.insert = this.db.prepare('INSERT INTO outbox (topic, payload, retain, created_at) VALUES (?, ?, ?, ?)');
     this.remove = this.db.prepare('DELETE FROM outbox WHERE seq = ?');
     this.oldest = this.db.prepare('SELECT seq, topic, payload, retain, created_at AS createdAt FROM outbox ORDER BY seq LIMIT ?');

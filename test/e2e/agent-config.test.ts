@@ -14,6 +14,22 @@ const file = (name: string, text: string) => {
 };
 
 describe('agent config', () => {
+  it('a key no section knows, at any depth or from the environment, is an error naming it and the nearest field', () => {
+    const cases: [string, string][] = [
+      ['head: {retrainAfterLabel: 3}', 'unknown field "head.retrainAfterLabel": did you mean "head.retrainAfterLabels"?'],
+      ['sources: {inbox: {dir: /srv/in, polMs: 5}}', 'unknown field "sources.inbox.polMs": did you mean "sources.inbox.pollMs"?'],
+      ['htp: {port: 1}', 'unknown field "htp": did you mean "http"?'],
+      ['http: {xyzzy: true}', 'unknown field "http.xyzzy"'],
+    ];
+    for (const [text, message] of cases) {
+      const path = file('typo.yaml', text);
+      expect(() => loadAgentConfig(path, {})).toThrow(`${path}: ${message}`);
+    }
+    expect(() => loadAgentConfig(undefined, { EDGETUNE_QUEUE_LIMT: '3' })).toThrow(
+      'unknown field "queue.limt": did you mean "queue.limit"?',
+    );
+  });
+
   it('reads YAML, fills defaults, and lets the environment override fields', () => {
     const path = file('agent.yaml', 'device:\n  id: pi-07\nhttp:\n  port: 8081\nsources:\n  inbox:\n    dir: /srv/inbox\n');
     const config = loadAgentConfig(path, {
@@ -25,7 +41,7 @@ describe('agent config', () => {
     expect(config.http.port).toBe(9000);
     expect(config.head.kind).toBe('prototype');
     expect(config.data.embeddingsOnly).toBe(true);
-    expect(config.sources.inbox).toEqual({ dir: '/srv/inbox', after: 'move', pollMs: 1000 });
+    expect(config.sources.inbox).toEqual({ dir: '/srv/inbox', after: 'move', pollMs: 1000, maxBytes: 20 * 1024 * 1024 });
     expect(config.queue.drop).toBe('oldest');
   });
 

@@ -22,7 +22,7 @@ async function api<T = Record<string, unknown>>(method: string, path: string, bo
   const res = await fetch(`${url}${path}`, {
     method,
     ...(body instanceof Uint8Array
-      ? { body }
+      ? { body, headers: { 'content-type': 'application/octet-stream' } }
       : body !== undefined
         ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
         : {}),
@@ -126,7 +126,11 @@ describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
     const labelled = await api<{ sample: { label: string } }>('PUT', `/api/samples/${first!.id}/label`, { label: 'rose' });
     expect(labelled.json.sample.label).toBe('rose');
     const bytes = readFileSync(join(FLOWERS_DIR, 'rose', photos.rose![305]!));
-    const bad = await fetch(`${url}/api/samples?label=${encodeURIComponent('../etc/passwd')}`, { method: 'POST', body: bytes });
+    const bad = await fetch(`${url}/api/samples?label=${encodeURIComponent('../etc/passwd')}`, {
+      method: 'POST',
+      body: bytes,
+      headers: { 'content-type': 'image/jpeg' },
+    });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toMatch(/contains path characters/);
     expect(agent.store.counts().samples).toBe(before.samples);

@@ -128,10 +128,25 @@ describe('labelling page in Chromium', () => {
     await expect.poll(() => page.locator('.card').count(), { timeout: 20_000 }).toBe(5);
   });
 
-  step('shows the error from the API when a change is refused', async () => {
-    await page.goto(`${agent.url}/?token=wrong-token`);
-    await page.locator('.card').first().waitFor();
-    await page.locator('.card').first().getByRole('button').first().click();
-    await expect.poll(() => page.locator('#status.err').textContent()).toMatch(/token/i);
+  step('logs in once: a wrong token shows the error and no samples, the login form then lets the owner in', async () => {
+    const fresh = await browser.newContext();
+    try {
+      const other = await fresh.newPage();
+      await other.goto(`${agent.url}/?token=wrong-token`);
+      await expect.poll(() => other.locator('#status.err').textContent()).toMatch(/token/i);
+      expect(await other.locator('.card').count()).toBe(0);
+      expect(other.url()).not.toContain('token');
+      await other.fill('#token', 'browser-test-token');
+      await other.click('#login button');
+      await expect.poll(() => other.locator('.card').count()).toBeGreaterThan(0);
+      const [cookie] = await fresh.cookies();
+      expect(cookie).toMatchObject({ name: 'edgetune_session', httpOnly: true, sameSite: 'Strict' });
+      expect(cookie!.value).not.toContain('browser-test-token');
+      // A reload needs no token: the cookie carries the login.
+      await other.reload();
+      await expect.poll(() => other.locator('.card').count()).toBeGreaterThan(0);
+    } finally {
+      await fresh.close();
+    }
   });
 });

@@ -29,7 +29,7 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
   const res = await fetch(`${agent!.url}${path}`, {
     method,
     ...(body instanceof Uint8Array
-      ? { body }
+      ? { body, headers: { 'content-type': 'application/octet-stream' } }
       : body !== undefined
         ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
         : {}),

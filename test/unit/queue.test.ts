@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BoundedQueue } from '../../agent/queue.js';
 
-const item = (id: number, labelled = false) => ({ id, labelled });
+const item = (id: number, promised = false) => ({ id, promised });
 
 describe('BoundedQueue drop policy', () => {
   it('drops the oldest unlabelled item when full, keeping the newest frame', () => {

@@ -78,19 +78,37 @@ describe('sample store', () => {
     store.close();
   });
 
-  it('retention deletes quarantined, then unlabelled, oldest first, and labelled last', () => {
-    const store = SampleStore.open(storeDir());
+  it('retention deletes quarantined, then unlabelled, oldest first, and never a labelled sample', () => {
+    const dir = storeDir();
+    const store = SampleStore.open(dir);
     const labelled = store.add(bytesOf(10), { origin: 'x', label: 'a', createdAt: 1 }).sample.id;
     const oldUnlabelled = store.add(bytesOf(11), { origin: 'x', createdAt: 2 }).sample.id;
     const newUnlabelled = store.add(bytesOf(12), { origin: 'x', createdAt: 3 }).sample.id;
     const bad = store.quarantine(bytesOf(13), { origin: 'x', error: 'not an image' }).id;
-    expect(store.enforceRetention({ maxSamples: 2 })).toBe(2);
+    expect(store.enforceRetention({ maxSamples: 2 })).toEqual([bad, oldUnlabelled]);
     expect(store.get(bad)).toBeUndefined();
-    expect(store.get(oldUnlabelled)).toBeUndefined();
+    expect(existsSync(join(dir, 'quarantine', bad))).toBe(false);
+    expect(existsSync(store.imagePath(oldUnlabelled))).toBe(false);
     expect(store.get(newUnlabelled)).toBeDefined();
-    expect(store.get(labelled)).toBeDefined();
-    expect(store.enforceRetention({ maxBytes: 8 })).toBe(1);
-    expect(store.get(labelled)).toBeDefined();
+    expect(store.enforceRetention({ maxBytes: 8 })).toEqual([newUnlabelled]);
+    // Over the byte limit still, but the last one is labelled: it stays.
+    expect(store.enforceRetention({ maxBytes: 1 })).toEqual([]);
+    expect(store.get(labelled)?.label).toBe('a');
+    expect(existsSync(store.imagePath(labelled))).toBe(true);
+    store.close();
+  });
+
+  it('makes room for a new sample from unlabelled ones, and refuses it when labelled samples fill the store', () => {
+    const store = SampleStore.open(storeDir());
+    const a = store.add(bytesOf(30), { origin: 'x', label: 'a', createdAt: 1 }).sample.id;
+    const u = store.add(bytesOf(31), { origin: 'x', createdAt: 2 }).sample.id;
+    expect(store.makeRoom({ maxSamples: 2 }, 8)).toEqual([u]);
+    expect(store.isFull({ maxSamples: 2 })).toBe(false);
+    store.add(bytesOf(32), { origin: 'x', label: 'b', createdAt: 3 });
+    expect(store.isFull({ maxSamples: 2 })).toBe(true);
+    expect(() => store.makeRoom({ maxSamples: 2 }, 8)).toThrow(/full of labelled samples \(2\/2 samples; 2 labelled\)/);
+    expect(store.counts()).toMatchObject({ samples: 2, labelled: 2 });
+    expect(store.get(a)?.label).toBe('a');
     store.close();
   });
 
