@@ -6,7 +6,12 @@
 //      content) at --fps, faster than the device embeds; embed rate under the flood, frames dropped, and
 //      RSS over the whole flood until --samples frames are stored and embedded (does memory grow?).
 //
-//   npm run bench -- agent [--samples 10000] [--fps 100] [--profile ID] [--data DIR] [--node-defaults] [--json]
+// With --bundle FILE the agent is that bundle's own (its Node, under qemu-user for another CPU), run
+// through `edgetune deploy try` presenting --board (default rpi-zero-2w); RSS is then the emulator
+// process's, a sanity figure only (qemu's own code and translation cache are in it).
+//
+//   npm run bench -- agent [--samples 10000] [--fps 100] [--profile ID] [--data DIR] [--node-defaults]
+//                          [--labelled 40] [--latency 10] [--bundle FILE [--board ID]] [--json]
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +19,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { prepareTry } from '../deploy/try/try.js';
+import { defaultCacheDir } from '../runtime/models/resolve.js';
 import { AGENT_ENV, AGENT_NODE_FLAGS } from '../runtime/release/node-flags.js';
 import { printTable, sharedDir } from './table.js';
 
@@ -27,10 +34,17 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     /** Start the agent with Node's default flags, to see what runtime/release/node-flags.ts saves. */
     'node-defaults': { type: 'boolean', default: false },
+    /** Labelled photos per class for the burst, unlabelled per class for the latency run. */
+    labelled: { type: 'string', default: '40' },
+    latency: { type: 'string', default: '10' },
+    bundle: { type: 'string' },
+    board: { type: 'string', default: 'rpi-zero-2w' },
   },
 });
 const SAMPLES = Number(values.samples);
 const device = { profile: values.profile };
+const LABELLED = Number(values.labelled);
+const LATENCY = Number(values.latency);
 const here = dirname(fileURLToPath(import.meta.url));
 const compiled = !import.meta.url.endsWith('.ts');
 const cli = compiled ? resolve(here, '../bin/edgetune.js') : resolve(here, '../bin/edgetune.ts');
@@ -49,15 +63,30 @@ interface Running {
   stop(): Promise<void>;
 }
 
-function startAgent(config: Record<string, unknown>, dir: string, env: Record<string, string> = {}): Promise<Running> {
-  const path = join(dir, 'agent.json');
-  writeFileSync(path, JSON.stringify(config));
+async function spawnAgent(configPath: string, env: Record<string, string>): Promise<ChildProcess> {
+  if (values.bundle) {
+    const tried = await prepareTry({
+      bundle: resolve(values.bundle),
+      board: values.board,
+      args: ['agent', '--config', configPath],
+      cacheDir: join(defaultCacheDir(), 'try'),
+      env: { ...process.env, ...env },
+    });
+    // unshare, sh and bin/edgetune all exec: the pid is the emulator running the bundle's Node.
+    return spawn(tried.command[0]!, tried.command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env: tried.env });
+  }
   // Started the way the systemd unit starts it: with the agent's Node flags and environment.
   const flags = values['node-defaults'] ? [] : AGENT_NODE_FLAGS;
-  const child = spawn(process.execPath, [...flags, ...(compiled ? [] : ['--import', 'tsx']), cli, 'agent', '--config', path], {
+  return spawn(process.execPath, [...flags, ...(compiled ? [] : ['--import', 'tsx']), cli, 'agent', '--config', configPath], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...(values['node-defaults'] ? {} : AGENT_ENV), ...env },
   });
+}
+
+async function startAgent(config: Record<string, unknown>, dir: string, env: Record<string, string> = {}): Promise<Running> {
+  const path = join(dir, 'agent.json');
+  writeFileSync(path, JSON.stringify(config));
+  const child = await spawnAgent(path, env);
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   return new Promise((resolve, reject) => {
     let buffered = '';
@@ -104,7 +133,7 @@ try {
     });
   const labelled = classes.flatMap((c) =>
     photos(c)
-      .slice(0, 40)
+      .slice(0, LABELLED)
       .map((f) => [f, c] as const),
   );
   progress(`uploading ${labelled.length} labelled photos at once`);
@@ -117,7 +146,7 @@ try {
   progress('sample-to-prediction latency, one photo at a time');
   const latencies: number[] = [];
   for (const c of classes) {
-    for (const file of photos(c).slice(100, 110)) {
+    for (const file of photos(c).slice(100, 100 + LATENCY)) {
       const t0 = performance.now();
       const { sample } = await upload(file);
       for (;;) {
@@ -176,6 +205,7 @@ try {
   const early = at(0.2);
   const report = {
     profile: values.profile,
+    ...(values.bundle ? { bundle: values.bundle, board: values.board } : {}),
     latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), max: Math.max(...latencies), samples: latencies.length },
     uncontendedEmbedPerSecond: uncontendedPerSecond,
     idleRssMiB: idleRss.rss,
@@ -195,7 +225,7 @@ try {
   if (values.json) console.log(JSON.stringify(report, null, 2));
   else {
     printTable(
-      `agent (separate process, default backbone, profile ${values.profile})`,
+      `agent (separate process, default backbone, profile ${values.profile}${values.bundle ? `, ${values.bundle} under deploy try on ${values.board}` : ''})`,
       ['measure', 'value'],
       [
         [

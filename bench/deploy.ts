@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bundlePayload, writeBundle } from '../deploy/bundle/build.js';
 import { elfMachine } from '../deploy/bundle/elf.js';
-import type { BundleTarget } from '../deploy/bundle/native.js';
+import type { BundleTarget } from '../deploy/bundle/targets.js';
 import { installScript } from '../runtime/release/activate.js';
 import { releaseLayout } from '../runtime/release/layout.js';
 import { printTable } from './table.js';

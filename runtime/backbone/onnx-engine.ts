@@ -1,13 +1,18 @@
 // ONNX engine: onnxruntime-node with full graph optimisation (int8 QDQ graphs fuse into QLinearConv only at
 // level 'all'). Runs inside a worker thread: session.run blocks its thread while it computes.
 
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { ModelError, errorMessage } from '../../core/errors.js';
 import type { ModelManifest } from '../models/manifest.js';
+import { dequantizeInto } from './dequantize.js';
 import type { EngineFactory, EngineOptions, EngineSession } from './engine.js';
 
+// Loaded on first use, not at import: a 32-bit ARM bundle carries no onnxruntime-node at all.
+let ort: typeof Ort;
+
 export const createOnnxSession: EngineFactory = async (modelBytes, manifest, options) => {
-  let session: ort.InferenceSession;
+  ort ??= await import('onnxruntime-node');
+  let session: Ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(modelBytes, {
       graphOptimizationLevel: 'all',
@@ -37,7 +42,7 @@ class OnnxSession implements EngineSession {
   private readonly batchable: boolean;
 
   constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: Ort.InferenceSession,
     private readonly manifest: ModelManifest,
     options: EngineOptions,
   ) {
@@ -84,7 +89,7 @@ class OnnxSession implements EngineSession {
       const slice = input.subarray(start * perImage, (start + n) * perImage);
       const tensor = new ort.Tensor(ELEMENT_TYPE[this.manifest.input.dtype], slice, dims);
       const result = await this.session.run({ [this.inputName]: tensor }, [this.outputName]);
-      const value = result[this.outputName] as ort.Tensor;
+      const value = result[this.outputName] as Ort.Tensor;
       dequantizeInto(value.data as ArrayLike<number>, this.manifest.output.quantization, out, start * this.outputDim);
       value.dispose();
     }
@@ -93,20 +98,5 @@ class OnnxSession implements EngineSession {
 
   close(): void {
     void this.session.release();
-  }
-}
-
-/** Copies raw output values into `out`, applying real = scale * (q - zeroPoint) for quantized outputs. */
-export function dequantizeInto(
-  values: ArrayLike<number>,
-  quantization: { scale: number; zeroPoint: number } | undefined,
-  out: Float32Array,
-  offset: number,
-): void {
-  const scale = quantization?.scale ?? 1;
-  const zeroPoint = quantization?.zeroPoint ?? 0;
-  const isFloat = values instanceof Float32Array || values instanceof Float64Array;
-  for (let i = 0; i < values.length; i++) {
-    out[offset + i] = isFloat ? values[i]! : scale * (values[i]! - zeroPoint);
   }
 }

@@ -20,11 +20,15 @@ export function writeAgentConfig(dir: string, config: Record<string, unknown>): 
 }
 
 export function startAgentProcess(configPath: string, env: Record<string, string> = {}): Promise<AgentProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), 'agent', '--config', configPath], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, EDGETUNE_MODEL_DIR: MODEL_DIR, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return startAgentCommand(
+    [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), 'agent', '--config', configPath],
+    { ...process.env, EDGETUNE_MODEL_DIR: MODEL_DIR, ...env },
+  );
+}
+
+/** Any command that runs an agent (a bundle's, under emulation): resolves once it logs 'agent started'. */
+export function startAgentCommand(command: string[], env: NodeJS.ProcessEnv): Promise<AgentProcess> {
+  const child = spawn(command[0]!, command.slice(1), { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   // 'close', not 'exit': the last log lines are read by then.
