@@ -76,6 +76,20 @@ module.exports = {
       '^(core|runtime|devices|quantize|deploy|cli|bin|agent/(?!page/|api-types)|console/(?!page/|api-types))',
       'Browser pages import only shared page code (web/) and the API types of their server.',
     ),
+    {
+      name: 'device-info-stays-light',
+      comment: '`edgetune device info` reads /proc: it must not load the TFLite importer or onnx-proto.',
+      severity: 'error',
+      from: { path: '^cli/commands/device\\.ts$' },
+      to: { path: '^runtime/models/(tflite-import|onnx-graph)\\.ts$|onnx-proto', reachable: true },
+    },
+    {
+      name: 'device-bundle-has-no-laptop-tools',
+      comment: 'A device bundle (cli/bundle-entry.ts) carries the agent, not the console, quantize or SSH provisioning.',
+      severity: 'error',
+      from: { path: '^cli/bundle-entry\\.ts$' },
+      to: { path: '^(console|quantize|deploy)/|node_modules/ssh2/', reachable: true },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
