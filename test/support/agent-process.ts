@@ -20,10 +20,11 @@ export function writeAgentConfig(dir: string, config: Record<string, unknown>): 
 }
 
 export function startAgentProcess(configPath: string, env: Record<string, string> = {}): Promise<AgentProcess> {
-  return startAgentCommand(
-    [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), 'agent', '--config', configPath],
-    { ...process.env, EDGETUNE_MODEL_DIR: MODEL_DIR, ...env },
-  );
+  return startAgentCommand([process.execPath, '--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), 'agent', '--config', configPath], {
+    ...process.env,
+    EDGETUNE_MODEL_DIR: MODEL_DIR,
+    ...env,
+  });
 }
 
 /** Any command that runs an agent (a bundle's, under emulation): resolves once it logs 'agent started'. */
