@@ -17,7 +17,7 @@ import { releaseLayout } from '../runtime/release/layout.js';
 import { printTable } from './table.js';
 
 const { values } = parseArgs({
-  options: { target: { type: 'string', default: 'linux-arm64,linux-x64' }, json: { type: 'boolean', default: false } },
+  options: { target: { type: 'string', default: 'linux-arm64,linux-armv7,linux-x64' }, json: { type: 'boolean', default: false } },
 });
 const work = mkdtempSync(join(tmpdir(), 'edgetune-bench-deploy-'));
 const rows: Record<string, unknown>[] = [];
