@@ -83,6 +83,8 @@ async function spawnAgent(configPath: string, env: Record<string, string>): Prom
   });
 }
 
+const running: Running[] = [];
+
 async function startAgent(config: Record<string, unknown>, dir: string, env: Record<string, string> = {}): Promise<Running> {
   const path = join(dir, 'agent.json');
   writeFileSync(path, JSON.stringify(config));
@@ -94,7 +96,11 @@ async function startAgent(config: Record<string, unknown>, dir: string, env: Rec
       buffered += chunk.toString();
       for (const line of buffered.split('\n').slice(0, -1)) {
         const url = /"msg":"agent started".*"url":"([^"]+)"/.exec(line)?.[1];
-        if (url) resolve({ child, url, stop: async () => (child.kill('SIGTERM'), exited) });
+        if (url) {
+          const agent = { child, url, stop: async () => (child.kill('SIGTERM'), exited) };
+          running.push(agent);
+          resolve(agent);
+        }
       }
       buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
     });
@@ -249,5 +255,7 @@ try {
     );
   }
 } finally {
-  rmSync(work, { recursive: true, force: true });
+  // An error mid-run leaves an agent writing into `work`: stop it first, so the error is the one reported.
+  await Promise.all(running.map((r) => r.stop()));
+  rmSync(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 }

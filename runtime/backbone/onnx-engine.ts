@@ -19,6 +19,7 @@ export const createOnnxSession: EngineFactory = async (modelBytes, manifest, opt
       intraOpNumThreads: Math.max(1, options.threads),
       interOpNumThreads: 1,
       executionMode: 'sequential',
+      extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' } } },
     });
   } catch (err) {
     throw new ModelError('MODEL_INVALID', `${manifest.file}: onnxruntime cannot load the model: ${errorMessage(err)}`, {
