@@ -70,8 +70,32 @@ describe('layer rules (npm run lint:layers)', () => {
     expect(broken).toContain('device-info-stays-light: cli/commands/device.ts -> runtime/models/tflite-import.ts');
   });
 
+  it('keeps browser pages to web/ and their own API types, and node code away from pages', async () => {
+    const broken = await violationsIn({
+      'agent/page/main.ts':
+        "import '../../core/hash.js';\nimport 'node:fs';\nimport '../../console/api-types.js';\nimport '../api-types.js';\n",
+      'agent/api-types.ts': "import '../runtime/samples/store.js';\nexport {};\n",
+      'console/api-types.ts': 'export {};\n',
+      'core/hash.ts': 'export {};\n',
+      'runtime/samples/store.ts': 'export {};\n',
+      'web/dom.ts': "import '../agent/http.js';\n",
+      'agent/http.ts': "import '../web/dom.js';\nexport {};\n",
+    });
+    expect(broken).toEqual(
+      expect.arrayContaining([
+        'pages-are-browser-code: agent/page/main.ts -> core/hash.ts',
+        'pages-use-no-node-builtins: agent/page/main.ts -> fs',
+        'a-page-talks-to-its-own-server: agent/page/main.ts -> console/api-types.ts',
+        'api-types-are-types-only: agent/api-types.ts -> runtime/samples/store.ts',
+        'shared-page-code-is-shared: web/dom.ts -> agent/http.ts',
+        'servers-do-not-import-pages: agent/http.ts -> web/dom.ts',
+      ]),
+    );
+    expect(broken.some((v) => v.includes('agent/page/main.ts -> agent/api-types.ts'))).toBe(false);
+  });
+
   it('finds no violation and no cycle in the tree as it is', async () => {
-    const folders = ['core', 'runtime', 'devices', 'agent', 'console', 'deploy', 'quantize', 'cli', 'bin', 'bench'];
+    const folders = ['core', 'web', 'runtime', 'devices', 'agent', 'console', 'deploy', 'quantize', 'cli', 'bin', 'bench'];
     const output = await cruise(folders, { ...config.options, baseDir: root, validate: true, ruleSet: { forbidden: config.forbidden } });
     expect(rulesBroken(output)).toEqual([]);
   }, 60_000);

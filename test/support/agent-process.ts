@@ -19,12 +19,13 @@ export function writeAgentConfig(dir: string, config: Record<string, unknown>): 
   return path;
 }
 
-export function startAgentProcess(configPath: string, env: Record<string, string> = {}): Promise<AgentProcess> {
-  return startAgentCommand([process.execPath, '--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), 'agent', '--config', configPath], {
-    ...process.env,
-    EDGETUNE_MODEL_DIR: MODEL_DIR,
-    ...env,
-  });
+/** Starts the checkout's agent, or `command` (an installed bundle's bin/edgetune). */
+export function startAgentProcess(
+  configPath: string,
+  env: Record<string, string> = {},
+  command: string[] = [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts')],
+): Promise<AgentProcess> {
+  return startAgentCommand([...command, 'agent', '--config', configPath], { ...process.env, EDGETUNE_MODEL_DIR: MODEL_DIR, ...env });
 }
 
 /** Any command that runs an agent (a bundle's, under emulation): resolves once it logs 'agent started'. */
