@@ -150,7 +150,7 @@ function registerTry(deploy: Command): void {
       'after',
       `
 Needs root (a private mount namespace), qemu-user-static and the target's loader libraries
-(libc6-arm64-cross libstdc++6-arm64-cross libatomic1-arm64-cross, or the armhf ones).
+(libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross libatomic1-arm64-cross, or the armhf ones).
 
 Examples:
   edgetune deploy try edgetune-0.1.0-linux-arm64.tar.gz --board rpi-4 -- device info
