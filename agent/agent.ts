@@ -146,6 +146,7 @@ export class Agent {
         agent.updater?.start();
       }
       log.info('agent started', {
+        ...(options.profile ? { profile: options.profile.id } : {}),
         backbone: backbone.id,
         engine: backbone.engine,
         workers: backbone.settings.workers,

@@ -9,6 +9,7 @@
 import { type KeyObject, createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { errorMessage } from '../core/errors.js';
+import { bundleTargetOf } from '../core/platform.js';
 import { writeDurably } from '../core/durable.js';
 import { activateRelease, installScript, runOk } from '../runtime/release/activate.js';
 import { loadAgentConfig } from './config.js';
@@ -142,7 +143,7 @@ export class AgentUpdater {
           'SYNC_REPLAY',
           `${topic}: sequence ${update.sequence} is older than ${last}: a replayed (downgrade) update, refused`,
         );
-      const target = `linux-${process.arch}`;
+      const target = bundleTargetOf();
       if (update.target !== target)
         throw new SyncError('SYNC_TARGET_MISMATCH', `${topic}: a ${update.target} bundle, this device is ${target}`);
     } catch (err) {

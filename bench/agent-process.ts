@@ -5,6 +5,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prepareTry } from '../deploy/try/try.js';
+import { defaultCacheDir } from '../runtime/models/resolve.js';
 import { AGENT_ENV, AGENT_NODE_FLAGS } from '../runtime/release/node-flags.js';
 
 export interface Running {
@@ -18,19 +20,38 @@ const compiled = !import.meta.url.endsWith('.ts');
 /** This checkout's command. */
 export const CLI = compiled ? resolve(here, '../bin/edgetune.js') : resolve(here, '../bin/edgetune.ts');
 
-export function startAgentProcess(
-  config: Record<string, unknown>,
-  dir: string,
-  options: { env?: Record<string, string>; nodeDefaults?: boolean; cli?: string } = {},
-): Promise<Running> {
-  const path = join(dir, 'agent.json');
-  writeFileSync(path, JSON.stringify(config));
+interface AgentProcessOptions {
+  env?: Record<string, string>;
+  nodeDefaults?: boolean;
+  cli?: string;
+  /** Run this bundle's own agent under `deploy try`, presenting the board. */
+  bundle?: { file: string; board: string };
+}
+
+async function spawnAgent(configPath: string, options: AgentProcessOptions): Promise<ChildProcess> {
+  if (options.bundle) {
+    const tried = await prepareTry({
+      bundle: options.bundle.file,
+      board: options.bundle.board,
+      args: ['agent', '--config', configPath],
+      cacheDir: join(defaultCacheDir(), 'try'),
+      env: { ...process.env, ...options.env },
+    });
+    // unshare, sh and bin/edgetune all exec: the pid is the emulator running the bundle's Node.
+    return spawn(tried.command[0]!, tried.command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env: tried.env });
+  }
   const cli = options.cli ?? CLI;
   const flags = options.nodeDefaults ? [] : AGENT_NODE_FLAGS;
-  const child = spawn(process.execPath, [...flags, ...(cli.endsWith('.ts') ? ['--import', 'tsx'] : []), cli, 'agent', '--config', path], {
+  return spawn(process.execPath, [...flags, ...(cli.endsWith('.ts') ? ['--import', 'tsx'] : []), cli, 'agent', '--config', configPath], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...(options.nodeDefaults ? {} : AGENT_ENV), ...options.env },
   });
+}
+
+export async function startAgentProcess(config: Record<string, unknown>, dir: string, options: AgentProcessOptions = {}): Promise<Running> {
+  const path = join(dir, 'agent.json');
+  writeFileSync(path, JSON.stringify(config));
+  const child = await spawnAgent(path, options);
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   return new Promise((resolve, reject) => {
     let buffered = '';

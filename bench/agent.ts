@@ -6,7 +6,12 @@
 //      content) at --fps, faster than the device embeds; embed rate under the flood, frames dropped, and
 //      RSS over the whole flood until --samples frames are stored and embedded (does memory grow?).
 //
-//   npm run bench -- agent [--samples 10000] [--fps 100] [--profile ID] [--data DIR] [--node-defaults] [--json]
+// With --bundle FILE the agent is that bundle's own (its Node, under qemu-user for another CPU), run
+// through `edgetune deploy try` presenting --board (default rpi-zero-2w); RSS is then the emulator
+// process's, a sanity figure only (qemu's own code and translation cache are in it).
+//
+//   npm run bench -- agent [--samples 10000] [--fps 100] [--profile ID] [--data DIR] [--node-defaults]
+//                          [--labelled 40] [--latency 10] [--bundle FILE [--board ID]] [--json]
 
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,14 +31,25 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     /** Start the agent with Node's default flags, to see what runtime/release/node-flags.ts saves. */
     'node-defaults': { type: 'boolean', default: false },
+    /** Labelled photos per class for the burst, unlabelled per class for the latency run. */
+    labelled: { type: 'string', default: '40' },
+    latency: { type: 'string', default: '10' },
+    bundle: { type: 'string' },
+    board: { type: 'string', default: 'rpi-zero-2w' },
   },
 });
 const SAMPLES = Number(values.samples);
 const device = { profile: values.profile };
+const LABELLED = Number(values.labelled);
+const LATENCY = Number(values.latency);
 const here = dirname(fileURLToPath(import.meta.url));
 const compiled = !import.meta.url.endsWith('.ts');
-const startAgent = (config: Record<string, unknown>, dir: string, env: Record<string, string> = {}): Promise<Running> =>
-  startAgentProcess(config, dir, { env, nodeDefaults: values['node-defaults'] });
+async function startAgent(config: Record<string, unknown>, dir: string, env: Record<string, string> = {}): Promise<Running> {
+  const bundle = values.bundle ? { file: resolve(values.bundle), board: values.board } : undefined;
+  const agent = await startAgentProcess(config, dir, { env, nodeDefaults: values['node-defaults'], ...(bundle ? { bundle } : {}) });
+  running.push(agent);
+  return agent;
+}
 const classes = readdirSync(values.data).sort();
 const photos = (c: string) =>
   readdirSync(join(values.data, c))
@@ -42,6 +58,8 @@ const photos = (c: string) =>
 const progress = (text: string) => {
   if (!values.json) process.stderr.write(`${text}\n`);
 };
+
+const running: Running[] = [];
 
 async function json<T>(url: string, init?: RequestInit): Promise<T> {
   const res = await fetch(url, init);
@@ -69,7 +87,7 @@ try {
     });
   const labelled = classes.flatMap((c) =>
     photos(c)
-      .slice(0, 40)
+      .slice(0, LABELLED)
       .map((f) => [f, c] as const),
   );
   progress(`uploading ${labelled.length} labelled photos at once`);
@@ -82,7 +100,7 @@ try {
   progress('sample-to-prediction latency, one photo at a time');
   const latencies: number[] = [];
   for (const c of classes) {
-    for (const file of photos(c).slice(100, 110)) {
+    for (const file of photos(c).slice(100, 100 + LATENCY)) {
       const t0 = performance.now();
       const { sample } = await upload(file);
       for (;;) {
@@ -141,6 +159,7 @@ try {
   const early = at(0.2);
   const report = {
     profile: values.profile,
+    ...(values.bundle ? { bundle: values.bundle, board: values.board } : {}),
     latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), max: Math.max(...latencies), samples: latencies.length },
     uncontendedEmbedPerSecond: uncontendedPerSecond,
     idleRssMiB: idleRss.rss,
@@ -160,7 +179,7 @@ try {
   if (values.json) console.log(JSON.stringify(report, null, 2));
   else {
     printTable(
-      `agent (separate process, default backbone, profile ${values.profile})`,
+      `agent (separate process, default backbone, profile ${values.profile}${values.bundle ? `, ${values.bundle} under deploy try on ${values.board}` : ''})`,
       ['measure', 'value'],
       [
         [
@@ -184,5 +203,7 @@ try {
     );
   }
 } finally {
-  rmSync(work, { recursive: true, force: true });
+  // An error mid-run leaves an agent writing into `work`: stop it first, so the error is the one reported.
+  await Promise.all(running.map((r) => r.stop()));
+  rmSync(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 }

@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bundlePayload, writeBundle } from '../deploy/bundle/build.js';
 import { elfMachine } from '../deploy/bundle/elf.js';
-import type { BundleTarget } from '../deploy/bundle/native.js';
+import type { BundleTarget } from '../deploy/bundle/targets.js';
 import { installScript } from '../runtime/release/activate.js';
 import { releaseLayout } from '../runtime/release/layout.js';
 import { printTable } from './table.js';
 
 const { values } = parseArgs({
-  options: { target: { type: 'string', default: 'linux-arm64,linux-x64' }, json: { type: 'boolean', default: false } },
+  options: { target: { type: 'string', default: 'linux-arm64,linux-armv7,linux-x64' }, json: { type: 'boolean', default: false } },
 });
 const work = mkdtempSync(join(tmpdir(), 'edgetune-bench-deploy-'));
 const rows: Record<string, unknown>[] = [];

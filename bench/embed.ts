@@ -4,7 +4,11 @@
 // 2 workers x 1 thread) is measured in one run on one model. Also the RSS of a process with the default
 // backbone loaded.
 //
-//   npm run bench -- embed [--images N] [--rounds R] [--data DIR] [--model ID] [--json]
+// The file path (read, hash, decode, resize, infer) against inference only on the default layout, before
+// and after onnxruntime's intra-op threads stopped busy-waiting (`spinning`, runtime/backbone/backbone.ts),
+// in the same interleaved rounds.
+//
+//   npm run bench -- embed [--images N] [--rounds R] [--data DIR] [--model ID] [--only-onnx] [--json]
 
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -24,6 +28,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '10' },
     data: { type: 'string', default: join(sharedDir(), 'datasets', 'flowers128') },
     model: { type: 'string', default: DEFAULT_BACKBONE_ID },
+    'only-onnx': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -45,6 +50,7 @@ interface Row {
   threads: number;
   batch: number;
   mode: string;
+  spinning: boolean;
   imagesPerSecond: number;
   msPerImage: number;
 }
@@ -72,7 +78,7 @@ for (const [workers, threads] of [
   [2, 1],
 ] as const) {
   for (const batchSize of [1, 8, 16])
-    configs.push({ options: { engine: 'tflite', workers, threads, batchSize }, mode: 'tensors', which: model });
+    if (!values['only-onnx']) configs.push({ options: { engine: 'tflite', workers, threads, batchSize }, mode: 'tensors', which: model });
 }
 for (const [workers, threads] of [
   [1, 1],
@@ -81,7 +87,11 @@ for (const [workers, threads] of [
 ] as const) {
   for (const batchSize of [1, 8, 16]) configs.push({ options: { workers, threads, batchSize }, mode: 'tensors', which: onnxModel });
 }
-configs.push({ options: { engine: 'tflite' }, mode: 'files', which: model });
+if (!values['only-onnx']) configs.push({ options: { engine: 'tflite' }, mode: 'files', which: model });
+// Before: onnxruntime's threads spinning between ops (its own default, edgetune's until now).
+configs.push({ options: { spinning: true }, mode: 'tensors', which: onnxModel });
+configs.push({ options: { spinning: true }, mode: 'files', which: model });
+configs.push({ options: {}, mode: 'tensors', which: onnxModel });
 // The default: the .tflite file on onnxruntime through the cached import.
 configs.push({ options: {}, mode: 'files', which: model });
 
@@ -118,6 +128,7 @@ configs.forEach((config, i) => {
     threads: backbone.settings.threads,
     batch: backbone.settings.batchSize,
     mode: config.mode === 'tensors' ? 'inference only' : 'files: read, decode, resize, infer',
+    spinning: Boolean(config.options.spinning),
     imagesPerSecond: best[i]!,
     msPerImage: 1000 / best[i]!,
   });
@@ -127,7 +138,19 @@ const onTwoCores = (engine: string) =>
   Math.max(
     ...rows.filter((r) => r.engine === engine && r.mode === 'inference only' && r.workers * r.threads === 2).map((r) => r.imagesPerSecond),
   );
-const speedup = onTwoCores('onnx') / onTwoCores('tflite');
+const speedup = values['only-onnx'] ? Number.NaN : onTwoCores('onnx') / onTwoCores('tflite');
+// The last four rows: default layout, spinning (before) and not (after), inference only and files.
+const [tensorsBefore, filesBefore, tensorsAfter, filesAfter] = rows.slice(-4).map((r) => r.imagesPerSecond) as [
+  number,
+  number,
+  number,
+  number,
+];
+const filePath = {
+  before: { inferenceOnly: tensorsBefore, files: filesBefore, ratio: filesBefore / tensorsBefore },
+  after: { inferenceOnly: tensorsAfter, files: filesAfter, ratio: filesAfter / tensorsAfter },
+  filesAfterOverBestInferenceOnTwoCores: filesAfter / onTwoCores('onnx'),
+};
 
 /** RSS of a fresh process that loads the default backbone with these options and embeds one photo. */
 function rssOfFreshProcess(options: BackboneOptions): number {
@@ -159,14 +182,28 @@ const report = {
   rows,
   defaultImagesPerSecond: rows.at(-1)!.imagesPerSecond,
   speedup,
+  filePath,
   rssMiB: rss,
 };
 if (values.json) console.log(JSON.stringify(report, null, 2));
 else {
   printTable(
     `embedding throughput, ${model.manifest.id}, ${count} flowers128 photos, best of ${rounds} interleaved rounds`,
-    ['engine', 'workers', 'threads/worker', 'batch', 'measures', 'images/s', 'ms/image'],
-    rows.map((r) => [r.engine, r.workers, r.threads, r.batch, r.mode, r.imagesPerSecond.toFixed(1), r.msPerImage.toFixed(1)]),
+    ['engine', 'workers', 'threads/worker', 'batch', 'spinning', 'measures', 'images/s', 'ms/image'],
+    rows.map((r) => [
+      r.engine,
+      r.workers,
+      r.threads,
+      r.batch,
+      r.engine === 'onnx' ? (r.spinning ? 'yes' : 'no') : '-',
+      r.mode,
+      r.imagesPerSecond.toFixed(1),
+      r.msPerImage.toFixed(1),
+    ]),
+  );
+  const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
+  console.log(
+    `\nfiles to embeddings over inference only, default layout: before (spinning) ${filesBefore.toFixed(0)} / ${tensorsBefore.toFixed(0)} = ${pct(filePath.before.ratio)}, after ${filesAfter.toFixed(0)} / ${tensorsAfter.toFixed(0)} = ${pct(filePath.after.ratio)}; after over the best inference-only row on 2 cores: ${pct(filePath.filesAfterOverBestInferenceOnTwoCores)}`,
   );
   console.log(`\nspeedup on 2 cores, best of each: onnxruntime ${speedup.toFixed(2)}x the TFLite WASM engine`);
   console.log(

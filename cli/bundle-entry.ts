@@ -1,9 +1,10 @@
-// The `edgetune` a device bundle runs: the agent, device info and the device side of releases, without
-// the laptop's tooling (quantize, SSH, esbuild). esbuild bundles this file into edgetune.js.
+// The `edgetune` a device bundle runs: the agent, device info, embedding photos and the device side of
+// releases, without the laptop's tooling (quantize, SSH, esbuild). esbuild bundles this file into edgetune.js.
 
 import { Command } from 'commander';
 import { registerAgent } from './commands/agent.js';
 import { registerDevice } from './commands/device.js';
+import { registerEmbed } from './commands/embed.js';
 import { registerRelease } from './commands/release.js';
 import { runProgram } from './run.js';
 
@@ -12,5 +13,6 @@ const program = new Command('edgetune')
   .option('--debug', 'print stack traces for errors');
 registerAgent(program);
 registerDevice(program);
+registerEmbed(program);
 registerRelease(program);
 process.exitCode = await runProgram(program, process.argv);

@@ -135,6 +135,12 @@ export const ERROR_CATALOGUE = {
   BUNDLE_FETCH_FAILED: { domain: 'deploy', status: 502 },
   BUNDLE_BUILD_FAILED: { domain: 'deploy', status: 500 },
   BUNDLE_PATH_TOO_LONG: { domain: 'deploy', status: 500 },
+  // deploy try: another CPU's bundle under qemu-user, a board presented in a mount namespace
+  TRY_NO_EMULATOR: { domain: 'deploy', status: 400 },
+  TRY_NO_QEMU: { domain: 'deploy', status: 500 },
+  TRY_NO_SYSROOT: { domain: 'deploy', status: 500 },
+  TRY_NO_NAMESPACE: { domain: 'deploy', status: 500 },
+  TRY_UNKNOWN_BOARD: { domain: 'deploy', status: 400 },
   INVENTORY_UNREADABLE: { domain: 'deploy', status: 400 },
   INVENTORY_BAD_LINE: { domain: 'deploy', status: 400 },
   HOST_KEY_UNKNOWN: { domain: 'deploy', status: 502 },

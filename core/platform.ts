@@ -7,3 +7,8 @@ export type EngineName = 'tflite' | 'onnx';
 export function onnxRuntimeAvailable(platform: string = process.platform, arch: string = process.arch): boolean {
   return ['linux', 'darwin', 'win32'].includes(platform) && ['x64', 'arm64'].includes(arch);
 }
+
+/** The device bundle this process's CPU runs (deploy/bundle/targets.ts names them). */
+export function bundleTargetOf(platform: string = process.platform, arch: string = process.arch): string {
+  return `${platform}-${arch === 'arm' ? 'armv7' : arch}`;
+}

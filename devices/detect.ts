@@ -1,4 +1,5 @@
-// Which board is this? Read from /proc/device-tree/model (Raspberry Pi, Jetson), /etc/nv_tegra_release
+// Which board is this? Read from /proc/device-tree/model (Raspberry Pi, Jetson; a link to
+// /sys/firmware/devicetree/base, read there when /proc has no link), /etc/nv_tegra_release
 // (Jetson L4T), /proc/cpuinfo and /proc/meminfo, all relative to `root` so tests use fixture trees.
 
 import { readFileSync } from 'node:fs';
@@ -38,7 +39,10 @@ export function readFacts(root = '/', arch: string = process.arch): DeviceFacts 
   const cpuModel = /^(?:model name|Model|Hardware)\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? null;
   const cpuArch = /^CPU architecture\s*:\s*(\d+)/m.exec(cpuinfo)?.[1];
   return {
-    model: readText(root, 'proc/device-tree/model') ?? (/^Model\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() || null),
+    model:
+      readText(root, 'proc/device-tree/model') ??
+      readText(root, 'sys/firmware/devicetree/base/model') ??
+      (/^Model\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() || null),
     tegraRelease: readText(root, 'etc/nv_tegra_release'),
     cpuModel,
     cores: cores > 0 ? cores : 1,

@@ -6,13 +6,16 @@ import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { buildBundle } from '../../deploy/bundle/build.js';
-import { type BundleTarget, TARGETS } from '../../deploy/bundle/native.js';
+import { type BundleTarget, TARGETS } from '../../deploy/bundle/targets.js';
 import { DeviceCredentials } from '../../console/credentials.js';
 import { type FleetProvisioning, type FlashProgress, flash } from '../../deploy/flash/flash.js';
 import { type HostEntry, type InventoryError, parseHost, parseSize, readInventory } from '../../deploy/flash/inventory.js';
 import { writeSdcard } from '../../deploy/sdcard/sdcard.js';
 import { ConfigError, DeployError } from '../../core/errors.js';
-import { formatTable, printJson } from '../output.js';
+import { UsageError, formatTable, printJson } from '../output.js';
+import { boardIds } from '../../devices/boards.js';
+import { tryBundle } from '../../deploy/try/try.js';
+import { defaultCacheDir } from '../../runtime/models/resolve.js';
 
 export function registerDeploy(program: Command): void {
   const deploy = program.command('deploy').description('put the agent on devices: bundles, SSH provisioning, SD-card first boot');
@@ -132,6 +135,38 @@ Exit code 1 when any device failed; the summary names each one's error. Re-runni
       }
     });
   registerSdcard(deploy);
+  registerTry(deploy);
+}
+
+function registerTry(deploy: Command): void {
+  deploy
+    .command('try')
+    .description("run a bundle's own edgetune here, under qemu-user for another CPU, seeing a chosen board's /proc files")
+    .argument('<bundle>', 'the bundle (edgetune deploy bundle)')
+    .argument('[args...]', 'edgetune arguments for the bundle, after --')
+    .option('--board <id>', `board to present: ${boardIds().join(', ')} (default: rpi-4 for arm64, rpi-3 for armv7)`)
+    .option('--cache-dir <dir>', 'where unpacked bundles are kept (default $XDG_CACHE_HOME/edgetune/try)')
+    .addHelpText(
+      'after',
+      `
+Needs root (a private mount namespace), qemu-user-static and the target's loader libraries
+(libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross libatomic1-arm64-cross, or the armhf ones).
+
+Examples:
+  edgetune deploy try edgetune-0.1.0-linux-arm64.tar.gz --board rpi-4 -- device info
+  edgetune deploy try edgetune-0.1.0-linux-armv7.tar.gz --board rpi-zero-2w -- embed --json photo.jpg
+  edgetune deploy try edgetune-0.1.0-linux-arm64.tar.gz -- agent --config agent.json`,
+    )
+    .action(async (bundle: string, args: string[], flags: { board?: string; cacheDir?: string }) => {
+      if (args.length === 0)
+        throw new UsageError('deploy try needs edgetune arguments for the bundle after --, for example -- device info');
+      process.exitCode = await tryBundle({
+        bundle: resolve(bundle),
+        args,
+        cacheDir: flags.cacheDir ?? join(defaultCacheDir(), 'try'),
+        ...(flags.board ? { board: flags.board } : {}),
+      });
+    });
 }
 
 function registerSdcard(deploy: Command): void {

@@ -1,12 +1,14 @@
 // `edgetune deploy bundle`: everything a device needs in one reproducible .tar.gz. The agent as one
-// esbuild bundle (plus its inference worker), the native modules for the target (native.ts), the
-// backbone, a systemd unit, install.sh, manifest.json and SHA256SUMS. No timestamps, sorted entries,
+// esbuild bundle (plus its inference worker), its own Node for the target's CPU (node-runtime.ts), the
+// native modules built for that Node (native.ts), the backbone, systemd units, install.sh, manifest.json
+// and SHA256SUMS. No timestamps, sorted entries,
 // fixed modes: the same inputs give the same bytes, so the sha256 names the release's contents.
 //
 //   edgetune-<version>-<target>/
 //     edgetune.js  worker.js  package.json   the agent (ESM)
 //     pages/agent.json                       the labelling page (HTML with its script and style inline)
-//     bin/edgetune                           wrapper: memory flags, EDGETUNE_MODEL_DIR, EDGETUNE_RELEASE
+//     bin/edgetune                           wrapper: the bundled Node, memory flags, EDGETUNE_MODEL_DIR, EDGETUNE_RELEASE
+//     node/bin/node  node/LICENSE            the pinned official Node build for the target
 //     models/<backbone file>                 checked against the catalog's sha256
 //     node_modules/...                       native modules for <target> only (ELF-checked)
 //     edgetune.service  edgetune-update.{service,path}  install.sh  manifest.json  SHA256SUMS
@@ -23,7 +25,9 @@ import { checkVersion } from '../../runtime/release/layout.js';
 import { writeDurably } from '../../core/durable.js';
 import { loadPage } from '../../core/web-page.js';
 import { elfMachine } from './elf.js';
-import { type BundleTarget, nativeFiles, targetArch } from './native.js';
+import { nativeFiles } from './native.js';
+import { nodeRuntime } from './node-runtime.js';
+import { type BundleTarget, targetArch } from './targets.js';
 import { commandWrapper, installScript, systemdUnit, updateUnits } from './templates.js';
 import { writeTarGz } from './tar.js';
 
@@ -33,8 +37,8 @@ export interface BundleManifest {
   format: typeof BUNDLE_FORMAT;
   version: string;
   target: BundleTarget;
-  /** better-sqlite3 is built for one Node ABI: the device's Node must have this major version. */
-  node: { major: number; abi: string };
+  /** The Node the bundle carries (node/bin/node); its native modules are built for its ABI. */
+  node: { version: string; major: number; abi: string };
   backbone: { id: string; file: string; sha256: string; dim: number };
   files: number;
   unpackedBytes: number;
@@ -55,6 +59,7 @@ export interface BundleOptions {
 export interface BundlePayload {
   target: BundleTarget;
   version: string;
+  node: BundleManifest['node'];
   backbone: BundleManifest['backbone'];
   files: Map<string, { data: Uint8Array; executable?: boolean }>;
 }
@@ -119,11 +124,15 @@ export async function bundlePayload(options: BundleOptions): Promise<BundlePaylo
   };
 
   const cacheDir = options.cacheDir ?? join(defaultCacheDir(), 'bundle');
-  for (const file of nativeFiles({ target: options.target, root, cacheDir, ...(options.log ? { log: options.log } : {}) })) {
+  const log = options.log ? { log: options.log } : {};
+  const node = nodeRuntime(options.target, { cacheDir, ...log });
+  files.set('node/bin/node', { data: readFileSync(join(node.dir, 'bin/node')), executable: true });
+  files.set('node/LICENSE', { data: readFileSync(join(node.dir, 'LICENSE')) });
+  for (const file of nativeFiles({ target: options.target, root, cacheDir, node, ...log })) {
     const mode = statSync(file.source).mode;
     files.set(file.path, { data: readFileSync(file.source), executable: (mode & 0o111) !== 0 });
   }
-  return { target: options.target, version, backbone, files };
+  return { target: options.target, version, node: { version: node.version, major: node.major, abi: node.abi }, backbone, files };
 }
 
 /** Refuses a payload with a native binary for another CPU. */
@@ -159,7 +168,7 @@ export function writeBundle(payload: BundlePayload, outDir: string): BuiltBundle
     format: BUNDLE_FORMAT,
     version: payload.version,
     target: payload.target,
-    node: { major: Number(process.versions.node.split('.')[0]), abi: process.versions.modules },
+    node: payload.node,
     backbone: payload.backbone,
     files: files.size + 2,
     unpackedBytes,

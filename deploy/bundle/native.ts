@@ -1,27 +1,22 @@
-// The runtime packages a bundle carries beside its JS: the native modules, built for the TARGET, and the
-// pure-JS packages they load. esbuild cannot inline a .node file, so these stay as node_modules/.
+// The runtime packages a bundle carries beside its JS: the native modules, built for the TARGET's CPU and
+// the bundle's own Node (node-runtime.ts), and the pure-JS packages they load. esbuild cannot inline a
+// .node file, so these stay as node_modules/.
 //
-//   onnxruntime-node  ships every platform's binary inside the package: keep only bin/napi-v6/linux/<arch>
-//   sharp             per-platform @img/sharp-<target> and @img/sharp-libvips-<target> packages, taken
+//   onnxruntime-node  ships every platform's binary inside the package: keep only bin/napi-v6/linux/<arch>;
+//                     none for 32-bit ARM, whose bundle runs the TFLite WASM engine only
+//   sharp             per-platform @img/sharp-<platform> and @img/sharp-libvips-<platform> packages, taken
 //                     from node_modules when the host is the target, else fetched with `npm pack`
-//   better-sqlite3    no prebuilt binary is reachable offline: the host's build when the host is the
-//                     target, else cross-compiled once (node-gyp + g++-aarch64-linux-gnu) and cached
+//   better-sqlite3    no prebuilt binary is reachable offline: the host's build when the host is the target
+//                     and its Node has the bundle's ABI, else cross-compiled once against the bundled
+//                     Node's headers (node-gyp + the target's g++) and cached
 
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { DeployError } from '../../core/errors.js';
-
-export type BundleTarget = 'linux-arm64' | 'linux-x64';
-export const TARGETS: readonly BundleTarget[] = ['linux-arm64', 'linux-x64'];
-
-export function targetArch(target: BundleTarget): 'arm64' | 'x64' {
-  return target === 'linux-arm64' ? 'arm64' : 'x64';
-}
-
-export function hostTarget(): BundleTarget | undefined {
-  return process.platform === 'linux' && (process.arch === 'arm64' || process.arch === 'x64') ? `linux-${process.arch}` : undefined;
-}
+import type { NodeRuntime } from './node-runtime.js';
+import { npmPackage } from './npm-pack.js';
+import { type BundleTarget, hostTarget, sharpPlatform, targetArch } from './targets.js';
 
 /** A file for the bundle: where it comes from and where it goes under node_modules/. */
 export interface BundleFile {
@@ -85,6 +80,8 @@ export interface NativeOptions {
   root: string;
   /** Fetched packages and cross-compiled binaries (kept between builds). */
   cacheDir: string;
+  /** The Node the bundle carries: native modules are built for its ABI. */
+  node: NodeRuntime;
   log?: (msg: string) => void;
 }
 
@@ -95,16 +92,18 @@ export function nativeFiles(options: NativeOptions): BundleFile[] {
   const seen = new Set<string>();
   const files: BundleFile[] = [];
 
-  const ort = findPackageDir('onnxruntime-node', root);
-  seen.add('onnxruntime-node');
-  files.push(
-    ...packageFiles(
-      ort,
-      'onnxruntime-node',
-      (rel) => rel === 'package.json' || rel.startsWith('dist/') || rel.startsWith(`bin/napi-v6/linux/${arch}/`),
-    ),
-  );
-  for (const dep of Object.keys(readPackage(ort).dependencies ?? {})) files.push(...withDependencies(dep, ort, seen));
+  if (arch !== 'arm') {
+    const ort = findPackageDir('onnxruntime-node', root);
+    seen.add('onnxruntime-node');
+    files.push(
+      ...packageFiles(
+        ort,
+        'onnxruntime-node',
+        (rel) => rel === 'package.json' || rel.startsWith('dist/') || rel.startsWith(`bin/napi-v6/linux/${arch}/`),
+      ),
+    );
+    for (const dep of Object.keys(readPackage(ort).dependencies ?? {})) files.push(...withDependencies(dep, ort, seen));
+  }
 
   const sharp = findPackageDir('sharp', root);
   seen.add('sharp');
@@ -112,7 +111,7 @@ export function nativeFiles(options: NativeOptions): BundleFile[] {
   for (const dep of Object.keys(readPackage(sharp).dependencies ?? {})) files.push(...withDependencies(dep, sharp, seen));
   const optional = (JSON.parse(readFileSync(join(sharp, 'package.json'), 'utf8')) as { optionalDependencies: Record<string, string> })
     .optionalDependencies;
-  for (const name of [`@img/sharp-${target}`, `@img/sharp-libvips-${target}`]) {
+  for (const name of [`@img/sharp-${sharpPlatform(target)}`, `@img/sharp-libvips-${sharpPlatform(target)}`]) {
     const version = optional[name];
     if (!version) throw new DeployError('BUNDLE_TARGET_UNSUPPORTED', `sharp ${readPackage(sharp).version} has no ${name} package`);
     files.push(...packageFiles(platformPackage(name, version, sharp, options), name));
@@ -140,51 +139,26 @@ function platformPackage(name: string, version: string, from: string, options: N
   } catch {
     // not installed for this host: fetch it below
   }
-  const dest = join(options.cacheDir, 'npm', `${name.replace('/', '+')}-${version}`);
-  if (existsSync(join(dest, 'package.json'))) return dest;
-  options.log?.(`fetching ${name}@${version} (npm pack)`);
-  const work = `${dest}.partial`;
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  try {
-    // npm checks the tarball against the registry's integrity hash before writing it.
-    const out = execFileSync('npm', ['pack', '--silent', `${name}@${version}`, '--pack-destination', work], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-      .trim()
-      .split('\n')
-      .pop()!;
-    execFileSync('tar', ['-xzf', join(work, out), '-C', work]);
-    rmSync(dest, { recursive: true, force: true });
-    renameSync(join(work, 'package'), dest);
-  } catch (err) {
-    throw new DeployError(
-      'BUNDLE_FETCH_FAILED',
-      `npm pack ${name}@${version} failed: ${(err as { stderr?: string }).stderr?.toString().trim() || (err as Error).message}`,
-    );
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
-  return dest;
+  return npmPackage(name, version, { cacheDir: options.cacheDir, ...(options.log ? { log: options.log } : {}) });
 }
 
 const CROSS: Record<string, { prefix: string; apt: string }> = {
   arm64: { prefix: 'aarch64-linux-gnu-', apt: 'g++-aarch64-linux-gnu' },
+  arm: { prefix: 'arm-linux-gnueabihf-', apt: 'g++-arm-linux-gnueabihf' },
   x64: { prefix: 'x86_64-linux-gnu-', apt: 'g++-x86-64-linux-gnu' },
 };
 
-/** better_sqlite3.node for the target's CPU and this Node's ABI. */
+/** better_sqlite3.node for the target's CPU and the bundled Node's ABI. */
 function betterSqliteBinary(dir: string, options: NativeOptions): string {
   const arch = targetArch(options.target);
-  if (hostTarget() === options.target) {
+  if (hostTarget() === options.target && process.versions.modules === options.node.abi) {
     const built = join(dir, 'build/Release/better_sqlite3.node');
     if (!existsSync(built))
       throw new DeployError('BUNDLE_PACKAGE_MISSING', `${built} is missing: better-sqlite3 was not built (npm rebuild better-sqlite3)`);
     return built;
   }
   const version = readPackage(dir).version;
-  const cached = join(options.cacheDir, 'native', `better-sqlite3-${version}-abi${process.versions.modules}-linux-${arch}.node`);
+  const cached = join(options.cacheDir, 'native', `better-sqlite3-${version}-node${options.node.version}-linux-${arch}.node`);
   if (existsSync(cached)) return cached;
   const cross = CROSS[arch]!;
   try {
@@ -195,20 +169,30 @@ function betterSqliteBinary(dir: string, options: NativeOptions): string {
       `better-sqlite3 has no prebuilt binary for linux-${arch} here and ${cross.prefix}g++ is missing: apt-get install ${cross.apt}`,
     );
   }
-  const nodeDir = dirname(dirname(process.execPath));
+  // Compiled against the bundled Node's own headers; node-gyp itself comes with this machine's npm.
+  const nodeDir = options.node.dir;
   if (!existsSync(join(nodeDir, 'include/node/node.h')))
     throw new DeployError('BUNDLE_NO_HEADERS', `Node's headers are not in ${nodeDir}/include/node: cannot compile better-sqlite3`);
-  const nodeGyp = join(nodeDir, 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
+  const nodeGyp = join(dirname(dirname(process.execPath)), 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
   const work = join(options.cacheDir, 'native', `build-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
-  options.log?.(`cross-compiling better-sqlite3 ${version} for linux-${arch} (once; cached)`);
+  options.log?.(`compiling better-sqlite3 ${version} for linux-${arch}, Node ${options.node.version} (once; cached)`);
   try {
     for (const part of ['package.json', 'binding.gyp', 'deps', 'src']) cpSync(join(dir, part), join(work, part), { recursive: true });
     execFileSync(process.execPath, [nodeGyp, 'rebuild', '--release', `--arch=${arch}`, `--nodedir=${nodeDir}`, '-j', '2'], {
       cwd: work,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, CC: `${cross.prefix}gcc`, CXX: `${cross.prefix}g++`, LINK: `${cross.prefix}g++`, AR: `${cross.prefix}ar` },
+      env: {
+        ...process.env,
+        // npm exports its own nodedir setting to scripts (npm_config_nodedir=/usr under npx), and node-gyp
+        // prefers it to --nodedir: without this the host's headers would be used.
+        npm_config_nodedir: nodeDir,
+        CC: `${cross.prefix}gcc`,
+        CXX: `${cross.prefix}g++`,
+        LINK: `${cross.prefix}g++`,
+        AR: `${cross.prefix}ar`,
+      },
       maxBuffer: 64 * 2 ** 20,
     });
     mkdirSync(dirname(cached), { recursive: true });

@@ -75,5 +75,6 @@ export function writeTarGz(entries: TarEntry[]): Buffer {
     }
   }
   parts.push(Buffer.alloc(1024));
-  return gzipSync(Buffer.concat(parts), { level: 9 });
+  // Level 6: a bundle's Node binary takes a third of the time to compress for 0.7 % more bytes than at 9.
+  return gzipSync(Buffer.concat(parts), { level: 6 });
 }

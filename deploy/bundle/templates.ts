@@ -2,7 +2,10 @@
 
 import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../runtime/release/node-flags.js';
 
-/** bin/edgetune: Node with the agent's memory settings, the release's own models, its version. */
+/**
+ * bin/edgetune: the release's own Node with the agent's memory settings, its models, its version.
+ * EDGETUNE_EMULATOR (set by `edgetune deploy try`) runs that Node under qemu-user on another CPU.
+ */
 export function commandWrapper(version: string): string {
   const env = Object.entries(AGENT_ENV)
     .map(([k, v]) => `${k}=${v}`)
@@ -12,7 +15,8 @@ export function commandWrapper(version: string): string {
 release=$(dirname "$(dirname "$(readlink -f "$0")")")
 export ${env}
 export EDGETUNE_MODEL_DIR="$release/models" EDGETUNE_RELEASE='${version}'
-exec node ${AGENT_NODE_FLAGS.join(' ')} "$release/edgetune.js" "$@"
+# sharp imports JSON modules, which Node 20 before 20.17 reports as experimental on every start.
+exec \${EDGETUNE_EMULATOR:-} "$release/node/bin/node" --disable-warning=ExperimentalWarning ${AGENT_NODE_FLAGS.join(' ')} "$release/edgetune.js" "$@"
 `;
 }
 

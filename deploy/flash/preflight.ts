@@ -1,11 +1,12 @@
-// What a device must have before a release goes on it: the bundle's CPU, a Node whose ABI matches the
-// bundle's native modules, room on disk, memory, a clock close to ours, and the few tools install uses.
+// What a device must have before a release goes on it: the bundle's CPU (the bundle brings its own Node),
+// room on disk, memory, a clock close to ours, and the few tools install uses.
 // Every failed check is named in one error, so a person fixes them all in one go.
 
 import { DeployError } from '../../core/errors.js';
 import type { Exec } from '../../runtime/release/activate.js';
 import { type ReleaseLayout, shq } from '../../runtime/release/layout.js';
 import type { BundleManifest } from '../bundle/build.js';
+import { UNAME_TARGET } from '../bundle/targets.js';
 
 export interface DeviceFacts {
   arch: string;
@@ -36,8 +37,6 @@ export interface PreflightOptions {
   sudo: 'auto' | 'yes' | 'no';
   maxClockSkewSeconds?: number;
 }
-
-const ARCH: Record<string, string> = { aarch64: 'linux-arm64', arm64: 'linux-arm64', x86_64: 'linux-x64', amd64: 'linux-x64' };
 
 export async function readFacts(exec: Exec, layout: ReleaseLayout, version: string): Promise<DeviceFacts> {
   const sentAt = Date.now() / 1000;
@@ -92,15 +91,9 @@ export function checkFacts(facts: DeviceFacts, options: PreflightOptions): void 
     problems.push(text);
     if (!disk) diskOnly = false;
   };
-  const target = ARCH[facts.arch];
+  const target = UNAME_TARGET[facts.arch];
   if (target !== options.manifest.target)
     fail(`the CPU is ${facts.arch || 'unknown'}${target ? ` (${target})` : ''}, the bundle is for ${options.manifest.target}`);
-  const major = /^v(\d+)\./.exec(facts.node)?.[1];
-  if (!major) fail(`Node is not installed (the bundle needs Node ${options.manifest.node.major}: apt-get install nodejs)`);
-  else if (Number(major) !== options.manifest.node.major)
-    fail(
-      `Node ${facts.node} is installed; this bundle needs Node ${options.manifest.node.major} (its better-sqlite3 is built for ABI ${options.manifest.node.abi})`,
-    );
   if (!facts.installed) {
     const need = options.bundleBytes + options.manifest.unpackedBytes + options.minFreeBytes;
     if (facts.freeBytes < need) {

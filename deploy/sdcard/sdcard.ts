@@ -65,12 +65,6 @@ root=\${prefix%/}
 mkdir -p "$root/var/log"
 exec >>"$root/var/log/edgetune-firstboot.log" 2>&1
 echo "edgetune first boot: $(date)"
-need=$(sed -n 's/.*"major": \\([0-9]*\\).*/\\1/p' "$here/manifest.json")
-if ! node --version 2>/dev/null | grep -q "^v$need\\."; then
-  echo "Node $need is needed (found: $(node --version 2>/dev/null || echo none)); trying apt-get install nodejs"
-  apt-get install -y nodejs || true
-  node --version 2>/dev/null | grep -q "^v$need\\." || { echo "edgetune: Node $need is not installed; giving up (docs/deploy.md)"; exit 1; }
-fi
 work="$root/var/tmp/edgetune-${options.version}"
 rm -rf "$work" && mkdir -p "$work"
 tar -xzf "$here/${options.bundleFile}" --strip-components=1 -C "$work"

@@ -30,6 +30,12 @@ export interface BackboneOptions {
   outputName?: string;
   /** Where TFLite models imported to ONNX are cached (default: the edgetune cache folder). */
   cacheDir?: string;
+  /**
+   * onnxruntime's intra-op threads busy-wait between ops when true (onnxruntime's own default). Off by
+   * default: spinning threads hold the cores that decode the next photos, and on 2 cores that starves
+   * the file path; the kernels, so the embeddings, are the same either way (npm run bench -- embed).
+   */
+  spinning?: boolean;
 }
 
 interface Pending {
@@ -96,6 +102,7 @@ export class Backbone {
       manifest: model.manifest,
       options: {
         threads: settings.threads,
+        spinning: options.spinning ?? false,
         ...(choice.outputName ? { outputName: choice.outputName } : {}),
         prepared: await prepareEngine(engine, settings.threads),
       },

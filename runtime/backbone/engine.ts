@@ -10,6 +10,8 @@ export type { EngineName };
 export interface EngineOptions {
   /** Intra-op threads for this session. */
   threads: number;
+  /** onnxruntime: let idle intra-op threads busy-wait for the next op (see BackboneOptions.spinning). */
+  spinning?: boolean;
   /** Output tensor to read; the manifest's output when absent. */
   outputName?: string;
   /** What the engine's `prepare` made once for all workers (the TFLite engine: its compiled WASM). */

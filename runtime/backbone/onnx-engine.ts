@@ -2,19 +2,25 @@
 // level 'all'). Runs inside a worker thread: session.run blocks its thread while it computes.
 
 import './ort-env.js';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { ModelError, errorMessage } from '../../core/errors.js';
 import type { ModelManifest } from '../models/manifest.js';
+import { dequantizeInto } from './dequantize.js';
 import type { EngineFactory, EngineOptions, EngineSession } from './engine.js';
 
+// Loaded on first use, not at import: a 32-bit ARM bundle carries no onnxruntime-node at all.
+let ort: typeof Ort;
+
 export const createOnnxSession: EngineFactory = async (modelBytes, manifest, options) => {
-  let session: ort.InferenceSession;
+  ort ??= await import('onnxruntime-node');
+  let session: Ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(modelBytes, {
       graphOptimizationLevel: 'all',
       intraOpNumThreads: Math.max(1, options.threads),
       interOpNumThreads: 1,
       executionMode: 'sequential',
+      extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' } } },
     });
   } catch (err) {
     throw new ModelError('MODEL_INVALID', `${manifest.file}: onnxruntime cannot load the model: ${errorMessage(err)}`, {
@@ -38,7 +44,7 @@ class OnnxSession implements EngineSession {
   private readonly batchable: boolean;
 
   constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: Ort.InferenceSession,
     private readonly manifest: ModelManifest,
     options: EngineOptions,
   ) {
@@ -85,7 +91,7 @@ class OnnxSession implements EngineSession {
       const slice = input.subarray(start * perImage, (start + n) * perImage);
       const tensor = new ort.Tensor(ELEMENT_TYPE[this.manifest.input.dtype], slice, dims);
       const result = await this.session.run({ [this.inputName]: tensor }, [this.outputName]);
-      const value = result[this.outputName] as ort.Tensor;
+      const value = result[this.outputName] as Ort.Tensor;
       dequantizeInto(value.data as ArrayLike<number>, this.manifest.output.quantization, out, start * this.outputDim);
       value.dispose();
     }
@@ -94,20 +100,5 @@ class OnnxSession implements EngineSession {
 
   close(): void {
     void this.session.release();
-  }
-}
-
-/** Copies raw output values into `out`, applying real = scale * (q - zeroPoint) for quantized outputs. */
-export function dequantizeInto(
-  values: ArrayLike<number>,
-  quantization: { scale: number; zeroPoint: number } | undefined,
-  out: Float32Array,
-  offset: number,
-): void {
-  const scale = quantization?.scale ?? 1;
-  const zeroPoint = quantization?.zeroPoint ?? 0;
-  const isFloat = values instanceof Float32Array || values instanceof Float64Array;
-  for (let i = 0; i < values.length; i++) {
-    out[offset + i] = isFloat ? values[i]! : scale * (values[i]! - zeroPoint);
   }
 }

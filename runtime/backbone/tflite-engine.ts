@@ -11,7 +11,7 @@ import { ModelError } from '../../core/errors.js';
 import type { ModelManifest } from '../models/manifest.js';
 import { type TfliteModel, findTensor, readTfliteModel } from '../models/tflite-file.js';
 import type { EngineFactory, EngineOptions, EngineSession } from './engine.js';
-import { dequantizeInto } from './onnx-engine.js';
+import { dequantizeInto } from './dequantize.js';
 import { installPthreadGlobals, unrefPthreads } from './tflite-threads.js';
 
 interface WasmTensor {

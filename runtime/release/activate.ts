@@ -145,9 +145,10 @@ interface Probe {
   health: Record<string, unknown>;
 }
 
-// Node is on every device the bundle runs on; curl and wget are not.
-const FETCH = (port: number) =>
-  `node -e ${shq(`fetch("http://127.0.0.1:${port}/health",{signal:AbortSignal.timeout(3000)}).then(r=>r.text()).then(t=>process.stdout.write(t),e=>process.stdout.write(JSON.stringify({error:String(e.cause?.code??e.message)})))`)}`;
+// The release's own Node asks (curl and wget are not on every device); a release from before bundles
+// carried Node has the system's. EDGETUNE_EMULATOR as in bin/edgetune.
+const FETCH = (port: number, layout: ReleaseLayout) =>
+  `n=${shq(`${layout.current}/node/bin/node`)}; [ -x "$n" ] || n=node; \${EDGETUNE_EMULATOR:-} "$n" -e ${shq(`fetch("http://127.0.0.1:${port}/health",{signal:AbortSignal.timeout(3000)}).then(r=>r.text()).then(t=>process.stdout.write(t),e=>process.stdout.write(JSON.stringify({error:String(e.cause?.code??e.message)})))`)}`;
 
 async function probeHealth(
   exec: Exec,
@@ -156,7 +157,7 @@ async function probeHealth(
   options: HealthOptions,
   version: string,
 ): Promise<Probe> {
-  const out = await exec.run(`if ${service.alive(layout)}; then echo alive; else echo dead; fi; ${FETCH(options.port)}`, {
+  const out = await exec.run(`if ${service.alive(layout)}; then echo alive; else echo dead; fi; ${FETCH(options.port, layout)}`, {
     timeoutMs: 10_000,
   });
   const [first = '', ...rest] = out.stdout.split('\n');

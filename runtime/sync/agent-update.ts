@@ -21,7 +21,7 @@ export const AgentUpdateSchema = z.object({
   fleet: z.string().min(1),
   /** The release version (a folder name under releases/). */
   version: z.string().regex(/^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/),
-  target: z.enum(['linux-arm64', 'linux-x64']),
+  target: z.enum(['linux-arm64', 'linux-armv7', 'linux-x64']),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   bytes: z.number().int().positive(),
   chunks: z.number().int().positive(),

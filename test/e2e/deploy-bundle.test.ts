@@ -48,6 +48,7 @@ describe('edgetune deploy bundle', () => {
       [`${top}/onnxruntime-node/bin/napi-v6/linux/arm64/libonnxruntime.so.1`]: 'arm64',
       [`${top}/@img/sharp-linux-arm64/lib/sharp-linux-arm64-0.35.5.node`]: 'arm64',
       [`${top}/better-sqlite3/build/Release/better_sqlite3.node`]: 'arm64',
+      'edgetune-0.1.0-linux-arm64/node/bin/node': 'arm64',
     });
     expect(Object.keys(elves).some((p) => p.includes('sharp-libvips-linux-arm64/lib/libvips-cpp'))).toBe(true);
     expect(new Set(Object.values(elves))).toEqual(new Set(['arm64']));
@@ -55,10 +56,31 @@ describe('edgetune deploy bundle', () => {
     expect(bundle.manifest).toMatchObject({
       target: 'linux-arm64',
       version: '0.1.0',
+      node: { version: '20.20.2', major: 20, abi: '115' },
       backbone: { id: 'mobilenet_v1_1.0_224_quant_embedding_extractor', dim: 1024 },
     });
     expect(readBundleManifest(bundle.file)).toEqual(bundle.manifest);
   }, 400_000);
+
+  it('the linux-armv7 bundle carries 32-bit ARM binaries only, its own Node 20.11 and no onnxruntime (TFLite engine)', async () => {
+    const bundle = await buildBundle({ target: 'linux-armv7', outDir: join(tmp.path, 'armv7') });
+    const base = join(tmp.path, 'armv7-unpacked');
+    const files = unpack(bundle.file, base);
+    const elves = elfFiles(files, base);
+    const top = 'edgetune-0.1.0-linux-armv7';
+    expect(elves).toMatchObject({
+      [`${top}/node/bin/node`]: 'arm',
+      [`${top}/node_modules/@img/sharp-linux-arm/lib/sharp-linux-arm-0.35.5.node`]: 'arm',
+      [`${top}/node_modules/better-sqlite3/build/Release/better_sqlite3.node`]: 'arm',
+    });
+    expect(new Set(Object.values(elves))).toEqual(new Set(['arm']));
+    expect(files.some((f) => f.includes('onnxruntime'))).toBe(false);
+    expect(files.some((f) => f.endsWith('wasm/tflite_web_api_cc_simd.wasm'))).toBe(true);
+    expect(bundle.manifest).toMatchObject({ target: 'linux-armv7', node: { version: '20.11.0', major: 20, abi: '115' } });
+    // Two builds from the same cache: the same bytes.
+    const again = await buildBundle({ target: 'linux-armv7', outDir: join(tmp.path, 'armv7-again') });
+    expect(again.sha256).toBe(bundle.sha256);
+  }, 600_000);
 
   it('is reproducible: the same inputs give the same bundle hash', async () => {
     const a = await buildBundle({ target: 'linux-x64', outDir: join(tmp.path, 'a') });

@@ -6,6 +6,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { type BuiltBundle, buildBundle } from '../../deploy/bundle/build.js';
+import { emulatorFor } from '../../deploy/try/emulator.js';
 import { type RunningBroker, startBroker } from '../../console/broker.js';
 import { DeviceCredentials } from '../../console/credentials.js';
 import { releaseLayout } from '../../runtime/release/layout.js';
@@ -42,8 +43,11 @@ function bootPartition(name: string, userData?: string): string {
   return boot;
 }
 
-const firstBoot = (boot: string, root: string) =>
-  promisify(execFile)('sh', [join(boot, 'edgetune/firstboot.sh'), '--prefix', root, '--service', 'process'], { timeout: 120_000 });
+const firstBoot = (boot: string, root: string, env: NodeJS.ProcessEnv = process.env) =>
+  promisify(execFile)('sh', [join(boot, 'edgetune/firstboot.sh'), '--prefix', root, '--service', 'process'], {
+    timeout: env.EDGETUNE_EMULATOR ? 400_000 : 120_000,
+    env,
+  });
 
 beforeAll(async () => {
   mkdirSync(consoleDir, { recursive: true });
@@ -164,4 +168,30 @@ describe('edgetune deploy sdcard', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('another first-run script is set (systemd.run=/boot/firstrun.sh)');
   }, 150_000);
+
+  it('a 32-bit card: the linux-armv7 bundle installs on first boot and its own Node, under qemu-user, joins the fleet', async () => {
+    const armv7 = await buildBundle({ target: 'linux-armv7', outDir: join(tmp.path, 'bundles-armv7') });
+    const boot = bootPartition('bootfs-armv7', '#cloud-config\nhostname: greenhouse-32\n');
+    const port = await freeLoopbackPort();
+    const args = ['deploy', 'sdcard', '--boot', boot, '--bundle', armv7.file, '--device', 'pi-armv7', '--http-port', String(port)];
+    const cli = await runCli([...args, '--console', consoleDir, '--fleet', 'farm', '--broker', broker.url]);
+    expect(cli.code, cli.stderr).toBe(0);
+    const root = join(tmp.path, 'pi-armv7-root');
+    roots.push(root);
+    // What binfmt_misc does on a real armv7 board's absence: every start of the bundle's Node goes
+    // through qemu-arm (bin/edgetune and the health probe honour EDGETUNE_EMULATOR).
+    await firstBoot(boot, root, { ...process.env, EDGETUNE_EMULATOR: emulatorFor('linux-armv7').command.join(' ') });
+    expect(JSON.parse(readFileSync(join(releaseLayout(root).current, 'manifest.json'), 'utf8'))).toMatchObject({
+      target: 'linux-armv7',
+      node: { version: '20.11.0' },
+    });
+    const state = await until(
+      'the armv7 device in the console',
+      () => states.get('pi-armv7')?.online === true && states.get('pi-armv7'),
+      60_000,
+    );
+    expect(state).toMatchObject({ device: 'pi-armv7', release: '0.1.0' });
+    const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Record<string, unknown>;
+    expect(health).toMatchObject({ status: 'ok', device: 'pi-armv7', engine: 'tflite', fleet: { connected: true } });
+  }, 600_000);
 });

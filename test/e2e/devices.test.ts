@@ -9,7 +9,7 @@ import { REPO_ROOT, tempDir } from '../support/paths.js';
 
 // Fixture trees hold real-format copies of /proc/device-tree/model, /proc/cpuinfo, /proc/meminfo and
 // /etc/nv_tegra_release from each kind of board.
-const FIXTURES = join(REPO_ROOT, 'test/fixtures/devices');
+const FIXTURES = join(REPO_ROOT, 'devices/boards');
 const root = (board: string) => join(FIXTURES, board);
 
 describe('detectDevice from /proc and /etc', () => {
