@@ -13,7 +13,8 @@ import { resolveModel } from '../runtime/models/resolve.js';
 import { type Sample, SampleError, SampleStore } from '../runtime/samples/store.js';
 import type { AgentConfig } from './config.js';
 import { type AgentApi, startHttpServer } from './http.js';
-import type { HealthJson } from './api-types.js';
+import type { HealthJson, ScoresJson } from './api-types.js';
+import { AgentEvents } from './events.js';
 import { type Logger, createLogger } from '../core/log.js';
 import { type Predictor, SamplePipeline } from './pipeline.js';
 import { type TrainOutcome, compareOnHoldout, loadCurrentHead, trainFromStore } from './trainer.js';
@@ -49,6 +50,8 @@ export function effectiveSettings(config: AgentConfig, profile?: DeviceProfile) 
 }
 
 export class Agent {
+  /** New samples, labels, deletions and head changes, for the page's live updates. */
+  readonly events = new AgentEvents();
   private head: Head | undefined;
   private labelsSinceTraining = 0;
   private training: Promise<TrainOutcome> | undefined;
@@ -86,6 +89,7 @@ export class Agent {
       // The pipeline asks the agent for the current head, and the agent owns the pipeline.
       const owner: { agent?: Agent } = {};
       const pipeline = new SamplePipeline(store, backbone, () => owner.agent?.predictor(), log, {
+        onEmbedded: (sample) => owner.agent?.events.emit('sample', { id: sample.id, createdAt: sample.createdAt }),
         queueLimit: settings.queueLimit,
         drop: config.queue.drop,
         concurrency: backbone.settings.workers * backbone.settings.batchSize,
@@ -156,7 +160,7 @@ export class Agent {
     const head = this.head;
     if (!head) return undefined;
     const threshold = this.config.head.unknownThreshold;
-    return { predict: (embedding) => head.predict(embedding, { threshold }) };
+    return { version: head.meta.version, predict: (embedding) => head.predict(embedding, { threshold }) };
   }
 
   /** Stores a sample from any source; resolves once it is durable. */
@@ -173,8 +177,46 @@ export class Agent {
     const before = this.store.get(id);
     if (!before) throw new SampleError('SAMPLE_NOT_FOUND', `no sample ${id}`);
     const sample = this.store.setLabel(id, clean);
-    if (before.label !== clean) this.noteLabelChange();
+    if (before.label !== clean) {
+      this.noteLabelChange();
+      this.events.emit('label', { ids: [id], label: clean });
+    }
     return sample;
+  }
+
+  /** Labels many samples in one transaction (all or none); returns how many changed. */
+  setLabels(ids: string[], label: string | null): number {
+    const clean = label === null ? null : validateLabel(label, 'bulk label');
+    const changed = [...new Set(ids)].filter((id) => {
+      const sample = this.store.get(id);
+      if (!sample) throw new SampleError('SAMPLE_NOT_FOUND', `no sample ${id}`);
+      return sample.label !== clean;
+    });
+    this.store.setLabels(changed.map((id) => ({ id, label: clean })));
+    if (changed.length > 0) {
+      for (let i = 0; i < changed.length; i++) this.noteLabelChange();
+      this.events.emit('label', { ids: changed, label: clean });
+    }
+    return changed.length;
+  }
+
+  deleteSample(id: string): boolean {
+    const deleted = this.store.delete(id);
+    if (deleted) this.events.emit('deleted', { id });
+    return deleted;
+  }
+
+  /** The current head's probability for every class of one sample. */
+  private scores(id: string): ScoresJson | undefined {
+    if (!this.store.get(id)) return undefined;
+    const head = this.head;
+    const embedding = this.store.getEmbedding(id, this.backbone.id);
+    if (!head || !embedding) return { headVersion: head?.meta.version ?? null, scores: [] };
+    const probabilities = head.probabilities(embedding);
+    return {
+      headVersion: head.meta.version,
+      scores: head.labels.map((label, i) => ({ label, score: probabilities[i]! })).sort((a, b) => b.score - a.score),
+    };
   }
 
   /** Retrains now (or joins the training that is running). */
@@ -192,7 +234,7 @@ export class Agent {
       });
       if (head) {
         this.head = head;
-        this.repredict();
+        this.headChanged();
         this.fleet?.publishHead(head);
       }
       this.log.info(outcome.kept ? 'new head kept' : 'new head not kept', { ...outcome });
@@ -224,7 +266,7 @@ export class Agent {
       metrics,
     });
     this.head = head.withMeta({ version, parent, metrics });
-    this.repredict();
+    this.headChanged();
     return {
       headVersion: version,
       fleetVersion,
@@ -295,7 +337,7 @@ export class Agent {
     const head = loadCurrentHead(this.store, { backboneId: this.backbone.id, dim: this.backbone.dim });
     if (!head) throw new SampleError('HEAD_NOT_FOUND', `head version ${version} cannot be loaded`);
     this.head = head;
-    this.repredict();
+    this.headChanged();
     this.fleet?.publishState();
     this.log.info('head rolled back', { version: head.meta.version });
     return head;
@@ -317,18 +359,18 @@ export class Agent {
     return this.stopping;
   }
 
-  /** A new head answers again for the recent unlabelled samples, so the page shows its predictions. */
-  private repredict(limit = 1000): void {
+  /** Every sample gets the new head's prediction, labelled ones too, so no card shows what an older head said. */
+  private headChanged(): void {
     const predictor = this.predictor();
-    if (!predictor) return;
-    const predictions: { id: string; label: string; score: number }[] = [];
-    for (const sample of this.store.list({ labelled: false, limit })) {
-      const embedding = this.store.getEmbedding(sample.id, this.backbone.id);
-      if (!embedding) continue;
-      const p = predictor.predict(embedding);
-      predictions.push({ id: sample.id, label: p.label, score: p.score });
+    if (predictor) {
+      const predictions: { id: string; label: string; score: number; head: number }[] = [];
+      for (const { id, vector } of this.store.embeddings(this.backbone.id)) {
+        const p = predictor.predict(vector);
+        predictions.push({ id, label: p.label, score: p.score, head: predictor.version });
+      }
+      this.store.setPredictions(predictions);
     }
-    this.store.setPredictions(predictions);
+    this.events.emit('head', { version: this.head?.meta.version ?? null });
   }
 
   private noteLabelChange(): void {
@@ -428,7 +470,7 @@ export class Agent {
       sampleImage: (id) => this.store.readImage(id),
       upload: (bytes, label) => this.ingest(bytes, label, 'upload'),
       setLabel: (id, label) => this.setLabel(id, label),
-      deleteSample: (id) => this.store.delete(id),
+      deleteSample: (id) => this.deleteSample(id),
       classes: () => Object.entries(this.store.counts().perClass).map(([label, count]) => ({ label, count })),
       head: () => ({
         version: this.head?.meta.version ?? null,
@@ -440,6 +482,15 @@ export class Agent {
       train: async () => ({ ...(await this.train()) }),
       rollback: (version) => ({ version: this.rollback(version).meta.version }),
       capture: async () => ({ sample: await this.capture() }),
+      page: {
+        device: this.config.device.id,
+        events: this.events,
+        headVersion: () => this.head?.meta.version ?? null,
+        browse: (query) => this.store.browse(query),
+        filterCounts: (asOf) => this.store.filterCounts(asOf),
+        setLabels: (ids, label) => this.setLabels(ids, label),
+        scores: (id) => this.scores(id),
+      },
     };
   }
 }

@@ -9,6 +9,7 @@ import type { Sample } from '../runtime/samples/store.js';
 import type { Logger } from '../core/log.js';
 import { type BuiltPage, loadPage, sendPage } from '../core/web-page.js';
 import type { ClassCountJson, HeadJson, HealthJson } from './api-types.js';
+import { type PageApi, PageRoutes } from './page-api.js';
 
 export interface AgentApi {
   health(): HealthJson;
@@ -24,6 +25,8 @@ export interface AgentApi {
   train(): Promise<Record<string, unknown>>;
   rollback(version: number): Record<string, unknown>;
   capture(): Promise<Record<string, unknown>>;
+  /** What the labelling page browses and listens to (agent/page-api.ts). */
+  page: PageApi;
 }
 
 export interface HttpOptions {
@@ -49,11 +52,22 @@ const STATUS_BY_CODE: Record<string, number> = {
 
 export async function startHttpServer(api: AgentApi, options: HttpOptions, log: Logger): Promise<RunningServer> {
   const page = await loadPage('agent');
-  return listen(
-    (req, res) => handle(api, options, page, req, res),
+  const pageRoutes = new PageRoutes(api.page, options.token);
+  const server = await listen(
+    async (req, res) => {
+      if (await pageRoutes.handle(req, res, new URL(req.url ?? '/', 'http://agent'))) return;
+      await handle(api, options, page, req, res);
+    },
     { host: options.host, port: options.port, statusByCode: STATUS_BY_CODE },
     (fields) => log.error('http request failed', fields),
   );
+  return {
+    ...server,
+    close: async () => {
+      pageRoutes.close();
+      await server.close();
+    },
+  };
 }
 
 function labelFrom(value: unknown, field: string): string | null {
