@@ -209,9 +209,10 @@ async function refreshShown(): Promise<void> {
 }
 
 function renderNewBar(): void {
+  // Always there, so that its appearing never pushes the cards down.
   const bar = byId<HTMLButtonElement>('new-bar');
-  bar.hidden = view.newer === 0;
-  setText(bar, `${view.newer} new sample${view.newer === 1 ? '' : 's'}: show them`);
+  bar.disabled = view.newer === 0;
+  setText(bar, view.newer === 0 ? 'no new samples' : `${view.newer} new sample${view.newer === 1 ? '' : 's'}: show them`);
 }
 
 function renderCounts(counts: FilterCountsJson): void {
@@ -252,6 +253,15 @@ async function refreshHeader(): Promise<void> {
   renderClasses();
 }
 
+// A burst of events (20 photos from an inbox) refreshes the header once, not 20 times.
+let headerTimer: ReturnType<typeof setTimeout> | undefined;
+function refreshHeaderSoon(): void {
+  headerTimer ??= setTimeout(() => {
+    headerTimer = undefined;
+    refreshHeader().catch((e: unknown) => status(message(e), true));
+  }, 250);
+}
+
 function renderClasses(): void {
   const classes = [...new Set([...knownClasses, ...extraClasses])].sort();
   grid.setClasses(classes);
@@ -284,7 +294,6 @@ async function showScores(id: string): Promise<void> {
   try {
     const reply = await api.get<ScoresJson>(`/api/samples/${id}/scores`);
     if (scoresFor !== id) return;
-    byId('details').hidden = false;
     setText(byId('details-head'), reply.headVersion == null ? 'no head yet' : `head v${reply.headVersion}`);
     byId('scores').replaceChildren(
       ...(reply.scores.length === 0
@@ -324,18 +333,18 @@ function connect(): void {
       view.newer++;
       renderNewBar();
     }
-    void refreshHeader();
+    refreshHeaderSoon();
   });
   on('label', (e) => {
     grid.setLabel(e.ids, e.label);
-    void refreshHeader();
+    refreshHeaderSoon();
   });
   on('deleted', (e) => {
     if (grid.has(e.id) && !grid.isDeleted(e.id)) grid.markDeleted(e.id, () => status('deleted on the device: it cannot be undone here'));
-    void refreshHeader();
+    refreshHeaderSoon();
   });
   on('head', () => {
-    void refreshHeader();
+    refreshHeaderSoon();
     void refreshShown();
     if (scoresFor) void showScores(scoresFor);
   });
