@@ -127,7 +127,10 @@ describe('labelling page: what it shows', () => {
 
   it('finds the right samples with each filter and order, with the count of each in the menu', async () => {
     const { agent, page } = await open({ labelled: { daisy: 4, sunflower: 4 }, unlabelled: { daisy: 3, tulip: 3 } });
+    const broken = agent.ingest(Buffer.from('not a photo at all'), null, 'upload').sample.id;
+    await agent.pipeline.idle();
     const all = (await api<BrowseJson>(agent, '/api/browse?limit=200')).samples;
+    expect(all.map((s) => s.id)).not.toContain(broken);
     const expectations: [string, (s: SampleJson) => boolean][] = [
       ['all', () => true],
       ['unlabelled', (s) => s.label === null],
@@ -143,6 +146,9 @@ describe('labelling page: what it shows', () => {
       const option = await page.locator(`#filter option[value="${filter}"]`).textContent();
       expect(option).toMatch(new RegExp(`\\(${want.length}\\)$`));
     }
+    await page.selectOption('#filter', 'quarantined');
+    await expect.poll(() => cardIds(page)).toEqual([broken]);
+    expect(await page.locator('.card .err').textContent()).toMatch(/sample [0-9a-f]{12}/);
     await page.selectOption('#filter', 'all');
     await page.selectOption('#order', 'least-confident');
     const leastFirst = [...all].sort((a, b) => a.predictionScore! - b.predictionScore!).map((s) => s.id);
@@ -153,6 +159,40 @@ describe('labelling page: what it shows', () => {
     await page.selectOption('#order', 'newest');
     const newest = [...all].sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id)).map((s) => s.id);
     await expect.poll(() => cardIds(page)).toEqual(newest);
+  });
+
+  it('refuses a bad filter, order or bulk body with a 400 naming it, and changes no label', async () => {
+    const { agent } = await open({ unlabelled: { daisy: 2 } });
+    const bad = async (path: string, init?: RequestInit) => {
+      const res = await fetch(`${agent.url}${path}`, init);
+      return { status: res.status, body: (await res.json()) as { error: string; code: string } };
+    };
+    expect(await bad('/api/browse?filter=labeled')).toMatchObject({
+      status: 400,
+      body: { error: expect.stringMatching(/"filter" must be one of all, unlabelled/) },
+    });
+    expect(await bad('/api/browse?order=random')).toMatchObject({
+      status: 400,
+      body: { error: expect.stringMatching(/"order" must be one of newest, oldest, least-confident/) },
+    });
+    expect(await bad('/api/browse?limit=5000')).toMatchObject({
+      status: 400,
+      body: { error: expect.stringMatching(/"limit" must be an integer from 0 to 200/) },
+    });
+    const ids = agent.store.list().map((s) => s.id);
+    const post = (body: unknown) =>
+      bad('/api/samples/labels', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(await post({ ids: 'all', label: 'daisy' })).toMatchObject({
+      status: 400,
+      body: { error: expect.stringMatching(/"ids" must be an array/) },
+    });
+    expect(await post({ ids: [...ids, 'f'.repeat(64)], label: 'daisy' })).toMatchObject({
+      status: 404,
+      body: { code: 'SAMPLE_NOT_FOUND' },
+    });
+    expect(await post({ ids, label: '../etc' })).toMatchObject({ status: 400, body: { code: 'LABEL_INVALID' } });
+    // All or none: the known ids of the refused requests were not labelled either.
+    expect(ids.map((id) => agent.store.get(id)!.label)).toEqual([null, null]);
   });
 
   it('pages through every sample: more cards load below the ones shown', async () => {

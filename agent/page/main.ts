@@ -47,7 +47,13 @@ const grid = new CardGrid(
 );
 
 // ---- undo: the last few actions, newest last; a delete only happens when its undo time is up
-type Undo = { text: string; undo: () => Promise<void> | void; commit?: () => Promise<void>; timer?: ReturnType<typeof setTimeout> };
+type Undo = {
+  text: string;
+  undo: () => Promise<void> | void;
+  /** What happens when the undo time is up (or the page is left): `leaving` asks for a keepalive request. */
+  commit?: (leaving?: boolean) => Promise<void>;
+  timer?: ReturnType<typeof setTimeout>;
+};
 const undos: Undo[] = [];
 
 function pushUndo(action: Undo): void {
@@ -89,7 +95,7 @@ function renderUndo(): void {
 
 // A delete still waiting for its undo time goes through when the page is left.
 addEventListener('pagehide', () => {
-  for (const action of undos.splice(0)) if (action.commit) void action.commit();
+  for (const action of undos.splice(0)) if (action.commit) void action.commit(true);
 });
 
 // ---- actions
@@ -121,8 +127,8 @@ function remove(id: string): void {
   const action: Undo = {
     text: 'sample deleted',
     undo: () => grid.restore(id),
-    commit: async () => {
-      await api.request('DELETE', `/api/samples/${id}`);
+    commit: async (leaving) => {
+      await api.request('DELETE', `/api/samples/${id}`, undefined, { keepalive: leaving ?? false });
     },
   };
   grid.markDeleted(id, () => {
