@@ -15,6 +15,7 @@ import type { AgentConfig } from './config.js';
 import { type AgentApi, startHttpServer } from './http.js';
 import type { HealthJson, ScoresJson } from './api-types.js';
 import { AgentEvents } from './events.js';
+import { repredictAll } from './repredict.js';
 import { type Logger, createLogger } from '../core/log.js';
 import { type Predictor, SamplePipeline } from './pipeline.js';
 import { type TrainOutcome, compareOnHoldout, loadCurrentHead, trainFromStore } from './trainer.js';
@@ -53,6 +54,8 @@ export class Agent {
   /** New samples, labels, deletions and head changes, for the page's live updates. */
   readonly events = new AgentEvents();
   private head: Head | undefined;
+  private headGeneration = 0;
+  private repredicting: Promise<void> | undefined;
   private labelsSinceTraining = 0;
   private training: Promise<TrainOutcome> | undefined;
   private retrainTimer: NodeJS.Timeout | undefined;
@@ -350,6 +353,7 @@ export class Agent {
       await Promise.all(this.sources.map((s) => s.stop()));
       await this.http?.close();
       await this.training?.catch(() => undefined);
+      await this.repredicting;
       await this.fleet?.stop();
       await this.pipeline.stop();
       await this.backbone.close();
@@ -359,18 +363,30 @@ export class Agent {
     return this.stopping;
   }
 
-  /** Every sample gets the new head's prediction, labelled ones too, so no card shows what an older head said. */
+  /**
+   * Every sample gets the new head's prediction, labelled ones too, so no card shows what an older head
+   * said; then the page hears of the head. A newer head change takes over from one still running.
+   */
   private headChanged(): void {
     const predictor = this.predictor();
-    if (predictor) {
-      const predictions: { id: string; label: string; score: number; head: number }[] = [];
-      for (const { id, vector } of this.store.embeddings(this.backbone.id)) {
-        const p = predictor.predict(vector);
-        predictions.push({ id, label: p.label, score: p.score, head: predictor.version });
-      }
-      this.store.setPredictions(predictions);
+    const generation = ++this.headGeneration;
+    const done = predictor
+      ? repredictAll(this.store, this.backbone.id, predictor, () => generation === this.headGeneration && !this.stopping)
+      : Promise.resolve(true);
+    this.repredicting = done
+      .then((finished) => {
+        if (finished) this.events.emit('head', { version: this.head?.meta.version ?? null });
+      })
+      .catch((err: unknown) => this.log.error('re-predicting after a head change failed', { error: errorMessage(err) }));
+  }
+
+  /** Resolves when the samples carry the current head's predictions. */
+  async predictionsCurrent(): Promise<void> {
+    while (this.repredicting) {
+      const running = this.repredicting;
+      await running;
+      if (this.repredicting === running) this.repredicting = undefined;
     }
-    this.events.emit('head', { version: this.head?.meta.version ?? null });
   }
 
   private noteLabelChange(): void {

@@ -338,12 +338,13 @@ export class SampleStore {
     return row ? bufferToFloats(row.vector) : undefined;
   }
 
-  /** Every sample (not quarantined) with its embedding for this backbone, one at a time. */
-  *embeddings(backbone: string): Generator<{ id: string; vector: Float32Array }> {
+  /** Up to `limit` samples (not quarantined) with their embedding for this backbone, in id order after `afterId`. */
+  embeddingsAfter(backbone: string, afterId: string, limit: number): { id: string; vector: Float32Array }[] {
     const rows = this.sql(
-      `SELECT s.id, e.vector FROM samples s JOIN embeddings e ON e.sample_id = s.id AND e.backbone = ? WHERE s.status = 'ok'`,
-    ).iterate(backbone) as Iterable<{ id: string; vector: Buffer }>;
-    for (const row of rows) yield { id: row.id, vector: bufferToFloats(row.vector) };
+      `SELECT s.id, e.vector FROM samples s JOIN embeddings e ON e.sample_id = s.id AND e.backbone = ?
+         WHERE s.status = 'ok' AND s.id > ? ORDER BY s.id LIMIT ?`,
+    ).all(backbone, afterId, limit) as { id: string; vector: Buffer }[];
+    return rows.map((row) => ({ id: row.id, vector: bufferToFloats(row.vector) }));
   }
 
   /** Labelled samples that have an embedding for this backbone, optionally one split only. */
