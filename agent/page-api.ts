@@ -28,7 +28,6 @@ function filterParam(text: string | null): SampleFilter {
   const match = /^(label|predicted):(.{1,64})$/.exec(text);
   if (match) return { kind: match[1] as 'label' | 'predicted', label: match[2]! };
   throw new HttpError(
-    400,
     'BAD_REQUEST',
     `query parameter "filter" must be one of ${SIMPLE_FILTERS.join(', ')}, label:<class> or predicted:<class>; got "${text}"`,
   );
@@ -37,7 +36,7 @@ function filterParam(text: string | null): SampleFilter {
 function orderParam(text: string | null): SampleOrder {
   if (text === null) return 'newest';
   if ((SAMPLE_ORDERS as readonly string[]).includes(text)) return text as SampleOrder;
-  throw new HttpError(400, 'BAD_REQUEST', `query parameter "order" must be one of ${SAMPLE_ORDERS.join(', ')}; got "${text}"`);
+  throw new HttpError('BAD_REQUEST', `query parameter "order" must be one of ${SAMPLE_ORDERS.join(', ')}; got "${text}"`);
 }
 
 function intParam(url: URL, name: string, fallback: number, max: number): number {
@@ -45,7 +44,7 @@ function intParam(url: URL, name: string, fallback: number, max: number): number
   if (text === null) return fallback;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0 || n > max)
-    throw new HttpError(400, 'BAD_REQUEST', `query parameter "${name}" must be an integer from 0 to ${max}`);
+    throw new HttpError('BAD_REQUEST', `query parameter "${name}" must be an integer from 0 to ${max}`);
   return n;
 }
 
@@ -72,8 +71,8 @@ function bulkBody(body: Record<string, unknown>): { ids: string[]; label: string
     ids.length > MAX_BULK ||
     !ids.every((id) => typeof id === 'string' && /^[0-9a-f]{64}$/.test(id))
   )
-    throw new HttpError(400, 'BAD_REQUEST', `field "ids" must be an array of 1 to ${MAX_BULK} sample ids`);
-  if (label !== null && typeof label !== 'string') throw new HttpError(400, 'LABEL_INVALID', 'field "label" must be a string or null');
+    throw new HttpError('BAD_REQUEST', `field "ids" must be an array of 1 to ${MAX_BULK} sample ids`);
+  if (label !== null && typeof label !== 'string') throw new HttpError('LABEL_INVALID', 'field "label" must be a string or null');
   return { ids: ids as string[], label };
 }
 
@@ -113,7 +112,7 @@ export class PageRoutes {
     const scores = /^\/api\/samples\/([0-9a-f]{64})\/scores$/.exec(path);
     if (method === 'GET' && scores) {
       const reply = this.api.scores(scores[1]!);
-      if (!reply) throw new HttpError(404, 'SAMPLE_NOT_FOUND', `no sample ${scores[1]}`);
+      if (!reply) throw new HttpError('SAMPLE_NOT_FOUND', `no sample ${scores[1]}`);
       sendJson(res, 200, reply);
       return true;
     }

@@ -60,7 +60,7 @@ function readHeadBytes(path: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new HeadError('HEAD_NOT_FOUND', `${path}: cannot read head file: ${(err as Error).message}`);
+    throw new HeadError('HEAD_UNREADABLE', `${path}: cannot read head file: ${(err as Error).message}`);
   }
 }
 
