@@ -66,7 +66,7 @@ describe('errors in the data exit 1', () => {
       runCli(['train', '--data', join(tmp.path, 'one-class'), '-o', join(tmp.path, 'x.head')]),
     ]);
     expect([head.code, data.code, classes.code]).toEqual([1, 1, 1]);
-    expect(head.stderr).toMatch(/missing\.head: cannot read head file: .*\[HEAD_NOT_FOUND\]/);
+    expect(head.stderr).toMatch(/missing\.head: cannot read head file: .*\[HEAD_UNREADABLE\]/);
     expect(data.stderr).toMatch(/nowhere: not a folder .*\[DATASET_NOT_FOUND\]/);
     expect(classes.stderr).toMatch(/one-class: a softmax head needs at least 2 class folders, found 1 \[DATASET_TOO_FEW_CLASSES\]/);
   });
