@@ -13,7 +13,9 @@ import { resolveModel } from '../runtime/models/resolve.js';
 import { type Sample, SampleError, SampleStore } from '../runtime/samples/store.js';
 import type { AgentConfig } from './config.js';
 import { type AgentApi, startHttpServer } from './http.js';
-import type { HealthJson } from './api-types.js';
+import type { HealthJson, ScoresJson } from './api-types.js';
+import { AgentEvents } from './events.js';
+import { repredictAll } from './repredict.js';
 import { type Logger, createLogger } from '../core/log.js';
 import { type IntakeResult, type Predictor, SamplePipeline } from './pipeline.js';
 import { type UploadedFile, clearIncoming } from './upload.js';
@@ -56,7 +58,11 @@ export function effectiveSettings(config: AgentConfig, profile?: DeviceProfile) 
 }
 
 export class Agent {
+  /** New samples, labels, deletions and head changes, for the page's live updates. */
+  readonly events = new AgentEvents();
   private head: Head | undefined;
+  private headGeneration = 0;
+  private repredicting: Promise<void> | undefined;
   private labelsSinceTraining = 0;
   private training: Promise<TrainOutcome> | undefined;
   private retrainTimer: NodeJS.Timeout | undefined;
@@ -93,6 +99,7 @@ export class Agent {
       // The pipeline asks the agent for the current head, and the agent owns the pipeline.
       const owner: { agent?: Agent } = {};
       const pipeline = new SamplePipeline(store, backbone, () => owner.agent?.predictor(), log, {
+        onEmbedded: (sample) => owner.agent?.events.emit('sample', { id: sample.id, createdAt: sample.createdAt }),
         queueLimit: settings.queueLimit,
         drop: config.queue.drop,
         concurrency: backbone.settings.workers * backbone.settings.batchSize,
@@ -180,7 +187,7 @@ export class Agent {
     const head = this.head;
     if (!head) return undefined;
     const threshold = this.config.head.unknownThreshold;
-    return { predict: (embedding) => head.predict(embedding, { threshold }) };
+    return { version: head.meta.version, predict: (embedding) => head.predict(embedding, { threshold }) };
   }
 
   /** Stores a sample now; returns once it is durable and queued for embedding. `droppable` marks a live
@@ -222,7 +229,10 @@ export class Agent {
   deleteSample(id: string): boolean {
     this.pipeline.forget(id);
     const deleted = this.store.delete(id);
-    if (deleted) this.fleet?.samplesChanged();
+    if (deleted) {
+      this.fleet?.samplesChanged();
+      this.events.emit('deleted', { id });
+    }
     return deleted;
   }
 
@@ -250,8 +260,40 @@ export class Agent {
     const before = this.store.get(id);
     if (!before) throw new SampleError('SAMPLE_NOT_FOUND', `no sample ${id}`);
     const sample = this.store.setLabel(id, clean);
-    if (before.label !== clean) this.noteLabelChange();
+    if (before.label !== clean) {
+      this.noteLabelChange();
+      this.events.emit('label', { ids: [id], label: clean });
+    }
     return sample;
+  }
+
+  /** Labels many samples in one transaction (all or none); returns how many changed. */
+  setLabels(ids: string[], label: string | null): number {
+    const clean = label === null ? null : validateLabel(label, 'bulk label');
+    const changed = [...new Set(ids)].filter((id) => {
+      const sample = this.store.get(id);
+      if (!sample) throw new SampleError('SAMPLE_NOT_FOUND', `no sample ${id}`);
+      return sample.label !== clean;
+    });
+    this.store.setLabels(changed.map((id) => ({ id, label: clean })));
+    if (changed.length > 0) {
+      for (let i = 0; i < changed.length; i++) this.noteLabelChange();
+      this.events.emit('label', { ids: changed, label: clean });
+    }
+    return changed.length;
+  }
+
+  /** The current head's probability for every class of one sample. */
+  private scores(id: string): ScoresJson | undefined {
+    if (!this.store.get(id)) return undefined;
+    const head = this.head;
+    const embedding = this.store.getEmbedding(id, this.backbone.id);
+    if (!head || !embedding) return { headVersion: head?.meta.version ?? null, scores: [] };
+    const probabilities = head.probabilities(embedding);
+    return {
+      headVersion: head.meta.version,
+      scores: head.labels.map((label, i) => ({ label, score: probabilities[i]! })).sort((a, b) => b.score - a.score),
+    };
   }
 
   /** Retrains now (or joins the training that is running). */
@@ -269,7 +311,7 @@ export class Agent {
       });
       if (head) {
         this.head = head;
-        this.repredict();
+        this.headChanged();
         this.fleet?.publishHead(head);
       }
       this.log.info(outcome.kept ? 'new head kept' : 'new head not kept', { ...outcome });
@@ -301,7 +343,7 @@ export class Agent {
       metrics,
     });
     this.head = head.withMeta({ version, parent, metrics });
-    this.repredict();
+    this.headChanged();
     return {
       headVersion: version,
       fleetVersion,
@@ -372,7 +414,7 @@ export class Agent {
     const head = loadCurrentHead(this.store, { backboneId: this.backbone.id, dim: this.backbone.dim });
     if (!head) throw new SampleError('HEAD_NOT_FOUND', `head version ${version} cannot be loaded`);
     this.head = head;
-    this.repredict();
+    this.headChanged();
     this.fleet?.publishState();
     this.log.info('head rolled back', { version: head.meta.version });
     return head;
@@ -385,6 +427,7 @@ export class Agent {
       await Promise.all(this.sources.map((s) => s.stop()));
       await this.http?.close();
       await this.training?.catch(() => undefined);
+      await this.repredicting;
       await this.fleet?.stop();
       await this.pipeline.stop();
       await this.backbone.close();
@@ -394,18 +437,30 @@ export class Agent {
     return this.stopping;
   }
 
-  /** A new head answers again for the recent unlabelled samples, so the page shows its predictions. */
-  private repredict(limit = 1000): void {
+  /**
+   * Every sample gets the new head's prediction, labelled ones too, so no card shows what an older head
+   * said; then the page hears of the head. A newer head change takes over from one still running.
+   */
+  private headChanged(): void {
     const predictor = this.predictor();
-    if (!predictor) return;
-    const predictions: { id: string; label: string; score: number }[] = [];
-    for (const sample of this.store.list({ labelled: false, limit })) {
-      const embedding = this.store.getEmbedding(sample.id, this.backbone.id);
-      if (!embedding) continue;
-      const p = predictor.predict(embedding);
-      predictions.push({ id: sample.id, label: p.label, score: p.score });
+    const generation = ++this.headGeneration;
+    const done = predictor
+      ? repredictAll(this.store, this.backbone.id, predictor, () => generation === this.headGeneration && !this.stopping)
+      : Promise.resolve(true);
+    this.repredicting = done
+      .then((finished) => {
+        if (finished) this.events.emit('head', { version: this.head?.meta.version ?? null });
+      })
+      .catch((err: unknown) => this.log.error('re-predicting after a head change failed', { error: errorMessage(err) }));
+  }
+
+  /** Resolves when the samples carry the current head's predictions. */
+  async predictionsCurrent(): Promise<void> {
+    while (this.repredicting) {
+      const running = this.repredicting;
+      await running;
+      if (this.repredicting === running) this.repredicting = undefined;
     }
-    this.store.setPredictions(predictions);
   }
 
   private noteLabelChange(): void {
@@ -531,6 +586,15 @@ export class Agent {
       train: async () => ({ ...(await this.train()) }),
       rollback: (version) => ({ version: this.rollback(version).meta.version }),
       capture: async () => ({ sample: await this.capture() }),
+      page: {
+        device: this.config.device.id,
+        events: this.events,
+        headVersion: () => this.head?.meta.version ?? null,
+        browse: (query) => this.store.browse(query),
+        filterCounts: (asOf) => this.store.filterCounts(asOf),
+        setLabels: (ids, label) => this.setLabels(ids, label),
+        scores: (id) => this.scores(id),
+      },
     };
   }
 }

@@ -13,6 +13,8 @@ export interface SampleJson {
   error: string | null;
   prediction: string | null;
   predictionScore: number | null;
+  /** The head version that made the prediction. */
+  predictionHead: number | null;
 }
 
 export interface SourceStatusJson {
@@ -67,4 +69,47 @@ export interface SampleReplyJson {
 export interface ErrorJson {
   error: string;
   code: string;
+}
+
+/** GET /api/browse: one page of samples, pinned to `asOf` so later pages do not shift. */
+export interface BrowseJson {
+  samples: SampleJson[];
+  /** Samples the filter finds as of `asOf`. */
+  total: number;
+  asOf: number;
+  /** Samples created after `asOf` that the filter would find. */
+  newer: number;
+  counts: FilterCountsJson;
+  headVersion: number | null;
+}
+
+export interface FilterCountsJson {
+  all: number;
+  unlabelled: number;
+  labelled: number;
+  unknown: number;
+  quarantined: number;
+  label: Record<string, number>;
+  predicted: Record<string, number>;
+}
+
+/** GET /api/samples/:id/scores: the current head's probability for every class. */
+export interface ScoresJson {
+  headVersion: number | null;
+  scores: { label: string; score: number }[];
+}
+
+/** POST /api/samples/labels {ids, label}. */
+export interface BulkLabelJson {
+  labelled: number;
+}
+
+/** Server-sent events on /api/events. */
+export interface AgentEventsJson {
+  hello: { device: string; headVersion: number | null };
+  /** A new sample is stored and embedded (with the current head's prediction). */
+  sample: { id: string; createdAt: number };
+  label: { ids: string[]; label: string | null };
+  deleted: { id: string };
+  head: { version: number | null };
 }

@@ -21,6 +21,7 @@ import type { Sample } from '../runtime/samples/store.js';
 import type { Logger } from '../core/log.js';
 import { type BuiltPage, loadPage, sendPage } from '../core/web-page.js';
 import type { ClassCountJson, HeadJson, HealthJson } from './api-types.js';
+import { type PageApi, PageRoutes } from './page-api.js';
 
 export interface AgentApi {
   health(): HealthJson;
@@ -38,6 +39,8 @@ export interface AgentApi {
   train(): Promise<Record<string, unknown>>;
   rollback(version: number): Record<string, unknown>;
   capture(): Promise<Record<string, unknown>>;
+  /** What the labelling page browses and listens to (agent/page-api.ts). */
+  page: PageApi;
 }
 
 export interface HttpOptions {
@@ -58,20 +61,28 @@ export async function startHttpServer(api: AgentApi, options: HttpOptions, log: 
   const uploads = new Slots(options.maxConcurrentUploads);
   const names = deviceHostNames(options.allowedHosts);
   const page = await loadPage('agent');
-  return listen(
+  const pageRoutes = new PageRoutes(api.page);
+  const server = await listen(
     async (req, res) => {
       checkHost(req, names);
-      return handle(api, options, page, uploads, req, res);
+      await handle(api, options, page, uploads, pageRoutes, req, res);
     },
     { host: options.host, port: options.port },
     (fields) => log.error('http request failed', fields),
   );
+  return {
+    ...server,
+    close: async () => {
+      pageRoutes.close();
+      await server.close();
+    },
+  };
 }
 
 /** What a request's body must be: an image for uploads, JSON for the routes that read one. */
 function bodyKind(method: string, path: string): 'json' | 'image' | 'none' {
   if (method === 'POST' && path === '/api/samples') return 'image';
-  if (method === 'PUT' || path === '/api/head/rollback') return 'json';
+  if (method === 'PUT' || path === '/api/head/rollback' || path === '/api/samples/labels') return 'json';
   return 'none';
 }
 
@@ -121,6 +132,7 @@ async function handle(
   options: HttpOptions,
   page: BuiltPage,
   uploads: Slots,
+  pageRoutes: PageRoutes,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
@@ -144,6 +156,8 @@ async function handle(
     throw new HttpError('UNAUTHORIZED', 'this agent needs its token: "Authorization: Bearer <token>", or log in on its page');
   }
   if (method !== 'GET') checkContentType(req, bodyKind(method, path));
+  // The page's browse, events, bulk-label and scores routes sit behind the same guards.
+  if (await pageRoutes.handle(req, res, url)) return;
   if (method === 'GET' && path === '/health') return sendJson(res, 200, api.health());
   if (method === 'GET' && path === '/metrics') {
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });

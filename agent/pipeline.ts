@@ -16,6 +16,8 @@ export interface Prediction {
 }
 
 export interface Predictor {
+  /** The head version behind the predictions. */
+  version: number;
   predict(embedding: Float32Array): Prediction;
 }
 
@@ -220,7 +222,7 @@ export class SamplePipeline {
       const predictor = this.predictor();
       if (predictor) {
         const p = predictor.predict(embedding);
-        this.store.setPrediction(job.id, p.label, p.score);
+        this.store.setPrediction(job.id, p.label, p.score, predictor.version);
       }
       this.stats.embedded++;
       this.stats.lastLatencyMs = Date.now() - job.enqueuedAt;

@@ -15,8 +15,17 @@ export function escapeStdout(): void {
     write(typeof chunk === 'string' ? printable(chunk) : chunk, ...rest)) as typeof process.stdout.write;
 }
 
-export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+/** Measurements to 6 significant digits: `0.045`, not `0.04500000000000004`. */
+const SIGNIFICANT = 6;
+const rounded = (_key: string, v: unknown) =>
+  typeof v === 'number' && Number.isFinite(v) && !Number.isInteger(v) ? Number(v.toPrecision(SIGNIFICANT)) : v;
+
+/**
+ * One JSON document on stdout. Non-integer numbers are measurements (accuracy, gains, times) and are
+ * rounded; `exact` keeps every digit, for values that are data (quantization scales, embeddings).
+ */
+export function printJson(value: unknown, options: { exact?: boolean } = {}): void {
+  process.stdout.write(`${JSON.stringify(value, options.exact ? undefined : rounded, 2)}\n`);
 }
 
 /** Left-aligned text columns, right-aligned numbers. */

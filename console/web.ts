@@ -12,6 +12,7 @@ import { pushedConfig } from '../agent/pushed-config.js';
 import { HttpError, listen, readJson, requireToken, sendJson } from '../core/json-api.js';
 import { ConsoleError, type FleetConsole } from './service.js';
 import { type BuiltPage, loadPage, sendPage } from '../core/web-page.js';
+import { EventStream } from '../core/event-stream.js';
 import type { DeviceJson, FleetJson } from './api-types.js';
 
 export interface ConsoleWebOptions {
@@ -71,7 +72,7 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
   const { token, created } = loadOrCreateApiToken(options.tokenFile);
   const page = await loadPage('console');
   if (created) log.info('console API token created', { file: options.tokenFile });
-  const events = new EventStream(console_, (options.heartbeatSeconds ?? 15) * 1000);
+  const events = new ConsoleEvents(console_, (options.heartbeatSeconds ?? 15) * 1000);
   let server;
   try {
     server = await listen(
@@ -122,7 +123,7 @@ function withoutToken(url: string): string {
 
 interface Context {
   token: string;
-  events: EventStream;
+  events: ConsoleEvents;
   page: BuiltPage;
 }
 
@@ -207,48 +208,28 @@ function fleetView(console_: FleetConsole): FleetJson {
 }
 
 /** Server-Sent Events: one `change` or `head` message per console event, and a heartbeat comment. */
-class EventStream {
-  private readonly clients = new Set<ServerResponse>();
-  private readonly timer: NodeJS.Timeout;
-  private readonly onChange = (event: unknown) => this.broadcast('change', event);
-  private readonly onHead = (event: unknown) => this.broadcast('head', event);
+class ConsoleEvents {
+  private readonly stream: EventStream;
+  private readonly onChange = (event: unknown) => this.stream.broadcast('change', event);
+  private readonly onHead = (event: unknown) => this.stream.broadcast('head', event);
 
   constructor(
     private readonly console_: FleetConsole,
     heartbeatMs: number,
   ) {
+    this.stream = new EventStream(heartbeatMs);
     console_.on('change', this.onChange);
     console_.on('head', this.onHead);
-    this.timer = setInterval(() => this.write(`: heartbeat ${new Date().toISOString()}\n\n`), heartbeatMs);
-    this.timer.unref();
   }
 
+  /** The page re-fetches on every (re)connect. */
   add(res: ServerResponse): void {
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-store',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    // A dropped stream reconnects after 2 s; the page re-fetches on every (re)connect.
-    res.write(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ fleet: this.console_.fleet })}\n\n`);
-    this.clients.add(res);
-    res.on('close', () => this.clients.delete(res));
+    this.stream.add(res, { fleet: this.console_.fleet });
   }
 
   close(): void {
-    clearInterval(this.timer);
     this.console_.off('change', this.onChange);
     this.console_.off('head', this.onHead);
-    for (const res of this.clients) res.end();
-    this.clients.clear();
-  }
-
-  private broadcast(event: string, data: unknown): void {
-    this.write(`event: ${event}\ndata: ${JSON.stringify(data ?? {})}\n\n`);
-  }
-
-  private write(text: string): void {
-    for (const res of this.clients) res.write(text);
+    this.stream.close();
   }
 }

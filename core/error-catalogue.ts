@@ -79,6 +79,7 @@ export const ERROR_CATALOGUE = {
   DATASET_TOO_SMALL: { domain: 'dataset', status: 400 },
   DATASET_UNKNOWN_CLASS: { domain: 'dataset', status: 400 },
   DATASET_RESERVED_CLASS: { domain: 'dataset', status: 400 },
+  DATASET_TOO_FEW_CLASSES: { domain: 'dataset', status: 400 },
 
   // config: configuration files and environment
   CONFIG_UNREADABLE: { domain: 'config', status: 400 },

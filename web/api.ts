@@ -40,8 +40,8 @@ export class ApiClient {
     return this.options.token;
   }
 
-  /** Sends `body` as JSON, or as-is when it is a Blob (an uploaded photo). */
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** Sends `body` as JSON, or as-is when it is a Blob (an uploaded photo). `keepalive` outlives the page. */
+  async request<T>(method: string, path: string, body?: unknown, options: { keepalive?: boolean } = {}): Promise<T> {
     const headers: Record<string, string> = {};
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     let payload: BodyInit | undefined;
@@ -50,7 +50,12 @@ export class ApiClient {
       headers['content-type'] = 'application/json';
       payload = JSON.stringify(body);
     }
-    const res = await fetch(path, { method, headers, ...(payload === undefined ? {} : { body: payload }) });
+    const res = await fetch(path, {
+      method,
+      headers,
+      keepalive: options.keepalive ?? false,
+      ...(payload === undefined ? {} : { body: payload }),
+    });
     const data = (await res.json().catch(() => ({}))) as T & { error?: string; code?: string };
     if (res.status === 401 && this.options.unauthorized) throw new ApiError(401, data.code, this.options.unauthorized);
     if (!res.ok) throw new ApiError(res.status, data.code, data.error ?? `${res.status} ${res.statusText}`);

@@ -1,15 +1,34 @@
-// The agent's labelling page: recent samples with thumbnails and predictions, click a class to label,
-// the head version and its holdout accuracy.
+// The agent's labelling page: every sample, found by filter and order, labelled by click, key or in
+// bulk; uploads by picker or drag-and-drop; deletes with undo; the current head's prediction on every
+// card and its per-class confidence for the focused one. Live by Server-Sent Events, and nothing
+// moves by itself: new samples wait behind a "N new" bar.
 
-import type { ClassesJson, HeadJson, HealthJson, SampleJson, SamplesJson, TrainJson } from '../api-types.js';
+import type {
+  AgentEventsJson,
+  BrowseJson,
+  BulkLabelJson,
+  ClassesJson,
+  FilterCountsJson,
+  HeadJson,
+  HealthJson,
+  SampleJson,
+  ScoresJson,
+  TrainJson,
+} from '../api-types.js';
 import { ApiClient, ApiError, takeToken } from '../../web/api.js';
-import { byId, el, percent } from '../../web/dom.js';
+import { byId, el, percent, setText } from '../../web/dom.js';
+import { CardGrid } from './cards.js';
+
+const PAGE_SIZE = 60;
+const UNDO_MS = 5000;
 
 const api = new ApiClient({ token: takeToken('edgetune-agent-token') });
 const loginForm = byId<HTMLFormElement>('login');
-let classes: string[] = [];
+const filterSelect = byId<HTMLSelectElement>('filter');
+const orderSelect = byId<HTMLSelectElement>('order');
 const extraClasses = new Set<string>();
-const onlyUnlabelled = byId<HTMLInputElement>('only-unlabelled');
+const view = { asOf: 0, total: 0, newer: 0, loading: false };
+let knownClasses: string[] = [];
 
 function status(text: string, isError = false): void {
   const node = byId('status');
@@ -18,96 +37,441 @@ function status(text: string, isError = false): void {
 }
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-async function refresh(): Promise<void> {
-  const [health, head, cls, list] = await Promise.all([
-    api.get<HealthJson>('/health'),
-    api.get<HeadJson>('/api/head'),
-    api.get<ClassesJson>('/api/classes'),
-    api.get<SamplesJson>(`/api/samples?limit=60${onlyUnlabelled.checked ? '&labelled=false' : ''}`),
-  ]);
-  byId('device').textContent = health.device;
-  byId('head-version').textContent = head.version == null ? 'none' : String(head.version);
-  byId('head-accuracy').textContent = percent(head.accuracy);
-  byId('sample-count').textContent = String(health.samples);
-  byId('store-full').hidden = !health.store.full;
-  byId('capture').hidden = !health.sources.some((s) => s.name.startsWith('camera:'));
-  classes = [...new Set([...cls.classes.map((c) => c.label), ...extraClasses])].sort();
-  byId('classes').replaceChildren(...cls.classes.map((c) => el('span', { textContent: `${c.label}: ${c.count}  ` })));
-  byId('samples').replaceChildren(...list.samples.map(card));
+const grid = new CardGrid(
+  byId('samples'),
+  {
+    label: (ids, value) => void label(ids, value),
+    remove: (id) => remove(id),
+    focus: (id) => focusCard(id),
+  },
+  () => renderBulk(),
+);
+
+// ---- undo: the last few actions, newest last; a delete only happens when its undo time is up
+type Undo = {
+  text: string;
+  undo: () => Promise<void> | void;
+  /** What happens when the undo time is up (or the page is left): `leaving` asks for a keepalive request. */
+  commit?: (leaving?: boolean) => Promise<void>;
+  timer?: ReturnType<typeof setTimeout>;
+};
+const undos: Undo[] = [];
+
+function pushUndo(action: Undo): void {
+  undos.push(action);
+  if (undos.length > 10) undos.shift();
+  if (action.commit) {
+    action.timer = setTimeout(() => {
+      const at = undos.indexOf(action);
+      if (at >= 0) undos.splice(at, 1);
+      void action.commit!().catch((e: unknown) => status(message(e), true));
+      renderUndo();
+    }, UNDO_MS);
+  }
+  renderUndo();
 }
 
-function card(s: SampleJson): HTMLElement {
-  const prediction = s.prediction ? `${s.prediction} (${Math.round((s.predictionScore ?? 0) * 100)} %)` : 'no prediction yet';
-  const buttons = classes.map((c) =>
-    el('button', {
-      textContent: c,
-      className: s.label === c ? 'on' : '',
-      title: `label as ${c}`,
-      onclick: () => void label(s.id, s.label === c ? null : c),
-    }),
-  );
-  return el('div', { className: 'card', dataset: { id: s.id, label: s.label ?? '' } }, [
-    s.hasImage
-      ? el('img', { src: `/api/samples/${s.id}/image`, alt: s.label ?? 'sample', loading: 'lazy' })
-      : el('div', { textContent: '(image not kept)' }),
-    el('div', { className: 'meta' }, [
-      el('div', { textContent: `label: ${s.label ?? '–'}` }),
-      el('div', { textContent: `predicted: ${prediction}` }),
-    ]),
-    el('div', { className: 'labels' }, buttons),
-  ]);
-}
-
-/** Runs an action, says how it went in the status line, and refreshes. */
-async function act(pending: string | null, run: () => Promise<string>): Promise<void> {
-  if (pending) status(pending);
+async function undoLast(): Promise<void> {
+  const action = undos.pop();
+  renderUndo();
+  if (!action) return status('nothing to undo');
+  clearTimeout(action.timer);
   try {
-    status(await run());
-    await refresh();
+    await action.undo();
+    status(`undone: ${action.text}`);
   } catch (e) {
     status(message(e), true);
   }
 }
 
-const label = (id: string, value: string | null) =>
-  act(null, async () => {
-    await api.request('PUT', `/api/samples/${id}/label`, { label: value });
-    return value ? `labelled ${value}` : 'label removed';
-  });
+let undoHide: ReturnType<typeof setTimeout> | undefined;
+function renderUndo(): void {
+  const last = undos[undos.length - 1];
+  byId('undo-bar').hidden = !last;
+  clearTimeout(undoHide);
+  if (!last) return;
+  setText(byId('undo-text'), last.text);
+  undoHide = setTimeout(() => (byId('undo-bar').hidden = true), UNDO_MS);
+}
 
+// A delete still waiting for its undo time goes through when the page is left.
+addEventListener('pagehide', () => {
+  for (const action of undos.splice(0)) if (action.commit) void action.commit(true);
+});
+
+// ---- actions
+async function label(ids: string[], value: string | null): Promise<void> {
+  const before = ids.map((id) => ({ id, label: grid.sample(id)?.label ?? null }));
+  try {
+    if (ids.length === 1) await api.request('PUT', `/api/samples/${ids[0]}/label`, { label: value });
+    else await api.request<BulkLabelJson>('POST', '/api/samples/labels', { ids, label: value });
+    grid.setLabel(ids, value);
+    const what = `${ids.length === 1 ? '1 sample' : `${ids.length} samples`} ${value ? `labelled ${value}` : 'unlabelled'}`;
+    status(what);
+    pushUndo({
+      text: what,
+      undo: async () => {
+        for (const previous of new Set(before.map((b) => b.label))) {
+          const group = before.filter((b) => b.label === previous).map((b) => b.id);
+          await api.request<BulkLabelJson>('POST', '/api/samples/labels', { ids: group, label: previous });
+          grid.setLabel(group, previous);
+        }
+      },
+    });
+  } catch (e) {
+    status(message(e), true);
+  }
+}
+
+function remove(id: string): void {
+  if (grid.isDeleted(id)) return;
+  const action: Undo = {
+    text: 'sample deleted',
+    undo: () => grid.restore(id),
+    commit: async (leaving) => {
+      await api.request('DELETE', `/api/samples/${id}`, undefined, { keepalive: leaving ?? false });
+    },
+  };
+  grid.markDeleted(id, () => {
+    const at = undos.indexOf(action);
+    if (at >= 0) undos.splice(at, 1);
+    clearTimeout(action.timer);
+    grid.restore(id);
+    renderUndo();
+  });
+  const next = grid.neighbour('right');
+  if (next && next !== id) grid.focus(next);
+  pushUndo(action);
+  status('sample deleted: undo within 5 s');
+}
+
+async function upload(files: File[]): Promise<void> {
+  const as = byId<HTMLSelectElement>('upload-label').value;
+  let stored = 0;
+  for (const file of files) {
+    try {
+      await api.request('POST', `/api/samples${as ? `?label=${encodeURIComponent(as)}` : ''}`, file);
+      stored++;
+      status(`uploaded ${stored} of ${files.length}${as ? ` as ${as}` : ''}`);
+    } catch (e) {
+      return status(`${file.name}: ${message(e)}`, true);
+    }
+  }
+}
+
+// ---- the list: one query pinned to asOf; more pages append below
+async function loadMore(): Promise<void> {
+  if (view.loading) return;
+  view.loading = true;
+  try {
+    const query = new URLSearchParams({
+      filter: filterSelect.value || 'all',
+      order: orderSelect.value,
+      limit: String(PAGE_SIZE),
+      offset: String(grid.size),
+      asOf: String(view.asOf),
+    });
+    const page = await api.get<BrowseJson>(`/api/browse?${query}`);
+    grid.append(page.samples);
+    applyPage(page);
+  } finally {
+    view.loading = false;
+  }
+}
+
+function applyPage(page: BrowseJson): void {
+  view.total = page.total;
+  view.newer = page.newer;
+  renderCounts(page.counts);
+  renderNewBar();
+  const more = byId<HTMLButtonElement>('more');
+  more.hidden = grid.size >= view.total;
+  more.textContent = `show more (${view.total - grid.size} left)`;
+  byId('empty').hidden = view.total > 0;
+  if (!grid.focusedId && grid.ids[0]) grid.focus(grid.ids[0]);
+}
+
+/** Starts the list again from the top: on a new filter or order, or when asked to show new samples. */
+async function reload(): Promise<void> {
+  view.asOf = Date.now();
+  grid.clear();
+  await loadMore();
+}
+
+/** Refreshes the shown cards where they are (after a head change): same query, same asOf. */
+async function refreshShown(): Promise<void> {
+  const query = new URLSearchParams({
+    filter: filterSelect.value || 'all',
+    order: orderSelect.value,
+    limit: String(Math.min(200, Math.max(grid.size, 1))),
+    offset: '0',
+    asOf: String(view.asOf),
+  });
+  const page = await api.get<BrowseJson>(`/api/browse?${query}`);
+  for (const s of page.samples) grid.update(s);
+  // Cards the query no longer finds (another order now) stay until the person reloads.
+  const missing = grid.ids.filter((id) => !page.samples.some((s) => s.id === id)).slice(0, 200);
+  await Promise.all(missing.map(async (id) => grid.update((await api.get<{ sample: SampleJson }>(`/api/samples/${id}`)).sample)));
+  applyPage(page);
+}
+
+function renderNewBar(): void {
+  // Always there, so that its appearing never pushes the cards down.
+  const bar = byId<HTMLButtonElement>('new-bar');
+  bar.disabled = view.newer === 0;
+  setText(bar, view.newer === 0 ? 'no new samples' : `${view.newer} new sample${view.newer === 1 ? '' : 's'}: show them`);
+}
+
+function renderCounts(counts: FilterCountsJson): void {
+  const options: [string, string][] = [
+    ['all', `all (${counts.all})`],
+    ['unlabelled', `unlabelled (${counts.unlabelled})`],
+    ['labelled', `labelled (${counts.labelled})`],
+    ['unknown', `unknown (${counts.unknown})`],
+    ['quarantined', `quarantined (${counts.quarantined})`],
+    ...Object.entries(counts.label).map(([c, n]): [string, string] => [`label:${c}`, `label ${c} (${n})`]),
+    ...Object.entries(counts.predicted)
+      .filter(([c]) => c !== 'unknown')
+      .map(([c, n]): [string, string] => [`predicted:${c}`, `predicted ${c} (${n})`]),
+  ];
+  const current = filterSelect.value || 'all';
+  if (!options.some(([value]) => value === current)) options.push([current, `${current.replace(':', ' ')} (0)`]);
+  const same = [...filterSelect.options].map((o) => `${o.value}=${o.text}`).join('\n') === options.map(([v, t]) => `${v}=${t}`).join('\n');
+  if (!same) {
+    filterSelect.replaceChildren(...options.map(([value, text]) => el('option', { value, text })));
+    filterSelect.value = current;
+  }
+  byId('classes').replaceChildren(...Object.entries(counts.label).map(([c, n]) => el('span', { textContent: `${c}: ${n}` })));
+}
+
+// ---- header, classes and the focused card's confidence
+async function refreshHeader(): Promise<void> {
+  const [health, head, cls] = await Promise.all([
+    api.get<HealthJson>('/health'),
+    api.get<HeadJson>('/api/head'),
+    api.get<ClassesJson>('/api/classes'),
+  ]);
+  setText(byId('device'), health.device);
+  setText(byId('head-version'), head.version == null ? 'none' : String(head.version));
+  setText(byId('head-accuracy'), percent(head.accuracy));
+  setText(byId('sample-count'), String(health.samples));
+  byId('store-full').hidden = !health.store.full;
+  byId('capture').hidden = !health.sources.some((s) => s.name.startsWith('camera:'));
+  knownClasses = [...new Set([...cls.classes.map((c) => c.label), ...head.labels])];
+  renderClasses();
+}
+
+// A burst of events (20 photos from an inbox) refreshes the header once, not 20 times.
+let headerTimer: ReturnType<typeof setTimeout> | undefined;
+function refreshHeaderSoon(): void {
+  headerTimer ??= setTimeout(() => {
+    headerTimer = undefined;
+    refreshHeader().catch((e: unknown) => status(message(e), true));
+  }, 250);
+}
+
+function renderClasses(): void {
+  const classes = [...new Set([...knownClasses, ...extraClasses])].sort();
+  grid.setClasses(classes);
+  const uploadLabel = byId<HTMLSelectElement>('upload-label');
+  const chosen = uploadLabel.value;
+  uploadLabel.replaceChildren(el('option', { value: '', text: 'no label' }), ...classes.map((c) => el('option', { value: c, text: c })));
+  uploadLabel.value = classes.includes(chosen) ? chosen : '';
+  byId('bulk-labels').replaceChildren(
+    ...classes.map((c) =>
+      el('button', { textContent: c, title: `label the selection as ${c}`, onclick: () => void label([...grid.selected], c) }),
+    ),
+  );
+}
+
+function renderBulk(): void {
+  const n = grid.selected.size;
+  byId('bulk').hidden = n === 0;
+  setText(byId('bulk-count'), `${n} selected: label as`);
+}
+
+let scoresFor: string | null = null;
+function focusCard(id: string): void {
+  grid.focus(id);
+  if (scoresFor === id) return;
+  scoresFor = id;
+  void showScores(id);
+}
+
+async function showScores(id: string): Promise<void> {
+  try {
+    const reply = await api.get<ScoresJson>(`/api/samples/${id}/scores`);
+    if (scoresFor !== id) return;
+    setText(byId('details-head'), reply.headVersion == null ? 'no head yet' : `head v${reply.headVersion}`);
+    byId('scores').replaceChildren(
+      ...(reply.scores.length === 0
+        ? [el('li', { className: 'muted', textContent: 'no prediction yet' })]
+        : reply.scores.map((s) => {
+            const bar = el('progress', { max: 1, value: s.score });
+            bar.setAttribute('aria-label', `${s.label} confidence`);
+            return el('li', { dataset: { label: s.label } }, [
+              el('span', { textContent: s.label }),
+              bar,
+              el('span', { className: 'value', textContent: `${Math.round(s.score * 100)} %` }),
+            ]);
+          })),
+    );
+  } catch {
+    // The sample went away meanwhile: nothing to show.
+  }
+}
+
+// ---- live events: counted, not inserted; labels and deletions from elsewhere shown in place
+function connect(): void {
+  const live = byId('live');
+  const events = new EventSource('/api/events');
+  const on = <K extends keyof AgentEventsJson>(name: K, handle: (data: AgentEventsJson[K]) => void) =>
+    events.addEventListener(name, (e) => handle(JSON.parse((e as MessageEvent<string>).data) as AgentEventsJson[K]));
+  events.onopen = () => {
+    live.className = 'on';
+    live.textContent = 'live';
+  };
+  events.onerror = () => {
+    live.className = 'off';
+    live.textContent = 'reconnecting…';
+  };
+  on('hello', () => void refreshHeader().then(() => (grid.size > 0 ? refreshShown() : undefined)));
+  on('sample', (e) => {
+    if (e.createdAt > view.asOf && !grid.has(e.id)) {
+      view.newer++;
+      renderNewBar();
+    }
+    refreshHeaderSoon();
+  });
+  on('label', (e) => {
+    grid.setLabel(e.ids, e.label);
+    refreshHeaderSoon();
+  });
+  on('deleted', (e) => {
+    if (grid.has(e.id) && !grid.isDeleted(e.id)) grid.markDeleted(e.id, () => status('deleted on the device: it cannot be undone here'));
+    refreshHeaderSoon();
+  });
+  on('head', () => {
+    refreshHeaderSoon();
+    void refreshShown();
+    if (scoresFor) void showScores(scoresFor);
+  });
+}
+
+// ---- keyboard: digits label, arrows move, space selects, delete deletes, u undoes
+const ARROWS: Record<string, 'left' | 'right' | 'up' | 'down'> = {
+  ArrowLeft: 'left',
+  ArrowRight: 'right',
+  ArrowUp: 'up',
+  ArrowDown: 'down',
+};
+addEventListener('keydown', (event) => {
+  const target = event.target as HTMLElement;
+  if (target.matches('input:not(.pick), select, textarea') || event.ctrlKey || event.metaKey || event.altKey) return;
+  const focused = grid.focusedId;
+  const targets = grid.selected.size > 0 ? [...grid.selected] : focused ? [focused] : [];
+  if (event.key in ARROWS) {
+    const next = grid.neighbour(ARROWS[event.key]!);
+    if (next) focusCard(next);
+  } else if (/^[1-9]$/.test(event.key)) {
+    const c = grid.classList[Number(event.key) - 1];
+    if (c && targets.length) void label(targets, c);
+  } else if (event.key === '0') {
+    if (targets.length) void label(targets, null);
+  } else if (event.key === ' ' && focused && !target.matches('button')) {
+    grid.toggleSelected(focused);
+  } else if ((event.key === 'Delete' || event.key === 'Backspace' || event.key === 'x') && focused) {
+    remove(focused);
+  } else if (event.key === 'u') {
+    void undoLast();
+  } else if (event.key === 'Escape') {
+    grid.clearSelection();
+  } else return;
+  event.preventDefault();
+});
+
+// ---- drag and drop anywhere on the page
+let dragDepth = 0;
+addEventListener('dragenter', (e) => {
+  if (!e.dataTransfer?.types.includes('Files')) return;
+  dragDepth++;
+  byId('drop').hidden = false;
+});
+addEventListener('dragleave', () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (dragDepth === 0) byId('drop').hidden = true;
+});
+addEventListener('dragover', (e) => e.preventDefault());
+addEventListener('drop', (e) => {
+  e.preventDefault();
+  dragDepth = 0;
+  byId('drop').hidden = true;
+  const files = [...(e.dataTransfer?.files ?? [])].filter((f) => f.type.startsWith('image/') || f.type === '');
+  if (files.length) void upload(files);
+});
+
+// ---- controls
+const run = (pending: string, action: () => Promise<string>) => async () => {
+  status(pending);
+  try {
+    status(await action());
+  } catch (e) {
+    status(message(e), true);
+  }
+};
 byId('add-class').onclick = () => {
   const input = byId<HTMLInputElement>('new-class');
   const name = input.value.trim();
   if (!name) return;
   extraClasses.add(name);
   input.value = '';
-  void refresh();
+  renderClasses();
 };
-byId('train').onclick = () =>
-  act('training…', async () => {
-    const r = await api.request<TrainJson>('POST', '/api/train');
-    return r.kept ? `new head v${r.version}` : `head not kept: ${r.reason}`;
-  });
-byId('capture').onclick = () =>
-  act('capturing…', async () => {
-    await api.request('POST', '/api/capture');
-    return 'captured';
-  });
-onlyUnlabelled.onchange = () => void refresh();
+byId('train').onclick = run('training…', async () => {
+  const r = await api.request<TrainJson>('POST', '/api/train');
+  return r.kept ? `new head v${r.version}` : `head not kept: ${r.reason}`;
+});
+byId('capture').onclick = run('capturing…', async () => {
+  await api.request('POST', '/api/capture');
+  return 'captured: see the new-samples bar';
+});
+byId<HTMLInputElement>('upload').onchange = (e) => {
+  const input = e.target as HTMLInputElement;
+  void upload([...(input.files ?? [])]).then(() => (input.value = ''));
+};
+byId('new-bar').onclick = () => void reload();
+byId('more').onclick = () => void loadMore();
+byId('undo').onclick = () => void undoLast();
+byId('bulk-unlabel').onclick = () => void label([...grid.selected], null);
+byId('bulk-clear').onclick = () => grid.clearSelection();
+filterSelect.onchange = () => void reload();
+orderSelect.onchange = () => void reload();
+// Further pages load as the last card comes into view (appending below moves nothing above).
+new IntersectionObserver((entries) => {
+  if (entries.some((e) => e.isIntersecting) && grid.size < view.total) void loadMore();
+}).observe(byId('more'));
 
-/** The session cookie (HttpOnly, so this script never sees it) lets the photos load too: one login. */
+filterSelect.append(el('option', { value: 'all', text: 'all' }));
+
+/** The session cookie (HttpOnly, so this script never sees it) lets the photos and the event stream
+ * through too: one login. */
 async function login(token: string): Promise<void> {
   await api.request('POST', '/api/login', { token });
   loginForm.hidden = true;
 }
 loginForm.onsubmit = (e) => {
   e.preventDefault();
-  void act(null, async () => {
-    await login(byId<HTMLInputElement>('token').value);
-    return 'logged in';
-  });
+  login(byId<HTMLInputElement>('token').value)
+    .then(start)
+    .catch((err: unknown) => status(message(err), true));
 };
 async function start(): Promise<void> {
+  await refreshHeader();
+  await reload();
+  connect();
+  status('');
+}
+async function boot(): Promise<void> {
   // A token from the address bar (or kept for this tab) logs in; a wrong one may still meet a valid cookie.
   const refused = api.token
     ? await login(api.token).then(
@@ -116,11 +480,10 @@ async function start(): Promise<void> {
       )
     : undefined;
   try {
-    await refresh();
+    await start();
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) loginForm.hidden = false;
     status(message(refused ?? e), true);
   }
 }
-void start();
-setInterval(() => refresh().catch(() => undefined), 3000);
+void boot();

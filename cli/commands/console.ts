@@ -44,6 +44,18 @@ export function consoleFleet(flags: DirFlags): string {
   return fleet;
 }
 
+/** The canaries of the last `console start`, kept in console.json so that `console devices` marks them. */
+function saveCanaries(dir: string, canaries: string[]): void {
+  const file = join(dir, 'console.json');
+  writeFileSync(file, `${JSON.stringify({ ...readConsoleFile(file), canaries }, null, 2)}\n`);
+}
+
+function savedCanaries(dir: string): string[] {
+  const file = join(dir, 'console.json');
+  const canaries = existsSync(file) ? readConsoleFile(file).canaries : undefined;
+  return Array.isArray(canaries) ? canaries.filter((c): c is string => typeof c === 'string') : [];
+}
+
 /** A small JSON file of the console folder; a damaged one is an error naming it. */
 function readConsoleFile(file: string): Record<string, unknown> {
   try {
@@ -82,6 +94,7 @@ export function registerConsole(program: Command): void {
     .addHelpText(
       'after',
       `
+Examples:
 First run (creates the folder, the fleet signing key and the registry):
   edgetune console start --fleet farm
 Give each device its broker login and the fleet key (paste the snippet into the agent's config):
@@ -109,6 +122,7 @@ See the fleet:
     )
     .action(async (flags: StartFlags) => {
       const fleet = consoleFleet(flags);
+      saveCanaries(flags.dir, flags.canary);
       if (flags.brokerUrl && !(flags.brokerUser && flags.brokerPasswordFile))
         throw new UsageError('--broker-url needs --broker-user and --broker-password-file');
       const log = createLogger(flags.logLevel);
@@ -223,14 +237,15 @@ See the fleet:
   withDir(console_.command('devices'))
     .description('list the devices the console knows, with their last state')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  edgetune console devices --json')
     .action((flags: DirFlags & { json?: boolean }) => {
       consoleFleet(flags);
       const registry = new Registry(join(flags.dir, 'registry.db'));
       try {
-        const views = deviceViews(registry, []);
+        const views = deviceViews(registry, savedCanaries(flags.dir));
         if (flags.json) return printJson(views);
         const rows = views.map((d) => [
-          d.id,
+          d.id + (d.canary ? ' (canary)' : ''),
           d.online ? 'online' : 'offline',
           new Date(d.lastSeen).toISOString().replace('T', ' ').slice(0, 19),
           d.backbone ?? '-',

@@ -18,7 +18,13 @@ import { tryBundle } from '../../deploy/try/try.js';
 import { defaultCacheDir } from '../../runtime/models/resolve.js';
 
 export function registerDeploy(program: Command): void {
-  const deploy = program.command('deploy').description('put the agent on devices: bundles, SSH provisioning, SD-card first boot');
+  const deploy = program
+    .command('deploy')
+    .description('put the agent on devices: bundles, SSH provisioning, SD-card first boot')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  edgetune deploy bundle --target linux-arm64 -o dist/\n  edgetune deploy flash pi@greenhouse-01.local --bundle dist/edgetune-0.1.0-linux-arm64.tar.gz',
+    );
 
   deploy
     .command('bundle')
@@ -209,8 +215,9 @@ function registerSdcard(deploy: Command): void {
           ...fleetOptions(flags),
         });
         if (flags.json) return printJson(result);
+        const hostname = `host name ${result.hostname.set}${result.hostname.replaced ? ` (was ${result.hostname.replaced} in user-data)` : ''}`;
         process.stdout.write(
-          `${flags.boot}: ${result.device} installs edgetune ${result.version} on first boot (${result.mode})\n${result.files.map((f) => `  ${f}`).join('\n')}\n`,
+          `${flags.boot}: ${result.device} installs edgetune ${result.version} on first boot (${result.mode}), ${hostname}\n${result.files.map((f) => `  ${f}`).join('\n')}\n`,
         );
       },
     );

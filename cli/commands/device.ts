@@ -5,7 +5,10 @@ import { detectDevice } from '../../devices/detect.js';
 import { formatTable, printJson } from '../output.js';
 
 export function registerDevice(program: Command): void {
-  const device = program.command('device').description('device profile: detected hardware and the settings the agent uses');
+  const device = program
+    .command('device')
+    .description('device profile: detected hardware and the settings the agent uses')
+    .addHelpText('after', '\nExample:\n  edgetune device info');
   device
     .command('info')
     .description('print the detected board, its facts and the profile the agent will use')

@@ -56,15 +56,18 @@ Examples:
           );
         }
         if (flags.json) {
-          printJson({
-            backbone: opened.model.manifest.id,
-            dim,
-            results: outcomes.map((o) =>
-              o.embedding
-                ? { image: o.path, sha256: o.sha256, cached: o.cached, embedding: Array.from(o.embedding) }
-                : { image: o.path, error: o.error?.message },
-            ),
-          });
+          printJson(
+            {
+              backbone: opened.model.manifest.id,
+              dim,
+              results: outcomes.map((o) =>
+                o.embedding
+                  ? { image: o.path, sha256: o.sha256, cached: o.cached, embedding: Array.from(o.embedding) }
+                  : { image: o.path, error: o.error?.message },
+              ),
+            },
+            { exact: true },
+          );
         } else {
           const rows = outcomes.map((o) => [
             o.path,

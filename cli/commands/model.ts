@@ -83,7 +83,13 @@ Example:
 }
 
 export function registerModel(program: Command): void {
-  const model = program.command('model').description('model tooling: inspect models, import TFLite models to ONNX');
+  const model = program
+    .command('model')
+    .description('model tooling: inspect models, import TFLite models to ONNX')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  edgetune model info mobilenet_v2_1.0_224_quant.tflite\n  edgetune model import mobilenet_v2_1.0_224_quant -o v2.onnx --output MobilenetV2/Logits/AvgPool',
+    );
   model
     .command('info')
     .description('inputs, outputs, operators, parameters, multiply-accumulates and quantization of a model file')
@@ -95,7 +101,7 @@ export function registerModel(program: Command): void {
         throw new ModelError('MODEL_NOT_FOUND', `${file}: cannot read model: ${err.message}`);
       });
       const info = modelInfo(new Uint8Array(bytes), file);
-      if (flags.json) return printJson(info);
+      if (flags.json) return printJson(info, { exact: true });
       const tensor = (t: { name: string; type: string; shape: (number | string)[] }) => `${t.name} ${t.type} [${t.shape.join(', ')}]`;
       const rows: [string, string][] = [
         ['format', info.format],

@@ -6,6 +6,7 @@ import { decodeHead } from '../../runtime/head/head-file.js';
 import { readFileSync } from 'node:fs';
 import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone, positiveInt } from '../backbone-flags.js';
 import { UsageError, formatTable, printJson } from '../output.js';
+import { HeadError } from '../../core/errors.js';
 
 interface PredictFlags extends BackboneFlags {
   head: string;
@@ -59,7 +60,7 @@ function readHeadBytes(path: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new UsageError(`${path}: cannot read head file: ${(err as Error).message}`);
+    throw new HeadError('HEAD_UNREADABLE', `${path}: cannot read head file: ${(err as Error).message}`);
   }
 }
 

@@ -9,9 +9,23 @@ import { releaseLayout } from '../../runtime/release/layout.js';
 import { localExec } from '../../runtime/release/local.js';
 import { serviceManager } from '../../runtime/release/service.js';
 import { printJson } from '../output.js';
+import { existsSync, readdirSync } from 'node:fs';
+
+/** The release folders under <prefix>/opt/edgetune/releases, sorted. */
+function installedReleases(dir: string): string[] {
+  return existsSync(dir)
+    ? readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name)
+        .sort()
+    : [];
+}
 
 export function registerRelease(program: Command): void {
-  const release = program.command('release').description('on a device: the installed edgetune releases');
+  const release = program
+    .command('release')
+    .description('on a device: the installed edgetune releases')
+    .addHelpText('after', '\nExamples:\n  edgetune release status --json\n  sudo edgetune release activate --version 0.2.0');
   release
     .command('activate')
     .description('switch to an installed release, restart the agent, roll back if it is not healthy')
@@ -22,6 +36,7 @@ export function registerRelease(program: Command): void {
     .option('--fleet', 'the agent must also be connected to its broker')
     .option('--timeout <s>', 'seconds to wait for a healthy agent', (v) => Number(v), 60)
     .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExample:\n  sudo edgetune release activate --version 0.2.0 --fleet')
     .action(
       async (flags: {
         version: string;
@@ -51,19 +66,27 @@ export function registerRelease(program: Command): void {
     .option('--prefix <dir>', 'install prefix', '/')
     .option('--service <manager>', 'systemd or process', 'systemd')
     .option('--timeout <s>', 'seconds to wait for a healthy agent', (v) => Number(v), 120)
-    .action(async (flags: { prefix: string; service: string; timeout: number }) => {
+    .option('--json', 'print the result as JSON ({"applied": false} when no update was requested)')
+    .addHelpText('after', '\nExample:\n  sudo edgetune release apply-update --prefix / --service systemd')
+    .action(async (flags: { prefix: string; service: string; timeout: number; json?: boolean }) => {
       const result = await applyUpdate(
         releaseLayout(flags.prefix),
         flags.service === 'process' ? 'process' : 'systemd',
         flags.timeout * 1000,
       );
-      process.stdout.write(result ? `release ${result.version} is running\n` : 'no update requested\n');
+      if (flags.json) printJson(result ? { applied: true, ...result } : { applied: false });
+      else process.stdout.write(result ? `release ${result.version} is running\n` : 'no update requested\n');
     });
   release
     .command('status')
     .description('the current release')
     .option('--prefix <dir>', 'install prefix', '/')
-    .action(async (flags: { prefix: string }) => {
-      process.stdout.write(`${(await currentVersion(localExec, releaseLayout(flags.prefix))) ?? 'none'}\n`);
+    .option('--json', 'print {"current": V, "installed": [...]} (current is null before the first activation)')
+    .addHelpText('after', '\nExample:\n  edgetune release status --json')
+    .action(async (flags: { prefix: string; json?: boolean }) => {
+      const layout = releaseLayout(flags.prefix);
+      const current = await currentVersion(localExec, layout);
+      if (flags.json) printJson({ current, installed: installedReleases(layout.releases) });
+      else process.stdout.write(`${current ?? 'none'}\n`);
     });
 }

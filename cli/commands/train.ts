@@ -6,7 +6,8 @@ import { classificationReport } from '../../runtime/eval/metrics.js';
 import { saveHead, trainHead } from '../../runtime/head/index.js';
 import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone } from '../backbone-flags.js';
 import { type HeadFlags, addHeadOptions, backboneMeta, pick, toMatrix, trainOptions } from '../head-flags.js';
-import { UsageError, percent, printJson } from '../output.js';
+import { percent, printJson } from '../output.js';
+import { DatasetError } from '../../core/errors.js';
 
 interface TrainFlags extends BackboneFlags, HeadFlags {
   data: string;
@@ -38,7 +39,10 @@ Example:
     .action(async (flags: TrainFlags) => {
       const dataset = readFolderDataset(flags.data);
       if (dataset.classes.length < 2 && flags.head === 'softmax') {
-        throw new UsageError(`${flags.data}: a softmax head needs at least 2 class folders, found ${dataset.classes.length}`);
+        throw new DatasetError(
+          'DATASET_TOO_FEW_CLASSES',
+          `${flags.data}: a softmax head needs at least 2 class folders, found ${dataset.classes.length}`,
+        );
       }
       const opened = await openBackbone(flags);
       try {

@@ -35,10 +35,13 @@ export interface SdcardResult {
   mode: SdcardOptions['mode'];
   device: string;
   version: string;
+  /** The host name first boot sets (the device id), and the one the card's user-data had before. */
+  hostname: { set: string; replaced: string | null };
 }
 
 export function firstbootScript(options: {
   version: string;
+  device: string;
   bundleFile: string;
   httpPort: number;
   fleet: boolean;
@@ -75,6 +78,10 @@ mkdir -p "$root/etc/edgetune"
 sed "s|@PREFIX@|$root|g" "$here/agent.json" > "$root/etc/edgetune/agent.json"
 ${options.fleet ? `cp "$here/fleet.pub" "$root/etc/edgetune/fleet.pub"\n` : ''}chmod 0600 "$root/etc/edgetune/"*
 [ -z "$root" ] && id edgetune >/dev/null 2>&1 && chown -R edgetune: /etc/edgetune
+# The host name is the device id (deploy sdcard --device), in both boot modes.
+echo ${shq(options.device)} > "$root/etc/hostname"
+if [ -f "$root/etc/hosts" ]; then sed -i "s/^127\\.0\\.1\\.1[[:space:]].*/127.0.1.1\\t${options.device}/" "$root/etc/hosts"; fi
+if [ -z "$root" ]; then hostname ${shq(options.device)} || true; fi
 sed -i "s|\\"service\\": \\"[a-z]*\\"|\\"service\\": \\"$service\\"|" "$root/etc/edgetune/agent.json"
 "$root/opt/edgetune/releases/${options.version}/bin/edgetune" release activate --prefix "$prefix" --version ${shq(options.version)} --service "$service" --port ${options.httpPort}${options.fleet ? ' --fleet' : ''} --timeout 300
 ${
@@ -127,24 +134,38 @@ export function writeSdcard(options: SdcardOptions): SdcardResult {
   writeFileSync(join(dir, 'agent.json'), `${JSON.stringify(config, null, 2)}\n`);
   writeFileSync(
     join(dir, 'firstboot.sh'),
-    firstbootScript({ version: manifest.version, bundleFile, httpPort, fleet: Boolean(options.fleet), bootMount, mode: options.mode }),
+    firstbootScript({
+      version: manifest.version,
+      device: options.device,
+      bundleFile,
+      httpPort,
+      fleet: Boolean(options.fleet),
+      bootMount,
+      mode: options.mode,
+    }),
   );
   const files = [bundleFile, 'manifest.json', 'agent.json', ...(options.fleet ? ['fleet.pub'] : []), 'firstboot.sh'].map((f) =>
     join(dir, f),
   );
   const script = `${bootMount}/edgetune/firstboot.sh`;
-  if (options.mode === 'cloud-init') files.push(addCloudInit(boot, options.device, script));
-  else files.push(addFirstrun(boot, script));
-  return { files, mode: options.mode, device: options.device, version: manifest.version };
+  let replaced: string | null = null;
+  if (options.mode === 'cloud-init') {
+    const written = addCloudInit(boot, options.device, script);
+    files.push(written.path);
+    replaced = written.replacedHostname;
+  } else files.push(addFirstrun(boot, script));
+  return { files, mode: options.mode, device: options.device, version: manifest.version, hostname: { set: options.device, replaced } };
 }
 
-/** user-data: our runcmd entry and the host name, merged into what is there (the Imager writes one). */
-function addCloudInit(boot: string, device: string, script: string): string {
+/** user-data: our runcmd entry and the host name (the device id), merged into what is there (the Imager writes one). */
+function addCloudInit(boot: string, device: string, script: string): { path: string; replacedHostname: string | null } {
   const path = join(boot, 'user-data');
   const text = existsSync(path) ? readFileSync(path, 'utf8') : '#cloud-config\n';
   const doc = parseDocument(text);
   if (doc.errors.length) throw new DeployError('SDCARD_BAD_USER_DATA', `${path}: not YAML: ${doc.errors[0]!.message}`);
-  if (!doc.has('hostname')) doc.set('hostname', device);
+  const before = doc.get('hostname');
+  const replacedHostname = typeof before === 'string' && before !== device ? before : null;
+  doc.set('hostname', device);
   const entry = ['sh', script];
   const runcmd = doc.get('runcmd');
   const existing =
@@ -152,7 +173,7 @@ function addCloudInit(boot: string, device: string, script: string): string {
   if (!existing.some((c) => JSON.stringify(c) === JSON.stringify(entry))) doc.set('runcmd', [...existing, entry]);
   const out = doc.toString();
   writeFileSync(path, out.startsWith('#cloud-config') ? out : `#cloud-config\n${out}`);
-  return path;
+  return { path, replacedHostname };
 }
 
 /** cmdline.txt: systemd runs the script once at boot and reboots (what the Imager's firstrun.sh does). */

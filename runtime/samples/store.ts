@@ -6,6 +6,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { DatabaseError, type Schema, openDatabase } from '../../core/sqlite.js';
+import { type BrowseQuery, type FilterCounts, ORDER_SQL, filterSql } from './browse.js';
+import { UNKNOWN } from '../head/head.js';
 import { EdgetuneError } from '../../core/errors.js';
 import { moveDurably, writeDurably } from '../../core/durable.js';
 import { sha256Hex } from '../../core/hash.js';
@@ -27,6 +29,8 @@ export interface Sample {
   error: string | null;
   prediction: string | null;
   predictionScore: number | null;
+  /** The head version that made the prediction. */
+  predictionHead: number | null;
 }
 
 export interface StoreOptions {
@@ -96,6 +100,7 @@ CREATE TABLE IF NOT EXISTS heads (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `,
     },
+    { description: 'the head version each prediction came from', up: 'ALTER TABLE samples ADD COLUMN prediction_head INTEGER;' },
   ],
 };
 
@@ -111,6 +116,7 @@ interface SampleRow {
   error: string | null;
   prediction: string | null;
   prediction_score: number | null;
+  prediction_head: number | null;
 }
 
 function toSample(row: SampleRow): Sample {
@@ -126,6 +132,7 @@ function toSample(row: SampleRow): Sample {
     error: row.error,
     prediction: row.prediction,
     predictionScore: row.prediction_score,
+    predictionHead: row.prediction_head ?? null,
   };
 }
 
@@ -292,16 +299,55 @@ export class SampleStore {
     })();
   }
 
-  setPrediction(id: string, label: string | null, score: number | null): void {
-    this.sql('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?').run(label, score, id);
+  setPrediction(id: string, label: string | null, score: number | null, head: number | null = null): void {
+    this.sql('UPDATE samples SET prediction = ?, prediction_score = ?, prediction_head = ? WHERE id = ?').run(label, score, head, id);
   }
 
   /** Many predictions in one transaction: one disk sync instead of one per sample. */
-  setPredictions(predictions: { id: string; label: string | null; score: number | null }[]): void {
-    const update = this.sql('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?');
+  setPredictions(predictions: { id: string; label: string | null; score: number | null; head?: number | null }[]): void {
+    const update = this.sql('UPDATE samples SET prediction = ?, prediction_score = ?, prediction_head = ? WHERE id = ?');
     this.db.transaction(() => {
-      for (const p of predictions) update.run(p.label, p.score, p.id);
+      for (const p of predictions) update.run(p.label, p.score, p.head ?? null, p.id);
     })();
+  }
+
+  /** One page of samples matching a filter, in an order, and how many match in all. */
+  browse(query: BrowseQuery): { samples: Sample[]; total: number } {
+    const { where, params } = filterSql(query.filter, query.asOf);
+    const rows = this.sql(`SELECT * FROM samples WHERE ${where} ORDER BY ${ORDER_SQL[query.order]} LIMIT ? OFFSET ?`).all(
+      ...params,
+      query.limit,
+      query.offset,
+    ) as SampleRow[];
+    const total = (this.sql(`SELECT COUNT(*) AS n FROM samples WHERE ${where}`).get(...params) as { n: number }).n;
+    return { samples: rows.map(toSample), total };
+  }
+
+  /** How many samples each filter finds (as of a creation time, when given). */
+  filterCounts(asOf?: number): FilterCounts {
+    const cut = asOf === undefined ? '' : 'AND created_at <= ?';
+    const at = asOf === undefined ? [] : [asOf];
+    const totals = this.sql(
+      `SELECT SUM(status = 'ok') AS ok, SUM(status = 'ok' AND label IS NULL) AS unlabelled, SUM(status = 'ok' AND label IS NOT NULL) AS labelled,
+         SUM(status = 'ok' AND prediction = ?) AS unknown, SUM(status = 'quarantined') AS quarantined FROM samples WHERE 1 ${cut}`,
+    ).get(UNKNOWN, ...at) as Record<'ok' | 'unlabelled' | 'labelled' | 'unknown' | 'quarantined', number | null>;
+    const grouped = (column: string) =>
+      Object.fromEntries(
+        (
+          this.sql(
+            `SELECT ${column} AS k, COUNT(*) AS n FROM samples WHERE status = 'ok' AND ${column} IS NOT NULL ${cut} GROUP BY ${column} ORDER BY ${column}`,
+          ).all(...at) as { k: string; n: number }[]
+        ).map((r) => [r.k, r.n]),
+      );
+    return {
+      all: totals.ok ?? 0,
+      unlabelled: totals.unlabelled ?? 0,
+      labelled: totals.labelled ?? 0,
+      unknown: totals.unknown ?? 0,
+      quarantined: totals.quarantined ?? 0,
+      label: grouped('label'),
+      predicted: grouped('prediction'),
+    };
   }
 
   /** Drops the image file of a sample (quarantine keeps its own copy). */
@@ -332,6 +378,15 @@ export class SampleStore {
     const row = this.sql('SELECT vector FROM embeddings WHERE sample_id = ? AND backbone = ?').get(id, backbone) as
       { vector: Buffer } | undefined;
     return row ? bufferToFloats(row.vector) : undefined;
+  }
+
+  /** Up to `limit` samples (not quarantined) with their embedding for this backbone, in id order after `afterId`. */
+  embeddingsAfter(backbone: string, afterId: string, limit: number): { id: string; vector: Float32Array }[] {
+    const rows = this.sql(
+      `SELECT s.id, e.vector FROM samples s JOIN embeddings e ON e.sample_id = s.id AND e.backbone = ?
+         WHERE s.status = 'ok' AND s.id > ? ORDER BY s.id LIMIT ?`,
+    ).all(backbone, afterId, limit) as { id: string; vector: Buffer }[];
+    return rows.map((row) => ({ id: row.id, vector: bufferToFloats(row.vector) }));
   }
 
   /** Labelled samples that have an embedding for this backbone, optionally one split only. */

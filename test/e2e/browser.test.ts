@@ -105,7 +105,7 @@ describe('labelling page in Chromium', () => {
       await page.fill('#new-class', c);
       await page.click('#add-class');
     }
-    await expect.poll(() => page.locator('.card').first().getByRole('button').allTextContents()).toEqual(['daisy', 'sunflower']);
+    await expect.poll(() => page.locator('.card').first().locator('.labels button').allTextContents()).toEqual(['daisy', 'sunflower']);
     await labelOnPage(6);
     // Six labels trigger a retrain on the device; the page shows the new head without a reload.
     await expect.poll(() => page.locator('#head-version').textContent(), { timeout: 20_000 }).toBe('1');
@@ -119,13 +119,17 @@ describe('labelling page in Chromium', () => {
   step('trains on the button, shows predictions, and captures from the camera', async () => {
     await page.click('#train');
     await expect.poll(() => page.locator('#head-version').textContent(), { timeout: 20_000 }).toBe('3');
-    await page.check('#only-unlabelled');
+    await page.selectOption('#filter', 'unlabelled');
     await expect.poll(() => page.locator('.card').count()).toBe(4);
     const predictions = await page.locator('.card .meta').allTextContents();
     expect(predictions.every((t) => /predicted: (daisy|sunflower|unknown) \(\d+ %\)/.test(t))).toBe(true);
     expect(await page.locator('#capture').isVisible()).toBe(true);
     await page.click('#capture');
-    await expect.poll(() => page.locator('.card').count(), { timeout: 20_000 }).toBe(5);
+    // The new sample waits behind the bar instead of pushing the cards around.
+    await page.locator('#new-bar', { hasText: '1 new sample' }).waitFor({ timeout: 20_000 });
+    expect(await page.locator('.card').count()).toBe(4);
+    await page.click('#new-bar');
+    await expect.poll(() => page.locator('.card').count()).toBe(5);
   });
 
   step('logs in once: a wrong token shows the error and no samples, the login form then lets the owner in', async () => {

@@ -85,7 +85,8 @@ describe('edgetune CLI', () => {
     const json = JSON.parse(r.stdout);
     expect(json.repeats).toBe(3);
     expect(json.runs).toHaveLength(3);
-    expect(json.accuracy).toBeCloseTo(json.runs.reduce((a: number, b: number) => a + b, 0) / 3, 10);
+    // JSON measurements carry 6 significant digits.
+    expect(json.accuracy).toBeCloseTo(json.runs.reduce((a: number, b: number) => a + b, 0) / 3, 5);
     expect(json.train).toBe(25);
   });
 

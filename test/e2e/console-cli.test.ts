@@ -20,10 +20,10 @@ afterAll(async () => {
   tmp.remove();
 });
 
-async function devicesJson(): Promise<{ id: string; online: boolean; backbone: string | null }[]> {
+async function devicesJson(): Promise<{ id: string; online: boolean; canary: boolean; backbone: string | null }[]> {
   const r = await runCli(['console', 'devices', '--dir', dir, '--json']);
   expect(r.stderr).toBe('');
-  return JSON.parse(r.stdout) as { id: string; online: boolean; backbone: string | null }[];
+  return JSON.parse(r.stdout) as { id: string; online: boolean; canary: boolean; backbone: string | null }[];
 }
 
 describe('edgetune console', () => {
@@ -59,6 +59,8 @@ describe('edgetune console', () => {
       String(port),
       '--web-port',
       '0',
+      '--canary',
+      'pi-1',
     ]);
     consoleProcess = console_;
     await console_.waitFor('console started', () => console_.stdout.includes('"msg":"console started"'));
@@ -100,10 +102,11 @@ describe('edgetune console', () => {
     const seen = await until('pi-1 online in `console devices`', async () =>
       (await devicesJson()).find((d) => d.id === 'pi-1' && d.online),
     );
-    expect(seen).toBeTruthy();
+    // The canary of the running console is one in another process's view too.
+    expect(seen).toMatchObject({ id: 'pi-1', online: true, canary: true });
 
     const table = await runCli(['console', 'devices', '--dir', dir]);
-    expect(table.stdout).toMatch(/pi-1\s+online/);
+    expect(table.stdout).toMatch(/pi-1 \(canary\)\s+online/);
     // The web console the command started answers with the same view.
     const url = new URL(/"msg":"web console","url":"([^"]+)"/.exec(console_.stdout)![1]!);
     const api = await fetch(new URL('/api/devices', url.origin), { headers: { authorization: `Bearer ${url.searchParams.get('token')}` } });

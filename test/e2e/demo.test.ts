@@ -17,7 +17,7 @@ describe('edgetune demo', () => {
     for (const d of result.devices) {
       expect(d.samples).toBe(50);
       expect(d.after).toBeGreaterThan(d.before);
-      expect(d.gain).toBeCloseTo(d.after - d.before, 10);
+      expect(d.gain).toBeCloseTo(d.after - d.before, 5); // JSON measurements carry 6 significant digits
     }
     expect(result.minGain).toBe(Math.min(...result.devices.map((d) => d.gain)));
     expect(result.minGain).toBeGreaterThan(0);

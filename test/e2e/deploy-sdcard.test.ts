@@ -100,8 +100,9 @@ describe('edgetune deploy sdcard', () => {
     expect(cli.code, cli.stderr).toBe(0);
     const userData = readFileSync(join(boot, 'user-data'), 'utf8');
     expect(userData.startsWith('#cloud-config\n')).toBe(true);
+    expect(JSON.parse(cli.stdout).hostname).toEqual({ set: 'pi-sd', replaced: 'greenhouse-01' });
     expect(parseYaml(userData)).toEqual({
-      hostname: 'greenhouse-01',
+      hostname: 'pi-sd',
       users: [{ name: 'pi', groups: 'users,adm,video' }],
       runcmd: [
         ['sed', '-i', 's/^#NTP=/NTP=/', '/etc/systemd/timesyncd.conf'],
@@ -127,6 +128,7 @@ describe('edgetune deploy sdcard', () => {
       release: { prefix: `${root}/`, service: 'process' },
     });
     expect(existsSync(join(boot, 'edgetune')), 'the password is gone from the FAT partition').toBe(false);
+    expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).toBe('pi-sd\n');
     const state = await until('the device in the console', () => states.get('pi-sd')?.online === true && states.get('pi-sd'));
     expect(state).toMatchObject({ device: 'pi-sd', release: '0.1.0' });
     const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Record<string, unknown>;
@@ -160,6 +162,8 @@ describe('edgetune deploy sdcard', () => {
     roots.push(root);
     await firstBoot(boot, root);
     expect(readFileSync(join(boot, 'cmdline.txt'), 'utf8').trim()).toBe(CMDLINE);
+    // No cloud-init here: the first-boot script sets the host name itself.
+    expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).toBe('pi-bookworm\n');
     expect(((await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Record<string, unknown>).release).toBe('0.1.0');
 
     const taken = bootPartition('bootfs-taken');

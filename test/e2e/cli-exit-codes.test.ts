@@ -1,0 +1,104 @@
+// The exit codes and error lines docs/cli.md promises: 2 and a short usage line for every usage
+// error (with the nearest correct name), 1 for an error in the data; JSON where the output is data.
+import { mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { printJson } from '../../cli/output.js';
+import { runCli } from '../support/cli.js';
+import { FLOWERS_DIR, IMAGES_DIR, tempDir } from '../support/paths.js';
+
+const tmp = tempDir('edgetune-exit-');
+afterAll(() => tmp.remove());
+
+describe('usage errors exit 2 with one short usage line', () => {
+  it('an unknown command names the nearest one', async () => {
+    const r = await runCli(['trian', '--data', 'x']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      "edgetune: unknown command 'trian' (did you mean train?)\nusage: edgetune [options] [command]\nsee 'edgetune --help' for the options and an example\n",
+    );
+  });
+
+  it('an unknown option is named (with the nearest one) even when a required option is missing', async () => {
+    const r = await runCli(['train', '--dta', 'photos/']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')).toEqual([
+      "edgetune: unknown option '--dta' (did you mean --data?)",
+      'usage: edgetune train --data <dir> [options]',
+      "see 'edgetune train --help' for the options and an example",
+      '',
+    ]);
+    const sub = await runCli(['console', 'devices', '--jsn']);
+    expect(sub.code).toBe(2);
+    expect(sub.stderr).toMatch(
+      /^edgetune: unknown option '--jsn' \(did you mean --json\?\)\nusage: edgetune console devices \[options\]\n/,
+    );
+  });
+
+  it('a missing required option, and a group without its verb, exit 2', async () => {
+    const [train, sdcard, model] = await Promise.all([
+      runCli(['train']),
+      runCli(['deploy', 'sdcard', '--boot', tmp.path]),
+      runCli(['model']),
+    ]);
+    expect(train.code).toBe(2);
+    expect(train.stderr).toMatch(
+      /^edgetune: required option '--data <dir>' not specified\nusage: edgetune train --data <dir> \[options\]\n/,
+    );
+    expect(train.stderr).not.toContain('Options:');
+    expect(sdcard.code).toBe(2);
+    expect(sdcard.stderr).toMatch(
+      /required option '--bundle <file>' not specified\nusage: edgetune deploy sdcard --boot <path> --bundle <file> --device <id> \[options\]/,
+    );
+    expect(model.code).toBe(2);
+    expect(model.stderr).toMatch(/Commands:\n\s+info/);
+  });
+});
+
+describe('errors in the data exit 1', () => {
+  it('a missing head file, a missing dataset folder and a dataset of one class', async () => {
+    const one = join(tmp.path, 'one-class', 'daisy');
+    mkdirSync(one, { recursive: true });
+    for (const f of readdirSync(join(FLOWERS_DIR, 'daisy')).sort().slice(0, 3)) symlinkSync(join(FLOWERS_DIR, 'daisy', f), join(one, f));
+    const [head, data, classes] = await Promise.all([
+      runCli(['predict', '--head', join(tmp.path, 'missing.head'), join(IMAGES_DIR, 'cat.bmp')]),
+      runCli(['eval', '--data', join(tmp.path, 'nowhere')]),
+      runCli(['train', '--data', join(tmp.path, 'one-class'), '-o', join(tmp.path, 'x.head')]),
+    ]);
+    expect([head.code, data.code, classes.code]).toEqual([1, 1, 1]);
+    expect(head.stderr).toMatch(/missing\.head: cannot read head file: .*\[HEAD_UNREADABLE\]/);
+    expect(data.stderr).toMatch(/nowhere: not a folder .*\[DATASET_NOT_FOUND\]/);
+    expect(classes.stderr).toMatch(/one-class: a softmax head needs at least 2 class folders, found 1 \[DATASET_TOO_FEW_CLASSES\]/);
+  });
+});
+
+describe('JSON output', () => {
+  it('release status --json: the current release and the installed ones', async () => {
+    const prefix = join(tmp.path, 'device');
+    const empty = await runCli(['release', 'status', '--prefix', prefix, '--json']);
+    expect(empty.code).toBe(0);
+    expect(JSON.parse(empty.stdout)).toEqual({ current: null, installed: [] });
+    for (const v of ['0.1.0', '0.2.0']) mkdirSync(join(prefix, 'opt/edgetune/releases', v), { recursive: true });
+    symlinkSync('releases/0.2.0', join(prefix, 'opt/edgetune/current'));
+    const two = await runCli(['release', 'status', '--prefix', prefix, '--json']);
+    expect(JSON.parse(two.stdout)).toEqual({ current: '0.2.0', installed: ['0.1.0', '0.2.0'] });
+    expect((await runCli(['release', 'status', '--prefix', prefix])).stdout).toBe('0.2.0\n');
+  });
+
+  it('rounds measurements to 6 significant digits, and keeps every digit of data when asked', () => {
+    let out = '';
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
+    try {
+      printJson({ minGain: 0.04500000000000004, accuracy: 0.7534722222, samples: 12, tiny: 1.234567891e-7 });
+      printJson({ scale: 0.023528477177023888 }, { exact: true });
+    } finally {
+      write.mockRestore();
+    }
+    const [measured, exact] = out
+      .trim()
+      .split('\n}\n')
+      .map((t, i) => JSON.parse(i === 0 ? `${t}}` : t));
+    expect(measured).toEqual({ minGain: 0.045, accuracy: 0.753472, samples: 12, tiny: 1.23457e-7 });
+    expect(exact).toEqual({ scale: 0.023528477177023888 });
+  });
+});

@@ -1,0 +1,328 @@
+// The labelling page in Debian's Chromium, feature by feature. Every test starts its own agent on a
+// fresh store with real flower photos, so each one passes alone; what the page did is checked in the
+// store (through the agent's API), not only on screen.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, type Page, chromium } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from '../../agent/agent.js';
+import type { BrowseJson, SampleJson, ScoresJson } from '../../agent/api-types.js';
+import { AgentConfigSchema } from '../../agent/config.js';
+import { silentLogger } from '../../core/log.js';
+import { until } from '../../core/wait.js';
+import { FLOWERS_DIR, MODEL_DIR, tempDir } from '../support/paths.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'];
+
+const tmp = tempDir('edgetune-label-page-');
+let browser: Browser;
+const running: { agent: Agent; page: Page }[] = [];
+
+beforeAll(async () => {
+  process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+});
+afterEach(async () => {
+  for (const { agent, page } of running.splice(0)) {
+    await page.close();
+    await agent.stop();
+  }
+});
+afterAll(async () => {
+  await browser?.close();
+  tmp.remove();
+});
+
+const photos = (label: string, from: number, count: number) =>
+  readdirSync(join(FLOWERS_DIR, label))
+    .sort()
+    .slice(from, from + count)
+    .map((f) => readFileSync(join(FLOWERS_DIR, label, f)));
+
+interface Setup {
+  /** Unlabelled photos per class. */
+  unlabelled?: Record<string, number>;
+  /** Labelled photos per class (then a head is trained). */
+  labelled?: Record<string, number>;
+  viewport?: { width: number; height: number };
+}
+
+/** Stores every photo, waiting for room in the queue as an inbox does (a full queue drops unlabelled ones). */
+async function ingest(agent: Agent, images: Buffer[], label: string | null): Promise<string[]> {
+  const ids: string[] = [];
+  for (const bytes of images) {
+    await agent.pipeline.waitForRoom();
+    ids.push(agent.ingest(bytes, label, 'upload').sample.id);
+  }
+  await agent.pipeline.idle();
+  return ids;
+}
+
+/** A fresh agent with these photos, and the page open on it. */
+async function open(setup: Setup): Promise<{ agent: Agent; page: Page; truth: Map<string, string> }> {
+  const dir = join(tmp.path, `agent-${running.length}-${Date.now()}`);
+  const config = AgentConfigSchema.parse({
+    device: { id: 'page-pi' },
+    data: { dir, holdoutFraction: 0 },
+    model: { workers: 1 },
+    head: { retrainAfterLabels: 0 },
+    http: { port: 0 },
+  });
+  const agent = await Agent.start(config, { log: silentLogger });
+  const truth = new Map<string, string>();
+  for (const [label, n] of Object.entries(setup.labelled ?? {})) await ingest(agent, photos(label, 0, n), label);
+  for (const [label, n] of Object.entries(setup.unlabelled ?? {}))
+    for (const id of await ingest(agent, photos(label, 100, n), null)) truth.set(id, label);
+  if (setup.labelled) await agent.train();
+  const page = await browser.newPage(setup.viewport ? { viewport: setup.viewport } : {});
+  running.push({ agent, page });
+  await page.goto(`${agent.url}/`);
+  await page.locator('#live.on').waitFor();
+  await page.locator('.card').first().waitFor();
+  return { agent, page, truth };
+}
+
+const api = async <T>(agent: Agent, path: string) => (await (await fetch(`${agent.url}${path}`)).json()) as T;
+const cardIds = (page: Page) => page.locator('.card').evaluateAll((cards) => cards.map((c) => (c as HTMLElement).dataset.id!));
+
+describe('labelling page: what it shows', () => {
+  it('keeps the card under the pointer in place while 20 new samples arrive, and shows them on request', async () => {
+    const { agent, page } = await open({ unlabelled: { daisy: 6, sunflower: 6 } });
+    const target = page.locator('.card').nth(4);
+    const id = await target.getAttribute('data-id');
+    const before = await target.boundingBox();
+    await target.locator('img').hover();
+    await ingest(agent, photos('tulip', 0, 20), null);
+    await page.locator('#new-bar', { hasText: '20 new samples' }).waitFor({ timeout: 30_000 });
+    expect(await target.boundingBox()).toEqual(before);
+    const under = await page.evaluate(({ x, y }) => (document.elementFromPoint(x, y)?.closest('.card') as HTMLElement | null)?.dataset.id, {
+      x: before!.x + before!.width / 2,
+      y: before!.y + before!.height / 2,
+    });
+    expect(under).toBe(id);
+    expect(await page.locator('.card').count()).toBe(12);
+    await page.click('#new-bar');
+    await expect.poll(() => page.locator('.card').count()).toBe(32);
+  });
+
+  it('shows the current head and its version on every card, and refreshes them when the head changes', async () => {
+    const { agent, page } = await open({ labelled: { daisy: 5, sunflower: 5 }, unlabelled: { daisy: 3 } });
+    const texts = () => page.locator('.card .prediction').allTextContents();
+    await expect.poll(texts).toEqual(Array(13).fill(expect.stringMatching(/ · head v1$/)));
+    // A second head: labelled cards too now say what head v2 predicts.
+    await ingest(agent, photos('sunflower', 5, 3), 'sunflower');
+    const outcome = await agent.train();
+    expect(outcome.version).toBe(2);
+    await expect.poll(texts).toEqual(Array(13).fill(expect.stringMatching(/ · head v2$/)));
+    expect(await page.locator('#head-version').textContent()).toBe('2');
+    const stored = await api<BrowseJson>(agent, '/api/browse?limit=100');
+    expect(new Set(stored.samples.map((s) => s.predictionHead))).toEqual(new Set([2]));
+    const shown = new Set(await cardIds(page));
+    for (const s of stored.samples.filter((x) => shown.has(x.id)))
+      expect(await page.locator(`.card[data-id="${s.id}"] .prediction`).textContent()).toContain(
+        `${s.prediction} (${Math.round(s.predictionScore! * 100)} %)`,
+      );
+  });
+
+  it('finds the right samples with each filter and order, with the count of each in the menu', async () => {
+    const { agent, page } = await open({ labelled: { daisy: 4, sunflower: 4 }, unlabelled: { daisy: 3, tulip: 3 } });
+    const broken = agent.ingest(Buffer.from('not a photo at all'), null, 'upload').sample.id;
+    await agent.pipeline.idle();
+    const all = (await api<BrowseJson>(agent, '/api/browse?limit=200')).samples;
+    expect(all.map((s) => s.id)).not.toContain(broken);
+    const expectations: [string, (s: SampleJson) => boolean][] = [
+      ['all', () => true],
+      ['unlabelled', (s) => s.label === null],
+      ['labelled', (s) => s.label !== null],
+      ['label:daisy', (s) => s.label === 'daisy'],
+      ['predicted:sunflower', (s) => s.prediction === 'sunflower'],
+      ['unknown', (s) => s.prediction === 'unknown'],
+    ];
+    for (const [filter, keep] of expectations) {
+      const want = all.filter(keep).map((s) => s.id);
+      await page.selectOption('#filter', filter);
+      await expect.poll(async () => (await cardIds(page)).sort(), { message: filter }).toEqual([...want].sort());
+      const option = await page.locator(`#filter option[value="${filter}"]`).textContent();
+      expect(option).toMatch(new RegExp(`\\(${want.length}\\)$`));
+    }
+    await page.selectOption('#filter', 'quarantined');
+    await expect.poll(() => cardIds(page)).toEqual([broken]);
+    expect(await page.locator('.card .err').textContent()).toMatch(/sample [0-9a-f]{12}/);
+    await page.selectOption('#filter', 'all');
+    await page.selectOption('#order', 'least-confident');
+    const leastFirst = [...all].sort((a, b) => a.predictionScore! - b.predictionScore!).map((s) => s.id);
+    await expect.poll(() => cardIds(page)).toEqual(leastFirst);
+    await page.selectOption('#order', 'oldest');
+    const oldest = [...all].sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id)).map((s) => s.id);
+    await expect.poll(() => cardIds(page)).toEqual(oldest);
+    await page.selectOption('#order', 'newest');
+    const newest = [...all].sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id)).map((s) => s.id);
+    await expect.poll(() => cardIds(page)).toEqual(newest);
+  });
+
+  it('refuses a bad filter, order or bulk body with a 400 naming it, and changes no label', async () => {
+    const { agent } = await open({ unlabelled: { daisy: 2 } });
+    const bad = async (path: string, init?: RequestInit) => {
+      const res = await fetch(`${agent.url}${path}`, init);
+      return { status: res.status, body: (await res.json()) as { error: string; code: string } };
+    };
+    expect(await bad('/api/browse?filter=labeled')).toMatchObject({
+      status: 400,
+      body: { error: expect.stringMatching(/"filter" must be one of all, unlabelled/) },
+    });
+    expect(await bad('/api/browse?order=random')).toMatchObject({
+      status: 400,
+      body: { error: expect.stringMatching(/"order" must be one of newest, oldest, least-confident/) },
+    });
+    expect(await bad('/api/browse?limit=5000')).toMatchObject({
+      status: 400,
+      body: { error: expect.stringMatching(/"limit" must be an integer from 0 to 200/) },
+    });
+    const ids = agent.store.list().map((s) => s.id);
+    const post = (body: unknown) =>
+      bad('/api/samples/labels', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(await post({ ids: 'all', label: 'daisy' })).toMatchObject({
+      status: 400,
+      body: { error: expect.stringMatching(/"ids" must be an array/) },
+    });
+    expect(await post({ ids: [...ids, 'f'.repeat(64)], label: 'daisy' })).toMatchObject({
+      status: 404,
+      body: { code: 'SAMPLE_NOT_FOUND' },
+    });
+    expect(await post({ ids, label: '../etc' })).toMatchObject({ status: 400, body: { code: 'LABEL_INVALID' } });
+    // All or none: the known ids of the refused requests were not labelled either.
+    expect(ids.map((id) => agent.store.get(id)!.label)).toEqual([null, null]);
+  });
+
+  it('pages through every sample: more cards load below the ones shown', async () => {
+    const { agent, page } = await open({ unlabelled: { daisy: 40, dandelion: 40 } });
+    await expect.poll(() => page.locator('.card').count()).toBe(60);
+    const first = await cardIds(page);
+    await page.locator('#more').scrollIntoViewIfNeeded();
+    await expect.poll(() => page.locator('.card').count()).toBe(80);
+    expect(agent.store.counts().samples).toBe(80);
+    const after = await cardIds(page);
+    expect(after.slice(0, 60)).toEqual(first);
+    const stored = (await api<BrowseJson>(agent, '/api/browse?limit=200')).samples.map((s) => s.id);
+    expect(after).toEqual(stored);
+    expect(await page.locator('#more').isHidden()).toBe(true);
+  });
+
+  it('shows per-class confidence bars of the current head for the focused card', async () => {
+    const { agent, page } = await open({ labelled: { daisy: 5, sunflower: 5, tulip: 5 }, unlabelled: { tulip: 2 } });
+    const card = page.locator('.card').first();
+    const id = (await card.getAttribute('data-id'))!;
+    await card.locator('img').click();
+    const want = await api<ScoresJson>(agent, `/api/samples/${id}/scores`);
+    expect(want.scores.map((s) => s.label).sort()).toEqual(['daisy', 'sunflower', 'tulip']);
+    expect(want.scores.reduce((n, s) => n + s.score, 0)).toBeCloseTo(1, 5);
+    await expect
+      .poll(() => page.locator('#scores li').evaluateAll((li) => li.map((l) => (l as HTMLElement).dataset.label)))
+      .toEqual(want.scores.map((s) => s.label));
+    const values = await page.locator('#scores progress').evaluateAll((bars) => bars.map((b) => (b as HTMLProgressElement).value));
+    values.forEach((v, i) => expect(v).toBeCloseTo(want.scores[i]!.score, 5));
+    expect(await page.locator('#details-head').textContent()).toBe('head v1');
+  });
+});
+
+describe('labelling page: what a person does', () => {
+  it('uploads photos from the file picker with a label, and by dropping them on the page', async () => {
+    const { agent, page } = await open({ labelled: { daisy: 2, rose: 2 } });
+    await page.selectOption('#upload-label', 'rose');
+    const files = readdirSync(join(FLOWERS_DIR, 'rose'))
+      .sort()
+      .slice(200, 202)
+      .map((f) => join(FLOWERS_DIR, 'rose', f));
+    await page.setInputFiles('#upload', files);
+    await expect.poll(() => agent.store.counts().perClass.rose).toBe(4);
+    await page.selectOption('#upload-label', '');
+    const dropped = readFileSync(join(FLOWERS_DIR, 'tulip', readdirSync(join(FLOWERS_DIR, 'tulip')).sort()[300]!));
+    await page.evaluate(async (base64) => {
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], 'tulip.jpg', { type: 'image/jpeg' }));
+      document.body.dispatchEvent(new DragEvent('dragenter', { dataTransfer: transfer, bubbles: true }));
+      document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }, dropped.toString('base64'));
+    await expect.poll(() => agent.store.counts().samples).toBe(7);
+    expect(agent.store.list({ labelled: false }).length).toBe(1);
+    await page.locator('#new-bar', { hasText: '3 new samples' }).waitFor();
+  });
+
+  it('deletes with undo: an undone delete keeps the sample, one left alone is deleted once its undo time is up', async () => {
+    const { agent, page } = await open({ unlabelled: { daisy: 4 } });
+    const [kept, gone] = (await cardIds(page)) as [string, string];
+    await page.locator(`.card[data-id="${kept}"] .delete`).click();
+    await page.locator(`.card[data-id="${kept}"][data-deleted="true"]`).waitFor();
+    await page.keyboard.press('u');
+    await expect.poll(() => page.locator(`.card[data-id="${kept}"]`).getAttribute('data-deleted')).toBe(null);
+    await page.locator(`.card[data-id="${gone}"] .delete`).click();
+    expect(agent.store.get(gone)).toBeDefined();
+    await until('the delete after its undo time', () => agent.store.get(gone) === undefined, 15_000);
+    // The undone one was deleted first, so its time was up before: it is still stored.
+    expect(agent.store.get(kept)).toBeDefined();
+    expect(agent.store.counts().samples).toBe(3);
+    expect(await page.locator(`.card[data-id="${gone}"]`).getAttribute('data-deleted')).toBe('true');
+  });
+
+  it('labels a selection in bulk', async () => {
+    const { agent, page, truth } = await open({ labelled: { daisy: 2, tulip: 2 }, unlabelled: { tulip: 3, daisy: 2 } });
+    const tulips = [...truth].filter(([, c]) => c === 'tulip').map(([id]) => id);
+    for (const id of tulips) await page.locator(`.card[data-id="${id}"] .pick`).check();
+    await expect.poll(() => page.locator('#bulk-count').textContent()).toBe('3 selected: label as');
+    await page.locator('#bulk-labels button', { hasText: 'tulip' }).click();
+    await expect.poll(() => tulips.map((id) => agent.store.get(id)!.label)).toEqual(['tulip', 'tulip', 'tulip']);
+    const daisies = [...truth].filter(([, c]) => c === 'daisy').map(([id]) => id);
+    expect(daisies.map((id) => agent.store.get(id)!.label)).toEqual([null, null]);
+  });
+
+  it('works from the keyboard: digits label, arrows move, space selects, u undoes, x deletes', async () => {
+    const { agent, page } = await open({ labelled: { daisy: 2, sunflower: 2 }, unlabelled: { daisy: 3 } });
+    const ids = await cardIds(page);
+    await page.locator('.card').first().focus();
+    await page.keyboard.press('1'); // daisy
+    await expect.poll(() => agent.store.get(ids[0]!)!.label).toBe('daisy');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('2'); // sunflower
+    await expect.poll(() => agent.store.get(ids[1]!)!.label).toBe('sunflower');
+    await page.keyboard.press('u');
+    await expect.poll(() => agent.store.get(ids[1]!)!.label).toBe(null);
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press(' ');
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press(' ');
+    await page.keyboard.press('2');
+    await expect.poll(() => [agent.store.get(ids[1]!)!.label, agent.store.get(ids[2]!)!.label]).toEqual(['sunflower', 'sunflower']);
+    await page.keyboard.press('Escape');
+    await page.locator(`.card[data-id="${ids[3]}"]`).focus();
+    await page.keyboard.press('x');
+    await until('the delete from the keyboard', () => agent.store.get(ids[3]!) === undefined, 15_000);
+  });
+
+  it('is usable at phone width (390 px): no sideways scrolling, two cards a row, buttons big enough to tap', async () => {
+    const { page } = await open({
+      labelled: { daisy: 2, sunflower: 2, rose: 2 },
+      unlabelled: { daisy: 4 },
+      viewport: { width: 390, height: 844 },
+    });
+    const layout = await page.evaluate(() => {
+      const cards = [...document.querySelectorAll('.card')].map((c) => c.getBoundingClientRect());
+      const buttons = [...document.querySelectorAll('.card .labels button, #train, #filter, #order')].map((b) => b.getBoundingClientRect());
+      return {
+        scrollWidth: document.documentElement.scrollWidth,
+        firstRow: cards.filter((c) => c.top === cards[0]!.top).length,
+        cardWidth: cards[0]!.width,
+        rightmost: Math.max(...cards.map((c) => c.right), ...buttons.map((b) => b.right)),
+        smallestTap: Math.min(...buttons.map((b) => b.height)),
+      };
+    });
+    expect(layout.scrollWidth).toBeLessThanOrEqual(390);
+    expect(layout.firstRow).toBe(2);
+    expect(layout.cardWidth).toBeGreaterThanOrEqual(150);
+    expect(layout.rightmost).toBeLessThanOrEqual(390);
+    expect(layout.smallestTap).toBeGreaterThanOrEqual(32);
+    const shot = await page.screenshot({ path: process.env.PHONE_SHOT ?? join(tmp.path, 'phone.png'), fullPage: false });
+    expect(shot.readUInt32BE(16)).toBe(390); // PNG width
+  });
+});
