@@ -11,11 +11,12 @@ import { EdgetuneError, errorMessage } from '../core/errors.js';
 import { type Head, encodeHead } from '../runtime/head/index.js';
 import { resolveModel } from '../runtime/models/resolve.js';
 import { type Sample, SampleError, SampleStore } from '../runtime/samples/store.js';
-import type { AgentConfig } from './config.js';
+import { type AgentConfig, checkDeviceLogin } from './config.js';
+import { readVitals } from '../devices/vitals.js';
 import { type AgentApi, startHttpServer } from './http.js';
 import { type Logger, createLogger } from '../core/log.js';
 import { type Predictor, SamplePipeline } from './pipeline.js';
-import { type TrainOutcome, compareOnHoldout, loadCurrentHead, trainFromStore } from './trainer.js';
+import { type TrainOutcome, compareOnHoldout, holdoutReport, loadCurrentHead, trainFromStore } from './trainer.js';
 import { mergeHeads } from '../runtime/head/merge.js';
 import { type AppliedHead, FleetSync } from './fleet-sync.js';
 import { pushedConfig } from './pushed-config.js';
@@ -58,6 +59,7 @@ export class Agent {
   private updater: AgentUpdater | undefined;
   private http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   private readonly startedAt = Date.now();
+  private report: { key: string; value: ReturnType<typeof holdoutReport> } | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(
@@ -70,6 +72,7 @@ export class Agent {
   ) {}
 
   static async start(config: AgentConfig, options: AgentOptions = {}): Promise<Agent> {
+    checkDeviceLogin(config, 'agent config');
     const log = options.log ?? createLogger(config.log.level, { device: config.device.id });
     const store = SampleStore.open(config.data.dir, {
       embeddingsOnly: config.data.embeddingsOnly,
@@ -267,6 +270,7 @@ export class Agent {
     const head = this.head;
     return {
       release: agentRelease(),
+      updatable: this.updater !== undefined,
       ...(this.updater ? { update: this.updater.status } : {}),
       engine: this.backbone.engine,
       headKind: head?.kind ?? null,
@@ -276,8 +280,23 @@ export class Agent {
       samples: counts.samples,
       labelled: counts.labelled,
       perClass: counts.perClass,
+      holdout: this.holdoutReport(),
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      vitals: readVitals({ thermalFile: this.config.device.thermalFile, dataDir: this.store.dir }),
+      sources: this.sources.map((s) => s.status()),
+      ...(this.http ? { page: this.http.url } : {}),
       config: pushedConfig.current(this.config),
     };
+  }
+
+  /** The current head on the holdout, per class; computed again only when the head or holdout changes. */
+  private holdoutReport(): ReturnType<typeof holdoutReport> {
+    const head = this.head;
+    if (!head) return null;
+    const key = `${head.meta.version}:${this.store.counts().labelled}`;
+    if (this.report?.key !== key)
+      this.report = { key, value: holdoutReport(this.store, head, { backboneId: this.backbone.id, dim: this.backbone.dim }) };
+    return this.report.value;
   }
 
   /** Captures one frame from the configured camera now; resolves with the stored sample. */

@@ -65,6 +65,7 @@ export class FleetSync {
   private headTimer: NodeJS.Timeout | undefined;
   private stateTimer: NodeJS.Timeout | undefined;
   private pendingHead: Head | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: FleetConfig,
@@ -79,6 +80,15 @@ export class FleetSync {
     // console pins the public half from the device's first state message.
     this.deviceKey = loadOrCreateFleetKey(join(store.dir, 'device.key'));
     this.outbox = new Outbox(join(store.dir, 'outbox.db'));
+    // Messages queued under another device id (the id changed) would be refused by the broker for
+    // ever: they go, with a line saying so. The state and the next head are made afresh anyway.
+    const dropped = this.outbox.dropOutside(topics.device(config.id, deviceId, 'state').replace(/state$/, ''));
+    if (dropped.length > 0)
+      log.warn('outbox messages of another device id or fleet dropped', {
+        device: deviceId,
+        dropped: dropped.reduce((n, d) => n + d.count, 0),
+        topics: dropped.map((d) => d.topic).slice(0, 20),
+      });
     this.link = new DeviceLink(this.outbox, {
       url: config.url,
       username: config.username,
@@ -98,6 +108,9 @@ export class FleetSync {
     this.link.subscribe(topics.fleetHead(this.config.id), (topic, payload) => this.onFleetHead(topic, payload));
     this.link.subscribe(this.topic('cmd'), (topic, payload, properties) => void this.onCommand(topic, payload, properties));
     this.link.start();
+    // The state again now and then, with fresh vitals: the console's "last seen" is the last message.
+    this.heartbeat = setInterval(() => this.publishState(), this.config.heartbeatMs);
+    this.heartbeat.unref();
   }
 
   /** Another subscription on the device's link (agent updates), kept across reconnects. */
@@ -151,6 +164,7 @@ export class FleetSync {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
     this.flushHead();
     if (this.stateTimer) this.publishState();
     // A graceful disconnect does not fire the last will: say so ourselves, retained, if the broker is there.

@@ -43,6 +43,11 @@ export class DeviceMessages {
     private readonly events: DeviceMessageEvents,
   ) {}
 
+  /** A problem seen outside a device message (the broker's refusals). */
+  report(problem: { device: string | null; topic: string; code: string; message: string }): void {
+    this.events.problem(problem);
+  }
+
   handle(topic: string, payload: Buffer): void {
     let device: string | null = null;
     try {
@@ -77,7 +82,7 @@ export class DeviceMessages {
     checkProtocol(state.protocol, device, topic);
     if (!state.online) {
       // The last will says only "offline": keep what the device said before.
-      this.registry.recordState(device, { ...known?.state, online: false }, state.protocol, known?.publicKey ?? null);
+      this.registry.recordState(device, { ...known?.state, online: false }, state.protocol, known?.publicKey ?? null, known?.lastSeen);
       this.events.changed({ device, channel: 'state' });
       return;
     }
@@ -155,6 +160,7 @@ export class DeviceMessages {
     checkProtocol(response.protocol, device, topic);
     if (response.device !== device)
       throw new SyncError('SYNC_MALFORMED', `${topic}: a reply of "${response.device.slice(0, 64)}" on the topic of "${device}"`);
+    this.registry.touch(device);
     this.events.response(response);
   }
 }

@@ -80,6 +80,7 @@ export class Registry {
         device TEXT NOT NULL, at INTEGER NOT NULL, accuracy REAL NOT NULL, head_version INTEGER, fleet_version INTEGER
       );
       CREATE INDEX IF NOT EXISTS accuracy_by_device ON accuracy (device, at);
+      CREATE TABLE IF NOT EXISTS device_tags (device TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (device, tag));
       CREATE TABLE IF NOT EXISTS problems (
         at INTEGER NOT NULL, device TEXT, topic TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL
       );
@@ -99,6 +100,11 @@ export class Registry {
         .prepare(`SELECT h.* FROM device_heads h JOIN (SELECT device, MAX(version) AS version FROM device_heads GROUP BY device) m
         ON h.device = m.device AND h.version = m.version ORDER BY h.device, h.received_at DESC`),
       headCount: this.db.prepare('SELECT COUNT(*) AS n FROM device_heads WHERE (@device IS NULL OR device = @device)'),
+      headCounts: this.db.prepare('SELECT device, COUNT(*) AS n FROM device_heads GROUP BY device'),
+      allTags: this.db.prepare('SELECT device, tag FROM device_tags ORDER BY device, tag'),
+      tagged: this.db.prepare('SELECT device FROM device_tags WHERE tag = ? ORDER BY device'),
+      clearTags: this.db.prepare('DELETE FROM device_tags WHERE device = ?'),
+      addTag: this.db.prepare('INSERT OR IGNORE INTO device_tags (device, tag) VALUES (?, ?)'),
       headIds: this.db.prepare('SELECT id FROM device_heads ORDER BY received_at, id'),
       insertFleet: this.db.prepare(
         `INSERT INTO fleet_heads (version, status, merged, held_back, note, created_at, message) VALUES (@version, @status, @merged, @heldBack, @note, @createdAt, @message)`,
@@ -167,6 +173,30 @@ export class Registry {
 
   deviceHeadCount(device?: string): number {
     return (this.statements.headCount.get({ device: device ?? null }) as { n: number }).n;
+  }
+
+  /** Heads received per device, in one query (a 2,000-device table must not ask 2,000 times). */
+  deviceHeadCounts(): Map<string, number> {
+    return new Map((this.statements.headCounts.all() as { device: string; n: number }[]).map((r) => [r.device, r.n]));
+  }
+
+  /** Tags (and groups, which are tags) per device. */
+  allTags(): Map<string, string[]> {
+    const tags = new Map<string, string[]>();
+    for (const { device, tag } of this.statements.allTags.all() as { device: string; tag: string }[])
+      tags.set(device, [...(tags.get(device) ?? []), tag]);
+    return tags;
+  }
+
+  tagged(tag: string): string[] {
+    return (this.statements.tagged.all(tag) as { device: string }[]).map((r) => r.device);
+  }
+
+  setTags(device: string, tags: string[]): void {
+    this.db.transaction(() => {
+      this.statements.clearTags.run(device);
+      for (const tag of tags) this.statements.addTag.run(device, tag);
+    })();
   }
 
   deviceHeadIds(): string[] {

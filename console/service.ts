@@ -15,6 +15,7 @@ import { PROTOCOL_VERSION, checkId, topics } from '../runtime/sync/protocol.js';
 import { type FleetKeys, loadOrCreateFleetKey, publicKeyPem } from '../runtime/sync/signing.js';
 import { DeviceCredentials } from './credentials.js';
 import { DeviceMessages } from './device-messages.js';
+import { DeviceTrouble } from './device-trouble.js';
 import { type DeviceView, deviceViews } from './device-view.js';
 import { Registry } from './registry.js';
 import { type RolloutReport, rolloutAgentUpdate } from './agent-update-rollout.js';
@@ -45,6 +46,15 @@ export interface ConsoleOptions {
   commandTimeoutMs?: number;
   merge?: MergeOptions;
   log?: Logger;
+}
+
+/** The fleet signing key of a console folder, created on first use (add-device may come before the
+ * first start), with its public half written next to it for devices. */
+export function openFleetKey(dir: string): FleetKeys & { created: boolean } {
+  mkdirSync(dir, { recursive: true });
+  const keys = loadOrCreateFleetKey(join(dir, 'fleet.key'));
+  writeFileSync(join(dir, 'fleet.pub'), publicKeyPem(keys.publicKey));
+  return keys;
 }
 
 export class FleetConsole extends EventEmitter {
@@ -85,17 +95,24 @@ export class FleetConsole extends EventEmitter {
     const log = options.log ?? silentLogger;
     const registry = new Registry(join(options.dir, 'registry.db'));
     const credentials = new DeviceCredentials(join(options.dir, 'registry.db'));
-    const keys = loadOrCreateFleetKey(join(options.dir, 'fleet.key'));
+    const keys = openFleetKey(options.dir);
     if (keys.created) log.info('fleet signing key created', { file: join(options.dir, 'fleet.key') });
     const console_ = new FleetConsole(options, registry, credentials, keys, log);
-    writeFileSync(console_.publicKeyFile, publicKeyPem(keys.publicKey));
+    const trouble = new DeviceTrouble({
+      fleet: options.fleet,
+      issued: (device) => credentials.has(device),
+      report: (p) => console_.messages.report(p),
+    });
     const deliver = ({ topic, payload }: { topic: string; payload: Buffer }) => console_.messages.handle(topic, payload);
     try {
       console_.transport = options.externalBroker
         ? await ExternalTransport.open(options.fleet, options.externalBroker, deliver, (msg, error) =>
             log[error ? 'warn' : 'info'](msg, { error }),
           )
-        : await EmbeddedTransport.open(options.fleet, credentials, options.broker ?? {}, deliver);
+        : await EmbeddedTransport.open(options.fleet, credentials, options.broker ?? {}, deliver, {
+            onRefusal: (r) => trouble.refused(r),
+            onDeviceDisconnect: (d) => trouble.disconnected(d),
+          });
     } catch (err) {
       registry.close();
       credentials.close();
@@ -140,7 +157,7 @@ export class FleetConsole extends EventEmitter {
   }
 
   devices(): DeviceView[] {
-    return deviceViews(this.registry, this.canaries);
+    return deviceViews(this.registry, this.canaries, this.credentials.issued());
   }
 
   /** Sends a command to one device and waits for its reply (rejects on timeout or a refusal). */

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
 import { type AgentProcess, startAgentProcess, writeAgentConfig } from './support/agent-process.js';
 import { runCli } from './support/cli.js';
 import { freeLoopbackPort } from './support/mqtt.js';
@@ -32,10 +33,17 @@ async function devicesJson(): Promise<{ id: string; online: boolean; backbone: s
 }
 
 describe('edgetune console', () => {
-  it('refuses add-device before the console has made its fleet key, and push-update without a running console', async () => {
-    const early = await runCli(['console', 'add-device', 'pi-1', '--dir', join(tmp.path, 'empty'), '--fleet', 'farm']);
-    expect(early.code).toBe(1);
-    expect(early.stderr).toMatch(/fleet\.pub does not exist: run "edgetune console start" once first/);
+  it('add-device works before the first start, binding the device id to its login; push-update needs a running console', async () => {
+    const early = await runCli(['console', 'add-device', 'pi-1', '--dir', join(tmp.path, 'early'), '--fleet', 'farm']);
+    expect(early.code).toBe(0);
+    const snippet = YAML.parse(early.stdout) as { device: { id: string }; fleet: { username: string; id: string } };
+    expect(snippet.device.id).toBe('pi-1');
+    expect(snippet.fleet).toMatchObject({ username: 'pi-1', id: 'farm' });
+    expect(readFileSync(join(tmp.path, 'early', 'fleet.pub'), 'utf8')).toMatch(/BEGIN PUBLIC KEY/);
+    const listed = await runCli(['console', 'devices', '--dir', join(tmp.path, 'early'), '--json']);
+    expect((JSON.parse(listed.stdout) as { id: string; status: string }[]).map((d) => [d.id, d.status])).toEqual([
+      ['pi-1', 'never-connected'],
+    ]);
     // A damaged console.json is named, and left as it is.
     const damaged = join(tmp.path, 'damaged');
     mkdirSync(damaged);

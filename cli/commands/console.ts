@@ -9,7 +9,7 @@ import YAML from 'yaml';
 import { DeviceCredentials } from '../../console/credentials.js';
 import { deviceViews } from '../../console/device-view.js';
 import { Registry } from '../../console/registry.js';
-import { ConsoleError, FleetConsole } from '../../console/service.js';
+import { ConsoleError, FleetConsole, openFleetKey } from '../../console/service.js';
 import { startConsoleWeb } from '../../console/web.js';
 import type { RolloutReport } from '../../console/agent-update-rollout.js';
 import { createLogger } from '../../core/log.js';
@@ -157,19 +157,20 @@ See the fleet:
     .action((id: string, flags: DirFlags & { url: string; publicKeyFile: string; json?: boolean }) => {
       checkId('device', id);
       const fleet = consoleFleet(flags);
+      // The first add-device may come before the first start: the fleet key is made here then.
+      openFleetKey(flags.dir);
       const pub = join(flags.dir, 'fleet.pub');
-      if (!existsSync(pub))
-        throw new ConsoleError(
-          'CONSOLE_NOT_STARTED',
-          `${pub} does not exist: run "edgetune console start" once first (it creates the fleet key)`,
-        );
       const registry = new Registry(join(flags.dir, 'registry.db'));
       const credentials = new DeviceCredentials(join(flags.dir, 'registry.db'));
       try {
         const password = credentials.issue(id);
         registry.forgetKey(id);
-        const config = { fleet: { url: flags.url, id: fleet, username: id, password, publicKeyFile: flags.publicKeyFile } };
-        if (flags.json) return printJson({ device: id, password, ...config, publicKey: readFileSync(pub, 'utf8') });
+        // The device id is bound to the login: the broker lets a device write only under its own id.
+        const config = {
+          device: { id },
+          fleet: { url: flags.url, id: fleet, username: id, password, publicKeyFile: flags.publicKeyFile },
+        };
+        if (flags.json) return printJson({ device: id, password, fleet: config.fleet, config, publicKey: readFileSync(pub, 'utf8') });
         process.stdout.write(
           `# edgetune agent config for ${id}; copy ${pub} to ${flags.publicKeyFile} on the device\n${YAML.stringify(config)}`,
         );
@@ -225,13 +226,16 @@ See the fleet:
     .action((flags: DirFlags & { json?: boolean }) => {
       consoleFleet(flags);
       const registry = new Registry(join(flags.dir, 'registry.db'));
+      const credentials = new DeviceCredentials(join(flags.dir, 'registry.db'));
       try {
-        const views = deviceViews(registry, []);
+        const views = deviceViews(registry, [], credentials.issued());
         if (flags.json) return printJson(views);
         const rows = views.map((d) => [
           d.id,
-          d.online ? 'online' : 'offline',
-          new Date(d.lastSeen).toISOString().replace('T', ' ').slice(0, 19),
+          d.status,
+          d.lastSeen === null ? '-' : new Date(d.lastSeen).toISOString().replace('T', ' ').slice(0, 19),
+          d.release ?? '-',
+          d.update ? `${d.update.version} ${d.update.status}` : '-',
           d.backbone ?? '-',
           d.headVersion ?? '-',
           d.fleetVersion ?? '-',
@@ -241,10 +245,11 @@ See the fleet:
           d.holdoutAccuracy === null ? '-' : percent(d.holdoutAccuracy),
         ]);
         process.stdout.write(
-          `${formatTable(['device', 'state', 'last seen (UTC)', 'backbone', 'head', 'fleet', 'samples per class', 'holdout'], rows)}\n`,
+          `${formatTable(['device', 'state', 'last seen (UTC)', 'release', 'update', 'backbone', 'head', 'fleet', 'samples per class', 'holdout'], rows)}\n`,
         );
       } finally {
         registry.close();
+        credentials.close();
       }
     });
 }
