@@ -19,6 +19,8 @@ import { DeviceTrouble } from './device-trouble.js';
 import { type DeviceView, deviceViews } from './device-view.js';
 import { Registry } from './registry.js';
 import { type RolloutReport, rolloutAgentUpdate } from './agent-update-rollout.js';
+import { readBundleManifest } from '../deploy/bundle/read.js';
+import { type RolloutProgress, RolloutTracker } from './rollout-progress.js';
 import { type RolloutResult, Rollouts } from './rollout.js';
 import {
   EmbeddedTransport,
@@ -44,6 +46,8 @@ export interface ConsoleOptions {
   /** Roll back when a canary's holdout accuracy drops by more than this (default 0.02). */
   rollbackTolerance?: number;
   commandTimeoutMs?: number;
+  /** How long a fleet head's release stage waits for the online devices to apply it (default 60 s). */
+  fleetStageTimeoutMs?: number;
   merge?: MergeOptions;
   log?: Logger;
 }
@@ -61,6 +65,8 @@ export class FleetConsole extends EventEmitter {
   private readonly pending = new Map<string, { device: string; resolve: (r: CommandResponse) => void; timer: NodeJS.Timeout }>();
   readonly messages: DeviceMessages;
   readonly rollouts: Rollouts;
+  /** The rollout running now (agent update or fleet head) and the last ones, per stage and device. */
+  readonly progress = new RolloutTracker(() => this.emit('change', { type: 'rollout' }));
   private transport!: Transport;
   readonly publicKeyFile: string;
 
@@ -199,25 +205,73 @@ export class FleetConsole extends EventEmitter {
   }
 
   /** Pushes an agent bundle to the fleet over MQTT: the online canaries first, then every device once
-   * they all run the new release (console/agent-update-rollout.ts; docs/deploy.md). */
-  async pushAgentUpdate(bundle: string, options: { canaries?: string[]; stageTimeoutMs?: number } = {}): Promise<RolloutReport> {
-    const devices = this.devices();
-    const online = new Set(devices.filter((d) => d.online).map((d) => d.id));
-    const canaries = (options.canaries ?? this.canaries).filter((d) => online.has(d));
-    this.log.info('agent update starting', { bundle, canaries });
-    const report = await rolloutAgentUpdate({
-      fleet: this.fleet,
-      bundle,
-      key: this.keys.privateKey,
-      publish: (topic, payload, { retain }) => this.publish(topic, payload, { retain }),
-      canaries,
-      fleetDevices: devices.map((d) => d.id),
-      state: (device) => this.registry.device(device)?.state,
-      ...(options.stageTimeoutMs === undefined ? {} : { stageTimeoutMs: options.stageTimeoutMs }),
-    });
-    this.log[report.ok ? 'info' : 'warn']('agent update finished', { version: report.update.version, stage: report.stage, ok: report.ok });
-    this.emit('change', { type: 'fleet' });
-    return report;
+   * they all run the new release (console/agent-update-rollout.ts; docs/deploy.md). Devices that cannot
+   * take it are named first and not waited for; a second request while a rollout runs is refused at once
+   * (CONSOLE_BUSY). `started` is called once the rollout has begun (the web API answers then). */
+  async pushAgentUpdate(
+    bundle: string,
+    options: { canaries?: string[]; tag?: string; stageTimeoutMs?: number; started?: (progress: RolloutProgress) => void } = {},
+  ): Promise<RolloutReport> {
+    this.refuseWhileRunning();
+    const manifest = readBundleManifest(bundle);
+    const scope = options.tag === undefined ? undefined : new Set(this.registry.tagged(options.tag));
+    if (scope && scope.size === 0) throw new ConsoleError('CONSOLE_NO_DEVICES', `no device has the tag "${options.tag}"`);
+    const devices = this.devices().filter((d) => d.status !== 'never-connected' && (!scope || scope.has(d.id)));
+    const unable: { device: string; reason: string }[] = [];
+    const able: string[] = [];
+    for (const d of devices) {
+      const reason = !d.online
+        ? 'offline: it takes the update from the retained manifest when it reconnects'
+        : !d.updatable
+          ? 'no release section (or release.updates is false): it runs from a checkout or an old install; update it with edgetune deploy flash'
+          : d.target !== null && d.target !== manifest.target
+            ? `a ${d.target} device; the bundle is ${manifest.target}`
+            : null;
+      if (reason) unable.push({ device: d.id, reason });
+      else able.push(d.id);
+    }
+    const canaries = (options.canaries ?? this.canaries).filter((d) => able.includes(d));
+    this.progress.begin('agent-update', manifest.version, unable);
+    this.log.info('agent update starting', { bundle, canaries, devices: able, unable });
+    options.started?.(this.progress.current!);
+    try {
+      const report = await rolloutAgentUpdate({
+        fleet: this.fleet,
+        bundle,
+        key: this.keys.privateKey,
+        publish: (topic, payload, { retain }) => this.publish(topic, payload, { retain }),
+        canaries,
+        fleetDevices: able,
+        unable,
+        state: (device) => this.registry.device(device)?.state,
+        tracker: this.progress,
+        ...(options.stageTimeoutMs === undefined ? {} : { stageTimeoutMs: options.stageTimeoutMs }),
+      });
+      this.log[report.ok ? 'info' : 'warn']('agent update finished', {
+        version: report.update.version,
+        stage: report.stage,
+        ok: report.ok,
+        summaries: report.summaries,
+      });
+      this.emit('change', { type: 'fleet' });
+      return report;
+    } catch (err) {
+      if (this.progress.current) this.progress.finish(false, `agent ${manifest.version}: ${errorMessage(err)}`);
+      throw err;
+    }
+  }
+
+  /** One rollout at a time: a second request is answered now, naming the one running. */
+  refuseWhileRunning(): void {
+    const running = this.progress.current;
+    if (!running) return;
+    const stage = running.stages.at(-1);
+    throw new ConsoleError(
+      'CONSOLE_BUSY',
+      `${running.kind === 'agent-update' ? 'agent update' : 'fleet head'} ${running.subject} is rolling out${
+        stage ? ` (${stage.name} stage, ${stage.devices.filter((d) => d.done).length} of ${stage.devices.length} done)` : ''
+      } since ${new Date(running.startedAt).toISOString()}: wait for it to finish`,
+    );
   }
 
   /** Restarts the embedded broker (tests and operators: devices reconnect with backoff). */

@@ -43,6 +43,7 @@ const MAX_HISTORY = 5000;
 const STATUS_BY_CODE: Record<string, number> = {
   COMMAND_TIMEOUT: 504,
   CONSOLE_BUSY: 409,
+  CONSOLE_NO_DEVICES: 409,
   CONSOLE_NO_HEADS: 409,
   CONSOLE_NO_FLEET_HEAD: 409,
   CONSOLE_NOTHING_TO_ROLL_BACK: 409,
@@ -124,6 +125,14 @@ function canariesField(body: Record<string, unknown>): string[] | undefined {
   return canaries as string[];
 }
 
+function optionalPositive(body: Record<string, unknown>, field: string): Record<string, number> {
+  const value = body[field];
+  if (value === undefined) return {};
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)
+    throw new HttpError(400, 'BAD_REQUEST', `field "${field}" must be a positive integer (milliseconds)`);
+  return { [field]: value };
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
@@ -167,7 +176,21 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     if (typeof body.bundle !== 'string' || !isAbsolute(body.bundle))
       throw new HttpError(400, 'BAD_REQUEST', 'field "bundle" must be the absolute path of a bundle file on the console machine');
     const canaries = canariesField(body);
-    return sendJson(res, 200, await console_.pushAgentUpdate(body.bundle, canaries ? { canaries } : {}));
+    const options = {
+      ...(canaries ? { canaries } : {}),
+      ...(typeof body.tag === 'string' ? { tag: body.tag } : {}),
+      ...optionalPositive(body, 'stageTimeoutMs'),
+    };
+    if (body.wait !== false) return sendJson(res, 200, await console_.pushAgentUpdate(body.bundle, options));
+    // Answer once it has begun (or at once with its refusal); progress is at GET /api/rollouts.
+    const started = await new Promise<unknown>((resolve, reject) => {
+      console_.pushAgentUpdate(body.bundle as string, { ...options, started: resolve }).catch(reject);
+    });
+    return sendJson(res, 202, { progress: started });
+  }
+  if (method === 'GET' && path === '/api/rollouts') {
+    const [current, ...recent] = console_.progress.current ? console_.progress.list() : [undefined, ...console_.progress.list()];
+    return sendJson(res, 200, { current: current ?? null, recent });
   }
 
   const match = DEVICE_ROUTE.exec(path);

@@ -11,7 +11,8 @@ import { deviceViews } from '../../console/device-view.js';
 import { Registry } from '../../console/registry.js';
 import { ConsoleError, FleetConsole, openFleetKey } from '../../console/service.js';
 import { startConsoleWeb } from '../../console/web.js';
-import type { RolloutReport } from '../../console/agent-update-rollout.js';
+import type { RolloutProgress } from '../../console/rollout-progress.js';
+import { consoleApi, followRollout } from './console-api.js';
 import { createLogger } from '../../core/log.js';
 import { checkId } from '../../runtime/sync/protocol.js';
 import { formatTable, percent, printJson, UsageError } from '../output.js';
@@ -183,41 +184,45 @@ See the fleet:
   withDir(console_.command('push-update <bundle>'))
     .description('push an agent bundle to the fleet over MQTT through the running console: canaries first, then everyone')
     .option('--canary <device...>', "devices that take it first (default: the console's canaries)")
+    .option('--tag <tag>', 'only the devices with this tag')
+    .option('--stage-timeout <seconds>', 'how long each stage may take', (v) => Number(v), 600)
     .option('--json', 'print the report as JSON')
     .addHelpText(
       'after',
       '\nExample:\n  edgetune deploy bundle --target linux-arm64 -o dist/ && edgetune console push-update dist/edgetune-0.2.0-linux-arm64.tar.gz --canary pi-1',
     )
-    .action(async (bundle: string, flags: DirFlags & { canary?: string[]; json?: boolean }) => {
+    .action(async (bundle: string, flags: DirFlags & { canary?: string[]; tag?: string; stageTimeout: number; json?: boolean }) => {
       consoleFleet(flags);
-      const where = join(flags.dir, 'web.json');
-      if (!existsSync(where))
-        throw new ConsoleError(
-          'CONSOLE_NOT_RUNNING',
-          `${where} does not exist: start the console with its web API (edgetune console start) first`,
-        );
-      const { origin } = readConsoleFile(where);
-      if (typeof origin !== 'string') throw new ConsoleError('CONSOLE_BAD_DIR', `${where}: field "origin" is missing`);
-      const token = readFileSync(join(flags.dir, 'web-token'), 'utf8').trim();
-      if (!flags.json) process.stderr.write(`pushing ${bundle} through ${origin} (canaries first; this waits for the devices)\n`);
-      const response = await fetch(new URL('/api/agent-update', origin), {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ bundle: resolve(bundle), ...(flags.canary ? { canaries: flags.canary } : {}) }),
+      if (!(flags.stageTimeout > 0)) throw new UsageError('--stage-timeout must be a positive number of seconds');
+      const api = consoleApi(flags.dir, readConsoleFile);
+      const { body } = await api.call<{ progress: RolloutProgress }>('POST', '/api/agent-update', {
+        bundle: resolve(bundle),
+        wait: false,
+        stageTimeoutMs: Math.round(flags.stageTimeout * 1000),
+        ...(flags.canary ? { canaries: flags.canary } : {}),
+        ...(flags.tag ? { tag: flags.tag } : {}),
       });
-      const body = (await response.json()) as RolloutReport & { error?: string; code?: string };
-      if (!response.ok) throw new ConsoleError(body.code ?? 'CONSOLE_REFUSED', body.error ?? `HTTP ${response.status}`);
-      if (flags.json) printJson(body);
+      if (!flags.json) process.stderr.write(`pushing ${body.progress.subject} through ${api.origin}\n`);
+      const done = await followRollout(api, body.progress.id, (line) => {
+        if (!flags.json) process.stderr.write(`${line}\n`);
+      });
+      if (flags.json) printJson(done);
       else {
+        const last = new Map<string, { status: string; detail: string | null; stage: string }>();
+        for (const stage of done.stages) for (const d of stage.devices) last.set(d.device, { ...d, stage: stage.name });
         process.stdout.write(
           `${formatTable(
-            ['device', 'release', 'updated', 'status', 'error'],
-            body.devices.map((d) => [d.device, d.release ?? '-', d.updated ? 'yes' : 'no', d.status ?? '-', d.error ?? '']),
+            ['device', 'stage', 'status', 'detail'],
+            [
+              ...[...last].map(([device, d]) => [device, d.stage, d.status, d.detail ?? '']),
+              ...done.unable.map((u) => [u.device, '-', 'cannot take it', u.reason]),
+            ],
           )}\n`,
         );
-        process.stdout.write(`agent ${body.update.version}: ${body.ok ? 'every device updated' : `stopped at the ${body.stage} stage`}\n`);
+        for (const stage of done.stages) process.stdout.write(`${stage.summary}\n`);
+        process.stdout.write(`${done.summary}\n`);
       }
-      if (!body.ok) process.exitCode = 1;
+      if (!done.ok) process.exitCode = 1;
     });
 
   withDir(console_.command('devices'))
