@@ -14,6 +14,7 @@ import { type Sample, SampleError, SampleStore } from '../runtime/samples/store.
 import { type AgentConfig, checkDeviceLogin } from './config.js';
 import { readVitals } from '../devices/vitals.js';
 import { type AgentApi, startHttpServer } from './http.js';
+import type { HealthJson } from './api-types.js';
 import { type Logger, createLogger } from '../core/log.js';
 import { type Predictor, SamplePipeline } from './pipeline.js';
 import { type TrainOutcome, compareOnHoldout, holdoutReport, loadCurrentHead, trainFromStore } from './trainer.js';
@@ -395,7 +396,7 @@ export class Agent {
     }
   }
 
-  health(): Record<string, unknown> {
+  health(): HealthJson {
     const counts = this.store.counts();
     return {
       status: 'ok',

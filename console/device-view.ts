@@ -1,62 +1,11 @@
 // What the console shows of a device: its registry row and its last retained state, flattened; and the
 // devices a login was issued for that never connected.
 
+import type { DeviceJson } from './api-types.js';
 import type { Registry } from './registry.js';
 
-export type DeviceStatus = 'online' | 'offline' | 'never-connected';
-
-export interface DeviceView {
-  id: string;
-  status: DeviceStatus;
-  online: boolean;
-  /** The last message received from the device (state, heartbeat, head, event or reply); null: never. */
-  lastSeen: number | null;
-  firstSeen: number | null;
-  /** When its broker login was issued (add-device), null when the console has no login for it. */
-  issuedAt: number | null;
-  protocol: number | null;
-  backbone: string | null;
-  engine: string | null;
-  headKind: string | null;
-  headVersion: number | null;
-  fleetVersion: number | null;
-  holdoutAccuracy: number | null;
-  /** Holdout recall per class and the confusion matrix of the current head (rows true, columns
-   * predicted, the last column "unknown"). */
-  holdout: {
-    classes: string[];
-    perClass: { label: string; support: number; recall: number; precision: number }[];
-    confusion: number[][];
-  } | null;
-  perClass: Record<string, number>;
-  samples: number | null;
-  headsReceived: number;
-  canary: boolean;
-  tags: string[];
-  /** The agent release it runs (null: run from a checkout, no release section). */
-  release: string | null;
-  /** Its last agent update: version and status (downloading, installed, rolled-back, failed, refused). */
-  update: { version: string; status: string; error: string | null } | null;
-  /** Whether it takes agent updates over MQTT (it has a release section with updates on). */
-  updatable: boolean;
-  /** The bundle target it takes (linux-arm64...). */
-  target: string | null;
-  uptimeSeconds: number | null;
-  systemUptimeSeconds: number | null;
-  cpuTempC: number | null;
-  load1: number | null;
-  memoryAvailableBytes: number | null;
-  memoryTotalBytes: number | null;
-  diskFreeBytes: number | null;
-  addresses: string[];
-  /** Sample sources with a failure since their last success. */
-  sourcesFailing: { name: string; error: string | null }[];
-  sources: number;
-  /** The device's own labelling page, as it reported its address. */
-  page: string | null;
-  /** The settings the console may push, as the device last reported them. */
-  config: Record<string, unknown> | null;
-}
+/** A device as the console's API shows it, without its accuracy history. */
+export type DeviceView = Omit<DeviceJson, 'accuracy'>;
 
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown) => (typeof v === 'string' ? v : null);

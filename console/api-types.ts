@@ -1,0 +1,122 @@
+// The JSON the fleet console's web API returns, as its page (console/page/) reads it. Types only: the
+// server is checked against them (console/web.ts) and the page imports them with `import type`.
+
+export interface AccuracyPointJson {
+  at: number;
+  accuracy: number;
+  headVersion: number | null;
+  fleetVersion: number | null;
+}
+
+export type DeviceStatus = 'online' | 'offline' | 'never-connected';
+
+/** A device: its registry row and its last retained state, flattened (console/device-view.ts); or a
+ * login issued that never connected. */
+export interface DeviceJson {
+  id: string;
+  status: DeviceStatus;
+  online: boolean;
+  /** The last message received from the device (state, heartbeat, head, event or reply); null: never. */
+  lastSeen: number | null;
+  firstSeen: number | null;
+  /** When its broker login was issued (add-device), null when the console has no login for it. */
+  issuedAt: number | null;
+  protocol: number | null;
+  backbone: string | null;
+  engine: string | null;
+  headKind: string | null;
+  headVersion: number | null;
+  fleetVersion: number | null;
+  holdoutAccuracy: number | null;
+  /** Holdout recall per class and the confusion matrix of the current head (rows true, columns
+   * predicted, the last column "unknown"). */
+  holdout: {
+    classes: string[];
+    perClass: { label: string; support: number; recall: number; precision: number }[];
+    confusion: number[][];
+  } | null;
+  perClass: Record<string, number>;
+  samples: number | null;
+  headsReceived: number;
+  canary: boolean;
+  tags: string[];
+  /** The agent release it runs (null: run from a checkout, no release section). */
+  release: string | null;
+  /** Its last agent update: version and status (downloading, installed, rolled-back, failed, refused). */
+  update: { version: string; status: string; error: string | null } | null;
+  /** Whether it takes agent updates over MQTT (it has a release section with updates on). */
+  updatable: boolean;
+  /** The bundle target it takes (linux-arm64...). */
+  target: string | null;
+  uptimeSeconds: number | null;
+  systemUptimeSeconds: number | null;
+  cpuTempC: number | null;
+  load1: number | null;
+  memoryAvailableBytes: number | null;
+  memoryTotalBytes: number | null;
+  diskFreeBytes: number | null;
+  addresses: string[];
+  /** Sample sources with a failure since their last success. */
+  sourcesFailing: { name: string; error: string | null }[];
+  sources: number;
+  /** The device's own labelling page, as it reported its address. */
+  page: string | null;
+  /** The settings the console may push, as the device last reported them. */
+  config: Record<string, unknown> | null;
+  /** Holdout accuracy over time, oldest first. */
+  accuracy: AccuracyPointJson[];
+}
+
+export interface DevicesJson {
+  devices: DeviceJson[];
+}
+
+export interface FleetHeadJson {
+  version: number;
+  status: 'canary' | 'released' | 'rolled-back' | 'superseded';
+  merged: string[];
+  heldBack: { device: string; reason: string }[];
+  note: string | null;
+  createdAt: number;
+}
+
+export interface ProblemJson {
+  at: number;
+  device: string | null;
+  code: string;
+  message: string;
+}
+
+export interface FleetJson {
+  fleet: string;
+  broker: string;
+  canaries: string[];
+  released: number | null;
+  heads: FleetHeadJson[];
+  problems: ProblemJson[];
+}
+
+export interface MergeJson {
+  version: number;
+  status: FleetHeadJson['status'];
+  merged: string[];
+  reason?: string;
+}
+
+export interface RollbackJson {
+  version: number;
+  restored: number;
+  replaced: number;
+}
+
+export interface PushHeadJson {
+  applied?: boolean;
+  reason?: string;
+  fleetVersion?: number;
+}
+
+export interface DeviceTrainJson {
+  kept?: boolean;
+  version?: number;
+  reason?: string;
+}
