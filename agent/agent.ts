@@ -13,6 +13,7 @@ import { resolveModel } from '../runtime/models/resolve.js';
 import { type Sample, SampleError, SampleStore } from '../runtime/samples/store.js';
 import { type AgentConfig, checkDeviceLogin } from './config.js';
 import { readVitals } from '../devices/vitals.js';
+import { LogRing, ringLogger } from './log-ring.js';
 import { type AgentApi, startHttpServer } from './http.js';
 import type { HealthJson } from './api-types.js';
 import { type Logger, createLogger } from '../core/log.js';
@@ -70,11 +71,14 @@ export class Agent {
     readonly pipeline: SamplePipeline,
     private readonly log: Logger,
     private readonly retention: { maxSamples?: number | undefined; maxBytes?: number | undefined },
+    readonly logs: LogRing,
   ) {}
 
   static async start(config: AgentConfig, options: AgentOptions = {}): Promise<Agent> {
     checkDeviceLogin(config, 'agent config');
-    const log = options.log ?? createLogger(config.log.level, { device: config.device.id });
+    // Every line also goes to a ring the console can ask for (the "logs" command).
+    const logs = new LogRing();
+    const log = ringLogger(options.log ?? createLogger(config.log.level, { device: config.device.id }), logs);
     const store = SampleStore.open(config.data.dir, {
       embeddingsOnly: config.data.embeddingsOnly,
       holdoutFraction: config.data.holdoutFraction,
@@ -94,7 +98,7 @@ export class Agent {
         concurrency: backbone.settings.workers * backbone.settings.batchSize,
         ...pick({ maxPixels: settings.maxImagePixels }),
       });
-      const agent = new Agent(config, store, backbone, pipeline, log, settings.retention);
+      const agent = new Agent(config, store, backbone, pipeline, log, settings.retention, logs);
       owner.agent = agent;
       agent.head = loadCurrentHead(store, { backboneId: backbone.id, dim: backbone.dim });
       pushedConfig.apply(config, pushedConfig.load(store));
@@ -262,7 +266,30 @@ export class Agent {
         return { applied: pushed };
       },
       state: () => this.fleetState(),
+      logs: (args: { after: number; limit: number; followMs: number }, send: (batch: { lines: unknown[]; dropped: number }) => void) => {
+        if (args.followMs > 0) this.logs.follow(args.followMs, send);
+        return { ...this.logs.since(args.after, args.limit), followingMs: args.followMs };
+      },
+      samples: (args: { offset: number; limit: number; maxBytes: number }) => this.samplePage(args),
     };
+  }
+
+  /** Labelled samples with their images, oldest first, up to `maxBytes` of images (at least one). */
+  private samplePage(args: { offset: number; limit: number; maxBytes: number }): Record<string, unknown> {
+    const page = this.store.list({ labelled: true, limit: args.limit, offset: args.offset });
+    const samples: { id: string; label: string; image: string }[] = [];
+    let bytes = 0;
+    for (const sample of page) {
+      const image = sample.hasImage ? this.store.readImage(sample.id) : undefined;
+      if (!image || sample.label === null) continue;
+      if (samples.length > 0 && bytes + image.length > args.maxBytes) break;
+      bytes += image.length;
+      samples.push({ id: sample.id, label: sample.label, image: image.toString('base64') });
+    }
+    const consumed = samples.length === 0 ? page.length : page.findIndex((s) => s.id === samples.at(-1)!.id) + 1;
+    // The last page is the one that came short and was taken whole.
+    const last = page.length < args.limit && consumed === page.length;
+    return { samples, next: last ? null : args.offset + consumed, labelled: this.store.counts().labelled };
   }
 
   /** What the console shows for this device. */
@@ -327,6 +354,7 @@ export class Agent {
       await Promise.all(this.sources.map((s) => s.stop()));
       await this.http?.close();
       await this.training?.catch(() => undefined);
+      this.logs.stop();
       await this.fleet?.stop();
       await this.pipeline.stop();
       await this.backbone.close();

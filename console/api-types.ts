@@ -68,7 +68,13 @@ export interface DeviceJson {
 }
 
 export interface DevicesJson {
+  /** One page of the filtered, sorted table (every row when no limit was asked). */
   devices: DeviceJson[];
+  /** Rows matching the filter. */
+  total: number;
+  offset: number;
+  limit: number | null;
+  counts: { all: number; online: number; offline: number; neverConnected: number; failingSources: number };
 }
 
 export interface FleetHeadJson {

@@ -100,6 +100,9 @@ export class Registry {
         .prepare(`SELECT h.* FROM device_heads h JOIN (SELECT device, MAX(version) AS version FROM device_heads GROUP BY device) m
         ON h.device = m.device AND h.version = m.version ORDER BY h.device, h.received_at DESC`),
       headCount: this.db.prepare('SELECT COUNT(*) AS n FROM device_heads WHERE (@device IS NULL OR device = @device)'),
+      deviceHead: this.db.prepare(
+        'SELECT * FROM device_heads WHERE device = @device AND (@version IS NULL OR version = @version) ORDER BY version DESC, received_at DESC LIMIT 1',
+      ),
       headCounts: this.db.prepare('SELECT device, COUNT(*) AS n FROM device_heads GROUP BY device'),
       allTags: this.db.prepare('SELECT device, tag FROM device_tags ORDER BY device, tag'),
       tagged: this.db.prepare('SELECT device FROM device_tags WHERE tag = ? ORDER BY device'),
@@ -173,6 +176,12 @@ export class Registry {
 
   deviceHeadCount(device?: string): number {
     return (this.statements.headCount.get({ device: device ?? null }) as { n: number }).n;
+  }
+
+  /** A device's newest head, or its head `version`. */
+  deviceHead(device: string, version?: number): DeviceHeadRow | undefined {
+    const row = this.statements.deviceHead.get({ device, version: version ?? null }) as RawHead | undefined;
+    return row && toHead(row);
   }
 
   /** Heads received per device, in one query (a 2,000-device table must not ask 2,000 times). */

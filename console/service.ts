@@ -87,6 +87,7 @@ export class FleetConsole extends EventEmitter {
       },
       changed: (c) => this.emit('change', { type: c.channel, device: c.device }),
       response: (r) => this.onResponse(r),
+      logLines: (batch) => this.emit('log', batch),
       headStored: (h) => {
         this.log.info(h.duplicate ? 'device head already stored (duplicate dropped)' : 'device head stored', h);
         this.emit('head', h);

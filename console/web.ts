@@ -12,7 +12,11 @@ import { pushedConfig } from '../agent/pushed-config.js';
 import { HttpError, listen, readJson, requireToken, sendJson } from '../core/json-api.js';
 import { ConsoleError, type FleetConsole } from './service.js';
 import { type BuiltPage, loadPage, sendPage } from '../core/web-page.js';
-import type { DeviceJson, FleetJson } from './api-types.js';
+import type { DeviceJson, DevicesJson, FleetJson } from './api-types.js';
+import { parseTableQuery, tablePage } from './device-table.js';
+import { datasetTarGz, deviceHeadFile, fleetHeadFile } from './exports.js';
+import { LogFollows } from './log-follow.js';
+import type { DeviceView } from './device-view.js';
 
 export interface ConsoleWebOptions {
   /** Bind address (default 127.0.0.1: put a TLS proxy in front to serve a network). */
@@ -44,6 +48,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   COMMAND_TIMEOUT: 504,
   CONSOLE_BUSY: 409,
   CONSOLE_NO_DEVICES: 409,
+  CONSOLE_NO_SUCH_HEAD: 404,
+  CONSOLE_BAD_SAMPLE: 502,
   CONSOLE_NO_HEADS: 409,
   CONSOLE_NO_FLEET_HEAD: 409,
   CONSOLE_NOTHING_TO_ROLL_BACK: 409,
@@ -87,16 +93,18 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
   const page = await loadPage('console');
   if (created) log.info('console API token created', { file: options.tokenFile });
   const events = new EventStream(console_, (options.heartbeatSeconds ?? 15) * 1000);
+  const logs = new LogFollows(console_);
   let server;
   try {
     server = await listen(
-      (req, res) => handle(console_, { token, events, page }, req, res),
+      (req, res) => handle(console_, { token, events, logs, page }, req, res),
       { host, port: options.port, statusByCode: STATUS_BY_CODE },
       (fields) =>
         log.error('console web request failed', { ...fields, url: typeof fields.url === 'string' ? withoutToken(fields.url) : fields.url }),
     );
   } catch (err) {
     events.close();
+    logs.close();
     throw err;
   }
   const url = `${server.url}/?token=${token}`;
@@ -112,6 +120,7 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
     token,
     close: async () => {
       events.close();
+      logs.close();
       await server.close();
     },
   };
@@ -146,7 +155,21 @@ function withoutToken(url: string): string {
 interface Context {
   token: string;
   events: EventStream;
+  logs: LogFollows;
   page: BuiltPage;
+}
+
+const DEVICE_GET = /^\/api\/devices\/([A-Za-z0-9._-]{1,64})\/(logs|dataset\.tar\.gz|samples)$/;
+const HEAD_FILE = /^\/api\/heads\/(device|fleet)\/([A-Za-z0-9._-]{1,64})$/;
+
+function sendFile(res: ServerResponse, file: { name: string; bytes: Buffer }, type: string): void {
+  res.writeHead(200, {
+    'content-type': type,
+    'content-length': file.bytes.length,
+    'content-disposition': `attachment; filename="${file.name}"`,
+    'cache-control': 'no-store',
+  });
+  res.end(file.bytes);
 }
 
 const DEVICE_ROUTE = /^\/api\/devices\/([A-Za-z0-9._-]{1,64})\/(push-head|train|config)$/;
@@ -165,7 +188,20 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   if (!path.startsWith('/api/')) throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
   requireToken(req, ctx.token, url);
 
-  if (method === 'GET' && path === '/api/devices') return sendJson(res, 200, { devices: devicesWithHistory(console_, historyParam(url)) });
+  if (method === 'GET' && path === '/api/devices') {
+    const query = parseTableQuery(url.searchParams, (m) => {
+      throw new HttpError(400, 'BAD_REQUEST', m);
+    });
+    const page = tablePage(console_.devices(), query);
+    const reply: DevicesJson = {
+      devices: withHistory(console_, page.rows, historyParam(url)),
+      total: page.total,
+      offset: query.offset,
+      limit: query.limit,
+      counts: page.counts,
+    };
+    return sendJson(res, 200, reply);
+  }
   if (method === 'GET' && path === '/api/fleet') return sendJson(res, 200, fleetView(console_));
   if (method === 'GET' && path === '/api/events') return ctx.events.add(res);
   if (method === 'POST' && path === '/api/merge') {
@@ -193,6 +229,47 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   if (method === 'GET' && path === '/api/rollouts') {
     const [current, ...recent] = console_.progress.current ? console_.progress.list() : [undefined, ...console_.progress.list()];
     return sendJson(res, 200, { current: current ?? null, recent });
+  }
+
+  const heads = HEAD_FILE.exec(path);
+  if (method === 'GET' && heads) {
+    const [, kind, name] = heads as unknown as [string, 'device' | 'fleet', string];
+    const version = url.searchParams.get('version');
+    const parsed = kind === 'fleet' ? Number(name) : version === null ? undefined : Number(version);
+    if (parsed !== undefined && !(Number.isInteger(parsed) && parsed > 0))
+      throw new HttpError(
+        400,
+        'BAD_REQUEST',
+        kind === 'fleet' ? 'a fleet head version is a positive integer' : 'query parameter "version" must be a positive integer',
+      );
+    const file =
+      kind === 'fleet' ? fleetHeadFile(console_.registry, console_.keys, parsed!) : deviceHeadFile(console_.registry, name, parsed);
+    return sendFile(res, file, 'application/octet-stream');
+  }
+  const get = DEVICE_GET.exec(path);
+  if (method === 'GET' && get) {
+    const [, device, what] = get as unknown as [string, string, 'logs' | 'dataset.tar.gz' | 'samples'];
+    requireOnlineDevice(console_, device);
+    if (what === 'logs') return ctx.logs.add(device, res);
+    const page = (args: Record<string, unknown>) => console_.command(device, 'samples', args);
+    if (what === 'samples') {
+      const offset = Number(url.searchParams.get('offset') ?? 0);
+      if (!Number.isInteger(offset) || offset < 0)
+        throw new HttpError(400, 'BAD_REQUEST', 'query parameter "offset" must be an integer >= 0');
+      return sendJson(res, 200, await page({ offset, limit: 200, maxBytes: 1024 * 1024 }));
+    }
+    const archive = await datasetTarGz(device, page);
+    return sendFile(res, archive, 'application/gzip');
+  }
+  const tags = /^\/api\/devices\/([A-Za-z0-9._-]{1,64})\/tags$/.exec(path);
+  if (method === 'POST' && tags) {
+    const body = await readJson(req);
+    const list = body.tags;
+    if (!Array.isArray(list) || !list.every((t) => typeof t === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(t)))
+      throw new HttpError(400, 'BAD_REQUEST', 'field "tags" must be an array of tags (1-64 letters, digits, ".", "_", ":" or "-")');
+    console_.registry.setTags(tags[1]!, [...new Set(list as string[])].sort());
+    console_.emit('change', { type: 'tags', device: tags[1] });
+    return sendJson(res, 200, { device: tags[1], tags: console_.registry.allTags().get(tags[1]!) ?? [] });
   }
 
   const match = DEVICE_ROUTE.exec(path);
@@ -226,9 +303,9 @@ function historyParam(url: URL): number {
   return n;
 }
 
-function devicesWithHistory(console_: FleetConsole, perDevice: number): DeviceJson[] {
+function withHistory(console_: FleetConsole, rows: DeviceView[], perDevice: number): DeviceJson[] {
   const points = perDevice > 0 ? console_.registry.latestAccuracy(perDevice) : new Map<string, DeviceJson['accuracy']>();
-  return console_.devices().map((view) => ({ ...view, accuracy: points.get(view.id) ?? [] }));
+  return rows.map((view) => ({ ...view, accuracy: points.get(view.id) ?? [] }));
 }
 
 function fleetView(console_: FleetConsole): FleetJson {
@@ -243,12 +320,22 @@ function fleetView(console_: FleetConsole): FleetJson {
   };
 }
 
-/** Server-Sent Events: one `change` or `head` message per console event, and a heartbeat comment. */
+/** Server-Sent Events: a `change` or `head` message per console event, and a heartbeat comment. Events
+ * are sent at most every COALESCE_MS: a quiet fleet's come one by one as before; when more than
+ * MAX_SINGLE arrive in one window (2,000 devices reconnecting), one `changes` message says how many,
+ * of which kinds and devices, and the page fetches once. */
+const COALESCE_MS = 250;
+const MAX_SINGLE = 20;
+
 class EventStream {
   private readonly clients = new Set<ServerResponse>();
   private readonly timer: NodeJS.Timeout;
-  private readonly onChange = (event: unknown) => this.broadcast('change', event);
-  private readonly onHead = (event: unknown) => this.broadcast('head', event);
+  private pending: { event: string; data: unknown }[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** Messages written and console events seen, for the fleet bench. */
+  readonly stats = { events: 0, messages: 0 };
+  private readonly onChange = (event: unknown) => this.queue('change', event);
+  private readonly onHead = (event: unknown) => this.queue('head', event);
 
   constructor(
     private readonly console_: FleetConsole,
@@ -275,13 +362,45 @@ class EventStream {
 
   close(): void {
     clearInterval(this.timer);
+    clearTimeout(this.flushTimer);
     this.console_.off('change', this.onChange);
     this.console_.off('head', this.onHead);
     for (const res of this.clients) res.end();
     this.clients.clear();
   }
 
+  private queue(event: string, data: unknown): void {
+    this.stats.events++;
+    if (this.clients.size === 0) return;
+    this.pending.push({ event, data: data ?? {} });
+    this.flushTimer ??= setTimeout(() => this.flush(), COALESCE_MS);
+  }
+
+  private flush(): void {
+    this.flushTimer = undefined;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length <= MAX_SINGLE) {
+      for (const { event, data } of batch) this.broadcast(event, data);
+      return;
+    }
+    const types = new Map<string, number>();
+    const devices = new Set<string>();
+    for (const { data } of batch) {
+      const { type, device } = data as { type?: string; device?: string };
+      types.set(type ?? 'head', (types.get(type ?? 'head') ?? 0) + 1);
+      if (device) devices.add(device);
+    }
+    this.broadcast('changes', {
+      count: batch.length,
+      types: Object.fromEntries(types),
+      devices: [...devices].slice(0, 100),
+      moreDevices: Math.max(0, devices.size - 100),
+    });
+  }
+
   private broadcast(event: string, data: unknown): void {
+    this.stats.messages++;
     this.write(`event: ${event}\ndata: ${JSON.stringify(data ?? {})}\n\n`);
   }
 

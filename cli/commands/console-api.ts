@@ -10,8 +10,8 @@ export interface ConsoleApi {
   origin: string;
   /** JSON in, JSON out; an error reply becomes a ConsoleError with the console's code and message. */
   call<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
-  /** The raw response (downloads). */
-  get(path: string): Promise<Response>;
+  /** A file's bytes; an error reply becomes a ConsoleError. */
+  download(path: string): Promise<Buffer>;
 }
 
 export function consoleApi(dir: string, readJsonFile: (file: string) => Record<string, unknown>): ConsoleApi {
@@ -25,10 +25,16 @@ export function consoleApi(dir: string, readJsonFile: (file: string) => Record<s
   if (typeof origin !== 'string') throw new ConsoleError('CONSOLE_BAD_DIR', `${where}: field "origin" is missing`);
   const token = readFileSync(join(dir, 'web-token'), 'utf8').trim();
   const headers = { authorization: `Bearer ${token}` };
-  const get = (path: string) => fetch(new URL(path, origin), { headers });
   return {
     origin,
-    get,
+    async download(path: string) {
+      const response = await fetch(new URL(path, origin), { headers });
+      if (!response.ok) {
+        const json = (await response.json().catch(() => ({}))) as { error?: string; code?: string };
+        throw new ConsoleError(json.code ?? 'CONSOLE_REFUSED', json.error ?? `HTTP ${response.status}`);
+      }
+      return Buffer.from(await response.arrayBuffer());
+    },
     async call<T>(method: string, path: string, body?: unknown) {
       const response = await fetch(new URL(path, origin), {
         method,

@@ -13,6 +13,8 @@ import { ConsoleError, FleetConsole, openFleetKey } from '../../console/service.
 import { startConsoleWeb } from '../../console/web.js';
 import type { RolloutProgress } from '../../console/rollout-progress.js';
 import { consoleApi, followRollout } from './console-api.js';
+import { deviceSamples, sampleFileName } from '../../console/exports.js';
+import { writeDurably } from '../../core/durable.js';
 import { createLogger } from '../../core/log.js';
 import { checkId } from '../../runtime/sync/protocol.js';
 import { formatTable, percent, printJson, UsageError } from '../output.js';
@@ -223,6 +225,68 @@ See the fleet:
         process.stdout.write(`${done.summary}\n`);
       }
       if (!done.ok) process.exitCode = 1;
+    });
+
+  withDir(console_.command('export-head'))
+    .description('download a head from the running console as a file edgetune predict --head reads')
+    .option('--device <id>', "a device's head (its newest, or --version)")
+    .option('--version <n>', 'the head version of the device', (v) => Number(v))
+    .option('--fleet-version <n>', 'a fleet head the console made', (v) => Number(v))
+    .requiredOption('-o, --out <file>', 'where to write it')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  edgetune console export-head --fleet-version 7 -o fleet-v7.head\n  edgetune console export-head --device pi-1 -o pi-1.head',
+    )
+    .action(async (flags: DirFlags & { device?: string; version?: number; fleetVersion?: number; out: string }) => {
+      consoleFleet(flags);
+      if ((flags.device === undefined) === (flags.fleetVersion === undefined))
+        throw new UsageError('give either --device or --fleet-version');
+      const api = consoleApi(flags.dir, readConsoleFile);
+      const path =
+        flags.device !== undefined
+          ? `/api/heads/device/${encodeURIComponent(flags.device)}${flags.version === undefined ? '' : `?version=${flags.version}`}`
+          : `/api/heads/fleet/${flags.fleetVersion}`;
+      const bytes = await api.download(path);
+      writeDurably(resolve(flags.out), bytes);
+      process.stdout.write(`${flags.out}: ${bytes.length} bytes\n`);
+    });
+
+  withDir(console_.command('export-samples <device>'))
+    .description("fetch a device's labelled photos through the running console into a class-per-folder dataset (edgetune eval reads it)")
+    .requiredOption('-o, --out <dir>', 'the dataset folder: <dir>/<label>/<id>.jpg')
+    .addHelpText('after', '\nExample:\n  edgetune console export-samples pi-1 -o ~/datasets/pi-1 && edgetune eval ~/datasets/pi-1')
+    .action(async (device: string, flags: DirFlags & { out: string }) => {
+      consoleFleet(flags);
+      checkId('device', device);
+      const api = consoleApi(flags.dir, readConsoleFile);
+      const counts = new Map<string, number>();
+      const samples = deviceSamples(
+        async (args) =>
+          (await api.call<Record<string, unknown>>('GET', `/api/devices/${device}/samples?offset=${String(args.offset)}`)).body,
+      );
+      for await (const s of samples) {
+        const image = Buffer.from(s.image, 'base64');
+        mkdirSync(join(flags.out, s.label), { recursive: true });
+        writeDurably(join(flags.out, s.label, sampleFileName(s.id, image)), image);
+        counts.set(s.label, (counts.get(s.label) ?? 0) + 1);
+      }
+      process.stdout.write(
+        `${formatTable(
+          ['class', 'photos'],
+          [...counts].sort().map(([label, n]) => [label, n]),
+        )}\n`,
+      );
+      process.stdout.write(`${[...counts.values()].reduce((a, b) => a + b, 0)} photos of ${device} in ${flags.out}\n`);
+    });
+
+  withDir(console_.command('tag <device> [tags...]'))
+    .description('set the tags (and groups) of a device, through the running console; no tags clears them')
+    .addHelpText('after', '\nExample:\n  edgetune console tag pi-1 north greenhouse-2')
+    .action(async (device: string, tags: string[], flags: DirFlags) => {
+      consoleFleet(flags);
+      const api = consoleApi(flags.dir, readConsoleFile);
+      const { body } = await api.call<{ tags: string[] }>('POST', `/api/devices/${encodeURIComponent(device)}/tags`, { tags });
+      process.stdout.write(`${device}: ${body.tags.join(' ') || '(no tags)'}\n`);
     });
 
   withDir(console_.command('devices'))
