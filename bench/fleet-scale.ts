@@ -114,7 +114,15 @@ const links = ids.map((id, i) => {
 
 started = performance.now();
 for (const link of links) link.start();
-const onlineSince = (t: number) => fleet.devices().filter((d) => d.online && d.lastSeen !== null && d.lastSeen >= t).length;
+let lastReport = 0;
+const onlineSince = (t: number) => {
+  const online = fleet.devices().filter((d) => d.online && d.lastSeen !== null && d.lastSeen >= t).length;
+  if (Date.now() - lastReport > 10_000) {
+    lastReport = Date.now();
+    process.stderr.write(`${new Date().toISOString()} ${online} of ${n} online; ${links.filter((l) => l.connected).length} links up\n`);
+  }
+  return online;
+};
 const t0 = Date.now();
 await until(`${n} devices online`, () => onlineSince(t0) === n, 300_000, 250);
 const connectMs = performance.now() - started;

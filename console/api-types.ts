@@ -100,6 +100,42 @@ export interface FleetJson {
   released: number | null;
   heads: FleetHeadJson[];
   problems: ProblemJson[];
+  /** The merge policy's settings, new device heads since the last merge, and the newest verdicts. */
+  policy: { afterHeads?: number; everyMs?: number; newHeads: number; verdicts: VerdictJson[] };
+}
+
+export interface VerdictJson {
+  at: number;
+  trigger: string;
+  verdict: string;
+  version: number | null;
+  details: Record<string, unknown>;
+}
+
+export interface StageJson {
+  name: string;
+  startedAt: number;
+  deadline: number;
+  endedAt: number | null;
+  devices: { device: string; status: string; detail: string | null; done: boolean; ok: boolean }[];
+  summary: string | null;
+}
+
+export interface RolloutJson {
+  id: number;
+  kind: 'agent-update' | 'fleet-head';
+  subject: string;
+  startedAt: number;
+  endedAt: number | null;
+  unable: { device: string; reason: string }[];
+  stages: StageJson[];
+  ok: boolean | null;
+  summary: string | null;
+}
+
+export interface RolloutsJson {
+  current: RolloutJson | null;
+  recent: RolloutJson[];
 }
 
 export interface MergeJson {

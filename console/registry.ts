@@ -48,6 +48,16 @@ export interface Problem {
   message: string;
 }
 
+export interface Verdict {
+  at: number;
+  /** "manual", or what set the policy off ("3 new device heads ...", "schedule"). */
+  trigger: string;
+  /** released, rolled-back, skipped, failed, ... */
+  verdict: string;
+  version: number | null;
+  details: Record<string, unknown>;
+}
+
 export interface AccuracyPoint {
   device: string;
   at: number;
@@ -80,6 +90,9 @@ export class Registry {
         device TEXT NOT NULL, at INTEGER NOT NULL, accuracy REAL NOT NULL, head_version INTEGER, fleet_version INTEGER
       );
       CREATE INDEX IF NOT EXISTS accuracy_by_device ON accuracy (device, at);
+      CREATE TABLE IF NOT EXISTS verdicts (
+        at INTEGER NOT NULL, trigger TEXT NOT NULL, verdict TEXT NOT NULL, version INTEGER, details TEXT NOT NULL
+      );
       CREATE TABLE IF NOT EXISTS device_tags (device TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (device, tag));
       CREATE TABLE IF NOT EXISTS problems (
         at INTEGER NOT NULL, device TEXT, topic TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL
@@ -103,6 +116,9 @@ export class Registry {
       deviceHead: this.db.prepare(
         'SELECT * FROM device_heads WHERE device = @device AND (@version IS NULL OR version = @version) ORDER BY version DESC, received_at DESC LIMIT 1',
       ),
+      headsSince: this.db.prepare('SELECT COUNT(*) AS n FROM device_heads WHERE received_at > ?'),
+      insertVerdict: this.db.prepare('INSERT INTO verdicts (at, trigger, verdict, version, details) VALUES (?, ?, ?, ?, ?)'),
+      verdicts: this.db.prepare('SELECT * FROM verdicts ORDER BY at DESC, rowid DESC LIMIT ?'),
       headCounts: this.db.prepare('SELECT device, COUNT(*) AS n FROM device_heads GROUP BY device'),
       allTags: this.db.prepare('SELECT device, tag FROM device_tags ORDER BY device, tag'),
       tagged: this.db.prepare('SELECT device FROM device_tags WHERE tag = ? ORDER BY device'),
@@ -176,6 +192,22 @@ export class Registry {
 
   deviceHeadCount(device?: string): number {
     return (this.statements.headCount.get({ device: device ?? null }) as { n: number }).n;
+  }
+
+  deviceHeadsSince(at: number): number {
+    return (this.statements.headsSince.get(at) as { n: number }).n;
+  }
+
+  /** What a merge (manual, or by the merge policy) came to, with its numbers. */
+  addVerdict(v: Omit<Verdict, 'at'>): void {
+    this.statements.insertVerdict.run(Date.now(), v.trigger, v.verdict, v.version, JSON.stringify(v.details));
+  }
+
+  verdicts(limit = 50): Verdict[] {
+    return (this.statements.verdicts.all(limit) as (Omit<Verdict, 'details'> & { details: string })[]).map((r) => ({
+      ...r,
+      details: JSON.parse(r.details) as Record<string, unknown>,
+    }));
   }
 
   /** A device's newest head, or its head `version`. */

@@ -22,6 +22,7 @@ import { type RolloutReport, rolloutAgentUpdate } from './agent-update-rollout.j
 import { readBundleManifest } from '../deploy/bundle/read.js';
 import { type RolloutProgress, RolloutTracker } from './rollout-progress.js';
 import { type RolloutResult, Rollouts } from './rollout.js';
+import { MergePolicy, type MergePolicyOptions, verdictOf } from './merge-policy.js';
 import {
   EmbeddedTransport,
   type EmbeddedBrokerOptions,
@@ -49,6 +50,8 @@ export interface ConsoleOptions {
   /** How long a fleet head's release stage waits for the online devices to apply it (default 60 s). */
   fleetStageTimeoutMs?: number;
   merge?: MergeOptions;
+  /** The unattended loop: merge after so many new device heads, or every so often. */
+  mergePolicy?: MergePolicyOptions;
   log?: Logger;
 }
 
@@ -65,6 +68,7 @@ export class FleetConsole extends EventEmitter {
   private readonly pending = new Map<string, { device: string; resolve: (r: CommandResponse) => void; timer: NodeJS.Timeout }>();
   readonly messages: DeviceMessages;
   readonly rollouts: Rollouts;
+  readonly policy: MergePolicy;
   /** The rollout running now (agent update or fleet head) and the last ones, per stage and device. */
   readonly progress = new RolloutTracker(() => this.emit('change', { type: 'rollout' }));
   private transport!: Transport;
@@ -94,6 +98,7 @@ export class FleetConsole extends EventEmitter {
       },
     });
     this.rollouts = new Rollouts(this);
+    this.policy = new MergePolicy(this, options.mergePolicy ?? {});
   }
 
   static async start(options: ConsoleOptions): Promise<FleetConsole> {
@@ -132,6 +137,7 @@ export class FleetConsole extends EventEmitter {
           .republish()
           .catch((err: unknown) => log.warn('could not publish the fleet head', { error: errorMessage(err) })),
     );
+    console_.policy.start();
     log.info('console started', { fleet: options.fleet, broker: console_.brokerUrl, transport: console_.transport.kind });
     return console_;
   }
@@ -201,8 +207,26 @@ export class FleetConsole extends EventEmitter {
     return this.transport.publish(topic, payload, options);
   }
 
-  mergeAndRollout(options: { canaries?: string[] } = {}): Promise<RolloutResult> {
-    return this.rollouts.mergeAndRollout(options);
+  /** Merges and rolls out; the verdict (released, rolled back, failed) is recorded with its numbers. */
+  async mergeAndRollout(options: { canaries?: string[]; trigger?: string } = {}): Promise<RolloutResult> {
+    const trigger = options.trigger ?? 'manual';
+    try {
+      const result = await this.rollouts.mergeAndRollout(options);
+      const { verdict, details } = verdictOf(result);
+      this.registry.addVerdict({ trigger, verdict, version: result.version, details });
+      this.emit('change', { type: 'policy' });
+      return result;
+    } catch (err) {
+      const code = err instanceof ConsoleError ? err.code : 'ERROR';
+      this.registry.addVerdict({
+        trigger,
+        verdict: code === 'CONSOLE_NO_HEADS' ? 'skipped' : code === 'CONSOLE_BUSY' ? 'deferred' : 'failed',
+        version: null,
+        details: { code, reason: errorMessage(err) },
+      });
+      this.emit('change', { type: 'policy' });
+      throw err;
+    }
   }
 
   /** Pushes an agent bundle to the fleet over MQTT: the online canaries first, then every device once
@@ -283,6 +307,7 @@ export class FleetConsole extends EventEmitter {
   }
 
   async stop(): Promise<void> {
+    this.policy.stop();
     for (const { timer } of this.pending.values()) clearTimeout(timer);
     this.pending.clear();
     await this.transport.close();

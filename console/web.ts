@@ -208,6 +208,12 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     const canaries = canariesField(await readJson(req));
     return sendJson(res, 200, await console_.mergeAndRollout(canaries ? { canaries } : {}));
   }
+  if (method === 'POST' && path === '/api/merge-policy') {
+    const body = await readJson(req);
+    const settings = { ...optionalPositive(body, 'afterHeads'), ...optionalPositive(body, 'everyMs') };
+    console_.policy.update(settings);
+    return sendJson(res, 200, console_.policy.settings);
+  }
   if (method === 'POST' && path === '/api/rollback') return sendJson(res, 200, await console_.rollouts.rollback());
   if (method === 'POST' && path === '/api/agent-update') {
     const body = await readJson(req);
@@ -317,6 +323,7 @@ function fleetView(console_: FleetConsole): FleetJson {
     released: heads.find((h) => h.status === 'released')?.version ?? null,
     heads,
     problems: console_.registry.problems(50),
+    policy: { ...console_.policy.settings, newHeads: console_.policy.newHeads(), verdicts: console_.registry.verdicts(30) },
   };
 }
 

@@ -183,6 +183,25 @@ describe('console operations with real agents', () => {
     expect(readFolderDataset(join(tmp.path, 'untarred', 'pi-cool')).items).toHaveLength(6);
   }, 60_000);
 
+  it('merges and rolls out on its own once enough new device heads arrived, recording the verdict with its numbers', async () => {
+    const post = await fetch(`${web.origin}/api/merge-policy`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${web.token}` },
+      body: JSON.stringify({ afterHeads: 1 }),
+    });
+    expect(await post.json()).toEqual({ afterHeads: 1 });
+    const before = fleet.registry.nextFleetVersion();
+    // pi-cool has no holdout, so it keeps every head it trains: one new device head.
+    await feed(cool, ['daisy'], 30, 2);
+    expect((await cool.train()).kept).toBe(true);
+    const verdict = await until('a policy verdict', () => fleet.registry.verdicts(10).find((v) => v.trigger.includes('policy: after 1')));
+    expect(verdict).toMatchObject({ verdict: 'released', version: before, details: { merged: ['pi-cool', 'pi-hot'], heldBack: [] } });
+    expect((verdict.details.summaries as string[])[0]).toMatch(/^fleet: \d of 2 done in \d+\.\d s/);
+    const fleetJson = await get<{ policy: { afterHeads: number; newHeads: number; verdicts: { verdict: string }[] } }>('/api/fleet');
+    expect(fleetJson.policy).toMatchObject({ afterHeads: 1, newHeads: 0 });
+    expect(fleetJson.policy.verdicts.map((v) => v.verdict)).toContain('released');
+  }, 60_000);
+
   it('coalesces a burst of console events into one event-stream message', async () => {
     const controller = new AbortController();
     const res = await fetch(`${web.origin}/api/events?token=${web.token}`, { signal: controller.signal });

@@ -63,7 +63,19 @@ function withDir(command: Command): Command {
     .option('--fleet <id>', 'fleet id, chosen on first run (default "fleet")');
 }
 
+function mergePolicyFlags(flags: { mergeAfterHeads?: number; mergeEvery?: number }): { afterHeads?: number; everyMs?: number } {
+  if (flags.mergeAfterHeads !== undefined && !(Number.isInteger(flags.mergeAfterHeads) && flags.mergeAfterHeads > 0))
+    throw new UsageError('--merge-after-heads must be a whole number of heads, 1 or more');
+  if (flags.mergeEvery !== undefined && !(flags.mergeEvery > 0)) throw new UsageError('--merge-every must be a number of minutes above 0');
+  return {
+    ...(flags.mergeAfterHeads === undefined ? {} : { afterHeads: flags.mergeAfterHeads }),
+    ...(flags.mergeEvery === undefined ? {} : { everyMs: Math.round(flags.mergeEvery * 60_000) }),
+  };
+}
+
 interface StartFlags extends DirFlags {
+  mergeAfterHeads?: number;
+  mergeEvery?: number;
   host: string;
   port: number;
   brokerUrl?: string;
@@ -101,6 +113,8 @@ See the fleet:
     .option('--broker-password-file <file>', 'file holding the console password on the external broker')
     .option('--canary <device...>', 'devices that try every fleet head first', [])
     .option('--tolerance <x>', 'roll back when a canary loses more holdout accuracy than this', Number, 0.02)
+    .option('--merge-after-heads <n>', 'merge and roll out on its own once this many new device heads arrived', (v) => Number(v))
+    .option('--merge-every <minutes>', 'merge and roll out on its own this often, when there are new device heads', (v) => Number(v))
     .option('--web-host <addr>', 'web console address (keep it on loopback; use an SSH tunnel or a TLS proxy)', '127.0.0.1')
     .option('--web-port <port>', 'web console port', (v) => Number(v), 8090)
     .option('--no-web', 'no web console')
@@ -130,6 +144,7 @@ See the fleet:
           : {}),
         canaries: flags.canary,
         rollbackTolerance: flags.tolerance,
+        mergePolicy: mergePolicyFlags(flags),
         log,
       });
       const web = flags.web
