@@ -85,6 +85,8 @@ export class Agent {
     });
     let backbone: Backbone | undefined;
     try {
+      // What the console pushed wins over the file, and decides the model and sources too.
+      pushedConfig.apply(config, pushedConfig.load(store));
       const model = await resolveModel(config.model.backbone);
       const settings = effectiveSettings(config, options.profile);
       backbone = await Backbone.open(model, {
@@ -101,7 +103,6 @@ export class Agent {
       const agent = new Agent(config, store, backbone, pipeline, log, settings.retention, logs);
       owner.agent = agent;
       agent.head = loadCurrentHead(store, { backboneId: backbone.id, dim: backbone.dim });
-      pushedConfig.apply(config, pushedConfig.load(store));
       const requeued = pipeline.requeueMissing();
       if (config.http.enabled) {
         agent.http = await startHttpServer(
@@ -262,8 +263,9 @@ export class Agent {
         const pushed = pushedConfig.parse(values);
         pushedConfig.apply(this.config, pushed);
         pushedConfig.save(this.store, pushed);
-        this.log.info('config pushed by the console', pushed);
-        return { applied: pushed };
+        const restartRequired = pushedConfig.needsRestart(pushed);
+        this.log.info('config pushed by the console', { pushed, restartRequired });
+        return { applied: pushed, restartRequired };
       },
       state: () => this.fleetState(),
       logs: (args: { after: number; limit: number; followMs: number }, send: (batch: { lines: unknown[]; dropped: number }) => void) => {

@@ -124,12 +124,17 @@ const onlineSince = (t: number) => {
   return online;
 };
 const t0 = Date.now();
-await until(`${n} devices online`, () => onlineSince(t0) === n, 300_000, 250);
+await until(`${n} devices online`, () => onlineSince(t0) === n, 300_000, 1000);
 const connectMs = performance.now() - started;
 
+let requestErrors = 0;
 async function timed(path: string): Promise<number> {
   const t = performance.now();
-  const res = await fetch(`${web.origin}${path}`, { headers: { authorization: `Bearer ${web.token}` } });
+  // A kept-alive socket the server has just closed fails once; the page's fetch would retry too.
+  const res = await fetch(`${web.origin}${path}`, { headers: { authorization: `Bearer ${web.token}` } }).catch(() => {
+    requestErrors++;
+    return fetch(`${web.origin}${path}`, { headers: { authorization: `Bearer ${web.token}` } });
+  });
   await res.arrayBuffer();
   if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
   return performance.now() - t;
@@ -156,7 +161,7 @@ const sampling = (async () => {
     await new Promise((r) => setTimeout(r, 200));
   }
 })();
-await until(`${n} devices back online after the restart`, () => onlineSince(restartAt) === n, 300_000, 250);
+await until(`${n} devices back online after the restart`, () => onlineSince(restartAt) === n, 300_000, 1000);
 const reconnectMs = performance.now() - started;
 allBack = true;
 await sampling;
@@ -175,6 +180,7 @@ const report = {
   pageDuringStormMaxMs: max(storm.page),
   pageSamplesDuringStorm: storm.page.length,
   sseMessagesDuringStorm: sseDuringStorm,
+  requestErrors,
 };
 
 sse.destroy();
@@ -201,5 +207,6 @@ else
         `${median(storm.page).toFixed(0)} ms median, ${max(storm.page).toFixed(0)} ms max (${storm.page.length} requests)`,
       ],
       ['event-stream messages to the page during the storm', `${sseDuringStorm} (for ${n}+ device state changes)`],
+      ['page requests that failed once on a closed keep-alive socket (retried)', String(requestErrors)],
     ],
   );

@@ -93,6 +93,7 @@ export class Registry {
       CREATE TABLE IF NOT EXISTS verdicts (
         at INTEGER NOT NULL, trigger TEXT NOT NULL, verdict TEXT NOT NULL, version INTEGER, details TEXT NOT NULL
       );
+      CREATE TABLE IF NOT EXISTS config_layers (scope TEXT PRIMARY KEY, config TEXT NOT NULL, updated_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS device_tags (device TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (device, tag));
       CREATE TABLE IF NOT EXISTS problems (
         at INTEGER NOT NULL, device TEXT, topic TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL
@@ -115,6 +116,10 @@ export class Registry {
       headCount: this.db.prepare('SELECT COUNT(*) AS n FROM device_heads WHERE (@device IS NULL OR device = @device)'),
       deviceHead: this.db.prepare(
         'SELECT * FROM device_heads WHERE device = @device AND (@version IS NULL OR version = @version) ORDER BY version DESC, received_at DESC LIMIT 1',
+      ),
+      configLayers: this.db.prepare('SELECT scope, config FROM config_layers ORDER BY scope'),
+      setConfigLayer: this.db.prepare(
+        'INSERT INTO config_layers (scope, config, updated_at) VALUES (?, ?, ?) ON CONFLICT (scope) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at',
       ),
       headsSince: this.db.prepare('SELECT COUNT(*) AS n FROM device_heads WHERE received_at > ?'),
       insertVerdict: this.db.prepare('INSERT INTO verdicts (at, trigger, verdict, version, details) VALUES (?, ?, ?, ?, ?)'),
@@ -192,6 +197,20 @@ export class Registry {
 
   deviceHeadCount(device?: string): number {
     return (this.statements.headCount.get({ device: device ?? null }) as { n: number }).n;
+  }
+
+  /** The fleet's config layers: "fleet", "tag:NAME", "device:ID" -> settings. */
+  configLayers(): Map<string, Record<string, unknown>> {
+    return new Map(
+      (this.statements.configLayers.all() as { scope: string; config: string }[]).map((r) => [
+        r.scope,
+        JSON.parse(r.config) as Record<string, unknown>,
+      ]),
+    );
+  }
+
+  setConfigLayer(scope: string, config: Record<string, unknown>): void {
+    this.statements.setConfigLayer.run(scope, JSON.stringify(config), Date.now());
   }
 
   deviceHeadsSince(at: number): number {

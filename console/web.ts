@@ -16,6 +16,7 @@ import type { DeviceJson, DevicesJson, FleetJson } from './api-types.js';
 import { parseTableQuery, tablePage } from './device-table.js';
 import { datasetTarGz, deviceHeadFile, fleetHeadFile } from './exports.js';
 import { LogFollows } from './log-follow.js';
+import { parseScope, setFleetConfig } from './fleet-config.js';
 import type { DeviceView } from './device-view.js';
 
 export interface ConsoleWebOptions {
@@ -49,6 +50,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   CONSOLE_BUSY: 409,
   CONSOLE_NO_DEVICES: 409,
   CONSOLE_NO_SUCH_HEAD: 404,
+  CONSOLE_BAD_SCOPE: 400,
+  DEVICE_NOT_FOUND: 404,
   CONSOLE_BAD_SAMPLE: 502,
   CONSOLE_NO_HEADS: 409,
   CONSOLE_NO_FLEET_HEAD: 409,
@@ -207,6 +210,15 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   if (method === 'POST' && path === '/api/merge') {
     const canaries = canariesField(await readJson(req));
     return sendJson(res, 200, await console_.mergeAndRollout(canaries ? { canaries } : {}));
+  }
+  if (method === 'GET' && path === '/api/config')
+    return sendJson(res, 200, { layers: Object.fromEntries(console_.registry.configLayers()) });
+  if (method === 'POST' && path === '/api/config') {
+    const body = await readJson(req);
+    if (typeof body.scope !== 'string') throw new HttpError(400, 'BAD_REQUEST', 'field "scope" must be "fleet", "tag:NAME" or "device:ID"');
+    const targets = await setFleetConfig(console_, parseScope(body.scope), body.values, body.dryRun === true);
+    if (body.dryRun !== true) console_.emit('change', { type: 'config' });
+    return sendJson(res, 200, { scope: body.scope, dryRun: body.dryRun === true, targets });
   }
   if (method === 'POST' && path === '/api/merge-policy') {
     const body = await readJson(req);

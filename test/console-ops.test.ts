@@ -202,6 +202,53 @@ describe('console operations with real agents', () => {
     expect(fleetJson.policy.verdicts.map((v) => v.verdict)).toContain('released');
   }, 60_000);
 
+  it('sets config for a tag: a per-device diff first, then the push, checked by the agent schema; bad values change nothing', async () => {
+    const post = async (body: unknown) => {
+      const res = await fetch(`${web.origin}/api/config`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${web.token}` },
+        body: JSON.stringify(body),
+      });
+      return {
+        status: res.status,
+        body: (await res.json()) as {
+          targets: { device: string; status: string; diff: unknown[]; restartRequired?: string[] }[];
+          error?: string;
+        },
+      };
+    };
+    const values = { head: { unknownThreshold: 0.7 }, model: { workers: 2 } };
+    const preview = await post({ scope: 'tag:north', values, dryRun: true });
+    expect(preview.body.targets).toEqual([
+      {
+        device: 'pi-cool',
+        status: 'preview',
+        diff: [
+          { field: 'head.unknownThreshold', from: 0.5, to: 0.7 },
+          { field: 'model.workers', from: null, to: 2 },
+        ],
+      },
+    ]);
+    expect(cool.config.head.unknownThreshold).toBe(0.5);
+    expect(await get('/api/config')).toEqual({ layers: {} });
+    const pushed = await post({ scope: 'tag:north', values });
+    expect(pushed.body.targets).toMatchObject([{ device: 'pi-cool', status: 'pushed', restartRequired: ['model.workers'] }]);
+    expect(cool.config.head.unknownThreshold).toBe(0.7);
+    expect(hot.config.head.unknownThreshold).toBe(0.5);
+    // Kept on the device (it wins over the file at the next start) and at the console.
+    expect(JSON.parse(cool.store.getMeta('pushed_config')!)).toMatchObject(values);
+    expect(await get('/api/config')).toEqual({ layers: { 'tag:north': values } });
+    const bad = await post({ scope: 'fleet', values: { head: { unknownThreshold: 7 } } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatch(/config for fleet: field "head\.unknownThreshold"/);
+    const locked = await post({ scope: 'fleet', values: { fleet: { password: 'x' } } });
+    expect(locked.status).toBe(400);
+    expect(locked.body.error).toMatch(/field "fleet\.password" cannot be pushed/);
+    expect(fleet.registry.configLayers()).toEqual(new Map([['tag:north', values]]));
+    const unchanged = await post({ scope: 'tag:north', values: { head: { unknownThreshold: 0.7 } }, dryRun: true });
+    expect(unchanged.body.targets).toMatchObject([{ device: 'pi-cool', status: 'unchanged', diff: [] }]);
+  }, 60_000);
+
   it('coalesces a burst of console events into one event-stream message', async () => {
     const controller = new AbortController();
     const res = await fetch(`${web.origin}/api/events?token=${web.token}`, { signal: controller.signal });

@@ -294,6 +294,56 @@ See the fleet:
       process.stdout.write(`${[...counts.values()].reduce((a, b) => a + b, 0)} photos of ${device} in ${flags.out}\n`);
     });
 
+  withDir(console_.command('config <scope> <settings...>'))
+    .description(
+      'set agent settings for the fleet, a tag or one device (scope fleet, tag:NAME, device:ID), shown as a diff per device, then pushed',
+    )
+    .option('--dry-run', 'only show what would change on each device')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      "\nSettings are FIELD=VALUE with the agent config's names (docs/agent.md); VALUE is JSON or a plain string.\nExamples:\n  edgetune console config fleet head.unknownThreshold=0.6 --dry-run\n  edgetune console config tag:north model.workers=2 queue.drop=newest",
+    )
+    .action(async (scope: string, settings: string[], flags: DirFlags & { dryRun?: boolean; json?: boolean }) => {
+      consoleFleet(flags);
+      const values: Record<string, unknown> = {};
+      for (const setting of settings) {
+        const eq = setting.indexOf('=');
+        const path = setting.slice(0, eq).split('.');
+        if (eq < 1 || path.length < 2 || path.some((p) => p === ''))
+          throw new UsageError(`"${setting}": expected SECTION.FIELD=VALUE, e.g. head.unknownThreshold=0.6`);
+        const text = setting.slice(eq + 1);
+        let value: unknown = text;
+        try {
+          value = JSON.parse(text);
+        } catch {
+          // a plain string
+        }
+        let node = values;
+        for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+        node[path.at(-1)!] = value;
+      }
+      const api = consoleApi(flags.dir, readConsoleFile);
+      const { body } = await api.call<{
+        targets: {
+          device: string;
+          status: string;
+          diff: { field: string; from: unknown; to: unknown }[];
+          restartRequired?: string[];
+          error?: string;
+        }[];
+      }>('POST', '/api/config', { scope, values, dryRun: flags.dryRun === true });
+      if (flags.json) return printJson(body);
+      const rows = body.targets.map((t) => [
+        t.device,
+        t.status,
+        t.diff.map((c) => `${c.field}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`).join('; ') || '-',
+        t.error ?? (t.restartRequired?.length ? `takes effect after a restart: ${t.restartRequired.join(', ')}` : ''),
+      ]);
+      process.stdout.write(`${formatTable(['device', 'status', 'changes', 'note'], rows)}\n`);
+      if (body.targets.some((t) => t.status === 'failed')) process.exitCode = 1;
+    });
+
   withDir(console_.command('tag <device> [tags...]'))
     .description('set the tags (and groups) of a device, through the running console; no tags clears them')
     .addHelpText('after', '\nExample:\n  edgetune console tag pi-1 north greenhouse-2')
