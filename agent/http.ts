@@ -33,32 +33,18 @@ export interface HttpOptions {
   maxUploadBytes: number;
 }
 
-const STATUS_BY_CODE: Record<string, number> = {
-  SAMPLE_NOT_FOUND: 404,
-  HEAD_NOT_FOUND: 404,
-  LABEL_INVALID: 400,
-  NOT_ENOUGH_LABELS: 409,
-  TRAINING_BUSY: 409,
-  NO_CAMERA: 409,
-  CAMERA_FAILED: 502,
-  CAMERA_EMPTY: 502,
-  CAMERA_TIMEOUT: 504,
-  CAMERA_TOO_LARGE: 502,
-  CAMERA_DROPPED: 503,
-};
-
 export async function startHttpServer(api: AgentApi, options: HttpOptions, log: Logger): Promise<RunningServer> {
   const page = await loadPage('agent');
   return listen(
     (req, res) => handle(api, options, page, req, res),
-    { host: options.host, port: options.port, statusByCode: STATUS_BY_CODE },
+    { host: options.host, port: options.port },
     (fields) => log.error('http request failed', fields),
   );
 }
 
 function labelFrom(value: unknown, field: string): string | null {
   if (value === null) return null;
-  if (typeof value !== 'string') throw new HttpError(400, 'LABEL_INVALID', `field "${field}" must be a string or null`);
+  if (typeof value !== 'string') throw new HttpError('LABEL_INVALID', `field "${field}" must be a string or null`);
   return value;
 }
 
@@ -95,7 +81,7 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
   if (method === 'POST' && path === '/api/samples') {
     requireToken(req, options.token);
     const bytes = await readBody(req, options.maxUploadBytes);
-    if (bytes.length === 0) throw new HttpError(400, 'EMPTY_BODY', 'POST an image as the request body');
+    if (bytes.length === 0) throw new HttpError('EMPTY_BODY', 'POST an image as the request body');
     const result = api.upload(bytes, url.searchParams.get('label'));
     return sendJson(res, result.created ? 201 : 200, result);
   }
@@ -103,7 +89,7 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
     const [, id, sub] = sampleMatch as unknown as [string, string, string | undefined];
     if (method === 'GET' && sub === '/image') {
       const bytes = api.sampleImage(id);
-      if (!bytes) throw new HttpError(404, 'IMAGE_NOT_FOUND', `sample ${id} has no stored image`);
+      if (!bytes) throw new HttpError('IMAGE_NOT_FOUND', `sample ${id} has no stored image`);
       const body = url.searchParams.has('full') ? bytes : await thumbnail(bytes, `sample ${id.slice(0, 12)}`);
       res.writeHead(200, {
         'content-type': url.searchParams.has('full') ? 'application/octet-stream' : 'image/jpeg',
@@ -114,7 +100,7 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
     }
     if (method === 'GET' && sub === undefined) {
       const sample = api.getSample(id);
-      if (!sample) throw new HttpError(404, 'SAMPLE_NOT_FOUND', `no sample ${id}`);
+      if (!sample) throw new HttpError('SAMPLE_NOT_FOUND', `no sample ${id}`);
       return sendJson(res, 200, { sample });
     }
     if (method === 'PUT' && sub === '/label') {
@@ -128,7 +114,7 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
     }
     if (method === 'DELETE' && sub === undefined) {
       requireToken(req, options.token);
-      if (!api.deleteSample(id)) throw new HttpError(404, 'SAMPLE_NOT_FOUND', `no sample ${id}`);
+      if (!api.deleteSample(id)) throw new HttpError('SAMPLE_NOT_FOUND', `no sample ${id}`);
       return sendJson(res, 200, { deleted: id });
     }
   }
@@ -145,8 +131,8 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
   if (method === 'POST' && path === '/api/head/rollback') {
     requireToken(req, options.token);
     const body = await readJson(req);
-    if (!Number.isInteger(body.version)) throw new HttpError(400, 'BAD_REQUEST', 'field "version" must be an integer');
+    if (!Number.isInteger(body.version)) throw new HttpError('BAD_REQUEST', 'field "version" must be an integer');
     return sendJson(res, 200, api.rollback(body.version as number));
   }
-  throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+  throw new HttpError('NOT_FOUND', `no route ${method} ${path}`);
 }

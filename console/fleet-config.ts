@@ -66,7 +66,7 @@ export async function setFleetConfig(host: FleetConfigHost, scope: ConfigScope, 
     .filter((d) => d.status !== 'never-connected')
     .filter((d) => scope.kind === 'fleet' || (scope.kind === 'tag' ? d.tags.includes(scope.tag) : d.id === scope.device));
   if (scope.kind === 'device' && devices.length === 0)
-    throw new ConsoleError('DEVICE_NOT_FOUND', `no device "${scope.device}" has connected`);
+    throw new ConsoleError('CONSOLE_NO_DEVICES', `no device "${scope.device}" has connected`);
   if (!dryRun) host.registry.setConfigLayer(scopeKey(scope), layers.get(scopeKey(scope))!);
   return Promise.all(
     devices.map(async (d): Promise<ConfigTarget> => {

@@ -44,25 +44,6 @@ export interface ConsoleWeb {
 const HISTORY_PER_DEVICE = 200;
 const MAX_HISTORY = 5000;
 
-// Console and device refusals are the caller's to fix (4xx); a device that does not answer is a 504.
-const STATUS_BY_CODE: Record<string, number> = {
-  COMMAND_TIMEOUT: 504,
-  CONSOLE_BUSY: 409,
-  CONSOLE_NO_DEVICES: 409,
-  CONSOLE_NO_SUCH_HEAD: 404,
-  CONSOLE_BAD_SCOPE: 400,
-  DEVICE_NOT_FOUND: 404,
-  CONSOLE_BAD_SAMPLE: 502,
-  CONSOLE_NO_HEADS: 409,
-  CONSOLE_NO_FLEET_HEAD: 409,
-  CONSOLE_NOTHING_TO_ROLL_BACK: 409,
-  SYNC_BAD_CONFIG: 400,
-  SYNC_REPLAY: 409,
-  NOT_ENOUGH_LABELS: 409,
-  TRAINING_BUSY: 409,
-  BUNDLE_UNREADABLE: 400,
-};
-
 const TOKEN_BYTES = 32;
 
 /** Reads the API token, or creates one (mode 0600). A token file others can read is refused. */
@@ -101,7 +82,7 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
   try {
     server = await listen(
       (req, res) => handle(console_, { token, events, logs, page }, req, res),
-      { host, port: options.port, statusByCode: STATUS_BY_CODE },
+      { host, port: options.port },
       (fields) =>
         log.error('console web request failed', { ...fields, url: typeof fields.url === 'string' ? withoutToken(fields.url) : fields.url }),
     );
@@ -134,7 +115,7 @@ function canariesField(body: Record<string, unknown>): string[] | undefined {
   const canaries = body.canaries;
   if (canaries === undefined) return undefined;
   if (!(Array.isArray(canaries) && canaries.every((c) => typeof c === 'string')))
-    throw new HttpError(400, 'BAD_REQUEST', 'field "canaries" must be an array of device ids');
+    throw new HttpError('BAD_REQUEST', 'field "canaries" must be an array of device ids');
   return canaries as string[];
 }
 
@@ -142,7 +123,7 @@ function optionalPositive(body: Record<string, unknown>, field: string): Record<
   const value = body[field];
   if (value === undefined) return {};
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)
-    throw new HttpError(400, 'BAD_REQUEST', `field "${field}" must be a positive integer (milliseconds)`);
+    throw new HttpError('BAD_REQUEST', `field "${field}" must be a positive integer (milliseconds)`);
   return { [field]: value };
 }
 
@@ -188,12 +169,12 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     res.end();
     return;
   }
-  if (!path.startsWith('/api/')) throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+  if (!path.startsWith('/api/')) throw new HttpError('NOT_FOUND', `no route ${method} ${path}`);
   requireToken(req, ctx.token, url);
 
   if (method === 'GET' && path === '/api/devices') {
     const query = parseTableQuery(url.searchParams, (m) => {
-      throw new HttpError(400, 'BAD_REQUEST', m);
+      throw new HttpError('BAD_REQUEST', m);
     });
     const page = tablePage(console_.devices(), query);
     const reply: DevicesJson = {
@@ -215,7 +196,7 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     return sendJson(res, 200, { layers: Object.fromEntries(console_.registry.configLayers()) });
   if (method === 'POST' && path === '/api/config') {
     const body = await readJson(req);
-    if (typeof body.scope !== 'string') throw new HttpError(400, 'BAD_REQUEST', 'field "scope" must be "fleet", "tag:NAME" or "device:ID"');
+    if (typeof body.scope !== 'string') throw new HttpError('BAD_REQUEST', 'field "scope" must be "fleet", "tag:NAME" or "device:ID"');
     const targets = await setFleetConfig(console_, parseScope(body.scope), body.values, body.dryRun === true);
     if (body.dryRun !== true) console_.emit('change', { type: 'config' });
     return sendJson(res, 200, { scope: body.scope, dryRun: body.dryRun === true, targets });
@@ -230,7 +211,7 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   if (method === 'POST' && path === '/api/agent-update') {
     const body = await readJson(req);
     if (typeof body.bundle !== 'string' || !isAbsolute(body.bundle))
-      throw new HttpError(400, 'BAD_REQUEST', 'field "bundle" must be the absolute path of a bundle file on the console machine');
+      throw new HttpError('BAD_REQUEST', 'field "bundle" must be the absolute path of a bundle file on the console machine');
     const canaries = canariesField(body);
     const options = {
       ...(canaries ? { canaries } : {}),
@@ -256,7 +237,6 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     const parsed = kind === 'fleet' ? Number(name) : version === null ? undefined : Number(version);
     if (parsed !== undefined && !(Number.isInteger(parsed) && parsed > 0))
       throw new HttpError(
-        400,
         'BAD_REQUEST',
         kind === 'fleet' ? 'a fleet head version is a positive integer' : 'query parameter "version" must be a positive integer',
       );
@@ -272,8 +252,7 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     const page = (args: Record<string, unknown>) => console_.command(device, 'samples', args);
     if (what === 'samples') {
       const offset = Number(url.searchParams.get('offset') ?? 0);
-      if (!Number.isInteger(offset) || offset < 0)
-        throw new HttpError(400, 'BAD_REQUEST', 'query parameter "offset" must be an integer >= 0');
+      if (!Number.isInteger(offset) || offset < 0) throw new HttpError('BAD_REQUEST', 'query parameter "offset" must be an integer >= 0');
       return sendJson(res, 200, await page({ offset, limit: 200, maxBytes: 1024 * 1024 }));
     }
     const archive = await datasetTarGz(device, page);
@@ -284,7 +263,7 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     const body = await readJson(req);
     const list = body.tags;
     if (!Array.isArray(list) || !list.every((t) => typeof t === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(t)))
-      throw new HttpError(400, 'BAD_REQUEST', 'field "tags" must be an array of tags (1-64 letters, digits, ".", "_", ":" or "-")');
+      throw new HttpError('BAD_REQUEST', 'field "tags" must be an array of tags (1-64 letters, digits, ".", "_", ":" or "-")');
     console_.registry.setTags(tags[1]!, [...new Set(list as string[])].sort());
     console_.emit('change', { type: 'tags', device: tags[1] });
     return sendJson(res, 200, { device: tags[1], tags: console_.registry.allTags().get(tags[1]!) ?? [] });
@@ -301,15 +280,15 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     if (action === 'train') return sendJson(res, 200, await console_.command(device, 'train'));
     return sendJson(res, 200, await console_.command(device, 'config', config));
   }
-  throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+  throw new HttpError('NOT_FOUND', `no route ${method} ${path}`);
 }
 
 function requireOnlineDevice(console_: FleetConsole, device: string): void {
   const row = console_.registry.device(device);
-  if (!row) throw new HttpError(404, 'DEVICE_NOT_FOUND', `no device "${device}" in fleet "${console_.fleet}"`);
+  if (!row) throw new HttpError('DEVICE_NOT_FOUND', `no device "${device}" in fleet "${console_.fleet}"`);
   // A command to an offline device would only time out: say so now.
   if (!row.online)
-    throw new HttpError(409, 'DEVICE_OFFLINE', `device "${device}" is offline; it gets the released fleet head when it reconnects`);
+    throw new HttpError('DEVICE_OFFLINE', `device "${device}" is offline; it gets the released fleet head when it reconnects`);
 }
 
 function historyParam(url: URL): number {
@@ -317,7 +296,7 @@ function historyParam(url: URL): number {
   if (text === null) return HISTORY_PER_DEVICE;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0 || n > MAX_HISTORY)
-    throw new HttpError(400, 'BAD_REQUEST', `query parameter "history" must be an integer from 0 to ${MAX_HISTORY}`);
+    throw new HttpError('BAD_REQUEST', `query parameter "history" must be an integer from 0 to ${MAX_HISTORY}`);
   return n;
 }
 

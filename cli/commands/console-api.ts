@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConsoleError } from '../../core/errors.js';
+import { errorCodeOr } from '../../core/error-catalogue.js';
 import type { RolloutProgress } from '../../console/rollout-progress.js';
 
 export interface ConsoleApi {
@@ -31,7 +32,7 @@ export function consoleApi(dir: string, readJsonFile: (file: string) => Record<s
       const response = await fetch(new URL(path, origin), { headers });
       if (!response.ok) {
         const json = (await response.json().catch(() => ({}))) as { error?: string; code?: string };
-        throw new ConsoleError(json.code ?? 'CONSOLE_REFUSED', json.error ?? `HTTP ${response.status}`);
+        throw new ConsoleError(errorCodeOr(json.code, 'CONSOLE_REFUSED'), json.error ?? `HTTP ${response.status}`);
       }
       return Buffer.from(await response.arrayBuffer());
     },
@@ -42,7 +43,7 @@ export function consoleApi(dir: string, readJsonFile: (file: string) => Record<s
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
       const json = (await response.json()) as T & { error?: string; code?: string };
-      if (!response.ok) throw new ConsoleError(json.code ?? 'CONSOLE_REFUSED', json.error ?? `HTTP ${response.status}`);
+      if (!response.ok) throw new ConsoleError(errorCodeOr(json.code, 'CONSOLE_REFUSED'), json.error ?? `HTTP ${response.status}`);
       return { status: response.status, body: json };
     },
   };
