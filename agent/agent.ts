@@ -11,7 +11,9 @@ import { ConfigError, EdgetuneError, errorMessage } from '../core/errors.js';
 import { type Head, encodeHead } from '../runtime/head/index.js';
 import { resolveModel } from '../runtime/models/resolve.js';
 import { type Sample, SampleError, SampleStore } from '../runtime/samples/store.js';
-import type { AgentConfig } from './config.js';
+import { type AgentConfig, checkDeviceLogin } from './config.js';
+import { readVitals } from '../devices/vitals.js';
+import { LogRing, ringLogger } from './log-ring.js';
 import { type AgentApi, startHttpServer } from './http.js';
 import type { HealthJson, ScoresJson } from './api-types.js';
 import { AgentEvents } from './events.js';
@@ -22,7 +24,7 @@ import { type UploadedFile, clearIncoming } from './upload.js';
 import { sha256Hex } from '../core/hash.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type TrainOutcome, compareOnHoldout, loadCurrentHead, trainFromStore } from './trainer.js';
+import { type TrainOutcome, compareOnHoldout, holdoutReport, loadCurrentHead, trainFromStore } from './trainer.js';
 import { mergeHeads } from '../runtime/head/merge.js';
 import { type AppliedHead, FleetSync } from './fleet-sync.js';
 import { pushedConfig } from './pushed-config.js';
@@ -72,6 +74,7 @@ export class Agent {
   private updater: AgentUpdater | undefined;
   private http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   private readonly startedAt = Date.now();
+  private report: { key: string; value: ReturnType<typeof holdoutReport> } | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(
@@ -81,16 +84,22 @@ export class Agent {
     readonly pipeline: SamplePipeline,
     private readonly log: Logger,
     private readonly retention: { maxSamples?: number | undefined; maxBytes?: number | undefined },
+    readonly logs: LogRing,
   ) {}
 
   static async start(config: AgentConfig, options: AgentOptions = {}): Promise<Agent> {
-    const log = options.log ?? createLogger(config.log.level, { device: config.device.id });
+    checkDeviceLogin(config, 'agent config');
+    // Every line also goes to a ring the console can ask for (the "logs" command).
+    const logs = new LogRing();
+    const log = ringLogger(options.log ?? createLogger(config.log.level, { device: config.device.id }), logs);
     const store = SampleStore.open(config.data.dir, {
       embeddingsOnly: config.data.embeddingsOnly,
       holdoutFraction: config.data.holdoutFraction,
     });
     let backbone: Backbone | undefined;
     try {
+      // What the console pushed wins over the file, and decides the model and sources too.
+      pushedConfig.apply(config, pushedConfig.load(store));
       const model = await resolveModel(config.model.backbone);
       const settings = effectiveSettings(config, options.profile);
       backbone = await Backbone.open(model, {
@@ -105,10 +114,9 @@ export class Agent {
         concurrency: backbone.settings.workers * backbone.settings.batchSize,
         ...pick({ maxPixels: settings.maxImagePixels }),
       });
-      const agent = new Agent(config, store, backbone, pipeline, log, settings.retention);
+      const agent = new Agent(config, store, backbone, pipeline, log, settings.retention, logs);
       owner.agent = agent;
       agent.head = loadCurrentHead(store, { backboneId: backbone.id, dim: backbone.dim });
-      pushedConfig.apply(config, pushedConfig.load(store));
       agent.enforceRetention();
       clearIncoming(agent.incomingDir);
       const requeued = pipeline.requeueMissing();
@@ -374,11 +382,35 @@ export class Agent {
         const pushed = pushedConfig.parse(values);
         pushedConfig.apply(this.config, pushed);
         pushedConfig.save(this.store, pushed);
-        this.log.info('config pushed by the console', pushed);
-        return { applied: pushed };
+        const restartRequired = pushedConfig.needsRestart(pushed);
+        this.log.info('config pushed by the console', { pushed, restartRequired });
+        return { applied: pushed, restartRequired };
       },
       state: () => this.fleetState(),
+      logs: (args: { after: number; limit: number; followMs: number }, send: (batch: { lines: unknown[]; dropped: number }) => void) => {
+        if (args.followMs > 0) this.logs.follow(args.followMs, send);
+        return { ...this.logs.since(args.after, args.limit), followingMs: args.followMs };
+      },
+      samples: (args: { offset: number; limit: number; maxBytes: number }) => this.samplePage(args),
     };
+  }
+
+  /** Labelled samples with their images, oldest first, up to `maxBytes` of images (at least one). */
+  private samplePage(args: { offset: number; limit: number; maxBytes: number }): Record<string, unknown> {
+    const page = this.store.list({ labelled: true, limit: args.limit, offset: args.offset });
+    const samples: { id: string; label: string; image: string }[] = [];
+    let bytes = 0;
+    for (const sample of page) {
+      const image = sample.hasImage ? this.store.readImage(sample.id) : undefined;
+      if (!image || sample.label === null) continue;
+      if (samples.length > 0 && bytes + image.length > args.maxBytes) break;
+      bytes += image.length;
+      samples.push({ id: sample.id, label: sample.label, image: image.toString('base64') });
+    }
+    const consumed = samples.length === 0 ? page.length : page.findIndex((s) => s.id === samples.at(-1)!.id) + 1;
+    // The last page is the one that came short and was taken whole.
+    const last = page.length < args.limit && consumed === page.length;
+    return { samples, next: last ? null : args.offset + consumed, labelled: this.store.counts().labelled };
   }
 
   /** What the console shows for this device. */
@@ -387,6 +419,7 @@ export class Agent {
     const head = this.head;
     return {
       release: agentRelease(),
+      updatable: this.updater !== undefined,
       ...(this.updater ? { update: this.updater.status } : {}),
       engine: this.backbone.engine,
       headKind: head?.kind ?? null,
@@ -396,8 +429,23 @@ export class Agent {
       samples: counts.samples,
       labelled: counts.labelled,
       perClass: counts.perClass,
+      holdout: this.holdoutReport(),
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      vitals: readVitals({ thermalFile: this.config.device.thermalFile, dataDir: this.store.dir }),
+      sources: this.sources.map((s) => s.status()),
+      ...(this.http ? { page: this.http.url } : {}),
       config: pushedConfig.current(this.config),
     };
+  }
+
+  /** The current head on the holdout, per class; computed again only when the head or holdout changes. */
+  private holdoutReport(): ReturnType<typeof holdoutReport> {
+    const head = this.head;
+    if (!head) return null;
+    const key = `${head.meta.version}:${this.store.counts().labelled}`;
+    if (this.report?.key !== key)
+      this.report = { key, value: holdoutReport(this.store, head, { backboneId: this.backbone.id, dim: this.backbone.dim }) };
+    return this.report.value;
   }
 
   /** Captures one frame from the configured camera now; resolves with the stored sample. */
@@ -428,6 +476,7 @@ export class Agent {
       await this.http?.close();
       await this.training?.catch(() => undefined);
       await this.repredicting;
+      this.logs.stop();
       await this.fleet?.stop();
       await this.pipeline.stop();
       await this.backbone.close();

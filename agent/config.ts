@@ -22,10 +22,13 @@ const Id = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, das
 export const AgentConfigSchema = z.strictObject({
   device: z
     .strictObject({
-      /** Device id in the fleet; defaults to the host name. */
+      /** Device id in the fleet; defaults to fleet.username, else the host name. With a fleet it
+       * must be the broker login (the broker lets a device write only under its own id). */
       id: Id.default(() => sanitizeId(hostname())),
       /** Device profile id, or "auto" to detect from /proc and /etc. */
       profile: z.string().default('auto'),
+      /** The kernel's CPU temperature file (millidegrees), reported to the console. */
+      thermalFile: z.string().min(1).default('/sys/class/thermal/thermal_zone0/temp'),
     })
     .prefault({}),
   data: z
@@ -150,6 +153,8 @@ export const AgentConfigSchema = z.strictObject({
       /** Heads kept within this many milliseconds of each other are sent once, the last one. */
       publishDelayMs: z.number().int().min(0).default(1000),
       protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4),
+      /** The state (with vitals) goes out at least this often, so "last seen" is the last message. */
+      heartbeatMs: z.number().int().min(1000).default(60_000),
     })
     .optional(),
   log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
@@ -215,6 +220,27 @@ function parseEnvValue(value: string): unknown {
 }
 
 export function loadAgentConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): AgentConfig {
-  const raw = applyEnvOverrides(readConfigFile(path), env);
-  return parseWith(AgentConfigSchema, raw, path ?? '(defaults and environment)', ConfigError, 'CONFIG_INVALID');
+  const raw = bindDeviceToLogin(applyEnvOverrides(readConfigFile(path), env));
+  const config = parseWith(AgentConfigSchema, raw, path ?? '(defaults and environment)', ConfigError, 'CONFIG_INVALID');
+  checkDeviceLogin(config, path ?? '(defaults and environment)');
+  return config;
+}
+
+/** Without a device.id, a fleet device is its broker login (not the host name, which the broker would
+ * refuse). */
+function bindDeviceToLogin(raw: Record<string, unknown>): Record<string, unknown> {
+  const fleet = raw.fleet as { username?: unknown } | undefined;
+  const device = (raw.device ?? {}) as Record<string, unknown>;
+  if (typeof fleet?.username !== 'string' || device.id !== undefined) return raw;
+  return { ...raw, device: { ...device, id: fleet.username } };
+}
+
+/** A device whose id is not its login is refused by the broker on every message and loops through
+ * reconnects; say so at start instead. */
+export function checkDeviceLogin(config: AgentConfig, where: string): void {
+  if (config.fleet && config.fleet.username !== config.device.id)
+    throw new ConfigError(
+      'CONFIG_DEVICE_LOGIN_MISMATCH',
+      `${where}: device.id "${config.device.id}" is not the broker login fleet.username "${config.fleet.username}": the broker lets a device write only under its own login, so set device.id: ${config.fleet.username} (or run edgetune console add-device ${config.device.id} for a login of that name)`,
+    );
 }

@@ -47,7 +47,22 @@ export interface FleetHooks {
   configure(values: Record<string, unknown>): Record<string, unknown>;
   /** The device's state for the console (head, samples per class, holdout accuracy). */
   state(): Record<string, unknown>;
+  /** Recent log lines after a seq; with `followMs`, new lines go to `send` for that long. */
+  logs(
+    args: { after: number; limit: number; followMs: number },
+    send: (batch: { lines: unknown[]; dropped: number }) => void,
+  ): Record<string, unknown>;
+  /** A page of labelled samples with their images (base64), for a dataset export. */
+  samples(args: { offset: number; limit: number; maxBytes: number }): Record<string, unknown>;
 }
+
+const intArg = (args: Record<string, unknown>, name: string, fallback: number, max: number): number => {
+  const v = args[name];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max)
+    throw new SyncError('SYNC_MALFORMED', `argument "${name}" must be an integer from 0 to ${max}`);
+  return v;
+};
 
 /** The largest fleet head or command a device reads (a 1,000-class 1280-d int8 head is about 1.3 MB). */
 const MAX_HEAD_BYTES = 4 * 1024 * 1024;
@@ -65,6 +80,7 @@ export class FleetSync {
   private headTimer: NodeJS.Timeout | undefined;
   private stateTimer: NodeJS.Timeout | undefined;
   private pendingHead: Head | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: FleetConfig,
@@ -79,6 +95,15 @@ export class FleetSync {
     // console pins the public half from the device's first state message.
     this.deviceKey = loadOrCreateFleetKey(join(store.dir, 'device.key'));
     this.outbox = new Outbox(join(store.dir, 'outbox.db'));
+    // Messages queued under another device id (the id changed) would be refused by the broker for
+    // ever: they go, with a line saying so. The state and the next head are made afresh anyway.
+    const dropped = this.outbox.dropOutside(topics.device(config.id, deviceId, 'state').replace(/state$/, ''));
+    if (dropped.length > 0)
+      log.warn('outbox messages of another device id or fleet dropped', {
+        device: deviceId,
+        dropped: dropped.reduce((n, d) => n + d.count, 0),
+        topics: dropped.map((d) => d.topic).slice(0, 20),
+      });
     this.link = new DeviceLink(this.outbox, {
       url: config.url,
       username: config.username,
@@ -98,6 +123,9 @@ export class FleetSync {
     this.link.subscribe(topics.fleetHead(this.config.id), (topic, payload) => this.onFleetHead(topic, payload));
     this.link.subscribe(this.topic('cmd'), (topic, payload, properties) => void this.onCommand(topic, payload, properties));
     this.link.start();
+    // The state again now and then, with fresh vitals: the console's "last seen" is the last message.
+    this.heartbeat = setInterval(() => this.publishState(), this.config.heartbeatMs);
+    this.heartbeat.unref();
   }
 
   /** Another subscription on the device's link (agent updates), kept across reconnects. */
@@ -151,6 +179,7 @@ export class FleetSync {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
     this.flushHead();
     if (this.stateTimer) this.publishState();
     // A graceful disconnect does not fire the last will: say so ourselves, retained, if the broker is there.
@@ -182,7 +211,7 @@ export class FleetSync {
     this.publishState();
   }
 
-  private topic(channel: 'state' | 'head' | 'cmd' | 'cmd/response'): string {
+  private topic(channel: 'state' | 'head' | 'events' | 'cmd' | 'cmd/response'): string {
     return topics.device(this.config.id, this.deviceId, channel);
   }
 
@@ -299,6 +328,25 @@ export class FleetSync {
       case 'state':
         this.publishState();
         return { ...this.hooks.state(), fleet: this.status() };
+      case 'logs':
+        return this.hooks.logs(
+          {
+            after: intArg(args, 'after', 0, Number.MAX_SAFE_INTEGER),
+            limit: intArg(args, 'limit', 200, 1000),
+            followMs: intArg(args, 'followMs', 0, 120_000),
+          },
+          (batch) =>
+            void this.link.publishNow(
+              this.topic('events'),
+              Buffer.from(JSON.stringify({ protocol: PROTOCOL_VERSION, type: 'log', ...batch })),
+            ),
+        );
+      case 'samples':
+        return this.hooks.samples({
+          offset: intArg(args, 'offset', 0, Number.MAX_SAFE_INTEGER),
+          limit: intArg(args, 'limit', 100, 1000),
+          maxBytes: intArg(args, 'maxBytes', 1024 * 1024, 3 * 1024 * 1024),
+        });
     }
   }
 }

@@ -5,6 +5,7 @@
 import { HeadError } from '../core/errors.js';
 import { type Head, type HeadKind, decodeHead, encodeHead, trainHead } from '../runtime/head/index.js';
 import type { SampleStore } from '../runtime/samples/store.js';
+import { type ClassificationReport, classificationReport } from '../runtime/eval/metrics.js';
 
 export interface TrainOutcome {
   kept: boolean;
@@ -148,4 +149,22 @@ function evaluateOn(head: Head, embeddings: Float32Array, labels: string[], dim:
     if (head.labels[p] === label) correct++;
   });
   return correct / labels.length;
+}
+
+/** Per-class holdout recall and the confusion matrix of a head (classes: the head's, then holdout
+ * classes it does not know, which it can only get wrong). Null without holdout samples. */
+export function holdoutReport(
+  store: SampleStore,
+  head: Head,
+  expect: { backboneId: string; dim: number },
+): Pick<ClassificationReport, 'classes' | 'perClass' | 'confusion' | 'total' | 'accuracy'> | null {
+  const holdout = store.labelledSet(expect.backboneId, 'holdout');
+  if (holdout.labels.length === 0) return null;
+  const classes = [...head.labels, ...[...new Set(holdout.labels)].filter((l) => !head.labels.includes(l)).sort()];
+  const truth = holdout.labels.map((l) => classes.indexOf(l));
+  const predicted = holdout.labels.map(
+    (_, i) => head.predictIndices(holdout.embeddings.subarray(i * expect.dim, (i + 1) * expect.dim))[0]!,
+  );
+  const { perClass, confusion, total, accuracy } = classificationReport(truth, predicted, classes);
+  return { classes, perClass, confusion, total, accuracy };
 }

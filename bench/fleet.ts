@@ -60,6 +60,8 @@ for (let i = 0; i < n; i++) {
       rollbackFleet: () => ({}),
       train: async () => ({}),
       configure: () => ({}),
+      logs: () => ({}),
+      samples: () => ({}),
       state: () => ({ headVersion: store.currentHeadVersion(), samples: 0 }),
     },
     silentLogger,

@@ -9,6 +9,7 @@ import { type AgentUpdate, encodeAgentUpdate } from '../runtime/sync/agent-updat
 import { DEFAULT_CHUNK_BYTES, splitIntoChunks } from '../runtime/sync/chunks.js';
 import { topics } from '../runtime/sync/protocol.js';
 import { readBundleManifest } from '../deploy/bundle/read.js';
+import { RolloutTracker, type StageProgress } from './rollout-progress.js';
 
 /** How the console publishes (an MQTT client's publishAsync, the embedded broker's publish...). */
 export type Publish = (topic: string, payload: Buffer, options: { qos: 1; retain: boolean }) => Promise<unknown>;
@@ -63,11 +64,14 @@ export type DeviceState = { release?: unknown; update?: { version?: unknown; sta
 export interface RolloutOptions extends AgentUpdateOptions {
   /** Devices updated first; the rest only when every canary runs the new release. */
   canaries: string[];
-  /** Every device of the fleet (for the report). */
+  /** The devices that take it (the report names every one); those that cannot are in `unable`. */
   fleetDevices: string[];
+  /** Devices that cannot take it (no release section, another CPU), named before it starts. */
+  unable?: { device: string; reason: string }[];
   state: (device: string) => DeviceState | undefined;
-  /** How long a stage may take (default 10 minutes). */
+  /** How long a stage may take (default 10 minutes); a stage that runs out ends with a summary. */
   stageTimeoutMs?: number;
+  tracker?: RolloutTracker;
 }
 
 export interface RolloutReport {
@@ -76,20 +80,46 @@ export interface RolloutReport {
   devices: { device: string; release: string | null; updated: boolean; status: string | null; error: string | null }[];
   stage: 'canaries' | 'fleet';
   ok: boolean;
+  unable: { device: string; reason: string }[];
+  /** One line per stage: how many were done, in how long, and who was not. */
+  summaries: string[];
 }
 
 /** Canaries first, then the whole fleet; stops after the canaries when any of them failed. */
 export async function rolloutAgentUpdate(options: RolloutOptions): Promise<RolloutReport> {
   const timeout = options.stageTimeoutMs ?? 10 * 60_000;
+  const tracker = options.tracker ?? new RolloutTracker();
+  const unable = options.unable ?? [];
+  const { version } = readBundleManifest(options.bundle);
+  if (!tracker.current) tracker.begin('agent-update', version, unable);
+  const summaries: string[] = [];
+  const finish = (update: AgentUpdate, stage: RolloutReport['stage'], ok: boolean): RolloutReport => {
+    const devices = report(update, options.fleetDevices, options.state);
+    const updated = devices.filter((d) => d.updated).length;
+    tracker.finish(
+      ok,
+      `agent ${update.version}: ${ok ? 'every device updated' : `stopped at the ${stage} stage`} (${updated} of ${devices.length} on it${
+        unable.length > 0 ? `, ${unable.length} cannot take it` : ''
+      })`,
+    );
+    return { update, devices, stage, ok, unable, summaries };
+  };
   let sequence = Date.now();
   let update = await publishAgentUpdate({ ...options, devices: options.canaries }, sequence);
-  const canaries = await waitForStage(update, options.canaries, options.state, timeout);
-  if (!canaries.every((d) => d.updated))
-    return { update, devices: report(update, options.fleetDevices, options.state), stage: 'canaries', ok: false };
+  if (options.canaries.length > 0) {
+    const canaries = await waitForStage(update, 'canaries', options.canaries, options.state, timeout, tracker);
+    summaries.push(canaries.summary!);
+    if (!canaries.devices.every((d) => d.ok)) return finish(update, 'canaries', false);
+  }
   sequence = Math.max(sequence + 1, Date.now());
   update = await publishAgentUpdate({ ...options, devices: null }, sequence);
-  const all = await waitForStage(update, options.fleetDevices, options.state, timeout);
-  return { update, devices: report(update, options.fleetDevices, options.state), stage: 'fleet', ok: all.every((d) => d.updated) };
+  const all = await waitForStage(update, 'fleet', options.fleetDevices, options.state, timeout, tracker);
+  summaries.push(all.summary!);
+  return finish(
+    update,
+    'fleet',
+    all.devices.every((d) => d.ok),
+  );
 }
 
 function report(update: AgentUpdate, devices: string[], state: RolloutOptions['state']): RolloutReport['devices'] {
@@ -107,18 +137,33 @@ function report(update: AgentUpdate, devices: string[], state: RolloutOptions['s
   });
 }
 
+const FAILED = ['rolled-back', 'failed', 'refused'];
+
 /** Until every device runs the new release, or reports it failed (rolled back), or the time is up. */
 async function waitForStage(
   update: AgentUpdate,
+  name: string,
   devices: string[],
   state: RolloutOptions['state'],
   timeoutMs: number,
-): Promise<RolloutReport['devices']> {
+  tracker: RolloutTracker,
+): Promise<StageProgress> {
+  tracker.stage(name, devices, timeoutMs);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const rows = report(update, devices, state);
-    const done = rows.every((r) => r.updated || r.status === 'rolled-back' || r.status === 'failed' || r.status === 'refused');
-    if (done || Date.now() > deadline) return rows;
+    for (const r of rows) {
+      const failed = r.status !== null && FAILED.includes(r.status);
+      tracker.device({
+        device: r.device,
+        status: r.updated ? 'updated' : (r.status ?? 'waiting'),
+        detail: r.error ?? (r.release ? `runs ${r.release}` : null),
+        done: r.updated || failed,
+        ok: r.updated,
+      });
+    }
+    if (rows.every((r) => r.updated || (r.status !== null && FAILED.includes(r.status))) || Date.now() > deadline)
+      return tracker.endStage();
     await new Promise((r) => setTimeout(r, 250));
   }
 }

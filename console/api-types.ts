@@ -8,12 +8,19 @@ export interface AccuracyPointJson {
   fleetVersion: number | null;
 }
 
-/** A device: its registry row and its last retained state, flattened (console/device-view.ts). */
+export type DeviceStatus = 'online' | 'offline' | 'never-connected';
+
+/** A device: its registry row and its last retained state, flattened (console/device-view.ts); or a
+ * login issued that never connected. */
 export interface DeviceJson {
   id: string;
+  status: DeviceStatus;
   online: boolean;
-  lastSeen: number;
-  firstSeen: number;
+  /** The last message received from the device (state, heartbeat, head, event or reply); null: never. */
+  lastSeen: number | null;
+  firstSeen: number | null;
+  /** When its broker login was issued (add-device), null when the console has no login for it. */
+  issuedAt: number | null;
   protocol: number | null;
   backbone: string | null;
   engine: string | null;
@@ -21,10 +28,39 @@ export interface DeviceJson {
   headVersion: number | null;
   fleetVersion: number | null;
   holdoutAccuracy: number | null;
+  /** Holdout recall per class and the confusion matrix of the current head (rows true, columns
+   * predicted, the last column "unknown"). */
+  holdout: {
+    classes: string[];
+    perClass: { label: string; support: number; recall: number; precision: number }[];
+    confusion: number[][];
+  } | null;
   perClass: Record<string, number>;
   samples: number | null;
   headsReceived: number;
   canary: boolean;
+  tags: string[];
+  /** The agent release it runs (null: run from a checkout, no release section). */
+  release: string | null;
+  /** Its last agent update: version and status (downloading, installed, rolled-back, failed, refused). */
+  update: { version: string; status: string; error: string | null } | null;
+  /** Whether it takes agent updates over MQTT (it has a release section with updates on). */
+  updatable: boolean;
+  /** The bundle target it takes (linux-arm64...). */
+  target: string | null;
+  uptimeSeconds: number | null;
+  systemUptimeSeconds: number | null;
+  cpuTempC: number | null;
+  load1: number | null;
+  memoryAvailableBytes: number | null;
+  memoryTotalBytes: number | null;
+  diskFreeBytes: number | null;
+  addresses: string[];
+  /** Sample sources with a failure since their last success. */
+  sourcesFailing: { name: string; error: string | null }[];
+  sources: number;
+  /** The device's own labelling page, as it reported its address. */
+  page: string | null;
   /** The settings the console may push, as the device last reported them. */
   config: Record<string, unknown> | null;
   /** Holdout accuracy over time, oldest first. */
@@ -32,7 +68,13 @@ export interface DeviceJson {
 }
 
 export interface DevicesJson {
+  /** One page of the filtered, sorted table (every row when no limit was asked). */
   devices: DeviceJson[];
+  /** Rows matching the filter. */
+  total: number;
+  offset: number;
+  limit: number | null;
+  counts: { all: number; online: number; offline: number; neverConnected: number; failingSources: number };
 }
 
 export interface FleetHeadJson {
@@ -58,6 +100,42 @@ export interface FleetJson {
   released: number | null;
   heads: FleetHeadJson[];
   problems: ProblemJson[];
+  /** The merge policy's settings, new device heads since the last merge, and the newest verdicts. */
+  policy: { afterHeads?: number; everyMs?: number; newHeads: number; verdicts: VerdictJson[] };
+}
+
+export interface VerdictJson {
+  at: number;
+  trigger: string;
+  verdict: string;
+  version: number | null;
+  details: Record<string, unknown>;
+}
+
+export interface StageJson {
+  name: string;
+  startedAt: number;
+  deadline: number;
+  endedAt: number | null;
+  devices: { device: string; status: string; detail: string | null; done: boolean; ok: boolean }[];
+  summary: string | null;
+}
+
+export interface RolloutJson {
+  id: number;
+  kind: 'agent-update' | 'fleet-head';
+  subject: string;
+  startedAt: number;
+  endedAt: number | null;
+  unable: { device: string; reason: string }[];
+  stages: StageJson[];
+  ok: boolean | null;
+  summary: string | null;
+}
+
+export interface RolloutsJson {
+  current: RolloutJson | null;
+  recent: RolloutJson[];
 }
 
 export interface MergeJson {

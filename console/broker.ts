@@ -24,6 +24,10 @@ export interface BrokerOptions {
    * broker acknowledges it: what the console has stored is never lost to a broker that dies before its
    * PUBACK; the device then sends it again and the console drops the duplicate by message id. */
   onDeviceMessage?: (message: { device: string; topic: string; payload: Buffer }) => void;
+  /** Every refusal as it happens (the console turns them into problem rows). */
+  onRefusal?: (refusal: Refusal) => void;
+  /** A device's session ended (the console notices a device that keeps losing its link). */
+  onDeviceDisconnect?: (device: string) => void;
 }
 
 export interface Refusal {
@@ -45,8 +49,10 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   checkId('fleet', options.fleet);
   const refusals: Refusal[] = [];
   const refuse = (refusal: Omit<Refusal, 'at'>) => {
-    refusals.push({ ...refusal, at: Date.now() });
+    const at = { ...refusal, at: Date.now() };
+    refusals.push(at);
     if (refusals.length > 1000) refusals.shift();
+    options.onRefusal?.(at);
   };
   const isConsole = (client: { id: string } | null) =>
     client !== null && (client as unknown as { user?: string }).user === options.console.username;
@@ -91,6 +97,10 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       refuse({ device, action: 'subscribe', topic: subscription.topic });
       callback(null, null);
     },
+  });
+  broker.on('clientDisconnect', (client) => {
+    const user = (client as unknown as { user?: string }).user;
+    if (user !== undefined && !isConsole(client)) options.onDeviceDisconnect?.(user);
   });
   const server: Server = createServer(broker.handle);
   await new Promise<void>((resolve) => server.listen(options.port ?? 1883, options.host ?? '127.0.0.1', resolve));

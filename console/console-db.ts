@@ -40,5 +40,15 @@ export const CONSOLE_SCHEMA: Schema = {
       );
     `,
     },
+    {
+      description: 'merge verdicts, fleet configuration layers, device tags',
+      up: `
+      CREATE TABLE IF NOT EXISTS verdicts (
+        at INTEGER NOT NULL, trigger TEXT NOT NULL, verdict TEXT NOT NULL, version INTEGER, details TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS config_layers (scope TEXT PRIMARY KEY, config TEXT NOT NULL, updated_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS device_tags (device TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (device, tag));
+    `,
+    },
   ],
 };

@@ -48,6 +48,18 @@ export class DeviceCredentials {
     ).map((r) => `${r.device}:${r.mosquitto}`);
   }
 
+  /** Every device a login was issued for, with when. */
+  issued(): { device: string; issuedAt: number }[] {
+    return this.db.prepare('SELECT device, created_at AS issuedAt FROM credentials ORDER BY device').all() as {
+      device: string;
+      issuedAt: number;
+    }[];
+  }
+
+  has(device: string): boolean {
+    return this.db.prepare('SELECT 1 FROM credentials WHERE device = ?').get(device) !== undefined;
+  }
+
   revoke(device: string): boolean {
     return this.db.prepare('DELETE FROM credentials WHERE device = ?').run(device).changes > 0;
   }

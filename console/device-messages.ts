@@ -27,13 +27,34 @@ const StateSchema = z.looseObject({
   fleetVersion: z.number().int().nullable().optional(),
 });
 
-const EventSchema = z.looseObject({ protocol: z.number().int(), holdoutAccuracy: z.number().min(0).max(1).optional() });
+const EventSchema = z.looseObject({
+  protocol: z.number().int(),
+  holdoutAccuracy: z.number().min(0).max(1).optional(),
+  type: z.string().max(32).optional(),
+  lines: z
+    .array(z.looseObject({ seq: z.number().int(), time: z.string(), level: z.string(), msg: z.string(), fields: z.string() }))
+    .max(1000)
+    .optional(),
+  dropped: z.number().int().min(0).optional(),
+});
+/** A reply may carry a page of photos (a dataset export asks for about 1 MB of images at a time). */
+const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 export interface DeviceMessageEvents {
   problem(problem: { device: string | null; topic: string; code: string; message: string }): void;
   changed(what: { device: string; channel: string }): void;
   response(response: CommandResponse): void;
   headStored(info: { device: string; id: string; version: number; duplicate: boolean }): void;
+  /** New log lines a followed device sent (the "logs" command with followMs). */
+  logLines(batch: { device: string; lines: LogLineJson[]; dropped: number }): void;
+}
+
+export interface LogLineJson {
+  seq: number;
+  time: string;
+  level: string;
+  msg: string;
+  fields: string;
 }
 
 export class DeviceMessages {
@@ -42,6 +63,11 @@ export class DeviceMessages {
     private readonly registry: Registry,
     private readonly events: DeviceMessageEvents,
   ) {}
+
+  /** A problem seen outside a device message (the broker's refusals). */
+  report(problem: { device: string | null; topic: string; code: string; message: string }): void {
+    this.events.problem(problem);
+  }
 
   handle(topic: string, payload: Buffer): void {
     let device: string | null = null;
@@ -77,7 +103,7 @@ export class DeviceMessages {
     checkProtocol(state.protocol, device, topic);
     if (!state.online) {
       // The last will says only "offline": keep what the device said before.
-      this.registry.recordState(device, { ...known?.state, online: false }, state.protocol, known?.publicKey ?? null);
+      this.registry.recordState(device, { ...known?.state, online: false }, state.protocol, known?.publicKey ?? null, known?.lastSeen);
       this.events.changed({ device, channel: 'state' });
       return;
     }
@@ -138,6 +164,11 @@ export class DeviceMessages {
     const event = parseJsonMessage(EventSchema, payload, topic, MAX_JSON_BYTES);
     checkProtocol(event.protocol, device, topic);
     const known = this.registry.device(device);
+    if (event.type === 'log') {
+      this.registry.touch(device);
+      this.events.logLines({ device, lines: event.lines ?? [], dropped: event.dropped ?? 0 });
+      return;
+    }
     if (typeof event.holdoutAccuracy === 'number') {
       this.registry.recordAccuracy(
         device,
@@ -151,10 +182,11 @@ export class DeviceMessages {
   }
 
   private onResponse(device: string, topic: string, payload: Buffer): void {
-    const response = parseJsonMessage(ResponseSchema, payload, topic, MAX_JSON_BYTES);
+    const response = parseJsonMessage(ResponseSchema, payload, topic, MAX_RESPONSE_BYTES);
     checkProtocol(response.protocol, device, topic);
     if (response.device !== device)
       throw new SyncError('SYNC_MALFORMED', `${topic}: a reply of "${response.device.slice(0, 64)}" on the topic of "${device}"`);
+    this.registry.touch(device);
     this.events.response(response);
   }
 }

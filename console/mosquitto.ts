@@ -61,6 +61,9 @@ export function writeMosquittoConfig(
       `password_file ${files.passwords}`,
       `acl_file ${files.acl}`,
       'persistence false',
+      // mosquitto drops what it queues for a client beyond 1,000 messages by default: the console,
+      // busy storing 2,000 reconnecting devices' states, would lose some of them for good.
+      'max_queued_messages 100000',
       'log_dest stderr',
       'log_type error',
       'log_type warning',

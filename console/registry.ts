@@ -49,6 +49,16 @@ export interface Problem {
   message: string;
 }
 
+export interface Verdict {
+  at: number;
+  /** "manual", or what set the policy off ("3 new device heads ...", "schedule"). */
+  trigger: string;
+  /** released, rolled-back, skipped, failed, ... */
+  verdict: string;
+  version: number | null;
+  details: Record<string, unknown>;
+}
+
 export interface AccuracyPoint {
   device: string;
   at: number;
@@ -78,6 +88,21 @@ export class Registry {
         .prepare(`SELECT h.* FROM device_heads h JOIN (SELECT device, MAX(version) AS version FROM device_heads GROUP BY device) m
         ON h.device = m.device AND h.version = m.version ORDER BY h.device, h.received_at DESC`),
       headCount: this.db.prepare('SELECT COUNT(*) AS n FROM device_heads WHERE (@device IS NULL OR device = @device)'),
+      deviceHead: this.db.prepare(
+        'SELECT * FROM device_heads WHERE device = @device AND (@version IS NULL OR version = @version) ORDER BY version DESC, received_at DESC LIMIT 1',
+      ),
+      configLayers: this.db.prepare('SELECT scope, config FROM config_layers ORDER BY scope'),
+      setConfigLayer: this.db.prepare(
+        'INSERT INTO config_layers (scope, config, updated_at) VALUES (?, ?, ?) ON CONFLICT (scope) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at',
+      ),
+      headsSince: this.db.prepare('SELECT COUNT(*) AS n FROM device_heads WHERE received_at > ?'),
+      insertVerdict: this.db.prepare('INSERT INTO verdicts (at, trigger, verdict, version, details) VALUES (?, ?, ?, ?, ?)'),
+      verdicts: this.db.prepare('SELECT * FROM verdicts ORDER BY at DESC, rowid DESC LIMIT ?'),
+      headCounts: this.db.prepare('SELECT device, COUNT(*) AS n FROM device_heads GROUP BY device'),
+      allTags: this.db.prepare('SELECT device, tag FROM device_tags ORDER BY device, tag'),
+      tagged: this.db.prepare('SELECT device FROM device_tags WHERE tag = ? ORDER BY device'),
+      clearTags: this.db.prepare('DELETE FROM device_tags WHERE device = ?'),
+      addTag: this.db.prepare('INSERT OR IGNORE INTO device_tags (device, tag) VALUES (?, ?)'),
       headIds: this.db.prepare('SELECT id FROM device_heads ORDER BY received_at, id'),
       insertFleet: this.db.prepare(
         `INSERT INTO fleet_heads (version, status, merged, held_back, note, created_at, message) VALUES (@version, @status, @merged, @heldBack, @note, @createdAt, @message)`,
@@ -146,6 +171,66 @@ export class Registry {
 
   deviceHeadCount(device?: string): number {
     return (this.statements.headCount.get({ device: device ?? null }) as { n: number }).n;
+  }
+
+  /** The fleet's config layers: "fleet", "tag:NAME", "device:ID" -> settings. */
+  configLayers(): Map<string, Record<string, unknown>> {
+    return new Map(
+      (this.statements.configLayers.all() as { scope: string; config: string }[]).map((r) => [
+        r.scope,
+        JSON.parse(r.config) as Record<string, unknown>,
+      ]),
+    );
+  }
+
+  setConfigLayer(scope: string, config: Record<string, unknown>): void {
+    this.statements.setConfigLayer.run(scope, JSON.stringify(config), Date.now());
+  }
+
+  deviceHeadsSince(at: number): number {
+    return (this.statements.headsSince.get(at) as { n: number }).n;
+  }
+
+  /** What a merge (manual, or by the merge policy) came to, with its numbers. */
+  addVerdict(v: Omit<Verdict, 'at'>): void {
+    this.statements.insertVerdict.run(Date.now(), v.trigger, v.verdict, v.version, JSON.stringify(v.details));
+  }
+
+  verdicts(limit = 50): Verdict[] {
+    return (this.statements.verdicts.all(limit) as (Omit<Verdict, 'details'> & { details: string })[]).map((r) => ({
+      ...r,
+      details: JSON.parse(r.details) as Record<string, unknown>,
+    }));
+  }
+
+  /** A device's newest head, or its head `version`. */
+  deviceHead(device: string, version?: number): DeviceHeadRow | undefined {
+    const row = this.statements.deviceHead.get({ device, version: version ?? null }) as RawHead | undefined;
+    return row && toHead(row);
+  }
+
+  /** Heads received per device, in one query (a 2,000-device table must not ask 2,000 times). */
+  deviceHeadCounts(): Map<string, number> {
+    return new Map((this.statements.headCounts.all() as { device: string; n: number }[]).map((r) => [r.device, r.n]));
+  }
+
+  /** Tags (and groups, which are tags) per device. */
+  allTags(): Map<string, string[]> {
+    const tags = new Map<string, string[]>();
+    for (const { device, tag } of this.statements.allTags.all() as { device: string; tag: string }[])
+      tags.set(device, [...(tags.get(device) ?? []), tag]);
+    return tags;
+  }
+
+  tagged(tag: string): string[] {
+    return (this.statements.tagged.all(tag) as { device: string }[]).map((r) => r.device);
+  }
+
+  setTags(device: string, tags: string[]): void {
+    this.db.transaction(() => {
+      this.statements.clearTags.run(device);
+      for (const tag of tags) this.statements.addTag.run(device, tag);
+    })();
   }
 
   deviceHeadIds(): string[] {

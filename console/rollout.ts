@@ -18,10 +18,12 @@ import type { MergeOptions } from '../runtime/head/merge.js';
 import type { DeviceView } from './device-view.js';
 import type { FleetHeadRow, Registry } from './registry.js';
 import { ConsoleError } from '../core/errors.js';
+import type { RolloutTracker } from './rollout-progress.js';
+import { until } from '../core/wait.js';
 
 /** What a rollout needs of the console (FleetConsole is one): its registry, devices, commands and broker. */
 export interface RolloutHost {
-  readonly options: { merge?: MergeOptions; rollbackTolerance?: number };
+  readonly options: { merge?: MergeOptions; rollbackTolerance?: number; commandTimeoutMs?: number; fleetStageTimeoutMs?: number };
   readonly registry: Registry;
   readonly keys: FleetKeys;
   readonly log: Logger;
@@ -31,6 +33,8 @@ export interface RolloutHost {
   command(device: string, cmd: CommandName, args?: Record<string, unknown>, timeoutMs?: number): Promise<Record<string, unknown>>;
   publish(topic: string, payload: Buffer, options?: { retain?: boolean }): Promise<void>;
   emit(event: 'change', change: { type: string; device?: string }): boolean;
+  readonly progress: RolloutTracker;
+  refuseWhileRunning(): void;
 }
 
 export interface CanaryReport {
@@ -80,6 +84,8 @@ export interface RolloutResult {
   canaries: CanaryReport[];
   labels: string[];
   reason?: string;
+  /** One line per stage (canaries, fleet): who applied it, in how long, who did not. */
+  summaries?: string[];
 }
 
 export class Rollouts {
@@ -119,11 +125,39 @@ export class Rollouts {
       });
       const base = { version, merged: merge.merged, heldBack: merge.heldBack, skipped, labels: head.labels };
       log.info('fleet head merged', { version, merged: merge.merged, heldBack: merge.heldBack, canaries });
+      const { progress } = this.console_;
+      const devices = this.console_.devices();
+      const unable = devices
+        .filter((d) => d.online && (d.backbone !== head.meta.backboneId || d.config?.fleet))
+        .flatMap((d) => {
+          const apply = (d.config?.fleet as { apply?: string } | undefined)?.apply;
+          if (d.backbone !== head.meta.backboneId)
+            return [{ device: d.id, reason: `runs ${d.backbone ?? 'no backbone'}; the head is for ${head.meta.backboneId}` }];
+          if (apply === 'off') return [{ device: d.id, reason: 'fleet.apply is off: it only reports fleet heads' }];
+          return [];
+        });
+      progress.begin('fleet-head', `v${version}`, unable);
+      const takers = devices.filter((d) => d.online && !unable.some((u) => u.device === d.id)).map((d) => d.id);
       if (canaries.length === 0) {
         await this.release(version, message);
-        return { ...base, status: 'released', canaries: [] };
+        const fleetStage = await this.watchFleet(version, takers);
+        progress.finish(true, `fleet head v${version} released to ${takers.length} online devices`);
+        return { ...base, status: 'released', canaries: [], summaries: [fleetStage] };
       }
+      progress.stage('canaries', canaries, this.console_.options.commandTimeoutMs ?? 30_000);
       const reports = await this.tryOnCanaries(canaries, message);
+      const tolerance0 = this.console_.options.rollbackTolerance ?? 0.02;
+      for (const r of reports)
+        progress.device({
+          device: r.device,
+          status: canaryGotWorse(r, tolerance0) ? (r.error ? 'failed' : 'worse') : 'applied',
+          detail:
+            r.error ??
+            `holdout ${fmt(r.before)} -> ${fmt(r.after)} on ${r.holdout}${r.lost === undefined ? '' : `, lost ${r.lost}, gained ${r.gained}`}`,
+          done: true,
+          ok: !canaryGotWorse(r, tolerance0),
+        });
+      const canaryStage = progress.endStage().summary!;
       const tolerance = this.console_.options.rollbackTolerance ?? 0.02;
       const worse = reports.filter((r) => canaryGotWorse(r, tolerance));
       if (worse.length > 0) {
@@ -136,11 +170,40 @@ export class Rollouts {
         registry.setFleetStatus(version, 'rolled-back', `canaries got worse: ${reason}`);
         log.warn('fleet head rolled back on its canaries', { version, reason });
         this.console_.emit('change', { type: 'fleet' });
-        return { ...base, status: 'rolled-back', canaries: reports, reason };
+        progress.finish(false, `fleet head v${version} rolled back on its canaries: ${reason}`);
+        return { ...base, status: 'rolled-back', canaries: reports, reason, summaries: [canaryStage] };
       }
       await this.release(version, message);
-      return { ...base, status: 'released', canaries: reports };
+      const fleetStage = await this.watchFleet(version, takers);
+      progress.finish(true, `fleet head v${version} released after ${canaries.length} canaries`);
+      return { ...base, status: 'released', canaries: reports, summaries: [canaryStage, fleetStage] };
     });
+  }
+
+  /** The release stage: every online device that takes fleet heads applies it (its state says so), or
+   * the stage times out and says who did not. */
+  private async watchFleet(version: number, devices: string[]): Promise<string> {
+    const { progress, registry } = this.console_;
+    const timeoutMs = this.console_.options.fleetStageTimeoutMs ?? 60_000;
+    progress.stage('fleet', devices, timeoutMs);
+    const check = () => {
+      let done = 0;
+      for (const device of devices) {
+        const applied = registry.device(device)?.state.fleetVersion;
+        const ok = typeof applied === 'number' && applied >= version;
+        if (ok) done++;
+        progress.device({
+          device,
+          status: ok ? 'applied' : 'waiting',
+          detail: typeof applied === 'number' ? `on v${applied}` : null,
+          done: ok,
+          ok,
+        });
+      }
+      return done === devices.length;
+    };
+    await until('the fleet applying the head', check, timeoutMs, 200).catch(() => check());
+    return progress.endStage().summary!;
   }
 
   /** Publishes the previously released fleet head again, under a new version. */
@@ -262,9 +325,13 @@ export class Rollouts {
 
   private async exclusive<T>(work: () => Promise<T>): Promise<T> {
     if (this.busy) throw new ConsoleError('CONSOLE_BUSY', 'a rollout is already running');
+    this.console_.refuseWhileRunning();
     this.busy = true;
     try {
       return await work();
+    } catch (err) {
+      if (this.console_.progress.current?.kind === 'fleet-head') this.console_.progress.finish(false, (err as Error).message);
+      throw err;
     } finally {
       this.busy = false;
     }
@@ -275,3 +342,5 @@ function backboneOf(row: FleetHeadRow): { backboneId: string; dim: number } {
   const { backboneId, dim } = peekHeadMessageHeader(row.message, `fleet head v${row.version}`);
   return { backboneId, dim };
 }
+
+const fmt = (x: number | null) => (x === null ? '-' : x.toFixed(3));

@@ -16,10 +16,14 @@ import { PROTOCOL_VERSION, checkId, topics } from '../runtime/sync/protocol.js';
 import { type FleetKeys, loadOrCreateFleetKey, publicKeyPem } from '../runtime/sync/signing.js';
 import { DeviceCredentials } from './credentials.js';
 import { DeviceMessages } from './device-messages.js';
+import { DeviceTrouble } from './device-trouble.js';
 import { type DeviceView, deviceViews } from './device-view.js';
 import { Registry } from './registry.js';
 import { type RolloutReport, rolloutAgentUpdate } from './agent-update-rollout.js';
+import { readBundleManifest } from '../deploy/bundle/read.js';
+import { type RolloutProgress, RolloutTracker } from './rollout-progress.js';
 import { type RolloutResult, Rollouts } from './rollout.js';
+import { MergePolicy, type MergePolicyOptions, verdictOf } from './merge-policy.js';
 import {
   EmbeddedTransport,
   type EmbeddedBrokerOptions,
@@ -44,14 +48,30 @@ export interface ConsoleOptions {
   /** Roll back when a canary's holdout accuracy drops by more than this (default 0.02). */
   rollbackTolerance?: number;
   commandTimeoutMs?: number;
+  /** How long a fleet head's release stage waits for the online devices to apply it (default 60 s). */
+  fleetStageTimeoutMs?: number;
   merge?: MergeOptions;
+  /** The unattended loop: merge after so many new device heads, or every so often. */
+  mergePolicy?: MergePolicyOptions;
   log?: Logger;
+}
+
+/** The fleet signing key of a console folder, created on first use (add-device may come before the
+ * first start), with its public half written next to it for devices. */
+export function openFleetKey(dir: string): FleetKeys & { created: boolean } {
+  mkdirSync(dir, { recursive: true });
+  const keys = loadOrCreateFleetKey(join(dir, 'fleet.key'));
+  writeFileSync(join(dir, 'fleet.pub'), publicKeyPem(keys.publicKey));
+  return keys;
 }
 
 export class FleetConsole extends EventEmitter {
   private readonly pending = new Map<string, { device: string; resolve: (r: CommandResponse) => void; timer: NodeJS.Timeout }>();
   readonly messages: DeviceMessages;
   readonly rollouts: Rollouts;
+  readonly policy: MergePolicy;
+  /** The rollout running now (agent update or fleet head) and the last ones, per stage and device. */
+  readonly progress = new RolloutTracker(() => this.emit('change', { type: 'rollout' }));
   private transport!: Transport;
   readonly publicKeyFile: string;
 
@@ -72,12 +92,14 @@ export class FleetConsole extends EventEmitter {
       },
       changed: (c) => this.emit('change', { type: c.channel, device: c.device }),
       response: (r) => this.onResponse(r),
+      logLines: (batch) => this.emit('log', batch),
       headStored: (h) => {
         this.log.info(h.duplicate ? 'device head already stored (duplicate dropped)' : 'device head stored', h);
         this.emit('head', h);
       },
     });
     this.rollouts = new Rollouts(this);
+    this.policy = new MergePolicy(this, options.mergePolicy ?? {});
   }
 
   static async start(options: ConsoleOptions): Promise<FleetConsole> {
@@ -86,17 +108,24 @@ export class FleetConsole extends EventEmitter {
     const log = options.log ?? silentLogger;
     const registry = new Registry(join(options.dir, 'registry.db'));
     const credentials = new DeviceCredentials(join(options.dir, 'registry.db'));
-    const keys = loadOrCreateFleetKey(join(options.dir, 'fleet.key'));
+    const keys = openFleetKey(options.dir);
     if (keys.created) log.info('fleet signing key created', { file: join(options.dir, 'fleet.key') });
     const console_ = new FleetConsole(options, registry, credentials, keys, log);
-    writeFileSync(console_.publicKeyFile, publicKeyPem(keys.publicKey));
+    const trouble = new DeviceTrouble({
+      fleet: options.fleet,
+      issued: (device) => credentials.has(device),
+      report: (p) => console_.messages.report(p),
+    });
     const deliver = ({ topic, payload }: { topic: string; payload: Buffer }) => console_.messages.handle(topic, payload);
     try {
       console_.transport = options.externalBroker
         ? await ExternalTransport.open(options.fleet, options.externalBroker, deliver, (msg, error) =>
             log[error ? 'warn' : 'info'](msg, { error }),
           )
-        : await EmbeddedTransport.open(options.fleet, credentials, options.broker ?? {}, deliver);
+        : await EmbeddedTransport.open(options.fleet, credentials, options.broker ?? {}, deliver, {
+            onRefusal: (r) => trouble.refused(r),
+            onDeviceDisconnect: (d) => trouble.disconnected(d),
+          });
     } catch (err) {
       registry.close();
       credentials.close();
@@ -109,6 +138,7 @@ export class FleetConsole extends EventEmitter {
           .republish()
           .catch((err: unknown) => log.warn('could not publish the fleet head', { error: errorMessage(err) })),
     );
+    console_.policy.start();
     log.info('console started', { fleet: options.fleet, broker: console_.brokerUrl, transport: console_.transport.kind });
     return console_;
   }
@@ -141,7 +171,7 @@ export class FleetConsole extends EventEmitter {
   }
 
   devices(): DeviceView[] {
-    return deviceViews(this.registry, this.canaries);
+    return deviceViews(this.registry, this.canaries, this.credentials.issued());
   }
 
   /** Sends a command to one device and waits for its reply (rejects on timeout or a refusal). */
@@ -178,30 +208,96 @@ export class FleetConsole extends EventEmitter {
     return this.transport.publish(topic, payload, options);
   }
 
-  mergeAndRollout(options: { canaries?: string[] } = {}): Promise<RolloutResult> {
-    return this.rollouts.mergeAndRollout(options);
+  /** Merges and rolls out; the verdict (released, rolled back, failed) is recorded with its numbers. */
+  async mergeAndRollout(options: { canaries?: string[]; trigger?: string } = {}): Promise<RolloutResult> {
+    const trigger = options.trigger ?? 'manual';
+    try {
+      const result = await this.rollouts.mergeAndRollout(options);
+      const { verdict, details } = verdictOf(result);
+      this.registry.addVerdict({ trigger, verdict, version: result.version, details });
+      this.emit('change', { type: 'policy' });
+      return result;
+    } catch (err) {
+      const code = err instanceof ConsoleError ? err.code : 'ERROR';
+      this.registry.addVerdict({
+        trigger,
+        verdict: code === 'CONSOLE_NO_HEADS' ? 'skipped' : code === 'CONSOLE_BUSY' ? 'deferred' : 'failed',
+        version: null,
+        details: { code, reason: errorMessage(err) },
+      });
+      this.emit('change', { type: 'policy' });
+      throw err;
+    }
   }
 
   /** Pushes an agent bundle to the fleet over MQTT: the online canaries first, then every device once
-   * they all run the new release (console/agent-update-rollout.ts; docs/deploy.md). */
-  async pushAgentUpdate(bundle: string, options: { canaries?: string[]; stageTimeoutMs?: number } = {}): Promise<RolloutReport> {
-    const devices = this.devices();
-    const online = new Set(devices.filter((d) => d.online).map((d) => d.id));
-    const canaries = (options.canaries ?? this.canaries).filter((d) => online.has(d));
-    this.log.info('agent update starting', { bundle, canaries });
-    const report = await rolloutAgentUpdate({
-      fleet: this.fleet,
-      bundle,
-      key: this.keys.privateKey,
-      publish: (topic, payload, { retain }) => this.publish(topic, payload, { retain }),
-      canaries,
-      fleetDevices: devices.map((d) => d.id),
-      state: (device) => this.registry.device(device)?.state,
-      ...(options.stageTimeoutMs === undefined ? {} : { stageTimeoutMs: options.stageTimeoutMs }),
-    });
-    this.log[report.ok ? 'info' : 'warn']('agent update finished', { version: report.update.version, stage: report.stage, ok: report.ok });
-    this.emit('change', { type: 'fleet' });
-    return report;
+   * they all run the new release (console/agent-update-rollout.ts; docs/deploy.md). Devices that cannot
+   * take it are named first and not waited for; a second request while a rollout runs is refused at once
+   * (CONSOLE_BUSY). `started` is called once the rollout has begun (the web API answers then). */
+  async pushAgentUpdate(
+    bundle: string,
+    options: { canaries?: string[]; tag?: string; stageTimeoutMs?: number; started?: (progress: RolloutProgress) => void } = {},
+  ): Promise<RolloutReport> {
+    this.refuseWhileRunning();
+    const manifest = readBundleManifest(bundle);
+    const scope = options.tag === undefined ? undefined : new Set(this.registry.tagged(options.tag));
+    if (scope && scope.size === 0) throw new ConsoleError('CONSOLE_NO_DEVICES', `no device has the tag "${options.tag}"`);
+    const devices = this.devices().filter((d) => d.status !== 'never-connected' && (!scope || scope.has(d.id)));
+    const unable: { device: string; reason: string }[] = [];
+    const able: string[] = [];
+    for (const d of devices) {
+      const reason = !d.online
+        ? 'offline: it takes the update from the retained manifest when it reconnects'
+        : !d.updatable
+          ? 'no release section (or release.updates is false): it runs from a checkout or an old install; update it with edgetune deploy flash'
+          : d.target !== null && d.target !== manifest.target
+            ? `a ${d.target} device; the bundle is ${manifest.target}`
+            : null;
+      if (reason) unable.push({ device: d.id, reason });
+      else able.push(d.id);
+    }
+    const canaries = (options.canaries ?? this.canaries).filter((d) => able.includes(d));
+    this.progress.begin('agent-update', manifest.version, unable);
+    this.log.info('agent update starting', { bundle, canaries, devices: able, unable });
+    options.started?.(this.progress.current!);
+    try {
+      const report = await rolloutAgentUpdate({
+        fleet: this.fleet,
+        bundle,
+        key: this.keys.privateKey,
+        publish: (topic, payload, { retain }) => this.publish(topic, payload, { retain }),
+        canaries,
+        fleetDevices: able,
+        unable,
+        state: (device) => this.registry.device(device)?.state,
+        tracker: this.progress,
+        ...(options.stageTimeoutMs === undefined ? {} : { stageTimeoutMs: options.stageTimeoutMs }),
+      });
+      this.log[report.ok ? 'info' : 'warn']('agent update finished', {
+        version: report.update.version,
+        stage: report.stage,
+        ok: report.ok,
+        summaries: report.summaries,
+      });
+      this.emit('change', { type: 'fleet' });
+      return report;
+    } catch (err) {
+      if (this.progress.current) this.progress.finish(false, `agent ${manifest.version}: ${errorMessage(err)}`);
+      throw err;
+    }
+  }
+
+  /** One rollout at a time: a second request is answered now, naming the one running. */
+  refuseWhileRunning(): void {
+    const running = this.progress.current;
+    if (!running) return;
+    const stage = running.stages.at(-1);
+    throw new ConsoleError(
+      'CONSOLE_BUSY',
+      `${running.kind === 'agent-update' ? 'agent update' : 'fleet head'} ${running.subject} is rolling out${
+        stage ? ` (${stage.name} stage, ${stage.devices.filter((d) => d.done).length} of ${stage.devices.length} done)` : ''
+      } since ${new Date(running.startedAt).toISOString()}: wait for it to finish`,
+    );
   }
 
   /** Restarts the embedded broker (tests and operators: devices reconnect with backoff). */
@@ -212,6 +308,7 @@ export class FleetConsole extends EventEmitter {
   }
 
   async stop(): Promise<void> {
+    this.policy.stop();
     for (const { timer } of this.pending.values()) clearTimeout(timer);
     this.pending.clear();
     await this.transport.close();

@@ -5,7 +5,7 @@
 
 import mqtt, { type MqttClient } from 'mqtt';
 import { errorMessage } from '../core/errors.js';
-import { type RunningBroker, startBroker } from './broker.js';
+import { type BrokerOptions, type RunningBroker, startBroker } from './broker.js';
 import type { DeviceCredentials } from './credentials.js';
 
 export interface PublishOptions {
@@ -46,6 +46,7 @@ export class EmbeddedTransport implements Transport {
     credentials: DeviceCredentials,
     options: EmbeddedBrokerOptions,
     deliver: DeviceMessageHandler,
+    watch: Pick<BrokerOptions, 'onRefusal' | 'onDeviceDisconnect'> = {},
   ): Promise<EmbeddedTransport> {
     // The console's own login on its own broker: nothing outside this process needs it.
     const consoleLogin = { username: `console-${fleet}`, password: crypto.randomUUID() };
@@ -58,6 +59,7 @@ export class EmbeddedTransport implements Transport {
         credentials,
         console: consoleLogin,
         onDeviceMessage: deliver,
+        ...watch,
       });
       port = Number(new URL(broker.url).port);
       return broker;

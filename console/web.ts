@@ -12,8 +12,12 @@ import { pushedConfig } from '../agent/pushed-config.js';
 import { HttpError, listen, readJson, requireToken, sendJson } from '../core/json-api.js';
 import { ConsoleError, type FleetConsole } from './service.js';
 import { type BuiltPage, loadPage, sendPage } from '../core/web-page.js';
-import { EventStream } from '../core/event-stream.js';
-import type { DeviceJson, FleetJson } from './api-types.js';
+import type { DeviceJson, DevicesJson, FleetJson } from './api-types.js';
+import { parseTableQuery, tablePage } from './device-table.js';
+import { datasetTarGz, deviceHeadFile, fleetHeadFile } from './exports.js';
+import { LogFollows } from './log-follow.js';
+import { parseScope, setFleetConfig } from './fleet-config.js';
+import type { DeviceView } from './device-view.js';
 
 export interface ConsoleWebOptions {
   /** Bind address (default 127.0.0.1: put a TLS proxy in front to serve a network). */
@@ -72,17 +76,19 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
   const { token, created } = loadOrCreateApiToken(options.tokenFile);
   const page = await loadPage('console');
   if (created) log.info('console API token created', { file: options.tokenFile });
-  const events = new ConsoleEvents(console_, (options.heartbeatSeconds ?? 15) * 1000);
+  const events = new EventStream(console_, (options.heartbeatSeconds ?? 15) * 1000);
+  const logs = new LogFollows(console_);
   let server;
   try {
     server = await listen(
-      (req, res) => handle(console_, { token, events, page }, req, res),
+      (req, res) => handle(console_, { token, events, logs, page }, req, res),
       { host, port: options.port },
       (fields) =>
         log.error('console web request failed', { ...fields, url: typeof fields.url === 'string' ? withoutToken(fields.url) : fields.url }),
     );
   } catch (err) {
     events.close();
+    logs.close();
     throw err;
   }
   const url = `${server.url}/?token=${token}`;
@@ -98,6 +104,7 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
     token,
     close: async () => {
       events.close();
+      logs.close();
       await server.close();
     },
   };
@@ -112,6 +119,14 @@ function canariesField(body: Record<string, unknown>): string[] | undefined {
   return canaries as string[];
 }
 
+function optionalPositive(body: Record<string, unknown>, field: string): Record<string, number> {
+  const value = body[field];
+  if (value === undefined) return {};
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)
+    throw new HttpError('BAD_REQUEST', `field "${field}" must be a positive integer (milliseconds)`);
+  return { [field]: value };
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
@@ -123,8 +138,22 @@ function withoutToken(url: string): string {
 
 interface Context {
   token: string;
-  events: ConsoleEvents;
+  events: EventStream;
+  logs: LogFollows;
   page: BuiltPage;
+}
+
+const DEVICE_GET = /^\/api\/devices\/([A-Za-z0-9._-]{1,64})\/(logs|dataset\.tar\.gz|samples)$/;
+const HEAD_FILE = /^\/api\/heads\/(device|fleet)\/([A-Za-z0-9._-]{1,64})$/;
+
+function sendFile(res: ServerResponse, file: { name: string; bytes: Buffer }, type: string): void {
+  res.writeHead(200, {
+    'content-type': type,
+    'content-length': file.bytes.length,
+    'content-disposition': `attachment; filename="${file.name}"`,
+    'cache-control': 'no-store',
+  });
+  res.end(file.bytes);
 }
 
 const DEVICE_ROUTE = /^\/api\/devices\/([A-Za-z0-9._-]{1,64})\/(push-head|train|config)$/;
@@ -143,12 +172,40 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   if (!path.startsWith('/api/')) throw new HttpError('NOT_FOUND', `no route ${method} ${path}`);
   requireToken(req, ctx.token, url);
 
-  if (method === 'GET' && path === '/api/devices') return sendJson(res, 200, { devices: devicesWithHistory(console_, historyParam(url)) });
+  if (method === 'GET' && path === '/api/devices') {
+    const query = parseTableQuery(url.searchParams, (m) => {
+      throw new HttpError('BAD_REQUEST', m);
+    });
+    const page = tablePage(console_.devices(), query);
+    const reply: DevicesJson = {
+      devices: withHistory(console_, page.rows, historyParam(url)),
+      total: page.total,
+      offset: query.offset,
+      limit: query.limit,
+      counts: page.counts,
+    };
+    return sendJson(res, 200, reply);
+  }
   if (method === 'GET' && path === '/api/fleet') return sendJson(res, 200, fleetView(console_));
   if (method === 'GET' && path === '/api/events') return ctx.events.add(res);
   if (method === 'POST' && path === '/api/merge') {
     const canaries = canariesField(await readJson(req));
     return sendJson(res, 200, await console_.mergeAndRollout(canaries ? { canaries } : {}));
+  }
+  if (method === 'GET' && path === '/api/config')
+    return sendJson(res, 200, { layers: Object.fromEntries(console_.registry.configLayers()) });
+  if (method === 'POST' && path === '/api/config') {
+    const body = await readJson(req);
+    if (typeof body.scope !== 'string') throw new HttpError('BAD_REQUEST', 'field "scope" must be "fleet", "tag:NAME" or "device:ID"');
+    const targets = await setFleetConfig(console_, parseScope(body.scope), body.values, body.dryRun === true);
+    if (body.dryRun !== true) console_.emit('change', { type: 'config' });
+    return sendJson(res, 200, { scope: body.scope, dryRun: body.dryRun === true, targets });
+  }
+  if (method === 'POST' && path === '/api/merge-policy') {
+    const body = await readJson(req);
+    const settings = { ...optionalPositive(body, 'afterHeads'), ...optionalPositive(body, 'everyMs') };
+    console_.policy.update(settings);
+    return sendJson(res, 200, console_.policy.settings);
   }
   if (method === 'POST' && path === '/api/rollback') return sendJson(res, 200, await console_.rollouts.rollback());
   if (method === 'POST' && path === '/api/agent-update') {
@@ -156,7 +213,60 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     if (typeof body.bundle !== 'string' || !isAbsolute(body.bundle))
       throw new HttpError('BAD_REQUEST', 'field "bundle" must be the absolute path of a bundle file on the console machine');
     const canaries = canariesField(body);
-    return sendJson(res, 200, await console_.pushAgentUpdate(body.bundle, canaries ? { canaries } : {}));
+    const options = {
+      ...(canaries ? { canaries } : {}),
+      ...(typeof body.tag === 'string' ? { tag: body.tag } : {}),
+      ...optionalPositive(body, 'stageTimeoutMs'),
+    };
+    if (body.wait !== false) return sendJson(res, 200, await console_.pushAgentUpdate(body.bundle, options));
+    // Answer once it has begun (or at once with its refusal); progress is at GET /api/rollouts.
+    const started = await new Promise<unknown>((resolve, reject) => {
+      console_.pushAgentUpdate(body.bundle as string, { ...options, started: resolve }).catch(reject);
+    });
+    return sendJson(res, 202, { progress: started });
+  }
+  if (method === 'GET' && path === '/api/rollouts') {
+    const [current, ...recent] = console_.progress.current ? console_.progress.list() : [undefined, ...console_.progress.list()];
+    return sendJson(res, 200, { current: current ?? null, recent });
+  }
+
+  const heads = HEAD_FILE.exec(path);
+  if (method === 'GET' && heads) {
+    const [, kind, name] = heads as unknown as [string, 'device' | 'fleet', string];
+    const version = url.searchParams.get('version');
+    const parsed = kind === 'fleet' ? Number(name) : version === null ? undefined : Number(version);
+    if (parsed !== undefined && !(Number.isInteger(parsed) && parsed > 0))
+      throw new HttpError(
+        'BAD_REQUEST',
+        kind === 'fleet' ? 'a fleet head version is a positive integer' : 'query parameter "version" must be a positive integer',
+      );
+    const file =
+      kind === 'fleet' ? fleetHeadFile(console_.registry, console_.keys, parsed!) : deviceHeadFile(console_.registry, name, parsed);
+    return sendFile(res, file, 'application/octet-stream');
+  }
+  const get = DEVICE_GET.exec(path);
+  if (method === 'GET' && get) {
+    const [, device, what] = get as unknown as [string, string, 'logs' | 'dataset.tar.gz' | 'samples'];
+    requireOnlineDevice(console_, device);
+    if (what === 'logs') return ctx.logs.add(device, res);
+    const page = (args: Record<string, unknown>) => console_.command(device, 'samples', args);
+    if (what === 'samples') {
+      const offset = Number(url.searchParams.get('offset') ?? 0);
+      if (!Number.isInteger(offset) || offset < 0) throw new HttpError('BAD_REQUEST', 'query parameter "offset" must be an integer >= 0');
+      return sendJson(res, 200, await page({ offset, limit: 200, maxBytes: 1024 * 1024 }));
+    }
+    const archive = await datasetTarGz(device, page);
+    return sendFile(res, archive, 'application/gzip');
+  }
+  const tags = /^\/api\/devices\/([A-Za-z0-9._-]{1,64})\/tags$/.exec(path);
+  if (method === 'POST' && tags) {
+    const body = await readJson(req);
+    const list = body.tags;
+    if (!Array.isArray(list) || !list.every((t) => typeof t === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(t)))
+      throw new HttpError('BAD_REQUEST', 'field "tags" must be an array of tags (1-64 letters, digits, ".", "_", ":" or "-")');
+    console_.registry.setTags(tags[1]!, [...new Set(list as string[])].sort());
+    console_.emit('change', { type: 'tags', device: tags[1] });
+    return sendJson(res, 200, { device: tags[1], tags: console_.registry.allTags().get(tags[1]!) ?? [] });
   }
 
   const match = DEVICE_ROUTE.exec(path);
@@ -190,9 +300,9 @@ function historyParam(url: URL): number {
   return n;
 }
 
-function devicesWithHistory(console_: FleetConsole, perDevice: number): DeviceJson[] {
+function withHistory(console_: FleetConsole, rows: DeviceView[], perDevice: number): DeviceJson[] {
   const points = perDevice > 0 ? console_.registry.latestAccuracy(perDevice) : new Map<string, DeviceJson['accuracy']>();
-  return console_.devices().map((view) => ({ ...view, accuracy: points.get(view.id) ?? [] }));
+  return rows.map((view) => ({ ...view, accuracy: points.get(view.id) ?? [] }));
 }
 
 function fleetView(console_: FleetConsole): FleetJson {
@@ -204,32 +314,95 @@ function fleetView(console_: FleetConsole): FleetJson {
     released: heads.find((h) => h.status === 'released')?.version ?? null,
     heads,
     problems: console_.registry.problems(50),
+    policy: { ...console_.policy.settings, newHeads: console_.policy.newHeads(), verdicts: console_.registry.verdicts(30) },
   };
 }
 
-/** Server-Sent Events: one `change` or `head` message per console event, and a heartbeat comment. */
-class ConsoleEvents {
-  private readonly stream: EventStream;
-  private readonly onChange = (event: unknown) => this.stream.broadcast('change', event);
-  private readonly onHead = (event: unknown) => this.stream.broadcast('head', event);
+/** Server-Sent Events: a `change` or `head` message per console event, and a heartbeat comment. Events
+ * are sent at most every COALESCE_MS: a quiet fleet's come one by one as before; when more than
+ * MAX_SINGLE arrive in one window (2,000 devices reconnecting), one `changes` message says how many,
+ * of which kinds and devices, and the page fetches once. */
+const COALESCE_MS = 250;
+const MAX_SINGLE = 20;
+
+class EventStream {
+  private readonly clients = new Set<ServerResponse>();
+  private readonly timer: NodeJS.Timeout;
+  private pending: { event: string; data: unknown }[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** Messages written and console events seen, for the fleet bench. */
+  readonly stats = { events: 0, messages: 0 };
+  private readonly onChange = (event: unknown) => this.queue('change', event);
+  private readonly onHead = (event: unknown) => this.queue('head', event);
 
   constructor(
     private readonly console_: FleetConsole,
     heartbeatMs: number,
   ) {
-    this.stream = new EventStream(heartbeatMs);
     console_.on('change', this.onChange);
     console_.on('head', this.onHead);
+    this.timer = setInterval(() => this.write(`: heartbeat ${new Date().toISOString()}\n\n`), heartbeatMs);
+    this.timer.unref();
   }
 
-  /** The page re-fetches on every (re)connect. */
   add(res: ServerResponse): void {
-    this.stream.add(res, { fleet: this.console_.fleet });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    // A dropped stream reconnects after 2 s; the page re-fetches on every (re)connect.
+    res.write(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ fleet: this.console_.fleet })}\n\n`);
+    this.clients.add(res);
+    res.on('close', () => this.clients.delete(res));
   }
 
   close(): void {
+    clearInterval(this.timer);
+    clearTimeout(this.flushTimer);
     this.console_.off('change', this.onChange);
     this.console_.off('head', this.onHead);
-    this.stream.close();
+    for (const res of this.clients) res.end();
+    this.clients.clear();
+  }
+
+  private queue(event: string, data: unknown): void {
+    this.stats.events++;
+    if (this.clients.size === 0) return;
+    this.pending.push({ event, data: data ?? {} });
+    this.flushTimer ??= setTimeout(() => this.flush(), COALESCE_MS);
+  }
+
+  private flush(): void {
+    this.flushTimer = undefined;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length <= MAX_SINGLE) {
+      for (const { event, data } of batch) this.broadcast(event, data);
+      return;
+    }
+    const types = new Map<string, number>();
+    const devices = new Set<string>();
+    for (const { data } of batch) {
+      const { type, device } = data as { type?: string; device?: string };
+      types.set(type ?? 'head', (types.get(type ?? 'head') ?? 0) + 1);
+      if (device) devices.add(device);
+    }
+    this.broadcast('changes', {
+      count: batch.length,
+      types: Object.fromEntries(types),
+      devices: [...devices].slice(0, 100),
+      moreDevices: Math.max(0, devices.size - 100),
+    });
+  }
+
+  private broadcast(event: string, data: unknown): void {
+    this.stats.messages++;
+    this.write(`event: ${event}\ndata: ${JSON.stringify(data ?? {})}\n\n`);
+  }
+
+  private write(text: string): void {
+    for (const res of this.clients) res.write(text);
   }
 }

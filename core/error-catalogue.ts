@@ -86,6 +86,7 @@ export const ERROR_CATALOGUE = {
   CONFIG_SYNTAX: { domain: 'config', status: 400 },
   CONFIG_INVALID: { domain: 'config', status: 400 },
   TOKEN_INVALID: { domain: 'config', status: 400 },
+  CONFIG_DEVICE_LOGIN_MISMATCH: { domain: 'config', status: 400 },
 
   // sample: the agent's sample store
   SAMPLE_NOT_FOUND: { domain: 'sample', status: 404 },
@@ -170,7 +171,6 @@ export const ERROR_CATALOGUE = {
   CONSOLE_TOKEN_FILE_MODE: { domain: 'console', status: 400 },
   CONSOLE_TOKEN_FILE_BAD: { domain: 'console', status: 400 },
   CONSOLE_EXTERNAL_BROKER: { domain: 'console', status: 400 },
-  CONSOLE_NOT_STARTED: { domain: 'console', status: 409 },
   CONSOLE_NOT_RUNNING: { domain: 'console', status: 409 },
   CONSOLE_BUSY: { domain: 'console', status: 409 },
   CONSOLE_NO_HEADS: { domain: 'console', status: 409 },
@@ -181,6 +181,15 @@ export const ERROR_CATALOGUE = {
   COMMAND_FAILED: { domain: 'console', status: 502 },
   HEAD_HELD_BACK: { domain: 'console', status: 409 },
   DEVICE_KEY_CHANGED: { domain: 'console', status: 409 },
+  CONSOLE_NO_DEVICES: { domain: 'console', status: 409 },
+  CONSOLE_NO_SUCH_HEAD: { domain: 'console', status: 404 },
+  CONSOLE_BAD_SAMPLE: { domain: 'console', status: 502 },
+  CONSOLE_BAD_SCOPE: { domain: 'console', status: 400 },
+  CONSOLE_ROLLOUT_LOST: { domain: 'console', status: 502 },
+  // problem rows of what the broker refused (console/device-trouble.ts)
+  DEVICE_LOGIN_REFUSED: { domain: 'console', status: 401 },
+  DEVICE_REFUSED: { domain: 'console', status: 403 },
+  DEVICE_FLAPPING: { domain: 'console', status: 503 },
 
   // usage: the command line
   USAGE: { domain: 'usage', status: 400 },

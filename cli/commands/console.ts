@@ -9,10 +9,12 @@ import YAML from 'yaml';
 import { DeviceCredentials } from '../../console/credentials.js';
 import { deviceViews } from '../../console/device-view.js';
 import { Registry } from '../../console/registry.js';
-import { ConsoleError, FleetConsole } from '../../console/service.js';
+import { ConsoleError, FleetConsole, openFleetKey } from '../../console/service.js';
 import { startConsoleWeb } from '../../console/web.js';
-import type { RolloutReport } from '../../console/agent-update-rollout.js';
-import { errorCodeOr } from '../../core/error-catalogue.js';
+import type { RolloutProgress } from '../../console/rollout-progress.js';
+import { consoleApi, followRollout } from './console-api.js';
+import { deviceSamples, sampleFileName } from '../../console/exports.js';
+import { writeDurably } from '../../core/durable.js';
 import { createLogger } from '../../core/log.js';
 import { checkId } from '../../runtime/sync/protocol.js';
 import { formatTable, percent, printJson, UsageError } from '../output.js';
@@ -73,7 +75,19 @@ function withDir(command: Command): Command {
     .option('--fleet <id>', 'fleet id, chosen on first run (default "fleet")');
 }
 
+function mergePolicyFlags(flags: { mergeAfterHeads?: number; mergeEvery?: number }): { afterHeads?: number; everyMs?: number } {
+  if (flags.mergeAfterHeads !== undefined && !(Number.isInteger(flags.mergeAfterHeads) && flags.mergeAfterHeads > 0))
+    throw new UsageError('--merge-after-heads must be a whole number of heads, 1 or more');
+  if (flags.mergeEvery !== undefined && !(flags.mergeEvery > 0)) throw new UsageError('--merge-every must be a number of minutes above 0');
+  return {
+    ...(flags.mergeAfterHeads === undefined ? {} : { afterHeads: flags.mergeAfterHeads }),
+    ...(flags.mergeEvery === undefined ? {} : { everyMs: Math.round(flags.mergeEvery * 60_000) }),
+  };
+}
+
 interface StartFlags extends DirFlags {
+  mergeAfterHeads?: number;
+  mergeEvery?: number;
   host: string;
   port: number;
   brokerUrl?: string;
@@ -112,6 +126,8 @@ See the fleet:
     .option('--broker-password-file <file>', 'file holding the console password on the external broker')
     .option('--canary <device...>', 'devices that try every fleet head first', [])
     .option('--tolerance <x>', 'roll back when a canary loses more holdout accuracy than this', Number, 0.02)
+    .option('--merge-after-heads <n>', 'merge and roll out on its own once this many new device heads arrived', (v) => Number(v))
+    .option('--merge-every <minutes>', 'merge and roll out on its own this often, when there are new device heads', (v) => Number(v))
     .option('--web-host <addr>', 'web console address (keep it on loopback; use an SSH tunnel or a TLS proxy)', '127.0.0.1')
     .option('--web-port <port>', 'web console port', (v) => Number(v), 8090)
     .option('--no-web', 'no web console')
@@ -142,6 +158,7 @@ See the fleet:
           : {}),
         canaries: flags.canary,
         rollbackTolerance: flags.tolerance,
+        mergePolicy: mergePolicyFlags(flags),
         log,
       });
       const web = flags.web
@@ -172,19 +189,20 @@ See the fleet:
     .action((id: string, flags: DirFlags & { url: string; publicKeyFile: string; json?: boolean }) => {
       checkId('device', id);
       const fleet = consoleFleet(flags);
+      // The first add-device may come before the first start: the fleet key is made here then.
+      openFleetKey(flags.dir);
       const pub = join(flags.dir, 'fleet.pub');
-      if (!existsSync(pub))
-        throw new ConsoleError(
-          'CONSOLE_NOT_STARTED',
-          `${pub} does not exist: run "edgetune console start" once first (it creates the fleet key)`,
-        );
       const registry = new Registry(join(flags.dir, 'registry.db'));
       const credentials = new DeviceCredentials(join(flags.dir, 'registry.db'));
       try {
         const password = credentials.issue(id);
         registry.forgetKey(id);
-        const config = { fleet: { url: flags.url, id: fleet, username: id, password, publicKeyFile: flags.publicKeyFile } };
-        if (flags.json) return printJson({ device: id, password, ...config, publicKey: readFileSync(pub, 'utf8') });
+        // The device id is bound to the login: the broker lets a device write only under its own id.
+        const config = {
+          device: { id },
+          fleet: { url: flags.url, id: fleet, username: id, password, publicKeyFile: flags.publicKeyFile },
+        };
+        if (flags.json) return printJson({ device: id, password, fleet: config.fleet, config, publicKey: readFileSync(pub, 'utf8') });
         process.stdout.write(
           `# edgetune agent config for ${id}; copy ${pub} to ${flags.publicKeyFile} on the device\n${YAML.stringify(config)}`,
         );
@@ -197,41 +215,157 @@ See the fleet:
   withDir(console_.command('push-update <bundle>'))
     .description('push an agent bundle to the fleet over MQTT through the running console: canaries first, then everyone')
     .option('--canary <device...>', "devices that take it first (default: the console's canaries)")
+    .option('--tag <tag>', 'only the devices with this tag')
+    .option('--stage-timeout <seconds>', 'how long each stage may take', (v) => Number(v), 600)
     .option('--json', 'print the report as JSON')
     .addHelpText(
       'after',
       '\nExample:\n  edgetune deploy bundle --target linux-arm64 -o dist/ && edgetune console push-update dist/edgetune-0.2.0-linux-arm64.tar.gz --canary pi-1',
     )
-    .action(async (bundle: string, flags: DirFlags & { canary?: string[]; json?: boolean }) => {
+    .action(async (bundle: string, flags: DirFlags & { canary?: string[]; tag?: string; stageTimeout: number; json?: boolean }) => {
       consoleFleet(flags);
-      const where = join(flags.dir, 'web.json');
-      if (!existsSync(where))
-        throw new ConsoleError(
-          'CONSOLE_NOT_RUNNING',
-          `${where} does not exist: start the console with its web API (edgetune console start) first`,
-        );
-      const { origin } = readConsoleFile(where);
-      if (typeof origin !== 'string') throw new ConsoleError('CONSOLE_BAD_DIR', `${where}: field "origin" is missing`);
-      const token = readFileSync(join(flags.dir, 'web-token'), 'utf8').trim();
-      if (!flags.json) process.stderr.write(`pushing ${bundle} through ${origin} (canaries first; this waits for the devices)\n`);
-      const response = await fetch(new URL('/api/agent-update', origin), {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ bundle: resolve(bundle), ...(flags.canary ? { canaries: flags.canary } : {}) }),
+      if (!(flags.stageTimeout > 0)) throw new UsageError('--stage-timeout must be a positive number of seconds');
+      const api = consoleApi(flags.dir, readConsoleFile);
+      const { body } = await api.call<{ progress: RolloutProgress }>('POST', '/api/agent-update', {
+        bundle: resolve(bundle),
+        wait: false,
+        stageTimeoutMs: Math.round(flags.stageTimeout * 1000),
+        ...(flags.canary ? { canaries: flags.canary } : {}),
+        ...(flags.tag ? { tag: flags.tag } : {}),
       });
-      const body = (await response.json()) as RolloutReport & { error?: string; code?: string };
-      if (!response.ok) throw new ConsoleError(errorCodeOr(body.code, 'CONSOLE_REFUSED'), body.error ?? `HTTP ${response.status}`);
-      if (flags.json) printJson(body);
+      if (!flags.json) process.stderr.write(`pushing ${body.progress.subject} through ${api.origin}\n`);
+      const done = await followRollout(api, body.progress.id, (line) => {
+        if (!flags.json) process.stderr.write(`${line}\n`);
+      });
+      if (flags.json) printJson(done);
       else {
+        const last = new Map<string, { status: string; detail: string | null; stage: string }>();
+        for (const stage of done.stages) for (const d of stage.devices) last.set(d.device, { ...d, stage: stage.name });
         process.stdout.write(
           `${formatTable(
-            ['device', 'release', 'updated', 'status', 'error'],
-            body.devices.map((d) => [d.device, d.release ?? '-', d.updated ? 'yes' : 'no', d.status ?? '-', d.error ?? '']),
+            ['device', 'stage', 'status', 'detail'],
+            [
+              ...[...last].map(([device, d]) => [device, d.stage, d.status, d.detail ?? '']),
+              ...done.unable.map((u) => [u.device, '-', 'cannot take it', u.reason]),
+            ],
           )}\n`,
         );
-        process.stdout.write(`agent ${body.update.version}: ${body.ok ? 'every device updated' : `stopped at the ${body.stage} stage`}\n`);
+        for (const stage of done.stages) process.stdout.write(`${stage.summary}\n`);
+        process.stdout.write(`${done.summary}\n`);
       }
-      if (!body.ok) process.exitCode = 1;
+      if (!done.ok) process.exitCode = 1;
+    });
+
+  withDir(console_.command('export-head'))
+    .description('download a head from the running console as a file edgetune predict --head reads')
+    .option('--device <id>', "a device's head (its newest, or --version)")
+    .option('--version <n>', 'the head version of the device', (v) => Number(v))
+    .option('--fleet-version <n>', 'a fleet head the console made', (v) => Number(v))
+    .requiredOption('-o, --out <file>', 'where to write it')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  edgetune console export-head --fleet-version 7 -o fleet-v7.head\n  edgetune console export-head --device pi-1 -o pi-1.head',
+    )
+    .action(async (flags: DirFlags & { device?: string; version?: number; fleetVersion?: number; out: string }) => {
+      consoleFleet(flags);
+      if ((flags.device === undefined) === (flags.fleetVersion === undefined))
+        throw new UsageError('give either --device or --fleet-version');
+      const api = consoleApi(flags.dir, readConsoleFile);
+      const path =
+        flags.device !== undefined
+          ? `/api/heads/device/${encodeURIComponent(flags.device)}${flags.version === undefined ? '' : `?version=${flags.version}`}`
+          : `/api/heads/fleet/${flags.fleetVersion}`;
+      const bytes = await api.download(path);
+      writeDurably(resolve(flags.out), bytes);
+      process.stdout.write(`${flags.out}: ${bytes.length} bytes\n`);
+    });
+
+  withDir(console_.command('export-samples <device>'))
+    .description("fetch a device's labelled photos through the running console into a class-per-folder dataset (edgetune eval reads it)")
+    .requiredOption('-o, --out <dir>', 'the dataset folder: <dir>/<label>/<id>.jpg')
+    .addHelpText('after', '\nExample:\n  edgetune console export-samples pi-1 -o ~/datasets/pi-1 && edgetune eval ~/datasets/pi-1')
+    .action(async (device: string, flags: DirFlags & { out: string }) => {
+      consoleFleet(flags);
+      checkId('device', device);
+      const api = consoleApi(flags.dir, readConsoleFile);
+      const counts = new Map<string, number>();
+      const samples = deviceSamples(
+        async (args) =>
+          (await api.call<Record<string, unknown>>('GET', `/api/devices/${device}/samples?offset=${String(args.offset)}`)).body,
+      );
+      for await (const s of samples) {
+        const image = Buffer.from(s.image, 'base64');
+        mkdirSync(join(flags.out, s.label), { recursive: true });
+        writeDurably(join(flags.out, s.label, sampleFileName(s.id, image)), image);
+        counts.set(s.label, (counts.get(s.label) ?? 0) + 1);
+      }
+      process.stdout.write(
+        `${formatTable(
+          ['class', 'photos'],
+          [...counts].sort().map(([label, n]) => [label, n]),
+        )}\n`,
+      );
+      process.stdout.write(`${[...counts.values()].reduce((a, b) => a + b, 0)} photos of ${device} in ${flags.out}\n`);
+    });
+
+  withDir(console_.command('config <scope> <settings...>'))
+    .description(
+      'set agent settings for the fleet, a tag or one device (scope fleet, tag:NAME, device:ID), shown as a diff per device, then pushed',
+    )
+    .option('--dry-run', 'only show what would change on each device')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      "\nSettings are FIELD=VALUE with the agent config's names (docs/agent.md); VALUE is JSON or a plain string.\nExamples:\n  edgetune console config fleet head.unknownThreshold=0.6 --dry-run\n  edgetune console config tag:north model.workers=2 queue.drop=newest",
+    )
+    .action(async (scope: string, settings: string[], flags: DirFlags & { dryRun?: boolean; json?: boolean }) => {
+      consoleFleet(flags);
+      const values: Record<string, unknown> = {};
+      for (const setting of settings) {
+        const eq = setting.indexOf('=');
+        const path = setting.slice(0, eq).split('.');
+        if (eq < 1 || path.length < 2 || path.some((p) => p === ''))
+          throw new UsageError(`"${setting}": expected SECTION.FIELD=VALUE, e.g. head.unknownThreshold=0.6`);
+        const text = setting.slice(eq + 1);
+        let value: unknown = text;
+        try {
+          value = JSON.parse(text);
+        } catch {
+          // a plain string
+        }
+        let node = values;
+        for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+        node[path.at(-1)!] = value;
+      }
+      const api = consoleApi(flags.dir, readConsoleFile);
+      const { body } = await api.call<{
+        targets: {
+          device: string;
+          status: string;
+          diff: { field: string; from: unknown; to: unknown }[];
+          restartRequired?: string[];
+          error?: string;
+        }[];
+      }>('POST', '/api/config', { scope, values, dryRun: flags.dryRun === true });
+      if (flags.json) return printJson(body);
+      const rows = body.targets.map((t) => [
+        t.device,
+        t.status,
+        t.diff.map((c) => `${c.field}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`).join('; ') || '-',
+        t.error ?? (t.restartRequired?.length ? `takes effect after a restart: ${t.restartRequired.join(', ')}` : ''),
+      ]);
+      process.stdout.write(`${formatTable(['device', 'status', 'changes', 'note'], rows)}\n`);
+      if (body.targets.some((t) => t.status === 'failed')) process.exitCode = 1;
+    });
+
+  withDir(console_.command('tag <device> [tags...]'))
+    .description('set the tags (and groups) of a device, through the running console; no tags clears them')
+    .addHelpText('after', '\nExample:\n  edgetune console tag pi-1 north greenhouse-2')
+    .action(async (device: string, tags: string[], flags: DirFlags) => {
+      consoleFleet(flags);
+      const api = consoleApi(flags.dir, readConsoleFile);
+      const { body } = await api.call<{ tags: string[] }>('POST', `/api/devices/${encodeURIComponent(device)}/tags`, { tags });
+      process.stdout.write(`${device}: ${body.tags.join(' ') || '(no tags)'}\n`);
     });
 
   withDir(console_.command('devices'))
@@ -241,13 +375,16 @@ See the fleet:
     .action((flags: DirFlags & { json?: boolean }) => {
       consoleFleet(flags);
       const registry = new Registry(join(flags.dir, 'registry.db'));
+      const credentials = new DeviceCredentials(join(flags.dir, 'registry.db'));
       try {
-        const views = deviceViews(registry, savedCanaries(flags.dir));
+        const views = deviceViews(registry, savedCanaries(flags.dir), credentials.issued());
         if (flags.json) return printJson(views);
         const rows = views.map((d) => [
           d.id + (d.canary ? ' (canary)' : ''),
-          d.online ? 'online' : 'offline',
-          new Date(d.lastSeen).toISOString().replace('T', ' ').slice(0, 19),
+          d.status,
+          d.lastSeen === null ? '-' : new Date(d.lastSeen).toISOString().replace('T', ' ').slice(0, 19),
+          d.release ?? '-',
+          d.update ? `${d.update.version} ${d.update.status}` : '-',
           d.backbone ?? '-',
           d.headVersion ?? '-',
           d.fleetVersion ?? '-',
@@ -257,10 +394,11 @@ See the fleet:
           d.holdoutAccuracy === null ? '-' : percent(d.holdoutAccuracy),
         ]);
         process.stdout.write(
-          `${formatTable(['device', 'state', 'last seen (UTC)', 'backbone', 'head', 'fleet', 'samples per class', 'holdout'], rows)}\n`,
+          `${formatTable(['device', 'state', 'last seen (UTC)', 'release', 'update', 'backbone', 'head', 'fleet', 'samples per class', 'holdout'], rows)}\n`,
         );
       } finally {
         registry.close();
+        credentials.close();
       }
     });
 }

@@ -1,7 +1,17 @@
 // The console's one page: devices with their state and actions, holdout accuracy over time (inline
 // SVG), fleet heads and problems, kept live by Server-Sent Events.
 
-import type { DeviceJson, DeviceTrainJson, DevicesJson, FleetJson, MergeJson, PushHeadJson, RollbackJson } from '../api-types.js';
+import type {
+  DeviceJson,
+  DeviceTrainJson,
+  DevicesJson,
+  FleetJson,
+  MergeJson,
+  PushHeadJson,
+  RollbackJson,
+  RolloutJson,
+  RolloutsJson,
+} from '../api-types.js';
 import { ApiClient, takeToken } from '../../web/api.js';
 import { byId, child, el, percent, setText, svg } from '../../web/dom.js';
 
@@ -38,8 +48,9 @@ function deviceRow(id: string): HTMLTableRowElement {
   if (existing) return existing;
   const cell = (name: string) => el('td', { className: name });
   const row = el('tr', { dataset: { device: id } }, [
-    ...['id', 'online', 'seen', 'backbone', 'head', 'fleet', 'classes', 'accuracy', 'actions'].map(cell),
+    ...['id', 'online', 'seen', 'release', 'vitals', 'backbone', 'head', 'fleet', 'classes', 'accuracy', 'actions'].map(cell),
   ]);
+  child(row, '.id').append(el('a', { className: 'name', target: '_blank', rel: 'noopener' }), el('span', { className: 'tags' }));
   child(row, '.online').append(el('span', { className: 'dot' }), el('span', { className: 'text' }));
   child(row, '.seen').append(el('time'));
   const action = (label: string, name: string, run: (id: string) => void) => {
@@ -53,6 +64,16 @@ function deviceRow(id: string): HTMLTableRowElement {
     action('retrain', 'retrain', retrain),
     ' ',
     action('config…', 'push config to', openConfig),
+    ' ',
+    action('logs', 'show the logs of', openLogs),
+    ' ',
+    action('head ↓', 'download the head of', (d) => void download(`/api/heads/device/${encodeURIComponent(d)}`, `${d}.head`)),
+    ' ',
+    action(
+      'photos ↓',
+      'download the labelled photos of',
+      (d) => void download(`/api/devices/${encodeURIComponent(d)}/dataset.tar.gz`, `${d}-dataset.tar.gz`),
+    ),
   );
   rows.set(id, row);
   return row;
@@ -70,12 +91,29 @@ function renderDevices(): void {
     const row = deviceRow(d.id);
     if (body.children[i] !== row) body.insertBefore(row, body.children[i] ?? null);
     row.dataset.online = String(d.online);
-    setText(child(row, '.id'), d.id + (d.canary ? ' (canary)' : ''));
-    setText(child(row, '.online .text'), d.online ? 'online' : 'offline');
+    row.dataset.status = d.status;
+    const name = child<HTMLAnchorElement>(row, '.id .name');
+    setText(name, d.id + (d.canary ? ' (canary)' : ''));
+    // The device's own labelling page, when it told us where it is.
+    if (d.page) name.href = d.page;
+    else name.removeAttribute('href');
+    setText(child(row, '.id .tags'), d.tags.length ? ` ${d.tags.join(' ')}` : '');
+    setText(child(row, '.online .text'), d.status);
+    child(row, '.online').title = d.sourcesFailing.map((f) => `source ${f.name}: ${f.error ?? 'failing'}`).join('\n');
     const time = child<HTMLTimeElement>(row, '.seen time');
-    time.dateTime = new Date(d.lastSeen).toISOString();
-    time.title = new Date(d.lastSeen).toLocaleString();
-    setText(time, ago(d.lastSeen));
+    time.dateTime = d.lastSeen === null ? '' : new Date(d.lastSeen).toISOString();
+    time.title =
+      d.lastSeen === null
+        ? `login issued ${d.issuedAt ? new Date(d.issuedAt).toLocaleString() : ''}`
+        : new Date(d.lastSeen).toLocaleString();
+    setText(time, d.lastSeen === null ? 'never' : ago(d.lastSeen));
+    setText(
+      child(row, '.release'),
+      (d.release ?? '–') + (d.update && d.update.version !== d.release ? ` (${d.update.version} ${d.update.status})` : ''),
+    );
+    child(row, '.release').title = d.update?.error ?? '';
+    setText(child(row, '.vitals'), vitals(d));
+    child(row, '.vitals').title = d.addresses.join(' ');
     setText(child(row, '.backbone'), d.backbone ?? '–');
     child(row, '.backbone').title = d.backbone ?? '';
     setText(child(row, '.head'), d.headVersion == null ? 'none' : `v${d.headVersion}${d.headKind ? ` ${d.headKind}` : ''}`);
@@ -89,19 +127,238 @@ function renderDevices(): void {
     setText(child(row, '.accuracy'), percent(d.holdoutAccuracy));
     for (const button of row.querySelectorAll('button')) {
       const running = busy.has(`${d.id}:${button.dataset.action}`);
-      button.disabled = !d.online || running;
+      const offline = !d.online && button.dataset.action !== 'head ↓';
+      button.disabled = offline || running;
       button.title = d.online ? '' : `${d.id} is offline`;
       button.setAttribute('aria-busy', String(running));
     }
   });
   byId('no-devices').hidden = devices.length > 0;
-  setText(byId('device-count'), `${devices.filter((d) => d.online).length} of ${devices.length} online`);
+  const c = table.counts;
+  setText(
+    byId('device-count'),
+    `${c.online} of ${c.all} online` +
+      (c.neverConnected ? `, ${c.neverConnected} never connected` : '') +
+      (c.failingSources ? `, ${c.failingSources} with failing sources` : ''),
+  );
+  const last = Math.min(table.total, view.offset + devices.length);
+  setText(byId('page-info'), table.total === 0 ? 'no match' : `${view.offset + 1}–${last} of ${table.total}`);
+  byId<HTMLButtonElement>('page-prev').disabled = view.offset === 0;
+  byId<HTMLButtonElement>('page-next').disabled = last >= table.total;
+  for (const th of document.querySelectorAll<HTMLElement>('#devices th[data-sort]'))
+    th.setAttribute('aria-sort', th.dataset.sort === view.sort ? (view.order === 'asc' ? 'ascending' : 'descending') : 'none');
 }
+
+const bytes = (n: number | null) => (n === null ? '–' : n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GB` : `${Math.round(n / 2 ** 20)} MB`);
+function duration(s: number | null): string {
+  if (s === null) return '–';
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h`;
+  return `${Math.floor(s / 86400)} d`;
+}
+function vitals(d: DeviceJson): string {
+  if (d.status === 'never-connected') return '–';
+  return [
+    d.cpuTempC === null ? null : `${d.cpuTempC.toFixed(1)} °C`,
+    d.load1 === null ? null : `load ${d.load1.toFixed(2)}`,
+    `mem ${bytes(d.memoryAvailableBytes)}`,
+    `disk ${bytes(d.diskFreeBytes)}`,
+    `up ${duration(d.uptimeSeconds)}`,
+  ]
+    .filter(Boolean)
+    .join(' · ');
+}
+
+// ---- table view: one page of the server's filtered, sorted table
+const view = { offset: 0, limit: 50, sort: 'id', order: 'asc' as 'asc' | 'desc', q: '' };
+let table: DevicesJson = {
+  devices: [],
+  total: 0,
+  offset: 0,
+  limit: 50,
+  counts: { all: 0, online: 0, offline: 0, neverConnected: 0, failingSources: 0 },
+};
+const devicesPath = () =>
+  `/api/devices?${new URLSearchParams({ offset: String(view.offset), limit: String(view.limit), sort: view.sort, order: view.order, q: view.q }).toString()}`;
+for (const th of document.querySelectorAll<HTMLElement>('#devices th[data-sort]'))
+  th.onclick = () => {
+    const sort = th.dataset.sort!;
+    view.order = view.sort === sort && view.order === 'asc' ? 'desc' : 'asc';
+    view.sort = sort;
+    view.offset = 0;
+    void refresh();
+  };
+let filterTimer: ReturnType<typeof setTimeout> | undefined;
+byId<HTMLInputElement>('device-filter').oninput = (e) => {
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(() => {
+    view.q = (e.target as HTMLInputElement).value;
+    view.offset = 0;
+    void refresh();
+  }, 200);
+};
+byId('page-prev').onclick = () => {
+  view.offset = Math.max(0, view.offset - view.limit);
+  void refresh();
+};
+byId('page-next').onclick = () => {
+  view.offset += view.limit;
+  void refresh();
+};
+
+// ---- downloads: fetched with the token, handed to the browser as a file
+async function download(path: string, name: string): Promise<void> {
+  status(`downloading ${name}…`);
+  try {
+    const res = await fetch(path, { headers: { authorization: `Bearer ${api.token}` } });
+    if (!res.ok) throw new Error(((await res.json().catch(() => ({}))) as { error?: string }).error ?? `${res.status}`);
+    const disposition = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? name;
+    const url = URL.createObjectURL(await res.blob());
+    const a = el('a', { href: url, download: disposition });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    status(`downloaded ${disposition}`);
+  } catch (e) {
+    status(`download of ${name} failed: ${message(e)}`, true);
+  }
+}
+
+// ---- logs: a device's lines, streamed while the dialog is open
+let logStream: EventSource | null = null;
+function openLogs(id: string): void {
+  setText(byId('logs-device'), id);
+  const out = byId('log-lines');
+  out.replaceChildren();
+  logStream?.close();
+  logStream = new EventSource(`/api/devices/${encodeURIComponent(id)}/logs?token=${encodeURIComponent(api.token)}`);
+  logStream.addEventListener('lines', (e) => {
+    const { lines } = JSON.parse((e as MessageEvent<string>).data) as {
+      lines: { time: string; level: string; msg: string; fields: string }[];
+    };
+    out.append(
+      ...lines.map((l) =>
+        el('div', {
+          className: `log ${l.level}`,
+          textContent: `${l.time.slice(11, 19)} ${l.level} ${l.msg} ${l.fields === '{}' ? '' : l.fields}`,
+        }),
+      ),
+    );
+    while (out.childElementCount > 1000) out.firstElementChild?.remove();
+    out.scrollTop = out.scrollHeight;
+  });
+  logStream.addEventListener('dropped', (e) => {
+    const { dropped } = JSON.parse((e as MessageEvent<string>).data) as { dropped: number };
+    out.append(el('div', { className: 'log dropped', textContent: `… ${dropped} lines not sent (more than 100 a second)` }));
+  });
+  logStream.addEventListener('failed', (e) => {
+    out.append(
+      el('div', { className: 'log error', textContent: (JSON.parse((e as MessageEvent<string>).data) as { error: string }).error }),
+    );
+  });
+  byId<HTMLDialogElement>('logs-dialog').showModal();
+}
+byId<HTMLDialogElement>('logs-dialog').onclose = () => {
+  logStream?.close();
+  logStream = null;
+};
+byId('logs-close').onclick = () => byId<HTMLDialogElement>('logs-dialog').close();
+
+// ---- rollouts: the running one (or the last), per stage and device
+function renderRollout(r: RolloutJson | undefined): void {
+  const box = byId('rollout');
+  if (!r) {
+    box.replaceChildren(el('p', { className: 'muted', textContent: 'no rollout yet' }));
+    return;
+  }
+  const what = r.kind === 'agent-update' ? `agent ${r.subject}` : `fleet head ${r.subject}`;
+  box.replaceChildren(
+    el('p', { className: 'rollout-title', textContent: r.endedAt === null ? `${what}: rolling out…` : (r.summary ?? what) }),
+    ...(r.unable.length
+      ? [
+          el(
+            'ul',
+            { className: 'unable' },
+            r.unable.map((u) => el('li', { dataset: { device: u.device }, textContent: `cannot take it: ${u.device}: ${u.reason}` })),
+          ),
+        ]
+      : []),
+    ...r.stages.map((stage) =>
+      el('div', { className: 'stage', dataset: { stage: stage.name } }, [
+        el('b', { textContent: `${stage.name} ` }),
+        el('span', {
+          className: 'muted',
+          textContent:
+            stage.summary ??
+            `${stage.devices.filter((d) => d.done).length} of ${stage.devices.length} done, until ${clock(stage.deadline)}`,
+        }),
+        el(
+          'ul',
+          {},
+          stage.devices.map((d) =>
+            el('li', { dataset: { device: d.device, status: d.status }, className: d.done ? (d.ok ? 'ok' : 'err') : '' }, [
+              `${d.device}: ${d.status}${d.detail ? ` (${d.detail})` : ''}`,
+            ]),
+          ),
+        ),
+      ]),
+    ),
+  );
+}
+
+// ---- merge policy and its verdicts
+function renderPolicy(f: FleetJson): void {
+  const p = f.policy;
+  const after = byId<HTMLInputElement>('policy-after');
+  const every = byId<HTMLInputElement>('policy-every');
+  if (document.activeElement !== after) after.value = p.afterHeads ? String(p.afterHeads) : '';
+  if (document.activeElement !== every) every.value = p.everyMs ? String(p.everyMs / 60000) : '';
+  setText(byId('policy-new'), `${p.newHeads} new device heads since the last merge`);
+  byId('verdict-rows').replaceChildren(
+    ...p.verdicts.map((v) => {
+      const d = v.details as {
+        merged?: string[];
+        heldBack?: { device: string }[];
+        canaries?: { device: string; before: number | null; after: number | null; lost?: number; gained?: number }[];
+        reason?: string;
+        summaries?: string[];
+      };
+      const numbers = [
+        d.merged ? `merged ${d.merged.length}` : '',
+        d.heldBack?.length ? `held back ${d.heldBack.map((h) => h.device).join(', ')}` : '',
+        ...(d.canaries ?? []).map(
+          (c) =>
+            `${c.device} ${percent(c.before)} → ${percent(c.after)}${c.lost === undefined ? '' : ` (lost ${c.lost}, gained ${c.gained})`}`,
+        ),
+        d.reason ?? '',
+      ].filter(Boolean);
+      return el('tr', { dataset: { verdict: v.verdict } }, [
+        el('td', { textContent: clock(v.at), title: new Date(v.at).toLocaleString() }),
+        el('td', { textContent: v.trigger }),
+        el('td', {}, [el('span', { className: `badge ${v.verdict.split(' ')[0]}`, textContent: v.verdict })]),
+        el('td', { textContent: v.version === null ? '–' : `v${v.version}` }),
+        el('td', { className: 'numbers', textContent: numbers.join(' · '), title: (d.summaries ?? []).join('\n') }),
+      ]);
+    }),
+  );
+  byId('no-verdicts').hidden = p.verdicts.length > 0;
+}
+byId<HTMLFormElement>('policy-form').onsubmit = (event) => {
+  event.preventDefault();
+  const after = byId<HTMLInputElement>('policy-after').value;
+  const every = byId<HTMLInputElement>('policy-every').value;
+  void act('fleet', 'setting the merge policy', async () => {
+    const body = { ...(after ? { afterHeads: Number(after) } : {}), ...(every ? { everyMs: Math.round(Number(every) * 60000) } : {}) };
+    await api.request('POST', '/api/merge-policy', body);
+    return `merge policy: ${after ? `after ${after} new heads` : 'no head count'}, ${every ? `every ${every} min` : 'no schedule'}`;
+  });
+};
 
 function refreshAges(): void {
   for (const d of devices) {
     const row = rows.get(d.id);
-    if (row) setText(child(row, '.seen time'), ago(d.lastSeen));
+    if (row && d.lastSeen !== null) setText(child(row, '.seen time'), ago(d.lastSeen));
   }
 }
 
@@ -169,6 +426,14 @@ function renderFleet(f: FleetJson): void {
         }),
         el('td', { textContent: h.note ?? '', title: h.note ?? '' }),
         el('td', { textContent: clock(h.createdAt), title: new Date(h.createdAt).toLocaleString() }),
+        el('td', {}, [
+          el('button', {
+            textContent: '↓',
+            title: `download fleet head v${h.version} (edgetune predict --head)`,
+            dataset: { download: String(h.version) },
+            onclick: () => void download(`/api/heads/fleet/${h.version}`, `fleet-v${h.version}.head`),
+          }),
+        ]),
       ]),
     ),
   );
@@ -208,12 +473,19 @@ async function refresh(): Promise<void> {
   }
   refreshing = (async () => {
     try {
-      const [d, f] = await Promise.all([api.get<DevicesJson>('/api/devices'), api.get<FleetJson>('/api/fleet')]);
+      const [d, f, r] = await Promise.all([
+        api.get<DevicesJson>(devicesPath()),
+        api.get<FleetJson>('/api/fleet'),
+        api.get<RolloutsJson>('/api/rollouts'),
+      ]);
+      table = d;
       devices = d.devices;
       fleet = f;
       renderDevices();
       renderChart();
       renderFleet(f);
+      renderPolicy(f);
+      renderRollout(r.current ?? r.recent[0]);
     } catch (e) {
       status(message(e), true);
     }
@@ -275,8 +547,24 @@ function openConfig(id: string): void {
   input('cfg-retrain').value = shown(section(config.head).retrainAfterLabels);
   byId<HTMLSelectElement>('cfg-apply').value = shown(section(config.fleet).apply);
   byId('config-error').textContent = '';
+  byId('config-diff').replaceChildren();
+  confirmed = '';
+  setText(byId('config-send'), 'show changes');
   byId<HTMLDialogElement>('config-dialog').showModal();
 }
+
+/** What the push would change, field by field, against what the device last reported. */
+function configDiff(current: Record<string, unknown>, body: Record<string, Record<string, unknown>>): string[] {
+  const lines: string[] = [];
+  for (const [section, fields] of Object.entries(body))
+    for (const [field, value] of Object.entries(fields)) {
+      const before = ((current[section] ?? {}) as Record<string, unknown>)[field];
+      if (before !== value)
+        lines.push(`${section}.${field}: ${before === undefined ? '(unset)' : JSON.stringify(before)} → ${JSON.stringify(value)}`);
+    }
+  return lines;
+}
+let confirmed = '';
 byId('config-cancel').onclick = () => byId<HTMLDialogElement>('config-dialog').close();
 byId<HTMLFormElement>('config-form').onsubmit = async (event) => {
   event.preventDefault();
@@ -291,6 +579,15 @@ byId<HTMLFormElement>('config-form').onsubmit = async (event) => {
   if (Object.keys(fleetConfig).length) body.fleet = fleetConfig;
   const id = configDevice;
   const send = byId<HTMLButtonElement>('config-send');
+  // First the diff, then (same body, second press) the push.
+  const key = JSON.stringify(body);
+  if (confirmed !== key) {
+    const diff = configDiff(devices.find((x) => x.id === id)?.config ?? {}, body as Record<string, Record<string, unknown>>);
+    byId('config-diff').replaceChildren(...(diff.length ? diff : ['no change']).map((line) => el('li', { textContent: line })));
+    confirmed = diff.length ? key : '';
+    setText(send, diff.length ? `push ${diff.length} change${diff.length === 1 ? '' : 's'}` : 'show changes');
+    return;
+  }
   send.disabled = true;
   try {
     await api.request('POST', deviceApi(id, 'config'), body);
@@ -330,6 +627,7 @@ function connect(): void {
     live.textContent = events.readyState === EventSource.CLOSED ? 'disconnected: reload the page' : 'reconnecting…';
   };
   events.addEventListener('change', soon);
+  events.addEventListener('changes', soon);
   events.addEventListener('head', soon);
 }
 

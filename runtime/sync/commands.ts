@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { parseWith } from '../../core/schema.js';
 import { PROTOCOL_VERSION, SyncError } from './protocol.js';
 
-export const COMMANDS = ['apply-head', 'rollback-fleet', 'train', 'config', 'state'] as const;
+export const COMMANDS = ['apply-head', 'rollback-fleet', 'train', 'config', 'state', 'logs', 'samples'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export const CommandSchema = z.object({

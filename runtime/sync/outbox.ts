@@ -70,6 +70,17 @@ export class Outbox {
     this.supersede.run(topic);
   }
 
+  /** Deletes every message whose topic does not start with `prefix`; returns what went, per topic. */
+  dropOutside(prefix: string): { topic: string; count: number }[] {
+    return this.db.transaction(() => {
+      const gone = this.db
+        .prepare('SELECT topic, COUNT(*) AS count FROM outbox WHERE substr(topic, 1, ?) != ? GROUP BY topic ORDER BY topic')
+        .all(prefix.length, prefix) as { topic: string; count: number }[];
+      if (gone.length > 0) this.db.prepare('DELETE FROM outbox WHERE substr(topic, 1, ?) != ?').run(prefix.length, prefix);
+      return gone;
+    })();
+  }
+
   peek(limit = 16): OutboxMessage[] {
     return (this.oldest.all(limit) as (Omit<OutboxMessage, 'retain'> & { retain: number })[]).map((m) => ({
       ...m,

@@ -12,7 +12,10 @@ import { processManager } from '../../runtime/release/service.js';
 import { encodeAgentUpdate } from '../../runtime/sync/agent-update.js';
 import { topics } from '../../runtime/sync/protocol.js';
 import { loadOrCreateFleetKey, publicKeyPem } from '../../runtime/sync/signing.js';
-import { freeLoopbackPort } from '../support/mqtt.js';
+import { connectMqtt, freeLoopbackPort } from '../support/mqtt.js';
+import { runCli } from '../support/cli.js';
+import { startFleetAgent } from '../support/fleet.js';
+import type { MqttClient } from 'mqtt';
 import { MODEL_DIR, tempDir } from '../support/paths.js';
 import { story } from '../support/story.js';
 import { until } from '../support/until.js';
@@ -68,7 +71,7 @@ function pid(root: string): string {
 beforeAll(async () => {
   fleet = await FleetConsole.start({ dir: join(tmp.path, 'console'), fleet: 'farm', broker: { port: 0 }, canaries: ['pi-canary'] });
   payload = await bundlePayload({ target: 'linux-x64' });
-  for (const version of ['0.1.0', '0.2.0']) bundles[version] = writeBundle({ ...payload, version }, join(tmp.path, 'bundles'));
+  for (const version of ['0.1.0', '0.2.0', '0.2.1']) bundles[version] = writeBundle({ ...payload, version }, join(tmp.path, 'bundles'));
   const broken = new Map(payload.files);
   broken.set('edgetune.js', { data: Buffer.from("console.error('release 0.3.0: cannot start'); process.exit(3);\n") });
   bundles['0.3.0'] = writeBundle({ ...payload, version: '0.3.0', files: broken }, join(tmp.path, 'bundles'));
@@ -229,5 +232,71 @@ describe('agent updates pushed over MQTT', () => {
       expect(update.version).toBe('0.3.0');
     },
     120_000,
+  );
+  step(
+    'to a mixed fleet: who cannot take it is named first, progress per stage and device, a summary at the end; a second request is answered at once',
+    async () => {
+      // Beside the two installed devices: an agent run from a checkout (no release section), a device of
+      // another CPU (its state as an arm64 Pi sends it), and a login that never connected.
+      const checkout = await startFleetAgent(fleet, 'pi-checkout', join(tmp.path, 'pi-checkout'));
+      const clients: MqttClient[] = [];
+      const arm = await connectMqtt(fleet.brokerUrl, 'pi-arm', fleet.addDevice('pi-arm').password, 4, clients);
+      const armState = {
+        protocol: 1,
+        device: 'pi-arm',
+        online: true,
+        release: '0.1.0',
+        updatable: true,
+        vitals: { target: 'linux-arm64' },
+      };
+      await arm.publishAsync(topics.device('farm', 'pi-arm', 'state'), Buffer.from(JSON.stringify(armState)), { qos: 1, retain: true });
+      fleet.addDevice('pi-never');
+      const web = await startConsoleWeb(fleet, { port: 0, tokenFile: join(tmp.path, 'console', 'web-token') });
+      writeFileSync(join(tmp.path, 'console', 'web.json'), JSON.stringify({ origin: web.origin }));
+      writeFileSync(join(tmp.path, 'console', 'console.json'), JSON.stringify({ fleet: 'farm' }));
+      try {
+        await until('all four online', () => fleet.devices().filter((d) => d.online).length === 4);
+        const cli = runCli([
+          'console',
+          'push-update',
+          bundles['0.2.1']!.file,
+          '--dir',
+          join(tmp.path, 'console'),
+          '--stage-timeout',
+          '120',
+        ]);
+        await until('the rollout running', () => fleet.progress.current);
+        const second = await fetch(`${web.origin}/api/agent-update`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${web.token}` },
+          body: JSON.stringify({ bundle: bundles['0.2.1']!.file }),
+        });
+        expect(second.status).toBe(409);
+        expect(((await second.json()) as { error: string; code: string }).error).toMatch(
+          /^agent update 0\.2\.1 is rolling out \(canaries stage, 0 of 1 done\) since /,
+        );
+        const result = await cli;
+        expect(result.stderr).toContain('cannot take 0.2.1: pi-arm: a linux-arm64 device; the bundle is linux-x64');
+        expect(result.stderr).toContain('cannot take 0.2.1: pi-checkout: no release section');
+        expect(result.stderr).toMatch(/canaries: pi-canary downloading/);
+        expect(result.stderr).toMatch(/canaries: pi-canary updated/);
+        expect(result.stderr).toMatch(/fleet: pi-rest updated/);
+        expect(result.stdout).toMatch(/^canaries: 1 of 1 done in \d+\.\d s$/m);
+        expect(result.stdout).toMatch(/^fleet: 2 of 2 done in \d+\.\d s$/m);
+        expect(result.stdout).toMatch(/^agent 0\.2\.1: every device updated \(2 of 2 on it, 2 cannot take it\)$/m);
+        expect(result.stdout).toMatch(/pi-arm\s+-\s+cannot take it\s+a linux-arm64 device/);
+        expect(result.stdout).not.toContain('pi-never');
+        expect(result.code).toBe(0);
+        expect(fleet.devices().find((d) => d.id === 'pi-rest')).toMatchObject({
+          release: '0.2.1',
+          update: { version: '0.2.1', status: 'installed' },
+        });
+      } finally {
+        for (const c of clients) c.end(true);
+        await web.close();
+        await checkout.stop();
+      }
+    },
+    180_000,
   );
 });

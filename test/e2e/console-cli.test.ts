@@ -6,6 +6,7 @@ import { type EdgetuneProcess, runCli, spawnEdgetune } from '../support/cli.js';
 import { freeLoopbackPort } from '../support/mqtt.js';
 import { tempDir } from '../support/paths.js';
 import { until } from '../support/until.js';
+import YAML from 'yaml';
 
 // `edgetune console` as people run it: a console process, add-device for its login, a real agent process
 // joining with that config, and `console devices` (another process, same folder) seeing it online.
@@ -27,10 +28,17 @@ async function devicesJson(): Promise<{ id: string; online: boolean; canary: boo
 }
 
 describe('edgetune console', () => {
-  it('refuses add-device before the console has made its fleet key, and push-update without a running console', async () => {
-    const early = await runCli(['console', 'add-device', 'pi-1', '--dir', join(tmp.path, 'empty'), '--fleet', 'farm']);
-    expect(early.code).toBe(1);
-    expect(early.stderr).toMatch(/fleet\.pub does not exist: run "edgetune console start" once first/);
+  it('add-device works before the first start, binding the device id to its login; push-update needs a running console', async () => {
+    const early = await runCli(['console', 'add-device', 'pi-1', '--dir', join(tmp.path, 'early'), '--fleet', 'farm']);
+    expect(early.code).toBe(0);
+    const snippet = YAML.parse(early.stdout) as { device: { id: string }; fleet: { username: string; id: string } };
+    expect(snippet.device.id).toBe('pi-1');
+    expect(snippet.fleet).toMatchObject({ username: 'pi-1', id: 'farm' });
+    expect(readFileSync(join(tmp.path, 'early', 'fleet.pub'), 'utf8')).toMatch(/BEGIN PUBLIC KEY/);
+    const listed = await runCli(['console', 'devices', '--dir', join(tmp.path, 'early'), '--json']);
+    expect((JSON.parse(listed.stdout) as { id: string; status: string }[]).map((d) => [d.id, d.status])).toEqual([
+      ['pi-1', 'never-connected'],
+    ]);
     // A damaged console.json is named, and left as it is.
     const damaged = join(tmp.path, 'damaged');
     mkdirSync(damaged);

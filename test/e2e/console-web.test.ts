@@ -98,7 +98,7 @@ describe('console web API', () => {
       expect(await call(method, path, { token: null })).toMatchObject({ status: 401, body: { code: 'UNAUTHORIZED' } });
       expect(await call(method, path, { token: 'not-the-token' })).toMatchObject({ status: 401, body: { code: 'UNAUTHORIZED' } });
     }
-    expect(await call('GET', '/api/devices')).toEqual({ status: 200, body: { devices: [] } });
+    expect(await call('GET', '/api/devices')).toMatchObject({ status: 200, body: { devices: [], total: 0 } });
     expect(await call('GET', `/api/fleet?token=${web.token}`, { token: null })).toMatchObject({
       status: 200,
       body: { fleet: 'web', heads: [], released: null, problems: [] },
@@ -298,7 +298,13 @@ describe('console page in Chromium', () => {
     const dialog = page.getByRole('dialog', { name: 'Push config to web-pi' });
     await dialog.getByLabel('fleet heads').selectOption('replace');
     await dialog.getByLabel('unknown threshold').fill('0.6');
-    await dialog.getByRole('button', { name: 'send config' }).click();
+    // First the diff against what the device reported, then the push.
+    await dialog.getByRole('button', { name: 'show changes' }).click();
+    await expect
+      .poll(() => dialog.locator('#config-diff li').allTextContents())
+      .toEqual(['head.unknownThreshold: 0.5 → 0.6', 'fleet.apply: "off" → "replace"']);
+    expect(agent!.config.head.unknownThreshold).toBe(0.5);
+    await dialog.getByRole('button', { name: 'push 2 changes' }).click();
     await expect.poll(() => dialog.isVisible()).toBe(false);
     expect(agent.config.fleet!.apply).toBe('replace');
     expect(agent.config.head.unknownThreshold).toBe(0.6);

@@ -127,7 +127,7 @@ describe('fleet console with real agents (embedded broker)', () => {
     );
 
     const configured = await fleet.command('pi-2', 'config', { head: { unknownThreshold: 0.7 } });
-    expect(configured).toEqual({ applied: { head: { unknownThreshold: 0.7 } } });
+    expect(configured).toEqual({ applied: { head: { unknownThreshold: 0.7 } }, restartRequired: [] });
     expect(other.config.head.unknownThreshold).toBe(0.7);
     await expect(fleet.command('pi-2', 'config', { head: { unknownThreshold: 7 } })).rejects.toThrow(
       /pi-2 refused "config": config command: field "head.unknownThreshold"/,

@@ -16,9 +16,10 @@ export async function startFleetAgent(
   fleet: Record<string, unknown> = {},
   data: Record<string, unknown> = {},
   login = console_.addDevice(id).fleet,
+  device: Record<string, unknown> = {},
 ): Promise<Agent> {
   const config = AgentConfigSchema.parse({
-    device: { id },
+    device: { id, ...device },
     data: { dir: dataDir, holdoutFraction: 0, ...data },
     head: { retrainAfterLabels: 0 },
     http: { port: 0 },

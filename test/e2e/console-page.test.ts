@@ -1,0 +1,135 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, type Page, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Agent } from '../../agent/agent.js';
+import { FleetConsole } from '../../console/service.js';
+import { type ConsoleWeb, startConsoleWeb } from '../../console/web.js';
+import { loadHead } from '../../runtime/head/head-file.js';
+import { feed, startFleetAgent } from '../support/fleet.js';
+import { MODEL_DIR, tempDir } from '../support/paths.js';
+import { until } from '../support/until.js';
+
+// The console page's operator features in Debian's Chromium with real agents: vitals in a sortable,
+// filterable table with links to each device's page, a device's logs streaming while the dialog is
+// open, the merge policy and its verdicts, the rollout's stages per device, and downloads.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-sync',
+];
+const CLASSES = ['daisy', 'sunflower'];
+const tmp = tempDir();
+let fleet: FleetConsole;
+let web: ConsoleWeb;
+let hot: Agent;
+let cool: Agent;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium or set CHROMIUM_PATH`);
+  process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
+  fleet = await FleetConsole.start({ dir: join(tmp.path, 'console'), fleet: 'farm', broker: { port: 0 }, commandTimeoutMs: 20_000 });
+  web = await startConsoleWeb(fleet, { port: 0, tokenFile: join(tmp.path, 'console', 'web-token') });
+  const thermal = (name: string, value: string) => {
+    const file = join(tmp.path, `${name}.temp`);
+    writeFileSync(file, value);
+    return file;
+  };
+  [hot, cool] = await Promise.all([
+    startFleetAgent(fleet, 'pi-hot', join(tmp.path, 'pi-hot'), {}, {}, undefined, { thermalFile: thermal('hot', '71234') }),
+    startFleetAgent(fleet, 'pi-cool', join(tmp.path, 'pi-cool'), {}, {}, undefined, { thermalFile: thermal('cool', '45000') }),
+  ]);
+  fleet.addDevice('pi-spare');
+  await Promise.all([feed(hot, CLASSES, 0, 4), feed(cool, CLASSES, 4, 4)]);
+  await hot.train();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  page = await browser.newPage({ acceptDownloads: true });
+  if (process.env.DEBUG_BROWSER) page.on('pageerror', (e) => console.log('page error:', e.message));
+  await page.goto(web.url);
+  await page.locator('#live.on').waitFor();
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await Promise.all([hot?.stop(), cool?.stop()]);
+  await web?.close();
+  await fleet?.stop();
+  tmp.remove();
+});
+
+const row = (id: string) => page.locator(`tr[data-device="${id}"]`);
+const ids = () => page.locator('#device-rows tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.device));
+
+describe('console page features in Chromium', () => {
+  it('shows vitals and release, sorts and filters on them, and links each device to its own page', async () => {
+    await expect.poll(() => row('pi-hot').locator('td.vitals').textContent()).toMatch(/^71\.2 °C · load [\d.]+ · mem \d+/);
+    expect(await row('pi-cool').locator('td.vitals').textContent()).toMatch(/^45\.0 °C/);
+    expect(await row('pi-spare').locator('td.online').textContent()).toBe('never-connected');
+    expect(await row('pi-spare').locator('td.seen').textContent()).toBe('never');
+    expect(await row('pi-hot').locator('td.release').textContent()).toBe('–');
+    expect(await row('pi-hot').locator('a.name').getAttribute('href')).toBe(hot.url);
+    expect(await page.locator('#device-count').textContent()).toBe('2 of 3 online, 1 never connected');
+    // Sorting by vitals (CPU temperature): hottest first on the second click.
+    await page.locator('#devices th[data-sort="cpuTempC"]').click();
+    await expect.poll(ids).toEqual(['pi-cool', 'pi-hot', 'pi-spare']);
+    await page.locator('#devices th[data-sort="cpuTempC"]').click();
+    await expect.poll(ids).toEqual(['pi-hot', 'pi-cool', 'pi-spare']);
+    await page.getByLabel('filter devices').fill('cpuTempC>60');
+    await expect.poll(ids).toEqual(['pi-hot']);
+    expect(await page.locator('#page-info').textContent()).toBe('1–1 of 1');
+    await page.getByLabel('filter devices').fill('status:never-connected');
+    await expect.poll(ids).toEqual(['pi-spare']);
+    await page.getByLabel('filter devices').fill('');
+    await expect.poll(ids).toHaveLength(3);
+  });
+
+  it("streams a device's logs while the dialog is open", async () => {
+    await page.getByRole('button', { name: 'show the logs of pi-hot' }).click();
+    const lines = page.locator('#log-lines');
+    await expect.poll(() => lines.textContent()).toContain('agent started');
+    const before = await lines.locator('div').count();
+    await feed(hot, CLASSES, 10, 1);
+    await hot.train();
+    await expect.poll(() => lines.locator('div').count(), { timeout: 10_000 }).toBeGreaterThan(before);
+    expect(await lines.textContent()).toMatch(/new head (kept|not kept)/);
+    await page.getByRole('button', { name: 'close' }).click();
+  });
+
+  it('sets the merge policy, which merges on its own; the verdict and the rollout stages show with their numbers', async () => {
+    await page.locator('#policy-after').fill('1');
+    await page.getByRole('button', { name: 'save' }).click();
+    await expect.poll(() => page.locator('#status').textContent()).toBe('merge policy: after 1 new heads, no schedule');
+    await cool.train();
+    const verdict = page.locator('#verdict-rows tr').first();
+    await expect.poll(() => verdict.getAttribute('data-verdict'), { timeout: 30_000 }).toBe('released');
+    expect(await verdict.locator('td').nth(1).textContent()).toMatch(/^\d new device heads \(policy: after 1\)$/);
+    expect(await verdict.locator('td.numbers').textContent()).toBe('merged 2');
+    await expect
+      .poll(() => page.locator('#rollout .rollout-title').textContent(), { timeout: 30_000 })
+      .toBe('fleet head v1 released to 2 online devices');
+    expect(await page.locator('#rollout .stage[data-stage="fleet"] .muted').textContent()).toMatch(/^fleet: 2 of 2 done in \d+\.\d s$/);
+    expect(await page.locator('#rollout .stage li').allTextContents()).toEqual(['pi-cool: applied (on v1)', 'pi-hot: applied (on v1)']);
+  }, 60_000);
+
+  it('downloads a device head and a fleet head as files edgetune predict reads', async () => {
+    const expect_ = { backboneId: hot.backbone.id, dim: hot.backbone.dim };
+    const [device] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'download the head of pi-hot' }).click(),
+    ]);
+    expect(device.suggestedFilename()).toMatch(/^pi-hot-v\d+\.head$/);
+    await device.saveAs(join(tmp.path, 'device.head'));
+    expect(loadHead(join(tmp.path, 'device.head'), expect_).labels).toEqual(CLASSES);
+    const [fleetHead] = await Promise.all([page.waitForEvent('download'), page.locator('#fleet-heads button[data-download="1"]').click()]);
+    expect(fleetHead.suggestedFilename()).toBe('fleet-v1.head');
+    await fleetHead.saveAs(join(tmp.path, 'fleet.head'));
+    expect(loadHead(join(tmp.path, 'fleet.head'), expect_).labels).toEqual(CLASSES);
+    await until('page status', async () => (await page.locator('#status').textContent()) === 'downloaded fleet-v1.head');
+  });
+});
