@@ -10,11 +10,11 @@ import { Backbone } from '../runtime/backbone/backbone.js';
 import { EdgetuneError, errorMessage } from '../core/errors.js';
 import { type Head, encodeHead } from '../runtime/head/index.js';
 import { resolveModel } from '../runtime/models/resolve.js';
-import { type Sample, SampleError, SampleStore } from '../runtime/samples/store.js';
+import { type Prediction as StoredPrediction, type Sample, SampleError, SampleStore } from '../runtime/samples/store.js';
 import type { AgentConfig } from './config.js';
 import { type AgentApi, startHttpServer } from './http.js';
 import { type Logger, createLogger } from '../core/log.js';
-import { type Predictor, SamplePipeline } from './pipeline.js';
+import { type Predictor, SamplePipeline, storedPrediction } from './pipeline.js';
 import { type TrainOutcome, compareOnHoldout, loadCurrentHead, trainFromStore } from './trainer.js';
 import { mergeHeads } from '../runtime/head/merge.js';
 import { type AppliedHead, FleetSync } from './fleet-sync.js';
@@ -155,7 +155,7 @@ export class Agent {
     const head = this.head;
     if (!head) return undefined;
     const threshold = this.config.head.unknownThreshold;
-    return { predict: (embedding) => head.predict(embedding, { threshold }) };
+    return { predict: (embedding) => head.predict(embedding, threshold === null ? {} : { threshold }) };
   }
 
   /** Stores a sample from any source; resolves once it is durable. */
@@ -174,6 +174,20 @@ export class Agent {
     const sample = this.store.setLabel(id, clean);
     if (before.label !== clean) this.noteLabelChange();
     return sample;
+  }
+
+  /**
+   * Starts a class from samples a person grouped together (typically ones the head called unknown): all
+   * are labelled in one transaction, or none when one is missing.
+   */
+  newClass(label: string, ids: string[]): { label: string; samples: Sample[] } {
+    const clean = validateLabel(label, 'new class');
+    if (ids.length === 0) throw new SampleError('LABEL_INVALID', 'a new class needs at least one sample id');
+    const missing = ids.filter((id) => !this.store.get(id));
+    if (missing.length > 0) throw new SampleError('SAMPLE_NOT_FOUND', `no sample ${missing.join(', ')}: nothing was labelled`);
+    this.store.setLabels(ids.map((id) => ({ id, label: clean })));
+    for (let i = 0; i < ids.length; i++) this.noteLabelChange();
+    return { label: clean, samples: ids.map((id) => this.store.get(id)!) };
   }
 
   /** Retrains now (or joins the training that is running). */
@@ -275,6 +289,8 @@ export class Agent {
       holdoutAccuracy: head?.meta.metrics.holdoutAccuracy ?? null,
       samples: counts.samples,
       labelled: counts.labelled,
+      waiting: counts.waiting,
+      waitingUnknown: counts.waitingUnknown,
       perClass: counts.perClass,
       config: pushedConfig.current(this.config),
     };
@@ -320,12 +336,11 @@ export class Agent {
   private repredict(limit = 1000): void {
     const predictor = this.predictor();
     if (!predictor) return;
-    const predictions: { id: string; label: string; score: number }[] = [];
+    const predictions: ({ id: string } & StoredPrediction)[] = [];
     for (const sample of this.store.list({ labelled: false, limit })) {
       const embedding = this.store.getEmbedding(sample.id, this.backbone.id);
       if (!embedding) continue;
-      const p = predictor.predict(embedding);
-      predictions.push({ id: sample.id, label: p.label, score: p.score });
+      predictions.push({ id: sample.id, ...storedPrediction(predictor.predict(embedding)) });
     }
     this.store.setPredictions(predictions);
   }
@@ -388,6 +403,8 @@ export class Agent {
       headVersion: this.head?.meta.version ?? null,
       samples: counts.samples,
       labelled: counts.labelled,
+      waiting: counts.waiting,
+      waitingUnknown: counts.waitingUnknown,
       queue: this.pipeline.stats.queued,
       sources: this.sources.map((s) => s.status()),
       ...(this.fleet ? { fleet: this.fleet.status() } : {}),
@@ -403,6 +420,8 @@ export class Agent {
       ['edgetune_samples_total', 'gauge', 'Samples in the store', c.samples],
       ['edgetune_samples_labelled', 'gauge', 'Labelled samples', c.labelled],
       ['edgetune_samples_quarantined', 'gauge', 'Quarantined samples', c.quarantined],
+      ['edgetune_samples_waiting', 'gauge', 'Unlabelled samples waiting for a label', c.waiting],
+      ['edgetune_samples_waiting_unknown', 'gauge', 'Waiting samples the head called unknown', c.waitingUnknown],
       ['edgetune_store_image_bytes', 'gauge', 'Bytes of stored images', c.bytes],
       ['edgetune_received_total', 'counter', 'Samples received since start', s.received],
       ['edgetune_embedded_total', 'counter', 'Samples embedded since start', s.embedded],
@@ -429,11 +448,14 @@ export class Agent {
       setLabel: (id, label) => this.setLabel(id, label),
       deleteSample: (id) => this.store.delete(id),
       classes: () => Object.entries(this.store.counts().perClass).map(([label, count]) => ({ label, count })),
+      newClass: (label, ids) => this.newClass(label, ids),
       head: () => ({
         version: this.head?.meta.version ?? null,
         kind: this.head?.kind ?? null,
         labels: this.head?.labels ?? [],
         accuracy: this.head?.meta.metrics.holdoutAccuracy ?? null,
+        openSet: this.head?.meta.openSet ?? null,
+        unknownThreshold: this.config.head.unknownThreshold,
         versions: this.store.headVersions(),
       }),
       train: async () => ({ ...(await this.train()) }),

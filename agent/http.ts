@@ -5,20 +5,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, type RunningServer, listen, readBody, readJson, requireToken, sendJson } from '../core/json-api.js';
 import { thumbnail } from '../runtime/image/thumbnail.js';
-import type { Sample } from '../runtime/samples/store.js';
+import type { Sample, SampleOrder } from '../runtime/samples/store.js';
 import type { Logger } from '../core/log.js';
 import { LABEL_PAGE } from './page.js';
 
 export interface AgentApi {
   health(): Record<string, unknown>;
   metrics(): string;
-  listSamples(query: { labelled?: boolean; limit: number; offset: number }): Sample[];
+  listSamples(query: { labelled?: boolean; limit: number; offset: number; order?: SampleOrder }): Sample[];
   getSample(id: string): Sample | undefined;
   sampleImage(id: string): Buffer | undefined;
   upload(bytes: Buffer, label: string | null): { sample: Sample; created: boolean; queued: boolean };
   setLabel(id: string, label: string | null): Sample;
   deleteSample(id: string): boolean;
   classes(): { label: string; count: number }[];
+  newClass(label: string, ids: string[]): { label: string; samples: Sample[] };
   head(): Record<string, unknown>;
   train(): Promise<Record<string, unknown>>;
   rollback(version: number): Record<string, unknown>;
@@ -86,11 +87,16 @@ async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage,
     const labelled = url.searchParams.get('labelled');
     const limit = Math.min(500, Number(url.searchParams.get('limit') ?? 50) || 50);
     const offset = Number(url.searchParams.get('offset') ?? 0) || 0;
+    const order = url.searchParams.get('order') ?? 'newest';
+    if (order !== 'newest' && order !== 'worth')
+      throw new HttpError(400, 'BAD_REQUEST', `order must be "newest" or "worth", got "${order}"`);
     return sendJson(res, 200, {
       samples: api.listSamples({
-        ...(labelled === null ? {} : { labelled: labelled === 'true' }),
+        // Worth labelling: only unlabelled samples can be.
+        ...(order === 'worth' ? { labelled: false } : labelled === null ? {} : { labelled: labelled === 'true' }),
         limit,
         offset,
+        order,
       }),
     });
   }
@@ -135,6 +141,17 @@ async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage,
     }
   }
   if (method === 'GET' && path === '/api/classes') return sendJson(res, 200, { classes: api.classes() });
+  if (method === 'POST' && path === '/api/classes') {
+    requireToken(req, options.token);
+    const body = await readJson(req);
+    const samples = body.samples;
+    if (!Array.isArray(samples) || !samples.every((s): s is string => typeof s === 'string' && /^[0-9a-f]{64}$/.test(s))) {
+      throw new HttpError(400, 'BAD_REQUEST', 'field "samples" must be a list of sample ids');
+    }
+    const label = labelFrom(body.label, 'label');
+    if (label === null) throw new HttpError(400, 'LABEL_INVALID', 'field "label" must name the new class');
+    return sendJson(res, 201, api.newClass(label, samples));
+  }
   if (method === 'GET' && path === '/api/head') return sendJson(res, 200, api.head());
   if (method === 'POST' && path === '/api/train') {
     requireToken(req, options.token);

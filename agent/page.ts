@@ -71,7 +71,8 @@ function el(tag, props, children) {
 async function refresh() {
   const [health, head, cls, list] = await Promise.all([
     api('GET', '/health'), api('GET', '/api/head'), api('GET', '/api/classes'),
-    api('GET', '/api/samples?limit=60' + ($('only-unlabelled').checked ? '&labelled=false' : '')),
+    // Unlabelled: most worth labelling first (unknown, then least confident).
+    api('GET', '/api/samples?limit=60' + ($('only-unlabelled').checked ? '&order=worth' : '')),
   ]);
   $('device').textContent = health.device;
   $('head-version').textContent = head.version ?? 'none';
@@ -84,12 +85,14 @@ async function refresh() {
 }
 
 function card(s) {
-  const prediction = s.prediction ? s.prediction + ' (' + Math.round(s.predictionScore * 100) + ' %)' : 'no prediction yet';
+  const prediction = !s.prediction ? 'no prediction yet'
+    : s.predictionUnknown ? 'unknown (distance ' + s.predictionDistance.toFixed(2) + ')'
+    : s.prediction + ' (' + Math.round(s.predictionScore * 100) + ' %)';
   const buttons = classes.map((c) => el('button', {
     textContent: c, className: s.label === c ? 'on' : '', title: 'label as ' + c,
     onclick: () => label(s.id, s.label === c ? null : c),
   }));
-  return el('div', { className: 'card', dataset: { id: s.id, label: s.label || '' } }, [
+  return el('div', { className: 'card', dataset: { id: s.id, label: s.label || '', unknown: s.predictionUnknown ? 'true' : 'false' } }, [
     s.hasImage ? el('img', { src: '/api/samples/' + s.id + '/image', alt: s.label || 'sample', loading: 'lazy' }) : el('div', { textContent: '(image not kept)' }),
     el('div', { className: 'meta' }, [
       el('div', { textContent: 'label: ' + (s.label || '–') }),

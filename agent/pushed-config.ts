@@ -12,7 +12,7 @@ const PushedSchema = z
   .object({
     head: z
       .object({
-        unknownThreshold: z.number().min(0).max(1),
+        unknownThreshold: z.number().min(0).max(1).nullable(),
         retrainAfterLabels: z.number().int().min(0),
         tolerance: z.number().min(0).max(1),
       })

@@ -9,6 +9,7 @@ import { openDatabase } from '../../core/sqlite.js';
 import { EdgetuneError } from '../../core/errors.js';
 import { writeDurably } from '../../core/durable.js';
 import { sha256Hex } from '../../core/hash.js';
+import { orderByWorth } from './worth.js';
 
 export class SampleError extends EdgetuneError {}
 
@@ -27,6 +28,28 @@ export interface Sample {
   error: string | null;
   prediction: string | null;
   predictionScore: number | null;
+  /** The head called it unknown (null: no prediction yet). */
+  predictionUnknown: boolean | null;
+  /** Cosine distance to the nearest class mean the head measured (null: a head without an open set). */
+  predictionDistance: number | null;
+}
+
+export interface Prediction {
+  label: string | null;
+  score: number | null;
+  unknown?: boolean | null;
+  distance?: number | null;
+}
+
+export type SampleOrder = 'newest' | 'worth';
+
+export interface ListOptions {
+  labelled?: boolean;
+  status?: SampleStatus;
+  limit?: number;
+  offset?: number;
+  /** 'newest' (default) or 'worth': unlabelled samples most worth labelling first (worth.ts). */
+  order?: SampleOrder;
 }
 
 export interface StoreOptions {
@@ -64,7 +87,9 @@ CREATE TABLE IF NOT EXISTS samples (
   status TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'quarantined')),
   error TEXT,
   prediction TEXT,
-  prediction_score REAL
+  prediction_score REAL,
+  prediction_unknown INTEGER,
+  prediction_distance REAL
 );
 CREATE INDEX IF NOT EXISTS samples_label ON samples (label);
 CREATE INDEX IF NOT EXISTS samples_created ON samples (created_at);
@@ -97,7 +122,15 @@ interface SampleRow {
   error: string | null;
   prediction: string | null;
   prediction_score: number | null;
+  prediction_unknown: number | null;
+  prediction_distance: number | null;
 }
+
+/** Columns added after the first release: a store made by an older agent gains them on open. */
+const ADDED_COLUMNS = [
+  ['prediction_unknown', 'INTEGER'],
+  ['prediction_distance', 'REAL'],
+] as const;
 
 function toSample(row: SampleRow): Sample {
   return {
@@ -112,6 +145,8 @@ function toSample(row: SampleRow): Sample {
     error: row.error,
     prediction: row.prediction,
     predictionScore: row.prediction_score,
+    predictionUnknown: row.prediction_unknown === null ? null : row.prediction_unknown === 1,
+    predictionDistance: row.prediction_distance,
   };
 }
 
@@ -139,6 +174,8 @@ export class SampleStore {
       this.db.pragma('foreign_keys = ON');
       this.db.pragma('busy_timeout = 5000');
       this.db.exec(SCHEMA);
+      const columns = new Set((this.db.pragma('table_info(samples)') as { name: string }[]).map((c) => c.name));
+      for (const [name, type] of ADDED_COLUMNS) if (!columns.has(name)) this.db.exec(`ALTER TABLE samples ADD COLUMN ${name} ${type}`);
       const check = this.db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new Error(`integrity check: ${String(check)}`);
     } catch (err) {
@@ -220,7 +257,13 @@ export class SampleStore {
     return existsSync(path) ? readFileSync(path) : undefined;
   }
 
-  list(options: { labelled?: boolean; status?: SampleStatus; limit?: number; offset?: number } = {}): Sample[] {
+  list(options: ListOptions = {}): Sample[] {
+    if (options.order === 'worth') {
+      // Ranked in memory: the whole unlabelled backlog is the input (a device keeps thousands, not millions).
+      const all = (this.sql(`SELECT * FROM samples WHERE label IS NULL AND status = 'ok'`).all() as SampleRow[]).map(toSample);
+      const offset = options.offset ?? 0;
+      return orderByWorth(all).slice(offset, offset + (options.limit ?? 100));
+    }
     const where: string[] = [];
     if (options.labelled === true) where.push('label IS NOT NULL');
     if (options.labelled === false) where.push('label IS NULL');
@@ -248,15 +291,20 @@ export class SampleStore {
     })();
   }
 
-  setPrediction(id: string, label: string | null, score: number | null): void {
-    this.sql('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?').run(label, score, id);
+  setPrediction(id: string, prediction: Prediction): void {
+    this.setPredictions([{ id, ...prediction }]);
   }
 
   /** Many predictions in one transaction: one disk sync instead of one per sample. */
-  setPredictions(predictions: { id: string; label: string | null; score: number | null }[]): void {
-    const update = this.sql('UPDATE samples SET prediction = ?, prediction_score = ? WHERE id = ?');
+  setPredictions(predictions: ({ id: string } & Prediction)[]): void {
+    const update = this.sql(
+      'UPDATE samples SET prediction = ?, prediction_score = ?, prediction_unknown = ?, prediction_distance = ? WHERE id = ?',
+    );
     this.db.transaction(() => {
-      for (const p of predictions) update.run(p.label, p.score, p.id);
+      for (const p of predictions) {
+        const unknown = p.unknown === undefined || p.unknown === null ? null : p.unknown ? 1 : 0;
+        update.run(p.label, p.score, unknown, p.distance ?? null, p.id);
+      }
     })();
   }
 
@@ -305,14 +353,20 @@ export class SampleStore {
   counts(): {
     samples: number;
     labelled: number;
+    /** Unlabelled samples waiting for a person, and how many of them the head called unknown. */
+    waiting: number;
+    waitingUnknown: number;
     quarantined: number;
     bytes: number;
     perClass: Record<string, number>;
   } {
     const totals = this.sql(
       `SELECT COUNT(*) AS samples, COUNT(label) AS labelled, COALESCE(SUM(CASE WHEN has_image = 1 THEN bytes ELSE 0 END), 0) AS bytes,
-         SUM(CASE WHEN status = 'quarantined' THEN 1 ELSE 0 END) AS quarantined FROM samples`,
-    ).get() as { samples: number; labelled: number; bytes: number; quarantined: number | null };
+         SUM(CASE WHEN status = 'quarantined' THEN 1 ELSE 0 END) AS quarantined,
+         COALESCE(SUM(CASE WHEN label IS NULL AND status = 'ok' THEN 1 ELSE 0 END), 0) AS waiting,
+         COALESCE(SUM(CASE WHEN label IS NULL AND status = 'ok' AND prediction_unknown = 1 THEN 1 ELSE 0 END), 0) AS waitingUnknown
+         FROM samples`,
+    ).get() as { samples: number; labelled: number; bytes: number; quarantined: number | null; waiting: number; waitingUnknown: number };
     const perClass = Object.fromEntries(
       (
         this.sql(
