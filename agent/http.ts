@@ -7,10 +7,11 @@ import { HttpError, type RunningServer, listen, readBody, readJson, requireToken
 import { thumbnail } from '../runtime/image/thumbnail.js';
 import type { Sample, SampleOrder } from '../runtime/samples/store.js';
 import type { Logger } from '../core/log.js';
-import { LABEL_PAGE } from './page.js';
+import { type BuiltPage, loadPage, sendPage } from '../core/web-page.js';
+import type { ClassCountJson, HeadJson, HealthJson } from './api-types.js';
 
 export interface AgentApi {
-  health(): Record<string, unknown>;
+  health(): HealthJson;
   metrics(): string;
   listSamples(query: { labelled?: boolean; limit: number; offset: number; order?: SampleOrder }): Sample[];
   getSample(id: string): Sample | undefined;
@@ -18,9 +19,9 @@ export interface AgentApi {
   upload(bytes: Buffer, label: string | null): { sample: Sample; created: boolean; queued: boolean };
   setLabel(id: string, label: string | null): Sample;
   deleteSample(id: string): boolean;
-  classes(): { label: string; count: number }[];
+  classes(): ClassCountJson[];
   newClass(label: string, ids: string[]): { label: string; samples: Sample[] };
-  head(): Record<string, unknown>;
+  head(): HeadJson;
   train(): Promise<Record<string, unknown>>;
   rollback(version: number): Record<string, unknown>;
   capture(): Promise<Record<string, unknown>>;
@@ -48,8 +49,9 @@ const STATUS_BY_CODE: Record<string, number> = {
 };
 
 export async function startHttpServer(api: AgentApi, options: HttpOptions, log: Logger): Promise<RunningServer> {
+  const page = await loadPage('agent');
   return listen(
-    (req, res) => handle(api, options, req, res),
+    (req, res) => handle(api, options, page, req, res),
     { host: options.host, port: options.port, statusByCode: STATUS_BY_CODE },
     (fields) => log.error('http request failed', fields),
   );
@@ -61,17 +63,13 @@ function labelFrom(value: unknown, field: string): string | null {
   return value;
 }
 
-async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent');
   const path = url.pathname;
   const method = req.method ?? 'GET';
   const sampleMatch = /^\/api\/samples\/([0-9a-f]{64})(\/image|\/label)?$/.exec(path);
 
-  if (method === 'GET' && path === '/') {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(LABEL_PAGE);
-    return;
-  }
+  if (method === 'GET' && path === '/') return sendPage(res, page);
   if (method === 'GET' && path === '/favicon.ico') {
     res.writeHead(204);
     res.end();

@@ -10,9 +10,9 @@ import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
 import { pushedConfig } from '../agent/pushed-config.js';
 import { HttpError, listen, readJson, requireToken, sendJson } from '../core/json-api.js';
-import { ConsoleError, type DeviceView, type FleetConsole } from './service.js';
-import { consolePage } from './web-page.js';
-import type { AccuracyPoint } from './registry.js';
+import { ConsoleError, type FleetConsole } from './service.js';
+import { type BuiltPage, loadPage, sendPage } from '../core/web-page.js';
+import type { DeviceJson, FleetJson } from './api-types.js';
 
 export interface ConsoleWebOptions {
   /** Bind address (default 127.0.0.1: put a TLS proxy in front to serve a network). */
@@ -83,12 +83,13 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
   const log = options.log ?? silentLogger;
   const host = options.host ?? '127.0.0.1';
   const { token, created } = loadOrCreateApiToken(options.tokenFile);
+  const page = await loadPage('console');
   if (created) log.info('console API token created', { file: options.tokenFile });
   const events = new EventStream(console_, (options.heartbeatSeconds ?? 15) * 1000);
   let server;
   try {
     server = await listen(
-      (req, res) => handle(console_, { token, events }, req, res),
+      (req, res) => handle(console_, { token, events, page }, req, res),
       { host, port: options.port, statusByCode: STATUS_BY_CODE },
       (fields) =>
         log.error('console web request failed', { ...fields, url: typeof fields.url === 'string' ? withoutToken(fields.url) : fields.url }),
@@ -136,6 +137,7 @@ function withoutToken(url: string): string {
 interface Context {
   token: string;
   events: EventStream;
+  page: BuiltPage;
 }
 
 const DEVICE_ROUTE = /^\/api\/devices\/([A-Za-z0-9._-]{1,64})\/(push-head|train|config)$/;
@@ -145,7 +147,7 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   const path = url.pathname;
   const method = req.method ?? 'GET';
 
-  if (method === 'GET' && path === '/') return sendPage(res);
+  if (method === 'GET' && path === '/') return sendPage(res, ctx.page);
   if (method === 'GET' && path === '/favicon.ico') {
     res.writeHead(204);
     res.end();
@@ -192,11 +194,6 @@ function requireOnlineDevice(console_: FleetConsole, device: string): void {
     throw new HttpError(409, 'DEVICE_OFFLINE', `device "${device}" is offline; it gets the released fleet head when it reconnects`);
 }
 
-export interface DeviceWithHistory extends DeviceView {
-  /** Holdout accuracy over time, oldest first. */
-  accuracy: Omit<AccuracyPoint, 'device'>[];
-}
-
 function historyParam(url: URL): number {
   const text = url.searchParams.get('history');
   if (text === null) return HISTORY_PER_DEVICE;
@@ -206,12 +203,12 @@ function historyParam(url: URL): number {
   return n;
 }
 
-function devicesWithHistory(console_: FleetConsole, perDevice: number): DeviceWithHistory[] {
-  const points = perDevice > 0 ? console_.registry.latestAccuracy(perDevice) : new Map<string, DeviceWithHistory['accuracy']>();
+function devicesWithHistory(console_: FleetConsole, perDevice: number): DeviceJson[] {
+  const points = perDevice > 0 ? console_.registry.latestAccuracy(perDevice) : new Map<string, DeviceJson['accuracy']>();
   return console_.devices().map((view) => ({ ...view, accuracy: points.get(view.id) ?? [] }));
 }
 
-function fleetView(console_: FleetConsole) {
+function fleetView(console_: FleetConsole): FleetJson {
   const heads = console_.registry.fleetHeads(50).map(({ message: _message, ...head }) => head);
   return {
     fleet: console_.fleet,
@@ -221,19 +218,6 @@ function fleetView(console_: FleetConsole) {
     heads,
     problems: console_.registry.problems(50),
   };
-}
-
-function sendPage(res: ServerResponse): void {
-  const page = consolePage();
-  res.writeHead(200, {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    // Only the page's own inline script and style run; the token in the URL is never sent elsewhere.
-    'content-security-policy': `default-src 'none'; script-src '${page.scriptHash}'; style-src '${page.styleHash}'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
-    'referrer-policy': 'no-referrer',
-    'x-content-type-options': 'nosniff',
-  });
-  res.end(page.html);
 }
 
 /** Server-Sent Events: one `change` or `head` message per console event, and a heartbeat comment. */

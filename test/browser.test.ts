@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import { type Browser, type Page, type Response, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../agent/agent.js';
 import { AgentConfigSchema } from '../agent/config.js';
@@ -25,6 +25,8 @@ const truth = new Map<string, string>();
 let agent: Agent;
 let browser: Browser;
 let page: Page;
+let pageResponse: Response | null;
+const consoleMessages: string[] = [];
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM))
@@ -50,7 +52,8 @@ beforeAll(async () => {
   page = await browser.newPage();
   if (process.env.DEBUG_BROWSER) page.on('console', (m) => console.log('page:', m.text()));
   if (process.env.DEBUG_BROWSER) page.on('pageerror', (e) => console.log('page error:', e.message));
-  await page.goto(`${agent.url}/?token=browser-test-token`);
+  page.on('console', (m) => consoleMessages.push(m.text()));
+  pageResponse = await page.goto(`${agent.url}/?token=browser-test-token`);
 });
 
 afterAll(async () => {
@@ -71,6 +74,18 @@ async function labelOnPage(count: number): Promise<void> {
 }
 
 describe('labelling page in Chromium', () => {
+  it('is sent with a CSP of its own script and style hashes, runs under it, and takes the token out of the address bar', async () => {
+    const csp = pageResponse?.headers()['content-security-policy'] ?? '';
+    expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/]+=*'; style-src 'sha256-[A-Za-z0-9+/]+=*'/);
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).toContain("default-src 'none'");
+    // The script ran (it filled in the device name from /health) and the style applied (the grid).
+    await expect.poll(() => page.locator('#device').textContent()).toBe('browser-pi');
+    expect(await page.locator('#samples').evaluate((n) => getComputedStyle(n).display)).toBe('grid');
+    expect(consoleMessages.filter((m) => /Content Security Policy/i.test(m))).toEqual([]);
+    expect(page.url()).toBe(`${agent.url}/`);
+  });
+
   it('shows the samples with thumbnails and no head yet', async () => {
     await expect.poll(() => page.locator('.card').count()).toBe(16);
     expect(await page.locator('#device').textContent()).toBe('browser-pi');

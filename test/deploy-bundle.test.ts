@@ -2,9 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type BundlePayload, buildBundle, bundlePayload, checkBinaries, writeBundle } from '../deploy/bundle/build.js';
+import { type BuiltBundle, type BundlePayload, buildBundle, bundlePayload, checkBinaries, writeBundle } from '../deploy/bundle/build.js';
 import { elfMachine } from '../deploy/bundle/elf.js';
 import { readBundleManifest } from '../deploy/bundle/read.js';
+import type { BuiltPage } from '../core/web-page.js';
+import { startAgentProcess, writeAgentConfig } from './support/agent-process.js';
 import { MODEL_DIR, tempDir } from './support/paths.js';
 
 // Device bundles built for real: esbuild, the target's native modules (npm pack for another CPU's
@@ -13,6 +15,10 @@ import { MODEL_DIR, tempDir } from './support/paths.js';
 process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
 const tmp = tempDir('edgetune-bundle-');
 afterAll(() => tmp.remove());
+
+// One linux-x64 bundle for the tests that install it (each unpacks its own copy).
+let x64: Promise<BuiltBundle> | undefined;
+const x64Bundle = () => (x64 ??= buildBundle({ target: 'linux-x64', outDir: join(tmp.path, 'x64') }));
 
 function unpack(file: string, into: string): string[] {
   execFileSync('mkdir', ['-p', into]);
@@ -64,7 +70,7 @@ describe('edgetune deploy bundle', () => {
   }, 120_000);
 
   it('checks every file against SHA256SUMS when it installs, and refuses a tampered bundle', async () => {
-    const bundle = await buildBundle({ target: 'linux-x64', outDir: join(tmp.path, 'x64') });
+    const bundle = await x64Bundle();
     const dir = join(tmp.path, 'x64-unpacked');
     unpack(bundle.file, dir);
     const release = join(dir, 'edgetune-0.1.0-linux-x64');
@@ -76,6 +82,33 @@ describe('edgetune deploy bundle', () => {
     expect(() =>
       execFileSync('sh', [join(prefix, 'opt/edgetune/releases/0.1.0/install.sh'), '--prefix', prefix], { stdio: 'pipe' }),
     ).toThrow(/SHA256SUMS/);
+  }, 120_000);
+
+  it("the installed bundle's agent serves the labelling page built into it, with the page's CSP", async () => {
+    const bundle = await x64Bundle();
+    const dir = join(tmp.path, 'served-unpacked');
+    unpack(bundle.file, dir);
+    const prefix = join(tmp.path, 'served-device');
+    execFileSync('sh', [join(dir, 'edgetune-0.1.0-linux-x64', 'install.sh'), '--prefix', prefix, '--activate']);
+    const release = join(prefix, 'opt/edgetune/releases/0.1.0');
+    const built = JSON.parse(readFileSync(join(release, 'pages/agent.json'), 'utf8')) as BuiltPage;
+    const config = writeAgentConfig(tmp.path, {
+      device: { id: 'bundle-pi' },
+      data: { dir: join(tmp.path, 'served-data') },
+      http: { port: 0 },
+    });
+    const agent = await startAgentProcess(config, {}, [join(release, 'bin/edgetune')]);
+    try {
+      const res = await fetch(`${agent.url}/`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-security-policy')).toContain(`script-src '${built.scriptHash}'`);
+      const html = await res.text();
+      expect(html).toBe(built.html);
+      expect(html).toMatch(/<script>.+<\/script>/s);
+      expect(html).not.toContain('main.ts');
+    } finally {
+      await agent.kill('SIGTERM');
+    }
   }, 120_000);
 
   it('refuses to write a bundle holding a binary for another CPU', async () => {

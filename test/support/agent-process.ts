@@ -19,8 +19,14 @@ export function writeAgentConfig(dir: string, config: Record<string, unknown>): 
   return path;
 }
 
-export function startAgentProcess(configPath: string, env: Record<string, string> = {}): Promise<AgentProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), 'agent', '--config', configPath], {
+/** Starts the checkout's agent, or `command` (an installed bundle's bin/edgetune). */
+export function startAgentProcess(
+  configPath: string,
+  env: Record<string, string> = {},
+  command: string[] = [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts')],
+): Promise<AgentProcess> {
+  const [program, ...args] = command as [string, ...string[]];
+  const child = spawn(program, [...args, 'agent', '--config', configPath], {
     cwd: REPO_ROOT,
     env: { ...process.env, EDGETUNE_MODEL_DIR: MODEL_DIR, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
