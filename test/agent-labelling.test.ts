@@ -10,6 +10,7 @@ import { sha256Hex } from '../core/hash.js';
 import { SampleStore } from '../runtime/samples/store.js';
 import { FLOWERS_DIR, MODEL_DIR, SHARED_DIR, tempDir } from './support/paths.js';
 import { until } from './support/until.js';
+import { launchChromium } from './support/chromium.js';
 import { jsonClient } from './support/json-client.js';
 
 const tmp = tempDir();
@@ -156,5 +157,35 @@ describe('a new class from unknown samples a person grouped', () => {
     const trained = await api<{ kept: boolean }>('POST', '/api/train');
     expect(trained.json.kept).toBe(true);
     expect((await api<{ labels: string[] }>('GET', '/api/head')).json.labels).toContain('car');
+  });
+});
+
+describe('the labelling page in Chromium', () => {
+  it('shows the unknown samples first when listing unlabelled ones, with their distance', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(url);
+      await page.locator('#only-unlabelled').check();
+      const expected = (await api<{ samples: Listed[] }>('GET', '/api/samples?order=worth&limit=60')).json.samples;
+      const unknownCount = expected.filter((s) => s.predictionUnknown).length;
+      expect(unknownCount).toBeGreaterThan(0);
+      // The page refreshes by itself; wait until it shows the worth order.
+      await page.waitForFunction((first) => (document.querySelector('.card') as HTMLElement | null)?.dataset.id === first, expected[0]!.id);
+      const cards = await page.locator('.card').evaluateAll((nodes) =>
+        nodes.map((n) => ({
+          id: (n as HTMLElement).dataset.id!,
+          unknown: (n as HTMLElement).dataset.unknown,
+          text: n.textContent ?? '',
+        })),
+      );
+      expect(cards.map((c) => c.id)).toEqual(expected.map((s) => s.id));
+      expect(
+        cards.slice(0, unknownCount).every((c) => c.unknown === 'true' && /predicted: unknown \(distance \d\.\d\d\)/.test(c.text)),
+      ).toBe(true);
+      expect(cards.slice(unknownCount).every((c) => c.unknown === 'false')).toBe(true);
+    } finally {
+      await browser.close();
+    }
   });
 });
