@@ -88,23 +88,39 @@ export function fitOpenSet(
   const means = new Float32Array(classes * dim);
   for (let c = 0; c < classes; c++) for (let j = 0; j < dim; j++) means[c * dim + j] = counts[c]! > 0 ? sums[c * dim + j]! / counts[c]! : 0;
 
+  // Leave-one-out by algebra, not by copying means: with m the class mean of n photos and f one of them,
+  // the mean without f is m' = (n m - f) / (n - 1), so f.m' and |m'| follow from f.m, |m|^2 and |f|^2 = 1.
+  const meanNorms = Array.from({ length: classes }, (_, c) => Math.sqrt(dot(means, c * dim, means, c * dim, dim)));
   const distances: number[] = [];
-  const own = new Float32Array(dim);
-  const others = Float32Array.from(means);
   for (let i = 0; i < n; i++) {
-    const c = y[i]!;
-    if (counts[c]! < 2) continue;
-    const f = features.subarray(i * dim, (i + 1) * dim);
-    for (let j = 0; j < dim; j++) own[j] = (sums[c * dim + j]! - f[j]!) / (counts[c]! - 1);
-    others.set(own, c * dim);
-    distances.push(distanceToClasses(f, others, dim).distance);
-    others.set(means.subarray(c * dim, (c + 1) * dim), c * dim);
+    const own = y[i]!;
+    const m = counts[own]!;
+    if (m < 2) continue;
+    let best = Number.NEGATIVE_INFINITY;
+    for (let c = 0; c < classes; c++) {
+      if (counts[c] === 0) continue;
+      const fm = dot(features, i * dim, means, c * dim, dim);
+      if (c !== own) {
+        best = Math.max(best, fm / meanNorms[c]!);
+        continue;
+      }
+      const fmLeft = (m * fm - 1) / (m - 1);
+      const normLeft = Math.sqrt(Math.max(0, m * m * meanNorms[c]! ** 2 - 2 * m * fm + 1)) / (m - 1);
+      if (normLeft > 0) best = Math.max(best, fmLeft / normLeft);
+    }
+    distances.push(1 - best);
   }
   if (distances.length < OPEN_SET_DEFAULTS.minSamples) return { means, calibration: undefined };
   return {
     means,
     calibration: { score: OPEN_SET_SCORE, threshold: quantile(distances, 1 - unknownRate), unknownRate, samples: distances.length },
   };
+}
+
+function dot(a: Float32Array, at: number, b: Float32Array, bt: number, dim: number): number {
+  let s = 0;
+  for (let j = 0; j < dim; j++) s += a[at + j]! * b[bt + j]!;
+  return s;
 }
 
 /** The q-quantile of values, interpolated between order statistics. */
