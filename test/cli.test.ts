@@ -62,6 +62,7 @@ describe('edgetune CLI', () => {
     const summary = JSON.parse(train.stdout);
     expect(summary.labels).toEqual(CLASSES);
     expect(summary.counts).toEqual([16, 16, 16, 16, 16]);
+    expect(summary.openSet).toMatchObject({ score: 'class-mean-cosine', unknownRate: 0.05, samples: 80 });
     const photos = CLASSES.map((c) => join(small, c, readdirSync(join(small, c)).sort()[0]!));
     const predict = await runCli(['predict', '--head', head, ...photos, '--json', '--cache-dir', cacheDir]);
     expect(predict.code, predict.stderr).toBe(0);
