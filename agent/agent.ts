@@ -183,7 +183,7 @@ export class Agent {
    */
   newClass(label: string, ids: string[]): { label: string; samples: Sample[] } {
     const clean = validateLabel(label, 'new class');
-    if (ids.length === 0) throw new SampleError('LABEL_INVALID', 'a new class needs at least one sample id');
+    if (ids.length === 0) throw new SourceError('LABEL_INVALID', 'a new class needs at least one sample id');
     const missing = ids.filter((id) => !this.store.get(id));
     if (missing.length > 0) throw new SampleError('SAMPLE_NOT_FOUND', `no sample ${missing.join(', ')}: nothing was labelled`);
     this.store.setLabels(ids.map((id) => ({ id, label: clean })));

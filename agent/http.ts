@@ -34,32 +34,18 @@ export interface HttpOptions {
   maxUploadBytes: number;
 }
 
-const STATUS_BY_CODE: Record<string, number> = {
-  SAMPLE_NOT_FOUND: 404,
-  HEAD_NOT_FOUND: 404,
-  LABEL_INVALID: 400,
-  NOT_ENOUGH_LABELS: 409,
-  TRAINING_BUSY: 409,
-  NO_CAMERA: 409,
-  CAMERA_FAILED: 502,
-  CAMERA_EMPTY: 502,
-  CAMERA_TIMEOUT: 504,
-  CAMERA_TOO_LARGE: 502,
-  CAMERA_DROPPED: 503,
-};
-
 export async function startHttpServer(api: AgentApi, options: HttpOptions, log: Logger): Promise<RunningServer> {
   const page = await loadPage('agent');
   return listen(
     (req, res) => handle(api, options, page, req, res),
-    { host: options.host, port: options.port, statusByCode: STATUS_BY_CODE },
+    { host: options.host, port: options.port },
     (fields) => log.error('http request failed', fields),
   );
 }
 
 function labelFrom(value: unknown, field: string): string | null {
   if (value === null) return null;
-  if (typeof value !== 'string') throw new HttpError(400, 'LABEL_INVALID', `field "${field}" must be a string or null`);
+  if (typeof value !== 'string') throw new HttpError('LABEL_INVALID', `field "${field}" must be a string or null`);
   return value;
 }
 
@@ -86,8 +72,7 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
     const limit = Math.min(500, Number(url.searchParams.get('limit') ?? 50) || 50);
     const offset = Number(url.searchParams.get('offset') ?? 0) || 0;
     const order = url.searchParams.get('order') ?? 'newest';
-    if (order !== 'newest' && order !== 'worth')
-      throw new HttpError(400, 'BAD_REQUEST', `order must be "newest" or "worth", got "${order}"`);
+    if (order !== 'newest' && order !== 'worth') throw new HttpError('BAD_REQUEST', `order must be "newest" or "worth", got "${order}"`);
     return sendJson(res, 200, {
       samples: api.listSamples({
         // Worth labelling: only unlabelled samples can be.
@@ -101,7 +86,7 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
   if (method === 'POST' && path === '/api/samples') {
     requireToken(req, options.token);
     const bytes = await readBody(req, options.maxUploadBytes);
-    if (bytes.length === 0) throw new HttpError(400, 'EMPTY_BODY', 'POST an image as the request body');
+    if (bytes.length === 0) throw new HttpError('EMPTY_BODY', 'POST an image as the request body');
     const result = api.upload(bytes, url.searchParams.get('label'));
     return sendJson(res, result.created ? 201 : 200, result);
   }
@@ -109,7 +94,7 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
     const [, id, sub] = sampleMatch as unknown as [string, string, string | undefined];
     if (method === 'GET' && sub === '/image') {
       const bytes = api.sampleImage(id);
-      if (!bytes) throw new HttpError(404, 'IMAGE_NOT_FOUND', `sample ${id} has no stored image`);
+      if (!bytes) throw new HttpError('IMAGE_NOT_FOUND', `sample ${id} has no stored image`);
       const body = url.searchParams.has('full') ? bytes : await thumbnail(bytes, `sample ${id.slice(0, 12)}`);
       res.writeHead(200, {
         'content-type': url.searchParams.has('full') ? 'application/octet-stream' : 'image/jpeg',
@@ -120,7 +105,7 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
     }
     if (method === 'GET' && sub === undefined) {
       const sample = api.getSample(id);
-      if (!sample) throw new HttpError(404, 'SAMPLE_NOT_FOUND', `no sample ${id}`);
+      if (!sample) throw new HttpError('SAMPLE_NOT_FOUND', `no sample ${id}`);
       return sendJson(res, 200, { sample });
     }
     if (method === 'PUT' && sub === '/label') {
@@ -134,7 +119,7 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
     }
     if (method === 'DELETE' && sub === undefined) {
       requireToken(req, options.token);
-      if (!api.deleteSample(id)) throw new HttpError(404, 'SAMPLE_NOT_FOUND', `no sample ${id}`);
+      if (!api.deleteSample(id)) throw new HttpError('SAMPLE_NOT_FOUND', `no sample ${id}`);
       return sendJson(res, 200, { deleted: id });
     }
   }
@@ -144,10 +129,10 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
     const body = await readJson(req);
     const samples = body.samples;
     if (!Array.isArray(samples) || !samples.every((s): s is string => typeof s === 'string' && /^[0-9a-f]{64}$/.test(s))) {
-      throw new HttpError(400, 'BAD_REQUEST', 'field "samples" must be a list of sample ids');
+      throw new HttpError('BAD_REQUEST', 'field "samples" must be a list of sample ids');
     }
     const label = labelFrom(body.label, 'label');
-    if (label === null) throw new HttpError(400, 'LABEL_INVALID', 'field "label" must name the new class');
+    if (label === null) throw new HttpError('LABEL_INVALID', 'field "label" must name the new class');
     return sendJson(res, 201, api.newClass(label, samples));
   }
   if (method === 'GET' && path === '/api/head') return sendJson(res, 200, api.head());
@@ -162,8 +147,8 @@ async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req:
   if (method === 'POST' && path === '/api/head/rollback') {
     requireToken(req, options.token);
     const body = await readJson(req);
-    if (!Number.isInteger(body.version)) throw new HttpError(400, 'BAD_REQUEST', 'field "version" must be an integer');
+    if (!Number.isInteger(body.version)) throw new HttpError('BAD_REQUEST', 'field "version" must be an integer');
     return sendJson(res, 200, api.rollback(body.version as number));
   }
-  throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+  throw new HttpError('NOT_FOUND', `no route ${method} ${path}`);
 }

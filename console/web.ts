@@ -39,20 +39,6 @@ export interface ConsoleWeb {
 const HISTORY_PER_DEVICE = 200;
 const MAX_HISTORY = 5000;
 
-// Console and device refusals are the caller's to fix (4xx); a device that does not answer is a 504.
-const STATUS_BY_CODE: Record<string, number> = {
-  COMMAND_TIMEOUT: 504,
-  CONSOLE_BUSY: 409,
-  CONSOLE_NO_HEADS: 409,
-  CONSOLE_NO_FLEET_HEAD: 409,
-  CONSOLE_NOTHING_TO_ROLL_BACK: 409,
-  SYNC_BAD_CONFIG: 400,
-  SYNC_REPLAY: 409,
-  NOT_ENOUGH_LABELS: 409,
-  TRAINING_BUSY: 409,
-  BUNDLE_UNREADABLE: 400,
-};
-
 const TOKEN_BYTES = 32;
 
 /** Reads the API token, or creates one (mode 0600). A token file others can read is refused. */
@@ -90,7 +76,7 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
   try {
     server = await listen(
       (req, res) => handle(console_, { token, events, page }, req, res),
-      { host, port: options.port, statusByCode: STATUS_BY_CODE },
+      { host, port: options.port },
       (fields) =>
         log.error('console web request failed', { ...fields, url: typeof fields.url === 'string' ? withoutToken(fields.url) : fields.url }),
     );
@@ -121,7 +107,7 @@ function canariesField(body: Record<string, unknown>): string[] | undefined {
   const canaries = body.canaries;
   if (canaries === undefined) return undefined;
   if (!(Array.isArray(canaries) && canaries.every((c) => typeof c === 'string')))
-    throw new HttpError(400, 'BAD_REQUEST', 'field "canaries" must be an array of device ids');
+    throw new HttpError('BAD_REQUEST', 'field "canaries" must be an array of device ids');
   return canaries as string[];
 }
 
@@ -153,7 +139,7 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     res.end();
     return;
   }
-  if (!path.startsWith('/api/')) throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+  if (!path.startsWith('/api/')) throw new HttpError('NOT_FOUND', `no route ${method} ${path}`);
   requireToken(req, ctx.token, url);
 
   if (method === 'GET' && path === '/api/devices') return sendJson(res, 200, { devices: devicesWithHistory(console_, historyParam(url)) });
@@ -167,7 +153,7 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   if (method === 'POST' && path === '/api/agent-update') {
     const body = await readJson(req);
     if (typeof body.bundle !== 'string' || !isAbsolute(body.bundle))
-      throw new HttpError(400, 'BAD_REQUEST', 'field "bundle" must be the absolute path of a bundle file on the console machine');
+      throw new HttpError('BAD_REQUEST', 'field "bundle" must be the absolute path of a bundle file on the console machine');
     const canaries = canariesField(body);
     return sendJson(res, 200, await console_.pushAgentUpdate(body.bundle, canaries ? { canaries } : {}));
   }
@@ -183,15 +169,15 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     if (action === 'train') return sendJson(res, 200, await console_.command(device, 'train'));
     return sendJson(res, 200, await console_.command(device, 'config', config));
   }
-  throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+  throw new HttpError('NOT_FOUND', `no route ${method} ${path}`);
 }
 
 function requireOnlineDevice(console_: FleetConsole, device: string): void {
   const row = console_.registry.device(device);
-  if (!row) throw new HttpError(404, 'DEVICE_NOT_FOUND', `no device "${device}" in fleet "${console_.fleet}"`);
+  if (!row) throw new HttpError('DEVICE_NOT_FOUND', `no device "${device}" in fleet "${console_.fleet}"`);
   // A command to an offline device would only time out: say so now.
   if (!row.online)
-    throw new HttpError(409, 'DEVICE_OFFLINE', `device "${device}" is offline; it gets the released fleet head when it reconnects`);
+    throw new HttpError('DEVICE_OFFLINE', `device "${device}" is offline; it gets the released fleet head when it reconnects`);
 }
 
 function historyParam(url: URL): number {
@@ -199,7 +185,7 @@ function historyParam(url: URL): number {
   if (text === null) return HISTORY_PER_DEVICE;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0 || n > MAX_HISTORY)
-    throw new HttpError(400, 'BAD_REQUEST', `query parameter "history" must be an integer from 0 to ${MAX_HISTORY}`);
+    throw new HttpError('BAD_REQUEST', `query parameter "history" must be an integer from 0 to ${MAX_HISTORY}`);
   return n;
 }
 
