@@ -1,7 +1,7 @@
 import { chmodSync, copyFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './support/chromium.js';
+import { launchChromium } from '../support/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetConsole } from '../../console/service.js';
 import { type ConsoleWeb, loadOrCreateApiToken, startConsoleWeb } from '../../console/web.js';
