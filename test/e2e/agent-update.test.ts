@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { type BuiltBundle, type BundlePayload, bundlePayload, writeBundle } from '../../deploy/bundle/build.js';
 import { FleetConsole } from '../../console/service.js';
 import { startConsoleWeb } from '../../console/web.js';
@@ -14,6 +14,7 @@ import { topics } from '../../runtime/sync/protocol.js';
 import { loadOrCreateFleetKey, publicKeyPem } from '../../runtime/sync/signing.js';
 import { freeLoopbackPort } from '../support/mqtt.js';
 import { MODEL_DIR, tempDir } from '../support/paths.js';
+import { story } from '../support/story.js';
 import { until } from '../support/until.js';
 
 // Agent updates pushed from the console over MQTT to agents really running from installed releases
@@ -81,134 +82,152 @@ afterAll(async () => {
 }, 60_000);
 
 describe('agent updates pushed over MQTT', () => {
-  it('refuses an update not signed by the fleet key, and keeps running its release', async () => {
-    const [canary] = devices;
-    const before = pid(canary!.root);
-    const forged = encodeAgentUpdate(
-      {
-        kind: 'agent-update',
-        fleet: 'farm',
-        version: '0.2.0',
-        target: 'linux-x64',
-        sha256: bundles['0.2.0']!.sha256,
-        bytes: bundles['0.2.0']!.bytes,
-        chunks: 1,
-        devices: null,
-        sequence: Date.now(),
-        createdAt: new Date().toISOString(),
-      },
-      attackerKey.privateKey,
-    );
-    await publish(topics.fleetAgent('farm'), Buffer.from(forged), { qos: 1, retain: true });
-    const refused = await until('the refusal in the state', () => {
-      const update = stateOf('pi-canary')?.update;
-      return update?.status === 'refused' && update;
-    });
-    expect(refused.error).toMatch(/signature does not verify against the fleet key/);
-    expect(await health(canary!.port)).toMatchObject({ release: '0.1.0', update: { status: 'refused', code: 'SYNC_BAD_SIGNATURE' } });
-    expect(pid(canary!.root)).toBe(before);
-    await publish(topics.fleetAgent('farm'), Buffer.alloc(0), { qos: 1, retain: true });
-  }, 30_000);
-
-  it('a staged update: signature checked, installed, restarted on the canary first, then the rest of the fleet', async () => {
-    const [canary, rest] = devices;
-    const seen: Record<string, string[]> = { canary: [], rest: [] };
-    const watch = setInterval(() => {
-      seen.canary!.push(String(stateOf('pi-canary')?.release));
-      seen.rest!.push(String(stateOf('pi-rest')?.release));
-    }, 100);
-    const started = Date.now();
-    // From the console's web API (what `edgetune console push-update` calls): its canaries first, then everyone.
-    const web = await startConsoleWeb(fleet, { port: 0, tokenFile: join(tmp.path, 'console', 'web-token') });
-    const post = (body: unknown) =>
-      fetch(`${web.origin}/api/agent-update`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${web.token}` },
-        body: JSON.stringify(body),
+  // Each test continues the story of the one before (story(): alone, it runs those first).
+  const step = story();
+  step(
+    'refuses an update not signed by the fleet key, and keeps running its release',
+    async () => {
+      const [canary] = devices;
+      const before = pid(canary!.root);
+      const forged = encodeAgentUpdate(
+        {
+          kind: 'agent-update',
+          fleet: 'farm',
+          version: '0.2.0',
+          target: 'linux-x64',
+          sha256: bundles['0.2.0']!.sha256,
+          bytes: bundles['0.2.0']!.bytes,
+          chunks: 1,
+          devices: null,
+          sequence: Date.now(),
+          createdAt: new Date().toISOString(),
+        },
+        attackerKey.privateKey,
+      );
+      await publish(topics.fleetAgent('farm'), Buffer.from(forged), { qos: 1, retain: true });
+      const refused = await until('the refusal in the state', () => {
+        const update = stateOf('pi-canary')?.update;
+        return update?.status === 'refused' && update;
       });
-    let report: RolloutReport;
-    try {
-      const missing = await post({ bundle: join(tmp.path, 'no-such-bundle.tar.gz') });
-      expect(missing.status).toBe(400);
-      expect(((await missing.json()) as { error: string }).error).toMatch(/no-such-bundle\.tar\.gz: not an edgetune bundle/);
-      expect((await post({ bundle: 'relative.tar.gz' })).status).toBe(400);
-      const response = await post({ bundle: bundles['0.2.0']!.file });
-      expect(response.status).toBe(200);
-      report = (await response.json()) as RolloutReport;
-    } finally {
-      await web.close();
-    }
-    clearInterval(watch);
-    console.log(
-      `agent update of ${(bundles['0.2.0']!.bytes / 2 ** 20).toFixed(1)} MB to 2 devices in 2 stages: ${((Date.now() - started) / 1000).toFixed(1)} s`,
-    );
-    expect(report).toMatchObject({ ok: true, stage: 'fleet' });
-    expect(report.devices.map((d) => [d.device, d.release])).toEqual([
-      ['pi-canary', '0.2.0'],
-      ['pi-rest', '0.2.0'],
-    ]);
-    // While the canary was on 0.2.0, the rest of the fleet still ran 0.1.0.
-    const firstCanary = seen.canary!.indexOf('0.2.0');
-    expect(firstCanary).toBeGreaterThanOrEqual(0);
-    expect(seen.rest![firstCanary]).toBe('0.1.0');
-    for (const d of [canary!, rest!]) {
-      expect(await health(d.port)).toMatchObject({ status: 'ok', release: '0.2.0', fleet: { connected: true } });
-      expect(readFileSync(`/proc/${pid(d.root)}/cmdline`, 'utf8')).toContain(`${d.root}/opt/edgetune/releases/0.2.0/edgetune.js`);
-      expect(readFileSync(join(d.root, 'opt/edgetune/previous'), 'utf8').trim()).toBe('0.1.0');
-    }
-  }, 150_000);
+      expect(refused.error).toMatch(/signature does not verify against the fleet key/);
+      expect(await health(canary!.port)).toMatchObject({ release: '0.1.0', update: { status: 'refused', code: 'SYNC_BAD_SIGNATURE' } });
+      expect(pid(canary!.root)).toBe(before);
+      await publish(topics.fleetAgent('farm'), Buffer.alloc(0), { qos: 1, retain: true });
+    },
+    30_000,
+  );
 
-  it('refuses an older manifest signed by the fleet key: a replayed downgrade', async () => {
-    const [canary] = devices;
-    const old = encodeAgentUpdate(
-      {
-        kind: 'agent-update',
+  step(
+    'a staged update: signature checked, installed, restarted on the canary first, then the rest of the fleet',
+    async () => {
+      const [canary, rest] = devices;
+      const seen: Record<string, string[]> = { canary: [], rest: [] };
+      const watch = setInterval(() => {
+        seen.canary!.push(String(stateOf('pi-canary')?.release));
+        seen.rest!.push(String(stateOf('pi-rest')?.release));
+      }, 100);
+      const started = Date.now();
+      // From the console's web API (what `edgetune console push-update` calls): its canaries first, then everyone.
+      const web = await startConsoleWeb(fleet, { port: 0, tokenFile: join(tmp.path, 'console', 'web-token') });
+      const post = (body: unknown) =>
+        fetch(`${web.origin}/api/agent-update`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${web.token}` },
+          body: JSON.stringify(body),
+        });
+      let report: RolloutReport;
+      try {
+        const missing = await post({ bundle: join(tmp.path, 'no-such-bundle.tar.gz') });
+        expect(missing.status).toBe(400);
+        expect(((await missing.json()) as { error: string }).error).toMatch(/no-such-bundle\.tar\.gz: not an edgetune bundle/);
+        expect((await post({ bundle: 'relative.tar.gz' })).status).toBe(400);
+        const response = await post({ bundle: bundles['0.2.0']!.file });
+        expect(response.status).toBe(200);
+        report = (await response.json()) as RolloutReport;
+      } finally {
+        await web.close();
+      }
+      clearInterval(watch);
+      console.log(
+        `agent update of ${(bundles['0.2.0']!.bytes / 2 ** 20).toFixed(1)} MB to 2 devices in 2 stages: ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
+      expect(report).toMatchObject({ ok: true, stage: 'fleet' });
+      expect(report.devices.map((d) => [d.device, d.release])).toEqual([
+        ['pi-canary', '0.2.0'],
+        ['pi-rest', '0.2.0'],
+      ]);
+      // While the canary was on 0.2.0, the rest of the fleet still ran 0.1.0.
+      const firstCanary = seen.canary!.indexOf('0.2.0');
+      expect(firstCanary).toBeGreaterThanOrEqual(0);
+      expect(seen.rest![firstCanary]).toBe('0.1.0');
+      for (const d of [canary!, rest!]) {
+        expect(await health(d.port)).toMatchObject({ status: 'ok', release: '0.2.0', fleet: { connected: true } });
+        expect(readFileSync(`/proc/${pid(d.root)}/cmdline`, 'utf8')).toContain(`${d.root}/opt/edgetune/releases/0.2.0/edgetune.js`);
+        expect(readFileSync(join(d.root, 'opt/edgetune/previous'), 'utf8').trim()).toBe('0.1.0');
+      }
+    },
+    150_000,
+  );
+
+  step(
+    'refuses an older manifest signed by the fleet key: a replayed downgrade',
+    async () => {
+      const [canary] = devices;
+      const old = encodeAgentUpdate(
+        {
+          kind: 'agent-update',
+          fleet: 'farm',
+          version: '0.1.0',
+          target: 'linux-x64',
+          sha256: bundles['0.1.0']!.sha256,
+          bytes: bundles['0.1.0']!.bytes,
+          chunks: 1,
+          devices: null,
+          sequence: 1,
+          createdAt: new Date().toISOString(),
+        },
+        fleetKey.privateKey,
+      );
+      await publish(topics.fleetAgent('farm'), Buffer.from(old), { qos: 1, retain: true });
+      const refused = await until('the refusal in the state', () => {
+        const update = stateOf('pi-canary')?.update;
+        return update?.status === 'refused' && update;
+      });
+      expect(refused.error).toMatch(/sequence 1 is older than \d+: a replayed \(downgrade\) update, refused/);
+      expect(await health(canary!.port)).toMatchObject({ release: '0.2.0', update: { code: 'SYNC_REPLAY' } });
+    },
+    30_000,
+  );
+
+  step(
+    'an update whose new agent fails its health check is rolled back, reported, and not tried again',
+    async () => {
+      const [canary] = devices;
+      const update = await publishAgentUpdate({
         fleet: 'farm',
-        version: '0.1.0',
-        target: 'linux-x64',
-        sha256: bundles['0.1.0']!.sha256,
-        bytes: bundles['0.1.0']!.bytes,
-        chunks: 1,
-        devices: null,
-        sequence: 1,
-        createdAt: new Date().toISOString(),
-      },
-      fleetKey.privateKey,
-    );
-    await publish(topics.fleetAgent('farm'), Buffer.from(old), { qos: 1, retain: true });
-    const refused = await until('the refusal in the state', () => {
-      const update = stateOf('pi-canary')?.update;
-      return update?.status === 'refused' && update;
-    });
-    expect(refused.error).toMatch(/sequence 1 is older than \d+: a replayed \(downgrade\) update, refused/);
-    expect(await health(canary!.port)).toMatchObject({ release: '0.2.0', update: { code: 'SYNC_REPLAY' } });
-  }, 30_000);
-
-  it('an update whose new agent fails its health check is rolled back, reported, and not tried again', async () => {
-    const [canary] = devices;
-    const update = await publishAgentUpdate({
-      fleet: 'farm',
-      bundle: bundles['0.3.0']!.file,
-      key: fleetKey.privateKey,
-      publish,
-      devices: ['pi-canary'],
-    });
-    const state = await until(
-      'the rollback reported by the restored agent',
-      () => {
-        const s = stateOf('pi-canary');
-        return s?.update?.version === '0.3.0' && s.update.status === 'rolled-back' && s;
-      },
-      90_000,
-    );
-    expect(state.release).toBe('0.2.0');
-    expect(String(state.update!.error)).toMatch(/^the agent exited .*release 0\.3\.0: cannot start$/);
-    expect(await health(canary!.port)).toMatchObject({ status: 'ok', release: '0.2.0' });
-    expect(readFileSync(join(canary!.root, 'opt/edgetune/current/manifest.json'), 'utf8')).toContain('"version": "0.2.0"');
-    // The retained manifest is still there; the device does not loop on it.
-    const restored = pid(canary!.root);
-    await new Promise((r) => setTimeout(r, 3000));
-    expect(pid(canary!.root)).toBe(restored);
-    expect(update.version).toBe('0.3.0');
-  }, 120_000);
+        bundle: bundles['0.3.0']!.file,
+        key: fleetKey.privateKey,
+        publish,
+        devices: ['pi-canary'],
+      });
+      const state = await until(
+        'the rollback reported by the restored agent',
+        () => {
+          const s = stateOf('pi-canary');
+          return s?.update?.version === '0.3.0' && s.update.status === 'rolled-back' && s;
+        },
+        90_000,
+      );
+      expect(state.release).toBe('0.2.0');
+      expect(String(state.update!.error)).toMatch(/^the agent exited .*release 0\.3\.0: cannot start$/);
+      expect(await health(canary!.port)).toMatchObject({ status: 'ok', release: '0.2.0' });
+      expect(readFileSync(join(canary!.root, 'opt/edgetune/current/manifest.json'), 'utf8')).toContain('"version": "0.2.0"');
+      // The retained manifest is still there; the device does not loop on it.
+      const restored = pid(canary!.root);
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(pid(canary!.root)).toBe(restored);
+      expect(update.version).toBe('0.3.0');
+    },
+    120_000,
+  );
 });

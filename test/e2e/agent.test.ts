@@ -1,13 +1,14 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import { AgentConfigSchema } from '../../agent/config.js';
 import { silentLogger } from '../../core/log.js';
 import { trainHead } from '../../runtime/head/index.js';
 import { sha256Hex } from '../../core/hash.js';
 import { FLOWERS_DIR, IMAGES_DIR, MODEL_DIR, REPO_ROOT, tempDir } from '../support/paths.js';
+import { story } from '../support/story.js';
 import { until } from '../support/until.js';
 import { jsonClient } from '../support/json-client.js';
 
@@ -43,13 +44,15 @@ afterAll(async () => {
 });
 
 describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
+  // Each test continues the story of the one before (story(): alone, it runs those first).
+  const step = story();
   const LABELLED = 30;
   const UNLABELLED = 20;
   // Spread the picks over each class folder so they are not near-duplicate neighbours.
   const labelledPhotos = (c: string) => Array.from({ length: LABELLED }, (_, i) => photos[c]![i * 20]!);
   const unlabelledPhotos = (c: string) => Array.from({ length: UNLABELLED }, (_, i) => photos[c]![i * 20 + 10]!);
 
-  it('takes labelled photos from inbox sub-folders, embeds and stores them', async () => {
+  step('takes labelled photos from inbox sub-folders, embeds and stores them', async () => {
     for (const c of CLASSES) {
       mkdirSync(join(inbox, c), { recursive: true });
       for (const f of labelledPhotos(c)) copyFileSync(join(FLOWERS_DIR, c, f), join(inbox, c, f));
@@ -60,7 +63,7 @@ describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
     expect(readdirSync(join(inbox, 'done'))).toHaveLength(LABELLED * CLASSES.length);
   });
 
-  it('trains a head on command and reports its holdout accuracy', async () => {
+  step('trains a head on command and reports its holdout accuracy', async () => {
     const { status, json } = await api<{ kept: boolean; version: number; accuracy: number; samples: number }>('POST', '/api/train');
     expect(status).toBe(200);
     expect(json.kept).toBe(true);
@@ -71,7 +74,7 @@ describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
     expect(head.labels).toEqual(CLASSES);
   });
 
-  it('predicts unlabelled photos dropped afterwards, about as well as eval does with the same labels', async () => {
+  step('predicts unlabelled photos dropped afterwards, about as well as eval does with the same labels', async () => {
     const truth = new Map<string, string>();
     for (const c of CLASSES) {
       for (const f of unlabelledPhotos(c)) {
@@ -108,7 +111,7 @@ describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
     expect(listed.filter((s) => truth.has(s.id)).every((s) => typeof s.prediction === 'string')).toBe(true);
   });
 
-  it('labels through the API; an upload with a path-like label is refused and nothing is lost', async () => {
+  step('labels through the API; an upload with a path-like label is refused and nothing is lost', async () => {
     const before = agent.store.counts();
     const [first] = agent.store.list({ labelled: false, limit: 1 });
     const labelled = await api<{ sample: { label: string } }>('PUT', `/api/samples/${first!.id}/label`, { label: 'rose' });
@@ -121,7 +124,7 @@ describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
     expect(agent.store.get(first!.id)?.label).toBe('rose');
   });
 
-  it('quarantines a corrupt JPEG, an HTML page named .jpg and an empty upload is refused; the agent keeps going', async () => {
+  step('quarantines a corrupt JPEG, an HTML page named .jpg and an empty upload is refused; the agent keeps going', async () => {
     const html = new TextEncoder().encode('<!doctype html><html><body>camera offline</body></html>');
     const good = readFileSync(join(FLOWERS_DIR, 'tulip', photos.tulip![405]!));
     const corrupt = Uint8Array.from(good.subarray(0, good.length / 3));
@@ -148,7 +151,7 @@ describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
     expect((await api<{ status: string }>('GET', '/health')).json.status).toBe('ok');
   });
 
-  it('captures a frame from the camera on command and predicts it', async () => {
+  step('captures a frame from the camera on command and predicts it', async () => {
     const { status, json } = await api<{ sample: { id: string; origin: string } }>('POST', '/api/capture');
     expect(status).toBe(201);
     expect(json.sample.origin).toMatch(/^camera:.*fake-camera\.sh$/);
@@ -159,7 +162,7 @@ describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
     expect(CLASSES.concat('unknown')).toContain(sample.prediction);
   });
 
-  it('serves Prometheus metrics and the labelling page', async () => {
+  step('serves Prometheus metrics and the labelling page', async () => {
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/^edgetune_samples_labelled \d+$/m);
     expect(metrics).toMatch(/^edgetune_head_version 1$/m);
@@ -167,7 +170,7 @@ describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
     expect(page).toContain('<title>edgetune agent</title>');
   });
 
-  it('rolls back to an earlier head version', async () => {
+  step('rolls back to an earlier head version', async () => {
     const second = await api<{ kept: boolean; version: number }>('POST', '/api/train');
     expect(second.json.version).toBe(2);
     const back = await api<{ version: number }>('POST', '/api/head/rollback', { version: 1 });

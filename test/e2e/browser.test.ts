@@ -1,12 +1,13 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page, Response } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import { AgentConfigSchema } from '../../agent/config.js';
 import { silentLogger } from '../../core/log.js';
 import { FLOWERS_DIR, IMAGES_DIR, MODEL_DIR, REPO_ROOT, tempDir } from '../support/paths.js';
 import { launchChromium } from '../support/chromium.js';
+import { story } from '../support/story.js';
 
 // The labelling page in Debian's Chromium, driven by playwright-core.
 
@@ -62,7 +63,9 @@ async function labelOnPage(count: number): Promise<void> {
 }
 
 describe('labelling page in Chromium', () => {
-  it('is sent with a CSP of its own script and style hashes, runs under it, and takes the token out of the address bar', async () => {
+  // Each test continues the story of the one before (story(): alone, it runs those first).
+  const step = story();
+  step('is sent with a CSP of its own script and style hashes, runs under it, and takes the token out of the address bar', async () => {
     const csp = pageResponse?.headers()['content-security-policy'] ?? '';
     expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/]+=*'; style-src 'sha256-[A-Za-z0-9+/]+=*'/);
     expect(csp).not.toContain('unsafe-inline');
@@ -74,7 +77,7 @@ describe('labelling page in Chromium', () => {
     expect(page.url()).toBe(`${agent.url}/`);
   });
 
-  it('shows the samples with thumbnails and no head yet', async () => {
+  step('shows the samples with thumbnails and no head yet', async () => {
     await expect.poll(() => page.locator('.card').count()).toBe(16);
     expect(await page.locator('#device').textContent()).toBe('browser-pi');
     expect(await page.locator('#head-version').textContent()).toBe('none');
@@ -85,7 +88,7 @@ describe('labelling page in Chromium', () => {
     expect(loaded).toBeGreaterThan(0);
   });
 
-  it('labels samples by clicking and sees the head version change', async () => {
+  step('labels samples by clicking and sees the head version change', async () => {
     for (const c of ['daisy', 'sunflower']) {
       await page.fill('#new-class', c);
       await page.click('#add-class');
@@ -101,7 +104,7 @@ describe('labelling page in Chromium', () => {
     expect(labelled.every((s) => s.label === truth.get(s.id))).toBe(true);
   });
 
-  it('trains on the button, shows predictions, and captures from the camera', async () => {
+  step('trains on the button, shows predictions, and captures from the camera', async () => {
     await page.click('#train');
     await expect.poll(() => page.locator('#head-version').textContent(), { timeout: 20_000 }).toBe('3');
     await page.check('#only-unlabelled');
@@ -113,7 +116,7 @@ describe('labelling page in Chromium', () => {
     await expect.poll(() => page.locator('.card').count(), { timeout: 20_000 }).toBe(5);
   });
 
-  it('shows the error from the API when a change is refused', async () => {
+  step('shows the error from the API when a change is refused', async () => {
     await page.goto(`${agent.url}/?token=wrong-token`);
     await page.locator('.card').first().waitFor();
     await page.locator('.card').first().getByRole('button').first().click();

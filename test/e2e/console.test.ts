@@ -1,11 +1,12 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { binomialTail, canaryGotWorse } from '../../console/rollout.js';
 import { FleetConsole } from '../../console/service.js';
 import type { Agent } from '../../agent/agent.js';
 import type { Head } from '../../runtime/head/index.js';
 import { feed, startFleetAgent } from '../support/fleet.js';
 import { MODEL_DIR, tempDir } from '../support/paths.js';
+import { story } from '../support/story.js';
 import { until } from '../support/until.js';
 
 // The console with its embedded broker and two real agents: heads go up, merged fleet heads come down
@@ -49,7 +50,9 @@ afterAll(async () => {
 });
 
 describe('fleet console with real agents (embedded broker)', () => {
-  it('sees devices come online with their backbone, samples per class and public key', async () => {
+  // Each test continues the story of the one before (story(): alone, it runs those first).
+  const step = story();
+  step('sees devices come online with their backbone, samples per class and public key', async () => {
     const devices = await until(
       'two devices online with their samples',
       () => fleet.devices().filter((d) => d.online && d.perClass.tulip === 14).length === 2 && fleet.devices(),
@@ -64,7 +67,7 @@ describe('fleet console with real agents (embedded broker)', () => {
     expect(fleet.registry.device('pi-1')!.publicKey).toMatch(/BEGIN PUBLIC KEY/);
   });
 
-  it('stores each device head once and merges them into a fleet head released after the canary', async () => {
+  step('stores each device head once and merges them into a fleet head released after the canary', async () => {
     await Promise.all([canary.train(), other.train()]);
     await until('both heads stored', () => headsOf('pi-1') === 1 && headsOf('pi-2') === 1);
     const result = await fleet.mergeAndRollout();
@@ -80,7 +83,7 @@ describe('fleet console with real agents (embedded broker)', () => {
     expect(fleet.registry.accuracyHistory('pi-1').length).toBeGreaterThanOrEqual(2);
   });
 
-  it('rolls a fleet head back on its canary when the canary gets worse, and the fleet never sees it', async () => {
+  step('rolls a fleet head back on its canary when the canary gets worse, and the fleet never sees it', async () => {
     // pi-2 collects more, then swaps two labels on all of it and retrains: the average of its head and
     // pi-1's is worse on pi-1's holdout.
     const before = canary.currentHead!;
@@ -110,7 +113,7 @@ describe('fleet console with real agents (embedded broker)', () => {
     expect(other.currentHead!.meta.metrics.fleetVersion ?? 1).toBe(1);
   });
 
-  it('answers commands: retrain, push config, state; and rolls back a released head as a new version', async () => {
+  step('answers commands: retrain, push config, state; and rolls back a released head as a new version', async () => {
     // pi-2 fixes its labels; the next fleet head passes the canary.
     swapLabels(other, 'daisy', 'sunflower');
     const trained = await fleet.command('pi-2', 'train');
@@ -144,7 +147,7 @@ describe('fleet console with real agents (embedded broker)', () => {
     expect(fleet.registry.fleetHead(good.version)!.status).toBe('rolled-back');
   });
 
-  it('merges only heads over the same features: a head from an older edgetune is skipped and named', async () => {
+  step('merges only heads over the same features: a head from an older edgetune is skipped and named', async () => {
     const sync = (other as unknown as { fleet: { publishHead(head: Head): void } }).fleet;
     const count = headsOf('pi-2');
     sync.publishHead(other.currentHead!.withMeta({ normalize: !other.currentHead!.meta.normalize, version: 900 }));
@@ -159,20 +162,20 @@ describe('fleet console with real agents (embedded broker)', () => {
     ]);
   });
 
-  it('marks a device offline when its link dies (last will), and online again when it reconnects', async () => {
+  step('marks a device offline when its link dies (last will), and online again when it reconnects', async () => {
     const { link } = (canary as unknown as { fleet: { link: { client: { stream: { destroy(): void } } } } }).fleet;
     link.client.stream.destroy();
     await until('pi-1 offline by its last will', () => view('pi-1')?.online === false);
     await until('pi-1 back online', () => view('pi-1')?.online === true, 20_000);
   });
 
-  it('marks a device offline when it stops', async () => {
+  step('marks a device offline when it stops', async () => {
     await other.stop();
     await until('pi-2 offline', () => view('pi-2')?.online === false);
     expect(view('pi-2')!.headVersion).not.toBeNull();
   });
 
-  it('judges canaries by the samples the heads disagree on (McNemar), not by a noisy accuracy drop', () => {
+  step('judges canaries by the samples the heads disagree on (McNemar), not by a noisy accuracy drop', () => {
     const report = (before: number, after: number, lost: number, gained: number) => ({
       device: 'pi',
       before,

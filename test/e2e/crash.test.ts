@@ -5,6 +5,7 @@ import { decodeHead } from '../../runtime/head/index.js';
 import { SampleStore } from '../../runtime/samples/store.js';
 import { type AgentProcess, startAgentProcess, writeAgentConfig } from '../support/agent-process.js';
 import { FLOWERS_DIR, tempDir } from '../support/paths.js';
+import { story } from '../support/story.js';
 import { until } from '../support/until.js';
 
 // The agent is a real `edgetune agent` process killed with SIGKILL, like a Pi losing power.
@@ -61,9 +62,11 @@ describe('graceful shutdown', () => {
 });
 
 describe('crash safety under SIGKILL', () => {
+  // Each test continues the story of the one before (story(): alone, it runs those first).
+  const step = story();
   const ids: { id: string; truth: string }[] = [];
 
-  it('keeps every label the API acknowledged when killed during a batch of labels', async () => {
+  step('keeps every label the API acknowledged when killed during a batch of labels', async () => {
     agent = await startAgentProcess(configPath);
     for (const c of CLASSES) {
       for (const f of readdirSync(join(FLOWERS_DIR, c)).sort().slice(0, 12)) {
@@ -102,7 +105,7 @@ describe('crash safety under SIGKILL', () => {
     for (const { id, truth } of ids) expect((await call('PUT', `/api/samples/${id}/label`, { label: truth })).status).toBe(200);
   });
 
-  it('opens clean with a loadable current head when killed during head saves', async () => {
+  step('opens clean with a loadable current head when killed during head saves', async () => {
     let lastAcknowledged = 0;
     for (const delayMs of [0, 40, 90, 150, 260]) {
       agent ??= await startAgentProcess(configPath);

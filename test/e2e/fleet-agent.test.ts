@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { type RunningBroker, startBroker } from '../../console/broker.js';
 import { DeviceCredentials } from '../../console/credentials.js';
 import { Agent } from '../../agent/agent.js';
@@ -12,6 +12,7 @@ import { topics } from '../../runtime/sync/protocol.js';
 import { loadOrCreateFleetKey, publicKeyPem } from '../../runtime/sync/signing.js';
 import { connectMqtt } from '../support/mqtt.js';
 import { FLOWERS_DIR, MODEL_DIR, tempDir } from '../support/paths.js';
+import { story } from '../support/story.js';
 import { until } from '../support/until.js';
 
 // The real agent, synced with the console's embedded broker: it publishes the heads it keeps and
@@ -61,7 +62,9 @@ afterAll(async () => {
 const fleetHeadTopic = topics.fleetHead('farm');
 
 describe('agent fleet sync over the embedded broker', () => {
-  it('announces itself online, retained, and publishes every head it keeps', async () => {
+  // Each test continues the story of the one before (story(): alone, it runs those first).
+  const step = story();
+  step('announces itself online, retained, and publishes every head it keeps', async () => {
     await until('online state', () => deviceMessages.find((m) => m.topic.endsWith('/state')));
     for (const c of ['daisy', 'sunflower']) {
       for (const f of readdirSync(join(FLOWERS_DIR, c)).sort().slice(0, 8))
@@ -83,7 +86,7 @@ describe('agent fleet sync over the embedded broker', () => {
     expect(head.labels).toEqual(['daisy', 'sunflower']);
   });
 
-  it('applies a signed, newer fleet head for its backbone as a new head version', async () => {
+  step('applies a signed, newer fleet head for its backbone as a new head version', async () => {
     const before = agent.currentHead!.meta.version;
     const deviceHead = agent.currentHead!;
     const fleetHead = deviceHead.withMeta({ labels: ['daisy', 'sunflower'] });
@@ -103,7 +106,7 @@ describe('agent fleet sync over the embedded broker', () => {
     expect(agent.health().fleet).toMatchObject({ connected: true, applied: 1, lastFleetVersion: 5, refused: [] });
   });
 
-  it('refuses a forged, an older and a wrong-backbone fleet head, and keeps its head', async () => {
+  step('refuses a forged, an older and a wrong-backbone fleet head, and keeps its head', async () => {
     const head = agent.currentHead!;
     const publish = (bytes: Uint8Array) => consoleClient.publishAsync(fleetHeadTopic, Buffer.from(bytes), { qos: 1 });
     await publish(

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { DeviceCredentials } from '../../console/credentials.js';
 import { FleetConsole } from '../../console/service.js';
 import type { Agent } from '../../agent/agent.js';
@@ -12,6 +12,7 @@ import { feed, startFleetAgent } from '../support/fleet.js';
 import { type RunningMosquitto, startMosquitto } from '../support/mosquitto.js';
 import { connectMqtt } from '../support/mqtt.js';
 import { MODEL_DIR, tempDir } from '../support/paths.js';
+import { story } from '../support/story.js';
 import { until } from '../support/until.js';
 
 // The console on a real mosquitto process (MQTT 5), two real agents: heads go up and fleet heads come
@@ -65,7 +66,9 @@ afterAll(async () => {
 });
 
 describe('fleet sync through mosquitto (MQTT 5)', () => {
-  it('carries device heads to the console and the merged fleet head back to every device', async () => {
+  // Each test continues the story of the one before (story(): alone, it runs those first).
+  const step = story();
+  step('carries device heads to the console and the merged fleet head back to every device', async () => {
     await Promise.all([a.train(), b.train()]);
     await until(
       'both device heads in the registry',
@@ -81,7 +84,7 @@ describe('fleet sync through mosquitto (MQTT 5)', () => {
     await until('the console sees both on v1', () => fleet.devices().every((d) => d.fleetVersion === 1));
   });
 
-  it('devices refuse a forged, a replayed and a wrong-backbone fleet head, and report it', async () => {
+  step('devices refuse a forged, a replayed and a wrong-backbone fleet head, and report it', async () => {
     const v1 = fleet.registry.fleetHead(1)!.message;
     await fleet.mergeAndRollout();
     await until(
@@ -113,7 +116,7 @@ describe('fleet sync through mosquitto (MQTT 5)', () => {
     expect([a.currentHead, b.currentHead]).toEqual(heads);
   });
 
-  it('the console refuses a device head not signed by the device key it pinned, and reports it', async () => {
+  step('the console refuses a device head not signed by the device key it pinned, and reports it', async () => {
     const before = fleet.registry.deviceHeadCount('pi-a');
     const impostor = await connectMqtt(mosquitto.url, 'pi-a', passwordA, 5, clients);
     const forged = encodeHeadMessage(
@@ -130,7 +133,7 @@ describe('fleet sync through mosquitto (MQTT 5)', () => {
     expect(fleet.registry.deviceHeadCount('pi-a')).toBe(before);
   });
 
-  it('device A cannot publish on device B topics: the broker refuses, nothing reaches the console', async () => {
+  step('device A cannot publish on device B topics: the broker refuses, nothing reaches the console', async () => {
     const before = fleet.registry.deviceHeadCount('pi-b');
     const impostor = await connectMqtt(mosquitto.url, 'pi-a', passwordA, 5, clients);
     const forged = encodeHeadMessage(
