@@ -195,7 +195,7 @@ export class Agent {
     const head = this.head;
     if (!head) return undefined;
     const threshold = this.config.head.unknownThreshold;
-    return { version: head.meta.version, predict: (embedding) => head.predict(embedding, { threshold }) };
+    return { version: head.meta.version, predict: (embedding) => head.predict(embedding, threshold === null ? {} : { threshold }) };
   }
 
   /** Stores a sample now; returns once it is durable and queued for embedding. `droppable` marks a live
@@ -302,6 +302,20 @@ export class Agent {
       headVersion: head.meta.version,
       scores: head.labels.map((label, i) => ({ label, score: probabilities[i]! })).sort((a, b) => b.score - a.score),
     };
+  }
+
+  /**
+   * Starts a class from samples a person grouped together (typically ones the head called unknown): all
+   * are labelled in one transaction, or none when one is missing.
+   */
+  newClass(label: string, ids: string[]): { label: string; samples: Sample[] } {
+    const clean = validateLabel(label, 'new class');
+    if (ids.length === 0) throw new SourceError('LABEL_INVALID', 'a new class needs at least one sample id');
+    const missing = ids.filter((id) => !this.store.get(id));
+    if (missing.length > 0) throw new SampleError('SAMPLE_NOT_FOUND', `no sample ${missing.join(', ')}: nothing was labelled`);
+    this.store.setLabels(ids.map((id) => ({ id, label: clean })));
+    for (let i = 0; i < ids.length; i++) this.noteLabelChange();
+    return { label: clean, samples: ids.map((id) => this.store.get(id)!) };
   }
 
   /** Retrains now (or joins the training that is running). */
@@ -428,6 +442,8 @@ export class Agent {
       holdoutAccuracy: head?.meta.metrics.holdoutAccuracy ?? null,
       samples: counts.samples,
       labelled: counts.labelled,
+      waiting: counts.waiting,
+      waitingUnknown: counts.waitingUnknown,
       perClass: counts.perClass,
       holdout: this.holdoutReport(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
@@ -576,6 +592,8 @@ export class Agent {
       headVersion: this.head?.meta.version ?? null,
       samples: counts.samples,
       labelled: counts.labelled,
+      waiting: counts.waiting,
+      waitingUnknown: counts.waitingUnknown,
       queue: this.pipeline.stats.queued,
       store: {
         full: this.storeFull(),
@@ -598,6 +616,8 @@ export class Agent {
       ['edgetune_samples_total', 'gauge', 'Samples in the store', c.samples],
       ['edgetune_samples_labelled', 'gauge', 'Labelled samples', c.labelled],
       ['edgetune_samples_quarantined', 'gauge', 'Quarantined samples', c.quarantined],
+      ['edgetune_samples_waiting', 'gauge', 'Unlabelled samples waiting for a label', c.waiting],
+      ['edgetune_samples_waiting_unknown', 'gauge', 'Waiting samples the head called unknown', c.waitingUnknown],
       ['edgetune_store_image_bytes', 'gauge', 'Bytes of stored images', c.bytes],
       ['edgetune_received_total', 'counter', 'Samples received since start', s.received],
       ['edgetune_embedded_total', 'counter', 'Samples embedded since start', s.embedded],
@@ -625,11 +645,14 @@ export class Agent {
       setLabel: (id, label) => this.setLabel(id, label),
       deleteSample: (id) => this.deleteSample(id),
       classes: () => Object.entries(this.store.counts().perClass).map(([label, count]) => ({ label, count })),
+      newClass: (label, ids) => this.newClass(label, ids),
       head: () => ({
         version: this.head?.meta.version ?? null,
         kind: this.head?.kind ?? null,
         labels: this.head?.labels ?? [],
         accuracy: this.head?.meta.metrics.holdoutAccuracy ?? null,
+        openSet: this.head?.meta.openSet ?? null,
+        unknownThreshold: this.config.head.unknownThreshold,
         versions: this.store.headVersions(),
       }),
       train: async () => ({ ...(await this.train()) }),

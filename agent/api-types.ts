@@ -15,6 +15,10 @@ export interface SampleJson {
   predictionScore: number | null;
   /** The head version that made the prediction. */
   predictionHead: number | null;
+  /** The head called it unknown (null: not predicted yet). */
+  predictionUnknown: boolean | null;
+  /** Cosine distance to the nearest class mean (null: a head without an open set). */
+  predictionDistance: number | null;
 }
 
 export interface SourceStatusJson {
@@ -29,6 +33,9 @@ export interface HealthJson {
   labelled: number;
   /** `full`: labelled samples fill the retention limits, new samples are refused. */
   store: { full: boolean; samples: number; bytes: number; maxSamples: number | null; maxBytes: number | null };
+  /** Unlabelled samples waiting for a person, and how many of them the head called unknown. */
+  waiting: number;
+  waitingUnknown: number;
   sources: SourceStatusJson[];
   [key: string]: unknown;
 }
@@ -38,7 +45,16 @@ export interface HeadJson {
   kind: string | null;
   labels: string[];
   accuracy: number | null;
+  /** The head's calibrated unknown: distances above `threshold` answer unknown. */
+  openSet: { score: string; threshold: number; unknownRate: number; samples: number } | null;
+  /** A probability threshold overriding it (null: none). */
+  unknownThreshold: number | null;
   [key: string]: unknown;
+}
+
+export interface NewClassJson {
+  label: string;
+  samples: SampleJson[];
 }
 
 export interface ClassCountJson {

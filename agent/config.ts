@@ -64,8 +64,11 @@ export const AgentConfigSchema = z.strictObject({
       kind: z.enum(['softmax', 'prototype']).default('softmax'),
       /** Retrain after this many new or changed labels (0: only on command). */
       retrainAfterLabels: z.number().int().min(0).default(10),
-      /** Answer "unknown" when the top probability is below this. */
-      unknownThreshold: z.number().min(0).max(1).default(0.5),
+      /**
+       * Override the head's calibrated unknown: answer "unknown" when the top probability is below this.
+       * Unset or null: the head decides by its distance to the classes it knows.
+       */
+      unknownThreshold: z.number().min(0).max(1).nullable().default(null),
       /** A new head is kept only if its holdout accuracy is at least the current one's minus this. */
       tolerance: z.number().min(0).max(1).default(0),
     })

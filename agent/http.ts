@@ -17,7 +17,7 @@ import {
 } from './http-guard.js';
 import { Slots, type UploadedFile, receiveUpload } from './upload.js';
 import { thumbnail } from '../runtime/image/thumbnail.js';
-import type { Sample } from '../runtime/samples/store.js';
+import type { Sample, SampleOrder } from '../runtime/samples/store.js';
 import type { Logger } from '../core/log.js';
 import { type BuiltPage, loadPage, sendPage } from '../core/web-page.js';
 import type { ClassCountJson, HeadJson, HealthJson } from './api-types.js';
@@ -26,7 +26,7 @@ import { type PageApi, PageRoutes } from './page-api.js';
 export interface AgentApi {
   health(): HealthJson;
   metrics(): string;
-  listSamples(query: { labelled?: boolean; limit: number; offset: number }): Sample[];
+  listSamples(query: { labelled?: boolean; limit: number; offset: number; order?: SampleOrder }): Sample[];
   getSample(id: string): Sample | undefined;
   sampleImage(id: string): Buffer | undefined;
   /** Resolves when the embedding queue has room for an upload; rejects (QUEUE_FULL) after a bounded wait. */
@@ -35,6 +35,7 @@ export interface AgentApi {
   setLabel(id: string, label: string | null): Sample;
   deleteSample(id: string): boolean;
   classes(): ClassCountJson[];
+  newClass(label: string, ids: string[]): { label: string; samples: Sample[] };
   head(): HeadJson;
   train(): Promise<Record<string, unknown>>;
   rollback(version: number): Record<string, unknown>;
@@ -82,7 +83,7 @@ export async function startHttpServer(api: AgentApi, options: HttpOptions, log: 
 /** What a request's body must be: an image for uploads, JSON for the routes that read one. */
 function bodyKind(method: string, path: string): 'json' | 'image' | 'none' {
   if (method === 'POST' && path === '/api/samples') return 'image';
-  if (method === 'PUT' || path === '/api/head/rollback' || path === '/api/samples/labels') return 'json';
+  if (method === 'PUT' || path === '/api/head/rollback' || path === '/api/samples/labels' || path === '/api/classes') return 'json';
   return 'none';
 }
 
@@ -168,11 +169,15 @@ async function handle(
     const labelled = url.searchParams.get('labelled');
     const limit = Math.min(500, Number(url.searchParams.get('limit') ?? 50) || 50);
     const offset = Number(url.searchParams.get('offset') ?? 0) || 0;
+    const order = url.searchParams.get('order') ?? 'newest';
+    if (order !== 'newest' && order !== 'worth') throw new HttpError('BAD_REQUEST', `order must be "newest" or "worth", got "${order}"`);
     return sendJson(res, 200, {
       samples: api.listSamples({
-        ...(labelled === null ? {} : { labelled: labelled === 'true' }),
+        // Worth labelling: only unlabelled samples can be.
+        ...(order === 'worth' ? { labelled: false } : labelled === null ? {} : { labelled: labelled === 'true' }),
         limit,
         offset,
+        order,
       }),
     });
   }
@@ -211,6 +216,16 @@ async function handle(
     }
   }
   if (method === 'GET' && path === '/api/classes') return sendJson(res, 200, { classes: api.classes() });
+  if (method === 'POST' && path === '/api/classes') {
+    const body = await readJson(req);
+    const samples = body.samples;
+    if (!Array.isArray(samples) || !samples.every((s): s is string => typeof s === 'string' && /^[0-9a-f]{64}$/.test(s))) {
+      throw new HttpError('BAD_REQUEST', 'field "samples" must be a list of sample ids');
+    }
+    const label = labelFrom(body.label, 'label');
+    if (label === null) throw new HttpError('LABEL_INVALID', 'field "label" must name the new class');
+    return sendJson(res, 201, api.newClass(label, samples));
+  }
   if (method === 'GET' && path === '/api/head') return sendJson(res, 200, api.head());
   if (method === 'POST' && path === '/api/train') {
     return sendJson(res, 200, await api.train());

@@ -6,13 +6,16 @@
 import type { Backbone } from '../runtime/backbone/backbone.js';
 import { EdgetuneError, errorMessage } from '../core/errors.js';
 import { preprocessBytes, preprocessStoredFile } from '../runtime/image/preprocess.js';
-import type { Sample, SampleStore } from '../runtime/samples/store.js';
+import type { HeadPrediction } from '../runtime/head/index.js';
+import type { Prediction as StoredPrediction, Sample, SampleStore } from '../runtime/samples/store.js';
 import type { Logger } from '../core/log.js';
 import { BoundedQueue } from './queue.js';
 
-export interface Prediction {
-  label: string;
-  score: number;
+/** What the agent keeps of a head's answer. */
+export type Prediction = Pick<HeadPrediction, 'label' | 'score' | 'unknown' | 'distance'>;
+
+export function storedPrediction(p: Prediction): StoredPrediction {
+  return { label: p.label, score: p.score, unknown: p.unknown, distance: p.distance };
 }
 
 export interface Predictor {
@@ -221,8 +224,7 @@ export class SamplePipeline {
       this.store.putEmbedding(job.id, this.backbone.id, embedding);
       const predictor = this.predictor();
       if (predictor) {
-        const p = predictor.predict(embedding);
-        this.store.setPrediction(job.id, p.label, p.score, predictor.version);
+        this.store.setPrediction(job.id, { ...storedPrediction(predictor.predict(embedding)), head: predictor.version });
       }
       this.stats.embedded++;
       this.stats.lastLatencyMs = Date.now() - job.enqueuedAt;

@@ -25,7 +25,7 @@ export async function repredictAll(
     store.setPredictions(
       rows.map(({ id, vector }) => {
         const p = predictor.predict(vector);
-        return { id, label: p.label, score: p.score, head: predictor.version };
+        return { id, label: p.label, score: p.score, unknown: p.unknown, distance: p.distance, head: predictor.version };
       }),
     );
     after = rows[rows.length - 1]!.id;

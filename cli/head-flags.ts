@@ -11,6 +11,7 @@ export interface HeadFlags {
   head: HeadKind;
   l2?: number;
   epochs?: number;
+  unknownRate?: number;
   seed: number;
 }
 
@@ -25,9 +26,16 @@ function nonNegative(name: string) {
 export function addHeadOptions(command: Command): Command {
   return command
     .addOption(new Option('--head <kind>', 'head kind').choices([...HEAD_KINDS]).default('softmax'))
-    .option('--l2 <x>', 'softmax: L2 strength (default 0.1; 1 when a class has under 20 photos)', nonNegative('--l2'))
+    .option('--l2 <x>', 'softmax: L2 strength (default 0.1; 1 when most classes have under 20 photos)', nonNegative('--l2'))
     .option('--epochs <n>', 'softmax: epochs of the learning-rate schedule (default 10)', nonNegative('--epochs'))
+    .option('--unknown-rate <p>', 'share of known photos the calibrated open set may call unknown (default 0.05)', unknownRate)
     .option('--seed <n>', 'seed for splits and training', (v) => Number.parseInt(v, 10), 42);
+}
+
+function unknownRate(value: string): number {
+  const p = Number(value);
+  if (!(p > 0 && p < 1)) throw new UsageError(`--unknown-rate must be between 0 and 1 (exclusive), got "${value}"`);
+  return p;
 }
 
 export function trainOptions(flags: HeadFlags): TrainOptions {
@@ -35,6 +43,7 @@ export function trainOptions(flags: HeadFlags): TrainOptions {
     seed: flags.seed,
     ...(flags.l2 !== undefined ? { l2: flags.l2 } : {}),
     ...(flags.epochs !== undefined ? { maxEpochs: Math.max(1, Math.round(flags.epochs)) } : {}),
+    ...(flags.unknownRate !== undefined ? { unknownRate: flags.unknownRate } : {}),
   };
 }
 

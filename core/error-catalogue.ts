@@ -65,6 +65,7 @@ export const ERROR_CATALOGUE = {
   HEAD_DIM_MISMATCH: { domain: 'head', status: 409 },
   HEAD_BACKBONE_MISMATCH: { domain: 'head', status: 409 },
   HEAD_MERGE: { domain: 'head', status: 409 },
+  HEAD_OPEN_SET: { domain: 'head', status: 400 },
   HEAD_UNREADABLE: { domain: 'head', status: 500 },
   HEAD_TRUNCATED: { domain: 'head', status: 500 },
   HEAD_NOT_A_HEAD: { domain: 'head', status: 500 },

@@ -24,6 +24,8 @@ export interface ModelInfo {
   /** Multiply-accumulates for one image; null when a shape could not be worked out. */
   macs: number | null;
   quantization: string;
+  /** Every tensor an operator computes, in graph order: the cut points `--output` takes. */
+  tensors: TensorInfo[];
 }
 
 export function modelInfo(bytes: Uint8Array, where: string): ModelInfo {
@@ -58,6 +60,7 @@ function tfliteInfo(bytes: Uint8Array, where: string): ModelInfo {
     format: 'tflite',
     inputs: m.inputs.map(info),
     outputs: m.outputs.map(info),
+    tensors: m.operators.flatMap((op) => op.outputs.map(info)),
     ops,
     parameters,
     macs,
@@ -84,14 +87,20 @@ function onnxInfo(bytes: Uint8Array, where: string): ModelInfo {
     !ops.QuantizeLinear && !ops.QLinearConv && int8Weights === 0
       ? 'none (float)'
       : `QDQ: ${ops.QuantizeLinear ?? 0} QuantizeLinear, ${ops.DequantizeLinear ?? 0} DequantizeLinear; ${int8Weights} int8 conv weights`;
+  const shapes = new Map<string, number[]>();
+  const macs = onnxMacs(graph, inits, inputs[0], shapes);
+  const declared = new Map([...(graph.valueInfo ?? []), ...graph.output!].map((v) => [v.name!, info(v)]));
+  const computed = graph.node!.flatMap((n) => n.output!.filter((o) => o !== ''));
   return {
     format: 'onnx',
     inputs,
     outputs: graph.output!.map(info),
     ops,
     parameters,
-    macs: onnxMacs(graph, inits, inputs[0]),
+    macs,
     quantization,
+    // Shapes as declared in the file, else as propagated from the input (batch 1, type '?'); [] when neither says.
+    tensors: computed.map((name) => declared.get(name) ?? { name, type: '?', shape: shapes.get(name) ?? [] }),
   };
 }
 
@@ -100,9 +109,10 @@ function onnxMacs(
   graph: onnxProto.onnx.IGraphProto,
   inits: Map<string, onnxProto.onnx.ITensorProto>,
   input: TensorInfo | undefined,
+  /** Filled with every tensor's propagated shape. */
+  shapes: Map<string, number[]>,
 ): number | null {
   if (!input) return null;
-  const shapes = new Map<string, number[]>();
   shapes.set(
     input.name,
     input.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1)),

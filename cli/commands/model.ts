@@ -5,6 +5,7 @@ import { Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { importModelFile } from '../../quantize/import-model.js';
 import { modelInfo } from '../../quantize/model-info.js';
+import { findModelFile } from '../../runtime/models/resolve.js';
 import { ModelError } from '../../core/errors.js';
 import { quantizeModelFile } from '../../quantize/quantize-model.js';
 import { PTQ_DEFAULTS } from '../../quantize/ptq.js';
@@ -94,13 +95,19 @@ export function registerModel(program: Command): void {
     .command('info')
     .description('inputs, outputs, operators, parameters, multiply-accumulates and quantization of a model file')
     .argument('<file>', '.onnx or .tflite model file')
+    .option('--tensors', 'also list every computed tensor with its shape: the cut points --output takes')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  edgetune model info ../shared/models/mobilenet_v2_1.0_224_quant.tflite')
-    .action(async (file: string, flags: { json?: boolean }) => {
+    .addHelpText(
+      'after',
+      '\nExamples:\n  edgetune model info ../shared/models/mobilenet_v2_1.0_224_quant.tflite\n  edgetune model info --tensors mobilenet_v2_1.0_224_quant.tflite',
+    )
+    .action(async (ref: string, flags: { json?: boolean; tensors?: boolean }) => {
+      const file = findModelFile(ref);
       const bytes = await readFile(file).catch((err: Error) => {
         throw new ModelError('MODEL_NOT_FOUND', `${file}: cannot read model: ${err.message}`);
       });
-      const info = modelInfo(new Uint8Array(bytes), file);
+      const { tensors, ...summary } = modelInfo(new Uint8Array(bytes), file);
+      const info = flags.tensors ? { ...summary, tensors } : summary;
       if (flags.json) return printJson(info, { exact: true });
       const tensor = (t: { name: string; type: string; shape: (number | string)[] }) => `${t.name} ${t.type} [${t.shape.join(', ')}]`;
       const rows: [string, string][] = [
@@ -117,6 +124,7 @@ export function registerModel(program: Command): void {
         ['parameters', info.parameters.toLocaleString('en-US')],
         ['MACs / image', info.macs === null ? 'unknown' : `${(info.macs / 1e6).toFixed(1)} M`],
         ['quantization', info.quantization],
+        ...(flags.tensors ? tensors.map((t): [string, string] => ['tensor', tensor(t)]) : []),
       ];
       process.stdout.write(`${formatTable(['', ''], rows)}\n`);
     });

@@ -78,6 +78,7 @@ Example:
           failed: outcomes.length - kept.length,
           trainMs: Math.round(trainMs),
           validationAccuracy: validation?.accuracy ?? null,
+          openSet: final.meta.openSet ?? null,
         };
         if (flags.json) printJson(summary);
         else {
@@ -88,6 +89,12 @@ Example:
           );
           if (validation)
             process.stdout.write(`accuracy on a held-out 20 % (${validation.test} photos): ${percent(validation.accuracy)}\n`);
+          const openSet = final.meta.openSet;
+          process.stdout.write(
+            openSet
+              ? `unknown: above distance ${openSet.threshold.toFixed(3)} to every class mean (${percent(openSet.unknownRate)} of ${openSet.samples} known photos, left out one at a time)\n`
+              : 'unknown: too few photos to calibrate; this head never answers unknown by itself\n',
+          );
         }
         if (summary.failed > 0) process.stderr.write(`${summary.failed} photos could not be read and were left out\n`);
       } finally {

@@ -1,10 +1,10 @@
 // The head file: one versioned binary format for disk and the wire (docs/formats/head-file.md).
 //
 //   magic "ETHD" | format u16 | encoding u16 (0 float32, 1 int8) | header length u32 | header JSON (UTF-8)
-//   | weights | bias: classes x f32 | sha256 of everything before (32 bytes)
+//   | weights | bias: classes x f32 | class means (format 2, when the header says so) | sha256 of everything before (32 bytes)
 //
-// weights, float32: classes x dim f32.  int8: per row, scale f32 then dim x i8 (w = scale * q, symmetric).
-// All numbers little-endian.
+// weights and class means, float32: classes x dim f32.  int8: per row, scale f32 then dim x i8 (w = scale * q, symmetric).
+// All numbers little-endian. Format 1 (no open set) is still read.
 
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -13,9 +13,11 @@ import { type ErrorCode, HeadError } from '../../core/errors.js';
 import { writeDurably } from '../../core/durable.js';
 import { parseWith } from '../../core/schema.js';
 import { Head, type HeadMeta } from './head.js';
+import { OPEN_SET_SCORE } from './open-set.js';
 
 const MAGIC = 0x44485445; // "ETHD" little-endian
-export const HEAD_FORMAT_VERSION = 1;
+export const HEAD_FORMAT_VERSION = 2;
+const READABLE_FORMATS = [1, 2];
 const PREAMBLE = 12;
 const HASH = 32;
 
@@ -35,6 +37,16 @@ const HeaderSchema = z.object({
   temperature: z.number().positive(),
   normalize: z.boolean(),
   norms: z.array(z.number()).optional(),
+  openSet: z
+    .object({
+      score: z.literal(OPEN_SET_SCORE),
+      threshold: z.number().min(0).max(2),
+      unknownRate: z.number().gt(0).lt(1),
+      samples: z.number().int().positive(),
+    })
+    .optional(),
+  /** Format 2: a class-mean block follows the bias. */
+  classMeans: z.boolean().optional(),
 });
 
 export interface DecodeExpectations {
@@ -46,19 +58,27 @@ export interface DecodeExpectations {
 
 export function encodeHead(head: Head, encoding: WeightEncoding = 'float32'): Uint8Array {
   // Through the schema so keys come out in one canonical order: equal heads give equal bytes.
-  const header = Buffer.from(JSON.stringify(HeaderSchema.parse(head.meta)), 'utf8');
+  const header = Buffer.from(JSON.stringify(HeaderSchema.parse({ ...head.meta, classMeans: head.means !== undefined })), 'utf8');
   const k = head.labels.length;
   const d = head.meta.dim;
-  const weightBytes = encoding === 'float32' ? k * d * 4 : k * (4 + d);
-  const out = Buffer.alloc(PREAMBLE + header.length + weightBytes + k * 4 + HASH);
+  const matrixBytes = encoding === 'float32' ? k * d * 4 : k * (4 + d);
+  const out = Buffer.alloc(PREAMBLE + header.length + matrixBytes * (head.means ? 2 : 1) + k * 4 + HASH);
   out.writeUInt32LE(MAGIC, 0);
   out.writeUInt16LE(HEAD_FORMAT_VERSION, 4);
   out.writeUInt16LE(encoding === 'float32' ? 0 : 1, 6);
   out.writeUInt32LE(header.length, 8);
   header.copy(out, PREAMBLE);
-  let at = PREAMBLE + header.length;
+  let at = writeMatrix(out, PREAMBLE + header.length, head.weights, k, d, encoding);
+  for (let c = 0; c < k; c++, at += 4) out.writeFloatLE(head.bias[c]!, at);
+  if (head.means) at = writeMatrix(out, at, head.means, k, d, encoding);
+  createHash('sha256').update(out.subarray(0, at)).digest().copy(out, at);
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/** Writes [k, d] values at `at` in the encoding; returns the offset after them. */
+function writeMatrix(out: Buffer, at: number, values: Float32Array, k: number, d: number, encoding: WeightEncoding): number {
   for (let c = 0; c < k; c++) {
-    const row = head.weights.subarray(c * d, (c + 1) * d);
+    const row = values.subarray(c * d, (c + 1) * d);
     if (encoding === 'float32') {
       for (let j = 0; j < d; j++, at += 4) out.writeFloatLE(row[j]!, at);
     } else {
@@ -70,9 +90,22 @@ export function encodeHead(head: Head, encoding: WeightEncoding = 'float32'): Ui
       for (let j = 0; j < d; j++, at++) out.writeInt8(Math.max(-127, Math.min(127, Math.round(row[j]! / scale))), at);
     }
   }
-  for (let c = 0; c < k; c++, at += 4) out.writeFloatLE(head.bias[c]!, at);
-  createHash('sha256').update(out.subarray(0, at)).digest().copy(out, at);
-  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+  return at;
+}
+
+/** Reads [k, d] values written by writeMatrix. */
+function readMatrix(buf: Buffer, at: number, k: number, d: number, int8: boolean): { values: Float32Array; end: number } {
+  const values = new Float32Array(k * d);
+  for (let c = 0; c < k; c++) {
+    if (!int8) {
+      for (let j = 0; j < d; j++, at += 4) values[c * d + j] = buf.readFloatLE(at);
+    } else {
+      const scale = buf.readFloatLE(at);
+      at += 4;
+      for (let j = 0; j < d; j++, at++) values[c * d + j] = scale * buf.readInt8(at);
+    }
+  }
+  return { values, end: at };
 }
 
 export function decodeHead(bytes: Uint8Array, expect: DecodeExpectations = {}): Head {
@@ -84,8 +117,8 @@ export function decodeHead(bytes: Uint8Array, expect: DecodeExpectations = {}): 
   if (buf.length < PREAMBLE + HASH) fail('HEAD_TRUNCATED', `${buf.length} bytes is too short for a head file`);
   if (buf.readUInt32LE(0) !== MAGIC) fail('HEAD_NOT_A_HEAD', 'not an edgetune head file (wrong magic bytes)');
   const format = buf.readUInt16LE(4);
-  if (format !== HEAD_FORMAT_VERSION) {
-    fail('HEAD_FORMAT_UNSUPPORTED', `head format version ${format}; this edgetune reads version ${HEAD_FORMAT_VERSION}`);
+  if (!READABLE_FORMATS.includes(format)) {
+    fail('HEAD_FORMAT_UNSUPPORTED', `head format version ${format}; this edgetune reads versions ${READABLE_FORMATS.join(' and ')}`);
   }
   const encodingCode = buf.readUInt16LE(6);
   if (encodingCode > 1) fail('HEAD_INVALID', `unknown weight encoding ${encodingCode}`);
@@ -100,7 +133,8 @@ export function decodeHead(bytes: Uint8Array, expect: DecodeExpectations = {}): 
   } catch {
     fail('HEAD_INVALID', 'header is not valid JSON');
   }
-  const meta = parseWith(HeaderSchema, json, where, HeadError, 'HEAD_INVALID') as HeadMeta;
+  const { classMeans, ...meta } = parseWith(HeaderSchema, json, where, HeadError, 'HEAD_INVALID') as HeadMeta & { classMeans?: boolean };
+  if (format === 1 && (classMeans || meta.openSet)) fail('HEAD_INVALID', 'a format 1 head has no open set');
   if (expect.backboneId !== undefined && meta.backboneId !== expect.backboneId) {
     fail('HEAD_BACKBONE_MISMATCH', `head was trained on backbone "${meta.backboneId}" (dim ${meta.dim}), not "${expect.backboneId}"`);
   }
@@ -109,25 +143,21 @@ export function decodeHead(bytes: Uint8Array, expect: DecodeExpectations = {}): 
   }
   const k = meta.labels.length;
   const d = meta.dim;
-  const weightBytes = encodingCode === 0 ? k * d * 4 : k * (4 + d);
-  if (PREAMBLE + headerLength + weightBytes + k * 4 !== body.length) {
-    fail('HEAD_INVALID', `${body.length - PREAMBLE - headerLength} weight bytes for ${k} classes x ${d} dims`);
+  const matrixBytes = encodingCode === 0 ? k * d * 4 : k * (4 + d);
+  if (PREAMBLE + headerLength + matrixBytes * (classMeans ? 2 : 1) + k * 4 !== body.length) {
+    fail(
+      'HEAD_INVALID',
+      `${body.length - PREAMBLE - headerLength} weight bytes for ${k} classes x ${d} dims${classMeans ? ' with class means' : ''}`,
+    );
   }
-  const weights = new Float32Array(k * d);
-  let at = PREAMBLE + headerLength;
-  for (let c = 0; c < k; c++) {
-    if (encodingCode === 0) {
-      for (let j = 0; j < d; j++, at += 4) weights[c * d + j] = buf.readFloatLE(at);
-    } else {
-      const scale = buf.readFloatLE(at);
-      at += 4;
-      for (let j = 0; j < d; j++, at++) weights[c * d + j] = scale * buf.readInt8(at);
-    }
-  }
+  const int8 = encodingCode === 1;
+  const { values: weights, end } = readMatrix(buf, PREAMBLE + headerLength, k, d, int8);
+  let at = end;
   const bias = new Float32Array(k);
   for (let c = 0; c < k; c++, at += 4) bias[c] = buf.readFloatLE(at);
+  const means = classMeans ? readMatrix(buf, at, k, d, int8).values : undefined;
   try {
-    return new Head(meta, weights, bias);
+    return new Head(meta, weights, bias, means);
   } catch (err) {
     return fail('HEAD_INVALID', (err as Error).message);
   }

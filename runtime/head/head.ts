@@ -5,10 +5,13 @@
 //   features f = power(x)            (then L2-normalised for prototype heads)
 //   scores   s = W f + b             W: [classes, dim], b: [classes]
 //   probs    p = softmax(s / T)
+//   unknown  when normalize(power(x)) is far from every class mean (open-set.ts), or, with a threshold
+//            given, when max p is below it
 
 import { HeadError } from '../../core/errors.js';
 import { reservedLabelProblem } from '../../core/labels.js';
 import { l2Normalize, powerTransform, softmax } from './features.js';
+import { type OpenSetCalibration, distanceToClasses, openSetFeatures } from './open-set.js';
 
 export type HeadKind = 'prototype' | 'softmax';
 
@@ -33,11 +36,18 @@ export interface HeadMeta {
   normalize: boolean;
   /** Prototype heads: |class mean| per class, so sums (and exact updates) can be recovered. */
   norms?: number[];
+  /** How far from the class means a photo is called unknown; absent on heads from before format 2. */
+  openSet?: OpenSetCalibration;
 }
 
 export interface HeadPrediction {
-  /** The top label, or "unknown" when its probability is below the threshold. */
+  /** The top label, or "unknown". */
   label: string;
+  unknown: boolean;
+  /** Cosine distance to the nearest class mean (0..2), null for a head without class means. */
+  distance: number | null;
+  /** The distance above which this head answers unknown, null when it has no calibration. */
+  distanceThreshold: number | null;
   /** Class index of `label`, -1 for unknown. */
   index: number;
   /** Probability of the top class (also when the answer is unknown). */
@@ -47,7 +57,10 @@ export interface HeadPrediction {
 }
 
 export interface PredictOptions {
-  /** Answer "unknown" below this top probability (default 0: never). */
+  /**
+   * Override: answer "unknown" below this top probability instead of by the head's calibrated distance
+   * (0 never answers unknown).
+   */
   threshold?: number;
   /** How many labels `top` lists (default 5). */
   topK?: number;
@@ -60,6 +73,8 @@ export class Head {
     readonly weights: Float32Array,
     /** [classes] */
     readonly bias: Float32Array,
+    /** [classes, dim] mean of normalize(power(x)) per class, for the open set (absent on older heads). */
+    readonly means?: Float32Array,
   ) {
     const k = meta.labels.length;
     if (k === 0) throw new HeadError('HEAD_INVALID', 'a head needs at least one class');
@@ -77,6 +92,9 @@ export class Head {
     // A NaN or infinite weight makes every answer NaN: refuse the head rather than predict nonsense.
     const bad = firstNonFinite(weights) ?? firstNonFinite(bias, 'bias');
     if (bad) throw new HeadError('HEAD_NOT_FINITE', `${bad.value} in ${bad.where}: a head's numbers must be finite`);
+    if (means && means.length !== k * meta.dim)
+      throw new HeadError('HEAD_INVALID', `${means.length} class-mean values for ${k} labels x dim ${meta.dim}`);
+    if (meta.openSet && !means) throw new HeadError('HEAD_INVALID', 'the head has an open-set threshold but no class means');
   }
 
   get labels(): string[] {
@@ -114,15 +132,30 @@ export class Head {
     return softmax(this.scores(embedding), this.meta.temperature);
   }
 
+  /** Cosine distance from the embedding to the nearest class mean, null without class means. */
+  distance(embedding: Float32Array): number | null {
+    if (!this.means) return null;
+    this.features(embedding); // checks the dimension
+    return distanceToClasses(openSetFeatures(embedding, this.meta.power), this.means, this.meta.dim).distance;
+  }
+
   predict(embedding: Float32Array, options: PredictOptions = {}): HeadPrediction {
     const probabilities = this.probabilities(embedding);
     const order = Array.from(probabilities.keys()).sort((a, b) => probabilities[b]! - probabilities[a]!);
     const best = order[0]!;
     const score = probabilities[best]!;
-    const known = score >= (options.threshold ?? 0);
+    const distance = this.distance(embedding);
+    const distanceThreshold = this.meta.openSet?.threshold ?? null;
+    const unknown =
+      options.threshold !== undefined
+        ? score < options.threshold
+        : distance !== null && distanceThreshold !== null && distance > distanceThreshold;
     return {
-      label: known ? this.labels[best]! : UNKNOWN,
-      index: known ? best : -1,
+      label: unknown ? UNKNOWN : this.labels[best]!,
+      index: unknown ? -1 : best,
+      unknown,
+      distance,
+      distanceThreshold,
       score,
       probabilities,
       top: order.slice(0, options.topK ?? 5).map((i) => ({ label: this.labels[i]!, score: probabilities[i]! })),
@@ -145,7 +178,13 @@ export class Head {
 
   /** A copy with other metadata (version, parent, metrics...). */
   withMeta(changes: Partial<HeadMeta>): Head {
-    return new Head({ ...this.meta, ...changes }, this.weights, this.bias);
+    return new Head({ ...this.meta, ...changes }, this.weights, this.bias, this.means);
+  }
+
+  /** A copy with class means and their calibration (undefined calibration: the head never says unknown). */
+  withOpenSet(means: Float32Array | undefined, openSet: OpenSetCalibration | undefined): Head {
+    const { openSet: _dropped, ...meta } = this.meta;
+    return new Head(openSet ? { ...meta, openSet } : meta, this.weights, this.bias, means);
   }
 }
 

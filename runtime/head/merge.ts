@@ -2,11 +2,13 @@
 // Softmax heads merge per class: each class row and bias is the average of the devices' rows, weighted
 // by how many samples of that class each device trained on. Before merging, a device whose head is far
 // from the rest of the fleet (a class row pointing elsewhere, or much longer or shorter) is held back and
-// reported: a mislabelled batch or a broken camera should not spread to every device.
+// reported: a mislabelled batch or a broken camera should not spread to every device. The merged head
+// gets the fleet's class means and a threshold from the devices' calibrations (open-set.ts).
 
 import { HeadError } from '../../core/errors.js';
 import { cosine } from '../eval/metrics.js';
 import { Head } from './head.js';
+import { mergeOpenSets } from './open-set.js';
 import { mergePrototypes } from './prototype.js';
 
 export interface DeviceHead {
@@ -48,8 +50,13 @@ export function mergeHeads(heads: DeviceHead[], options: MergeOptions = {}): Mer
   const kept = heads.filter((h) => !heldBack.some((o) => o.device === h.device));
   if (kept.length === 0)
     throw new HeadError('HEAD_MERGE', `every device head is far from the others: ${heldBack.map((h) => h.device).join(', ')}`);
-  const head = first.kind === 'prototype' ? mergePrototypes(kept.map((h) => h.head)) : mergeSoftmax(kept.map((h) => h.head));
-  return { head, merged: kept.map((h) => h.device), heldBack };
+  const classifier = first.kind === 'prototype' ? mergePrototypes(kept.map((h) => h.head)) : mergeSoftmax(kept.map((h) => h.head));
+  const openSet = mergeOpenSets(
+    kept.map(({ head }) => ({ labels: head.labels, counts: head.meta.counts, means: head.means, calibration: head.meta.openSet })),
+    classifier.labels,
+    classifier.meta.dim,
+  );
+  return { head: classifier.withOpenSet(openSet.means, openSet.calibration), merged: kept.map((h) => h.device), heldBack };
 }
 
 function mergeSoftmax(heads: Head[]): Head {
@@ -82,11 +89,8 @@ function mergeSoftmax(heads: Head[]): Head {
     for (let j = 0; j < d; j++) weights[c * d + j]! /= total;
     bias[c]! /= total;
   });
-  return new Head(
-    { ...first.meta, labels, counts, version: 0, parent: null, metrics: {}, createdAt: new Date().toISOString() },
-    weights,
-    bias,
-  );
+  const { openSet: _own, ...meta } = first.meta;
+  return new Head({ ...meta, labels, counts, version: 0, parent: null, metrics: {}, createdAt: new Date().toISOString() }, weights, bias);
 }
 
 /** Class rows minus their mean: softmax scores do not change when one vector is added to every row, so

@@ -122,7 +122,9 @@ function fromSums(meta: HeadMeta, sums: Float32Array, counts: number[]): Head {
   });
   // A class with no samples gets a bias that keeps it from ever winning.
   const bias = Float32Array.from(counts, (n) => (n === 0 ? -1e6 : 0));
-  return new Head({ ...meta, kind: 'prototype', counts, norms }, weights, bias);
+  // The open set is fitted on the photos afterwards (trainHead, mergeHeads): an old one would not match.
+  const { openSet: _stale, ...rest } = meta;
+  return new Head({ ...rest, kind: 'prototype', counts, norms }, weights, bias);
 }
 
 function assertPrototype(head: Head): void {

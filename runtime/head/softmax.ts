@@ -25,7 +25,7 @@ export interface SoftmaxOptions {
   scaling?: 'global' | 'feature';
   /** Scale each power-transformed embedding to unit length first. Default true. */
   normalize?: boolean;
-  /** L2 strength on the standardised weights. Default 0.1, or 1 when classes are too small for a holdout. */
+  /** L2 strength on the standardised weights. Default 0.1, or 1 when most classes are too small for a holdout. */
   l2?: number;
   /** Epochs of the cosine learning-rate schedule (an upper bound when a holdout can stop earlier). Default 10. */
   maxEpochs?: number;
@@ -65,7 +65,7 @@ export const SOFTMAX_DEFAULTS = {
   normalize: true,
   scaling: 'global',
   l2: 0.1,
-  /** L2 when some class has fewer than MIN_PER_CLASS_FOR_HOLDOUT samples. */
+  /** L2 when most classes have fewer than MIN_PER_CLASS_FOR_HOLDOUT samples. */
   fewShotL2: 1,
   maxEpochs: 8,
   batchSize: 64,
@@ -120,7 +120,10 @@ export function trainSoftmax(
     for (let j = 0; j < d; j++) z[row + j] = (z[row + j]! - mean[j]!) / std[j]!;
   }
 
-  const { fit, holdout } = splitForEarlyStopping(y, counts, options.holdoutFraction ?? SOFTMAX_DEFAULTS.holdoutFraction, random);
+  const fewShot = isFewShot(counts);
+  const { fit, holdout } = fewShot
+    ? { fit: Array.from({ length: n }, (_, i) => i), holdout: [] }
+    : splitForEarlyStopping(y, counts, options.holdoutFraction ?? SOFTMAX_DEFAULTS.holdoutFraction, random);
   const fitCounts = new Array<number>(k).fill(0);
   for (const i of fit) fitCounts[y[i]!]!++;
   const classWeight = Float64Array.from(fitCounts, (c) => (options.classBalanced === false || c === 0 ? 1 : fit.length / (present * c)));
@@ -130,7 +133,6 @@ export function trainSoftmax(
   const b = new Float64Array(k);
   if (options.warmStart) warmStartInto(options.warmStart, meta.labels, mean, std, { power, normalize }, w, b);
 
-  const fewShot = counts.some((c) => c > 0 && c < MIN_PER_CLASS_FOR_HOLDOUT);
   const l2 = options.l2 ?? (fewShot ? SOFTMAX_DEFAULTS.fewShotL2 : SOFTMAX_DEFAULTS.l2);
   const batchSize = options.batchSize ?? SOFTMAX_DEFAULTS.batchSize;
   const stepsPerEpoch = Math.ceil(fit.length / batchSize);
@@ -213,6 +215,17 @@ function columnStats(z: Float64Array, n: number, d: number, scaling: 'feature' |
   return { mean, std };
 }
 
+/**
+ * Few-shot training (no holdout, the stronger L2) when most classes are too small for a holdout. Judged
+ * by the median class, not the smallest: a new class with 5 photos beside classes with hundreds must not
+ * switch the whole head to few-shot settings, which cost the other classes 2.5 points (bench/new-class).
+ */
+function isFewShot(counts: number[]): boolean {
+  const sizes = counts.filter((c) => c > 0).sort((a, b) => a - b);
+  return sizes[Math.floor((sizes.length - 1) / 2)]! < MIN_PER_CLASS_FOR_HOLDOUT;
+}
+
+/** Holds `fraction` of every class with enough photos out for early stopping; smaller classes all train. */
 function splitForEarlyStopping(
   y: ArrayLike<number>,
   counts: number[],
@@ -220,8 +233,7 @@ function splitForEarlyStopping(
   random: () => number,
 ): { fit: number[]; holdout: number[] } {
   const all = Array.from({ length: y.length }, (_, i) => i);
-  const usable = fraction > 0 && counts.every((c) => c === 0 || c >= MIN_PER_CLASS_FOR_HOLDOUT);
-  if (!usable) return { fit: all, holdout: [] };
+  if (!(fraction > 0)) return { fit: all, holdout: [] };
   const fit: number[] = [];
   const holdout: number[] = [];
   counts.forEach((_, c) => {
@@ -229,7 +241,7 @@ function splitForEarlyStopping(
       all.filter((i) => y[i] === c),
       random,
     );
-    const h = Math.round(members.length * fraction);
+    const h = counts[c]! >= MIN_PER_CLASS_FOR_HOLDOUT ? Math.round(members.length * fraction) : 0;
     holdout.push(...members.slice(0, h));
     fit.push(...members.slice(h));
   });

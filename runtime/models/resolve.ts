@@ -42,6 +42,18 @@ function modelDirOf(options: ResolveOptions): string | undefined {
   return options.modelDir ?? (process.env.EDGETUNE_MODEL_DIR || undefined);
 }
 
+/**
+ * A model file named on the command line: the path as given, or, for a bare file name that is not in the
+ * current folder, the file of that name in EDGETUNE_MODEL_DIR (where the catalog ids already look).
+ */
+export function findModelFile(ref: string, options: Pick<ResolveOptions, 'modelDir'> = {}): string {
+  const here = resolve(ref);
+  if (existsSync(here) || ref.includes('/')) return here;
+  const modelDir = modelDirOf(options);
+  const there = modelDir ? join(modelDir, ref) : undefined;
+  return there && existsSync(there) ? there : here;
+}
+
 function looksLikePath(ref: string): boolean {
   return ref.includes('/') || /\.(tflite|onnx)$/i.test(ref);
 }
@@ -52,7 +64,7 @@ function looksLikePath(ref: string): boolean {
  */
 export async function resolveModel(ref: string = DEFAULT_BACKBONE_ID, options: ResolveOptions = {}): Promise<ResolvedModel> {
   const catalog = options.catalog ?? CATALOG;
-  if (looksLikePath(ref)) return resolvePath(resolve(ref), catalog);
+  if (looksLikePath(ref)) return resolvePath(findModelFile(ref, options), catalog);
   const manifest = catalogEntry(ref, catalog);
   if (!manifest) {
     throw new ModelError(

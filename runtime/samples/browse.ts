@@ -4,7 +4,7 @@
 
 import { UNKNOWN } from '../head/head.js';
 
-export const SAMPLE_ORDERS = ['newest', 'oldest', 'least-confident'] as const;
+export const SAMPLE_ORDERS = ['newest', 'oldest', 'least-confident', 'worth'] as const;
 export type SampleOrder = (typeof SAMPLE_ORDERS)[number];
 
 /** `all`, `unlabelled`, `labelled`, `unknown`, `quarantined`, `label:<class>`, `predicted:<class>`. */
@@ -62,4 +62,8 @@ export const ORDER_SQL: Record<SampleOrder, string> = {
   oldest: 'created_at ASC, id',
   // Samples without a prediction yet come last: nothing to be unsure about.
   'least-confident': 'prediction_score IS NULL, prediction_score ASC, created_at DESC, id',
+  // Worth labelling: what the head called unknown (farthest first), then the least confident, then
+  // what has no prediction yet (the API's ?order=worth also spreads them over classes and hours).
+  worth:
+    'CASE WHEN prediction_unknown = 1 THEN 0 WHEN prediction_score IS NOT NULL THEN 1 ELSE 2 END, CASE WHEN prediction_unknown = 1 THEN -prediction_distance END, prediction_score ASC, created_at DESC, id',
 };

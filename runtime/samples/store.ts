@@ -11,6 +11,7 @@ import { UNKNOWN } from '../head/head.js';
 import { EdgetuneError } from '../../core/errors.js';
 import { moveDurably, writeDurably } from '../../core/durable.js';
 import { sha256Hex } from '../../core/hash.js';
+import { orderByWorth } from './worth.js';
 
 export class SampleError extends EdgetuneError {}
 
@@ -31,6 +32,30 @@ export interface Sample {
   predictionScore: number | null;
   /** The head version that made the prediction. */
   predictionHead: number | null;
+  /** The head called it unknown (null: no prediction yet). */
+  predictionUnknown: boolean | null;
+  /** Cosine distance to the nearest class mean the head measured (null: a head without an open set). */
+  predictionDistance: number | null;
+}
+
+export interface Prediction {
+  label: string | null;
+  score: number | null;
+  unknown?: boolean | null;
+  distance?: number | null;
+  /** The head version that made it. */
+  head?: number | null;
+}
+
+export type SampleOrder = 'newest' | 'worth';
+
+export interface ListOptions {
+  labelled?: boolean;
+  status?: SampleStatus;
+  limit?: number;
+  offset?: number;
+  /** 'newest' (default) or 'worth': unlabelled samples most worth labelling first (worth.ts). */
+  order?: SampleOrder;
 }
 
 export interface StoreOptions {
@@ -79,7 +104,9 @@ CREATE TABLE IF NOT EXISTS samples (
   status TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'quarantined')),
   error TEXT,
   prediction TEXT,
-  prediction_score REAL
+  prediction_score REAL,
+  prediction_unknown INTEGER,
+  prediction_distance REAL
 );
 CREATE INDEX IF NOT EXISTS samples_label ON samples (label);
 CREATE INDEX IF NOT EXISTS samples_created ON samples (created_at);
@@ -101,6 +128,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `,
     },
     { description: 'the head version each prediction came from', up: 'ALTER TABLE samples ADD COLUMN prediction_head INTEGER;' },
+    {
+      description: 'open-set predictions: unknown and the distance behind it',
+      up: 'ALTER TABLE samples ADD COLUMN prediction_unknown INTEGER; ALTER TABLE samples ADD COLUMN prediction_distance REAL;',
+    },
   ],
 };
 
@@ -117,8 +148,11 @@ interface SampleRow {
   prediction: string | null;
   prediction_score: number | null;
   prediction_head: number | null;
+  prediction_unknown: number | null;
+  prediction_distance: number | null;
 }
 
+/** Columns added after the first release: a store made by an older agent gains them on open. */
 function toSample(row: SampleRow): Sample {
   return {
     id: row.id,
@@ -133,6 +167,8 @@ function toSample(row: SampleRow): Sample {
     prediction: row.prediction,
     predictionScore: row.prediction_score,
     predictionHead: row.prediction_head ?? null,
+    predictionUnknown: row.prediction_unknown === null ? null : row.prediction_unknown === 1,
+    predictionDistance: row.prediction_distance,
   };
 }
 
@@ -271,7 +307,13 @@ export class SampleStore {
     return existsSync(path) ? readFileSync(path) : undefined;
   }
 
-  list(options: { labelled?: boolean; status?: SampleStatus; limit?: number; offset?: number } = {}): Sample[] {
+  list(options: ListOptions = {}): Sample[] {
+    if (options.order === 'worth') {
+      // Ranked in memory: the whole unlabelled backlog is the input (a device keeps thousands, not millions).
+      const all = (this.sql(`SELECT * FROM samples WHERE label IS NULL AND status = 'ok'`).all() as SampleRow[]).map(toSample);
+      const offset = options.offset ?? 0;
+      return orderByWorth(all).slice(offset, offset + (options.limit ?? 100));
+    }
     const where: string[] = [];
     if (options.labelled === true) where.push('label IS NOT NULL');
     if (options.labelled === false) where.push('label IS NULL');
@@ -299,15 +341,20 @@ export class SampleStore {
     })();
   }
 
-  setPrediction(id: string, label: string | null, score: number | null, head: number | null = null): void {
-    this.sql('UPDATE samples SET prediction = ?, prediction_score = ?, prediction_head = ? WHERE id = ?').run(label, score, head, id);
+  setPrediction(id: string, prediction: Prediction): void {
+    this.setPredictions([{ id, ...prediction }]);
   }
 
   /** Many predictions in one transaction: one disk sync instead of one per sample. */
-  setPredictions(predictions: { id: string; label: string | null; score: number | null; head?: number | null }[]): void {
-    const update = this.sql('UPDATE samples SET prediction = ?, prediction_score = ?, prediction_head = ? WHERE id = ?');
+  setPredictions(predictions: ({ id: string } & Prediction)[]): void {
+    const update = this.sql(
+      'UPDATE samples SET prediction = ?, prediction_score = ?, prediction_unknown = ?, prediction_distance = ?, prediction_head = ? WHERE id = ?',
+    );
     this.db.transaction(() => {
-      for (const p of predictions) update.run(p.label, p.score, p.head ?? null, p.id);
+      for (const p of predictions) {
+        const unknown = p.unknown === undefined || p.unknown === null ? null : p.unknown ? 1 : 0;
+        update.run(p.label, p.score, unknown, p.distance ?? null, p.head ?? null, p.id);
+      }
     })();
   }
 
@@ -404,14 +451,20 @@ export class SampleStore {
   counts(): {
     samples: number;
     labelled: number;
+    /** Unlabelled samples waiting for a person, and how many of them the head called unknown. */
+    waiting: number;
+    waitingUnknown: number;
     quarantined: number;
     bytes: number;
     perClass: Record<string, number>;
   } {
     const totals = this.sql(
       `SELECT COUNT(*) AS samples, COUNT(label) AS labelled, COALESCE(SUM(CASE WHEN has_image = 1 THEN bytes ELSE 0 END), 0) AS bytes,
-         SUM(CASE WHEN status = 'quarantined' THEN 1 ELSE 0 END) AS quarantined FROM samples`,
-    ).get() as { samples: number; labelled: number; bytes: number; quarantined: number | null };
+         SUM(CASE WHEN status = 'quarantined' THEN 1 ELSE 0 END) AS quarantined,
+         COALESCE(SUM(CASE WHEN label IS NULL AND status = 'ok' THEN 1 ELSE 0 END), 0) AS waiting,
+         COALESCE(SUM(CASE WHEN label IS NULL AND status = 'ok' AND prediction_unknown = 1 THEN 1 ELSE 0 END), 0) AS waitingUnknown
+         FROM samples`,
+    ).get() as { samples: number; labelled: number; bytes: number; quarantined: number | null; waiting: number; waitingUnknown: number };
     const perClass = Object.fromEntries(
       (
         this.sql(

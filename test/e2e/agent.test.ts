@@ -10,6 +10,7 @@ import { sha256Hex } from '../../core/hash.js';
 import { FLOWERS_DIR, IMAGES_DIR, MODEL_DIR, REPO_ROOT, tempDir } from '../support/paths.js';
 import { story } from '../support/story.js';
 import { until } from '../support/until.js';
+import { jsonClient } from '../support/json-client.js';
 
 const tmp = tempDir();
 const inbox = join(tmp.path, 'inbox');
@@ -18,17 +19,7 @@ const photos = Object.fromEntries(CLASSES.map((c) => [c, readdirSync(join(FLOWER
 let agent: Agent;
 let url: string;
 
-async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    ...(body instanceof Uint8Array
-      ? { body, headers: { 'content-type': 'application/octet-stream' } }
-      : body !== undefined
-        ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
-        : {}),
-  });
-  return { status: res.status, json: (await res.json()) as T };
-}
+const api = jsonClient(() => url);
 
 beforeAll(async () => {
   process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;

@@ -1,25 +1,15 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type Page, type Response, chromium } from 'playwright-core';
+import type { Browser, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import { AgentConfigSchema } from '../../agent/config.js';
 import { silentLogger } from '../../core/log.js';
 import { FLOWERS_DIR, IMAGES_DIR, MODEL_DIR, REPO_ROOT, tempDir } from '../support/paths.js';
+import { launchChromium } from '../support/chromium.js';
 import { story } from '../support/story.js';
 
-// The labelling page in Debian's Chromium (apt-get install chromium), driven by playwright-core.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+// The labelling page in Debian's Chromium, driven by playwright-core.
 
 const tmp = tempDir();
 const truth = new Map<string, string>();
@@ -30,8 +20,6 @@ let pageResponse: Response | null;
 const consoleMessages: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
   process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
   const config = AgentConfigSchema.parse({
     device: { id: 'browser-pi' },
@@ -49,7 +37,7 @@ beforeAll(async () => {
     }
   }
   await agent.pipeline.idle();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   page = await browser.newPage();
   if (process.env.DEBUG_BROWSER) page.on('console', (m) => console.log('page:', m.text()));
   if (process.env.DEBUG_BROWSER) page.on('pageerror', (e) => console.log('page error:', e.message));

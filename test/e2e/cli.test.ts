@@ -43,6 +43,10 @@ describe('edgetune CLI', () => {
     const results = JSON.parse(r.stdout).results as { top: { label: string; score: number }[] }[];
     expect(results.map((x) => x.top[0]!.label)).toEqual(['Egyptian cat', 'military uniform', 'hotdog']);
     expect(results.every((x) => x.top.length === 5)).toBe(true);
+    // A bare file name that is not in the current folder is the file of that name in EDGETUNE_MODEL_DIR.
+    const bare = await runCli(['classify', '--model', 'mobilenet_v2_1.0_224_quant.tflite', images[0]!, '--json']);
+    expect(bare.code, bare.stderr).toBe(0);
+    expect(JSON.parse(bare.stdout).results[0].top[0].label).toBe('Egyptian cat');
   });
 
   it('classify refuses an embedding model with a clear message', async () => {
@@ -58,6 +62,7 @@ describe('edgetune CLI', () => {
     const summary = JSON.parse(train.stdout);
     expect(summary.labels).toEqual(CLASSES);
     expect(summary.counts).toEqual([16, 16, 16, 16, 16]);
+    expect(summary.openSet).toMatchObject({ score: 'class-mean-cosine', unknownRate: 0.05, samples: 80 });
     const photos = CLASSES.map((c) => join(small, c, readdirSync(join(small, c)).sort()[0]!));
     const predict = await runCli(['predict', '--head', head, ...photos, '--json', '--cache-dir', cacheDir]);
     expect(predict.code, predict.stderr).toBe(0);
@@ -65,7 +70,19 @@ describe('edgetune CLI', () => {
     // Training photos: the head should get nearly all of them.
     expect(results.filter((r, i) => r.label === CLASSES[i]).length).toBeGreaterThanOrEqual(4);
     const unsure = await runCli(['predict', '--head', head, photos[0]!, '--threshold', '1', '--json', '--cache-dir', cacheDir]);
-    expect(JSON.parse(unsure.stdout).results[0].label).toBe('unknown');
+    expect(JSON.parse(unsure.stdout).results[0]).toMatchObject({ label: 'unknown', unknown: true });
+    // Without --threshold the head's calibrated distance decides: a cat is not a flower.
+    const cat = await runCli(['predict', '--head', head, join(IMAGES_DIR, 'cat.bmp'), photos[1]!, '--json', '--cache-dir', cacheDir]);
+    const [forCat, forFlower] = JSON.parse(cat.stdout).results as {
+      label: string;
+      unknown: boolean;
+      distance: number;
+      distanceThreshold: number;
+    }[];
+    expect(forCat).toMatchObject({ label: 'unknown', unknown: true });
+    expect(forCat!.distance).toBeGreaterThan(forCat!.distanceThreshold);
+    expect(forFlower).toMatchObject({ label: CLASSES[1], unknown: false });
+    expect(forFlower!.distance).toBeLessThanOrEqual(forFlower!.distanceThreshold);
   });
 
   it('eval prints accuracy, per-class recall and a confusion matrix; --json has a top-level accuracy', async () => {

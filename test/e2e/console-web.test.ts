@@ -1,6 +1,7 @@
-import { chmodSync, copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetConsole } from '../../console/service.js';
 import { type ConsoleWeb, loadOrCreateApiToken, startConsoleWeb } from '../../console/web.js';
@@ -11,17 +12,6 @@ import { until } from '../support/until.js';
 
 // The console's web UI and API: the token, the routes' errors, and the page in Debian's Chromium
 // (playwright-core) watching a real agent join, train, and take a fleet head pushed from the page.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const CLASSES = ['daisy', 'sunflower', 'tulip'];
 
 const tmp = tempDir();
@@ -229,9 +219,7 @@ describe('console page in Chromium', () => {
   };
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     page = await browser.newPage();
     if (process.env.DEBUG_BROWSER) page.on('console', (m) => console.log('page:', m.text()));
     if (process.env.DEBUG_BROWSER) page.on('pageerror', (e) => console.log('page error:', e.message));

@@ -179,6 +179,33 @@ describe('edgetune model info', () => {
     expect(modelInfo(importTflite(bytes, v1.file, { float: true }).bytes, 'float.onnx').quantization).toBe('none (float)');
     expect(() => modelInfo(new TextEncoder().encode('<html>'), 'page.onnx')).toThrow(/page\.onnx: not a valid ONNX model/);
   });
+
+  it('lists every computed tensor with its shape, the cut points --output takes', () => {
+    const v2 = catalogEntry('mobilenet_v2_1.0_224_quant')!;
+    const bytes = new Uint8Array(readFileSync(modelPath(v2.file)));
+    const tflite = modelInfo(bytes, v2.file);
+    expect(tflite.tensors).toContainEqual({ name: 'MobilenetV2/Logits/AvgPool', type: 'uint8', shape: [1, 1, 1, 1280] });
+    expect(tflite.tensors.at(-1)).toEqual(tflite.outputs[0]);
+    // One entry per operator output, none of them a weight.
+    expect(tflite.tensors).toHaveLength(Object.values(tflite.ops).reduce((a, b) => a + b, 0));
+    const onnx = modelInfo(importTflite(bytes, v2.file).bytes, 'v2.onnx');
+    // The import names a tensor after its TFLite source, with the node number; shapes are NCHW.
+    expect(onnx.tensors.find((t) => t.name.startsWith('MobilenetV2/Logits/AvgPool#'))!.shape).toEqual([1, 1280, 1, 1]);
+    expect(onnx.tensors.every((t) => t.shape.length > 0)).toBe(true);
+  });
+
+  it('edgetune model info --tensors finds a bare file name in EDGETUNE_MODEL_DIR', async () => {
+    const v2 = catalogEntry('mobilenet_v2_1.0_224_quant')!;
+    const r = await runCli(['model', 'info', '--tensors', '--json', v2.file]);
+    expect(r.code, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout) as { tensors: { name: string; shape: number[] }[] };
+    expect(info.tensors).toContainEqual({ name: 'MobilenetV2/Logits/AvgPool', type: 'uint8', shape: [1, 1, 1, 1280] });
+    const plain = JSON.parse((await runCli(['model', 'info', '--json', v2.file])).stdout) as Record<string, unknown>;
+    expect(plain.tensors).toBeUndefined();
+    const missing = await runCli(['model', 'info', 'no-such-model.tflite']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no-such-model.tflite');
+  });
 });
 
 describe('engine choice', () => {

@@ -159,6 +159,19 @@ describe('softmax head', () => {
     expect(norm(fewShot)).toBeLessThan(norm(asManyShots) * 0.8);
   });
 
+  it('one small new class beside large ones keeps the holdout and the usual L2; mostly small classes do not', () => {
+    const norm = (h: Head) => Math.hypot(...h.weights);
+    const withNewClass = clusters([60, 60, 5], 24);
+    const grown = trainSoftmax(withNewClass.x, withNewClass.y, META, { seed: 4 });
+    expect(grown.report.holdoutAccuracy).not.toBeNull();
+    const asManyShots = trainSoftmax(withNewClass.x, withNewClass.y, META, { seed: 4, l2: 0.1 });
+    expect(norm(grown.head)).toBeCloseTo(norm(asManyShots.head), 5);
+    // The new class's photos all train: none is spent on the holdout.
+    expect(grown.head.predictIndices(withNewClass.x.subarray(120 * DIM)).every((c) => c === 2)).toBe(true);
+    const mostlySmall = clusters([8, 8, 60], 25);
+    expect(trainSoftmax(mostlySmall.x, mostlySmall.y, META, { seed: 4 }).report.holdoutAccuracy).toBeNull();
+  });
+
   it('a head over other features (made before normalising) is not used as a warm start', () => {
     const train = clusters([60, 60, 60], 24, 0.9);
     const old = trainSoftmax(train.x, train.y, META, { seed: 1, normalize: false }).head;
@@ -231,8 +244,9 @@ describe('head file', () => {
   });
 
   it('int8 weights are about a quarter of the size and keep the predictions', () => {
+    const { openSet: _classMeansOfDim32, ...meta } = softmax.meta;
     const wide = new Head(
-      { ...softmax.meta, dim: 1024 },
+      { ...meta, dim: 1024 },
       Float32Array.from({ length: 3 * 1024 }, (_, i) => Math.sin(i)),
       new Float32Array(3),
     );

@@ -1,8 +1,9 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../core/hash.js';
 import { SampleStore } from '../../runtime/samples/store.js';
+import { openDatabase } from '../../core/sqlite.js';
 import { tempDir } from '../support/paths.js';
 
 const tmp = tempDir();
@@ -139,5 +140,38 @@ describe('sample store', () => {
     ]);
     expect(() => again.setCurrentHead(99)).toThrow(/no head version 99/);
     again.close();
+  });
+});
+
+describe('a store made by an agent from before the open set', () => {
+  it('gains the unknown and distance columns on open and keeps every row and prediction', () => {
+    const dir = storeDir();
+    mkdirSync(dir, { recursive: true });
+    const id = sha256Hex(new Uint8Array([1, 2, 3]));
+    // The samples table as the previous release created it.
+    const old = openDatabase(join(dir, 'edgetune.db'));
+    old.exec(`CREATE TABLE samples (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, origin TEXT NOT NULL, label TEXT,
+      split TEXT NOT NULL CHECK (split IN ('train', 'holdout')), bytes INTEGER NOT NULL, has_image INTEGER NOT NULL,
+      status TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'quarantined')), error TEXT, prediction TEXT, prediction_score REAL)`);
+    old
+      .prepare(
+        `INSERT INTO samples (id, created_at, origin, split, bytes, has_image, prediction, prediction_score) VALUES (?, 1, 'inbox', 'train', 3, 0, 'rose', 0.8)`,
+      )
+      .run(id);
+    old.close();
+    const store = SampleStore.open(dir);
+    try {
+      expect(store.get(id)).toMatchObject({ prediction: 'rose', predictionScore: 0.8, predictionUnknown: null, predictionDistance: null });
+      store.setPrediction(id, { label: 'unknown', score: 0.6, unknown: true, distance: 0.52 });
+      expect(store.list({ order: 'worth' })[0]).toMatchObject({ id, predictionUnknown: true, predictionDistance: 0.52 });
+      expect(store.counts()).toMatchObject({ waiting: 1, waitingUnknown: 1 });
+    } finally {
+      store.close();
+    }
+    // On disk: the columns are there for the next open too.
+    const reopened = openDatabase(join(dir, 'edgetune.db'));
+    const columns = (reopened.pragma('table_info(samples)') as { name: string }[]).map((c) => c.name);
+    reopened.close();
+    expect(columns).toEqual(expect.arrayContaining(['prediction_unknown', 'prediction_distance']));
   });
 });
