@@ -104,9 +104,7 @@ CREATE TABLE IF NOT EXISTS samples (
   status TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'quarantined')),
   error TEXT,
   prediction TEXT,
-  prediction_score REAL,
-  prediction_unknown INTEGER,
-  prediction_distance REAL
+  prediction_score REAL
 );
 CREATE INDEX IF NOT EXISTS samples_label ON samples (label);
 CREATE INDEX IF NOT EXISTS samples_created ON samples (created_at);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import { AgentConfigSchema } from '../../agent/config.js';
 import { createLogger } from '../../core/log.js';
-import { openDatabase } from '../../core/sqlite.js';
+import Database from 'better-sqlite3';
 import { Registry } from '../../console/registry.js';
 import { FleetConsole } from '../../console/service.js';
 import { topics } from '../../runtime/sync/protocol.js';
@@ -111,7 +111,7 @@ describe('provisioning', () => {
     await until('the head queued', () => (first.health().fleet as { queued: number }).queued === 2);
     await first.stop();
     const queued = () => {
-      const db = openDatabase(join(dir, 'outbox.db'));
+      const db = new Database(join(dir, 'outbox.db'));
       try {
         return (db.prepare('SELECT topic FROM outbox ORDER BY seq').all() as { topic: string }[]).map((r) => r.topic);
       } finally {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../core/hash.js';
 import { SampleStore } from '../../runtime/samples/store.js';
-import { openDatabase } from '../../core/sqlite.js';
+import Database from 'better-sqlite3';
 import { tempDir } from '../support/paths.js';
 
 const tmp = tempDir();
@@ -149,7 +149,7 @@ describe('a store made by an agent from before the open set', () => {
     mkdirSync(dir, { recursive: true });
     const id = sha256Hex(new Uint8Array([1, 2, 3]));
     // The samples table as the previous release created it.
-    const old = openDatabase(join(dir, 'edgetune.db'));
+    const old = new Database(join(dir, 'edgetune.db'));
     old.exec(`CREATE TABLE samples (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, origin TEXT NOT NULL, label TEXT,
       split TEXT NOT NULL CHECK (split IN ('train', 'holdout')), bytes INTEGER NOT NULL, has_image INTEGER NOT NULL,
       status TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'quarantined')), error TEXT, prediction TEXT, prediction_score REAL)`);
@@ -169,7 +169,7 @@ describe('a store made by an agent from before the open set', () => {
       store.close();
     }
     // On disk: the columns are there for the next open too.
-    const reopened = openDatabase(join(dir, 'edgetune.db'));
+    const reopened = new Database(join(dir, 'edgetune.db'));
     const columns = (reopened.pragma('table_info(samples)') as { name: string }[]).map((c) => c.name);
     reopened.close();
     expect(columns).toEqual(expect.arrayContaining(['prediction_unknown', 'prediction_distance']));
