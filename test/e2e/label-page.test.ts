@@ -115,7 +115,7 @@ describe('labelling page: what it shows', () => {
     const outcome = await agent.train();
     expect(outcome.version).toBe(2);
     await expect.poll(texts).toEqual(Array(13).fill(expect.stringMatching(/ · head v2$/)));
-    expect(await page.locator('#head-version').textContent()).toBe('2');
+    await expect.poll(() => page.locator('#head-version').textContent()).toBe('2');
     const stored = await api<BrowseJson>(agent, '/api/browse?limit=100');
     expect(new Set(stored.samples.map((s) => s.predictionHead))).toEqual(new Set([2]));
     const shown = new Set(await cardIds(page));
