@@ -275,6 +275,7 @@ export class Agent {
       holdoutAccuracy: head?.meta.metrics.holdoutAccuracy ?? null,
       samples: counts.samples,
       labelled: counts.labelled,
+      holdout: counts.holdout,
       perClass: counts.perClass,
       config: pushedConfig.current(this.config),
     };

@@ -7,11 +7,12 @@
 // correlation id in the JSON payload; an external mosquitto serves MQTT 5 fleets.
 
 import { timingSafeEqual } from 'node:crypto';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Aedes, type AuthenticateError } from 'aedes';
 import { checkId, devicePublishAllowed, parseTopic } from '../runtime/sync/protocol.js';
 import type { DeviceCredentials } from './credentials.js';
+import { MAX_PACKET_BYTES, limitPackets } from './packet-limit.js';
 
 export interface BrokerOptions {
   fleet: string;
@@ -24,13 +25,18 @@ export interface BrokerOptions {
    * broker acknowledges it: what the console has stored is never lost to a broker that dies before its
    * PUBACK; the device then sends it again and the console drops the duplicate by message id. */
   onDeviceMessage?: (message: { device: string; topic: string; payload: Buffer }) => void;
+  /** Every refusal as it happens (the console records it as a problem and a log line). */
+  onRefusal?: (refusal: Refusal) => void;
+  /** Largest MQTT packet, checked before login too (default 2 MB). */
+  maxPacketBytes?: number;
 }
 
 export interface Refusal {
   device: string;
-  action: 'publish' | 'subscribe' | 'connect';
+  action: 'publish' | 'subscribe' | 'connect' | 'packet';
   topic: string;
   at: number;
+  reason?: string;
 }
 
 export interface RunningBroker {
@@ -45,13 +51,29 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   checkId('fleet', options.fleet);
   const refusals: Refusal[] = [];
   const refuse = (refusal: Omit<Refusal, 'at'>) => {
-    refusals.push({ ...refusal, at: Date.now() });
+    const entry = { ...refusal, at: Date.now() };
+    refusals.push(entry);
     if (refusals.length > 1000) refusals.shift();
+    try {
+      options.onRefusal?.(entry);
+    } catch {
+      // Reporting must never take the broker down.
+    }
   };
   const isConsole = (client: { id: string } | null) =>
     client !== null && (client as unknown as { user?: string }).user === options.console.username;
   const broker = await Aedes.createBroker({
     authenticate: (client, username, password, done) => {
+      // A client id is the login: no device can take the console's id or another device's session.
+      if (username !== options.console.username && client.id !== username) {
+        refuse({
+          device: username ?? '(no username)',
+          action: 'connect',
+          topic: '',
+          reason: `client id "${client.id.slice(0, 64)}" is not the login`,
+        });
+        return done(Object.assign(new Error('the client id must be the login'), { returnCode: 2 }) as AuthenticateError, false);
+      }
       const check =
         username === options.console.username
           ? Promise.resolve(password !== undefined && sameSecret(Buffer.from(password), options.console.password))
@@ -92,7 +114,19 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       callback(null, null);
     },
   });
-  const server: Server = createServer(broker.handle);
+  const maxPacket = options.maxPacketBytes ?? MAX_PACKET_BYTES;
+  const server: Server = createServer((socket: Socket) =>
+    broker.handle(
+      limitPackets(socket, maxPacket, (declared) =>
+        refuse({
+          device: '(not logged in yet, or any)',
+          action: 'packet',
+          topic: '',
+          reason: `a packet of ${declared} bytes from ${socket.remoteAddress}; at most ${maxPacket}`,
+        }),
+      ),
+    ),
+  );
   await new Promise<void>((resolve) => server.listen(options.port ?? 1883, options.host ?? '127.0.0.1', resolve));
   const address = server.address() as AddressInfo;
   return {

@@ -10,10 +10,11 @@ import { type CommandResponse, ResponseSchema, parseJsonMessage } from '../runti
 import { decodeHeadMessage } from '../runtime/sync/head-message.js';
 import { PROTOCOL_VERSION, SyncError, parseTopic } from '../runtime/sync/protocol.js';
 import { readPublicKey } from '../runtime/sync/signing.js';
+import { type FleetShape, HEAD_LIMITS, checkDeviceHead } from './head-gate.js';
+import type { Quarantine } from './quarantine.js';
 import type { Registry } from './registry.js';
 
 const MAX_JSON_BYTES = 256 * 1024;
-const MAX_HEAD_BYTES = 4 * 1024 * 1024;
 
 const StateSchema = z.looseObject({
   protocol: z.number().int(),
@@ -34,6 +35,13 @@ export interface DeviceMessageEvents {
   changed(what: { device: string; channel: string }): void;
   response(response: CommandResponse): void;
   headStored(info: { device: string; id: string; version: number; duplicate: boolean }): void;
+  quarantined(entry: { device: string; reason: string }): void;
+}
+
+/** The door heads pass (console/head-gate.ts): what the fleet runs, and who is no longer trusted. */
+export interface HeadDoor {
+  fleetShape(): FleetShape | null;
+  quarantine: Quarantine;
 }
 
 export class DeviceMessages {
@@ -41,6 +49,7 @@ export class DeviceMessages {
     private readonly fleet: string,
     private readonly registry: Registry,
     private readonly events: DeviceMessageEvents,
+    private readonly door: HeadDoor,
   ) {}
 
   handle(topic: string, payload: Buffer): void {
@@ -98,8 +107,24 @@ export class DeviceMessages {
   }
 
   private onHead(device: string, topic: string, payload: Buffer): void {
-    if (payload.length > MAX_HEAD_BYTES)
-      throw new SyncError('SYNC_MALFORMED', `${topic}: ${payload.length} bytes, more than the ${MAX_HEAD_BYTES} a head may have`);
+    const { quarantine } = this.door;
+    if (quarantine.has(device))
+      throw new SyncError(
+        'DEVICE_QUARANTINED',
+        `${topic}: device ${device} is quarantined; its heads are refused until the operator releases it (edgetune console release ${device})`,
+      );
+    try {
+      this.storeHead(device, topic, payload);
+    } catch (err) {
+      const entry = quarantine.refused(device, errorMessage(err));
+      if (entry) this.events.quarantined(entry);
+      throw err;
+    }
+  }
+
+  private storeHead(device: string, topic: string, payload: Buffer): void {
+    if (payload.length > HEAD_LIMITS.maxBytes)
+      throw new SyncError('SYNC_MALFORMED', `${topic}: ${payload.length} bytes, more than the ${HEAD_LIMITS.maxBytes} a head may have`);
     const known = this.registry.device(device);
     if (!known?.publicKey || typeof known.state.backbone !== 'string' || typeof known.state.dim !== 'number') {
       throw new SyncError(
@@ -119,6 +144,7 @@ export class DeviceMessages {
         `${topic}: a ${header.kind} of device "${header.device}" in fleet "${header.fleet}" on the head topic of "${device}"`,
       );
     }
+    checkDeviceHead(head, device, this.door.fleetShape());
     const stored = this.registry.addDeviceHead({
       id: header.id,
       device,

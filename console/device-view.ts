@@ -16,6 +16,8 @@ export interface DeviceView {
   holdoutAccuracy: number | null;
   perClass: Record<string, number>;
   samples: number | null;
+  /** Labelled holdout samples: the console picks canaries with the most. */
+  holdout: number | null;
   headsReceived: number;
   canary: boolean;
   /** The settings the console may push, as the device last reported them. */
@@ -42,6 +44,7 @@ export function deviceViews(registry: Registry, canaries: string[]): DeviceView[
       holdoutAccuracy: num(s.holdoutAccuracy),
       perClass: (obj(s.perClass) ?? {}) as Record<string, number>,
       samples: num(s.samples),
+      holdout: num(s.holdout),
       headsReceived: registry.deviceHeadCount(row.id),
       canary: canaries.includes(row.id),
       config: obj(s.config),

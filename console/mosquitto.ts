@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { writeDurably } from '../core/durable.js';
 import { checkId } from '../runtime/sync/protocol.js';
 import { type DeviceCredentials, mosquittoHash } from './credentials.js';
+import { MAX_PACKET_BYTES } from './packet-limit.js';
 
 export interface MosquittoFiles {
   config: string;
@@ -58,6 +59,10 @@ export function writeMosquittoConfig(
       'per_listener_settings false',
       `listener ${options.port} ${options.host ?? '127.0.0.1'}`,
       'allow_anonymous false',
+      // A device's client id is its login: nobody takes the console's id or another device's session.
+      'use_username_as_clientid true',
+      // Checked on the declared length before mosquitto allocates, so before login too.
+      `max_packet_size ${MAX_PACKET_BYTES}`,
       `password_file ${files.passwords}`,
       `acl_file ${files.acl}`,
       'persistence false',

@@ -5,7 +5,7 @@
 
 import mqtt, { type MqttClient } from 'mqtt';
 import { errorMessage } from '../core/errors.js';
-import { type RunningBroker, startBroker } from './broker.js';
+import { type Refusal, type RunningBroker, startBroker } from './broker.js';
 import type { DeviceCredentials } from './credentials.js';
 
 export interface PublishOptions {
@@ -46,6 +46,7 @@ export class EmbeddedTransport implements Transport {
     credentials: DeviceCredentials,
     options: EmbeddedBrokerOptions,
     deliver: DeviceMessageHandler,
+    onRefusal: (refusal: Refusal) => void = () => undefined,
   ): Promise<EmbeddedTransport> {
     // The console's own login on its own broker: nothing outside this process needs it.
     const consoleLogin = { username: `console-${fleet}`, password: crypto.randomUUID() };
@@ -58,6 +59,7 @@ export class EmbeddedTransport implements Transport {
         credentials,
         console: consoleLogin,
         onDeviceMessage: deliver,
+        onRefusal,
       });
       port = Number(new URL(broker.url).port);
       return broker;
@@ -119,7 +121,8 @@ export class ExternalTransport implements Transport {
       username: options.username,
       password: options.password,
       protocolVersion,
-      clientId: `edgetune-console-${fleet}`,
+      // The login is the client id (mosquitto: use_username_as_clientid), so no device can take it.
+      clientId: options.username,
       clean: false,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,

@@ -46,6 +46,9 @@ const STATUS_BY_CODE: Record<string, number> = {
   CONSOLE_NO_HEADS: 409,
   CONSOLE_NO_FLEET_HEAD: 409,
   CONSOLE_NOTHING_TO_ROLL_BACK: 409,
+  CONSOLE_NOT_HELD: 409,
+  CONSOLE_BAD_LABEL: 400,
+  CONSOLE_BAD_DECISION: 400,
   SYNC_BAD_CONFIG: 400,
   SYNC_REPLAY: 409,
   NOT_ENOUGH_LABELS: 409,
@@ -152,7 +155,9 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     return;
   }
   if (!path.startsWith('/api/')) throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
-  requireToken(req, ctx.token, url);
+  // EventSource cannot send headers, so reads may carry the token in the URL; a write never does (a URL
+  // ends up in logs, history and Referer headers).
+  requireToken(req, ctx.token, method === 'GET' ? url : undefined);
 
   if (method === 'GET' && path === '/api/devices') return sendJson(res, 200, { devices: devicesWithHistory(console_, historyParam(url)) });
   if (method === 'GET' && path === '/api/fleet') return sendJson(res, 200, fleetView(console_));
@@ -168,6 +173,22 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
       throw new HttpError(400, 'BAD_REQUEST', 'field "bundle" must be the absolute path of a bundle file on the console machine');
     const canaries = canariesField(body);
     return sendJson(res, 200, await console_.pushAgentUpdate(body.bundle, canaries ? { canaries } : {}));
+  }
+
+  if (method === 'GET' && path === '/api/classes') return sendJson(res, 200, { classes: console_.classView() });
+  const classAction = /^\/api\/classes\/(accept|refuse)$/.exec(path)?.[1];
+  if (method === 'POST' && classAction) {
+    const { label } = await readJson(req);
+    if (typeof label !== 'string') throw new HttpError(400, 'BAD_REQUEST', 'field "label" must be the class name');
+    return sendJson(res, 200, { classes: console_.decideClass(label, classAction === 'accept' ? 'accepted' : 'refused') });
+  }
+  const held = /^\/api\/fleet\/(\d{1,9})\/release$/.exec(path)?.[1];
+  if (method === 'POST' && held) return sendJson(res, 200, await console_.rollouts.releaseHeld(Number(held)));
+  const quarantined = /^\/api\/devices\/([A-Za-z0-9._-]{1,64})\/release$/.exec(path)?.[1];
+  if (method === 'POST' && quarantined) {
+    if (!console_.releaseDevice(quarantined))
+      throw new HttpError(404, 'DEVICE_NOT_QUARANTINED', `device "${quarantined}" is not quarantined`);
+    return sendJson(res, 200, { device: quarantined, quarantined: false });
   }
 
   const match = DEVICE_ROUTE.exec(path);
@@ -219,6 +240,7 @@ function fleetView(console_: FleetConsole) {
     canaries: console_.canaries,
     released: heads.find((h) => h.status === 'released')?.version ?? null,
     heads,
+    quarantined: console_.quarantine.list(),
     problems: console_.registry.problems(50),
   };
 }

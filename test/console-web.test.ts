@@ -34,7 +34,13 @@ let page: Page;
 
 beforeAll(async () => {
   process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
-  fleet = await FleetConsole.start({ dir: join(tmp.path, 'console'), fleet: 'web', broker: { port: 0 }, commandTimeoutMs: 20_000 });
+  fleet = await FleetConsole.start({
+    dir: join(tmp.path, 'console'),
+    fleet: 'web',
+    broker: { port: 0 },
+    commandTimeoutMs: 20_000,
+    minCanaryHoldout: 0,
+  });
   web = await startConsoleWeb(fleet, { port: 0, tokenFile, heartbeatSeconds: 0.2 });
 });
 

@@ -42,6 +42,7 @@ beforeAll(async () => {
     fleet: 'farm',
     externalBroker: { url: mosquitto.url, ...consoleLogin, protocolVersion: 5 },
     commandTimeoutMs: 20_000,
+    minCanaryHoldout: 0,
   });
   const loginA = fleet.addDevice('pi-a').fleet;
   const loginB = fleet.addDevice('pi-b').fleet;

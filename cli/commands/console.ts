@@ -8,6 +8,8 @@ import type { Command } from 'commander';
 import YAML from 'yaml';
 import { DeviceCredentials } from '../../console/credentials.js';
 import { deviceViews } from '../../console/device-view.js';
+import { FleetClasses } from '../../console/fleet-classes.js';
+import { Quarantine } from '../../console/quarantine.js';
 import { Registry } from '../../console/registry.js';
 import { ConsoleError, FleetConsole } from '../../console/service.js';
 import { startConsoleWeb } from '../../console/web.js';
@@ -217,6 +219,78 @@ See the fleet:
         process.stdout.write(`agent ${body.update.version}: ${body.ok ? 'every device updated' : `stopped at the ${body.stage} stage`}\n`);
       }
       if (!body.ok) process.exitCode = 1;
+    });
+
+  withDir(console_.command('quarantine'))
+    .description('list the devices whose heads are refused after repeated bad heads')
+    .option('--json', 'print JSON')
+    .action((flags: DirFlags & { json?: boolean }) => {
+      consoleFleet(flags);
+      const quarantine = new Quarantine(join(flags.dir, 'registry.db'));
+      try {
+        const list = quarantine.list();
+        if (flags.json) return printJson(list);
+        const rows = list.map((q) => [q.device, new Date(q.since).toISOString().replace('T', ' ').slice(0, 19), q.reason]);
+        process.stdout.write(`${formatTable(['device', 'since (UTC)', 'reason'], rows)}\n`);
+      } finally {
+        quarantine.close();
+      }
+    });
+
+  withDir(console_.command('release <device>'))
+    .description('trust a quarantined device again: its next heads are checked and merged as before')
+    .action((device: string, flags: DirFlags) => {
+      checkId('device', device);
+      consoleFleet(flags);
+      const quarantine = new Quarantine(join(flags.dir, 'registry.db'));
+      try {
+        if (!quarantine.release(device)) throw new ConsoleError('DEVICE_NOT_QUARANTINED', `device "${device}" is not quarantined`);
+        process.stdout.write(`${device} released from quarantine\n`);
+      } finally {
+        quarantine.close();
+      }
+    });
+
+  for (const [verb, decision] of [
+    ['accept-class', 'accepted'],
+    ['refuse-class', 'refused'],
+  ] as const) {
+    withDir(console_.command(`${verb} <label>`))
+      .description(
+        decision === 'accepted'
+          ? 'let a class that devices have into the fleet head (at the next merge)'
+          : 'keep a class out of the fleet head, whatever devices have it',
+      )
+      .action((label: string, flags: DirFlags) => {
+        consoleFleet(flags);
+        const classes = new FleetClasses(join(flags.dir, 'registry.db'));
+        try {
+          classes.decide(label, decision);
+          process.stdout.write(`class "${label}" ${decision}; it takes effect at the next merge\n`);
+        } finally {
+          classes.close();
+        }
+      });
+  }
+
+  withDir(console_.command('classes'))
+    .description("the operator's decisions on classes (the running console's page and /api/classes also show pending ones)")
+    .option('--json', 'print JSON')
+    .action((flags: DirFlags & { json?: boolean }) => {
+      consoleFleet(flags);
+      const classes = new FleetClasses(join(flags.dir, 'registry.db'));
+      try {
+        const decisions = [...classes.decisions()].map(([label, decision]) => ({ label, decision }));
+        if (flags.json) return printJson(decisions);
+        process.stdout.write(
+          `${formatTable(
+            ['class', 'decision'],
+            decisions.map((d) => [d.label, d.decision]),
+          )}\n`,
+        );
+      } finally {
+        classes.close();
+      }
     });
 
   withDir(console_.command('devices'))

@@ -306,13 +306,16 @@ export class SampleStore {
     samples: number;
     labelled: number;
     quarantined: number;
+    /** Labelled samples of the holdout split: what a canary's verdict rests on. */
+    holdout: number;
     bytes: number;
     perClass: Record<string, number>;
   } {
     const totals = this.sql(
       `SELECT COUNT(*) AS samples, COUNT(label) AS labelled, COALESCE(SUM(CASE WHEN has_image = 1 THEN bytes ELSE 0 END), 0) AS bytes,
-         SUM(CASE WHEN status = 'quarantined' THEN 1 ELSE 0 END) AS quarantined FROM samples`,
-    ).get() as { samples: number; labelled: number; bytes: number; quarantined: number | null };
+         SUM(CASE WHEN status = 'quarantined' THEN 1 ELSE 0 END) AS quarantined,
+         SUM(CASE WHEN label IS NOT NULL AND status = 'ok' AND split = 'holdout' THEN 1 ELSE 0 END) AS holdout FROM samples`,
+    ).get() as { samples: number; labelled: number; bytes: number; quarantined: number | null; holdout: number | null };
     const perClass = Object.fromEntries(
       (
         this.sql(
@@ -323,7 +326,7 @@ export class SampleStore {
         }[]
       ).map((r) => [r.label, r.n]),
     );
-    return { ...totals, quarantined: totals.quarantined ?? 0, perClass };
+    return { ...totals, quarantined: totals.quarantined ?? 0, holdout: totals.holdout ?? 0, perClass };
   }
 
   /**
