@@ -27,7 +27,7 @@ export interface BrokerOptions {
   onDeviceMessage?: (message: { device: string; topic: string; payload: Buffer }) => void;
   /** Every refusal as it happens (the console records it as a problem and a log line). */
   onRefusal?: (refusal: Refusal) => void;
-  /** Largest MQTT packet, checked before login too (default 2 MB). */
+  /** Largest MQTT packet, checked before login too (default 2 MB; Infinity: aedes alone, for the bench). */
   maxPacketBytes?: number;
 }
 
@@ -116,16 +116,18 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   });
   const maxPacket = options.maxPacketBytes ?? MAX_PACKET_BYTES;
   const server: Server = createServer((socket: Socket) =>
-    broker.handle(
-      limitPackets(socket, maxPacket, (declared) =>
-        refuse({
-          device: '(not logged in yet, or any)',
-          action: 'packet',
-          topic: '',
-          reason: `a packet of ${declared} bytes from ${socket.remoteAddress}; at most ${maxPacket}`,
-        }),
-      ),
-    ),
+    maxPacket === Infinity
+      ? broker.handle(socket)
+      : broker.handle(
+          limitPackets(socket, maxPacket, (declared) =>
+            refuse({
+              device: '(not logged in yet, or any)',
+              action: 'packet',
+              topic: '',
+              reason: `a packet of ${declared} bytes from ${socket.remoteAddress}; at most ${maxPacket}`,
+            }),
+          ),
+        ),
   );
   await new Promise<void>((resolve) => server.listen(options.port ?? 1883, options.host ?? '127.0.0.1', resolve));
   const address = server.address() as AddressInfo;

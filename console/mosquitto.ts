@@ -25,6 +25,8 @@ export function writeMosquittoConfig(
     console: { username: string; password: string };
     /** mosquitto started as root drops to the "mosquitto" user unless told otherwise. */
     user?: string;
+    /** Largest MQTT packet (default 2 MB; null: mosquitto's own default of none, for the bench). */
+    maxPacketBytes?: number | null;
   },
 ): MosquittoFiles {
   const fleet = checkId('fleet', options.fleet);
@@ -62,7 +64,7 @@ export function writeMosquittoConfig(
       // A device's client id is its login: nobody takes the console's id or another device's session.
       'use_username_as_clientid true',
       // Checked on the declared length before mosquitto allocates, so before login too.
-      `max_packet_size ${MAX_PACKET_BYTES}`,
+      ...(options.maxPacketBytes === null ? [] : [`max_packet_size ${options.maxPacketBytes ?? MAX_PACKET_BYTES}`]),
       `password_file ${files.passwords}`,
       `acl_file ${files.acl}`,
       'persistence false',

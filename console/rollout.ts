@@ -175,7 +175,9 @@ export class Rollouts {
         this.console_.options.minCanaryHoldout ?? 10,
       );
       if (verdict !== 'release') {
-        await Promise.allSettled(canaries.map((d) => this.console_.command(d, 'rollback-fleet', { version })));
+        // A held head stays on its canaries (not clearly worse) until the operator decides; the rest of
+        // the fleet does not see it.
+        if (verdict === 'rollback') await Promise.allSettled(canaries.map((d) => this.console_.command(d, 'rollback-fleet', { version })));
         const status = verdict === 'rollback' ? 'rolled-back' : 'held';
         registry.setFleetStatus(version, status, reason);
         log.warn(verdict === 'rollback' ? 'fleet head rolled back on its canaries' : 'fleet head held for the operator', {

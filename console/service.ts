@@ -4,7 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConsoleError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -111,6 +111,11 @@ export class FleetConsole extends EventEmitter {
     mkdirSync(options.dir, { recursive: true });
     const log = options.log ?? silentLogger;
     const registry = new Registry(join(options.dir, 'registry.db'));
+    // Credential hashes and heads: for the console's user only (SQLite gives -wal and -shm the same mode).
+    for (const suffix of ['', '-wal', '-shm']) {
+      const file = join(options.dir, `registry.db${suffix}`);
+      if (existsSync(file)) chmodSync(file, 0o600);
+    }
     const credentials = new DeviceCredentials(join(options.dir, 'registry.db'));
     const keys = loadOrCreateFleetKey(join(options.dir, 'fleet.key'));
     if (keys.created) log.info('fleet signing key created', { file: join(options.dir, 'fleet.key') });
