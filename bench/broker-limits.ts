@@ -57,8 +57,9 @@ async function storm(url: string, password: (id: string) => string, protocolVers
           clientId: id,
           protocolVersion,
           reconnectPeriod: 0,
-          connectTimeout: 120_000,
+          connectTimeout: 600_000,
         });
+        client.on('error', () => undefined); // the race below decides; late errors are the broker's answer
         const ok = await Promise.race([
           once(client as unknown as EventEmitter, 'connect').then(() => true),
           once(client as unknown as EventEmitter, 'error').then(() => false),

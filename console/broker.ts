@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { Aedes, type AuthenticateError } from 'aedes';
 import { checkId, devicePublishAllowed, parseTopic } from '../runtime/sync/protocol.js';
 import type { DeviceCredentials } from './credentials.js';
+import { LoginGuard, type LoginGuardOptions } from './login-guard.js';
 import { MAX_PACKET_BYTES, limitPackets } from './packet-limit.js';
 
 export interface BrokerOptions {
@@ -29,6 +30,8 @@ export interface BrokerOptions {
   onRefusal?: (refusal: Refusal) => void;
   /** Largest MQTT packet, checked before login too (default 2 MB; Infinity: aedes alone, for the bench). */
   maxPacketBytes?: number;
+  /** Delays of failed logins (console/login-guard.ts). */
+  logins?: LoginGuardOptions;
 }
 
 export interface Refusal {
@@ -60,6 +63,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       // Reporting must never take the broker down.
     }
   };
+  const guard = new LoginGuard(options.logins);
   const isConsole = (client: { id: string } | null) =>
     client !== null && (client as unknown as { user?: string }).user === options.console.username;
   const broker = await Aedes.createBroker({
@@ -74,20 +78,33 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
         });
         return done(Object.assign(new Error('the client id must be the login'), { returnCode: 2 }) as AuthenticateError, false);
       }
-      const check =
-        username === options.console.username
+      const address = (client as unknown as { conn?: { remoteAddress?: string } }).conn?.remoteAddress;
+      const blocked = guard.blocked(address);
+      const check = blocked
+        ? Promise.resolve(false)
+        : username === options.console.username
           ? Promise.resolve(password !== undefined && sameSecret(Buffer.from(password), options.console.password))
           : options.credentials.verify(username, password);
       void check
         .catch(() => false)
         .then((ok) => {
           if (!ok) {
-            refuse({ device: username ?? '(no username)', action: 'connect', topic: '' });
+            const delay = guard.failed(username, address);
+            refuse({
+              device: username ?? '(no username)',
+              action: 'connect',
+              topic: '',
+              reason: blocked
+                ? `too many failed logins from ${address}`
+                : `bad username or password from ${address}; answered after ${delay} ms`,
+            });
             const error = Object.assign(new Error(`bad username or password for "${username ?? ''}"`), {
               returnCode: 4,
             }) as AuthenticateError;
-            return done(error, false);
+            setTimeout(() => done(error, false), delay).unref();
+            return;
           }
+          guard.succeeded(username!);
           (client as unknown as { user?: string }).user = username;
           done(null, true);
         });

@@ -12,6 +12,7 @@ import { PROTOCOL_VERSION, SyncError, parseTopic } from '../runtime/sync/protoco
 import { readPublicKey } from '../runtime/sync/signing.js';
 import { type FleetShape, HEAD_LIMITS, checkDeviceHead } from './head-gate.js';
 import type { Quarantine } from './quarantine.js';
+import type { DeviceQuotas } from './quotas.js';
 import type { Registry } from './registry.js';
 
 const MAX_JSON_BYTES = 256 * 1024;
@@ -42,6 +43,7 @@ export interface DeviceMessageEvents {
 export interface HeadDoor {
   fleetShape(): FleetShape | null;
   quarantine: Quarantine;
+  quotas: DeviceQuotas;
 }
 
 export class DeviceMessages {
@@ -59,6 +61,13 @@ export class DeviceMessages {
       if (parsed.kind !== 'device' || parsed.fleet !== this.fleet)
         throw new SyncError('SYNC_BAD_TOPIC', `topic "${topic.slice(0, 200)}" is not a device topic of fleet "${this.fleet}"`);
       device = parsed.device;
+      if (parsed.channel === 'cmd') return; // the console's own commands
+      const over = this.door.quotas.message(device);
+      if (over) {
+        if (!this.door.quotas.shouldReport(device)) return;
+        throw new SyncError('DEVICE_RATE', `${topic}: device ${device} sent ${over}; its messages are dropped until it slows down`);
+      }
+      if (this.door.quotas.dueForTrim(device)) this.door.quotas.trim(device);
       switch (parsed.channel) {
         case 'state':
           return this.onState(device, topic, payload);
@@ -68,8 +77,6 @@ export class DeviceMessages {
           return this.onEvent(device, topic, payload);
         case 'cmd/response':
           return this.onResponse(device, topic, payload);
-        case 'cmd':
-          return; // the console's own commands
       }
     } catch (err) {
       this.events.problem({ device, topic, code: err instanceof SyncError ? err.code : 'SYNC_ERROR', message: errorMessage(err) });
@@ -145,6 +152,8 @@ export class DeviceMessages {
       );
     }
     checkDeviceHead(head, device, this.door.fleetShape());
+    const over = this.door.quotas.head(device, payload.length);
+    if (over) throw new SyncError('DEVICE_QUOTA', `${topic}: device ${device} sent ${over}; this head is not stored`);
     const stored = this.registry.addDeviceHead({
       id: header.id,
       device,
@@ -156,6 +165,7 @@ export class DeviceMessages {
       bytes: Buffer.from(encodeHead(head, 'float32')),
     });
     this.registry.touch(device);
+    if (stored) this.door.quotas.trim(device);
     this.events.headStored({ device, id: header.id, version: header.version, duplicate: !stored });
     if (stored) this.events.changed({ device, channel: 'head' });
   }

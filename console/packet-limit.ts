@@ -9,7 +9,11 @@ import type { Socket } from 'node:net';
 export const MAX_PACKET_BYTES = 2 * 1024 * 1024;
 
 /** The socket as aedes should see it: the same bytes, cut off at the first packet over `maxBytes`. */
-export function limitPackets(socket: Socket, maxBytes: number, onOversize: (declared: number) => void): Duplex {
+export function limitPackets(
+  socket: Socket,
+  maxBytes: number,
+  onOversize: (declared: number) => void,
+): Duplex & { remoteAddress: string | undefined } {
   let state: 'type' | 'length' | 'body' = 'type';
   let length = 0;
   let multiplier = 1;
@@ -49,5 +53,6 @@ export function limitPackets(socket: Socket, maxBytes: number, onOversize: (decl
   const duplex = Duplex.from({ readable: limiter, writable: socket });
   socket.on('close', () => duplex.destroy());
   socket.on('error', () => duplex.destroy());
-  return duplex;
+  // aedes reads the peer's address from its connection (failed logins back off per address).
+  return Object.assign(duplex, { remoteAddress: socket.remoteAddress });
 }

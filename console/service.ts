@@ -20,6 +20,7 @@ import { DeviceMessages } from './device-messages.js';
 import { type DeviceView, deviceViews } from './device-view.js';
 import { type ClassDecision, type ClassView, FleetClasses } from './fleet-classes.js';
 import { Quarantine, type QuarantineOptions } from './quarantine.js';
+import { DeviceQuotas, type QuotaLimits } from './quotas.js';
 import { Registry } from './registry.js';
 import { type RolloutReport, rolloutAgentUpdate } from './agent-update-rollout.js';
 import { type RolloutResult, Rollouts } from './rollout.js';
@@ -59,6 +60,8 @@ export interface ConsoleOptions {
   merge?: MergeOptions;
   /** When refused heads quarantine a device (console/quarantine.ts). */
   quarantine?: QuarantineOptions;
+  /** What one device may cost the console (console/quotas.ts). */
+  quotas?: Partial<QuotaLimits>;
   log?: Logger;
 }
 
@@ -77,6 +80,7 @@ export class FleetConsole extends EventEmitter {
     readonly log: Logger,
     readonly quarantine: Quarantine,
     readonly classes: FleetClasses,
+    readonly quotas: DeviceQuotas,
   ) {
     super();
     this.publicKeyFile = join(options.dir, 'fleet.pub');
@@ -101,7 +105,7 @@ export class FleetConsole extends EventEmitter {
           this.emit('change', { type: 'quarantine', device });
         },
       },
-      { fleetShape: () => this.fleetShape(), quarantine },
+      { fleetShape: () => this.fleetShape(), quarantine, quotas },
     );
     this.rollouts = new Rollouts(this);
   }
@@ -121,7 +125,8 @@ export class FleetConsole extends EventEmitter {
     if (keys.created) log.info('fleet signing key created', { file: join(options.dir, 'fleet.key') });
     const quarantine = new Quarantine(join(options.dir, 'registry.db'), options.quarantine);
     const classes = new FleetClasses(join(options.dir, 'registry.db'), options.classQuorum);
-    const console_ = new FleetConsole(options, registry, credentials, keys, log, quarantine, classes);
+    const quotas = new DeviceQuotas(join(options.dir, 'registry.db'), options.quotas);
+    const console_ = new FleetConsole(options, registry, credentials, keys, log, quarantine, classes, quotas);
     writeFileSync(console_.publicKeyFile, publicKeyPem(keys.publicKey));
     const deliver = ({ topic, payload }: { topic: string; payload: Buffer }) => console_.messages.handle(topic, payload);
     try {
@@ -144,6 +149,7 @@ export class FleetConsole extends EventEmitter {
       credentials.close();
       quarantine.close();
       classes.close();
+      quotas.close();
       throw err;
     }
     // A broker that restarted without persistence forgot the retained fleet head: publish it again.
@@ -263,6 +269,7 @@ export class FleetConsole extends EventEmitter {
     this.credentials.close();
     this.quarantine.close();
     this.classes.close();
+    this.quotas.close();
   }
 
   /** Every class a device has or the operator decided on: in the fleet, accepted, refused or pending. */

@@ -56,7 +56,14 @@ describe.each(['embedded', 'mosquitto'] as const)('a device with a stolen login 
   beforeAll(async () => {
     process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
     const dir = join(tmp.path, 'console');
-    const common = { dir, fleet: 'farm', commandTimeoutMs: 20_000, minCanaryHoldout: 0, quarantine: { maxRefusals: 4 } };
+    const common = {
+      dir,
+      fleet: 'farm',
+      commandTimeoutMs: 20_000,
+      minCanaryHoldout: 0,
+      quarantine: { maxRefusals: 4 },
+      quotas: { headsPerHour: 12, keptHeads: 5 },
+    };
     if (kind === 'mosquitto') {
       mkdirSync(dir, { recursive: true });
       // The mosquitto files are written from the registry's credentials at every reload.
@@ -165,6 +172,25 @@ describe.each(['embedded', 'mosquitto'] as const)('a device with a stolen login 
     expect(honestHeads().map((h) => h.labels)).toEqual(heads.map((h) => h.labels));
     expect(fleet.releaseDevice('pi-3')).toBe(true);
     expect(fleet.quarantine.list()).toEqual([]);
+  }, 60_000);
+
+  it('a flood of heads hits the hourly quota, and the registry keeps only the newest heads', async () => {
+    const heads = honestHeads();
+    let problem;
+    for (let i = 0; i < 15 && !problem; i++) {
+      const count = await send(stolen.head);
+      problem = await until('the head stored or refused', () => {
+        const news = fleet.registry.problems(10_000).slice(0, fleet.registry.problems(10_000).length - count);
+        return (
+          news.find((p) => p.code === 'DEVICE_QUOTA') ??
+          (fleet.registry.deviceHeadIds().some((id) => id === `pi-3-evil-${version}`) && 'stored')
+        );
+      });
+      if (problem === 'stored') problem = undefined;
+    }
+    expect(problem).toMatchObject({ device: 'pi-3', message: expect.stringMatching(/more than 12 heads within an hour/) });
+    expect(fleet.registry.deviceHeadCount('pi-3')).toBe(5);
+    expect(honestHeads()).toEqual(heads);
   }, 60_000);
 
   it("a client with someone else's id never takes the console's place", async () => {
