@@ -10,7 +10,8 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Aedes, type AuthenticateError } from 'aedes';
-import { checkId, devicePublishAllowed, parseTopic } from '../runtime/sync/protocol.js';
+import { deviceMaySubscribe } from '../runtime/sync/acl.js';
+import { checkId, devicePublishAllowed } from '../runtime/sync/protocol.js';
 import type { DeviceCredentials } from './credentials.js';
 import { LoginGuard, type LoginGuardOptions } from './login-guard.js';
 import { MAX_PACKET_BYTES, limitPackets } from './packet-limit.js';
@@ -164,19 +165,9 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   };
 }
 
-/** A device reads fleet heads, blobs and its own commands; nothing of other devices. */
+/** A device reads fleet heads, blobs and its own commands; nothing of other devices (runtime/sync/acl.ts). */
 export function deviceSubscribeAllowed(fleet: string, device: string, filter: string): boolean {
-  if (filter === `edgetune/${fleet}/fleet/head` || filter === `edgetune/${fleet}/fleet/backbone` || filter === `edgetune/${fleet}/fleet/#`)
-    return true;
-  const blobs = `edgetune/${fleet}/blobs/`;
-  if (filter.startsWith(blobs)) return /^(#|[0-9a-f]{64}\/(\+|#|\d{1,6}))$/.test(filter.slice(blobs.length));
-  if (filter.includes('+') || filter.includes('#')) return false;
-  try {
-    const parsed = parseTopic(filter);
-    return parsed.kind === 'device' && parsed.fleet === fleet && parsed.device === device && parsed.channel === 'cmd';
-  } catch {
-    return false;
-  }
+  return deviceMaySubscribe(fleet, device, filter);
 }
 
 function sameSecret(given: Buffer, expected: string): boolean {

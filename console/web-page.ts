@@ -74,6 +74,7 @@ const rows = new Map();
 const busy = new Set();
 let devices = [];
 let fleet = null;
+let classes = [];
 
 function status(text, isError) { $('status').textContent = text; $('status').title = text; $('status').className = isError ? 'err' : ''; }
 
@@ -223,7 +224,7 @@ function renderFleet() {
       el('td', {}, [el('span', { className: 'badge ' + h.status, textContent: h.status })]),
       el('td', { textContent: h.merged.join(', ') || '–' }),
       el('td', { textContent: h.heldBack.map((x) => x.device).join(', ') || '–', title: h.heldBack.map((x) => x.device + ': ' + x.reason).join('\\n') }),
-      el('td', { textContent: h.note || '', title: h.note || '' }),
+      el('td', { title: h.note || '' }, [h.note || '', ...(h.status === 'held' ? [' ', el('button', { textContent: 'release', className: 'release-held', onclick: () => releaseHeld(h.version) })] : [])]),
       el('td', { textContent: clock(h.createdAt), title: new Date(h.createdAt).toLocaleString() }),
     ]);
     row.dataset.version = String(h.version);
@@ -239,15 +240,40 @@ function renderFleet() {
     el('li', {}, [el('span', { className: 'muted', textContent: clock(p.at) + ' ' }), el('b', { textContent: (p.device || 'broker') + ' ' }), el('code', { textContent: p.code }), ' ' + p.message]))));
 }
 
+// ---- classes: the operator decides which enter the fleet head
+function renderClasses() {
+  $('classes').replaceChildren(...(classes.length === 0 ? [el('li', { className: 'muted', textContent: 'no classes yet' })] : classes.map((c) => {
+    const item = el('li', {}, [
+      el('b', { textContent: c.label + ' ' }), el('span', { className: 'badge ' + c.status, textContent: c.status }),
+      el('span', { className: 'muted', textContent: ' ' + (c.devices.join(', ') || 'no device') + ' ' }),
+      ...(c.status === 'fleet' ? [] : [
+        el('button', { textContent: 'accept', className: 'accept-class', disabled: c.status === 'accepted', onclick: () => decideClass(c.label, 'accept') }),
+        el('button', { textContent: 'refuse', className: 'refuse-class', disabled: c.status === 'refused', onclick: () => decideClass(c.label, 'refuse') }),
+      ]),
+    ]);
+    item.dataset.label = c.label;
+    item.dataset.status = c.status;
+    return item;
+  })));
+}
+const decideClass = (label, decision) => act('fleet', decision + 'ing class ' + label, async () => {
+  await api('POST', '/api/classes/' + decision, { label });
+  return 'class ' + label + ' ' + decision + 'ed: it takes effect at the next merge';
+});
+const releaseHeld = (version) => act('fleet', 'releasing fleet head v' + version, async () => {
+  await api('POST', '/api/fleet/' + version + '/release', {});
+  return 'fleet head v' + version + ' released by the operator';
+});
+
 // ---- data: fetched on load, on every event from the console, and after every action
 let refreshing = null, again = false, timer = null;
 async function refresh() {
   if (refreshing) { again = true; return refreshing; }
   refreshing = (async () => {
     try {
-      const [d, f] = await Promise.all([api('GET', '/api/devices'), api('GET', '/api/fleet')]);
-      devices = d.devices; fleet = f;
-      renderDevices(); renderChart(); renderFleet();
+      const [d, f, c] = await Promise.all([api('GET', '/api/devices'), api('GET', '/api/fleet'), api('GET', '/api/classes')]);
+      devices = d.devices; fleet = f; classes = c.classes;
+      renderDevices(); renderChart(); renderFleet(); renderClasses();
     } catch (e) { status(e.message, true); }
   })();
   await refreshing;
@@ -370,6 +396,8 @@ const BODY = `
         <tbody id="fleet-head-rows"></tbody>
         <tbody><tr id="no-fleet-heads"><td colspan="6" class="muted">No fleet head yet: train heads on devices, then merge &amp; roll out.</td></tr></tbody>
       </table>
+      <h3 id="classes-title">Classes</h3>
+      <ul id="classes" aria-labelledby="classes-title"></ul>
     </section>
     <section aria-labelledby="problems-title">
       <h2 id="problems-title">Problems</h2>

@@ -112,6 +112,15 @@ describe('fleet sync through mosquitto (MQTT 5)', () => {
       expect(status.lastFleetVersion).toBe(2);
     }
     expect([a.currentHead, b.currentHead]).toEqual(heads);
+    // The console's login is its client id: the intruder took the console's connection over. It goes,
+    // and the console reconnects by itself and answers again.
+    intruder.end(true);
+    let back = false;
+    while (!back)
+      back = await fleet.command('pi-b', 'state', {}, 2000).then(
+        () => true,
+        () => false,
+      );
   });
 
   it('the console refuses a device head not signed by the device key it pinned, and reports it', async () => {

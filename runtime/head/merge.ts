@@ -72,7 +72,12 @@ export function mergeHeads(
     return !problem;
   });
   const owners = new Map<string, string[]>();
-  for (const { device, head } of finite) for (const label of head.labels) owners.set(label, [...(owners.get(label) ?? []), device]);
+  for (const { device, head } of finite)
+    for (const label of head.labels) {
+      const list = owners.get(label) ?? [];
+      list.push(device);
+      owners.set(label, list);
+    }
   const accepted = new Set([...owners].filter(([label, devices]) => acceptClass(label, devices)).map(([label]) => label));
   const leftOut = [...owners].filter(([label]) => !accepted.has(label)).map(([label, devices]) => ({ label, devices }));
   const restricted: DeviceHead[] = [];
@@ -271,7 +276,11 @@ function outliers(heads: DeviceHead[], options: MergeOptions): { device: string;
   const byLabel = new Map<string, { device: string; row: Float32Array }[]>();
   for (const { device, head } of heads) {
     const r = rows.get(device)!;
-    head.labels.forEach((label, c) => byLabel.set(label, [...(byLabel.get(label) ?? []), { device, row: r.subarray(c * w, (c + 1) * w) }]));
+    head.labels.forEach((label, c) => {
+      const list = byLabel.get(label) ?? [];
+      list.push({ device, row: r.subarray(c * w, (c + 1) * w) });
+      byLabel.set(label, list);
+    });
   }
   const ofAll = new Map([...byLabel].map(([label, list]) => [label, list.length > 25 ? medianRow(list.map((e) => e.row)) : null]));
   const found: { device: string; reason: string }[] = [];
