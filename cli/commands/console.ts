@@ -9,6 +9,7 @@ import YAML from 'yaml';
 import { DeviceCredentials } from '../../console/credentials.js';
 import { deviceViews } from '../../console/device-view.js';
 import { FleetClasses } from '../../console/fleet-classes.js';
+import { writeMosquittoConfig } from '../../console/mosquitto.js';
 import { Quarantine } from '../../console/quarantine.js';
 import { Registry } from '../../console/registry.js';
 import { ConsoleError, FleetConsole } from '../../console/service.js';
@@ -220,6 +221,38 @@ See the fleet:
       }
       if (!body.ok) process.exitCode = 1;
     });
+
+  withDir(console_.command('mosquitto-config'))
+    .description("write mosquitto's config, password file and ACL for this fleet (again after add-device; then SIGHUP mosquitto)")
+    .requiredOption('--out <dir>', 'where mosquitto.conf, passwords and acl go')
+    .option('--port <port>', 'the port mosquitto listens on', (v) => Number(v), 1883)
+    .option('--host <addr>', 'the address mosquitto listens on', '0.0.0.0')
+    .requiredOption('--broker-user <name>', "the console's own login on mosquitto (keep it secret, like its password)")
+    .requiredOption('--broker-password-file <file>', "file holding the console's password on mosquitto")
+    .option('--user <name>', 'the user mosquitto drops to when started as root')
+    .addHelpText(
+      'after',
+      '\nExample:\n  edgetune console mosquitto-config --out /etc/mosquitto/edgetune --broker-user console-7f3 --broker-password-file ~/.console-pass\n  mosquitto -c /etc/mosquitto/edgetune/mosquitto.conf',
+    )
+    .action(
+      (flags: DirFlags & { out: string; port: number; host: string; brokerUser: string; brokerPasswordFile: string; user?: string }) => {
+        const fleet = consoleFleet(flags);
+        const credentials = new DeviceCredentials(join(flags.dir, 'registry.db'));
+        try {
+          const files = writeMosquittoConfig(resolve(flags.out), {
+            fleet,
+            host: flags.host,
+            port: flags.port,
+            credentials,
+            console: { username: flags.brokerUser, password: readFileSync(flags.brokerPasswordFile, 'utf8').trim() },
+            ...(flags.user ? { user: flags.user } : {}),
+          });
+          process.stdout.write(`wrote ${files.config}, ${files.passwords} (0600) and ${files.acl} (0600)\n`);
+        } finally {
+          credentials.close();
+        }
+      },
+    );
 
   withDir(console_.command('quarantine'))
     .description('list the devices whose heads are refused after repeated bad heads')
