@@ -13,6 +13,7 @@ import { resolveModel } from '../runtime/models/resolve.js';
 import { type Sample, SampleError, SampleStore } from '../runtime/samples/store.js';
 import type { AgentConfig } from './config.js';
 import { type AgentApi, startHttpServer } from './http.js';
+import type { HealthJson } from './api-types.js';
 import { type Logger, createLogger } from '../core/log.js';
 import { type Predictor, SamplePipeline } from './pipeline.js';
 import { type TrainOutcome, compareOnHoldout, loadCurrentHead, trainFromStore } from './trainer.js';
@@ -377,7 +378,7 @@ export class Agent {
     }
   }
 
-  health(): Record<string, unknown> {
+  health(): HealthJson {
     const counts = this.store.counts();
     return {
       status: 'ok',

@@ -7,10 +7,11 @@ import { HttpError, type RunningServer, listen, readBody, readJson, requireToken
 import { thumbnail } from '../runtime/image/thumbnail.js';
 import type { Sample } from '../runtime/samples/store.js';
 import type { Logger } from '../core/log.js';
-import { LABEL_PAGE } from './page.js';
+import { type BuiltPage, loadPage, sendPage } from '../core/web-page.js';
+import type { ClassCountJson, HeadJson, HealthJson } from './api-types.js';
 
 export interface AgentApi {
-  health(): Record<string, unknown>;
+  health(): HealthJson;
   metrics(): string;
   listSamples(query: { labelled?: boolean; limit: number; offset: number }): Sample[];
   getSample(id: string): Sample | undefined;
@@ -18,8 +19,8 @@ export interface AgentApi {
   upload(bytes: Buffer, label: string | null): { sample: Sample; created: boolean; queued: boolean };
   setLabel(id: string, label: string | null): Sample;
   deleteSample(id: string): boolean;
-  classes(): { label: string; count: number }[];
-  head(): Record<string, unknown>;
+  classes(): ClassCountJson[];
+  head(): HeadJson;
   train(): Promise<Record<string, unknown>>;
   rollback(version: number): Record<string, unknown>;
   capture(): Promise<Record<string, unknown>>;
@@ -32,45 +33,28 @@ export interface HttpOptions {
   maxUploadBytes: number;
 }
 
-const STATUS_BY_CODE: Record<string, number> = {
-  SAMPLE_NOT_FOUND: 404,
-  HEAD_NOT_FOUND: 404,
-  LABEL_INVALID: 400,
-  NOT_ENOUGH_LABELS: 409,
-  TRAINING_BUSY: 409,
-  NO_CAMERA: 409,
-  CAMERA_FAILED: 502,
-  CAMERA_EMPTY: 502,
-  CAMERA_TIMEOUT: 504,
-  CAMERA_TOO_LARGE: 502,
-  CAMERA_DROPPED: 503,
-};
-
 export async function startHttpServer(api: AgentApi, options: HttpOptions, log: Logger): Promise<RunningServer> {
+  const page = await loadPage('agent');
   return listen(
-    (req, res) => handle(api, options, req, res),
-    { host: options.host, port: options.port, statusByCode: STATUS_BY_CODE },
+    (req, res) => handle(api, options, page, req, res),
+    { host: options.host, port: options.port },
     (fields) => log.error('http request failed', fields),
   );
 }
 
 function labelFrom(value: unknown, field: string): string | null {
   if (value === null) return null;
-  if (typeof value !== 'string') throw new HttpError(400, 'LABEL_INVALID', `field "${field}" must be a string or null`);
+  if (typeof value !== 'string') throw new HttpError('LABEL_INVALID', `field "${field}" must be a string or null`);
   return value;
 }
 
-async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(api: AgentApi, options: HttpOptions, page: BuiltPage, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent');
   const path = url.pathname;
   const method = req.method ?? 'GET';
   const sampleMatch = /^\/api\/samples\/([0-9a-f]{64})(\/image|\/label)?$/.exec(path);
 
-  if (method === 'GET' && path === '/') {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(LABEL_PAGE);
-    return;
-  }
+  if (method === 'GET' && path === '/') return sendPage(res, page);
   if (method === 'GET' && path === '/favicon.ico') {
     res.writeHead(204);
     res.end();
@@ -97,7 +81,7 @@ async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage,
   if (method === 'POST' && path === '/api/samples') {
     requireToken(req, options.token);
     const bytes = await readBody(req, options.maxUploadBytes);
-    if (bytes.length === 0) throw new HttpError(400, 'EMPTY_BODY', 'POST an image as the request body');
+    if (bytes.length === 0) throw new HttpError('EMPTY_BODY', 'POST an image as the request body');
     const result = api.upload(bytes, url.searchParams.get('label'));
     return sendJson(res, result.created ? 201 : 200, result);
   }
@@ -105,7 +89,7 @@ async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage,
     const [, id, sub] = sampleMatch as unknown as [string, string, string | undefined];
     if (method === 'GET' && sub === '/image') {
       const bytes = api.sampleImage(id);
-      if (!bytes) throw new HttpError(404, 'IMAGE_NOT_FOUND', `sample ${id} has no stored image`);
+      if (!bytes) throw new HttpError('IMAGE_NOT_FOUND', `sample ${id} has no stored image`);
       const body = url.searchParams.has('full') ? bytes : await thumbnail(bytes, `sample ${id.slice(0, 12)}`);
       res.writeHead(200, {
         'content-type': url.searchParams.has('full') ? 'application/octet-stream' : 'image/jpeg',
@@ -116,7 +100,7 @@ async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage,
     }
     if (method === 'GET' && sub === undefined) {
       const sample = api.getSample(id);
-      if (!sample) throw new HttpError(404, 'SAMPLE_NOT_FOUND', `no sample ${id}`);
+      if (!sample) throw new HttpError('SAMPLE_NOT_FOUND', `no sample ${id}`);
       return sendJson(res, 200, { sample });
     }
     if (method === 'PUT' && sub === '/label') {
@@ -130,7 +114,7 @@ async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage,
     }
     if (method === 'DELETE' && sub === undefined) {
       requireToken(req, options.token);
-      if (!api.deleteSample(id)) throw new HttpError(404, 'SAMPLE_NOT_FOUND', `no sample ${id}`);
+      if (!api.deleteSample(id)) throw new HttpError('SAMPLE_NOT_FOUND', `no sample ${id}`);
       return sendJson(res, 200, { deleted: id });
     }
   }
@@ -147,8 +131,8 @@ async function handle(api: AgentApi, options: HttpOptions, req: IncomingMessage,
   if (method === 'POST' && path === '/api/head/rollback') {
     requireToken(req, options.token);
     const body = await readJson(req);
-    if (!Number.isInteger(body.version)) throw new HttpError(400, 'BAD_REQUEST', 'field "version" must be an integer');
+    if (!Number.isInteger(body.version)) throw new HttpError('BAD_REQUEST', 'field "version" must be an integer');
     return sendJson(res, 200, api.rollback(body.version as number));
   }
-  throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+  throw new HttpError('NOT_FOUND', `no route ${method} ${path}`);
 }

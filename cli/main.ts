@@ -1,22 +1,36 @@
 // The `edgetune` command: one verb per job, each with its own --help.
 
 import { Command } from 'commander';
-import { registerAgent } from './commands/agent.js';
-import { registerClassify } from './commands/classify.js';
-import { registerConsole } from './commands/console.js';
-import { registerDemo } from './commands/demo.js';
-import { registerDeploy } from './commands/deploy.js';
-import { registerDevice } from './commands/device.js';
-import { registerRelease } from './commands/release.js';
-import { registerEmbed } from './commands/embed.js';
-import { registerEval } from './commands/eval.js';
-import { registerModel, registerQuantize } from './commands/model.js';
-import { registerModels } from './commands/models.js';
-import { registerPredict } from './commands/predict.js';
-import { registerTrain } from './commands/train.js';
 import { runProgram } from './run.js';
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/** Each verb's module, loaded only when that verb runs (or for the full help): `edgetune device info`
+ * must not load the importer, onnx-proto, the console or ssh2 to read /proc. Order is the help's order. */
+const COMMANDS: [name: string, load: () => Promise<Register[]>][] = [
+  ['models', async () => [(await import('./commands/models.js')).registerModels]],
+  ['model', async () => [(await import('./commands/model.js')).registerModel]],
+  ['quantize', async () => [(await import('./commands/model.js')).registerQuantize]],
+  ['embed', async () => [(await import('./commands/embed.js')).registerEmbed]],
+  ['train', async () => [(await import('./commands/train.js')).registerTrain]],
+  ['predict', async () => [(await import('./commands/predict.js')).registerPredict]],
+  ['eval', async () => [(await import('./commands/eval.js')).registerEval]],
+  ['classify', async () => [(await import('./commands/classify.js')).registerClassify]],
+  ['agent', async () => [(await import('./commands/agent.js')).registerAgent]],
+  ['device', async () => [(await import('./commands/device.js')).registerDevice]],
+  ['console', async () => [(await import('./commands/console.js')).registerConsole]],
+  ['demo', async () => [(await import('./commands/demo.js')).registerDemo]],
+  ['deploy', async () => [(await import('./commands/deploy.js')).registerDeploy]],
+  ['release', async () => [(await import('./commands/release.js')).registerRelease]],
+];
+
+/** The verb argv names, if it names one; otherwise (help, an unknown verb) every verb is registered. */
+function verbOf(argv: string[]): string | undefined {
+  const first = argv.slice(2).find((arg) => !arg.startsWith('-'));
+  return COMMANDS.some(([name]) => name === first) ? first : undefined;
+}
+
+export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command('edgetune')
     .description('On-device transfer learning: a frozen int8 backbone, a tiny head trained on your photos.')
     .version('0.1.0')
@@ -34,23 +48,14 @@ Start here:
 
 Models are found through EDGETUNE_MODEL_DIR (air-gapped sites, CI), the cache, or a verified download.`,
     );
-  registerModels(program);
-  registerModel(program);
-  registerQuantize(program);
-  registerEmbed(program);
-  registerTrain(program);
-  registerPredict(program);
-  registerEval(program);
-  registerClassify(program);
-  registerAgent(program);
-  registerDevice(program);
-  registerConsole(program);
-  registerDemo(program);
-  registerDeploy(program);
-  registerRelease(program);
+  const verb = verbOf(argv);
+  for (const [name, load] of COMMANDS) {
+    if (verb !== undefined && name !== verb) continue;
+    for (const register of await load()) register(program);
+  }
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  return runProgram(buildProgram(), argv);
+  return runProgram(await buildProgram(argv), argv);
 }

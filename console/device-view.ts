@@ -1,28 +1,10 @@
 // What the console shows of a device: its registry row and its last retained state, flattened.
 
+import type { DeviceJson } from './api-types.js';
 import type { Registry } from './registry.js';
 
-export interface DeviceView {
-  id: string;
-  online: boolean;
-  lastSeen: number;
-  firstSeen: number;
-  protocol: number | null;
-  backbone: string | null;
-  engine: string | null;
-  headKind: string | null;
-  headVersion: number | null;
-  fleetVersion: number | null;
-  holdoutAccuracy: number | null;
-  perClass: Record<string, number>;
-  samples: number | null;
-  /** Labelled holdout samples: the console picks canaries with the most. */
-  holdout: number | null;
-  headsReceived: number;
-  canary: boolean;
-  /** The settings the console may push, as the device last reported them. */
-  config: Record<string, unknown> | null;
-}
+/** A device as the console's API shows it, without its accuracy history. */
+export type DeviceView = Omit<DeviceJson, 'accuracy'>;
 
 export function deviceViews(registry: Registry, canaries: string[]): DeviceView[] {
   return registry.devices().map((row) => {

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { errorCodeOr } from '../core/error-catalogue.js';
 import { ConsoleError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
@@ -218,7 +219,7 @@ export class FleetConsole extends EventEmitter {
     const response = await reply;
     if (!response.ok)
       throw new ConsoleError(
-        response.error?.code ?? 'COMMAND_FAILED',
+        errorCodeOr(response.error?.code, 'COMMAND_FAILED'),
         `device ${device} refused "${cmd}": ${response.error?.message ?? 'no reason given'}`,
       );
     return response.result ?? {};

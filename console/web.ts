@@ -10,9 +10,9 @@ import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
 import { pushedConfig } from '../agent/pushed-config.js';
 import { HttpError, listen, readJson, requireToken, sendJson } from '../core/json-api.js';
-import { ConsoleError, type DeviceView, type FleetConsole } from './service.js';
-import { consolePage } from './web-page.js';
-import type { AccuracyPoint } from './registry.js';
+import { ConsoleError, type FleetConsole } from './service.js';
+import { type BuiltPage, loadPage, sendPage } from '../core/web-page.js';
+import type { DeviceJson, FleetJson } from './api-types.js';
 
 export interface ConsoleWebOptions {
   /** Bind address (default 127.0.0.1: put a TLS proxy in front to serve a network). */
@@ -38,23 +38,6 @@ export interface ConsoleWeb {
  * 200-device fleet's reply stays around a megabyte. `?history=N` asks for up to MAX_HISTORY. */
 const HISTORY_PER_DEVICE = 200;
 const MAX_HISTORY = 5000;
-
-// Console and device refusals are the caller's to fix (4xx); a device that does not answer is a 504.
-const STATUS_BY_CODE: Record<string, number> = {
-  COMMAND_TIMEOUT: 504,
-  CONSOLE_BUSY: 409,
-  CONSOLE_NO_HEADS: 409,
-  CONSOLE_NO_FLEET_HEAD: 409,
-  CONSOLE_NOTHING_TO_ROLL_BACK: 409,
-  CONSOLE_NOT_HELD: 409,
-  CONSOLE_BAD_LABEL: 400,
-  CONSOLE_BAD_DECISION: 400,
-  SYNC_BAD_CONFIG: 400,
-  SYNC_REPLAY: 409,
-  NOT_ENOUGH_LABELS: 409,
-  TRAINING_BUSY: 409,
-  BUNDLE_UNREADABLE: 400,
-};
 
 const TOKEN_BYTES = 32;
 
@@ -86,13 +69,14 @@ export async function startConsoleWeb(console_: FleetConsole, options: ConsoleWe
   const log = options.log ?? silentLogger;
   const host = options.host ?? '127.0.0.1';
   const { token, created } = loadOrCreateApiToken(options.tokenFile);
+  const page = await loadPage('console');
   if (created) log.info('console API token created', { file: options.tokenFile });
   const events = new EventStream(console_, (options.heartbeatSeconds ?? 15) * 1000);
   let server;
   try {
     server = await listen(
-      (req, res) => handle(console_, { token, events }, req, res),
-      { host, port: options.port, statusByCode: STATUS_BY_CODE },
+      (req, res) => handle(console_, { token, events, page }, req, res),
+      { host, port: options.port },
       (fields) =>
         log.error('console web request failed', { ...fields, url: typeof fields.url === 'string' ? withoutToken(fields.url) : fields.url }),
     );
@@ -123,7 +107,7 @@ function canariesField(body: Record<string, unknown>): string[] | undefined {
   const canaries = body.canaries;
   if (canaries === undefined) return undefined;
   if (!(Array.isArray(canaries) && canaries.every((c) => typeof c === 'string')))
-    throw new HttpError(400, 'BAD_REQUEST', 'field "canaries" must be an array of device ids');
+    throw new HttpError('BAD_REQUEST', 'field "canaries" must be an array of device ids');
   return canaries as string[];
 }
 
@@ -139,6 +123,7 @@ function withoutToken(url: string): string {
 interface Context {
   token: string;
   events: EventStream;
+  page: BuiltPage;
 }
 
 const DEVICE_ROUTE = /^\/api\/devices\/([A-Za-z0-9._-]{1,64})\/(push-head|train|config)$/;
@@ -148,13 +133,13 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   const path = url.pathname;
   const method = req.method ?? 'GET';
 
-  if (method === 'GET' && path === '/') return sendPage(res);
+  if (method === 'GET' && path === '/') return sendPage(res, ctx.page);
   if (method === 'GET' && path === '/favicon.ico') {
     res.writeHead(204);
     res.end();
     return;
   }
-  if (!path.startsWith('/api/')) throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+  if (!path.startsWith('/api/')) throw new HttpError('NOT_FOUND', `no route ${method} ${path}`);
   // EventSource cannot send headers, so reads may carry the token in the URL; a write never does (a URL
   // ends up in logs, history and Referer headers).
   requireToken(req, ctx.token, method === 'GET' ? url : undefined);
@@ -170,7 +155,7 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   if (method === 'POST' && path === '/api/agent-update') {
     const body = await readJson(req);
     if (typeof body.bundle !== 'string' || !isAbsolute(body.bundle))
-      throw new HttpError(400, 'BAD_REQUEST', 'field "bundle" must be the absolute path of a bundle file on the console machine');
+      throw new HttpError('BAD_REQUEST', 'field "bundle" must be the absolute path of a bundle file on the console machine');
     const canaries = canariesField(body);
     return sendJson(res, 200, await console_.pushAgentUpdate(body.bundle, canaries ? { canaries } : {}));
   }
@@ -179,15 +164,14 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   const classAction = /^\/api\/classes\/(accept|refuse)$/.exec(path)?.[1];
   if (method === 'POST' && classAction) {
     const { label } = await readJson(req);
-    if (typeof label !== 'string') throw new HttpError(400, 'BAD_REQUEST', 'field "label" must be the class name');
+    if (typeof label !== 'string') throw new HttpError('BAD_REQUEST', 'field "label" must be the class name');
     return sendJson(res, 200, { classes: console_.decideClass(label, classAction === 'accept' ? 'accepted' : 'refused') });
   }
   const held = /^\/api\/fleet\/(\d{1,9})\/release$/.exec(path)?.[1];
   if (method === 'POST' && held) return sendJson(res, 200, await console_.rollouts.releaseHeld(Number(held)));
   const quarantined = /^\/api\/devices\/([A-Za-z0-9._-]{1,64})\/release$/.exec(path)?.[1];
   if (method === 'POST' && quarantined) {
-    if (!console_.releaseDevice(quarantined))
-      throw new HttpError(404, 'DEVICE_NOT_QUARANTINED', `device "${quarantined}" is not quarantined`);
+    if (!console_.releaseDevice(quarantined)) throw new HttpError('DEVICE_NOT_QUARANTINED', `device "${quarantined}" is not quarantined`);
     return sendJson(res, 200, { device: quarantined, quarantined: false });
   }
 
@@ -202,20 +186,15 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     if (action === 'train') return sendJson(res, 200, await console_.command(device, 'train'));
     return sendJson(res, 200, await console_.command(device, 'config', config));
   }
-  throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+  throw new HttpError('NOT_FOUND', `no route ${method} ${path}`);
 }
 
 function requireOnlineDevice(console_: FleetConsole, device: string): void {
   const row = console_.registry.device(device);
-  if (!row) throw new HttpError(404, 'DEVICE_NOT_FOUND', `no device "${device}" in fleet "${console_.fleet}"`);
+  if (!row) throw new HttpError('DEVICE_NOT_FOUND', `no device "${device}" in fleet "${console_.fleet}"`);
   // A command to an offline device would only time out: say so now.
   if (!row.online)
-    throw new HttpError(409, 'DEVICE_OFFLINE', `device "${device}" is offline; it gets the released fleet head when it reconnects`);
-}
-
-export interface DeviceWithHistory extends DeviceView {
-  /** Holdout accuracy over time, oldest first. */
-  accuracy: Omit<AccuracyPoint, 'device'>[];
+    throw new HttpError('DEVICE_OFFLINE', `device "${device}" is offline; it gets the released fleet head when it reconnects`);
 }
 
 function historyParam(url: URL): number {
@@ -223,16 +202,16 @@ function historyParam(url: URL): number {
   if (text === null) return HISTORY_PER_DEVICE;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0 || n > MAX_HISTORY)
-    throw new HttpError(400, 'BAD_REQUEST', `query parameter "history" must be an integer from 0 to ${MAX_HISTORY}`);
+    throw new HttpError('BAD_REQUEST', `query parameter "history" must be an integer from 0 to ${MAX_HISTORY}`);
   return n;
 }
 
-function devicesWithHistory(console_: FleetConsole, perDevice: number): DeviceWithHistory[] {
-  const points = perDevice > 0 ? console_.registry.latestAccuracy(perDevice) : new Map<string, DeviceWithHistory['accuracy']>();
+function devicesWithHistory(console_: FleetConsole, perDevice: number): DeviceJson[] {
+  const points = perDevice > 0 ? console_.registry.latestAccuracy(perDevice) : new Map<string, DeviceJson['accuracy']>();
   return console_.devices().map((view) => ({ ...view, accuracy: points.get(view.id) ?? [] }));
 }
 
-function fleetView(console_: FleetConsole) {
+function fleetView(console_: FleetConsole): FleetJson {
   const heads = console_.registry.fleetHeads(50).map(({ message: _message, ...head }) => head);
   return {
     fleet: console_.fleet,
@@ -243,19 +222,6 @@ function fleetView(console_: FleetConsole) {
     quarantined: console_.quarantine.list(),
     problems: console_.registry.problems(50),
   };
-}
-
-function sendPage(res: ServerResponse): void {
-  const page = consolePage();
-  res.writeHead(200, {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    // Only the page's own inline script and style run; the token in the URL is never sent elsewhere.
-    'content-security-policy': `default-src 'none'; script-src '${page.scriptHash}'; style-src '${page.styleHash}'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
-    'referrer-policy': 'no-referrer',
-    'x-content-type-options': 'nosniff',
-  });
-  res.end(page.html);
 }
 
 /** Server-Sent Events: one `change` or `head` message per console event, and a heartbeat comment. */

@@ -1,9 +1,14 @@
-// Domain errors: one class per domain, each with a stable `code` that scripts and tests match on.
+// Domain errors: one class per domain, each with a stable `code` that scripts and tests match on; every
+// code, its domain and its HTTP status are in `error-catalogue.ts`.
 // Messages name the file, field, tensor or topic at fault and say what was expected.
 
+import type { ErrorCode } from './error-catalogue.js';
+
+export type { ErrorCode } from './error-catalogue.js';
+
 export class EdgetuneError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;

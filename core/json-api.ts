@@ -4,16 +4,20 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { EdgetuneError, errorMessage } from './errors.js';
+import { httpStatusOf } from './error-catalogue.js';
+import { EdgetuneError, type ErrorCode, errorMessage } from './errors.js';
 
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+/** A request the HTTP layer itself refuses (bad JSON, no token, no route); its status is the catalogue's. */
+export class HttpError extends EdgetuneError {
+  get status(): number {
+    return httpStatusOf(this.code);
   }
+}
+
+/** The status and body a thrown error answers with: the catalogue's status for its code, else a 500. */
+export function errorReply(err: unknown): { status: number; code: ErrorCode } {
+  if (err instanceof EdgetuneError) return { status: httpStatusOf(err.code), code: err.code };
+  return { status: 500, code: 'INTERNAL' };
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -24,17 +28,27 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Listens with `handle`; a thrown HttpError or EdgetuneError becomes a JSON error reply. */
+/**
+ * Listens with `handle`; a thrown error becomes a JSON error reply with its catalogue status. A 5xx (any
+ * error without a code included) is the server's fault, so `onServerError` logs it with its stack.
+ */
 export async function listen(
   handle: Handler,
-  options: { host: string; port: number; statusByCode?: Record<string, number> },
+  options: { host: string; port: number },
   onServerError: (fields: Record<string, unknown>) => void,
 ): Promise<RunningServer> {
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
-      const status = err instanceof HttpError ? err.status : err instanceof EdgetuneError ? (options.statusByCode?.[err.code] ?? 400) : 500;
-      const code = err instanceof HttpError || err instanceof EdgetuneError ? err.code : 'INTERNAL';
-      if (status >= 500) onServerError({ method: req.method, url: req.url, error: errorMessage(err) });
+      const { status, code } = errorReply(err);
+      if (status >= 500)
+        onServerError({
+          method: req.method,
+          url: req.url,
+          status,
+          code,
+          error: errorMessage(err),
+          stack: err instanceof Error ? err.stack : undefined,
+        });
       if (!res.headersSent) sendJson(res, status, { error: errorMessage(err), code });
       else res.end();
     });
@@ -73,12 +87,12 @@ export function sendHtml(res: ServerResponse, html: string): void {
 
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit}`);
+  if (declared > limit) throw new HttpError('PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit}`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body exceeds the limit of ${limit} bytes`);
+    if (size > limit) throw new HttpError('PAYLOAD_TOO_LARGE', `body exceeds the limit of ${limit} bytes`);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
@@ -91,7 +105,7 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
     return value as Record<string, unknown>;
   } catch (err) {
-    throw new HttpError(400, 'BAD_JSON', `request body must be a JSON object: ${errorMessage(err)}`);
+    throw new HttpError('BAD_JSON', `request body must be a JSON object: ${errorMessage(err)}`);
   }
 }
 
@@ -102,7 +116,7 @@ export function requireToken(req: IncomingMessage, token: string | undefined, ur
   if (header?.startsWith('Bearer ') && sameSecret(header.slice(7), token)) return;
   const query = url?.searchParams.get('token');
   if (query && sameSecret(query, token)) return;
-  throw new HttpError(401, 'UNAUTHORIZED', 'missing or wrong bearer token');
+  throw new HttpError('UNAUTHORIZED', 'missing or wrong bearer token');
 }
 
 /** Compares in constant time (of the digests), so response timing does not reveal the token. */

@@ -2,11 +2,17 @@
 // becomes one domain error naming the file and the field path, with what was expected.
 
 import type { z } from 'zod';
-import type { EdgetuneError } from './errors.js';
+import type { EdgetuneError, ErrorCode } from './errors.js';
 
-type ErrorClass = new (code: string, message: string) => EdgetuneError;
+type ErrorClass = new (code: ErrorCode, message: string) => EdgetuneError;
 
-export function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: string, ErrorType: ErrorClass, code: string): z.infer<S> {
+export function parseWith<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  where: string,
+  ErrorType: ErrorClass,
+  code: ErrorCode,
+): z.infer<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;

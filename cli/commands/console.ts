@@ -15,6 +15,7 @@ import { Registry } from '../../console/registry.js';
 import { ConsoleError, FleetConsole } from '../../console/service.js';
 import { startConsoleWeb } from '../../console/web.js';
 import type { RolloutReport } from '../../console/agent-update-rollout.js';
+import { errorCodeOr } from '../../core/error-catalogue.js';
 import { createLogger } from '../../core/log.js';
 import { checkId } from '../../runtime/sync/protocol.js';
 import { formatTable, percent, printJson, UsageError } from '../output.js';
@@ -208,7 +209,7 @@ See the fleet:
         body: JSON.stringify({ bundle: resolve(bundle), ...(flags.canary ? { canaries: flags.canary } : {}) }),
       });
       const body = (await response.json()) as RolloutReport & { error?: string; code?: string };
-      if (!response.ok) throw new ConsoleError(body.code ?? 'CONSOLE_REFUSED', body.error ?? `HTTP ${response.status}`);
+      if (!response.ok) throw new ConsoleError(errorCodeOr(body.code, 'CONSOLE_REFUSED'), body.error ?? `HTTP ${response.status}`);
       if (flags.json) printJson(body);
       else {
         process.stdout.write(

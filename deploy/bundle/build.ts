@@ -5,6 +5,7 @@
 //
 //   edgetune-<version>-<target>/
 //     edgetune.js  worker.js  package.json   the agent (ESM)
+//     pages/agent.json                       the labelling page (HTML with its script and style inline)
 //     bin/edgetune                           wrapper: memory flags, EDGETUNE_MODEL_DIR, EDGETUNE_RELEASE
 //     models/<backbone file>                 checked against the catalog's sha256
 //     node_modules/...                       native modules for <target> only (ELF-checked)
@@ -20,6 +21,7 @@ import { DEFAULT_BACKBONE_ID } from '../../runtime/models/catalog.js';
 import { defaultCacheDir, resolveModel } from '../../runtime/models/resolve.js';
 import { checkVersion } from '../../runtime/release/layout.js';
 import { writeDurably } from '../../core/durable.js';
+import { loadPage } from '../../core/web-page.js';
 import { elfMachine } from './elf.js';
 import { type BundleTarget, nativeFiles, targetArch } from './native.js';
 import { commandWrapper, installScript, systemdUnit, updateUnits } from './templates.js';
@@ -100,6 +102,8 @@ export async function bundlePayload(options: BundleOptions): Promise<BundlePaylo
     absWorkingDir: root,
   });
   for (const out of result.outputFiles) files.set(out.path.replace('/bundle/', ''), { data: out.contents });
+  // The labelling page, built from agent/page/ with its CSP hashes; edgetune.js reads it from pages/.
+  files.set('pages/agent.json', { data: Buffer.from(`${JSON.stringify(await loadPage('agent'))}\n`) });
   files.set('package.json', {
     data: Buffer.from(`${JSON.stringify({ name: 'edgetune-device', version, private: true, type: 'module' }, null, 2)}\n`),
   });

@@ -6,7 +6,7 @@
 // linkname[100] "ustar\0" "00" uname[32] gname[32] devmajor[8] devminor[8] prefix[155]; data padded to 512.
 
 import { gzipSync } from 'node:zlib';
-import { EdgetuneError } from '../../core/errors.js';
+import { DeployError } from '../../core/errors.js';
 
 export interface TarEntry {
   /** Path inside the archive, with '/' separators and no leading '/'. */
@@ -29,7 +29,7 @@ function splitPath(path: string): { name: string; prefix: string } {
     const name = path.slice(i + 1);
     if (Buffer.byteLength(prefix) <= 155 && Buffer.byteLength(name) <= 100) return { name, prefix };
   }
-  throw new EdgetuneError('BUNDLE_PATH_TOO_LONG', `${path}: too long for a ustar archive`);
+  throw new DeployError('BUNDLE_PATH_TOO_LONG', `${path}: too long for a ustar archive`);
 }
 
 function octal(value: number, width: number): string {

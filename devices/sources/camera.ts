@@ -4,7 +4,7 @@
 // behind, the queue's drop policy decides which frame goes. A failing camera is retried with backoff.
 
 import { spawn } from 'node:child_process';
-import { errorMessage } from '../../core/errors.js';
+import { type ErrorCode, errorMessage } from '../../core/errors.js';
 import { type SampleSink, type SampleSource, type SourceStatus, SourceError } from './source.js';
 import { backoffDelay } from '../../core/backoff.js';
 
@@ -110,7 +110,7 @@ export function runCapture(options: Pick<CameraOptions, 'command' | 'timeoutMs' 
     let size = 0;
     let stderr = '';
     let failure: SourceError | undefined;
-    const fail = (code: string, message: string) => {
+    const fail = (code: ErrorCode, message: string) => {
       failure ??= new SourceError(code, `${what}: ${message}`);
       child.kill('SIGKILL');
     };

@@ -1,5 +1,6 @@
 // Errors cross the worker boundary as plain objects and become domain errors again on the other side.
 
+import { errorCodeOr } from '../../core/error-catalogue.js';
 import { EdgetuneError, ImageError, ModelError, errorMessage } from '../../core/errors.js';
 
 export interface WireError {
@@ -15,5 +16,5 @@ export function serializeError(err: unknown): WireError {
 
 export function deserializeError(wire: WireError): EdgetuneError {
   const ErrorClass = wire.name === 'ImageError' ? ImageError : ModelError;
-  return new ErrorClass(wire.code, wire.message);
+  return new ErrorClass(errorCodeOr(wire.code, 'ENGINE_FAILED'), wire.message);
 }

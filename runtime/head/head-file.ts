@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { createHash } from 'node:crypto';
-import { HeadError } from '../../core/errors.js';
+import { type ErrorCode, HeadError } from '../../core/errors.js';
 import { writeDurably } from '../../core/durable.js';
 import { parseWith } from '../../core/schema.js';
 import { Head, type HeadMeta } from './head.js';
@@ -77,7 +77,7 @@ export function encodeHead(head: Head, encoding: WeightEncoding = 'float32'): Ui
 
 export function decodeHead(bytes: Uint8Array, expect: DecodeExpectations = {}): Head {
   const where = expect.where ?? 'head';
-  const fail = (code: string, why: string): never => {
+  const fail = (code: ErrorCode, why: string): never => {
     throw new HeadError(code, `${where}: ${why}`);
   };
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

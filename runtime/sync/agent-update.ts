@@ -9,6 +9,7 @@
 
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import type { ErrorCode } from '../../core/errors.js';
 import { parseWith } from '../../core/schema.js';
 import { SyncError, checkId } from './protocol.js';
 import { openEnvelope, sealEnvelope } from './envelope.js';
@@ -39,7 +40,7 @@ export function encodeAgentUpdate(update: AgentUpdate, key: KeyObject): Uint8Arr
 
 /** Verifies and decodes; refusals are SyncErrors naming `where`. */
 export function decodeAgentUpdate(bytes: Uint8Array, expect: { where: string; publicKey: KeyObject; fleet: string }): AgentUpdate {
-  const fail = (code: string, why: string): never => {
+  const fail = (code: ErrorCode, why: string): never => {
     throw new SyncError(code, `${expect.where}: ${why}`);
   };
   const { header: json, payload } = openEnvelope(bytes, {

@@ -5,6 +5,7 @@
 // All integers little-endian; the signature covers every byte before it.
 
 import type { KeyObject } from 'node:crypto';
+import type { ErrorCode } from '../../core/errors.js';
 import { PROTOCOL_VERSION, SyncError } from './protocol.js';
 import { SIGNATURE_BYTES, signBytes, verifyBytes } from './signing.js';
 
@@ -36,7 +37,7 @@ export interface EnvelopeExpectations {
  * Every refusal is a SyncError naming `where`. */
 export function openEnvelope(bytes: Uint8Array, expect: EnvelopeExpectations): { header: unknown; payload: Buffer } {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const fail = (code: string, why: string): never => {
+  const fail = (code: ErrorCode, why: string): never => {
     throw new SyncError(code, `${expect.where}: ${why}`);
   };
   if (buf.length < PREAMBLE + SIGNATURE_BYTES || buf.toString('latin1', 0, 4) !== expect.magic)

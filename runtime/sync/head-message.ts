@@ -8,7 +8,7 @@
 
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { HeadError } from '../../core/errors.js';
+import { type ErrorCode, HeadError } from '../../core/errors.js';
 import { type Head, decodeHead, encodeHead } from '../head/index.js';
 import { sha256Hex } from '../../core/hash.js';
 import { parseWith } from '../../core/schema.js';
@@ -62,7 +62,7 @@ export interface Expectations {
 
 /** Verifies and decodes a head message; every refusal is a SyncError naming `where` and the reason. */
 export function decodeHeadMessage(bytes: Uint8Array, expect: Expectations): { header: HeadMessageHeader; head: Head } {
-  const fail = (code: string, why: string): never => {
+  const fail = (code: ErrorCode, why: string): never => {
     throw new SyncError(code, `${expect.where}: ${why}`);
   };
   const { header: json, payload: headBytes } = openEnvelope(bytes, {

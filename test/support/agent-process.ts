@@ -1,9 +1,9 @@
 // Runs `edgetune agent` as a real child process, the way systemd does, so tests can SIGKILL it.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MODEL_DIR, REPO_ROOT } from './paths.js';
+import { spawnEdgetune } from './cli.js';
 
 export interface AgentProcess {
   child: ChildProcess;
@@ -19,40 +19,9 @@ export function writeAgentConfig(dir: string, config: Record<string, unknown>): 
   return path;
 }
 
-export function startAgentProcess(configPath: string, env: Record<string, string> = {}): Promise<AgentProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts'), 'agent', '--config', configPath], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, EDGETUNE_MODEL_DIR: MODEL_DIR, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: Record<string, unknown>[] = [];
-  let stderr = '';
-  // 'close', not 'exit': the last log lines are read by then.
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    return exited;
-  };
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          continue; // not a log line
-        }
-        logs.push(entry);
-        if (entry.msg === 'agent started') resolve({ child, url: entry.url as string, logs, kill });
-      }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    void exited.then((code) => reject(new Error(`agent exited with ${code} before it started: ${stderr.slice(-2000)}`)));
-  });
+/** Starts the checkout's agent, or `command` (an installed bundle's bin/edgetune). */
+export async function startAgentProcess(configPath: string, env: Record<string, string> = {}, command?: string[]): Promise<AgentProcess> {
+  const run = spawnEdgetune(['agent', '--config', configPath], env, command);
+  const started = await run.waitFor('agent started', () => run.logs.find((l) => l.msg === 'agent started'), 120_000);
+  return { child: run.child, url: started.url as string, logs: run.logs, kill: run.kill };
 }

@@ -4,17 +4,18 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
-import type { MqttClient } from 'mqtt';
 import type { DeviceCredentials } from '../../console/credentials.js';
 import { writeMosquittoConfig } from '../../console/mosquitto.js';
+import { until } from '../../core/wait.js';
 import { connectMqtt, freeLoopbackPort } from './mqtt.js';
 
 export const MOSQUITTO = process.env.MOSQUITTO_PATH ?? '/usr/sbin/mosquitto';
 
 export interface RunningMosquitto {
   url: string;
-  /** Rewrites the password file and ACL from the registry and has mosquitto reload them (SIGHUP). */
-  reload(): Promise<void>;
+  /** Rewrites the password file and ACL from the registry and has mosquitto reload them (SIGHUP); resolves
+   * once `newLogin` (a login the reload adds) is let in. */
+  reload(newLogin: { username: string; password: string }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -31,22 +32,24 @@ export async function startMosquitto(
   const files = write();
   const broker: ChildProcess = spawn(MOSQUITTO, ['-c', files.config], { stdio: ['ignore', 'ignore', 'pipe'] });
   const url = `mqtt://127.0.0.1:${port}`;
-  const probe: MqttClient[] = [];
-  for (let i = 0; ; i++) {
+  let stderr = '';
+  broker.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const letsIn = async (login: { username: string; password: string }) => {
+    if (broker.exitCode !== null) throw new Error(`mosquitto exited with ${broker.exitCode}: ${stderr}`);
     try {
-      (await connectMqtt(url, consoleLogin.username, consoleLogin.password, 5, probe)).end(true);
-      break;
-    } catch (err) {
-      if (i > 50) throw err;
-      await new Promise((r) => setTimeout(r, 100));
+      (await connectMqtt(url, login.username, login.password, 5, [])).end(true);
+      return true;
+    } catch {
+      return false;
     }
-  }
+  };
+  await until('mosquitto to let the console in', () => letsIn(consoleLogin), 10_000);
   return {
     url,
-    async reload() {
+    async reload(newLogin) {
       write();
       broker.kill('SIGHUP');
-      await new Promise((r) => setTimeout(r, 300));
+      await until(`mosquitto to reload and let ${newLogin.username} in`, () => letsIn(newLogin), 10_000);
     },
     async stop() {
       if (broker.exitCode !== null) return;

@@ -1,0 +1,220 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BuiltBundle, type BundlePayload, bundlePayload, writeBundle } from '../../deploy/bundle/build.js';
+import { FleetConsole } from '../../console/service.js';
+import { startConsoleWeb } from '../../console/web.js';
+import { type DeviceState, type RolloutReport, publishAgentUpdate } from '../../console/agent-update-rollout.js';
+import { activateRelease, installScript, runOk } from '../../runtime/release/activate.js';
+import { releaseLayout } from '../../runtime/release/layout.js';
+import { localExec } from '../../runtime/release/local.js';
+import { processManager } from '../../runtime/release/service.js';
+import { encodeAgentUpdate } from '../../runtime/sync/agent-update.js';
+import { topics } from '../../runtime/sync/protocol.js';
+import { loadOrCreateFleetKey, publicKeyPem } from '../../runtime/sync/signing.js';
+import { freeLoopbackPort } from '../support/mqtt.js';
+import { MODEL_DIR, tempDir } from '../support/paths.js';
+import { until } from '../support/until.js';
+
+// Agent updates pushed from the console over MQTT to agents really running from installed releases
+// (bundles built here, the process service manager, the console with its embedded broker): signed
+// manifest, chunked bundle, install, restart, health check, rollback.
+process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
+const tmp = tempDir('edgetune-update-');
+// The console makes its fleet key on first start; made here first, it uses this one.
+const fleetKey = loadOrCreateFleetKey(join(tmp.path, 'console', 'fleet.key'));
+const attackerKey = loadOrCreateFleetKey(join(tmp.path, 'attacker.key'));
+const devices: { id: string; root: string; port: number }[] = [];
+let fleet: FleetConsole;
+let payload: BundlePayload;
+const bundles: Record<string, BuiltBundle> = {};
+
+const publish = (topic: string, bytes: Buffer, options: { qos: 1; retain: boolean }) =>
+  fleet.publish(topic, bytes, { retain: options.retain });
+/** A device's last state as the console's registry keeps it. */
+const stateOf = (device: string) => fleet.registry.device(device)?.state as DeviceState | undefined;
+
+async function health(port: number): Promise<Record<string, unknown>> {
+  return (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Record<string, unknown>;
+}
+
+/** A device with release 0.1.0 installed and its agent running from it, as a flash leaves it. */
+async function installDevice(id: string): Promise<{ id: string; root: string; port: number }> {
+  const root = join(tmp.path, 'devices', id);
+  const layout = releaseLayout(root);
+  const port = await freeLoopbackPort();
+  await runOk(localExec, `mkdir -p ${layout.releases} ${layout.etc} && cp ${bundles['0.1.0']!.file} ${layout.opt}/b.tar.gz`, 'copy');
+  await runOk(localExec, installScript(layout, `${layout.opt}/b.tar.gz`, '0.1.0'), 'install');
+  writeFileSync(layout.publicKey, publicKeyPem(fleetKey.publicKey), { mode: 0o600 });
+  const config = {
+    device: { id },
+    data: { dir: layout.data },
+    http: { port },
+    fleet: { url: fleet.brokerUrl, id: 'farm', username: id, password: fleet.addDevice(id).password, publicKeyFile: layout.publicKey },
+    release: { prefix: root, service: 'process' },
+  };
+  writeFileSync(layout.config, JSON.stringify(config), { mode: 0o600 });
+  await activateRelease(localExec, { layout, version: '0.1.0', service: processManager, health: { port, fleet: true } });
+  const device = { id, root, port };
+  devices.push(device);
+  return device;
+}
+
+function pid(root: string): string {
+  return readFileSync(join(root, 'opt/edgetune/run/agent.pid'), 'utf8').trim();
+}
+
+beforeAll(async () => {
+  fleet = await FleetConsole.start({
+    dir: join(tmp.path, 'console'),
+    fleet: 'farm',
+    broker: { port: 0 },
+    canaries: ['pi-canary'],
+    minCanaryHoldout: 0,
+  });
+  payload = await bundlePayload({ target: 'linux-x64' });
+  for (const version of ['0.1.0', '0.2.0']) bundles[version] = writeBundle({ ...payload, version }, join(tmp.path, 'bundles'));
+  const broken = new Map(payload.files);
+  broken.set('edgetune.js', { data: Buffer.from("console.error('release 0.3.0: cannot start'); process.exit(3);\n") });
+  bundles['0.3.0'] = writeBundle({ ...payload, version: '0.3.0', files: broken }, join(tmp.path, 'bundles'));
+  await Promise.all([installDevice('pi-canary'), installDevice('pi-rest')]);
+}, 120_000);
+
+afterAll(async () => {
+  for (const d of devices) await localExec.run(processManager.stop(releaseLayout(d.root)));
+  await fleet?.stop();
+  tmp.remove();
+}, 60_000);
+
+describe('agent updates pushed over MQTT', () => {
+  it('refuses an update not signed by the fleet key, and keeps running its release', async () => {
+    const [canary] = devices;
+    const before = pid(canary!.root);
+    const forged = encodeAgentUpdate(
+      {
+        kind: 'agent-update',
+        fleet: 'farm',
+        version: '0.2.0',
+        target: 'linux-x64',
+        sha256: bundles['0.2.0']!.sha256,
+        bytes: bundles['0.2.0']!.bytes,
+        chunks: 1,
+        devices: null,
+        sequence: Date.now(),
+        createdAt: new Date().toISOString(),
+      },
+      attackerKey.privateKey,
+    );
+    await publish(topics.fleetAgent('farm'), Buffer.from(forged), { qos: 1, retain: true });
+    const refused = await until('the refusal in the state', () => {
+      const update = stateOf('pi-canary')?.update;
+      return update?.status === 'refused' && update;
+    });
+    expect(refused.error).toMatch(/signature does not verify against the fleet key/);
+    expect(await health(canary!.port)).toMatchObject({ release: '0.1.0', update: { status: 'refused', code: 'SYNC_BAD_SIGNATURE' } });
+    expect(pid(canary!.root)).toBe(before);
+    await publish(topics.fleetAgent('farm'), Buffer.alloc(0), { qos: 1, retain: true });
+  }, 30_000);
+
+  it('a staged update: signature checked, installed, restarted on the canary first, then the rest of the fleet', async () => {
+    const [canary, rest] = devices;
+    const seen: Record<string, string[]> = { canary: [], rest: [] };
+    const watch = setInterval(() => {
+      seen.canary!.push(String(stateOf('pi-canary')?.release));
+      seen.rest!.push(String(stateOf('pi-rest')?.release));
+    }, 100);
+    const started = Date.now();
+    // From the console's web API (what `edgetune console push-update` calls): its canaries first, then everyone.
+    const web = await startConsoleWeb(fleet, { port: 0, tokenFile: join(tmp.path, 'console', 'web-token') });
+    const post = (body: unknown) =>
+      fetch(`${web.origin}/api/agent-update`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${web.token}` },
+        body: JSON.stringify(body),
+      });
+    let report: RolloutReport;
+    try {
+      const missing = await post({ bundle: join(tmp.path, 'no-such-bundle.tar.gz') });
+      expect(missing.status).toBe(400);
+      expect(((await missing.json()) as { error: string }).error).toMatch(/no-such-bundle\.tar\.gz: not an edgetune bundle/);
+      expect((await post({ bundle: 'relative.tar.gz' })).status).toBe(400);
+      const response = await post({ bundle: bundles['0.2.0']!.file });
+      expect(response.status).toBe(200);
+      report = (await response.json()) as RolloutReport;
+    } finally {
+      await web.close();
+    }
+    clearInterval(watch);
+    console.log(
+      `agent update of ${(bundles['0.2.0']!.bytes / 2 ** 20).toFixed(1)} MB to 2 devices in 2 stages: ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    expect(report).toMatchObject({ ok: true, stage: 'fleet' });
+    expect(report.devices.map((d) => [d.device, d.release])).toEqual([
+      ['pi-canary', '0.2.0'],
+      ['pi-rest', '0.2.0'],
+    ]);
+    // While the canary was on 0.2.0, the rest of the fleet still ran 0.1.0.
+    const firstCanary = seen.canary!.indexOf('0.2.0');
+    expect(firstCanary).toBeGreaterThanOrEqual(0);
+    expect(seen.rest![firstCanary]).toBe('0.1.0');
+    for (const d of [canary!, rest!]) {
+      expect(await health(d.port)).toMatchObject({ status: 'ok', release: '0.2.0', fleet: { connected: true } });
+      expect(readFileSync(`/proc/${pid(d.root)}/cmdline`, 'utf8')).toContain(`${d.root}/opt/edgetune/releases/0.2.0/edgetune.js`);
+      expect(readFileSync(join(d.root, 'opt/edgetune/previous'), 'utf8').trim()).toBe('0.1.0');
+    }
+  }, 150_000);
+
+  it('refuses an older manifest signed by the fleet key: a replayed downgrade', async () => {
+    const [canary] = devices;
+    const old = encodeAgentUpdate(
+      {
+        kind: 'agent-update',
+        fleet: 'farm',
+        version: '0.1.0',
+        target: 'linux-x64',
+        sha256: bundles['0.1.0']!.sha256,
+        bytes: bundles['0.1.0']!.bytes,
+        chunks: 1,
+        devices: null,
+        sequence: 1,
+        createdAt: new Date().toISOString(),
+      },
+      fleetKey.privateKey,
+    );
+    await publish(topics.fleetAgent('farm'), Buffer.from(old), { qos: 1, retain: true });
+    const refused = await until('the refusal in the state', () => {
+      const update = stateOf('pi-canary')?.update;
+      return update?.status === 'refused' && update;
+    });
+    expect(refused.error).toMatch(/sequence 1 is older than \d+: a replayed \(downgrade\) update, refused/);
+    expect(await health(canary!.port)).toMatchObject({ release: '0.2.0', update: { code: 'SYNC_REPLAY' } });
+  }, 30_000);
+
+  it('an update whose new agent fails its health check is rolled back, reported, and not tried again', async () => {
+    const [canary] = devices;
+    const update = await publishAgentUpdate({
+      fleet: 'farm',
+      bundle: bundles['0.3.0']!.file,
+      key: fleetKey.privateKey,
+      publish,
+      devices: ['pi-canary'],
+    });
+    const state = await until(
+      'the rollback reported by the restored agent',
+      () => {
+        const s = stateOf('pi-canary');
+        return s?.update?.version === '0.3.0' && s.update.status === 'rolled-back' && s;
+      },
+      90_000,
+    );
+    expect(state.release).toBe('0.2.0');
+    expect(String(state.update!.error)).toMatch(/^the agent exited .*release 0\.3\.0: cannot start$/);
+    expect(await health(canary!.port)).toMatchObject({ status: 'ok', release: '0.2.0' });
+    expect(readFileSync(join(canary!.root, 'opt/edgetune/current/manifest.json'), 'utf8')).toContain('"version": "0.2.0"');
+    // The retained manifest is still there; the device does not loop on it.
+    const restored = pid(canary!.root);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(pid(canary!.root)).toBe(restored);
+    expect(update.version).toBe('0.3.0');
+  }, 120_000);
+});
