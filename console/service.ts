@@ -35,6 +35,13 @@ import {
 
 export { ConsoleError };
 
+const BROKER_REFUSAL_CODES = {
+  connect: 'BROKER_REFUSED_CONNECT',
+  publish: 'BROKER_REFUSED_PUBLISH',
+  subscribe: 'BROKER_REFUSED_SUBSCRIBE',
+  packet: 'BROKER_REFUSED_PACKET',
+} as const;
+
 /** A stored head's labels (the console wrote it, so it decodes). */
 function peekLabels(bytes: Buffer): string[] {
   return decodeHead(bytes).labels;
@@ -141,7 +148,7 @@ export class FleetConsole extends EventEmitter {
             registry.addProblem({
               device: refusal.device.slice(0, 64),
               topic: refusal.topic || 'broker',
-              code: `BROKER_REFUSED_${refusal.action.toUpperCase()}`,
+              code: BROKER_REFUSAL_CODES[refusal.action],
               message,
             });
           });

@@ -174,6 +174,7 @@ export const ERROR_CATALOGUE = {
   HEAD_HELD_BACK: { domain: 'console', status: 409 },
   DEVICE_KEY_CHANGED: { domain: 'console', status: 409 },
   CONSOLE_NOT_HELD: { domain: 'console', status: 409 },
+  CONSOLE_NOT_QUARANTINED: { domain: 'console', status: 404 },
   CONSOLE_BAD_LABEL: { domain: 'console', status: 400 },
   CONSOLE_BAD_DECISION: { domain: 'console', status: 400 },
   CLASS_NOT_ACCEPTED: { domain: 'console', status: 409 },

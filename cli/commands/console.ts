@@ -278,7 +278,7 @@ See the fleet:
       consoleFleet(flags);
       const quarantine = new Quarantine(join(flags.dir, 'registry.db'));
       try {
-        if (!quarantine.release(device)) throw new ConsoleError('DEVICE_NOT_QUARANTINED', `device "${device}" is not quarantined`);
+        if (!quarantine.release(device)) throw new ConsoleError('CONSOLE_NOT_QUARANTINED', `device "${device}" is not quarantined`);
         process.stdout.write(`${device} released from quarantine\n`);
       } finally {
         quarantine.close();

@@ -160,7 +160,7 @@ describe('edgetune console', () => {
       await once(broker, 'close');
     }
     const release = await runCli(['console', 'release', 'pi-m', '--dir', own]);
-    expect([release.code, release.stderr]).toEqual([1, 'edgetune: device "pi-m" is not quarantined [DEVICE_NOT_QUARANTINED]\n']);
+    expect([release.code, release.stderr]).toEqual([1, 'edgetune: device "pi-m" is not quarantined [CONSOLE_NOT_QUARANTINED]\n']);
     expect((await runCli(['console', 'accept-class', 'tulip', '--dir', own])).stdout).toBe(
       'class "tulip" accepted; it takes effect at the next merge\n',
     );

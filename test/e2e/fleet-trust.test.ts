@@ -72,7 +72,7 @@ describe.each(['embedded', 'mosquitto'] as const)('a device with a stolen login 
       fleet = await FleetConsole.start({ ...common, externalBroker: { url: mosquitto.url, ...consoleLogin, protocolVersion: 5 } });
     } else fleet = await FleetConsole.start({ ...common, broker: { port: 0 } });
     const logins = ['pi-1', 'pi-2', 'pi-3'].map((id) => fleet.addDevice(id).fleet);
-    await mosquitto?.reload();
+    await mosquitto?.reload(logins[2]!);
     const agents = await Promise.all(
       logins.map((login) =>
         startFleetAgent(
@@ -195,7 +195,7 @@ describe.each(['embedded', 'mosquitto'] as const)('a device with a stolen login 
 
   it("a client with someone else's id never takes the console's place", async () => {
     const password = fleet.addDevice('pi-4').password;
-    await mosquitto?.reload();
+    await mosquitto?.reload({ username: 'pi-4', password });
     if (kind === 'embedded') {
       await expect(connectMqtt(fleet.brokerUrl, 'pi-4', password, 4, clients, `console-farm`)).rejects.toThrow(
         /Identifier rejected|client id/i,
