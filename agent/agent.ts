@@ -444,6 +444,7 @@ export class Agent {
       labelled: counts.labelled,
       waiting: counts.waiting,
       waitingUnknown: counts.waitingUnknown,
+      holdoutSamples: counts.holdout,
       perClass: counts.perClass,
       holdout: this.holdoutReport(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),

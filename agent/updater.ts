@@ -87,9 +87,8 @@ export class AgentUpdater {
   }
 
   start(): void {
-    // fleet/# is what both brokers' ACLs let a device read; only the agent topic is ours.
-    this.options.subscribe(`edgetune/${this.options.fleet}/fleet/#`, (topic, payload) => {
-      if (topic === topics.fleetAgent(this.options.fleet) && payload.length > 0) this.onManifest(topic, payload);
+    this.options.subscribe(topics.fleetAgent(this.options.fleet), (topic, payload) => {
+      if (payload.length > 0) this.onManifest(topic, payload);
     });
   }
 

@@ -22,7 +22,12 @@ import { printTable } from './table.js';
 const { values } = parseArgs({ options: { devices: { type: 'string', default: '200' }, json: { type: 'boolean', default: false } } });
 const n = Number(values.devices);
 const dir = mkdtempSync(join(tmpdir(), 'edgetune-bench-fleet-'));
-const fleet = await FleetConsole.start({ dir: join(dir, 'console'), fleet: 'bench', broker: { host: '127.0.0.1', port: 0 } });
+const fleet = await FleetConsole.start({
+  dir: join(dir, 'console'),
+  fleet: 'bench',
+  broker: { host: '127.0.0.1', port: 0 },
+  minCanaryHoldout: 0,
+});
 
 interface BenchDevice {
   id: string;

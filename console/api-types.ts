@@ -37,6 +37,8 @@ export interface DeviceJson {
   } | null;
   perClass: Record<string, number>;
   samples: number | null;
+  /** Labelled holdout samples: the console picks canaries with the most. */
+  holdoutSamples: number | null;
   headsReceived: number;
   canary: boolean;
   tags: string[];
@@ -79,7 +81,7 @@ export interface DevicesJson {
 
 export interface FleetHeadJson {
   version: number;
-  status: 'canary' | 'released' | 'rolled-back' | 'superseded';
+  status: 'canary' | 'held' | 'released' | 'rolled-back' | 'superseded';
   merged: string[];
   heldBack: { device: string; reason: string }[];
   note: string | null;
@@ -99,6 +101,8 @@ export interface FleetJson {
   canaries: string[];
   released: number | null;
   heads: FleetHeadJson[];
+  /** Devices whose heads are refused until the operator releases them (console/quarantine.ts). */
+  quarantined: { device: string; since: number; reason: string }[];
   problems: ProblemJson[];
   /** The merge policy's settings, new device heads since the last merge, and the newest verdicts. */
   policy: { afterHeads?: number; everyMs?: number; newHeads: number; verdicts: VerdictJson[] };
@@ -136,6 +140,17 @@ export interface RolloutJson {
 export interface RolloutsJson {
   current: RolloutJson | null;
   recent: RolloutJson[];
+}
+
+/** A class some device has or the operator decided on (console/fleet-classes.ts). */
+export interface ClassJson {
+  label: string;
+  status: 'accepted' | 'refused' | 'fleet' | 'pending';
+  devices: string[];
+}
+
+export interface ClassesJson {
+  classes: ClassJson[];
 }
 
 export interface MergeJson {

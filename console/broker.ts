@@ -7,11 +7,14 @@
 // correlation id in the JSON payload; an external mosquitto serves MQTT 5 fleets.
 
 import { timingSafeEqual } from 'node:crypto';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Aedes, type AuthenticateError } from 'aedes';
-import { checkId, devicePublishAllowed, parseTopic } from '../runtime/sync/protocol.js';
+import { deviceMaySubscribe } from '../runtime/sync/acl.js';
+import { checkId, devicePublishAllowed } from '../runtime/sync/protocol.js';
 import type { DeviceCredentials } from './credentials.js';
+import { LoginGuard, type LoginGuardOptions } from './login-guard.js';
+import { MAX_PACKET_BYTES, limitPackets } from './packet-limit.js';
 
 export interface BrokerOptions {
   fleet: string;
@@ -24,17 +27,22 @@ export interface BrokerOptions {
    * broker acknowledges it: what the console has stored is never lost to a broker that dies before its
    * PUBACK; the device then sends it again and the console drops the duplicate by message id. */
   onDeviceMessage?: (message: { device: string; topic: string; payload: Buffer }) => void;
-  /** Every refusal as it happens (the console turns them into problem rows). */
+  /** Every refusal as it happens (the console records it as a problem and a log line). */
   onRefusal?: (refusal: Refusal) => void;
+  /** Largest MQTT packet, checked before login too (default 2 MB; Infinity: aedes alone, for the bench). */
+  maxPacketBytes?: number;
+  /** Delays of failed logins (console/login-guard.ts). */
+  logins?: LoginGuardOptions;
   /** A device's session ended (the console notices a device that keeps losing its link). */
   onDeviceDisconnect?: (device: string) => void;
 }
 
 export interface Refusal {
   device: string;
-  action: 'publish' | 'subscribe' | 'connect';
+  action: 'publish' | 'subscribe' | 'connect' | 'packet';
   topic: string;
   at: number;
+  reason?: string;
 }
 
 export interface RunningBroker {
@@ -49,29 +57,57 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   checkId('fleet', options.fleet);
   const refusals: Refusal[] = [];
   const refuse = (refusal: Omit<Refusal, 'at'>) => {
-    const at = { ...refusal, at: Date.now() };
-    refusals.push(at);
+    const entry = { ...refusal, at: Date.now() };
+    refusals.push(entry);
     if (refusals.length > 1000) refusals.shift();
-    options.onRefusal?.(at);
+    try {
+      options.onRefusal?.(entry);
+    } catch {
+      // Reporting must never take the broker down.
+    }
   };
+  const guard = new LoginGuard(options.logins);
   const isConsole = (client: { id: string } | null) =>
     client !== null && (client as unknown as { user?: string }).user === options.console.username;
   const broker = await Aedes.createBroker({
     authenticate: (client, username, password, done) => {
-      const check =
-        username === options.console.username
+      // A client id is the login: no device can take the console's id or another device's session.
+      if (username !== options.console.username && client.id !== username) {
+        refuse({
+          device: username ?? '(no username)',
+          action: 'connect',
+          topic: '',
+          reason: `client id "${client.id.slice(0, 64)}" is not the login`,
+        });
+        return done(Object.assign(new Error('the client id must be the login'), { returnCode: 2 }) as AuthenticateError, false);
+      }
+      const address = (client as unknown as { conn?: { remoteAddress?: string } }).conn?.remoteAddress;
+      const blocked = guard.blocked(address);
+      const check = blocked
+        ? Promise.resolve(false)
+        : username === options.console.username
           ? Promise.resolve(password !== undefined && sameSecret(Buffer.from(password), options.console.password))
           : options.credentials.verify(username, password);
       void check
         .catch(() => false)
         .then((ok) => {
           if (!ok) {
-            refuse({ device: username ?? '(no username)', action: 'connect', topic: '' });
+            const delay = guard.failed(username, address);
+            refuse({
+              device: username ?? '(no username)',
+              action: 'connect',
+              topic: '',
+              reason: blocked
+                ? `too many failed logins from ${address}`
+                : `bad username or password from ${address}; answered after ${delay} ms`,
+            });
             const error = Object.assign(new Error(`bad username or password for "${username ?? ''}"`), {
               returnCode: 4,
             }) as AuthenticateError;
-            return done(error, false);
+            setTimeout(() => done(error, false), delay).unref();
+            return;
           }
+          guard.succeeded(username!);
           (client as unknown as { user?: string }).user = username;
           done(null, true);
         });
@@ -102,7 +138,21 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     const user = (client as unknown as { user?: string }).user;
     if (user !== undefined && !isConsole(client)) options.onDeviceDisconnect?.(user);
   });
-  const server: Server = createServer(broker.handle);
+  const maxPacket = options.maxPacketBytes ?? MAX_PACKET_BYTES;
+  const server: Server = createServer((socket: Socket) =>
+    maxPacket === Infinity
+      ? broker.handle(socket)
+      : broker.handle(
+          limitPackets(socket, maxPacket, (declared) =>
+            refuse({
+              device: '(not logged in yet, or any)',
+              action: 'packet',
+              topic: '',
+              reason: `a packet of ${declared} bytes from ${socket.remoteAddress}; at most ${maxPacket}`,
+            }),
+          ),
+        ),
+  );
   await new Promise<void>((resolve) => server.listen(options.port ?? 1883, options.host ?? '127.0.0.1', resolve));
   const address = server.address() as AddressInfo;
   return {
@@ -121,19 +171,9 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   };
 }
 
-/** A device reads fleet heads, blobs and its own commands; nothing of other devices. */
+/** A device reads fleet heads, blobs and its own commands; nothing of other devices (runtime/sync/acl.ts). */
 export function deviceSubscribeAllowed(fleet: string, device: string, filter: string): boolean {
-  if (filter === `edgetune/${fleet}/fleet/head` || filter === `edgetune/${fleet}/fleet/backbone` || filter === `edgetune/${fleet}/fleet/#`)
-    return true;
-  const blobs = `edgetune/${fleet}/blobs/`;
-  if (filter.startsWith(blobs)) return /^(#|[0-9a-f]{64}\/(\+|#|\d{1,6}))$/.test(filter.slice(blobs.length));
-  if (filter.includes('+') || filter.includes('#')) return false;
-  try {
-    const parsed = parseTopic(filter);
-    return parsed.kind === 'device' && parsed.fleet === fleet && parsed.device === device && parsed.channel === 'cmd';
-  } catch {
-    return false;
-  }
+  return deviceMaySubscribe(fleet, device, filter);
 }
 
 function sameSecret(given: Buffer, expected: string): boolean {

@@ -50,5 +50,16 @@ export const CONSOLE_SCHEMA: Schema = {
       CREATE TABLE IF NOT EXISTS device_tags (device TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (device, tag));
     `,
     },
+    {
+      description: "credential schemes: fast SHA-256 verifiers beside the first release's scrypt hashes",
+      up: "ALTER TABLE credentials ADD COLUMN scheme TEXT NOT NULL DEFAULT 'scrypt';",
+    },
+    {
+      description: "quarantined devices and the operator's class decisions",
+      up: `
+      CREATE TABLE IF NOT EXISTS quarantine (device TEXT PRIMARY KEY, since INTEGER NOT NULL, reason TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS fleet_classes (label TEXT PRIMARY KEY, decision TEXT NOT NULL, at INTEGER NOT NULL);
+    `,
+    },
   ],
 };

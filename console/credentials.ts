@@ -1,7 +1,10 @@
-// Per-device broker credentials for the console's device registry: a random password handed to the
-// device once at provisioning, stored here only as a salted scrypt hash.
+// Per-device broker credentials for the console's device registry: a random 256-bit secret handed to
+// the device once at provisioning, stored here only as its SHA-256. A secret that long needs no slow
+// password hash (nobody guesses 2^256), and a fast constant-time check lets a whole fleet reconnect
+// after a broker restart at once. Logins issued before kept a salted scrypt hash: still verified, and
+// replaced by the SHA-256 on the device's next good login.
 
-import { pbkdf2Sync, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
+import { createHash, pbkdf2Sync, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 
 const scryptAsync = promisify(scrypt) as (password: Buffer, salt: Buffer, keylen: number) => Promise<Buffer>;
@@ -20,25 +23,46 @@ export class DeviceCredentials {
   /** Creates (or replaces) a device's credentials; returns the password, which is not stored. */
   issue(device: string): string {
     checkId('device', device);
-    const password = randomBytes(24).toString('base64url');
-    const salt = randomBytes(16);
+    const password = randomBytes(32).toString('base64url');
     this.db
       .prepare(
-        'INSERT INTO credentials (device, salt, hash, mosquitto, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET salt = excluded.salt, hash = excluded.hash, mosquitto = excluded.mosquitto',
+        `INSERT INTO credentials (device, salt, hash, mosquitto, created_at, scheme) VALUES (?, ?, ?, ?, ?, 'sha256')
+         ON CONFLICT (device) DO UPDATE SET salt = excluded.salt, hash = excluded.hash, mosquitto = excluded.mosquitto, scheme = 'sha256'`,
       )
-      .run(device, salt, scryptSync(password, salt, 32), mosquittoHash(password), Date.now());
+      .run(device, Buffer.alloc(0), sha256(password), mosquittoHash(password), Date.now());
     return password;
   }
 
-  /** Off the event loop (scrypt runs in libuv's pool): a fleet reconnecting at once after a console
-   * restart must not stall the broker for a scrypt per device. */
+  /** Constant time whether or not the login exists (an unknown one is checked against a random hash),
+   * so refusals do not tell which device ids exist. */
   async verify(device: string | undefined, password: Uint8Array | string | undefined): Promise<boolean> {
-    if (!device || password === undefined) return false;
-    const row = this.db.prepare('SELECT salt, hash FROM credentials WHERE device = ?').get(device) as
-      { salt: Buffer; hash: Buffer } | undefined;
-    if (!row) return false;
-    const given = await scryptAsync(Buffer.from(password), row.salt, 32);
-    return timingSafeEqual(given, row.hash);
+    const given = Buffer.from(password ?? '');
+    const row = device
+      ? (this.db.prepare('SELECT salt, hash, scheme FROM credentials WHERE device = ?').get(device) as
+          { salt: Buffer; hash: Buffer; scheme: string } | undefined)
+      : undefined;
+    if (row?.scheme === 'scrypt') {
+      // Off the event loop (scrypt runs in libuv's pool).
+      const ok = timingSafeEqual(await scryptAsync(given, row.salt, 32), row.hash);
+      if (ok)
+        this.db
+          .prepare("UPDATE credentials SET hash = ?, salt = ?, scheme = 'sha256' WHERE device = ?")
+          .run(sha256(given), Buffer.alloc(0), device);
+      return ok;
+    }
+    const expected = row?.hash ?? UNKNOWN_LOGIN;
+    return timingSafeEqual(sha256(given), expected) && row !== undefined && password !== undefined;
+  }
+
+  /** Issues a login the old way (a salted scrypt hash): for tests and the verifier bench. */
+  issueScrypt(device: string): string {
+    checkId('device', device);
+    const password = randomBytes(24).toString('base64url');
+    const salt = randomBytes(16);
+    this.db
+      .prepare(`INSERT OR REPLACE INTO credentials (device, salt, hash, mosquitto, created_at, scheme) VALUES (?, ?, ?, ?, ?, 'scrypt')`)
+      .run(device, salt, scryptSyncHash(password, salt), mosquittoHash(password), Date.now());
+    return password;
   }
 
   /** Lines of a mosquitto password_file for every device (mosquitto 2's PBKDF2-SHA512 "$7$" format). */
@@ -67,6 +91,16 @@ export class DeviceCredentials {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+const UNKNOWN_LOGIN = randomBytes(32);
+
+function sha256(secret: string | Buffer): Buffer {
+  return createHash('sha256').update(secret).digest();
+}
+
+function scryptSyncHash(password: string, salt: Buffer): Buffer {
+  return scryptSync(password, salt, 32);
 }
 
 /** mosquitto_passwd's format: $7$<iterations>$<salt, base64>$<PBKDF2-SHA512, base64>. */

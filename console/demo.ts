@@ -136,6 +136,11 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     say('console merges the heads; the canary tries the fleet head first');
     const rollout = await fleet.mergeAndRollout();
     say(`fleet head v${rollout.version}: ${rollout.status}${rollout.reason ? ` (${rollout.reason})` : ''}`);
+    if (rollout.status === 'held') {
+      // A demo's canary has a handful of holdout photos: the operator (the demo) looks and releases.
+      rollout.status = (await fleet.rollouts.releaseHeld(rollout.version)).status;
+      say(`fleet head v${rollout.version}: released by the operator`);
+    }
     if (rollout.status === 'released') {
       await until(
         `every device on fleet head v${rollout.version}`,

@@ -10,10 +10,12 @@ import { type CommandResponse, ResponseSchema, parseJsonMessage } from '../runti
 import { decodeHeadMessage } from '../runtime/sync/head-message.js';
 import { PROTOCOL_VERSION, SyncError, parseTopic } from '../runtime/sync/protocol.js';
 import { readPublicKey } from '../runtime/sync/signing.js';
+import { type FleetShape, HEAD_LIMITS, checkDeviceHead } from './head-gate.js';
+import type { Quarantine } from './quarantine.js';
+import type { DeviceQuotas } from './quotas.js';
 import type { Registry } from './registry.js';
 
 const MAX_JSON_BYTES = 256 * 1024;
-const MAX_HEAD_BYTES = 4 * 1024 * 1024;
 
 const StateSchema = z.looseObject({
   protocol: z.number().int(),
@@ -47,6 +49,7 @@ export interface DeviceMessageEvents {
   headStored(info: { device: string; id: string; version: number; duplicate: boolean }): void;
   /** New log lines a followed device sent (the "logs" command with followMs). */
   logLines(batch: { device: string; lines: LogLineJson[]; dropped: number }): void;
+  quarantined(entry: { device: string; reason: string }): void;
 }
 
 export interface LogLineJson {
@@ -57,11 +60,19 @@ export interface LogLineJson {
   fields: string;
 }
 
+/** The door heads pass (console/head-gate.ts): what the fleet runs, and who is no longer trusted. */
+export interface HeadDoor {
+  fleetShape(): FleetShape | null;
+  quarantine: Quarantine;
+  quotas: DeviceQuotas;
+}
+
 export class DeviceMessages {
   constructor(
     private readonly fleet: string,
     private readonly registry: Registry,
     private readonly events: DeviceMessageEvents,
+    private readonly door: HeadDoor,
   ) {}
 
   /** A problem seen outside a device message (the broker's refusals). */
@@ -76,6 +87,13 @@ export class DeviceMessages {
       if (parsed.kind !== 'device' || parsed.fleet !== this.fleet)
         throw new SyncError('SYNC_BAD_TOPIC', `topic "${topic.slice(0, 200)}" is not a device topic of fleet "${this.fleet}"`);
       device = parsed.device;
+      if (parsed.channel === 'cmd') return; // the console's own commands
+      const over = this.door.quotas.message(device);
+      if (over) {
+        if (!this.door.quotas.shouldReport(device)) return;
+        throw new SyncError('DEVICE_RATE', `${topic}: device ${device} sent ${over}; its messages are dropped until it slows down`);
+      }
+      if (this.door.quotas.dueForTrim(device)) this.door.quotas.trim(device);
       switch (parsed.channel) {
         case 'state':
           return this.onState(device, topic, payload);
@@ -85,8 +103,6 @@ export class DeviceMessages {
           return this.onEvent(device, topic, payload);
         case 'cmd/response':
           return this.onResponse(device, topic, payload);
-        case 'cmd':
-          return; // the console's own commands
       }
     } catch (err) {
       this.events.problem({ device, topic, code: err instanceof SyncError ? err.code : 'SYNC_ERROR', message: errorMessage(err) });
@@ -124,8 +140,24 @@ export class DeviceMessages {
   }
 
   private onHead(device: string, topic: string, payload: Buffer): void {
-    if (payload.length > MAX_HEAD_BYTES)
-      throw new SyncError('SYNC_MALFORMED', `${topic}: ${payload.length} bytes, more than the ${MAX_HEAD_BYTES} a head may have`);
+    const { quarantine } = this.door;
+    if (quarantine.has(device))
+      throw new SyncError(
+        'DEVICE_QUARANTINED',
+        `${topic}: device ${device} is quarantined; its heads are refused until the operator releases it (edgetune console release ${device})`,
+      );
+    try {
+      this.storeHead(device, topic, payload);
+    } catch (err) {
+      const entry = quarantine.refused(device, errorMessage(err));
+      if (entry) this.events.quarantined(entry);
+      throw err;
+    }
+  }
+
+  private storeHead(device: string, topic: string, payload: Buffer): void {
+    if (payload.length > HEAD_LIMITS.maxBytes)
+      throw new SyncError('SYNC_MALFORMED', `${topic}: ${payload.length} bytes, more than the ${HEAD_LIMITS.maxBytes} a head may have`);
     const known = this.registry.device(device);
     if (!known?.publicKey || typeof known.state.backbone !== 'string' || typeof known.state.dim !== 'number') {
       throw new SyncError(
@@ -145,6 +177,9 @@ export class DeviceMessages {
         `${topic}: a ${header.kind} of device "${header.device}" in fleet "${header.fleet}" on the head topic of "${device}"`,
       );
     }
+    checkDeviceHead(head, device, this.door.fleetShape());
+    const over = this.door.quotas.head(device, payload.length);
+    if (over) throw new SyncError('DEVICE_QUOTA', `${topic}: device ${device} sent ${over}; this head is not stored`);
     const stored = this.registry.addDeviceHead({
       id: header.id,
       device,
@@ -156,6 +191,7 @@ export class DeviceMessages {
       bytes: Buffer.from(encodeHead(head, 'float32')),
     });
     this.registry.touch(device);
+    if (stored) this.door.quotas.trim(device);
     this.events.headStored({ device, id: header.id, version: header.version, duplicate: !stored });
     if (stored) this.events.changed({ device, channel: 'head' });
   }

@@ -1,12 +1,13 @@
 // An external mosquitto broker for fleets that outgrow the embedded one (or need MQTT 5): the console
-// writes its config, password file and ACL from the device registry. The ACL is the same rule as the
-// embedded broker's: a device writes only under its own device/{id}/ topics (never commands) and reads
-// fleet topics, blobs and its own commands; %u is mosquitto's placeholder for the login name.
+// writes its config, password file and ACL from the device registry. The ACL is made from the same
+// list as the embedded broker's hooks (runtime/sync/acl.ts); %u is mosquitto's placeholder for the login.
 
 import { join } from 'node:path';
 import { writeDurably } from '../core/durable.js';
+import { mosquittoAcl } from '../runtime/sync/acl.js';
 import { checkId } from '../runtime/sync/protocol.js';
 import { type DeviceCredentials, mosquittoHash } from './credentials.js';
+import { MAX_PACKET_BYTES } from './packet-limit.js';
 
 export interface MosquittoFiles {
   config: string;
@@ -24,6 +25,8 @@ export function writeMosquittoConfig(
     console: { username: string; password: string };
     /** mosquitto started as root drops to the "mosquitto" user unless told otherwise. */
     user?: string;
+    /** Largest MQTT packet (default 2 MB; null: mosquitto's own default of none, for the bench). */
+    maxPacketBytes?: number | null;
   },
 ): MosquittoFiles {
   const fleet = checkId('fleet', options.fleet);
@@ -34,23 +37,7 @@ export function writeMosquittoConfig(
     text([`${options.console.username}:${mosquittoHash(options.console.password)}`, ...options.credentials.mosquittoPasswords()]),
     { mode: 0o600 },
   );
-  const device = `edgetune/${fleet}/device/%u`;
-  writeDurably(
-    files.acl,
-    text([
-      `pattern write ${device}/state`,
-      `pattern write ${device}/head`,
-      `pattern write ${device}/events`,
-      `pattern write ${device}/cmd/response`,
-      `pattern read ${device}/cmd`,
-      `pattern read edgetune/${fleet}/fleet/#`,
-      `pattern read edgetune/${fleet}/blobs/#`,
-      '',
-      `user ${options.console.username}`,
-      `topic readwrite edgetune/${fleet}/#`,
-    ]),
-    { mode: 0o600 },
-  );
+  writeDurably(files.acl, text(mosquittoAcl(fleet, options.console.username)), { mode: 0o600 });
   writeDurably(
     files.config,
     text([
@@ -58,6 +45,10 @@ export function writeMosquittoConfig(
       'per_listener_settings false',
       `listener ${options.port} ${options.host ?? '127.0.0.1'}`,
       'allow_anonymous false',
+      // A device's client id is its login: nobody takes the console's id or another device's session.
+      'use_username_as_clientid true',
+      // Checked on the declared length before mosquitto allocates, so before login too.
+      ...(options.maxPacketBytes === null ? [] : [`max_packet_size ${options.maxPacketBytes ?? MAX_PACKET_BYTES}`]),
       `password_file ${files.passwords}`,
       `acl_file ${files.acl}`,
       'persistence false',

@@ -29,7 +29,7 @@ export interface DeviceHeadRow {
   bytes: Buffer;
 }
 
-export type FleetStatus = 'canary' | 'released' | 'rolled-back' | 'superseded';
+export type FleetStatus = 'canary' | 'held' | 'released' | 'rolled-back' | 'superseded';
 
 export interface FleetHeadRow {
   version: number;

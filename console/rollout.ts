@@ -20,11 +20,20 @@ import type { FleetHeadRow, Registry } from './registry.js';
 import { ConsoleError } from '../core/errors.js';
 import type { RolloutTracker } from './rollout-progress.js';
 import { until } from '../core/wait.js';
+import type { FleetClasses } from './fleet-classes.js';
 
 /** What a rollout needs of the console (FleetConsole is one): its registry, devices, commands and broker. */
 export interface RolloutHost {
-  readonly options: { merge?: MergeOptions; rollbackTolerance?: number; commandTimeoutMs?: number; fleetStageTimeoutMs?: number };
+  readonly options: {
+    merge?: MergeOptions;
+    rollbackTolerance?: number;
+    minCanaryHoldout?: number;
+    commandTimeoutMs?: number;
+    fleetStageTimeoutMs?: number;
+  };
   readonly registry: Registry;
+  readonly quarantine: { has(device: string): boolean };
+  readonly classes: FleetClasses;
   readonly keys: FleetKeys;
   readonly log: Logger;
   readonly fleet: string;
@@ -49,18 +58,65 @@ export interface CanaryReport {
   error?: string;
 }
 
-/** A canary is worse when it loses more than the tolerance and the loss is not chance: of the holdout
- * samples on which the two heads disagree, the old head wins so many that a fair coin would do so with
- * less than 10 % probability (McNemar's exact test, one-sided). On the ten photos of a freshly set-up
- * site, losing two of them proves nothing; losing five without a single gain does. A canary that
- * reports no per-sample counts falls back to "more than one holdout sample". */
+/** A canary clearly got worse when it loses more than the tolerance and the loss is not chance: of the
+ * holdout samples on which the two heads disagree, the old head wins so many that a fair coin would do
+ * so with less than 10 % probability (McNemar's exact test, one-sided), or it lost at least three
+ * samples, more than twice as many as it gained, and ten points or more (70 % ->
+ * 50 % on ten photos, 3 lost and 1 gained, is a rollback). On the ten photos of a freshly set-up site,
+ * losing two proves nothing either way: see canaryVerdict. A canary that reports no per-sample counts
+ * falls back to "more than one holdout sample". */
 export function canaryGotWorse(report: CanaryReport, tolerance: number): boolean {
   if (report.error !== undefined) return true;
   if (report.before === null || report.after === null) return false;
   if (report.after >= report.before - tolerance) return false;
   if (report.lost === undefined || report.gained === undefined)
     return report.after < report.before - 1 / Math.max(1, report.holdout) - 1e-9;
-  return binomialTail(report.lost, report.lost + report.gained) < 0.1;
+  const { lost, gained } = report;
+  const clear = lost >= 3 && lost >= 2 * gained + 1 && report.before - report.after >= 0.1 - 1e-9;
+  return clear || binomialTail(lost, lost + gained) < 0.1;
+}
+
+export interface CanaryVerdict {
+  verdict: 'release' | 'rollback' | 'hold';
+  reason: string;
+}
+
+/** What the canaries' reports allow: a clear regression anywhere rolls back; a release needs no drop
+ * beyond the tolerance and at least `minHoldout` holdout samples across the canaries; anything in
+ * between (a drop that may be chance, too few samples) holds the head for the operator. */
+export function canaryVerdict(reports: CanaryReport[], tolerance: number, minHoldout: number): CanaryVerdict {
+  const numbers = (r: CanaryReport) =>
+    r.error !== undefined
+      ? `${r.device}: ${r.error}`
+      : `${r.device}: holdout accuracy ${r.before?.toFixed(3) ?? 'none'} -> ${r.after?.toFixed(3) ?? 'none'} on ${r.holdout} samples` +
+        (r.lost === undefined ? '' : ` (${r.lost} lost, ${r.gained} gained)`);
+  const worse = reports.filter((r) => canaryGotWorse(r, tolerance));
+  if (worse.length > 0) return { verdict: 'rollback', reason: `canaries got worse: ${worse.map(numbers).join('; ')}` };
+  // One holdout sample lost is noise; two or more beyond the tolerance, not clear enough for a verdict.
+  const dropped = reports.filter(
+    (r) => r.before !== null && r.after !== null && r.after < r.before - tolerance && (r.lost ?? 2) - (r.gained ?? 0) >= 2,
+  );
+  if (dropped.length > 0)
+    return { verdict: 'hold', reason: `held for the operator: a drop that may be chance: ${dropped.map(numbers).join('; ')}` };
+  const evidence = reports.reduce((n, r) => n + (r.before !== null && r.after !== null ? r.holdout : 0), 0);
+  if (evidence < minHoldout)
+    return {
+      verdict: 'hold',
+      reason: `held for the operator: ${evidence} holdout samples on the canaries, ${minHoldout} needed for a verdict: ${reports.map(numbers).join('; ') || 'no canary online'}`,
+    };
+  return { verdict: 'release', reason: reports.map(numbers).join('; ') };
+}
+
+/** Devices that judge a head when the operator named none: the online merged devices with the largest
+ * holdouts, one per ten (at least one, at most three). */
+export function defaultCanaries(devices: DeviceView[], merged: string[]): string[] {
+  const candidates = devices.filter((d) => d.online && merged.includes(d.id));
+  const holdout = (d: DeviceView) => d.holdoutSamples ?? 0;
+  const count = Math.min(3, Math.max(1, Math.ceil(candidates.length / 10)));
+  return candidates
+    .sort((a, b) => holdout(b) - holdout(a) || a.id.localeCompare(b.id))
+    .slice(0, count)
+    .map((d) => d.id);
 }
 
 /** P(X >= k) for X ~ Binomial(n, 1/2). */
@@ -83,6 +139,8 @@ export interface RolloutResult {
   skipped: { device: string; reason: string }[];
   canaries: CanaryReport[];
   labels: string[];
+  /** Classes some device has that the fleet has not accepted (console/fleet-classes.ts). */
+  leftOut: { label: string; devices: string[] }[];
   reason?: string;
   /** One line per stage (canaries, fleet): who applied it, in how long, who did not. */
   summaries?: string[];
@@ -98,35 +156,31 @@ export class Rollouts {
       const { registry, log } = this.console_;
       const { group, skipped } = this.latestHeads();
       if (group.length === 0) throw new ConsoleError('CONSOLE_NO_HEADS', 'no device has sent a head yet: nothing to merge');
-      const merge = mergeHeads(group, this.console_.options.merge);
+      const current = registry.releasedFleetHeads()[0];
+      const fleetLabels = current ? this.decode(current).labels : [];
+      const merge = mergeHeads(group, this.console_.options.merge, this.console_.classes.acceptor(fleetLabels, group.length));
       for (const held of merge.heldBack)
         registry.addProblem({ device: held.device, topic: 'merge', code: 'HEAD_HELD_BACK', message: held.reason });
+      for (const { label, devices } of merge.leftOut)
+        for (const device of devices)
+          registry.addProblem({
+            device,
+            topic: 'merge',
+            code: 'CLASS_NOT_ACCEPTED',
+            message: `class ${JSON.stringify(label)} of device ${device} is not a fleet class: it waits for the operator (edgetune console accept-class) or a quorum of ${this.console_.classes.quorumFor(group.length)} devices`,
+          });
       const version = registry.nextFleetVersion();
-      const head = merge.head.withMeta({
-        version,
-        parent: registry.releasedFleetHeads()[0]?.version ?? null,
-        metrics: { devices: merge.merged.length },
-      });
+      const head = merge.head.withMeta({ version, parent: current?.version ?? null, metrics: { devices: merge.merged.length } });
       const message = this.sign(head, version);
-      const online = new Set(
-        this.console_
-          .devices()
-          .filter((d) => d.online)
-          .map((d) => d.id),
-      );
-      const canaries = (options.canaries ?? this.console_.canaries).filter((d) => online.has(d) && merge.merged.includes(d));
-      registry.addFleetHead({
-        version,
-        status: canaries.length > 0 ? 'canary' : 'released',
-        merged: merge.merged,
-        heldBack: merge.heldBack,
-        note: null,
-        message,
-      });
-      const base = { version, merged: merge.merged, heldBack: merge.heldBack, skipped, labels: head.labels };
-      log.info('fleet head merged', { version, merged: merge.merged, heldBack: merge.heldBack, canaries });
-      const { progress } = this.console_;
       const devices = this.console_.devices();
+      const online = new Set(devices.filter((d) => d.online).map((d) => d.id));
+      const named = options.canaries ?? (this.console_.canaries.length > 0 ? this.console_.canaries : undefined);
+      // Nothing goes out unjudged: without named canaries the console picks some.
+      const canaries = (named ?? defaultCanaries(devices, merge.merged)).filter((d) => online.has(d) && merge.merged.includes(d));
+      registry.addFleetHead({ version, status: 'canary', merged: merge.merged, heldBack: merge.heldBack, note: null, message });
+      const base = { version, merged: merge.merged, heldBack: merge.heldBack, skipped, labels: head.labels, leftOut: merge.leftOut };
+      log.info('fleet head merged', { version, merged: merge.merged, heldBack: merge.heldBack, canaries, leftOut: merge.leftOut });
+      const { progress } = this.console_;
       const unable = devices
         .filter((d) => d.online && (d.backbone !== head.meta.backboneId || d.config?.fleet))
         .flatMap((d) => {
@@ -138,40 +192,37 @@ export class Rollouts {
         });
       progress.begin('fleet-head', `v${version}`, unable);
       const takers = devices.filter((d) => d.online && !unable.some((u) => u.device === d.id)).map((d) => d.id);
-      if (canaries.length === 0) {
-        await this.release(version, message);
-        const fleetStage = await this.watchFleet(version, takers);
-        progress.finish(true, `fleet head v${version} released to ${takers.length} online devices`);
-        return { ...base, status: 'released', canaries: [], summaries: [fleetStage] };
-      }
       progress.stage('canaries', canaries, this.console_.options.commandTimeoutMs ?? 30_000);
       const reports = await this.tryOnCanaries(canaries, message);
-      const tolerance0 = this.console_.options.rollbackTolerance ?? 0.02;
+      const tolerance = this.console_.options.rollbackTolerance ?? 0.02;
       for (const r of reports)
         progress.device({
           device: r.device,
-          status: canaryGotWorse(r, tolerance0) ? (r.error ? 'failed' : 'worse') : 'applied',
+          status: canaryGotWorse(r, tolerance) ? (r.error ? 'failed' : 'worse') : 'applied',
           detail:
             r.error ??
             `holdout ${fmt(r.before)} -> ${fmt(r.after)} on ${r.holdout}${r.lost === undefined ? '' : `, lost ${r.lost}, gained ${r.gained}`}`,
           done: true,
-          ok: !canaryGotWorse(r, tolerance0),
+          ok: !canaryGotWorse(r, tolerance),
         });
       const canaryStage = progress.endStage().summary!;
-      const tolerance = this.console_.options.rollbackTolerance ?? 0.02;
-      const worse = reports.filter((r) => canaryGotWorse(r, tolerance));
-      if (worse.length > 0) {
-        const reason = worse
-          .map((r) =>
-            r.error ? `${r.device}: ${r.error}` : `${r.device}: holdout accuracy ${r.before!.toFixed(3)} -> ${r.after!.toFixed(3)}`,
-          )
-          .join('; ');
-        await Promise.allSettled(canaries.map((d) => this.console_.command(d, 'rollback-fleet', { version })));
-        registry.setFleetStatus(version, 'rolled-back', `canaries got worse: ${reason}`);
-        log.warn('fleet head rolled back on its canaries', { version, reason });
+      const { verdict, reason } = canaryVerdict(reports, tolerance, this.console_.options.minCanaryHoldout ?? 10);
+      if (verdict !== 'release') {
+        // A held head stays on its canaries (not clearly worse) until the operator decides; the rest of
+        // the fleet does not see it.
+        if (verdict === 'rollback') await Promise.allSettled(canaries.map((d) => this.console_.command(d, 'rollback-fleet', { version })));
+        const status = verdict === 'rollback' ? 'rolled-back' : 'held';
+        registry.setFleetStatus(version, status, reason);
+        log.warn(verdict === 'rollback' ? 'fleet head rolled back on its canaries' : 'fleet head held for the operator', {
+          version,
+          reason,
+        });
         this.console_.emit('change', { type: 'fleet' });
-        progress.finish(false, `fleet head v${version} rolled back on its canaries: ${reason}`);
-        return { ...base, status: 'rolled-back', canaries: reports, reason, summaries: [canaryStage] };
+        progress.finish(
+          false,
+          `fleet head v${version} ${verdict === 'rollback' ? 'rolled back on its canaries' : 'held for the operator'}: ${reason}`,
+        );
+        return { ...base, status, canaries: reports, reason, summaries: [canaryStage] };
       }
       await this.release(version, message);
       const fleetStage = await this.watchFleet(version, takers);
@@ -204,6 +255,30 @@ export class Rollouts {
     };
     await until('the fleet applying the head', check, timeoutMs, 200).catch(() => check());
     return progress.endStage().summary!;
+  }
+
+  /** The operator releases a head the canaries could not judge (status "held"). */
+  async releaseHeld(version: number): Promise<{ version: number; status: 'released' }> {
+    return this.exclusive(async () => {
+      const row = this.console_.registry.fleetHead(version);
+      if (!row || row.status !== 'held')
+        throw new ConsoleError(
+          'CONSOLE_NOT_HELD',
+          row ? `fleet head v${version} is ${row.status}, not held: only a held head can be released by hand` : `no fleet head v${version}`,
+        );
+      // Versions only go up: a held head older than the released one would be refused as a replay.
+      const latest = this.console_.registry.releasedFleetHeads()[0];
+      if (latest && latest.version > version)
+        throw new ConsoleError('CONSOLE_NOT_HELD', `fleet head v${latest.version} was released after v${version}; merge again instead`);
+      await this.release(version, row.message);
+      return { version, status: 'released' as const };
+    });
+  }
+
+  /** The classes of the released fleet head. */
+  releasedLabels(): string[] {
+    const current = this.console_.registry.releasedFleetHeads()[0];
+    return current ? this.decode(current).labels : [];
   }
 
   /** Publishes the previously released fleet head again, under a new version. */
@@ -285,6 +360,10 @@ export class Rollouts {
     const skipped: { device: string; reason: string }[] = [];
     const decoded: DeviceHead[] = [];
     for (const r of this.console_.registry.latestDeviceHeads()) {
+      if (this.console_.quarantine.has(r.device)) {
+        skipped.push({ device: r.device, reason: 'quarantined: its heads are not merged until the operator releases it' });
+        continue;
+      }
       try {
         decoded.push({ device: r.device, head: decodeHead(r.bytes, { where: `stored head ${r.id}`, backboneId: r.backbone, dim: r.dim }) });
       } catch (err) {

@@ -4,20 +4,25 @@
 
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorCodeOr } from '../core/error-catalogue.js';
 import { ConsoleError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
+import { decodeHead } from '../runtime/head/index.js';
 import type { MergeOptions } from '../runtime/head/merge.js';
 import type { CommandName, CommandResponse } from '../runtime/sync/commands.js';
+import { peekHeadMessageHeader } from '../runtime/sync/head-message.js';
 import { PROTOCOL_VERSION, checkId, topics } from '../runtime/sync/protocol.js';
 import { type FleetKeys, loadOrCreateFleetKey, publicKeyPem } from '../runtime/sync/signing.js';
 import { DeviceCredentials } from './credentials.js';
 import { DeviceMessages } from './device-messages.js';
 import { DeviceTrouble } from './device-trouble.js';
 import { type DeviceView, deviceViews } from './device-view.js';
+import { type ClassDecision, type ClassView, FleetClasses } from './fleet-classes.js';
+import { Quarantine, type QuarantineOptions } from './quarantine.js';
+import { DeviceQuotas, type QuotaLimits } from './quotas.js';
 import { Registry } from './registry.js';
 import { type RolloutReport, rolloutAgentUpdate } from './agent-update-rollout.js';
 import { readBundleManifest } from '../deploy/bundle/read.js';
@@ -33,6 +38,18 @@ import {
 } from './transport.js';
 
 export { ConsoleError };
+
+const BROKER_REFUSAL_CODES = {
+  connect: 'BROKER_REFUSED_CONNECT',
+  publish: 'BROKER_REFUSED_PUBLISH',
+  subscribe: 'BROKER_REFUSED_SUBSCRIBE',
+  packet: 'BROKER_REFUSED_PACKET',
+} as const;
+
+/** A stored head's labels (the console wrote it, so it decodes). */
+function peekLabels(bytes: Buffer): string[] {
+  return decodeHead(bytes).labels;
+}
 export type { DeviceView };
 
 export interface ConsoleOptions {
@@ -47,12 +64,20 @@ export interface ConsoleOptions {
   canaries?: string[];
   /** Roll back when a canary's holdout accuracy drops by more than this (default 0.02). */
   rollbackTolerance?: number;
+  /** Holdout samples across the canaries a release needs; fewer hold the head for the operator (default 10). */
+  minCanaryHoldout?: number;
+  /** Devices that must have a class before it enters the fleet head without the operator (default: more than half). */
+  classQuorum?: number;
   commandTimeoutMs?: number;
   /** How long a fleet head's release stage waits for the online devices to apply it (default 60 s). */
   fleetStageTimeoutMs?: number;
   merge?: MergeOptions;
   /** The unattended loop: merge after so many new device heads, or every so often. */
   mergePolicy?: MergePolicyOptions;
+  /** When refused heads quarantine a device (console/quarantine.ts). */
+  quarantine?: QuarantineOptions;
+  /** What one device may cost the console (console/quotas.ts). */
+  quotas?: Partial<QuotaLimits>;
   log?: Logger;
 }
 
@@ -81,23 +106,36 @@ export class FleetConsole extends EventEmitter {
     readonly credentials: DeviceCredentials,
     readonly keys: FleetKeys,
     readonly log: Logger,
+    readonly quarantine: Quarantine,
+    readonly classes: FleetClasses,
+    readonly quotas: DeviceQuotas,
   ) {
     super();
     this.publicKeyFile = join(options.dir, 'fleet.pub');
-    this.messages = new DeviceMessages(options.fleet, registry, {
-      problem: (p) => {
-        this.log.warn('device message refused', { ...p });
-        registry.addProblem(p);
-        this.emit('change', { type: 'problem', device: p.device });
+    this.messages = new DeviceMessages(
+      options.fleet,
+      registry,
+      {
+        problem: (p) => {
+          this.log.warn('device message refused', { ...p });
+          registry.addProblem(p);
+          this.emit('change', { type: 'problem', device: p.device });
+        },
+        changed: (c) => this.emit('change', { type: c.channel, device: c.device }),
+        response: (r) => this.onResponse(r),
+        logLines: (batch) => this.emit('log', batch),
+        headStored: (h) => {
+          this.log.info(h.duplicate ? 'device head already stored (duplicate dropped)' : 'device head stored', h);
+          this.emit('head', h);
+        },
+        quarantined: ({ device, reason }) => {
+          this.log.warn('device quarantined', { device, reason });
+          registry.addProblem({ device, topic: topics.device(options.fleet, device, 'head'), code: 'DEVICE_QUARANTINED', message: reason });
+          this.emit('change', { type: 'quarantine', device });
+        },
       },
-      changed: (c) => this.emit('change', { type: c.channel, device: c.device }),
-      response: (r) => this.onResponse(r),
-      logLines: (batch) => this.emit('log', batch),
-      headStored: (h) => {
-        this.log.info(h.duplicate ? 'device head already stored (duplicate dropped)' : 'device head stored', h);
-        this.emit('head', h);
-      },
-    });
+      { fleetShape: () => this.fleetShape(), quarantine, quotas },
+    );
     this.rollouts = new Rollouts(this);
     this.policy = new MergePolicy(this, options.mergePolicy ?? {});
   }
@@ -107,10 +145,19 @@ export class FleetConsole extends EventEmitter {
     mkdirSync(options.dir, { recursive: true });
     const log = options.log ?? silentLogger;
     const registry = new Registry(join(options.dir, 'registry.db'));
+    // Credential hashes and heads: for the console's user only (SQLite gives -wal and -shm the same mode).
+    for (const suffix of ['', '-wal', '-shm']) {
+      const file = join(options.dir, `registry.db${suffix}`);
+      if (existsSync(file)) chmodSync(file, 0o600);
+    }
     const credentials = new DeviceCredentials(join(options.dir, 'registry.db'));
     const keys = openFleetKey(options.dir);
     if (keys.created) log.info('fleet signing key created', { file: join(options.dir, 'fleet.key') });
-    const console_ = new FleetConsole(options, registry, credentials, keys, log);
+    const quarantine = new Quarantine(join(options.dir, 'registry.db'), options.quarantine);
+    const classes = new FleetClasses(join(options.dir, 'registry.db'), options.classQuorum);
+    const quotas = new DeviceQuotas(join(options.dir, 'registry.db'), options.quotas);
+    const console_ = new FleetConsole(options, registry, credentials, keys, log, quarantine, classes, quotas);
+    writeFileSync(console_.publicKeyFile, publicKeyPem(keys.publicKey));
     const trouble = new DeviceTrouble({
       fleet: options.fleet,
       issued: (device) => credentials.has(device),
@@ -123,12 +170,25 @@ export class FleetConsole extends EventEmitter {
             log[error ? 'warn' : 'info'](msg, { error }),
           )
         : await EmbeddedTransport.open(options.fleet, credentials, options.broker ?? {}, deliver, {
-            onRefusal: (r) => trouble.refused(r),
+            onRefusal: (refusal) => {
+              const message = `broker refused ${refusal.action}${refusal.topic ? ` on ${refusal.topic.slice(0, 200)}` : ''} by ${refusal.device.slice(0, 64)}${refusal.reason ? `: ${refusal.reason}` : ''}`;
+              log.warn('broker refusal', { device: refusal.device, action: refusal.action, topic: refusal.topic, reason: refusal.reason });
+              registry.addProblem({
+                device: refusal.device.slice(0, 64),
+                topic: refusal.topic || 'broker',
+                code: BROKER_REFUSAL_CODES[refusal.action],
+                message,
+              });
+              trouble.refused(refusal);
+            },
             onDeviceDisconnect: (d) => trouble.disconnected(d),
           });
     } catch (err) {
       registry.close();
       credentials.close();
+      quarantine.close();
+      classes.close();
+      quotas.close();
       throw err;
     }
     // A broker that restarted without persistence forgot the retained fleet head: publish it again.
@@ -314,6 +374,46 @@ export class FleetConsole extends EventEmitter {
     await this.transport.close();
     this.registry.close();
     this.credentials.close();
+    this.quarantine.close();
+    this.classes.close();
+    this.quotas.close();
+  }
+
+  /** Every class a device has or the operator decided on: in the fleet, accepted, refused or pending. */
+  classView(): ClassView[] {
+    const owners = new Map<string, string[]>();
+    for (const row of this.registry.latestDeviceHeads()) {
+      if (this.quarantine.has(row.device)) continue;
+      for (const label of peekLabels(row.bytes)) owners.set(label, [...(owners.get(label) ?? []), row.device]);
+    }
+    return this.classes.view(this.rollouts.releasedLabels(), owners);
+  }
+
+  /** The operator accepts or refuses a class; it takes effect at the next merge. */
+  decideClass(label: string, decision: ClassDecision): ClassView[] {
+    this.classes.decide(label, decision);
+    this.log.info('class decided', { label, decision });
+    this.emit('change', { type: 'classes' });
+    return this.classView();
+  }
+
+  /** The backbone of the released fleet head: device heads for another are refused at the door. */
+  fleetShape(): { backboneId: string; dim: number } | null {
+    const released = this.registry.releasedFleetHeads()[0];
+    if (!released) return null;
+    const { backboneId, dim } = peekHeadMessageHeader(released.message, `fleet head v${released.version}`);
+    return { backboneId, dim };
+  }
+
+  /** The operator trusts a quarantined device again: its next heads are checked and merged as before. */
+  releaseDevice(device: string): boolean {
+    checkId('device', device);
+    const released = this.quarantine.release(device);
+    if (released) {
+      this.log.info('device released from quarantine', { device });
+      this.emit('change', { type: 'quarantine', device });
+    }
+    return released;
   }
 
   private onResponse(response: CommandResponse): void {

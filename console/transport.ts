@@ -121,7 +121,8 @@ export class ExternalTransport implements Transport {
       username: options.username,
       password: options.password,
       protocolVersion,
-      clientId: `edgetune-console-${fleet}`,
+      // The login is the client id (mosquitto: use_username_as_clientid), so no device can take it.
+      clientId: options.username,
       clean: false,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,

@@ -170,7 +170,9 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     return;
   }
   if (!path.startsWith('/api/')) throw new HttpError('NOT_FOUND', `no route ${method} ${path}`);
-  requireToken(req, ctx.token, url);
+  // EventSource cannot send headers, so reads may carry the token in the URL; a write never does (a URL
+  // ends up in logs, history and Referer headers).
+  requireToken(req, ctx.token, method === 'GET' ? url : undefined);
 
   if (method === 'GET' && path === '/api/devices') {
     const query = parseTableQuery(url.searchParams, (m) => {
@@ -269,6 +271,21 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     return sendJson(res, 200, { device: tags[1], tags: console_.registry.allTags().get(tags[1]!) ?? [] });
   }
 
+  if (method === 'GET' && path === '/api/classes') return sendJson(res, 200, { classes: console_.classView() });
+  const classAction = /^\/api\/classes\/(accept|refuse)$/.exec(path)?.[1];
+  if (method === 'POST' && classAction) {
+    const { label } = await readJson(req);
+    if (typeof label !== 'string') throw new HttpError('BAD_REQUEST', 'field "label" must be the class name');
+    return sendJson(res, 200, { classes: console_.decideClass(label, classAction === 'accept' ? 'accepted' : 'refused') });
+  }
+  const held = /^\/api\/fleet\/(\d{1,9})\/release$/.exec(path)?.[1];
+  if (method === 'POST' && held) return sendJson(res, 200, await console_.rollouts.releaseHeld(Number(held)));
+  const quarantined = /^\/api\/devices\/([A-Za-z0-9._-]{1,64})\/release$/.exec(path)?.[1];
+  if (method === 'POST' && quarantined) {
+    if (!console_.releaseDevice(quarantined)) throw new HttpError('DEVICE_NOT_QUARANTINED', `device "${quarantined}" is not quarantined`);
+    return sendJson(res, 200, { device: quarantined, quarantined: false });
+  }
+
   const match = DEVICE_ROUTE.exec(path);
   if (method === 'POST' && match) {
     const [, device, action] = match as unknown as [string, string, 'push-head' | 'train' | 'config'];
@@ -313,6 +330,7 @@ function fleetView(console_: FleetConsole): FleetJson {
     canaries: console_.canaries,
     released: heads.find((h) => h.status === 'released')?.version ?? null,
     heads,
+    quarantined: console_.quarantine.list(),
     problems: console_.registry.problems(50),
     policy: { ...console_.policy.settings, newHeads: console_.policy.newHeads(), verdicts: console_.registry.verdicts(30) },
   };

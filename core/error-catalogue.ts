@@ -126,6 +126,11 @@ export const ERROR_CATALOGUE = {
   SYNC_UNKNOWN_COMMAND: { domain: 'sync', status: 400 },
   SYNC_UNKNOWN_DEVICE: { domain: 'sync', status: 404 },
   SYNC_ERROR: { domain: 'sync', status: 500 },
+  // the console's door for device heads (console/head-gate.ts, quarantine.ts, quotas.ts)
+  HEAD_REFUSED: { domain: 'sync', status: 400 },
+  DEVICE_QUARANTINED: { domain: 'sync', status: 403 },
+  DEVICE_RATE: { domain: 'sync', status: 429 },
+  DEVICE_QUOTA: { domain: 'sync', status: 429 },
 
   // deploy: bundles, SSH provisioning, SD cards, releases on a device
   BUNDLE_TARGET_UNSUPPORTED: { domain: 'deploy', status: 400 },
@@ -191,6 +196,16 @@ export const ERROR_CATALOGUE = {
   DEVICE_LOGIN_REFUSED: { domain: 'console', status: 401 },
   DEVICE_REFUSED: { domain: 'console', status: 403 },
   DEVICE_FLAPPING: { domain: 'console', status: 503 },
+  CONSOLE_NOT_HELD: { domain: 'console', status: 409 },
+  CONSOLE_NOT_QUARANTINED: { domain: 'console', status: 404 },
+  CONSOLE_BAD_LABEL: { domain: 'console', status: 400 },
+  CONSOLE_BAD_DECISION: { domain: 'console', status: 400 },
+  CLASS_NOT_ACCEPTED: { domain: 'console', status: 409 },
+  // broker refusals, recorded as problems (console/broker.ts)
+  BROKER_REFUSED_CONNECT: { domain: 'console', status: 401 },
+  BROKER_REFUSED_PUBLISH: { domain: 'console', status: 403 },
+  BROKER_REFUSED_SUBSCRIBE: { domain: 'console', status: 403 },
+  BROKER_REFUSED_PACKET: { domain: 'console', status: 413 },
 
   // usage: the command line
   USAGE: { domain: 'usage', status: 400 },
@@ -204,6 +219,7 @@ export const ERROR_CATALOGUE = {
   IMAGE_NOT_FOUND: { domain: 'http', status: 404 },
   DEVICE_NOT_FOUND: { domain: 'http', status: 404 },
   DEVICE_OFFLINE: { domain: 'http', status: 409 },
+  DEVICE_NOT_QUARANTINED: { domain: 'http', status: 404 },
   PAYLOAD_TOO_LARGE: { domain: 'http', status: 413 },
   UPLOADS_BUSY: { domain: 'http', status: 503 },
   HOST_NOT_ALLOWED: { domain: 'http', status: 421 },

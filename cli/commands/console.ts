@@ -8,6 +8,9 @@ import type { Command } from 'commander';
 import YAML from 'yaml';
 import { DeviceCredentials } from '../../console/credentials.js';
 import { deviceViews } from '../../console/device-view.js';
+import { FleetClasses } from '../../console/fleet-classes.js';
+import { writeMosquittoConfig } from '../../console/mosquitto.js';
+import { Quarantine } from '../../console/quarantine.js';
 import { Registry } from '../../console/registry.js';
 import { ConsoleError, FleetConsole, openFleetKey } from '../../console/service.js';
 import { startConsoleWeb } from '../../console/web.js';
@@ -366,6 +369,110 @@ See the fleet:
       const api = consoleApi(flags.dir, readConsoleFile);
       const { body } = await api.call<{ tags: string[] }>('POST', `/api/devices/${encodeURIComponent(device)}/tags`, { tags });
       process.stdout.write(`${device}: ${body.tags.join(' ') || '(no tags)'}\n`);
+    });
+
+  withDir(console_.command('mosquitto-config'))
+    .description("write mosquitto's config, password file and ACL for this fleet (again after add-device; then SIGHUP mosquitto)")
+    .requiredOption('--out <dir>', 'where mosquitto.conf, passwords and acl go')
+    .option('--port <port>', 'the port mosquitto listens on', (v) => Number(v), 1883)
+    .option('--host <addr>', 'the address mosquitto listens on', '0.0.0.0')
+    .requiredOption('--broker-user <name>', "the console's own login on mosquitto (keep it secret, like its password)")
+    .requiredOption('--broker-password-file <file>', "file holding the console's password on mosquitto")
+    .option('--user <name>', 'the user mosquitto drops to when started as root')
+    .addHelpText(
+      'after',
+      '\nExample:\n  edgetune console mosquitto-config --out /etc/mosquitto/edgetune --broker-user console-7f3 --broker-password-file ~/.console-pass\n  mosquitto -c /etc/mosquitto/edgetune/mosquitto.conf',
+    )
+    .action(
+      (flags: DirFlags & { out: string; port: number; host: string; brokerUser: string; brokerPasswordFile: string; user?: string }) => {
+        const fleet = consoleFleet(flags);
+        const credentials = new DeviceCredentials(join(flags.dir, 'registry.db'));
+        try {
+          const files = writeMosquittoConfig(resolve(flags.out), {
+            fleet,
+            host: flags.host,
+            port: flags.port,
+            credentials,
+            console: { username: flags.brokerUser, password: readFileSync(flags.brokerPasswordFile, 'utf8').trim() },
+            ...(flags.user ? { user: flags.user } : {}),
+          });
+          process.stdout.write(`wrote ${files.config}, ${files.passwords} (0600) and ${files.acl} (0600)\n`);
+        } finally {
+          credentials.close();
+        }
+      },
+    );
+
+  withDir(console_.command('quarantine'))
+    .description('list the devices whose heads are refused after repeated bad heads')
+    .option('--json', 'print JSON')
+    .action((flags: DirFlags & { json?: boolean }) => {
+      consoleFleet(flags);
+      const quarantine = new Quarantine(join(flags.dir, 'registry.db'));
+      try {
+        const list = quarantine.list();
+        if (flags.json) return printJson(list);
+        const rows = list.map((q) => [q.device, new Date(q.since).toISOString().replace('T', ' ').slice(0, 19), q.reason]);
+        process.stdout.write(`${formatTable(['device', 'since (UTC)', 'reason'], rows)}\n`);
+      } finally {
+        quarantine.close();
+      }
+    });
+
+  withDir(console_.command('release <device>'))
+    .description('trust a quarantined device again: its next heads are checked and merged as before')
+    .action((device: string, flags: DirFlags) => {
+      checkId('device', device);
+      consoleFleet(flags);
+      const quarantine = new Quarantine(join(flags.dir, 'registry.db'));
+      try {
+        if (!quarantine.release(device)) throw new ConsoleError('CONSOLE_NOT_QUARANTINED', `device "${device}" is not quarantined`);
+        process.stdout.write(`${device} released from quarantine\n`);
+      } finally {
+        quarantine.close();
+      }
+    });
+
+  for (const [verb, decision] of [
+    ['accept-class', 'accepted'],
+    ['refuse-class', 'refused'],
+  ] as const) {
+    withDir(console_.command(`${verb} <label>`))
+      .description(
+        decision === 'accepted'
+          ? 'let a class that devices have into the fleet head (at the next merge)'
+          : 'keep a class out of the fleet head, whatever devices have it',
+      )
+      .action((label: string, flags: DirFlags) => {
+        consoleFleet(flags);
+        const classes = new FleetClasses(join(flags.dir, 'registry.db'));
+        try {
+          classes.decide(label, decision);
+          process.stdout.write(`class "${label}" ${decision}; it takes effect at the next merge\n`);
+        } finally {
+          classes.close();
+        }
+      });
+  }
+
+  withDir(console_.command('classes'))
+    .description("the operator's decisions on classes (the running console's page and /api/classes also show pending ones)")
+    .option('--json', 'print JSON')
+    .action((flags: DirFlags & { json?: boolean }) => {
+      consoleFleet(flags);
+      const classes = new FleetClasses(join(flags.dir, 'registry.db'));
+      try {
+        const decisions = [...classes.decisions()].map(([label, decision]) => ({ label, decision }));
+        if (flags.json) return printJson(decisions);
+        process.stdout.write(
+          `${formatTable(
+            ['class', 'decision'],
+            decisions.map((d) => [d.label, d.decision]),
+          )}\n`,
+        );
+      } finally {
+        classes.close();
+      }
     });
 
   withDir(console_.command('devices'))

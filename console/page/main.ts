@@ -2,6 +2,8 @@
 // SVG), fleet heads and problems, kept live by Server-Sent Events.
 
 import type {
+  ClassJson,
+  ClassesJson,
   DeviceJson,
   DeviceTrainJson,
   DevicesJson,
@@ -424,7 +426,12 @@ function renderFleet(f: FleetJson): void {
           textContent: h.heldBack.map((x) => x.device).join(', ') || '–',
           title: h.heldBack.map((x) => `${x.device}: ${x.reason}`).join('\n'),
         }),
-        el('td', { textContent: h.note ?? '', title: h.note ?? '' }),
+        el('td', { title: h.note ?? '' }, [
+          h.note ?? '',
+          ...(h.status === 'held'
+            ? [' ', el('button', { textContent: 'release', className: 'release-held', onclick: () => void releaseHeld(h.version) })]
+            : []),
+        ]),
         el('td', { textContent: clock(h.createdAt), title: new Date(h.createdAt).toLocaleString() }),
         el('td', {}, [
           el('button', {
@@ -462,6 +469,41 @@ function renderFleet(f: FleetJson): void {
   );
 }
 
+// ---- classes: the operator decides which enter the fleet head
+function renderClasses(classes: ClassJson[]): void {
+  byId('classes').replaceChildren(
+    ...(classes.length === 0
+      ? [el('li', { className: 'muted', textContent: 'no classes yet' })]
+      : classes.map((c) =>
+          el('li', { dataset: { label: c.label, status: c.status } }, [
+            el('b', { textContent: `${c.label} ` }),
+            el('span', { className: `badge ${c.status}`, textContent: c.status }),
+            el('span', { className: 'muted', textContent: ` ${c.devices.join(', ') || 'no device'} ` }),
+            ...(c.status === 'fleet'
+              ? []
+              : (['accept', 'refuse'] as const).map((decision) =>
+                  el('button', {
+                    textContent: decision,
+                    className: `${decision}-class`,
+                    disabled: c.status === (decision === 'accept' ? 'accepted' : 'refused'),
+                    onclick: () => void decideClass(c.label, decision),
+                  }),
+                )),
+          ]),
+        )),
+  );
+}
+const decideClass = (label: string, decision: 'accept' | 'refuse') =>
+  act('fleet', `${decision === 'accept' ? 'accepting' : 'refusing'} class ${label}`, async () => {
+    await api.request('POST', `/api/classes/${decision}`, { label });
+    return `class ${label} ${decision}ed: it takes effect at the next merge`;
+  });
+const releaseHeld = (version: number) =>
+  act('fleet', `releasing fleet head v${version}`, async () => {
+    await api.request('POST', `/api/fleet/${version}/release`, {});
+    return `fleet head v${version} released by the operator`;
+  });
+
 // ---- data: fetched on load, on every event from the console, and after every action
 let refreshing: Promise<void> | null = null;
 let again = false;
@@ -473,10 +515,11 @@ async function refresh(): Promise<void> {
   }
   refreshing = (async () => {
     try {
-      const [d, f, r] = await Promise.all([
+      const [d, f, r, c] = await Promise.all([
         api.get<DevicesJson>(devicesPath()),
         api.get<FleetJson>('/api/fleet'),
         api.get<RolloutsJson>('/api/rollouts'),
+        api.get<ClassesJson>('/api/classes'),
       ]);
       table = d;
       devices = d.devices;
@@ -486,6 +529,7 @@ async function refresh(): Promise<void> {
       renderFleet(f);
       renderPolicy(f);
       renderRollout(r.current ?? r.recent[0]);
+      renderClasses(c.classes);
     } catch (e) {
       status(message(e), true);
     }

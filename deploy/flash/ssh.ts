@@ -59,11 +59,13 @@ export class SshSession implements Exec {
         const known = knownKeys(policy.knownHostsFile, target.host, target.port);
         const type = keyType(key);
         if (known.some((k) => k.key.equals(key))) return true;
-        const sameType = known.find((k) => k.type === type);
-        if (sameType) {
+        // A pinned host stays pinned: a key of another type than the pinned ones is no new host, it is
+        // an impostor that does not have the pinned key (trust on first use is for first use only).
+        const pinned = known.find((k) => k.type === type) ?? known[0];
+        if (pinned) {
           refusal = new DeployError(
             'HOST_KEY_CHANGED',
-            `${where}: host key ${type} ${fingerprint(key)} does not match ${policy.knownHostsFile}:${sameType.line}; a reinstalled device or someone in between. Remove that line only if you know the device was reinstalled`,
+            `${where}: host key ${type} ${fingerprint(key)} does not match ${policy.knownHostsFile}:${pinned.line} (${pinned.type}); a reinstalled device or someone in between. Remove that line only if you know the device was reinstalled`,
           );
           return false;
         }

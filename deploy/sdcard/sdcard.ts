@@ -55,6 +55,9 @@ export function firstbootScript(options: {
 #   sh firstboot.sh [--prefix DIR] [--service systemd|process]   (options for testing off a Pi)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+# The device's MQTT password must not stay on the FAT partition (readable by anyone with the card),
+# whatever happens below: copied into /etc/edgetune on success, gone on failure too.
+trap 'rm -f "$here/agent.json"' EXIT
 prefix=/
 service=systemd
 while [ $# -gt 0 ]; do

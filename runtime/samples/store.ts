@@ -453,6 +453,8 @@ export class SampleStore {
     waiting: number;
     waitingUnknown: number;
     quarantined: number;
+    /** Labelled samples of the holdout split: what a canary's verdict rests on. */
+    holdout: number;
     bytes: number;
     perClass: Record<string, number>;
   } {
@@ -460,9 +462,18 @@ export class SampleStore {
       `SELECT COUNT(*) AS samples, COUNT(label) AS labelled, COALESCE(SUM(CASE WHEN has_image = 1 THEN bytes ELSE 0 END), 0) AS bytes,
          SUM(CASE WHEN status = 'quarantined' THEN 1 ELSE 0 END) AS quarantined,
          COALESCE(SUM(CASE WHEN label IS NULL AND status = 'ok' THEN 1 ELSE 0 END), 0) AS waiting,
-         COALESCE(SUM(CASE WHEN label IS NULL AND status = 'ok' AND prediction_unknown = 1 THEN 1 ELSE 0 END), 0) AS waitingUnknown
+         COALESCE(SUM(CASE WHEN label IS NULL AND status = 'ok' AND prediction_unknown = 1 THEN 1 ELSE 0 END), 0) AS waitingUnknown,
+         SUM(CASE WHEN label IS NOT NULL AND status = 'ok' AND split = 'holdout' THEN 1 ELSE 0 END) AS holdout
          FROM samples`,
-    ).get() as { samples: number; labelled: number; bytes: number; quarantined: number | null; waiting: number; waitingUnknown: number };
+    ).get() as {
+      samples: number;
+      labelled: number;
+      bytes: number;
+      quarantined: number | null;
+      waiting: number;
+      waitingUnknown: number;
+      holdout: number | null;
+    };
     const perClass = Object.fromEntries(
       (
         this.sql(
@@ -473,7 +484,7 @@ export class SampleStore {
         }[]
       ).map((r) => [r.label, r.n]),
     );
-    return { ...totals, quarantined: totals.quarantined ?? 0, perClass };
+    return { ...totals, quarantined: totals.quarantined ?? 0, holdout: totals.holdout ?? 0, perClass };
   }
 
   /**

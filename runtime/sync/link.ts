@@ -101,6 +101,8 @@ export class DeviceLink {
       username: this.options.username,
       password: this.options.password,
       protocolVersion: this.options.protocolVersion ?? 4,
+      // Brokers bind the client id to the login (docs/protocol.md#threat-model).
+      ...(this.options.username ? { clientId: this.options.username } : {}),
       reconnectPeriod: 0, // our own backoff, below
       connectTimeout: 10_000,
       clean: true,

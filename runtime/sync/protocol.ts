@@ -1,6 +1,7 @@
 // MQTT protocol v1 (docs/protocol.md): topic names, and the checks that keep a device inside its own.
 
 import { EdgetuneError } from '../../core/errors.js';
+import { deviceMayPublish } from './acl.js';
 
 export class SyncError extends EdgetuneError {}
 
@@ -60,12 +61,7 @@ export function parseTopic(topic: string): ParsedTopic {
   return fail();
 }
 
-/** The ACL rule: a device may publish only under its own device/{id}/ topics (and read fleet topics). */
+/** A device may publish only under its own device/{id}/ topics, never commands (runtime/sync/acl.ts). */
 export function devicePublishAllowed(fleet: string, device: string, topic: string): boolean {
-  try {
-    const parsed = parseTopic(topic);
-    return parsed.kind === 'device' && parsed.fleet === fleet && parsed.device === device && parsed.channel !== 'cmd';
-  } catch {
-    return false;
-  }
+  return ID.test(fleet) && ID.test(device) && deviceMayPublish(fleet, device, topic);
 }

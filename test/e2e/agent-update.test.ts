@@ -69,7 +69,13 @@ function pid(root: string): string {
 }
 
 beforeAll(async () => {
-  fleet = await FleetConsole.start({ dir: join(tmp.path, 'console'), fleet: 'farm', broker: { port: 0 }, canaries: ['pi-canary'] });
+  fleet = await FleetConsole.start({
+    dir: join(tmp.path, 'console'),
+    fleet: 'farm',
+    broker: { port: 0 },
+    canaries: ['pi-canary'],
+    minCanaryHoldout: 0,
+  });
   payload = await bundlePayload({ target: 'linux-x64' });
   for (const version of ['0.1.0', '0.2.0', '0.2.1']) bundles[version] = writeBundle({ ...payload, version }, join(tmp.path, 'bundles'));
   const broken = new Map(payload.files);

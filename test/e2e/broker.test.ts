@@ -79,3 +79,29 @@ describe('embedded broker: per-device credentials and ACLs', () => {
     expect(deviceSubscribeAllowed('farm', 'pi-a', 'edgetune/other/fleet/head')).toBe(false);
   });
 });
+
+describe('embedded broker: failed logins', () => {
+  it('answers a wrong password and an unknown login alike, backs off per address, and never delays a good login', async () => {
+    const guarded = await startBroker({ fleet: 'farm', port: 0, credentials, console: consoleLogin, logins: { baseDelayMs: 100 } });
+    const others: MqttClient[] = [];
+    const attempt = async (username: string, password: string) => {
+      const started = Date.now();
+      await expect(connectMqtt(guarded.url, username, password, 4, others)).rejects.toThrow(/Bad username or password|connack/i);
+      return Date.now() - started;
+    };
+    try {
+      const waited = [await attempt('pi-a', 'wrong'), await attempt('pi-zz', 'wrong'), await attempt('pi-a', 'wrong')];
+      expect(guarded.refusals.map((r) => r.reason)).toEqual([
+        'bad username or password from 127.0.0.1; answered after 100 ms',
+        'bad username or password from 127.0.0.1; answered after 200 ms',
+        'bad username or password from 127.0.0.1; answered after 400 ms',
+      ]);
+      waited.forEach((ms, i) => expect(ms).toBeGreaterThanOrEqual(100 * 2 ** i - 5));
+      const good = await connectMqtt(guarded.url, 'pi-b', passwords.b, 4, others);
+      expect(good.connected).toBe(true);
+    } finally {
+      for (const c of others) c.end(true);
+      await guarded.close();
+    }
+  });
+});

@@ -1,9 +1,14 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DeviceCredentials } from '../../console/credentials.js';
 import { type AgentProcess, startAgentProcess, writeAgentConfig } from '../support/agent-process.js';
 import { type EdgetuneProcess, runCli, spawnEdgetune } from '../support/cli.js';
-import { freeLoopbackPort } from '../support/mqtt.js';
+import { MOSQUITTO } from '../support/mosquitto.js';
+import { connectMqtt, freeLoopbackPort } from '../support/mqtt.js';
 import { tempDir } from '../support/paths.js';
 import { until } from '../support/until.js';
 import YAML from 'yaml';
@@ -126,4 +131,52 @@ describe('edgetune console', () => {
     agent = undefined;
     await until('pi-1 offline after its agent stopped', async () => (await devicesJson()).find((d) => d.id === 'pi-1' && !d.online));
   }, 90_000);
+
+  it('mosquitto-config writes the config, password file and ACL a real mosquitto runs with; a device added before logs in', async () => {
+    const own = join(tmp.path, 'mosquitto-console');
+    mkdirSync(own, { recursive: true });
+    writeFileSync(join(own, 'console.json'), '{"fleet": "farm"}\n');
+    const credentials = new DeviceCredentials(join(own, 'registry.db'));
+    const password = credentials.issue('pi-m');
+    credentials.close();
+    writeFileSync(join(tmp.path, 'console-pass'), 'console-secret-for-mosquitto\n');
+    const port = await freeLoopbackPort();
+    const out = join(tmp.path, 'mosquitto-files');
+    const args = ['console', 'mosquitto-config', '--dir', own, '--out', out, '--port', String(port), '--host', '127.0.0.1'];
+    const written = await runCli([
+      ...args,
+      '--broker-user',
+      'console-m',
+      '--broker-password-file',
+      join(tmp.path, 'console-pass'),
+      ...(process.getuid?.() === 0 ? ['--user', 'root'] : []),
+    ]);
+    expect(written.stderr).toBe('');
+    expect(statSync(join(out, 'passwords')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(out, 'acl'), 'utf8')).toContain('pattern write edgetune/farm/device/%u/head');
+    expect(readFileSync(join(out, 'mosquitto.conf'), 'utf8')).toContain('use_username_as_clientid true');
+    const broker = spawn(MOSQUITTO, ['-c', join(out, 'mosquitto.conf')], { stdio: 'ignore' });
+    const clients: MqttClient[] = [];
+    try {
+      const device = await until('pi-m logged in to mosquitto', () =>
+        connectMqtt(`mqtt://127.0.0.1:${port}`, 'pi-m', password, 5, clients).catch(() => false),
+      );
+      expect(device && device.connected).toBe(true);
+      await expect(connectMqtt(`mqtt://127.0.0.1:${port}`, 'pi-m', 'wrong', 5, clients)).rejects.toThrow(
+        /Bad User Name or Password|Not authorized/i,
+      );
+    } finally {
+      for (const c of clients) c.end(true);
+      broker.kill('SIGTERM');
+      await once(broker, 'close');
+    }
+    const release = await runCli(['console', 'release', 'pi-m', '--dir', own]);
+    expect([release.code, release.stderr]).toEqual([1, 'edgetune: device "pi-m" is not quarantined [CONSOLE_NOT_QUARANTINED]\n']);
+    expect((await runCli(['console', 'accept-class', 'tulip', '--dir', own])).stdout).toBe(
+      'class "tulip" accepted; it takes effect at the next merge\n',
+    );
+    expect(JSON.parse((await runCli(['console', 'classes', '--dir', own, '--json'])).stdout)).toEqual([
+      { label: 'tulip', decision: 'accepted' },
+    ]);
+  }, 60_000);
 });

@@ -2,6 +2,7 @@ import { chmodSync, copyFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../support/chromium.js';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetConsole } from '../../console/service.js';
 import { type ConsoleWeb, loadOrCreateApiToken, startConsoleWeb } from '../../console/web.js';
@@ -24,7 +25,13 @@ let page: Page;
 
 beforeAll(async () => {
   process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
-  fleet = await FleetConsole.start({ dir: join(tmp.path, 'console'), fleet: 'web', broker: { port: 0 }, commandTimeoutMs: 20_000 });
+  fleet = await FleetConsole.start({
+    dir: join(tmp.path, 'console'),
+    fleet: 'web',
+    broker: { port: 0 },
+    commandTimeoutMs: 20_000,
+    minCanaryHoldout: 0,
+  });
   web = await startConsoleWeb(fleet, { port: 0, tokenFile, heartbeatSeconds: 0.2 });
 });
 
@@ -278,6 +285,17 @@ describe('console page in Chromium', () => {
     expect(await v1.locator('td').nth(2).textContent()).toBe('web-pi');
     // fleet.apply is off on this device: the retained fleet head did not change it.
     expect(await row().locator('td.fleet').textContent()).toBe('–');
+  });
+
+  it("lets the operator accept a class from the page's class list; the decision is on disk", async () => {
+    fleet.decideClass('orchid', 'refused');
+    const item = page.locator('#classes li[data-label="orchid"]');
+    await expect.poll(() => item.getAttribute('data-status'), { timeout: 20_000 }).toBe('refused');
+    await item.getByRole('button', { name: 'accept' }).click();
+    await expect.poll(() => item.getAttribute('data-status'), { timeout: 20_000 }).toBe('accepted');
+    const db = new Database(join(tmp.path, 'console', 'registry.db'), { readonly: true });
+    expect(db.prepare('SELECT decision FROM fleet_classes WHERE label = ?').get('orchid')).toEqual({ decision: 'accepted' });
+    db.close();
   });
 
   it('pushes config from the form, then pushes the fleet head, which the device really applies', async () => {

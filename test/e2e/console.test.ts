@@ -120,7 +120,7 @@ describe('fleet console with real agents (embedded broker)', () => {
     expect(trained).toMatchObject({ kept: true });
     await until('the fixed head stored', () => headsOf('pi-2') === 3);
     const good = await fleet.mergeAndRollout();
-    expect(good.status).toBe('released');
+    expect([good.status, good.reason]).toEqual(['released', undefined]);
     await until(
       'both on the new fleet head',
       () => view('pi-1')?.fleetVersion === good.version && view('pi-2')?.fleetVersion === good.version,

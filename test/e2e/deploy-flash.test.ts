@@ -243,6 +243,16 @@ describe('edgetune deploy flash over SSH (real sshd, real agent, real broker)', 
       writeFileSync(changed, `[127.0.0.1]:${sshd.port} ${readFileSync(`${other}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
       const [mitm] = await flash(options('0.4.0', [pi1.line], { hostKeys: { knownHostsFile: changed, trustOnFirstUse: true } }));
       expect(mitm).toMatchObject({ ok: false, code: 'HOST_KEY_CHANGED' });
+      // Pinned with an ECDSA key, the host offers only ed25519 (an impostor without the pinned key): still
+      // refused, even with --trust-on-first-use, and the pinned file is untouched.
+      execFileSync('ssh-keygen', ['-q', '-t', 'ecdsa', '-N', '', '-f', `${other}-ecdsa`]);
+      const pinned = join(tmp.path, 'known_hosts.ecdsa');
+      const pinnedLine = `[127.0.0.1]:${sshd.port} ${readFileSync(`${other}-ecdsa.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`;
+      writeFileSync(pinned, pinnedLine);
+      const [impostor] = await flash(options('0.4.0', [pi1.line], { hostKeys: { knownHostsFile: pinned, trustOnFirstUse: true } }));
+      expect(impostor).toMatchObject({ ok: false, code: 'HOST_KEY_CHANGED' });
+      expect(impostor!.error).toMatch(/host key ssh-ed25519 SHA256:\S+ does not match .*known_hosts.ecdsa:1 \(ecdsa-sha2-nistp256\)/);
+      expect(readFileSync(pinned, 'utf8')).toBe(pinnedLine);
     },
     60_000,
   );

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -198,4 +198,19 @@ describe('edgetune deploy sdcard', () => {
     const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Record<string, unknown>;
     expect(health).toMatchObject({ status: 'ok', device: 'pi-armv7', engine: 'tflite', fleet: { connected: true } });
   }, 600_000);
+
+  it("a first boot that fails still takes the device's password off the boot partition", async () => {
+    const boot = bootPartition('bootfs-broken');
+    const args = ['deploy', 'sdcard', '--boot', boot, '--bundle', bundle.file, '--device', 'pi-broken', '--mode', 'firstrun'];
+    args.push('--console', consoleDir, '--fleet', 'farm', '--broker', broker.url);
+    expect((await runCli(args)).code).toBe(0);
+    const folder = join(boot, 'edgetune');
+    expect(readFileSync(join(folder, 'agent.json'), 'utf8')).toContain('"password"');
+    // A damaged copy of the bundle on the card: the install fails.
+    const bundleOnCard = readdirSync(folder).find((f) => f.endsWith('.tar.gz'))!;
+    writeFileSync(join(folder, bundleOnCard), 'not a bundle');
+    await expect(firstBoot(boot, join(tmp.path, 'pi-broken-root'))).rejects.toThrow();
+    expect(existsSync(join(folder, 'agent.json'))).toBe(false);
+    expect(existsSync(join(folder, bundleOnCard))).toBe(true);
+  }, 60_000);
 });

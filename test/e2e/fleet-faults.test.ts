@@ -17,7 +17,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
-  fleet = await FleetConsole.start({ dir: join(tmp.path, 'console'), fleet: 'farm', broker: { port: 0 } });
+  fleet = await FleetConsole.start({ dir: join(tmp.path, 'console'), fleet: 'farm', broker: { port: 0 }, minCanaryHoldout: 0 });
   agents = await Promise.all(IDS.map((id) => startFleetAgent(fleet, id, join(tmp.path, id))));
   await Promise.all(agents.map((agent, i) => feed(agent, ['daisy', 'tulip'], i * 4, 4)));
 }, 60_000);
@@ -71,7 +71,7 @@ describe('fleet sync under broker restarts', () => {
   it('a head kept while the console was down, before the device ever connected, is stored when it comes up', async () => {
     const port = await freeLoopbackPort();
     const dir = join(tmp.path, 'late-console');
-    const first = await FleetConsole.start({ dir, fleet: 'farm', broker: { host: '127.0.0.1', port } });
+    const first = await FleetConsole.start({ dir, fleet: 'farm', broker: { host: '127.0.0.1', port }, minCanaryHoldout: 0 });
     const login = first.addDevice('pi-late').fleet;
     await first.stop();
     const late = await startFleetAgent(first, 'pi-late', join(tmp.path, 'pi-late'), {}, {}, login);
@@ -80,7 +80,7 @@ describe('fleet sync under broker restarts', () => {
       const outcome = await late.train();
       expect(outcome.kept).toBe(true);
       expect((late.health().fleet as { connected: boolean; queued: number }).connected).toBe(false);
-      const again = await FleetConsole.start({ dir, fleet: 'farm', broker: { host: '127.0.0.1', port } });
+      const again = await FleetConsole.start({ dir, fleet: 'farm', broker: { host: '127.0.0.1', port }, minCanaryHoldout: 0 });
       try {
         await until('the head stored', () => again.registry.deviceHeadCount('pi-late') === 1, 30_000);
         expect(again.registry.problems().filter((p) => p.device === 'pi-late')).toEqual([]);

@@ -43,6 +43,7 @@ beforeAll(async () => {
     fleet: 'farm',
     externalBroker: { url: mosquitto.url, ...consoleLogin, protocolVersion: 5 },
     commandTimeoutMs: 20_000,
+    minCanaryHoldout: 0,
   });
   const loginA = fleet.addDevice('pi-a').fleet;
   const loginB = fleet.addDevice('pi-b').fleet;
@@ -114,9 +115,20 @@ describe('fleet sync through mosquitto (MQTT 5)', () => {
       expect(status.lastFleetVersion).toBe(2);
     }
     expect([a.currentHead, b.currentHead]).toEqual(heads);
+    // The console's login is its client id: the intruder took the console's connection over. It goes,
+    // and the console reconnects by itself and answers again.
+    intruder.end(true);
+    let back = false;
+    while (!back)
+      back = await fleet.command('pi-b', 'state', {}, 2000).then(
+        () => true,
+        () => false,
+      );
   });
 
   step('the console refuses a device head not signed by the device key it pinned, and reports it', async () => {
+    // The impostor holds pi-a's login; the login is the client id, so pi-a itself goes offline first.
+    await a.stop();
     const before = fleet.registry.deviceHeadCount('pi-a');
     const impostor = await connectMqtt(mosquitto.url, 'pi-a', passwordA, 5, clients);
     const forged = encodeHeadMessage(

@@ -12,8 +12,10 @@ export async function connectMqtt(
   password: string,
   protocolVersion: 4 | 5,
   clients: MqttClient[],
+  /** Brokers bind the client id to the login: by default a client uses its login. */
+  clientId = username,
 ): Promise<MqttClient> {
-  const client = mqtt.connect(url, { username, password, protocolVersion, reconnectPeriod: 0, connectTimeout: 5000 });
+  const client = mqtt.connect(url, { username, password, protocolVersion, clientId, reconnectPeriod: 0, connectTimeout: 5000 });
   clients.push(client);
   await Promise.race([
     once(client, 'connect'),

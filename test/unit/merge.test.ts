@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mergeHeads } from '../../runtime/head/merge.js';
 import { Backbone } from '../../runtime/backbone/backbone.js';
-import { type Head, trainHead } from '../../runtime/head/index.js';
+import { Head, trainHead } from '../../runtime/head/index.js';
 import { preprocessFile } from '../../runtime/image/preprocess.js';
 import { resolveModel } from '../../runtime/models/resolve.js';
 import { FLOWERS_DIR, MODEL_DIR } from '../support/paths.js';
@@ -129,5 +129,44 @@ describe('console merge of device heads (real embeddings)', () => {
         { device: 'd', head: older },
       ]),
     ).toThrow(/heads disagree on normalising features/);
+  });
+});
+
+describe('no single device moves the merged head far', () => {
+  const honest = () => deviceSets.map((s, i) => ({ device: `pi-${i}`, head: trainHead('softmax', s.x, s.y, meta()).head }));
+  const attacked = (attacker: Head) => [...honest(), { device: 'evil', head: attacker }];
+
+  it('a head with a NaN weight is held back by name and the honest heads merge as without it', () => {
+    const bad = honest()[0]!.head;
+    const weights = Float32Array.from(bad.weights);
+    weights[7] = Number.NaN;
+    const { merged, heldBack, head } = mergeHeads(attacked(new Head(bad.meta, weights, bad.bias)));
+    expect(heldBack).toEqual([{ device: 'evil', reason: 'weight 7 is NaN: not a finite number' }]);
+    expect(merged).toEqual(['pi-0', 'pi-1', 'pi-2', 'pi-3']);
+    expect(Array.from(head.weights)).toEqual(Array.from(mergeHeads(honest()).head.weights));
+  });
+
+  it('huge counts and a huge bias do not outweigh the others; an unaccepted extra class stays out', () => {
+    const copy = honest()[1]!.head;
+    const k = copy.labels.length;
+    const d = copy.meta.dim;
+    // The attacker copies a fleet row set, scales one class up and claims a million samples of each.
+    const weights = Float32Array.from(copy.weights, (w, i) => (Math.floor(i / d) === 2 ? w * 50 : w));
+    const bias = Float32Array.from(copy.bias, (b, c) => (c === 2 ? b + 500 : b));
+    const attacker = new Head({ ...copy.meta, counts: new Array<number>(k).fill(1e6) }, weights, bias);
+    const withExtra = new Head(
+      { ...copy.meta, labels: [...copy.labels, 'evil'], counts: [...copy.meta.counts, 1e6] },
+      Float32Array.from([...copy.weights, ...copy.weights.subarray(0, d)]),
+      Float32Array.from([...copy.bias, 1000]),
+    );
+    const fleetOnly = (label: string) => CLASSES.includes(label);
+    const honestAccuracy = accuracy(mergeHeads(honest()).head);
+    for (const evil of [attacker, withExtra]) {
+      const result = mergeHeads(attacked(evil), {}, fleetOnly);
+      expect(result.head.labels).toEqual(CLASSES);
+      expect(Math.max(...result.head.meta.counts)).toBeLessThan(200);
+      expect(Math.abs(accuracy(result.head) - honestAccuracy)).toBeLessThanOrEqual(0.02);
+    }
+    expect(mergeHeads(attacked(withExtra), {}, fleetOnly).leftOut).toEqual([{ label: 'evil', devices: ['evil'] }]);
   });
 });
