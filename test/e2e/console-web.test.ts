@@ -308,8 +308,8 @@ describe('console page in Chromium', () => {
     await dialog.getByRole('button', { name: 'show changes' }).click();
     await expect
       .poll(() => dialog.locator('#config-diff li').allTextContents())
-      .toEqual(['head.unknownThreshold: 0.5 → 0.6', 'fleet.apply: "off" → "replace"']);
-    expect(agent!.config.head.unknownThreshold).toBe(0.5);
+      .toEqual(['head.unknownThreshold: null → 0.6', 'fleet.apply: "off" → "replace"']);
+    expect(agent!.config.head.unknownThreshold).toBeNull();
     await dialog.getByRole('button', { name: 'push 2 changes' }).click();
     await expect.poll(() => dialog.isVisible()).toBe(false);
     expect(agent.config.fleet!.apply).toBe('replace');
