@@ -170,6 +170,7 @@ export class DeviceMessages {
       publicKey: readPublicKey(known.publicKey, `pinned key of ${device}`),
       backboneId: known.state.backbone,
       dim: known.state.dim,
+      allowNonFinite: true,
     });
     if (header.kind !== 'device-head' || header.device !== device || header.fleet !== this.fleet) {
       throw new SyncError(

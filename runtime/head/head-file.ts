@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { type ErrorCode, HeadError } from '../../core/errors.js';
 import { writeDurably } from '../../core/durable.js';
 import { parseWith } from '../../core/schema.js';
-import { Head, type HeadMeta } from './head.js';
+import { Head, type HeadMeta, firstNonFinite } from './head.js';
 import { OPEN_SET_SCORE } from './open-set.js';
 
 const MAGIC = 0x44485445; // "ETHD" little-endian
@@ -54,6 +54,8 @@ export interface DecodeExpectations {
   where?: string;
   backboneId?: string;
   dim?: number;
+  /** Leave non-finite numbers to the caller: the console's door refuses them itself, naming the device. */
+  allowNonFinite?: boolean;
 }
 
 export function encodeHead(head: Head, encoding: WeightEncoding = 'float32'): Uint8Array {
@@ -157,6 +159,9 @@ export function decodeHead(bytes: Uint8Array, expect: DecodeExpectations = {}): 
   for (let c = 0; c < k; c++, at += 4) bias[c] = buf.readFloatLE(at);
   const means = classMeans ? readMatrix(buf, at, k, d, int8).values : undefined;
   try {
+    // A NaN or infinite weight makes every answer NaN: refuse the head rather than predict nonsense.
+    const bad = expect.allowNonFinite ? undefined : (firstNonFinite(weights) ?? firstNonFinite(bias, 'bias'));
+    if (bad) throw new HeadError('HEAD_NOT_FINITE', `${bad.value} in ${bad.where}: a head's numbers must be finite`);
     return new Head(meta, weights, bias, means);
   } catch (err) {
     return fail('HEAD_INVALID', (err as Error).message);

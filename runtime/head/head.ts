@@ -89,9 +89,6 @@ export class Head {
         `head shapes disagree: ${k} labels, dim ${meta.dim}, ${weights.length} weights, ${bias.length} biases, ${meta.counts.length} counts`,
       );
     }
-    // A NaN or infinite weight makes every answer NaN: refuse the head rather than predict nonsense.
-    const bad = firstNonFinite(weights) ?? firstNonFinite(bias, 'bias');
-    if (bad) throw new HeadError('HEAD_NOT_FINITE', `${bad.value} in ${bad.where}: a head's numbers must be finite`);
     if (means && means.length !== k * meta.dim)
       throw new HeadError('HEAD_INVALID', `${means.length} class-mean values for ${k} labels x dim ${meta.dim}`);
     if (meta.openSet && !means) throw new HeadError('HEAD_INVALID', 'the head has an open-set threshold but no class means');
@@ -188,7 +185,7 @@ export class Head {
   }
 }
 
-function firstNonFinite(values: Float32Array, name = 'weights'): { value: number; where: string } | undefined {
+export function firstNonFinite(values: Float32Array, name = 'weights'): { value: number; where: string } | undefined {
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return { value: values[i]!, where: `${name}[${i}]` };
   return undefined;
 }

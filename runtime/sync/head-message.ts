@@ -58,6 +58,8 @@ export interface Expectations {
   dim: number;
   /** Refuse versions at or below this one (replay protection). */
   newerThan?: number;
+  /** The console's door refuses non-finite numbers itself, naming the device (console/head-gate.ts). */
+  allowNonFinite?: boolean;
 }
 
 /** Verifies and decodes a head message; every refusal is a SyncError naming `where` and the reason. */
@@ -84,7 +86,7 @@ export function decodeHeadMessage(bytes: Uint8Array, expect: Expectations): { he
     fail('SYNC_REPLAY', `version ${header.version} is not newer than ${expect.newerThan}: an old or replayed message, refused`);
   }
   try {
-    return { header, head: decodeHead(headBytes, { where: expect.where, backboneId: expect.backboneId, dim: expect.dim }) };
+    return { header, head: decodeHead(headBytes, { where: expect.where, backboneId: expect.backboneId, dim: expect.dim, allowNonFinite: expect.allowNonFinite ?? false }) };
   } catch (err) {
     if (err instanceof HeadError) throw new SyncError('SYNC_MALFORMED', err.message, { cause: err });
     throw err;

@@ -113,6 +113,7 @@ describe.each(['embedded', 'mosquitto'] as const)('a device with a stolen login 
       { ...meta, labels: [...meta.labels, 'evil'], counts: [...meta.counts.map(() => 1e6), 1e6] },
       Float32Array.from([...weights, ...weights.subarray(0, d)]),
       Float32Array.from([...bias, 1000]),
+      stolen.head.means && Float32Array.from([...stolen.head.means, ...stolen.head.means.subarray(0, d)]),
     );
     const count = await send(evil);
     await until('the evil head stored', () => fleet.registry.deviceHeadCount('pi-3') === 2);
@@ -145,9 +146,10 @@ describe.each(['embedded', 'mosquitto'] as const)('a device with a stolen login 
       meta,
       weights,
       Float32Array.from(bias, (b, c) => (c === 1 ? Number.NaN : b)),
+      stolen.head.means,
     );
-    const longLabel = new Head({ ...meta, labels: [meta.labels[0]!, 'x'.repeat(300_000)] }, weights, bias);
-    const billion = new Head({ ...meta, counts: meta.counts.map(() => 1e9) }, weights, bias);
+    const longLabel = new Head({ ...meta, labels: [meta.labels[0]!, 'x'.repeat(300_000)] }, weights, bias, stolen.head.means);
+    const billion = new Head({ ...meta, counts: meta.counts.map(() => 1e9) }, weights, bias, stolen.head.means);
     const reasons: string[] = [];
     for (const head of [nan, longLabel, billion]) {
       const count = await send(head);
