@@ -406,6 +406,7 @@ See the fleet:
   withDir(console_.command('quarantine'))
     .description('list the devices whose heads are refused after repeated bad heads')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  edgetune console quarantine --json')
     .action((flags: DirFlags & { json?: boolean }) => {
       consoleFleet(flags);
       const quarantine = new Quarantine(join(flags.dir, 'registry.db'));
@@ -421,6 +422,7 @@ See the fleet:
 
   withDir(console_.command('release <device>'))
     .description('trust a quarantined device again: its next heads are checked and merged as before')
+    .addHelpText('after', '\nExample:\n  edgetune console release pi-3')
     .action((device: string, flags: DirFlags) => {
       checkId('device', device);
       consoleFleet(flags);
@@ -443,6 +445,7 @@ See the fleet:
           ? 'let a class that devices have into the fleet head (at the next merge)'
           : 'keep a class out of the fleet head, whatever devices have it',
       )
+      .addHelpText('after', `\nExample:\n  edgetune console ${verb} tulip`)
       .action((label: string, flags: DirFlags) => {
         consoleFleet(flags);
         const classes = new FleetClasses(join(flags.dir, 'registry.db'));
@@ -458,6 +461,7 @@ See the fleet:
   withDir(console_.command('classes'))
     .description("the operator's decisions on classes (the running console's page and /api/classes also show pending ones)")
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  edgetune console classes --json')
     .action((flags: DirFlags & { json?: boolean }) => {
       consoleFleet(flags);
       const classes = new FleetClasses(join(flags.dir, 'registry.db'));

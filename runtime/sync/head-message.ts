@@ -86,7 +86,15 @@ export function decodeHeadMessage(bytes: Uint8Array, expect: Expectations): { he
     fail('SYNC_REPLAY', `version ${header.version} is not newer than ${expect.newerThan}: an old or replayed message, refused`);
   }
   try {
-    return { header, head: decodeHead(headBytes, { where: expect.where, backboneId: expect.backboneId, dim: expect.dim, allowNonFinite: expect.allowNonFinite ?? false }) };
+    return {
+      header,
+      head: decodeHead(headBytes, {
+        where: expect.where,
+        backboneId: expect.backboneId,
+        dim: expect.dim,
+        allowNonFinite: expect.allowNonFinite ?? false,
+      }),
+    };
   } catch (err) {
     if (err instanceof HeadError) throw new SyncError('SYNC_MALFORMED', err.message, { cause: err });
     throw err;

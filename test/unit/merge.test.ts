@@ -140,7 +140,7 @@ describe('no single device moves the merged head far', () => {
     const bad = honest()[0]!.head;
     const weights = Float32Array.from(bad.weights);
     weights[7] = Number.NaN;
-    const { merged, heldBack, head } = mergeHeads(attacked(new Head(bad.meta, weights, bad.bias)));
+    const { merged, heldBack, head } = mergeHeads(attacked(new Head(bad.meta, weights, bad.bias, bad.means)));
     expect(heldBack).toEqual([{ device: 'evil', reason: 'weight 7 is NaN: not a finite number' }]);
     expect(merged).toEqual(['pi-0', 'pi-1', 'pi-2', 'pi-3']);
     expect(Array.from(head.weights)).toEqual(Array.from(mergeHeads(honest()).head.weights));
@@ -153,11 +153,12 @@ describe('no single device moves the merged head far', () => {
     // The attacker copies a fleet row set, scales one class up and claims a million samples of each.
     const weights = Float32Array.from(copy.weights, (w, i) => (Math.floor(i / d) === 2 ? w * 50 : w));
     const bias = Float32Array.from(copy.bias, (b, c) => (c === 2 ? b + 500 : b));
-    const attacker = new Head({ ...copy.meta, counts: new Array<number>(k).fill(1e6) }, weights, bias);
+    const attacker = new Head({ ...copy.meta, counts: new Array<number>(k).fill(1e6) }, weights, bias, copy.means);
     const withExtra = new Head(
       { ...copy.meta, labels: [...copy.labels, 'evil'], counts: [...copy.meta.counts, 1e6] },
       Float32Array.from([...copy.weights, ...copy.weights.subarray(0, d)]),
       Float32Array.from([...copy.bias, 1000]),
+      copy.means && Float32Array.from([...copy.means, ...copy.means.subarray(0, d)]),
     );
     const fleetOnly = (label: string) => CLASSES.includes(label);
     const honestAccuracy = accuracy(mergeHeads(honest()).head);
