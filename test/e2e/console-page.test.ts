@@ -34,7 +34,13 @@ let page: Page;
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium or set CHROMIUM_PATH`);
   process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
-  fleet = await FleetConsole.start({ dir: join(tmp.path, 'console'), fleet: 'farm', broker: { port: 0 }, commandTimeoutMs: 20_000 });
+  fleet = await FleetConsole.start({
+    dir: join(tmp.path, 'console'),
+    fleet: 'farm',
+    broker: { port: 0 },
+    commandTimeoutMs: 20_000,
+    minCanaryHoldout: 0,
+  });
   web = await startConsoleWeb(fleet, { port: 0, tokenFile: join(tmp.path, 'console', 'web-token') });
   const thermal = (name: string, value: string) => {
     const file = join(tmp.path, `${name}.temp`);

@@ -126,6 +126,7 @@ describe.each(CASES)('edgetune deploy try, $target bundle on board $board', ({ t
         const file = photos(c)[40]!;
         const sample = await api<{ sample: { id: string } }>('/api/samples', {
           method: 'POST',
+          headers: { 'content-type': 'image/jpeg' },
           body: readFileSync(join(FLOWERS_DIR, c, file)),
         });
         truth.set(sample.sample.id, c);

@@ -286,6 +286,8 @@ describe('labelling page: what a person does', () => {
     await page.keyboard.press('ArrowRight');
     await page.keyboard.press('2'); // sunflower
     await expect.poll(() => agent.store.get(ids[1]!)!.label).toBe('sunflower');
+    // The page offers the undo once the API has answered (a moment after the store changed).
+    await expect.poll(() => page.locator('#status').textContent()).toBe('1 sample labelled sunflower');
     await page.keyboard.press('u');
     await expect.poll(() => agent.store.get(ids[1]!)!.label).toBe(null);
     await page.keyboard.press('ArrowRight');

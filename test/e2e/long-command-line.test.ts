@@ -41,7 +41,7 @@ describe('a long command line', () => {
       expect(r.code, `${engine}: ${r.stderr.slice(-400)}`).toBe(0);
       const results = JSON.parse(r.stdout).results as { image: string; label: string }[];
       expect(results).toHaveLength(600);
-      expect(results.every((x) => CLASSES.includes(x.label))).toBe(true);
+      expect(results.every((x) => CLASSES.includes(x.label) || x.label === 'unknown')).toBe(true);
       const right = results.filter((x) => x.image.includes(`/${x.label}/`)).length;
       expect(right / 600).toBeGreaterThan(0.35); // 8 photos per class: well above chance (0.2)
     }
