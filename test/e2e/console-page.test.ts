@@ -115,12 +115,15 @@ describe('console page features in Chromium', () => {
     const verdict = page.locator('#verdict-rows tr').first();
     await expect.poll(() => verdict.getAttribute('data-verdict'), { timeout: 30_000 }).toBe('released');
     expect(await verdict.locator('td').nth(1).textContent()).toMatch(/^\d new device heads \(policy: after 1\)$/);
-    expect(await verdict.locator('td.numbers').textContent()).toBe('merged 2');
+    expect(await verdict.locator('td.numbers').textContent()).toMatch(/^merged 2 · /);
     await expect
       .poll(() => page.locator('#rollout .rollout-title').textContent(), { timeout: 30_000 })
-      .toBe('fleet head v1 released to 2 online devices');
+      .toBe('fleet head v1 released after 1 canaries');
     expect(await page.locator('#rollout .stage[data-stage="fleet"] .muted').textContent()).toMatch(/^fleet: 2 of 2 done in \d+\.\d s$/);
-    expect(await page.locator('#rollout .stage li').allTextContents()).toEqual(['pi-cool: applied (on v1)', 'pi-hot: applied (on v1)']);
+    expect(await page.locator('#rollout .stage[data-stage="fleet"] li').allTextContents()).toEqual([
+      'pi-cool: applied (on v1)',
+      'pi-hot: applied (on v1)',
+    ]);
   }, 60_000);
 
   it('downloads a device head and a fleet head as files edgetune predict reads', async () => {
