@@ -94,7 +94,7 @@ describe.each(CASES)('edgetune deploy try, $target bundle on board $board', ({ t
     const config = writeAgentConfig(dir, {
       device: { id: `emulated-${board}` },
       data: { dir: join(dir, 'data'), holdoutFraction: 0.2 },
-      head: { retrainAfterLabels: 0, tolerance: 1 },
+      head: { retrainAfterLabels: 0, tolerance: 1, unknownThreshold: 0 },
       sources: { inbox: { dir: inbox, pollMs: 100 } },
       http: { port: 0 },
     });
