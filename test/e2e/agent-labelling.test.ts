@@ -161,7 +161,7 @@ describe('a new class from unknown samples a person grouped', () => {
 });
 
 describe('the labelling page in Chromium', () => {
-  it('shows the unknown samples first in the page'"'"'s worth-labelling order', async () => {
+  it('shows the unknown samples first in the worth-labelling order of the page', async () => {
     const browser = await launchChromium();
     try {
       const page = await browser.newPage();
