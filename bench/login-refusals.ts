@@ -13,13 +13,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect as tcpConnect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startBroker } from '../console/broker.js';
 import { DeviceCredentials } from '../console/credentials.js';
 import { writeMosquittoConfig } from '../console/mosquitto.js';
+import { freePort } from './free-port.js';
 import { printTable } from './table.js';
 
 const { values } = parseArgs({
@@ -68,14 +69,6 @@ async function login(port: number, username: string, password: string, localAddr
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (ms: number) => (ms < 10 ? ms.toFixed(2) : ms.toFixed(0));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 interface Row {
   broker: string;
