@@ -27,6 +27,8 @@ export interface EmbedProgress {
 export interface EmbedFilesOptions {
   cache?: EmbeddingCache;
   maxPixels?: number;
+  /** See `PreprocessOptions.fastEnlarge` (default true). */
+  fastEnlarge?: boolean;
   /** Images being decoded or computed at once (default: 4 per worker batch slot). */
   inFlight?: number;
   onProgress?: (progress: EmbedProgress, outcome: EmbedOutcome) => void;
@@ -56,6 +58,7 @@ export async function embedFiles(paths: string[], backbone: Backbone, options: E
       const input = await preprocessBytes(bytes, path, backbone.manifest.input, {
         resize: backbone.manifest.resize,
         ...(options.maxPixels ? { maxPixels: options.maxPixels } : {}),
+        ...(options.fastEnlarge === false ? { fastEnlarge: false } : {}),
       });
       const embedding = await backbone.embed(input);
       options.cache?.put(sha256, embedding);
