@@ -66,6 +66,21 @@ function axisTaps(from: number, to: number, scale: number, inverse: number, offs
   return { index, weight };
 }
 
+/** Photos come in a few sizes: their stencils are kept (a few KiB each). */
+const tapsCache = new Map<string, AxisTaps>();
+function cachedTaps(...args: Parameters<typeof axisTaps>): AxisTaps {
+  const key = args.join(' ');
+  let taps = tapsCache.get(key);
+  if (!taps) {
+    if (tapsCache.size >= 64) tapsCache.clear();
+    taps = axisTaps(...args);
+    tapsCache.set(key, taps);
+  }
+  return taps;
+}
+
+let scratch = new Int16Array(0);
+
 /**
  * [h, w, 3] uint8 RGB → [height, width, 3], enlarged on both axes (w <= width, h <= height, not both
  * equal), the bytes sharp's `resize(width, height, { fit: 'fill' })` gives.
@@ -75,11 +90,13 @@ export function enlargeRgb(rgb: Uint8Array, w: number, h: number, width: number,
   const scaleX = 1 / (w / width);
   const scaleY = 1 / (h / height);
   const det = 1 / (scaleX * scaleY);
-  const across = axisTaps(w, width, scaleX, det * scaleY, offset, true);
-  const down = axisTaps(h, height, scaleY, det * scaleX, offset, false);
+  const across = cachedTaps(w, width, scaleX, det * scaleY, offset, true);
+  const down = cachedTaps(h, height, scaleY, det * scaleX, offset, false);
   const stride = width * 3;
-  // Each source row interpolated across, rounded as libvips rounds each row of its stencil.
-  const rows = new Int16Array(h * stride);
+  // Each source row interpolated across, rounded as libvips rounds each row of its stencil (into a
+  // scratch buffer kept between calls: every value is written before it is read).
+  if (scratch.length < h * stride) scratch = new Int16Array(h * stride);
+  const rows = scratch;
   const ci = across.index;
   const cw = across.weight;
   for (let y = 0; y < h; y++) {
