@@ -33,22 +33,31 @@ const COEFFICIENTS = (() => {
   return table;
 })();
 
-/** Per output position along one axis: the 4 clamped source indices and their coefficients. */
+/** Per output position along one axis: the 4 clamped source offsets (index x unit) and their coefficients. */
 interface AxisTaps {
-  index: Int32Array;
+  offset: Int32Array;
   weight: Int32Array;
 }
 
 /**
  * The stencil for each output position along an axis of `from` source pixels enlarged to `to` by
  * `scale`, as vips_resize → vips_affine place it: `inverse` from the matrix inverse, the input offset,
- * the 2-pixel border of edge copies, and the coordinate stepped by addition where libvips adds.
+ * the 2-pixel border of edge copies, and the coordinate stepped by addition where libvips adds; offsets
+ * in elements of the row (`unit` 3) or of the image (`unit` the row length).
  */
-function axisTaps(from: number, to: number, scale: number, inverse: number, offset: SamplingOffset, stepped: boolean): AxisTaps {
+function axisTaps(
+  from: number,
+  to: number,
+  scale: number,
+  inverse: number,
+  offset: SamplingOffset,
+  stepped: boolean,
+  unit: number,
+): AxisTaps {
   const displacement = offset === 'half-pixel' ? 0.5 : 0.5 * (1 - 1 / scale);
   // vips_affine's displacement after it adds its one-pixel border; then to the 2-pixel-bordered image.
   const inputOffset = displacement - 1;
-  const index = new Int32Array(to * 4);
+  const at = new Int32Array(to * 4);
   const weight = new Int32Array(to * 4);
   let along = 0 - inputOffset + 1;
   for (let o = 0; o < to; o++) {
@@ -58,12 +67,12 @@ function axisTaps(from: number, to: number, scale: number, inverse: number, offs
     // Stencil top-left in the bordered image is (int)x - 1; the border is 2 pixels of edge copies.
     const first = Math.trunc(position) - 3;
     for (let i = 0; i < 4; i++) {
-      index[o * 4 + i] = Math.min(from - 1, Math.max(0, first + i));
+      at[o * 4 + i] = Math.min(from - 1, Math.max(0, first + i)) * unit;
       weight[o * 4 + i] = COEFFICIENTS[fraction + i]!;
     }
     along += inverse;
   }
-  return { index, weight };
+  return { offset: at, weight };
 }
 
 /** Photos come in a few sizes: their stencils are kept (a few KiB each). */
@@ -90,51 +99,65 @@ export function enlargeRgb(rgb: Uint8Array, w: number, h: number, width: number,
   const scaleX = 1 / (w / width);
   const scaleY = 1 / (h / height);
   const det = 1 / (scaleX * scaleY);
-  const across = cachedTaps(w, width, scaleX, det * scaleY, offset, true);
-  const down = cachedTaps(h, height, scaleY, det * scaleX, offset, false);
   const stride = width * 3;
-  // Each source row interpolated across, rounded as libvips rounds each row of its stencil (into a
-  // scratch buffer kept between calls: every value is written before it is read).
+  const across = cachedTaps(w, width, scaleX, det * scaleY, offset, true, 3);
+  const down = cachedTaps(h, height, scaleY, det * scaleX, offset, false, stride);
   if (scratch.length < h * stride) scratch = new Int16Array(h * stride);
-  const rows = scratch;
-  const ci = across.index;
-  const cw = across.weight;
+  // A plain Uint8Array whatever came in (sharp gives Buffers): one element kind keeps V8's loads fast.
+  interpolateAcross(new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.byteLength), w, h, width, across, scratch);
+  return combineDown(scratch, width, height, down);
+}
+
+/** Each source row interpolated across into `rows` ([h, width, 3]), rounded as libvips rounds each row of
+ * its stencil. `rows` is scratch kept between calls: every value is written before it is read. */
+function interpolateAcross(rgb: Uint8Array, w: number, h: number, width: number, taps: AxisTaps, rows: Int16Array): void {
+  const stride = width * 3;
+  const at = taps.offset;
+  const weight = taps.weight;
   for (let y = 0; y < h; y++) {
     const src = y * w * 3;
     let q = y * stride;
     for (let x = 0; x < width * 4; x += 4) {
-      const p0 = src + ci[x]! * 3;
-      const p1 = src + ci[x + 1]! * 3;
-      const p2 = src + ci[x + 2]! * 3;
-      const p3 = src + ci[x + 3]! * 3;
-      const c0 = cw[x]!;
-      const c1 = cw[x + 1]!;
-      const c2 = cw[x + 2]!;
-      const c3 = cw[x + 3]!;
+      const p0 = src + at[x]!;
+      const p1 = src + at[x + 1]!;
+      const p2 = src + at[x + 2]!;
+      const p3 = src + at[x + 3]!;
+      const c0 = weight[x]!;
+      const c1 = weight[x + 1]!;
+      const c2 = weight[x + 2]!;
+      const c3 = weight[x + 3]!;
       rows[q++] = (c0 * rgb[p0]! + c1 * rgb[p1]! + c2 * rgb[p2]! + c3 * rgb[p3]! + ROUNDING) >> COEFFICIENT_SHIFT;
       rows[q++] = (c0 * rgb[p0 + 1]! + c1 * rgb[p1 + 1]! + c2 * rgb[p2 + 1]! + c3 * rgb[p3 + 1]! + ROUNDING) >> COEFFICIENT_SHIFT;
       rows[q++] = (c0 * rgb[p0 + 2]! + c1 * rgb[p1 + 2]! + c2 * rgb[p2 + 2]! + c3 * rgb[p3 + 2]! + ROUNDING) >> COEFFICIENT_SHIFT;
     }
   }
-  // Then the rows combined down, rounded and clipped to 0..255.
-  const out = new Uint8Array(height * stride);
+}
+
+/** The interpolated rows combined down, rounded, and clipped to 0..255 by the clamped array's stores (the
+ * values are integers, so it only clips); a pixel per step, which V8 runs faster than a value per step. */
+function combineDown(rows: Int16Array, width: number, height: number, taps: AxisTaps): Uint8Array {
+  const stride = width * 3;
+  const out = new Uint8ClampedArray(height * stride);
   for (let y = 0; y < height; y++) {
     const k = y * 4;
-    const r0 = down.index[k]! * stride;
-    const r1 = down.index[k + 1]! * stride;
-    const r2 = down.index[k + 2]! * stride;
-    const r3 = down.index[k + 3]! * stride;
-    const c0 = down.weight[k]!;
-    const c1 = down.weight[k + 1]!;
-    const c2 = down.weight[k + 2]!;
-    const c3 = down.weight[k + 3]!;
+    const r0 = taps.offset[k]!;
+    const r1 = taps.offset[k + 1]!;
+    const r2 = taps.offset[k + 2]!;
+    const r3 = taps.offset[k + 3]!;
+    const c0 = taps.weight[k]!;
+    const c1 = taps.weight[k + 1]!;
+    const c2 = taps.weight[k + 2]!;
+    const c3 = taps.weight[k + 3]!;
     const o = y * stride;
-    for (let i = 0; i < stride; i++) {
-      const v = (c0 * rows[r0 + i]! + c1 * rows[r1 + i]! + c2 * rows[r2 + i]! + c3 * rows[r3 + i]! + ROUNDING) >> COEFFICIENT_SHIFT;
-      out[o + i] = v < 0 ? 0 : v > 255 ? 255 : v;
+    for (let i = 0; i < stride; i += 3) {
+      out[o + i] = (c0 * rows[r0 + i]! + c1 * rows[r1 + i]! + c2 * rows[r2 + i]! + c3 * rows[r3 + i]! + ROUNDING) >> COEFFICIENT_SHIFT;
+      const j = i + 1;
+      out[o + j] = (c0 * rows[r0 + j]! + c1 * rows[r1 + j]! + c2 * rows[r2 + j]! + c3 * rows[r3 + j]! + ROUNDING) >> COEFFICIENT_SHIFT;
+      const l = i + 2;
+      out[o + l] = (c0 * rows[r0 + l]! + c1 * rows[r1 + l]! + c2 * rows[r2 + l]! + c3 * rows[r3 + l]! + ROUNDING) >> COEFFICIENT_SHIFT;
     }
   }
-  return out;
+  return new Uint8Array(out.buffer);
 }
 
 let probed: Promise<SamplingOffset | undefined> | undefined;
