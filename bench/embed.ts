@@ -40,7 +40,11 @@ const { values } = parseArgs({
 
 const count = Number(values.images);
 const rounds = Number(values.rounds);
-const classes = readdirSync(values.data).sort();
+// Class folders of photos (a dataset may also hold notes such as other-photos/SOURCE.md).
+const classes = readdirSync(values.data, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)
+  .sort();
 const files = classes.flatMap((c) =>
   readdirSync(join(values.data, c))
     .sort()
