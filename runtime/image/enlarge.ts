@@ -5,6 +5,7 @@
 // down, with libvips's own coefficient table and roundings: the same bytes for a third of the work.
 
 import sharp from 'sharp';
+import { simdCombiner } from './combine-down-simd.js';
 
 /** How the libvips in use places the first output pixel (it changed between releases). */
 export type SamplingOffset = 'half-pixel' | 'centre';
@@ -94,7 +95,16 @@ let scratch = new Int16Array(0);
  * [h, w, 3] uint8 RGB → [height, width, 3], enlarged on both axes (w <= width, h <= height, not both
  * equal), the bytes sharp's `resize(width, height, { fit: 'fill' })` gives.
  */
-export function enlargeRgb(rgb: Uint8Array, w: number, h: number, width: number, height: number, offset: SamplingOffset): Uint8Array {
+export function enlargeRgb(
+  rgb: Uint8Array,
+  w: number,
+  h: number,
+  width: number,
+  height: number,
+  offset: SamplingOffset,
+  /** The second pass in WebAssembly SIMD where it runs (the default), or in JavaScript. */
+  combine: 'simd' | 'js' = 'simd',
+): Uint8Array {
   // sharp's scales, and vips__transform_calc_inverse's inverse of the diagonal matrix.
   const scaleX = 1 / (w / width);
   const scaleY = 1 / (h / height);
@@ -102,9 +112,33 @@ export function enlargeRgb(rgb: Uint8Array, w: number, h: number, width: number,
   const stride = width * 3;
   const across = cachedTaps(w, width, scaleX, det * scaleY, offset, true, 3);
   const down = cachedTaps(h, height, scaleY, det * scaleX, offset, false, stride);
-  if (scratch.length < h * stride) scratch = new Int16Array(h * stride);
   // A plain Uint8Array whatever came in (sharp gives Buffers): one element kind keeps V8's loads fast.
-  interpolateAcross(new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.byteLength), w, h, width, across, scratch);
+  const src = new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.byteLength);
+  const simd = combine === 'simd' ? simdCombiner() : undefined;
+  if (simd) {
+    const { rows, out } = simd.buffers(h * stride, height * stride);
+    interpolateAcross(src, w, h, width, across, rows);
+    const at = simd.outAddress(h * stride);
+    const { offset: o, weight: c } = down;
+    for (let y = 0, k = 0; y < height; y++, k += 4) {
+      simd.down(
+        simd.rowsAddress,
+        o[k]! * 2,
+        o[k + 1]! * 2,
+        o[k + 2]! * 2,
+        o[k + 3]! * 2,
+        c[k]!,
+        c[k + 1]!,
+        c[k + 2]!,
+        c[k + 3]!,
+        at + y * stride,
+        stride,
+      );
+    }
+    return out.slice();
+  }
+  if (scratch.length < h * stride) scratch = new Int16Array(h * stride);
+  interpolateAcross(src, w, h, width, across, scratch);
   return combineDown(scratch, width, height, down);
 }
 

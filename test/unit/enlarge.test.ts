@@ -66,8 +66,10 @@ describe('enlarging small photos', () => {
         .resize(width, height, { fit: 'fill' })
         .raw()
         .toBuffer();
-      const mine = enlargeRgb(rgb, w, h, width, height, 'half-pixel');
-      expect(Buffer.from(mine).equals(expected), `${w}x${h} -> ${width}x${height}`).toBe(true);
+      for (const combine of ['simd', 'js'] as const) {
+        const mine = enlargeRgb(rgb, w, h, width, height, 'half-pixel', combine);
+        expect(Buffer.from(mine).equals(expected), `${w}x${h} -> ${width}x${height}, ${combine}`).toBe(true);
+      }
     }
   });
 
