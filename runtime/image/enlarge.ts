@@ -5,7 +5,7 @@
 // down, with libvips's own coefficient table and roundings: the same bytes for a third of the work.
 
 import sharp from 'sharp';
-import { simdCombiner } from './combine-down-simd.js';
+import { simdEnlarger } from './enlarge-simd.js';
 
 /** How the libvips in use places the first output pixel (it changed between releases). */
 export type SamplingOffset = 'half-pixel' | 'centre';
@@ -102,7 +102,7 @@ export function enlargeRgb(
   width: number,
   height: number,
   offset: SamplingOffset,
-  /** The second pass in WebAssembly SIMD where it runs (the default), or in JavaScript. */
+  /** Both passes in WebAssembly SIMD where it runs (the default), or in JavaScript. */
   combine: 'simd' | 'js' = 'simd',
 ): Uint8Array {
   // sharp's scales, and vips__transform_calc_inverse's inverse of the diagonal matrix.
@@ -114,15 +114,18 @@ export function enlargeRgb(
   const down = cachedTaps(h, height, scaleY, det * scaleX, offset, false, stride);
   // A plain Uint8Array whatever came in (sharp gives Buffers): one element kind keeps V8's loads fast.
   const src = new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.byteLength);
-  const simd = combine === 'simd' ? simdCombiner() : undefined;
+  const simd = combine === 'simd' ? simdEnlarger() : undefined;
   if (simd) {
-    const { rows, out } = simd.buffers(h * stride, height * stride);
-    interpolateAcross(src, w, h, width, across, rows);
-    const at = simd.outAddress(h * stride);
+    const memory = simd.layout(w * h * 3, h * stride, height * stride, width);
+    memory.src.set(src);
+    memory.at.set(across.offset);
+    memory.weight.set(across.weight);
+    const { address } = memory;
+    for (let y = 0; y < h; y++) simd.across(address.src + y * w * 3, address.at, address.weight, width, address.rows + y * stride * 2);
     const { offset: o, weight: c } = down;
     for (let y = 0, k = 0; y < height; y++, k += 4) {
       simd.down(
-        simd.rowsAddress,
+        address.rows,
         o[k]! * 2,
         o[k + 1]! * 2,
         o[k + 2]! * 2,
@@ -131,11 +134,11 @@ export function enlargeRgb(
         c[k + 1]!,
         c[k + 2]!,
         c[k + 3]!,
-        at + y * stride,
+        address.out + y * stride,
         stride,
       );
     }
-    return out.slice();
+    return memory.out.slice();
   }
   if (scratch.length < h * stride) scratch = new Int16Array(h * stride);
   interpolateAcross(src, w, h, width, across, scratch);
