@@ -204,20 +204,31 @@ const [tensorsBefore, filesBefore, tensorsAfter, filesSharpAfter, filesAfter] = 
 const n = configs.length;
 const allRoundsRatio = (files: number, tensors: number) =>
   rows[files]!.imagesPerSecondOverAllRounds / rows[tensors]!.imagesPerSecondOverAllRounds;
+// Images per CPU-second (every thread of this process), files over inference only: the ratio on cores
+// this process had to itself and kept busy, and the figure least moved by other work on the machine.
+const cpuRatio = (files: number, tensors: number) => rows[tensors]!.cpuMsPerImage / rows[files]!.cpuMsPerImage;
 const filePath = {
   before: {
     inferenceOnly: tensorsBefore,
     files: filesBefore,
     ratio: filesBefore / tensorsBefore,
     allRoundsRatio: allRoundsRatio(n - 4, n - 5),
+    cpuRatio: cpuRatio(n - 4, n - 5),
   },
   afterWithSharpResizing: {
     inferenceOnly: tensorsAfter,
     files: filesSharpAfter,
     ratio: filesSharpAfter / tensorsAfter,
     allRoundsRatio: allRoundsRatio(n - 2, n - 3),
+    cpuRatio: cpuRatio(n - 2, n - 3),
   },
-  after: { inferenceOnly: tensorsAfter, files: filesAfter, ratio: filesAfter / tensorsAfter, allRoundsRatio: allRoundsRatio(n - 1, n - 3) },
+  after: {
+    inferenceOnly: tensorsAfter,
+    files: filesAfter,
+    ratio: filesAfter / tensorsAfter,
+    allRoundsRatio: allRoundsRatio(n - 1, n - 3),
+    cpuRatio: cpuRatio(n - 1, n - 3),
+  },
 };
 
 /** RSS of a fresh process that loads the default backbone with these options and embeds one photo. */
@@ -287,7 +298,7 @@ else {
   );
   const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
   const ratio = (r: (typeof filePath)['before']) =>
-    `${r.files.toFixed(0)} / ${r.inferenceOnly.toFixed(0)} = ${pct(r.ratio)} (over all rounds ${pct(r.allRoundsRatio)})`;
+    `${r.files.toFixed(0)} / ${r.inferenceOnly.toFixed(0)} = ${pct(r.ratio)} (over all rounds ${pct(r.allRoundsRatio)}, per CPU-second ${pct(r.cpuRatio)})`;
   console.log(
     `\nfiles to embeddings over inference only on the default backbone, best rounds: before ${ratio(filePath.before)}; after ${ratio(filePath.after)}; after with sharp resizing every photo ${ratio(filePath.afterWithSharpResizing)}`,
   );
