@@ -22,7 +22,7 @@ export interface PreprocessOptions {
   maxPixels?: number;
   /**
    * Photos smaller than the input are enlarged by `enlargeRgb` (runtime/image/enlarge.ts), the bytes
-   * sharp gives at a third of its CPU (default true); false leaves every resize to sharp.
+   * sharp gives at a fifth of its CPU (default true); false leaves every resize to sharp.
    */
   fastEnlarge?: boolean;
 }
