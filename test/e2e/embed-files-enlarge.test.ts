@@ -1,6 +1,6 @@
-// The file path's own enlargement (runtime/image/enlarge.ts) against sharp's, on the embeddings of every
-// flowers128 photo through the default backbone. Slow: 4,317 photos embedded twice, under a minute on
-// 2 cores.
+// The file path's own enlargement (runtime/image/enlarge.ts) against sharp's, on the embeddings of
+// every 6th flowers128 photo (720 of 4,317, every class, every size the set has) through the default
+// backbone, embedded twice. test/unit/enlarge.test.ts compares the tensors themselves.
 
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,15 +23,16 @@ function cosine(a: Float32Array, b: Float32Array): number {
   return dot / Math.sqrt(na * nb);
 }
 
-describe('embedding from files with photos enlarged in edgetune (slow)', () => {
-  it('gives every flowers128 photo the embedding sharp-only preprocessing gives, bit for bit', { timeout: 600_000 }, async () => {
+describe('embedding from files with photos enlarged in edgetune', () => {
+  it('gives every 6th flowers128 photo the embedding sharp-only preprocessing gives, bit for bit', { timeout: 600_000 }, async () => {
     const paths = readdirSync(FLOWERS_DIR)
       .sort()
       .flatMap((c) =>
         readdirSync(join(FLOWERS_DIR, c))
           .sort()
           .map((f) => join(FLOWERS_DIR, c, f)),
-      );
+      )
+      .filter((_, i) => i % 6 === 0);
     const cache = tempDir();
     const backbone = await Backbone.open(await resolveModel(DEFAULT_BACKBONE_ID), { cacheDir: cache.path });
     try {
@@ -45,7 +46,7 @@ describe('embedding from files with photos enlarged in edgetune (slow)', () => {
         lowest = Math.min(lowest, cosine(outcome.embedding!, reference.embedding!));
         if (Buffer.from(outcome.embedding!.buffer).equals(Buffer.from(reference.embedding!.buffer))) identical++;
       }
-      expect(paths.length).toBe(4317);
+      expect(paths.length).toBe(720);
       expect(lowest).toBeGreaterThanOrEqual(0.999);
       expect(identical).toBe(paths.length);
     } finally {
