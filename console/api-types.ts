@@ -177,3 +177,32 @@ export interface DeviceTrainJson {
   version?: number;
   reason?: string;
 }
+
+/** GET /api/config/fields: one agent setting the console may push (from the agent's schema). */
+export interface ConfigFieldJson {
+  field: string;
+  /** string, number, integer, boolean, enum, array, object, or json (anything the schema allows). */
+  type: string;
+  nullable: boolean;
+  values?: string[];
+  min?: number;
+  max?: number;
+  default?: unknown;
+  /** Takes effect at once; the others at the agent's next start. */
+  live: boolean;
+}
+
+/** POST /api/config: what a push did (or, with dryRun, would do) to each device of the scope. */
+export interface ConfigTargetJson {
+  device: string;
+  status: 'unchanged' | 'pushed' | 'preview' | 'offline' | 'failed';
+  diff: { field: string; from: unknown; to: unknown }[];
+  restartRequired?: string[];
+  error?: string;
+}
+
+export interface ConfigPushJson {
+  scope: string;
+  dryRun: boolean;
+  targets: ConfigTargetJson[];
+}

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import YAML from 'yaml';
 import { DeviceCredentials } from '../../console/credentials.js';
 import { deviceViews } from '../../console/device-view.js';
+import { SettingError, settingsToValues, splitSetting } from '../../console/config-settings.js';
 import { FleetClasses } from '../../console/fleet-classes.js';
 import { writeMosquittoConfig } from '../../console/mosquitto.js';
 import { Quarantine } from '../../console/quarantine.js';
@@ -323,22 +324,12 @@ See the fleet:
     )
     .action(async (scope: string, settings: string[], flags: DirFlags & { dryRun?: boolean; json?: boolean }) => {
       consoleFleet(flags);
-      const values: Record<string, unknown> = {};
-      for (const setting of settings) {
-        const eq = setting.indexOf('=');
-        const path = setting.slice(0, eq).split('.');
-        if (eq < 1 || path.length < 2 || path.some((p) => p === ''))
-          throw new UsageError(`"${setting}": expected SECTION.FIELD=VALUE, e.g. head.unknownThreshold=0.6`);
-        const text = setting.slice(eq + 1);
-        let value: unknown = text;
-        try {
-          value = JSON.parse(text);
-        } catch {
-          // a plain string
-        }
-        let node = values;
-        for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
-        node[path.at(-1)!] = value;
+      let values: Record<string, unknown>;
+      try {
+        values = settingsToValues(settings.map(splitSetting));
+      } catch (err) {
+        if (err instanceof SettingError) throw new UsageError(err.message);
+        throw err;
       }
       const api = consoleApi(flags.dir, readConsoleFile);
       const { body } = await api.call<{

@@ -16,6 +16,7 @@ import type {
 } from '../api-types.js';
 import { ApiClient, takeToken } from '../../web/api.js';
 import { byId, child, el, percent, setText, svg } from '../../web/dom.js';
+import { startConfigEditor } from './config-editor.js';
 
 const NO_TOKEN = 'wrong or missing API token: open the URL the console printed (http://host:port/?token=...)';
 const api = new ApiClient({ token: takeToken('edgetune-console-token'), unauthorized: NO_TOKEN });
@@ -679,6 +680,7 @@ if (!api.token) status('no API token: open the URL the console printed (http://h
 else {
   void refresh();
   connect();
+  startConfigEditor({ api, status, refresh });
 }
 setInterval(() => {
   refreshAges();
