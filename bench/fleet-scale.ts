@@ -14,7 +14,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +24,7 @@ import { FleetConsole } from '../console/service.js';
 import { startConsoleWeb } from '../console/web.js';
 import { silentLogger } from '../core/log.js';
 import { until } from '../core/wait.js';
+import { freePort } from './free-port.js';
 import { printTable } from './table.js';
 
 const { values } = parseArgs({
@@ -41,12 +41,7 @@ const fleetId = 'bench';
 const consoleLogin = { username: 'console', password: 'bench-console-secret' };
 type Mode = 'immediate' | 'batched';
 
-const port = await new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = (s.address() as AddressInfo).port;
-    s.close(() => resolve(p));
-  });
-});
+const port = await freePort();
 
 let started = performance.now();
 mkdirSync(join(dir, 'console'), { recursive: true });
