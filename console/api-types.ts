@@ -206,3 +206,19 @@ export interface ConfigPushJson {
   dryRun: boolean;
   targets: ConfigTargetJson[];
 }
+
+/** GET /api/fleet/accuracy: the fleet head on the holdouts of the devices that run it. */
+export interface FleetAccuracyJson {
+  /** The fleet head version (the released one unless ?version= asked for another); null: none yet. */
+  version: number | null;
+  /** Devices on that version whose holdout is summed. */
+  devices: string[];
+  /** Devices on that version that report no holdout. */
+  withoutHoldout: string[];
+  classes: string[];
+  perClass: { label: string; support: number; recall: number; precision: number }[];
+  /** Rows true classes, columns predicted, the last column "unknown": the devices' matrices summed. */
+  confusion: number[][];
+  total: number;
+  accuracy: number | null;
+}

@@ -18,6 +18,7 @@ import { datasetTarGz, deviceHeadFile, fleetHeadFile } from './exports.js';
 import { LogFollows } from './log-follow.js';
 import { parseScope, setFleetConfig } from './fleet-config.js';
 import { configFields } from './config-fields.js';
+import { fleetAccuracy } from './fleet-accuracy.js';
 import { SettingError, settingsToValues } from './config-settings.js';
 import type { DeviceView } from './device-view.js';
 
@@ -206,6 +207,13 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     return sendJson(res, 200, reply);
   }
   if (method === 'GET' && path === '/api/fleet') return sendJson(res, 200, fleetView(console_));
+  if (method === 'GET' && path === '/api/fleet/accuracy') {
+    const asked = url.searchParams.get('version');
+    const version = asked === null ? (console_.registry.releasedFleetHeads()[0]?.version ?? null) : Number(asked);
+    if (version !== null && !(Number.isInteger(version) && version > 0))
+      throw new HttpError('BAD_REQUEST', 'query parameter "version" must be a positive integer');
+    return sendJson(res, 200, fleetAccuracy(console_.devices(), version));
+  }
   if (method === 'GET' && path === '/api/events') return ctx.events.add(res);
   if (method === 'POST' && path === '/api/merge') {
     const canaries = canariesField(await readJson(req));

@@ -7,6 +7,7 @@ import type {
   DeviceJson,
   DeviceTrainJson,
   DevicesJson,
+  FleetAccuracyJson,
   FleetJson,
   MergeJson,
   PushHeadJson,
@@ -17,6 +18,7 @@ import type {
 import { ApiClient, takeToken } from '../../web/api.js';
 import { byId, child, el, percent, setText, svg } from '../../web/dom.js';
 import { startConfigEditor } from './config-editor.js';
+import { renderFleetAccuracy } from './fleet-accuracy.js';
 
 const NO_TOKEN = 'wrong or missing API token: open the URL the console printed (http://host:port/?token=...)';
 const api = new ApiClient({ token: takeToken('edgetune-console-token'), unauthorized: NO_TOKEN });
@@ -516,11 +518,12 @@ async function refresh(): Promise<void> {
   }
   refreshing = (async () => {
     try {
-      const [d, f, r, c] = await Promise.all([
+      const [d, f, r, c, a] = await Promise.all([
         api.get<DevicesJson>(devicesPath()),
         api.get<FleetJson>('/api/fleet'),
         api.get<RolloutsJson>('/api/rollouts'),
         api.get<ClassesJson>('/api/classes'),
+        api.get<FleetAccuracyJson>('/api/fleet/accuracy'),
       ]);
       table = d;
       devices = d.devices;
@@ -531,6 +534,7 @@ async function refresh(): Promise<void> {
       renderPolicy(f);
       renderRollout(r.current ?? r.recent[0]);
       renderClasses(c.classes);
+      renderFleetAccuracy(a);
     } catch (e) {
       status(message(e), true);
     }

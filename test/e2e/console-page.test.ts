@@ -126,6 +126,50 @@ describe('console page features in Chromium', () => {
     ]);
   }, 60_000);
 
+  it("edits any agent setting for a tag: the agent's schema refuses a bad value, the diff shows before the push", async () => {
+    await fetch(`${web.origin}/api/devices/pi-cool/tags`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${web.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ tags: ['north'] }),
+    });
+    const editor = page.locator('#fc-form');
+    await editor.getByLabel('scope').selectOption('tag');
+    await editor.getByLabel('tag or device id').fill('north');
+    const rows = editor.locator('.fc-row');
+    await rows.nth(0).getByLabel('setting', { exact: true }).fill('head.unknownThreshold');
+    // The field's type, range and default come from the agent's schema.
+    await expect.poll(() => rows.nth(0).locator('.fc-hint').textContent()).toBe('number or null · 0…1 · default null · at once');
+    await rows.nth(0).getByLabel('value').fill('7');
+    await editor.getByRole('button', { name: 'show changes' }).click();
+    await expect.poll(() => editor.locator('#fc-error').textContent()).toMatch(/field "head\.unknownThreshold": Too big/);
+    expect(fleet.registry.configLayers().size).toBe(0);
+    expect(cool.config.head.unknownThreshold).toBeNull();
+
+    await rows.nth(0).getByLabel('value').fill('0.65');
+    await editor.getByRole('button', { name: 'add a setting' }).click();
+    await rows.nth(1).getByLabel('setting', { exact: true }).fill('queue.drop');
+    await rows.nth(1).getByLabel('value').fill('newest');
+    await editor.getByRole('button', { name: 'show changes' }).click();
+    const diff = editor.locator('#fc-diff-rows tr');
+    await expect.poll(() => diff.evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.device))).toEqual(['pi-cool']);
+    expect(await diff.locator('td').nth(2).locator('div').allTextContents()).toEqual([
+      'head.unknownThreshold: null → 0.65',
+      'queue.drop: "oldest" → "newest"',
+    ]);
+    // Previewed, nothing is saved or sent yet.
+    expect(fleet.registry.configLayers().size).toBe(0);
+    expect(cool.config.head.unknownThreshold).toBeNull();
+    await editor.getByRole('button', { name: 'push to 1 device' }).click();
+    await expect.poll(() => diff.first().getAttribute('data-status'), { timeout: 20_000 }).toBe('pushed');
+    expect(await diff.first().locator('td').nth(3).textContent()).toBe('after a restart: queue.drop');
+    expect(cool.config.head.unknownThreshold).toBe(0.65);
+    expect(hot.config.head.unknownThreshold).toBeNull();
+    expect(fleet.registry.configLayers().get('tag:north')).toEqual({ head: { unknownThreshold: 0.65 }, queue: { drop: 'newest' } });
+    await expect
+      .poll(() => editor.locator('#fc-layers').textContent())
+      .toBe('tag:north: {"head":{"unknownThreshold":0.65},"queue":{"drop":"newest"}}');
+  }, 40_000);
+
   it('downloads a device head and a fleet head as files edgetune predict reads', async () => {
     const expect_ = { backboneId: hot.backbone.id, dim: hot.backbone.dim };
     const [device] = await Promise.all([
