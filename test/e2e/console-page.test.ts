@@ -1,11 +1,14 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
 import { FleetConsole } from '../../console/service.js';
 import { type ConsoleWeb, startConsoleWeb } from '../../console/web.js';
 import { loadHead } from '../../runtime/head/head-file.js';
+import { PROTOCOL_VERSION, topics } from '../../runtime/sync/protocol.js';
+import { connectMqtt } from '../support/mqtt.js';
 import { feed, startFleetAgent } from '../support/fleet.js';
 import { MODEL_DIR, tempDir } from '../support/paths.js';
 import { until } from '../support/until.js';
@@ -30,6 +33,7 @@ let hot: Agent;
 let cool: Agent;
 let browser: Browser;
 let page: Page;
+const clients: MqttClient[] = [];
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium or set CHROMIUM_PATH`);
@@ -62,6 +66,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
+  for (const c of clients) c.end(true);
   await browser?.close();
   await Promise.all([hot?.stop(), cool?.stop()]);
   await web?.close();
@@ -124,7 +129,43 @@ describe('console page features in Chromium', () => {
       'pi-cool: applied (on v1)',
       'pi-hot: applied (on v1)',
     ]);
+    // The released head on the devices' holdouts, as the API sums it.
   }, 60_000);
+
+  it("shows the released head's recall per class and confusion, summed over the holdouts of the devices on it", async () => {
+    if (!fleet.registry.releasedFleetHeads()[0]) await fleet.mergeAndRollout();
+    const version = fleet.registry.releasedFleetHeads()[0]!.version;
+    // pi-hot and pi-cool have too few photos for a holdout; a third device reports one on this head.
+    const sim = fleet.addDevice('pi-sim');
+    const client = await connectMqtt(fleet.brokerUrl, 'pi-sim', sim.password, 4, clients);
+    const holdout = {
+      classes: ['daisy', 'sunflower'],
+      perClass: [],
+      confusion: [
+        [3, 1, 0],
+        [0, 2, 1],
+      ],
+    };
+    const state = {
+      protocol: PROTOCOL_VERSION,
+      device: 'pi-sim',
+      online: true,
+      backbone: hot.backbone.id,
+      dim: hot.backbone.dim,
+      fleetVersion: version,
+      holdout,
+    };
+    await client.publishAsync(topics.device('farm', 'pi-sim', 'state'), Buffer.from(JSON.stringify(state)), { qos: 1 });
+    await expect
+      .poll(() => page.locator('#fleet-accuracy-summary').textContent())
+      .toBe(`fleet head v${version}: 71.4 % of 7 holdout photos on pi-sim (no holdout: pi-cool, pi-hot)`);
+    const rows = page.locator('#fleet-accuracy-rows tr');
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)))).toEqual([
+      ['daisy', '4', '75.0 %', '100.0 %'],
+      ['sunflower', '3', '66.7 %', '66.7 %'],
+    ]);
+    expect(await page.locator('#fleet-confusion tbody tr').allTextContents()).toEqual(['daisy310', 'sunflower021']);
+  }, 40_000);
 
   it("edits any agent setting for a tag: the agent's schema refuses a bad value, the diff shows before the push", async () => {
     await fetch(`${web.origin}/api/devices/pi-cool/tags`, {
