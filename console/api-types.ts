@@ -81,7 +81,7 @@ export interface DevicesJson {
 
 export interface FleetHeadJson {
   version: number;
-  status: 'canary' | 'held' | 'released' | 'rolled-back' | 'superseded';
+  status: 'canary' | 'held' | 'released' | 'released-to-tag' | 'rolled-back' | 'superseded';
   merged: string[];
   heldBack: { device: string; reason: string }[];
   note: string | null;

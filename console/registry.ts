@@ -29,7 +29,8 @@ export interface DeviceHeadRow {
   bytes: Buffer;
 }
 
-export type FleetStatus = 'canary' | 'held' | 'released' | 'rolled-back' | 'superseded';
+/** released-to-tag: pushed to the devices of one tag only (the retained fleet head stays as it was). */
+export type FleetStatus = 'canary' | 'held' | 'released' | 'released-to-tag' | 'rolled-back' | 'superseded';
 
 export interface FleetHeadRow {
   version: number;

@@ -284,7 +284,7 @@ export class FleetConsole extends EventEmitter {
   }
 
   /** Merges and rolls out; the verdict (released, rolled back, failed) is recorded with its numbers. */
-  async mergeAndRollout(options: { canaries?: string[]; trigger?: string } = {}): Promise<RolloutResult> {
+  async mergeAndRollout(options: { canaries?: string[]; tag?: string; trigger?: string } = {}): Promise<RolloutResult> {
     const trigger = options.trigger ?? 'manual';
     try {
       const result = await this.rollouts.mergeAndRollout(options);
@@ -340,6 +340,8 @@ export class FleetConsole extends EventEmitter {
         fleet: this.fleet,
         bundle,
         key: this.keys.privateKey,
+        // A tag's update names its devices (offline ones too): a manifest for every device would reach all.
+        ...(scope ? { fleetScope: devices.map((d) => d.id) } : {}),
         publish: (topic, payload, { retain }) => this.publish(topic, payload, { retain }),
         canaries,
         fleetDevices: able,

@@ -137,6 +137,14 @@ function configValues(body: Record<string, unknown>): unknown {
   }
 }
 
+/** The optional "tag" field: only the devices with this tag. */
+function tagField(body: Record<string, unknown>): { tag?: string } {
+  if (body.tag === undefined) return {};
+  if (typeof body.tag !== 'string' || !/^[A-Za-z0-9._:-]{1,64}$/.test(body.tag))
+    throw new HttpError('BAD_REQUEST', 'field "tag" must be a tag (1-64 letters, digits, ".", "_", ":" or "-")');
+  return { tag: body.tag };
+}
+
 function optionalPositive(body: Record<string, unknown>, field: string): Record<string, number> {
   const value = body[field];
   if (value === undefined) return {};
@@ -216,8 +224,9 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
   }
   if (method === 'GET' && path === '/api/events') return ctx.events.add(res);
   if (method === 'POST' && path === '/api/merge') {
-    const canaries = canariesField(await readJson(req));
-    return sendJson(res, 200, await console_.mergeAndRollout(canaries ? { canaries } : {}));
+    const body = await readJson(req);
+    const canaries = canariesField(body);
+    return sendJson(res, 200, await console_.mergeAndRollout({ ...(canaries ? { canaries } : {}), ...tagField(body) }));
   }
   if (method === 'GET' && path === '/api/config/fields') return sendJson(res, 200, { fields: configFields() });
   if (method === 'GET' && path === '/api/config')
@@ -243,7 +252,7 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     const canaries = canariesField(body);
     const options = {
       ...(canaries ? { canaries } : {}),
-      ...(typeof body.tag === 'string' ? { tag: body.tag } : {}),
+      ...tagField(body),
       ...optionalPositive(body, 'stageTimeoutMs'),
     };
     if (body.wait !== false) return sendJson(res, 200, await console_.pushAgentUpdate(body.bundle, options));

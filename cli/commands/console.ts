@@ -16,6 +16,7 @@ import { Registry } from '../../console/registry.js';
 import { ConsoleError, FleetConsole, openFleetKey } from '../../console/service.js';
 import { startConsoleWeb } from '../../console/web.js';
 import type { RolloutProgress } from '../../console/rollout-progress.js';
+import type { MergeJson } from '../../console/api-types.js';
 import { consoleApi, followRollout } from './console-api.js';
 import { deviceSamples, sampleFileName } from '../../console/exports.js';
 import { writeDurably } from '../../core/durable.js';
@@ -258,6 +259,27 @@ See the fleet:
         process.stdout.write(`${done.summary}\n`);
       }
       if (!done.ok) process.exitCode = 1;
+    });
+
+  withDir(console_.command('merge'))
+    .description("merge the devices' newest heads into a fleet head and roll it out through the running console: canaries first")
+    .option('--canary <device...>', "devices that judge it first (default: the console's canaries, or some it picks)")
+    .option('--tag <tag>', 'only the devices with this tag get it (the retained fleet head every device takes stays as it was)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExamples:\n  edgetune console merge\n  edgetune console merge --tag north --canary pi-3')
+    .action(async (flags: DirFlags & { canary?: string[]; tag?: string; json?: boolean }) => {
+      consoleFleet(flags);
+      const api = consoleApi(flags.dir, readConsoleFile);
+      const { body } = await api.call<MergeJson & { summaries?: string[] }>('POST', '/api/merge', {
+        ...(flags.canary ? { canaries: flags.canary } : {}),
+        ...(flags.tag ? { tag: flags.tag } : {}),
+      });
+      if (flags.json) return printJson(body);
+      process.stdout.write(
+        `fleet head v${body.version} from ${body.merged.join(', ')}: ${body.status}${body.reason ? ` (${body.reason})` : ''}\n`,
+      );
+      for (const line of body.summaries ?? []) process.stdout.write(`${line}\n`);
+      if (body.status === 'rolled-back') process.exitCode = 1;
     });
 
   withDir(console_.command('export-head'))

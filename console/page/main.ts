@@ -652,8 +652,10 @@ byId<HTMLFormElement>('config-form').onsubmit = async (event) => {
 
 byId('merge').onclick = () =>
   act('fleet', 'merging the device heads', async () => {
-    const r = await api.request<MergeJson>('POST', '/api/merge', {});
+    const tag = byId<HTMLInputElement>('merge-tag').value.trim();
+    const r = await api.request<MergeJson>('POST', '/api/merge', tag ? { tag } : {});
     const merged = `fleet head v${r.version} from ${r.merged.join(', ')}`;
+    if (r.status === 'released-to-tag') return `${merged}: released to the devices tagged ${tag}`;
     return r.status === 'released' ? `${merged}: released` : `${merged}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`;
   });
 byId('rollback').onclick = () =>
