@@ -211,6 +211,27 @@ describe('console page features in Chromium', () => {
       .toBe('tag:north: {"head":{"unknownThreshold":0.65},"queue":{"drop":"newest"}}');
   }, 40_000);
 
+  it('rolls a fleet head out to the devices of one tag from the merge box; the others keep theirs', async () => {
+    await fetch(`${web.origin}/api/devices/pi-cool/tags`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${web.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ tags: ['north'] }),
+    });
+    await until('a device head to merge', () => fleet.registry.deviceHeadCount() > 0);
+    const hotBefore = hot.currentHead?.meta.metrics.fleetVersion ?? null;
+    const version = fleet.registry.nextFleetVersion();
+    await page.getByLabel('roll out only to the devices with this tag').fill('north');
+    await page.getByRole('button', { name: 'merge & roll out' }).click();
+    await expect
+      .poll(() => page.locator('#status').textContent(), { timeout: 30_000 })
+      .toMatch(new RegExp(`^fleet head v${version} from .*: released to the devices tagged north$`));
+    expect(cool.currentHead?.meta.metrics.fleetVersion).toBe(version);
+    expect(hot.currentHead?.meta.metrics.fleetVersion ?? null).toBe(hotBefore);
+    await expect.poll(() => row('pi-cool').locator('td.fleet').textContent()).toBe(`v${version}`);
+    expect(fleet.registry.fleetHead(version)?.status).toBe('released-to-tag');
+    await page.getByLabel('roll out only to the devices with this tag').fill('');
+  }, 60_000);
+
   it('downloads a device head and a fleet head as files edgetune predict reads', async () => {
     const expect_ = { backboneId: hot.backbone.id, dim: hot.backbone.dim };
     const [device] = await Promise.all([
