@@ -42,7 +42,7 @@ afterEach(async () => {
 function upload(url: string, bytes: Uint8Array, label?: string) {
   return fetch(`${url}/api/samples${label ? `?label=${label}` : ''}`, {
     method: 'POST',
-    body: bytes,
+    body: bytes as Uint8Array<ArrayBuffer>,
     headers: { 'content-type': 'image/jpeg' },
   });
 }
