@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -114,9 +113,9 @@ describe('rollouts to a tag', () => {
     expect(report.unable.map((u) => u.device)).toEqual(['pi-n1', 'pi-n2']);
     const probe = fleet.addDevice('probe-2');
     const watcher = await connectMqtt(fleet.brokerUrl, 'probe-2', probe.password, 4, clients);
-    const manifest = once(watcher, 'message');
+    const manifest = new Promise<Buffer>((resolve) => watcher.once('message', (_topic, payload) => resolve(payload)));
     await watcher.subscribeAsync(topics.fleetAgent('farm'), { qos: 1 });
-    const [, payload] = (await manifest) as [string, Buffer];
+    const payload = await manifest;
     const update = decodeAgentUpdate(payload, { where: 'retained manifest', publicKey: fleet.keys.publicKey, fleet: 'farm' });
     expect(update).toMatchObject({ version: '0.2.0', devices: ['pi-n1', 'pi-n2'] });
   }, 60_000);
