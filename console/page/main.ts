@@ -658,6 +658,16 @@ byId('merge').onclick = () =>
     if (r.status === 'released-to-tag') return `${merged}: released to the devices tagged ${tag}`;
     return r.status === 'released' ? `${merged}: released` : `${merged}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`;
   });
+byId<HTMLFormElement>('update-form').onsubmit = (event) => {
+  event.preventDefault();
+  const bundle = byId<HTMLInputElement>('update-bundle').value.trim();
+  const tag = byId<HTMLInputElement>('update-tag').value.trim();
+  void act('fleet', `pushing ${bundle}`, async () => {
+    // Answered once it has begun; its stages show under Rollout as they go.
+    const r = await api.request<{ progress: RolloutJson }>('POST', '/api/agent-update', { bundle, wait: false, ...(tag ? { tag } : {}) });
+    return `agent update ${r.progress.subject} started${tag ? ` for the devices tagged ${tag}` : ''}`;
+  });
+};
 byId('rollback').onclick = () =>
   act('fleet', 'rolling back', async () => {
     const r = await api.request<RollbackJson>('POST', '/api/rollback', {});

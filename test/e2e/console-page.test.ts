@@ -11,6 +11,7 @@ import { PROTOCOL_VERSION, topics } from '../../runtime/sync/protocol.js';
 import { connectMqtt } from '../support/mqtt.js';
 import { feed, startFleetAgent } from '../support/fleet.js';
 import { MODEL_DIR, tempDir } from '../support/paths.js';
+import { tinyBundle } from '../support/tiny-bundle.js';
 import { until } from '../support/until.js';
 
 // The console page's operator features in Debian's Chromium with real agents: vitals in a sortable,
@@ -231,6 +232,25 @@ describe('console page features in Chromium', () => {
     expect(fleet.registry.fleetHead(version)?.status).toBe('released-to-tag');
     await page.getByLabel('roll out only to the devices with this tag').fill('');
   }, 60_000);
+
+  it('pushes an agent update to a tag from the page: only tagged devices are in it, named when they cannot take it', async () => {
+    await fetch(`${web.origin}/api/devices/pi-cool/tags`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${web.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ tags: ['north'] }),
+    });
+    const bundle = tinyBundle(join(tmp.path, 'bundles'), '0.4.0');
+    await page.getByLabel('agent bundle on the console machine').fill(bundle.file);
+    await page.getByLabel('update only the devices with this tag').fill('north');
+    await page.getByRole('button', { name: 'push agent update' }).click();
+    await expect.poll(() => page.locator('#status').textContent()).toBe('agent update 0.4.0 started for the devices tagged north');
+    // Run from a checkout, pi-cool cannot take it; pi-hot has no tag and is not in the rollout at all.
+    await expect
+      .poll(() => page.locator('#rollout .unable li').allTextContents())
+      .toEqual([expect.stringMatching(/^cannot take it: pi-cool: no release section/)]);
+    const ended = await until('the rollout ends', () => fleet.progress.list().find((r) => r.subject === '0.4.0' && r.endedAt !== null));
+    expect(ended.summary).toBe('agent 0.4.0: every device updated (0 of 0 on it, 1 cannot take it)');
+  }, 40_000);
 
   it('downloads a device head and a fleet head as files edgetune predict reads', async () => {
     const expect_ = { backboneId: hot.backbone.id, dim: hot.backbone.dim };

@@ -5,13 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
 import { FleetConsole } from '../../console/service.js';
 import { type ConsoleWeb, startConsoleWeb } from '../../console/web.js';
-import { writeBundle } from '../../deploy/bundle/build.js';
 import { decodeAgentUpdate } from '../../runtime/sync/agent-update.js';
 import { topics } from '../../runtime/sync/protocol.js';
 import { runCli } from '../support/cli.js';
 import { feed, startFleetAgent } from '../support/fleet.js';
 import { connectMqtt } from '../support/mqtt.js';
 import { MODEL_DIR, tempDir } from '../support/paths.js';
+import { tinyBundle } from '../support/tiny-bundle.js';
 import { until } from '../support/until.js';
 
 // Rollouts to a tag, with real agents: a fleet head merged from every device goes only to the devices
@@ -98,16 +98,7 @@ describe('rollouts to a tag', () => {
   }, 90_000);
 
   it('an agent update for a tag names only the tagged devices in its signed manifest', async () => {
-    const bundle = writeBundle(
-      {
-        target: 'linux-x64',
-        version: '0.2.0',
-        node: { version: process.versions.node, major: Number(process.versions.node.split('.')[0]), abi: process.versions.modules },
-        backbone: { id: 'none', file: 'none', sha256: '0'.repeat(64), dim: 8 },
-        files: new Map([['edgetune.js', { data: Buffer.from("console.log('0.2.0');\n") }]]),
-      },
-      join(tmp.path, 'bundles'),
-    );
+    const bundle = tinyBundle(join(tmp.path, 'bundles'));
     const report = await fleet.pushAgentUpdate(bundle.file, { tag: 'north', stageTimeoutMs: 2000 });
     // These agents run from a checkout: named as unable, the untagged one not at all.
     expect(report.unable.map((u) => u.device)).toEqual(['pi-n1', 'pi-n2']);
