@@ -78,7 +78,7 @@ export async function bootSystemd(dir: string, share: string[] = []): Promise<Sy
     () => {
       if (child.exitCode !== null) throw new Error(`systemd did not boot: ${stderr}`);
       const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim();
-      return children && readFileSync(`/proc/${children}/comm`, 'utf8').trim() === 'systemd' && Number(children);
+      return children !== '' && readFileSync(`/proc/${children}/comm`, 'utf8').trim() === 'systemd' ? Number(children) : undefined;
     },
     20_000,
     50,
