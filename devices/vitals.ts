@@ -4,6 +4,7 @@
 
 import { readFileSync, statfsSync } from 'node:fs';
 import { freemem, loadavg, networkInterfaces, totalmem, uptime } from 'node:os';
+import { bundleTargetOf } from '../core/platform.js';
 
 export interface Vitals {
   /** Seconds since the board booted. */
@@ -35,7 +36,7 @@ export function readVitals(options: { thermalFile: string; dataDir: string }): V
       .flat()
       .filter((a) => a !== undefined && !a.internal)
       .map((a) => a!.address),
-    target: `${process.platform}-${process.arch}`,
+    target: bundleTargetOf(),
   };
 }
 

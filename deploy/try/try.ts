@@ -95,12 +95,18 @@ export function checkNamespace(board: string): void {
   );
 }
 
+/** The words that run a program (the words after them) in a private mount namespace presenting `board`. */
+export function presentingBoard(board: string): string[] {
+  const root = boardRoot(board);
+  if (!root) throw new DeployError('TRY_UNKNOWN_BOARD', `--board: no board "${board}"; boards: ${boardIds().join(', ')}`);
+  return ['unshare', '-m', '--propagation', 'private', 'sh', '-c', presentBoardScript(root), 'edgetune-try'];
+}
+
 export async function prepareTry(options: TryOptions): Promise<PreparedTry> {
   const manifest = readBundleManifest(options.bundle);
   const emulator = emulatorFor(manifest.target, options);
   const board = options.board ?? DEFAULT_BOARD[manifest.target];
-  const root = boardRoot(board);
-  if (!root) throw new DeployError('TRY_UNKNOWN_BOARD', `--board: no board "${board}"; boards: ${boardIds().join(', ')}`);
+  const presenting = presentingBoard(board);
   checkNamespace(board);
   const release = await unpackCached(options.bundle, manifest, options.cacheDir);
   const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env), EDGETUNE_EMULATOR: emulator.command.join(' ') };
@@ -108,18 +114,7 @@ export async function prepareTry(options: TryOptions): Promise<PreparedTry> {
     manifest,
     release,
     board,
-    command: [
-      'unshare',
-      '-m',
-      '--propagation',
-      'private',
-      'sh',
-      '-c',
-      presentBoardScript(root),
-      'edgetune-try',
-      join(release, 'bin/edgetune'),
-      ...options.args,
-    ],
+    command: [...presenting, join(release, 'bin/edgetune'), ...options.args],
     env,
     describe: `edgetune ${manifest.version} (${manifest.target}, Node ${manifest.node.version}) ${emulator.describe}, presenting board ${board}`,
   };

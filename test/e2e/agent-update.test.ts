@@ -1,11 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuiltBundle, type BundlePayload, bundlePayload, writeBundle } from '../../deploy/bundle/build.js';
 import { FleetConsole } from '../../console/service.js';
 import { startConsoleWeb } from '../../console/web.js';
 import { type DeviceState, type RolloutReport, publishAgentUpdate } from '../../console/agent-update-rollout.js';
-import { activateRelease, installScript, runOk } from '../../runtime/release/activate.js';
+import { type Exec, activateRelease, installScript, runOk } from '../../runtime/release/activate.js';
 import { releaseLayout } from '../../runtime/release/layout.js';
 import { localExec } from '../../runtime/release/local.js';
 import { processManager } from '../../runtime/release/service.js';
@@ -14,6 +14,7 @@ import { topics } from '../../runtime/sync/protocol.js';
 import { loadOrCreateFleetKey, publicKeyPem } from '../../runtime/sync/signing.js';
 import { connectMqtt, freeLoopbackPort } from '../support/mqtt.js';
 import { runCli } from '../support/cli.js';
+import { emulatedDevice } from '../support/emulated-device.js';
 import { startFleetAgent } from '../support/fleet.js';
 import type { MqttClient } from 'mqtt';
 import { MODEL_DIR, tempDir } from '../support/paths.js';
@@ -43,12 +44,19 @@ async function health(port: number): Promise<Record<string, unknown>> {
 }
 
 /** A device with release 0.1.0 installed and its agent running from it, as a flash leaves it. */
-async function installDevice(id: string): Promise<{ id: string; root: string; port: number }> {
+async function installDevice(
+  id: string,
+  {
+    bundle = bundles['0.1.0']!,
+    exec = localExec,
+    healthTimeoutMs = 60_000,
+  }: { bundle?: BuiltBundle; exec?: Exec; healthTimeoutMs?: number } = {},
+): Promise<{ id: string; root: string; port: number }> {
   const root = join(tmp.path, 'devices', id);
   const layout = releaseLayout(root);
   const port = await freeLoopbackPort();
-  await runOk(localExec, `mkdir -p ${layout.releases} ${layout.etc} && cp ${bundles['0.1.0']!.file} ${layout.opt}/b.tar.gz`, 'copy');
-  await runOk(localExec, installScript(layout, `${layout.opt}/b.tar.gz`, '0.1.0'), 'install');
+  await runOk(exec, `mkdir -p ${layout.releases} ${layout.etc} && cp ${bundle.file} ${layout.opt}/b.tar.gz`, 'copy');
+  await runOk(exec, installScript(layout, `${layout.opt}/b.tar.gz`, '0.1.0'), 'install');
   writeFileSync(layout.publicKey, publicKeyPem(fleetKey.publicKey), { mode: 0o600 });
   const config = {
     device: { id },
@@ -58,7 +66,12 @@ async function installDevice(id: string): Promise<{ id: string; root: string; po
     release: { prefix: root, service: 'process' },
   };
   writeFileSync(layout.config, JSON.stringify(config), { mode: 0o600 });
-  await activateRelease(localExec, { layout, version: '0.1.0', service: processManager, health: { port, fleet: true } });
+  await activateRelease(exec, {
+    layout,
+    version: '0.1.0',
+    service: processManager,
+    health: { port, fleet: true, timeoutMs: healthTimeoutMs },
+  });
   const device = { id, root, port };
   devices.push(device);
   return device;
@@ -305,4 +318,42 @@ describe('agent updates pushed over MQTT', () => {
     },
     180_000,
   );
+});
+
+describe("an agent update to a 32-bit Raspberry Pi (the armv7 bundle's own Node under qemu-arm)", () => {
+  it('the console sends the linux-armv7 release only to the armv7 device, which installs it and comes back on it', async () => {
+    // The device presents a Pi Zero 2 W with a 32-bit OS; every start of its Node goes through qemu-arm.
+    const zero = emulatedDevice('linux-armv7', 'rpi-zero-2w', join(tmp.path, 'rpi-zero-2w'));
+    const payload = await bundlePayload({ target: 'linux-armv7' });
+    const armv7 = (version: string) => writeBundle({ ...payload, version }, join(tmp.path, 'bundles-armv7'));
+    const [first, update] = [armv7('0.1.0'), armv7('0.2.0')];
+    const pi = await installDevice('pi-armv7', { bundle: first, exec: zero.exec, healthTimeoutMs: 300_000 });
+    // The armv7 agent says which bundle it takes: the one its CPU runs.
+    await until('the armv7 device online', () => fleet.devices().find((d) => d.id === 'pi-armv7')?.online);
+    expect(stateOf('pi-armv7')).toMatchObject({ release: '0.1.0', engine: 'tflite', vitals: { target: 'linux-armv7' } });
+    const started = Date.now();
+    const report = await fleet.pushAgentUpdate(update.file, { stageTimeoutMs: 400_000 });
+    console.log(
+      `agent update of the ${(update.bytes / 2 ** 20).toFixed(1)} MB armv7 bundle to an emulated Pi Zero 2 W: ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    expect(report.unable).toContainEqual({ device: 'pi-canary', reason: 'a linux-x64 device; the bundle is linux-armv7' });
+    expect(report).toMatchObject({ ok: true, devices: [{ device: 'pi-armv7', release: '0.2.0', updated: true }] });
+    expect(stateOf('pi-armv7')).toMatchObject({ release: '0.2.0', update: { version: '0.2.0', status: 'installed' } });
+    expect(await health(pi.port)).toMatchObject({ status: 'ok', release: '0.2.0', engine: 'tflite', fleet: { connected: true } });
+    // The agent now running is qemu-arm running the new release's own armv7 Node, on the presented board.
+    expect(
+      readFileSync(`/proc/${pid(pi.root)}/cmdline`, 'utf8')
+        .split('\0')
+        .join(' '),
+    ).toMatch(
+      new RegExp(
+        `^\\S*qemu-arm\\S* -L /usr/arm-linux-gnueabihf ${pi.root}/opt/edgetune/releases/0\\.2\\.0/node/bin/node .*edgetune\\.js agent`,
+      ),
+    );
+    const starts = readFileSync(releaseLayout(pi.root).log, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"agent started"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(starts.at(-1)).toMatchObject({ profile: 'rpi-zero-2w', engine: 'tflite' });
+  }, 600_000);
 });

@@ -1,6 +1,7 @@
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect } from 'vitest';
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuiltBundle, type BundlePayload, bundlePayload, writeBundle } from '../../deploy/bundle/build.js';
 import { type RunningBroker, startBroker } from '../../console/broker.js';
 import { DeviceCredentials } from '../../console/credentials.js';
@@ -10,8 +11,10 @@ import { releaseLayout } from '../../runtime/release/layout.js';
 import { localExec } from '../../runtime/release/local.js';
 import { processManager } from '../../runtime/release/service.js';
 import { loadOrCreateFleetKey, publicKeyPem } from '../../runtime/sync/signing.js';
+import { topics } from '../../runtime/sync/protocol.js';
 import { runCli } from '../support/cli.js';
-import { freeLoopbackPort } from '../support/mqtt.js';
+import { emulatedDevice } from '../support/emulated-device.js';
+import { connectMqtt, freeLoopbackPort } from '../support/mqtt.js';
 import { MODEL_DIR, tempDir } from '../support/paths.js';
 import { story } from '../support/story.js';
 import { type Sshd, startSshd } from '../support/sshd.js';
@@ -325,4 +328,63 @@ describe('edgetune deploy flash over SSH (real sshd, real agent, real broker)', 
     },
     150_000,
   );
+});
+
+describe('edgetune deploy flash to an arm64 Raspberry Pi 4 (its own Node under qemu-user)', () => {
+  it("installs the linux-arm64 bundle over SSH; the agent that passes the health check is the bundle's ARM build on the presented board", async () => {
+    // The "device" behind this sshd: a Pi 4's /proc, `uname -m` aarch64, the bundle's Node under qemu-aarch64.
+    const pi = emulatedDevice('linux-arm64', 'rpi-4', join(tmp.path, 'rpi-4'));
+    const armSshd = await startSshd(join(tmp.path, 'sshd-rpi-4'), { prefix: pi.prefix, env: pi.env });
+    const clients: MqttClient[] = [];
+    try {
+      appendFileSync(knownHosts, armSshd.knownHostsLine);
+      const bundle = writeBundle(await bundlePayload({ target: 'linux-arm64' }), join(tmp.path, 'bundles-arm64'));
+      const root = join(tmp.path, 'devices', 'pi-arm64');
+      roots.push(root);
+      const port = await freeLoopbackPort();
+      const line = `${armSshd.user}@127.0.0.1:${armSshd.port} id=pi-arm64 root=${root} http_port=${port} service=process`;
+      const started = Date.now();
+      const [result] = await flash({
+        ...options('0.1.0', [line]),
+        bundle: bundle.file,
+        privateKey: armSshd.clientKey,
+        healthTimeoutMs: 300_000,
+      });
+      console.log(
+        `deploy of the ${(bundle.bytes / 2 ** 20).toFixed(1)} MB arm64 bundle to an emulated Pi 4: ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
+      expect(result, result?.error).toMatchObject({ ok: true, status: 'installed', device: 'pi-arm64', version: '0.1.0' });
+      // The agent process is qemu-aarch64 running the release's own arm64 Node.
+      expect(agentCommandLine(root)).toMatch(
+        new RegExp(
+          `^\\S*qemu-aarch64\\S* -L /usr/aarch64-linux-gnu ${root}/opt/edgetune/releases/0\\.1\\.0/node/bin/node .*edgetune\\.js agent`,
+        ),
+      );
+      const log = readFileSync(releaseLayout(root).log, 'utf8');
+      const startedLine = log
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l.msg === 'agent started');
+      expect(startedLine).toMatchObject({ profile: 'rpi-4', engine: 'onnx' });
+      // What the console sees of it: an arm64 device, on the bundle's release.
+      const watcher = await connectMqtt(broker.url, consoleLogin.username, consoleLogin.password, 4, clients);
+      const state = new Promise<Record<string, unknown>>((resolve) =>
+        watcher.on('message', (_topic, bytes: Buffer) => resolve(JSON.parse(bytes.toString()) as Record<string, unknown>)),
+      );
+      await watcher.subscribeAsync(topics.device('farm', 'pi-arm64', 'state'), { qos: 1 });
+      expect(await state).toMatchObject({ device: 'pi-arm64', release: '0.1.0', engine: 'onnx', vitals: { target: 'linux-arm64' } });
+      expect(await health(port)).toMatchObject({ status: 'ok', device: 'pi-arm64', release: '0.1.0', fleet: { connected: true } });
+      // The installed release's own `device info`, run on the device, names the board.
+      const info = await pi.exec.run(`${root}/opt/edgetune/current/bin/edgetune device info --json`);
+      expect(info.code, info.stderr).toBe(0);
+      expect(JSON.parse(info.stdout)).toMatchObject({
+        profile: { id: 'rpi-4', engine: 'onnx' },
+        facts: { arch: 'arm64', model: 'Raspberry Pi 4 Model B Rev 1.4' },
+      });
+    } finally {
+      for (const c of clients) c.end(true);
+      await armSshd.stop();
+    }
+  }, 600_000);
 });

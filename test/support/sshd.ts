@@ -20,7 +20,14 @@ export interface Sshd {
 
 export const SSHD = '/usr/sbin/sshd';
 
-export async function startSshd(dir: string): Promise<Sshd> {
+export interface SshdOptions {
+  /** Words sshd is started behind (an emulated device's namespace): its sessions run there. */
+  prefix?: string[];
+  /** Environment of every session (sshd's SetEnv). */
+  env?: Record<string, string>;
+}
+
+export async function startSshd(dir: string, options: SshdOptions = {}): Promise<Sshd> {
   mkdirSync(dir, { recursive: true });
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
@@ -44,12 +51,14 @@ export async function startSshd(dir: string): Promise<Sshd> {
       'PermitRootLogin yes',
       'Subsystem sftp internal-sftp',
       'LogLevel ERROR',
+      ...Object.entries(options.env ?? {}).map(([name, value]) => `SetEnv "${name}=${value}"`),
       '',
     ].join('\n'),
   );
   // Run as root, sshd wants its privilege-separation folder; as another user it runs without one.
   if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const child: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [program, ...args] = [...(options.prefix ?? []), SSHD, '-D', '-e', '-f', join(dir, 'sshd_config')];
+  const child: ChildProcess = spawn(program!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
