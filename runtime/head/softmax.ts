@@ -251,9 +251,9 @@ function softmaxHead(
 }
 
 /**
- * The regularised optimum in kernel form: L2 cross-validated over a grid unless given, then one fit on
- * every photo, its scores scaled as calibrated on the validation folds. W = A Z maps back to [k, d]
- * weights over the standardised features.
+ * The regularised optimum in kernel form: L2 cross-validated over a grid unless given, then a fit on every
+ * photo for each strength the folds rank as good as the best, each scaled as calibrated on the folds and
+ * averaged (still one linear map). W = A Z maps back to [k, d] weights over the standardised features.
  */
 function solveExact(
   z: Float64Array,
@@ -275,16 +275,27 @@ function solveExact(
   const classBalanced = options.classBalanced !== false;
   const tuning = options.l2 === undefined ? chooseL2({ kernel, n, y, k, classBalanced }, options.seed ?? SOFTMAX_DEFAULTS.seed) : null;
   const l2 = options.l2 ?? tuning!.l2;
-  const fit = fitKernelLogistic(kernelFactor(kernel, n), n, y, k, classWeights(y, k, classBalanced), l2);
-  const scale = tuning?.scale ?? 1;
+  const factor = kernelFactor(kernel, n);
+  const weights = classWeights(y, k, classBalanced);
+  const members = tuning ? tuning.averaged : [{ l2, scale: 1 }];
+  const combined = new Float64Array(k * n);
+  const b = new Float64Array(k);
+  let previous;
+  for (const member of members) {
+    const fit = fitKernelLogistic(factor, n, y, k, weights, member.l2, previous);
+    previous = fit;
+    const f = member.scale / members.length;
+    for (let q = 0; q < k * n; q++) combined[q]! += f * fit.a[q]!;
+    for (let c = 0; c < k; c++) b[c]! += f * fit.b[c]!;
+  }
   const w = new Float64Array(k * d);
   for (let c = 0; c < k; c++) {
     for (let i = 0; i < n; i++) {
-      const a = scale * fit.a[c * n + i]!;
+      const a = combined[c * n + i]!;
       for (let p = 0; p < d; p++) w[c * d + p]! += a * z[i * d + p]!;
     }
   }
-  return { w, b: fit.b.map((v) => v * scale), l2, tuning };
+  return { w, b, l2, tuning };
 }
 
 /** Per-column mean and standard deviation of a [n, d] matrix; constant columns get std 1. */

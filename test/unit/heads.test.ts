@@ -8,6 +8,7 @@ import { Head, UNKNOWN, trainHead } from '../../runtime/head/index.js';
 import { mergePrototypes, trainPrototype, updatePrototype } from '../../runtime/head/prototype.js';
 import { trainSoftmax } from '../../runtime/head/softmax.js';
 import { seededRandom } from '../../core/random.js';
+import { gaussianClusters } from '../support/clusters.js';
 import { tempDir } from '../support/paths.js';
 
 const tmp = tempDir();
@@ -18,22 +19,7 @@ const META = { backboneId: 'test-backbone', dim: DIM, labels: ['a', 'b', 'c'] };
 
 /** Non-negative Gaussian clusters (like pooled ReLU features): class c is bright in its own block of dims. */
 function clusters(perClass: number[], seed: number, spread = 0.6): { x: Float32Array; y: Int32Array } {
-  const random = seededRandom(seed);
-  const gauss = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-  const n = perClass.reduce((a, b) => a + b, 0);
-  const x = new Float32Array(n * DIM);
-  const y = new Int32Array(n);
-  let i = 0;
-  perClass.forEach((count, c) => {
-    for (let s = 0; s < count; s++, i++) {
-      y[i] = c;
-      for (let j = 0; j < DIM; j++) {
-        const centre = Math.floor(j / (DIM / perClass.length)) === c ? 2 : 0.5;
-        x[i * DIM + j] = Math.max(0, centre + spread * gauss());
-      }
-    }
-  });
-  return { x, y };
+  return gaussianClusters(perClass, seed, { dim: DIM, spread, bright: 2 });
 }
 
 function accuracy(predicted: Int32Array, y: Int32Array): number {
