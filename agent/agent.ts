@@ -200,10 +200,18 @@ export class Agent {
 
   /** Stores a sample now; returns once it is durable and queued for embedding. `droppable` marks a live
    * camera frame, which the queue may drop; anything else is kept (STORE_FULL when labelled samples fill
-   * the store). */
+   * the store). A kept sample waits in the queue as its id, its image on disk; in an embeddings-only
+   * store its bytes wait in memory, so beyond the queue's limit it is refused (QUEUE_FULL) before it is
+   * stored. */
   ingest(bytes: Buffer, label: string | null, origin: string, options: { droppable?: boolean } = {}): IntakeResult {
     const clean = label === null ? null : validateLabel(label, origin);
-    if (!this.store.get(sha256Hex(bytes))) this.makeRoom(bytes.length);
+    const known = this.store.get(sha256Hex(bytes));
+    if (!known && !options.droppable && this.store.embeddingsOnly && !this.pipeline.hasRoom())
+      throw new SampleError(
+        'QUEUE_FULL',
+        `the embedding queue is full (${this.pipeline.stats.queued} samples, whose bytes wait in memory in an embeddings-only store); nothing was stored: retry later`,
+      );
+    if (!known) this.makeRoom(bytes.length);
     const result = this.pipeline.ingest(bytes, { origin, label: clean, droppable: options.droppable === true });
     this.afterIngest(result, clean);
     return result;

@@ -7,6 +7,7 @@
 import type { SampleStore } from '../runtime/samples/store.js';
 import { parseWith } from '../core/schema.js';
 import { SyncError } from '../runtime/sync/protocol.js';
+import { CATALOG } from '../runtime/models/catalog.js';
 import { type AgentConfig, AgentConfigSchema } from './config.js';
 
 export type PushedConfig = Record<string, Record<string, unknown>>;
@@ -22,6 +23,18 @@ export const LOCKED_FIELDS = [
   'fleet.publicKeyFile',
   'release',
 ];
+/** Fields that name a file, folder or command on the device, or open its local API: a pushed config
+ * (whoever holds the console's login) must not make the agent read, delete or run what the device's
+ * owner did not name, nor expose the owner's API. */
+export const DEVICE_OWNED_FIELDS = [
+  'device.thermalFile',
+  'sources.inbox.dir',
+  'sources.camera.command',
+  'http.host',
+  'http.token',
+  'http.allowedHosts',
+];
+
 /** Fields that take effect without a restart. */
 export const LIVE_FIELDS = [
   'head.unknownThreshold',
@@ -73,7 +86,19 @@ export const pushedConfig = {
           'SYNC_BAD_CONFIG',
           `${where}: field "${path}" cannot be pushed (it would cut the device off or move its data); change it on the device`,
         );
+      const owned = DEVICE_OWNED_FIELDS.find((l) => path === l || path.startsWith(`${l}.`));
+      if (owned)
+        throw new SyncError(
+          'SYNC_BAD_CONFIG',
+          `${where}: field "${path}" cannot be pushed (it names a file or command on the device, or opens its local API); change it on the device`,
+        );
     }
+    const backbone = (values.model as Record<string, unknown> | undefined)?.backbone;
+    if (backbone !== undefined && !CATALOG.some((m) => m.id === backbone))
+      throw new SyncError(
+        'SYNC_BAD_CONFIG',
+        `${where}: field "model.backbone" can be pushed only as a catalog id (${CATALOG.map((m) => m.id).join(', ')}), not a path: got ${JSON.stringify(backbone)}`,
+      );
     const base = AgentConfigSchema.parse({ device: { id: 'placeholder' }, fleet: PLACEHOLDER_FLEET });
     parseWith(AgentConfigSchema, deepMerge(base as unknown as Record<string, unknown>, values), where, SyncError, 'SYNC_BAD_CONFIG');
     return values as PushedConfig;

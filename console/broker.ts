@@ -43,6 +43,9 @@ export interface Refusal {
   topic: string;
   at: number;
   reason?: string;
+  /** Why a login was refused: a client id that is not the login, a bad password, or an address that
+   * failed so often it is refused unchecked. */
+  cause?: 'client-id' | 'password' | 'address-blocked';
 }
 
 export interface RunningBroker {
@@ -78,6 +81,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
           action: 'connect',
           topic: '',
           reason: `client id "${client.id.slice(0, 64)}" is not the login`,
+          cause: 'client-id',
         });
         return done(Object.assign(new Error('the client id must be the login'), { returnCode: 2 }) as AuthenticateError, false);
       }
@@ -100,6 +104,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
               reason: blocked
                 ? `too many failed logins from ${address}`
                 : `bad username or password from ${address}; answered after ${delay} ms`,
+              cause: blocked ? 'address-blocked' : 'password',
             });
             const error = Object.assign(new Error(`bad username or password for "${username ?? ''}"`), {
               returnCode: 4,

@@ -29,12 +29,21 @@ export class DeviceTrouble {
 
   constructor(private readonly options: TroubleOptions) {}
 
+  /** Every broker refusal becomes one problem row (at most one a minute per device and kind) that says
+   * what to do about it. */
   refused(refusal: Refusal): void {
     const { device } = refusal;
+    if (refusal.action === 'packet')
+      return this.report({ device, topic: 'broker', code: 'BROKER_REFUSED_PACKET', message: `packet refused: ${refusal.reason ?? ''}` });
     if (refusal.action === 'connect') {
-      const reason = this.options.issued(device)
-        ? `wrong password for "${device}": the agent's fleet.password is not the one add-device issued last (run edgetune console add-device ${device} again and update the agent config)`
-        : `no login was issued for "${device}": run edgetune console add-device ${device} and put its snippet in the agent config`;
+      const reason =
+        refusal.cause === 'client-id'
+          ? `${refusal.reason ?? 'client id is not the login'}: a device connects with its login as client id (the agent does; something else holds "${device}"'s password)`
+          : refusal.cause === 'address-blocked'
+            ? `${refusal.reason ?? 'too many failed logins'}: refused unchecked for ten minutes`
+            : this.options.issued(device)
+              ? `wrong password for "${device}": the agent's fleet.password is not the one add-device issued last (run edgetune console add-device ${device} again and update the agent config)`
+              : `no login was issued for "${device}": run edgetune console add-device ${device} and put its snippet in the agent config`;
       this.lastRefusal.set(device, `login refused (${reason})`);
       return this.report({ device, topic: 'connect', code: 'DEVICE_LOGIN_REFUSED', message: `login refused: ${reason}` });
     }
@@ -45,7 +54,7 @@ export class DeviceTrouble {
         ? `login "${device}" published as device "${other}": the agent's device.id must be its login (set device.id: ${device})`
         : `device ${device} may not ${refusal.action} ${refusal.topic.slice(0, 200)} (a device writes only under ${own})`;
     this.lastRefusal.set(device, reason);
-    this.report({ device, topic: refusal.topic, code: 'DEVICE_REFUSED', message: reason });
+    this.report({ device, topic: refusal.topic.slice(0, 200), code: 'DEVICE_REFUSED', message: reason });
   }
 
   disconnected(device: string): void {
@@ -65,6 +74,7 @@ export class DeviceTrouble {
   }
 
   private report(problem: TroubleProblem): void {
+    problem = { ...problem, device: problem.device.slice(0, 64) };
     const key = `${problem.device}\u0000${problem.code}`;
     const now = this.now();
     if ((this.lastReported.get(key) ?? -Infinity) > now - (this.options.windowMs ?? 60_000)) return;

@@ -39,13 +39,6 @@ import {
 
 export { ConsoleError };
 
-const BROKER_REFUSAL_CODES = {
-  connect: 'BROKER_REFUSED_CONNECT',
-  publish: 'BROKER_REFUSED_PUBLISH',
-  subscribe: 'BROKER_REFUSED_SUBSCRIBE',
-  packet: 'BROKER_REFUSED_PACKET',
-} as const;
-
 /** A stored head's labels (the console wrote it, so it decodes). */
 function peekLabels(bytes: Buffer): string[] {
   return decodeHead(bytes).labels;
@@ -172,13 +165,7 @@ export class FleetConsole extends EventEmitter {
         : await EmbeddedTransport.open(options.fleet, credentials, options.broker ?? {}, deliver, {
             onRefusal: (refusal) => {
               const message = `broker refused ${refusal.action}${refusal.topic ? ` on ${refusal.topic.slice(0, 200)}` : ''} by ${refusal.device.slice(0, 64)}${refusal.reason ? `: ${refusal.reason}` : ''}`;
-              log.warn('broker refusal', { device: refusal.device, action: refusal.action, topic: refusal.topic, reason: refusal.reason });
-              registry.addProblem({
-                device: refusal.device.slice(0, 64),
-                topic: refusal.topic || 'broker',
-                code: BROKER_REFUSAL_CODES[refusal.action],
-                message,
-              });
+              log.warn(message, { device: refusal.device.slice(0, 64), action: refusal.action, topic: refusal.topic.slice(0, 200) });
               trouble.refused(refusal);
             },
             onDeviceDisconnect: (d) => trouble.disconnected(d),

@@ -202,9 +202,6 @@ export const ERROR_CATALOGUE = {
   CONSOLE_BAD_DECISION: { domain: 'console', status: 400 },
   CLASS_NOT_ACCEPTED: { domain: 'console', status: 409 },
   // broker refusals, recorded as problems (console/broker.ts)
-  BROKER_REFUSED_CONNECT: { domain: 'console', status: 401 },
-  BROKER_REFUSED_PUBLISH: { domain: 'console', status: 403 },
-  BROKER_REFUSED_SUBSCRIBE: { domain: 'console', status: 403 },
   BROKER_REFUSED_PACKET: { domain: 'console', status: 413 },
 
   // usage: the command line

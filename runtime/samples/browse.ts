@@ -56,14 +56,11 @@ export function filterSql(filter: SampleFilter, asOf?: number): { where: string;
   return { where: where.join(' AND '), params };
 }
 
-/** Ties broken by id, so that every order is total and pages never overlap. */
-export const ORDER_SQL: Record<SampleOrder, string> = {
+/** Ties broken by id, so that every order is total and pages never overlap. The worth order is ranked
+ * in memory (worth.ts). */
+export const ORDER_SQL: Record<Exclude<SampleOrder, 'worth'>, string> = {
   newest: 'created_at DESC, id',
   oldest: 'created_at ASC, id',
   // Samples without a prediction yet come last: nothing to be unsure about.
   'least-confident': 'prediction_score IS NULL, prediction_score ASC, created_at DESC, id',
-  // Worth labelling: what the head called unknown (farthest first), then the least confident, then
-  // what has no prediction yet (the API's ?order=worth also spreads them over classes and hours).
-  worth:
-    'CASE WHEN prediction_unknown = 1 THEN 0 WHEN prediction_score IS NOT NULL THEN 1 ELSE 2 END, CASE WHEN prediction_unknown = 1 THEN -prediction_distance END, prediction_score ASC, created_at DESC, id',
 };

@@ -306,12 +306,8 @@ export class SampleStore {
   }
 
   list(options: ListOptions = {}): Sample[] {
-    if (options.order === 'worth') {
-      // Ranked in memory: the whole unlabelled backlog is the input (a device keeps thousands, not millions).
-      const all = (this.sql(`SELECT * FROM samples WHERE label IS NULL AND status = 'ok'`).all() as SampleRow[]).map(toSample);
-      const offset = options.offset ?? 0;
-      return orderByWorth(all).slice(offset, offset + (options.limit ?? 100));
-    }
+    if (options.order === 'worth')
+      return this.browse({ filter: { kind: 'unlabelled' }, order: 'worth', limit: options.limit ?? 100, offset: options.offset ?? 0 }).samples;
     const where: string[] = [];
     if (options.labelled === true) where.push('label IS NOT NULL');
     if (options.labelled === false) where.push('label IS NULL');
@@ -359,12 +355,18 @@ export class SampleStore {
   /** One page of samples matching a filter, in an order, and how many match in all. */
   browse(query: BrowseQuery): { samples: Sample[]; total: number } {
     const { where, params } = filterSql(query.filter, query.asOf);
+    const total = (this.sql(`SELECT COUNT(*) AS n FROM samples WHERE ${where}`).get(...params) as { n: number }).n;
+    if (query.order === 'worth') {
+      // Ranked in memory (worth.ts spreads samples over classes and hours, which SQL cannot say simply):
+      // the input is what the filter finds, thousands on a device, not millions.
+      const all = (this.sql(`SELECT * FROM samples WHERE ${where}`).all(...params) as SampleRow[]).map(toSample);
+      return { samples: orderByWorth(all).slice(query.offset, query.offset + query.limit), total };
+    }
     const rows = this.sql(`SELECT * FROM samples WHERE ${where} ORDER BY ${ORDER_SQL[query.order]} LIMIT ? OFFSET ?`).all(
       ...params,
       query.limit,
       query.offset,
     ) as SampleRow[];
-    const total = (this.sql(`SELECT COUNT(*) AS n FROM samples WHERE ${where}`).get(...params) as { n: number }).n;
     return { samples: rows.map(toSample), total };
   }
 

@@ -7,14 +7,14 @@ import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import { AgentConfigSchema } from '../../agent/config.js';
 import { silentLogger } from '../../core/log.js';
+import { launchChromium } from '../support/chromium.js';
 import { FLOWERS_DIR, MODEL_DIR, tempDir } from '../support/paths.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const tmp = tempDir();
 const daisies = readdirSync(join(FLOWERS_DIR, 'daisy'))
   .sort()
@@ -52,7 +52,7 @@ beforeAll(async () => {
   open = await start('open', {}); // the default: loopback, no token
   open.ingest(daisies[0]!, null, 'upload');
   await open.pipeline.idle();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

@@ -42,7 +42,7 @@ afterEach(async () => {
 function upload(url: string, bytes: Uint8Array, label?: string) {
   return fetch(`${url}/api/samples${label ? `?label=${label}` : ''}`, {
     method: 'POST',
-    body: bytes,
+    body: bytes as Uint8Array<ArrayBuffer>,
     headers: { 'content-type': 'image/jpeg' },
   });
 }
@@ -85,6 +85,33 @@ describe('201 means kept', () => {
     });
     expect(agent.store.counts().samples).toBe(created.filter(Boolean).length);
     expect(filesUnder(dir, 'incoming')).toEqual([]);
+  });
+
+  it('in an embeddings-only store, an in-process intake beyond the queue limit is refused before it is stored', async () => {
+    const { agent, dir } = await startAgent({ queue: { limit: 2 }, data: { embeddingsOnly: true } });
+    const photos = daisies.slice(20, 30);
+    const outcomes = photos.map((p) => {
+      try {
+        return agent.ingest(p, 'daisy', 'upload').queued ? 'queued' : 'not queued';
+      } catch (err) {
+        return (err as { code?: string }).code ?? String(err);
+      }
+    });
+    const accepted = outcomes.filter((o) => o === 'queued').length;
+    expect(accepted).toBeGreaterThanOrEqual(2);
+    expect(accepted).toBeLessThanOrEqual(3);
+    expect(outcomes.slice(accepted).every((o) => o === 'QUEUE_FULL')).toBe(true);
+    await agent.pipeline.idle();
+    photos.forEach((p, i) => {
+      const stored = agent.store.get(sha256Hex(p));
+      if (outcomes[i] === 'queued') {
+        expect(stored?.label).toBe('daisy');
+        expect(agent.store.getEmbedding(stored!.id, agent.backbone.id)).toBeDefined();
+      } else expect(stored).toBeUndefined();
+    });
+    expect(filesUnder(dir, 'images')).toEqual([]);
+    // Once the queue has run there is room again.
+    expect(agent.ingest(photos[9]!, 'daisy', 'upload').queued).toBe(true);
   });
 
   it('an upload waits for room rather than being dropped: all 8 acknowledged and embedded with a long wait', async () => {

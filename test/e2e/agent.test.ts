@@ -159,10 +159,10 @@ describe('agent end to end (real backbone, real inbox, real HTTP)', () => {
     const { status, json } = await api<{ sample: { id: string; origin: string } }>('POST', '/api/capture');
     expect(status).toBe(201);
     expect(json.sample.origin).toMatch(/^camera:.*fake-camera\.sh$/);
-    const sample = await until(
-      'the captured frame predicted',
-      () => agent.store.get(json.sample.id)?.prediction && agent.store.get(json.sample.id),
-    );
+    const sample = await until('the captured frame predicted', () => {
+      const stored = agent.store.get(json.sample.id);
+      return stored?.prediction ? stored : undefined;
+    });
     expect(CLASSES.concat('unknown')).toContain(sample.prediction);
   });
 

@@ -77,7 +77,7 @@ describe.each(['embedded', 'mosquitto'] as const)('broker contract (%s)', (kind)
       const device = await connectMqtt(url, 'pi-a', password, version, clients);
       await Promise.race([
         device.publishAsync(topic, Buffer.from('x'), { qos: 1 }).catch(() => undefined),
-        new Promise((resolve) => device.once('close', resolve)),
+        new Promise<void>((resolve) => device.once('close', () => resolve())),
       ]);
       device.end(true);
     }

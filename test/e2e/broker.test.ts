@@ -1,11 +1,10 @@
-import { once } from 'node:events';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, deviceSubscribeAllowed, startBroker } from '../../console/broker.js';
 import { DeviceCredentials } from '../../console/credentials.js';
 import { topics } from '../../runtime/sync/protocol.js';
-import { connectMqtt, headFromDeviceToConsole } from '../support/mqtt.js';
+import { connectMqtt, headFromDeviceToConsole, nextEvent } from '../support/mqtt.js';
 import { tempDir } from '../support/paths.js';
 
 // The console's embedded broker (aedes, in-process) with real MQTT clients over TCP.
@@ -42,11 +41,11 @@ describe('embedded broker: per-device credentials and ACLs', () => {
     console_.on('message', (topic) => seen.push(topic));
     const a = await connect('pi-a', passwords.a);
     // aedes drops the connection of a client whose publish is refused.
-    const closed = once(a, 'close');
+    const closed = nextEvent(a, 'close');
     a.publish(topics.device('farm', 'pi-b', 'head'), 'forged', { qos: 1 });
     await closed;
     const a2 = await connect('pi-a', passwords.a);
-    const closed2 = once(a2, 'close');
+    const closed2 = nextEvent(a2, 'close');
     a2.publish(topics.device('farm', 'pi-a', 'cmd'), '{"cmd":"train"}', { qos: 1 });
     await closed2;
     // Nothing to wait for: this checks that no message arrives in the time one would.

@@ -11,6 +11,7 @@ import { readFolderDataset } from '../../runtime/dataset/folder.js';
 import { decodeHead, encodeHead, saveHead, trainHead } from '../../runtime/head/index.js';
 import { CATALOG } from '../../runtime/models/catalog.js';
 import { parseManifest } from '../../runtime/models/manifest.js';
+import { pushedConfig } from '../../agent/pushed-config.js';
 import { runCli } from '../support/cli.js';
 import { FLOWERS_DIR, IMAGES_DIR, modelPath, tempDir } from '../support/paths.js';
 
@@ -102,5 +103,28 @@ describe('head files', () => {
     expect(r.stderr).toMatch(/NaN in weights\[7\].*\[HEAD_INVALID\]/);
     expect(r.stdout).not.toMatch(/NaN/);
     expect(readFileSync(file).equals(bytes)).toBe(true);
+  });
+});
+
+describe('a config pushed by the console', () => {
+  it('cannot name a file, folder or command on the device, nor open its local API', () => {
+    const refused: [Record<string, Record<string, unknown>>, string][] = [
+      [{ sources: { inbox: { dir: '/etc' } } }, 'sources.inbox.dir'],
+      [{ sources: { camera: { command: ['sh', '-c', 'id'] } } }, 'sources.camera.command'],
+      [{ device: { thermalFile: '/home/pi/.ssh/id_ed25519' } }, 'device.thermalFile'],
+      [{ http: { host: '0.0.0.0' } }, 'http.host'],
+      [{ http: { token: 'console-chosen' } }, 'http.token'],
+    ];
+    for (const [values, field] of refused)
+      expect(() => pushedConfig.parse(values)).toThrow(
+        new RegExp(`field "${field.replace(/\./g, '\\.')}" cannot be pushed \\(it names a file or command on the device`),
+      );
+    expect(() => pushedConfig.parse({ model: { backbone: '../../tmp/evil.onnx' } })).toThrow(
+      /field "model\.backbone" can be pushed only as a catalog id .*"\.\.\/\.\.\/tmp\/evil\.onnx"/,
+    );
+    expect(pushedConfig.parse({ model: { backbone: CATALOG[0]!.id }, head: { unknownThreshold: 0.6 } })).toEqual({
+      model: { backbone: CATALOG[0]!.id },
+      head: { unknownThreshold: 0.6 },
+    });
   });
 });

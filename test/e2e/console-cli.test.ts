@@ -159,7 +159,7 @@ describe('edgetune console', () => {
     const clients: MqttClient[] = [];
     try {
       const device = await until('pi-m logged in to mosquitto', () =>
-        connectMqtt(`mqtt://127.0.0.1:${port}`, 'pi-m', password, 5, clients).catch(() => false),
+        connectMqtt(`mqtt://127.0.0.1:${port}`, 'pi-m', password, 5, clients).catch(() => undefined),
       );
       expect(device && device.connected).toBe(true);
       await expect(connectMqtt(`mqtt://127.0.0.1:${port}`, 'pi-m', 'wrong', 5, clients)).rejects.toThrow(

@@ -251,6 +251,10 @@ describe('console operations with real agents', () => {
     const locked = await post({ scope: 'fleet', values: { fleet: { password: 'x' } } });
     expect(locked.status).toBe(400);
     expect(locked.body.error).toMatch(/field "fleet\.password" cannot be pushed/);
+    const command = await post({ scope: 'tag:north', values: { sources: { camera: { command: ['sh', '-c', 'id'] } } } });
+    expect(command.status).toBe(400);
+    expect(command.body.error).toMatch(/field "sources\.camera\.command" cannot be pushed/);
+    expect(JSON.parse(cool.store.getMeta('pushed_config')!)).toEqual(values);
     expect(fleet.registry.configLayers()).toEqual(new Map([['tag:north', values]]));
     const unchanged = await post({ scope: 'tag:north', values: { head: { unknownThreshold: 0.7 } }, dryRun: true });
     expect(unchanged.body.targets).toMatchObject([{ device: 'pi-cool', status: 'unchanged', diff: [] }]);

@@ -5,6 +5,7 @@ import { decodeHead } from '../../runtime/head/index.js';
 import { SampleStore } from '../../runtime/samples/store.js';
 import { type AgentProcess, startAgentProcess, writeAgentConfig } from '../support/agent-process.js';
 import { FLOWERS_DIR, tempDir } from '../support/paths.js';
+import { jsonClient } from '../support/json-client.js';
 import { story } from '../support/story.js';
 import { until } from '../support/until.js';
 
@@ -25,17 +26,7 @@ afterAll(async () => {
   tmp.remove();
 });
 
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${agent!.url}${path}`, {
-    method,
-    ...(body instanceof Uint8Array
-      ? { body, headers: { 'content-type': 'application/octet-stream' } }
-      : body !== undefined
-        ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
-        : {}),
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-}
+const call = jsonClient(() => agent!.url);
 
 /** Opens the store the dead agent left, checks it, and returns labels and the current head version. */
 function inspectStore(): { labels: Map<string, string>; headVersion: number | null } {

@@ -44,7 +44,7 @@ describe('agent update messages', () => {
     );
     for (let i = 0; i < good.length; i += 7) {
       const bad = Buffer.from(good);
-      bad[i] ^= 0x01;
+      bad[i] = bad[i]! ^ 0x01;
       expect(() => decodeAgentUpdate(bad, expect_), `byte ${i}`).toThrow(
         expect.objectContaining({ code: expect.stringMatching(/^SYNC_(BAD_SIGNATURE|MALFORMED|PROTOCOL_VERSION)$/) }),
       );

@@ -36,7 +36,7 @@ describe('fleet sync under broker restarts', () => {
         for (let round = 0; round < 6; round++) {
           await feed(agent, ['daisy', 'tulip'], 100 + i * 20 + round * 2, 2);
           const outcome = await agent.train();
-          if (outcome.kept) kept.get(IDS[i]!)!.push(outcome.version);
+          if (outcome.kept && outcome.version !== null) kept.get(IDS[i]!)!.push(outcome.version);
           await sleep(150);
         }
       }),

@@ -3,17 +3,16 @@
 // store (through the agent's API), not only on screen.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import type { BrowseJson, SampleJson, ScoresJson } from '../../agent/api-types.js';
 import { AgentConfigSchema } from '../../agent/config.js';
 import { silentLogger } from '../../core/log.js';
 import { until } from '../../core/wait.js';
+import { launchChromium } from '../support/chromium.js';
 import { FLOWERS_DIR, MODEL_DIR, tempDir } from '../support/paths.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'];
 
 const tmp = tempDir('edgetune-label-page-');
 let browser: Browser;
@@ -21,7 +20,7 @@ const running: { agent: Agent; page: Page }[] = [];
 
 beforeAll(async () => {
   process.env.EDGETUNE_MODEL_DIR = MODEL_DIR;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launchChromium();
 });
 afterEach(async () => {
   for (const { agent, page } of running.splice(0)) {

@@ -8,7 +8,7 @@ export function jsonClient(base: () => string): JsonCall {
     const res = await fetch(`${base()}${path}`, {
       method,
       ...(body instanceof Uint8Array
-        ? { body, headers: { 'content-type': 'application/octet-stream' } }
+        ? { body: body as Uint8Array<ArrayBuffer>, headers: { 'content-type': 'application/octet-stream' } }
         : body !== undefined
           ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
           : {}),

@@ -1,9 +1,14 @@
 // Real MQTT clients for the broker tests (embedded aedes and a mosquitto process).
 
-import { once } from 'node:events';
+import { type EventEmitter, once } from 'node:events';
 import { type AddressInfo, createServer } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import { topics } from '../../runtime/sync/protocol.js';
+
+/** The next `event` of an MQTT client (its typings are not a Node EventEmitter's). */
+export function nextEvent(client: MqttClient, event: string): Promise<unknown[]> {
+  return once(client as unknown as EventEmitter, event);
+}
 
 /** Connects, or rejects with the broker's refusal; every client is kept in `clients` for cleanup. */
 export async function connectMqtt(
@@ -18,8 +23,8 @@ export async function connectMqtt(
   const client = mqtt.connect(url, { username, password, protocolVersion, clientId, reconnectPeriod: 0, connectTimeout: 5000 });
   clients.push(client);
   await Promise.race([
-    once(client, 'connect'),
-    once(client, 'error').then(([err]) => {
+    nextEvent(client, 'connect'),
+    nextEvent(client, 'error').then(([err]) => {
       throw err;
     }),
   ]);
@@ -35,7 +40,7 @@ export async function headFromDeviceToConsole(
   const console_ = await connect(consoleLogin.username, consoleLogin.password);
   await console_.subscribeAsync(topics.allDevices('farm'), { qos: 1 });
   const a = await connect('pi-a', devicePassword);
-  const received = once(console_, 'message');
+  const received = nextEvent(console_, 'message');
   await a.publishAsync(topics.device('farm', 'pi-a', 'head'), Buffer.from('head bytes'), { qos: 1 });
   const [topic, payload] = (await received) as [string, Buffer];
   return { topic, payload: payload.toString() };

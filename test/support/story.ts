@@ -3,8 +3,8 @@
 // so every test passes alone without copying its predecessors' set-up.
 import { it } from 'vitest';
 
-export function story(): (name: string, body: () => Promise<void>, timeoutMs?: number) => void {
-  const bodies: (() => Promise<void>)[] = [];
+export function story(): (name: string, body: () => void | Promise<void>, timeoutMs?: number) => void {
+  const bodies: (() => void | Promise<void>)[] = [];
   const ran = new Set<number>();
   return (name, body, timeoutMs = 60_000) => {
     const index = bodies.push(body) - 1;

@@ -21,7 +21,11 @@ function storeWith(n: number): SampleStore {
 // A "head" whose answer is known: the larger of the two values.
 const predictor = (version: number) => ({
   version,
-  predict: (e: Float32Array) => (e[0]! > e[1]! ? { label: 'rose', score: e[0]! } : { label: 'daisy', score: e[1]! }),
+  predict: (e: Float32Array) => ({
+    ...(e[0]! > e[1]! ? { label: 'rose', score: e[0]! } : { label: 'daisy', score: e[1]! }),
+    unknown: false,
+    distance: null,
+  }),
 });
 
 describe('re-predicting after a head change', () => {

@@ -19,7 +19,7 @@ function smallHead() {
   const random = seededRandom(3);
   const x = Float32Array.from({ length: 40 * dim }, () => random());
   const y = Int32Array.from({ length: 40 }, (_, i) => i % 2);
-  for (let i = 0; i < 40; i++) x[i * dim] += y[i]! * 3; // separable on the first feature
+  for (let i = 0; i < 40; i++) x[i * dim] = x[i * dim]! + y[i]! * 3; // separable on the first feature
   return trainHead('softmax', x, y, { backboneId: BACKBONE, dim, labels: ['ok', 'defect'] }).head;
 }
 
