@@ -7,7 +7,6 @@ import { decodeHead, encodeHead, headEncoding, loadHead, saveHead } from '../../
 import { Head, UNKNOWN, trainHead } from '../../runtime/head/index.js';
 import { mergePrototypes, trainPrototype, updatePrototype } from '../../runtime/head/prototype.js';
 import { trainSoftmax } from '../../runtime/head/softmax.js';
-import { seededRandom } from '../../core/random.js';
 import { gaussianClusters } from '../support/clusters.js';
 import { tempDir } from '../support/paths.js';
 
