@@ -4,18 +4,21 @@
 // 2 workers x 1 thread) is measured in one run on one model. Also the RSS of a process with the default
 // backbone loaded.
 //
-// The file path (read, hash, decode, resize, infer) against inference only on the default layout, before
-// and after onnxruntime's intra-op threads stopped busy-waiting (`spinning`, runtime/backbone/backbone.ts),
-// in the same interleaved rounds.
+// The file path (read, hash, decode, resize, infer) against inference only, on one backbone with the
+// default layout, in the same interleaved rounds: before (sharp resizes every photo) and after (photos
+// smaller than the input enlarged by runtime/image/enlarge.ts, the same bytes), with the process's CPU
+// time per image (all threads) beside each figure.
 //
-//   npm run bench -- embed [--images N] [--rounds R] [--data DIR] [--model ID] [--only-onnx] [--json]
+//   npm run bench -- embed [--images N] [--rounds R] [--data DIR] [--model ID] [--only-onnx]
+//                          [--only-file-path] [--in-flight N] [--json]
 
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Backbone, type BackboneOptions } from '../runtime/backbone/backbone.js';
-import { embedFiles } from '../runtime/embeddings/embed-files.js';
+import { type EmbedFilesOptions, embedFiles } from '../runtime/embeddings/embed-files.js';
 import { preprocessFile } from '../runtime/image/preprocess.js';
 import { DEFAULT_BACKBONE_ID } from '../runtime/models/catalog.js';
 import { type ResolvedModel, resolveModel } from '../runtime/models/resolve.js';
@@ -29,13 +32,19 @@ const { values } = parseArgs({
     data: { type: 'string', default: join(sharedDir(), 'datasets', 'flowers128') },
     model: { type: 'string', default: DEFAULT_BACKBONE_ID },
     'only-onnx': { type: 'boolean', default: false },
+    'only-file-path': { type: 'boolean', default: false },
+    'in-flight': { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
 
 const count = Number(values.images);
 const rounds = Number(values.rounds);
-const classes = readdirSync(values.data).sort();
+// Class folders of photos (a dataset may also hold notes such as other-photos/SOURCE.md).
+const classes = readdirSync(values.data, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)
+  .sort();
 const files = classes.flatMap((c) =>
   readdirSync(join(values.data, c))
     .sort()
@@ -44,15 +53,23 @@ const files = classes.flatMap((c) =>
 const sample = Array.from({ length: count }, (_, i) => files[(i * 7919) % files.length]!);
 const model = await resolveModel(values.model);
 
+type Mode = 'tensors' | 'files';
+const MODE_LABEL: Record<Mode, string> = { tensors: 'inference only', files: 'files: read, hash, decode, resize, infer' };
+
 interface Row {
   engine: string;
   workers: number;
   threads: number;
   batch: number;
   mode: string;
-  spinning: boolean;
+  /** Which version of the file path, for its rows. */
+  path: string;
   imagesPerSecond: number;
+  /** Images over time across every round, not only the best. */
+  imagesPerSecondOverAllRounds: number;
   msPerImage: number;
+  /** Process CPU time (every thread) per image, over all rounds. */
+  cpuMsPerImage: number;
 }
 const rows: Row[] = [];
 
@@ -68,40 +85,63 @@ const onnxModel: ResolvedModel = {
 
 interface Config {
   options: BackboneOptions;
-  mode: 'tensors' | 'files';
+  mode: Mode;
   which: ResolvedModel;
+  /** Configurations with the same key share one backbone (the file path's rows). */
+  shared?: string;
+  path?: string;
+  files?: EmbedFilesOptions;
 }
 const configs: Config[] = [];
-for (const [workers, threads] of [
+const layouts = [
   [1, 1],
   [1, 2],
   [2, 1],
-] as const) {
-  for (const batchSize of [1, 8, 16])
-    if (!values['only-onnx']) configs.push({ options: { engine: 'tflite', workers, threads, batchSize }, mode: 'tensors', which: model });
+] as const;
+if (!values['only-file-path']) {
+  for (const [workers, threads] of layouts) {
+    for (const batchSize of [1, 8, 16])
+      if (!values['only-onnx']) configs.push({ options: { engine: 'tflite', workers, threads, batchSize }, mode: 'tensors', which: model });
+  }
+  for (const [workers, threads] of layouts) {
+    for (const batchSize of [1, 8, 16]) configs.push({ options: { workers, threads, batchSize }, mode: 'tensors', which: onnxModel });
+  }
+  if (!values['only-onnx']) configs.push({ options: { engine: 'tflite' }, mode: 'files', which: model });
 }
-for (const [workers, threads] of [
-  [1, 1],
-  [1, 2],
-  [2, 1],
-] as const) {
-  for (const batchSize of [1, 8, 16]) configs.push({ options: { workers, threads, batchSize }, mode: 'tensors', which: onnxModel });
-}
-if (!values['only-onnx']) configs.push({ options: { engine: 'tflite' }, mode: 'files', which: model });
-// Before: onnxruntime's threads spinning between ops (its own default, edgetune's until now).
-configs.push({ options: { spinning: true }, mode: 'tensors', which: onnxModel });
-configs.push({ options: { spinning: true }, mode: 'files', which: model });
-configs.push({ options: {}, mode: 'tensors', which: onnxModel });
-// The default: the .tflite file on onnxruntime through the cached import.
-configs.push({ options: {}, mode: 'files', which: model });
+// The file path on the default backbone (the .tflite file on onnxruntime through the cached import).
+// Before: a worker got its next batch only after answering, 2 batches of photos in flight, and sharp
+// resized every photo. After: the defaults (a second batch waits in the worker, one more is decoded,
+// small photos enlarged by runtime/image/enlarge.ts). Between them, the new backbone with sharp's resize.
+const inFlight = values['in-flight'] ? { inFlight: Number(values['in-flight']) } : {};
+const before = { options: { batchesPerWorker: 1 }, which: model, shared: 'before', path: 'before' };
+configs.push({ ...before, mode: 'tensors' });
+configs.push({ ...before, mode: 'files', files: { fastEnlarge: false, inFlight: 16 } });
+const after = { options: {}, which: model, shared: 'after' };
+configs.push({ ...after, mode: 'tensors', path: 'after' });
+configs.push({ ...after, mode: 'files', path: 'after, sharp resizes', files: { fastEnlarge: false, ...inFlight } });
+configs.push({ ...after, mode: 'files', path: 'after', files: inFlight });
 
 // Every configuration runs once per round, rounds interleaved, and keeps its best round: on a machine
 // shared with other work, a burst of someone else's load then costs one round of one configuration
 // instead of every measurement taken while it lasted, and both engines get the same chances. Each
 // round embeds at least `count` images and runs at least ROUND_SECONDS.
 const ROUND_SECONDS = 0.5;
-const opened = await Promise.all(configs.map((c) => Backbone.open(c.which, c.options)));
+const loadAverage = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+const load = { before: loadAverage(), after: '' };
+const sharedBackbones = new Map<string, Promise<Backbone>>();
+const opened = await Promise.all(
+  configs.map((c) => {
+    if (!c.shared) return Backbone.open(c.which, c.options);
+    if (!sharedBackbones.has(c.shared)) sharedBackbones.set(c.shared, Backbone.open(c.which, c.options));
+    return sharedBackbones.get(c.shared)!;
+  }),
+);
 const best = configs.map(() => 0);
+const totals = configs.map(() => ({ images: 0, seconds: 0 }));
+const cpu = configs.map(() => ({ micros: 0, images: 0 }));
 try {
   for (let round = 0; round < rounds; round++) {
     for (const [i, config] of configs.entries()) {
@@ -109,17 +149,25 @@ try {
       if (round === 0) await Promise.all(inputs.slice(0, 8).map((x) => backbone.embed(x.slice())));
       let done = 0;
       const started = performance.now();
+      const cpuBefore = process.cpuUsage();
       while (done < count || performance.now() - started < ROUND_SECONDS * 1000) {
         if (config.mode === 'tensors') await Promise.all(inputs.map((x) => backbone.embed(x.slice())));
-        else await embedFiles(sample, backbone);
+        else await embedFiles(sample, backbone, config.files);
         done += count;
       }
-      best[i] = Math.max(best[i]!, done / ((performance.now() - started) / 1000));
+      const used = process.cpuUsage(cpuBefore);
+      cpu[i]!.micros += used.user + used.system;
+      cpu[i]!.images += done;
+      const imagesPerSecond = done / ((performance.now() - started) / 1000);
+      totals[i]!.images += done;
+      totals[i]!.seconds += done / imagesPerSecond;
+      best[i] = Math.max(best[i]!, imagesPerSecond);
     }
   }
 } finally {
-  await Promise.all(opened.map((b) => b.close()));
+  await Promise.all([...new Set(opened)].map((b) => b.close()));
 }
+load.after = loadAverage();
 configs.forEach((config, i) => {
   const backbone = opened[i]!;
   rows.push({
@@ -127,29 +175,60 @@ configs.forEach((config, i) => {
     workers: backbone.settings.workers,
     threads: backbone.settings.threads,
     batch: backbone.settings.batchSize,
-    mode: config.mode === 'tensors' ? 'inference only' : 'files: read, decode, resize, infer',
-    spinning: Boolean(config.options.spinning),
+    mode: MODE_LABEL[config.mode],
+    path: config.path ?? '',
     imagesPerSecond: best[i]!,
+    imagesPerSecondOverAllRounds: totals[i]!.images / totals[i]!.seconds,
     msPerImage: 1000 / best[i]!,
+    cpuMsPerImage: cpu[i]!.micros / 1000 / cpu[i]!.images,
   });
 });
 
 const onTwoCores = (engine: string) =>
   Math.max(
-    ...rows.filter((r) => r.engine === engine && r.mode === 'inference only' && r.workers * r.threads === 2).map((r) => r.imagesPerSecond),
+    ...rows
+      .filter((r) => r.engine === engine && r.mode === MODE_LABEL.tensors && r.workers * r.threads === 2)
+      .map((r) => r.imagesPerSecond),
   );
-const speedup = values['only-onnx'] ? Number.NaN : onTwoCores('onnx') / onTwoCores('tflite');
-// The last four rows: default layout, spinning (before) and not (after), inference only and files.
-const [tensorsBefore, filesBefore, tensorsAfter, filesAfter] = rows.slice(-4).map((r) => r.imagesPerSecond) as [
+const speedup = values['only-onnx'] || values['only-file-path'] ? Number.NaN : onTwoCores('onnx') / onTwoCores('tflite');
+// The last five rows: the file path before, after and between.
+const [tensorsBefore, filesBefore, tensorsAfter, filesSharpAfter, filesAfter] = rows.slice(-5).map((r) => r.imagesPerSecond) as [
+  number,
   number,
   number,
   number,
   number,
 ];
+// Best rounds can come from different moments of someone else's load; over all rounds (images embedded
+// over the time taken, every row running in turn through the same stretch of load) is steadier.
+const n = configs.length;
+const allRoundsRatio = (files: number, tensors: number) =>
+  rows[files]!.imagesPerSecondOverAllRounds / rows[tensors]!.imagesPerSecondOverAllRounds;
+// Images per CPU-second (every thread of this process), files over inference only: the ratio on cores
+// this process had to itself and kept busy, and the figure least moved by other work on the machine.
+const cpuRatio = (files: number, tensors: number) => rows[tensors]!.cpuMsPerImage / rows[files]!.cpuMsPerImage;
 const filePath = {
-  before: { inferenceOnly: tensorsBefore, files: filesBefore, ratio: filesBefore / tensorsBefore },
-  after: { inferenceOnly: tensorsAfter, files: filesAfter, ratio: filesAfter / tensorsAfter },
-  filesAfterOverBestInferenceOnTwoCores: filesAfter / onTwoCores('onnx'),
+  before: {
+    inferenceOnly: tensorsBefore,
+    files: filesBefore,
+    ratio: filesBefore / tensorsBefore,
+    allRoundsRatio: allRoundsRatio(n - 4, n - 5),
+    cpuRatio: cpuRatio(n - 4, n - 5),
+  },
+  afterWithSharpResizing: {
+    inferenceOnly: tensorsAfter,
+    files: filesSharpAfter,
+    ratio: filesSharpAfter / tensorsAfter,
+    allRoundsRatio: allRoundsRatio(n - 2, n - 3),
+    cpuRatio: cpuRatio(n - 2, n - 3),
+  },
+  after: {
+    inferenceOnly: tensorsAfter,
+    files: filesAfter,
+    ratio: filesAfter / tensorsAfter,
+    allRoundsRatio: allRoundsRatio(n - 1, n - 3),
+    cpuRatio: cpuRatio(n - 1, n - 3),
+  },
 };
 
 /** RSS of a fresh process that loads the default backbone with these options and embeds one photo. */
@@ -169,16 +248,19 @@ function rssOfFreshProcess(options: BackboneOptions): number {
   });
   return Number(out.trim().split('\n').at(-1));
 }
-const rss = {
-  onnxDefault: rssOfFreshProcess({}) / 2 ** 20,
-  tfliteTwoWorkers: rssOfFreshProcess({ engine: 'tflite', workers: 2 }) / 2 ** 20,
-  tfliteOneWorker: rssOfFreshProcess({ engine: 'tflite', workers: 1 }) / 2 ** 20,
-};
+const rss = values['only-file-path']
+  ? undefined
+  : {
+      onnxDefault: rssOfFreshProcess({}) / 2 ** 20,
+      tfliteTwoWorkers: rssOfFreshProcess({ engine: 'tflite', workers: 2 }) / 2 ** 20,
+      tfliteOneWorker: rssOfFreshProcess({ engine: 'tflite', workers: 1 }) / 2 ** 20,
+    };
 
 const report = {
   model: model.manifest.id,
   images: count,
   rounds,
+  loadAverage: load,
   rows,
   defaultImagesPerSecond: rows.at(-1)!.imagesPerSecond,
   speedup,
@@ -188,25 +270,41 @@ const report = {
 if (values.json) console.log(JSON.stringify(report, null, 2));
 else {
   printTable(
-    `embedding throughput, ${model.manifest.id}, ${count} flowers128 photos, best of ${rounds} interleaved rounds`,
-    ['engine', 'workers', 'threads/worker', 'batch', 'spinning', 'measures', 'images/s', 'ms/image'],
+    `embedding throughput, ${model.manifest.id}, ${count} photos of ${basename(values.data)}, best of ${rounds} interleaved rounds; load average ${load.before} before, ${load.after} after`,
+    [
+      'engine',
+      'workers',
+      'threads/worker',
+      'batch',
+      'measures',
+      'file path',
+      'images/s',
+      'ms/image',
+      'all rounds images/s',
+      'CPU ms/image',
+    ],
     rows.map((r) => [
       r.engine,
       r.workers,
       r.threads,
       r.batch,
-      r.engine === 'onnx' ? (r.spinning ? 'yes' : 'no') : '-',
       r.mode,
+      r.path,
       r.imagesPerSecond.toFixed(1),
       r.msPerImage.toFixed(1),
+      r.imagesPerSecondOverAllRounds.toFixed(1),
+      r.cpuMsPerImage.toFixed(1),
     ]),
   );
   const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
+  const ratio = (r: (typeof filePath)['before']) =>
+    `${r.files.toFixed(0)} / ${r.inferenceOnly.toFixed(0)} = ${pct(r.ratio)} (over all rounds ${pct(r.allRoundsRatio)}, per CPU-second ${pct(r.cpuRatio)})`;
   console.log(
-    `\nfiles to embeddings over inference only, default layout: before (spinning) ${filesBefore.toFixed(0)} / ${tensorsBefore.toFixed(0)} = ${pct(filePath.before.ratio)}, after ${filesAfter.toFixed(0)} / ${tensorsAfter.toFixed(0)} = ${pct(filePath.after.ratio)}; after over the best inference-only row on 2 cores: ${pct(filePath.filesAfterOverBestInferenceOnTwoCores)}`,
+    `\nfiles to embeddings over inference only on the default backbone, best rounds: before ${ratio(filePath.before)}; after ${ratio(filePath.after)}; after with sharp resizing every photo ${ratio(filePath.afterWithSharpResizing)}`,
   );
-  console.log(`\nspeedup on 2 cores, best of each: onnxruntime ${speedup.toFixed(2)}x the TFLite WASM engine`);
-  console.log(
-    `\nRSS of a fresh process with the backbone loaded and run once: ${rss.onnxDefault.toFixed(0)} MiB on onnxruntime (the default), ${rss.tfliteTwoWorkers.toFixed(0)} MiB on TFLite with 2 workers, ${rss.tfliteOneWorker.toFixed(0)} MiB with 1`,
-  );
+  if (!Number.isNaN(speedup)) console.log(`\nspeedup on 2 cores, best of each: onnxruntime ${speedup.toFixed(2)}x the TFLite WASM engine`);
+  if (rss)
+    console.log(
+      `\nRSS of a fresh process with the backbone loaded and run once: ${rss.onnxDefault.toFixed(0)} MiB on onnxruntime (the default), ${rss.tfliteTwoWorkers.toFixed(0)} MiB on TFLite with 2 workers, ${rss.tfliteOneWorker.toFixed(0)} MiB with 1`,
+    );
 }

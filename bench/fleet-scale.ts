@@ -1,19 +1,22 @@
-// A fleet of thousands through mosquitto: --devices simulated devices (the agent's own broker link and
-// durable outbox, publishing the agent's state with vitals, retained, with a last will) join a console
-// on an external mosquitto; then mosquitto restarts and every device reconnects with backoff and jitter.
-// Measures the time until all are online in the registry, and the web API's response times for the
-// page (one 50-row page, sorted and filtered; the whole table) while the storm goes on, and how many
-// event-stream messages the page got for how many console events.
+// A fleet of thousands through mosquitto: --devices simulated devices (bench/fleet-sim-devices.ts, in
+// a process of their own: the agent's broker link and outbox, the agent's state with vitals, retained,
+// with a last will) join a console on an external mosquitto; then mosquitto restarts and every device
+// reconnects with backoff and jitter. Measured per console mode, interleaved in one run (immediate,
+// batched, immediate, batched: the machine is shared, so figures drift; compare within a run):
+// "immediate" writes each device message as it arrives and rebuilds the device table per request (the
+// console before batching); "batched" writes a run of states in one transaction and keeps the table
+// built. Measures the time until all are online in the registry again, and the web API's response
+// times for the page (one 50-row page, sorted and filtered; the whole table) while the storm goes on.
 //
-//   npm run bench -- fleet-scale [--devices 2000] [--json]
+//   npm run bench -- fleet-scale [--devices 2000] [--rounds 2] [--json]
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DeviceCredentials } from '../console/credentials.js';
 import { writeMosquittoConfig } from '../console/mosquitto.js';
@@ -21,24 +24,24 @@ import { FleetConsole } from '../console/service.js';
 import { startConsoleWeb } from '../console/web.js';
 import { silentLogger } from '../core/log.js';
 import { until } from '../core/wait.js';
-import { readVitals } from '../devices/vitals.js';
-import { DeviceLink } from '../runtime/sync/link.js';
-import { Outbox } from '../runtime/sync/outbox.js';
-import { PROTOCOL_VERSION, topics } from '../runtime/sync/protocol.js';
+import { freePort } from './free-port.js';
 import { printTable } from './table.js';
 
-const { values } = parseArgs({ options: { devices: { type: 'string', default: '2000' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    devices: { type: 'string', default: '2000' },
+    rounds: { type: 'string', default: '2' },
+    json: { type: 'boolean', default: false },
+  },
+});
 const n = Number(values.devices);
+const rounds = Number(values.rounds);
 const dir = mkdtempSync(join(tmpdir(), 'edgetune-bench-scale-'));
 const fleetId = 'bench';
 const consoleLogin = { username: 'console', password: 'bench-console-secret' };
+type Mode = 'immediate' | 'batched';
 
-const port = await new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = (s.address() as AddressInfo).port;
-    s.close(() => resolve(p));
-  });
-});
+const port = await freePort();
 
 let started = performance.now();
 mkdirSync(join(dir, 'console'), { recursive: true });
@@ -62,151 +65,187 @@ async function startMosquitto(): Promise<void> {
   mosquitto = spawn('/usr/sbin/mosquitto', ['-c', files.config], { stdio: ['ignore', 'ignore', 'ignore'] });
   await new Promise((r) => setTimeout(r, 300));
 }
+async function stopMosquitto(): Promise<void> {
+  mosquitto.kill('SIGTERM');
+  await once(mosquitto, 'close');
+}
 mkdirSync(join(dir, 'mosquitto'), { recursive: true });
 await startMosquitto();
 
-const fleet = await FleetConsole.start({
-  dir: join(dir, 'console'),
-  fleet: fleetId,
-  externalBroker: { url: `mqtt://127.0.0.1:${port}`, ...consoleLogin, protocolVersion: 5 },
-  log: silentLogger,
-});
-const web = await startConsoleWeb(fleet, { port: 0, tokenFile: join(dir, 'console', 'web-token') });
-
-// The page's event stream, counted.
-let sseMessages = 0;
-const sse = request(`${web.origin}/api/events?token=${web.token}`, (res) => {
-  res.on('data', (chunk: Buffer) => (sseMessages += (chunk.toString().match(/^event: /gm) ?? []).length));
-});
-sse.end();
-
-const vitals = readVitals({ thermalFile: '/sys/class/thermal/thermal_zone0/temp', dataDir: dir });
-const links = ids.map((id, i) => {
-  const stateTopic = topics.device(fleetId, id, 'state');
-  const outbox = new Outbox(':memory:');
-  const state = () =>
-    Buffer.from(
-      JSON.stringify({
-        protocol: PROTOCOL_VERSION,
-        device: id,
-        online: true,
-        backbone: 'bench',
-        dim: 8,
-        release: '0.1.0',
-        updatable: true,
-        vitals: { ...vitals, cpuTempC: 40 + (i % 40) },
-        uptimeSeconds: i,
-        sources: [],
-        at: new Date().toISOString(),
-      }),
-    );
-  const link: DeviceLink = new DeviceLink(outbox, {
-    url: `mqtt://127.0.0.1:${port}`,
-    username: id,
-    password: passwords[i]!,
-    will: { topic: stateTopic, payload: JSON.stringify({ protocol: PROTOCOL_VERSION, device: id, online: false }) },
-    onConnect: async () => {
-      await link.publishNow(stateTopic, state(), { retain: true });
-    },
+async function startConsole(mode: Mode) {
+  const fleet = await FleetConsole.start({
+    dir: join(dir, 'console'),
+    fleet: fleetId,
+    externalBroker: { url: `mqtt://127.0.0.1:${port}`, ...consoleLogin, protocolVersion: 5 },
+    ingest: mode,
+    log: silentLogger,
   });
-  return link;
-});
+  const web = await startConsoleWeb(fleet, { port: 0, tokenFile: join(dir, 'console', 'web-token') });
+  // The page's event stream, counted.
+  const sse = { messages: 0 };
+  const stream = request(`${web.origin}/api/events?token=${web.token}`, (res) => {
+    res.on('data', (chunk: Buffer) => (sse.messages += (chunk.toString().match(/^event: /gm) ?? []).length));
+  });
+  stream.on('error', () => {});
+  stream.end();
+  return {
+    fleet,
+    web,
+    sse,
+    close: async () => {
+      stream.destroy();
+      await web.close();
+      await fleet.stop();
+    },
+  };
+}
+type Running = Awaited<ReturnType<typeof startConsole>>;
 
-started = performance.now();
-for (const link of links) link.start();
 let lastReport = 0;
-const onlineSince = (t: number) => {
-  const online = fleet.devices().filter((d) => d.online && d.lastSeen !== null && d.lastSeen >= t).length;
+/** Devices online in the registry whose last message came after `t` (read the same way in both modes). */
+function onlineSince(running: Running, t: number): number {
+  const online = running.fleet.registry.devices().filter((d) => d.online && d.lastSeen >= t).length;
   if (Date.now() - lastReport > 10_000) {
     lastReport = Date.now();
-    process.stderr.write(`${new Date().toISOString()} ${online} of ${n} online; ${links.filter((l) => l.connected).length} links up\n`);
+    process.stderr.write(`${new Date().toISOString()} ${online} of ${n} online\n`);
   }
   return online;
-};
-const t0 = Date.now();
-await until(`${n} devices online`, () => onlineSince(t0) === n, 300_000, 1000);
-const connectMs = performance.now() - started;
+}
 
-let requestErrors = 0;
-async function timed(path: string): Promise<number> {
+async function timed(running: Running, path: string): Promise<number> {
   const t = performance.now();
-  // A kept-alive socket the server has just closed fails once; the page's fetch would retry too.
-  const res = await fetch(`${web.origin}${path}`, { headers: { authorization: `Bearer ${web.token}` } }).catch(() => {
-    requestErrors++;
-    return fetch(`${web.origin}${path}`, { headers: { authorization: `Bearer ${web.token}` } });
-  });
+  const res = await fetch(`${running.web.origin}${path}`, { headers: { authorization: `Bearer ${running.web.token}` } });
   await res.arrayBuffer();
   if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
   return performance.now() - t;
 }
 const pagePath = '/api/devices?limit=50&sort=cpuTempC&order=desc&q=status:online';
-const quiet = { page: [] as number[], all: [] as number[] };
-for (let i = 0; i < 5; i++) {
-  quiet.page.push(await timed(pagePath));
-  quiet.all.push(await timed('/api/devices?history=0'));
+const tablePath = '/api/devices?history=0';
+
+// The devices, in their own process.
+const simConfig = join(dir, 'devices.json');
+writeFileSync(
+  simConfig,
+  JSON.stringify({ url: `mqtt://127.0.0.1:${port}`, fleet: fleetId, devices: ids.map((id, i) => ({ id, password: passwords[i] })) }),
+);
+let running = await startConsole('immediate');
+started = performance.now();
+const t0 = Date.now();
+const simulator = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'fleet-sim-devices.js'), simConfig], {
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+await until(`${n} devices online`, () => onlineSince(running, t0) === n, 300_000, 500);
+const connectMs = performance.now() - started;
+
+interface Round {
+  mode: Mode;
+  reconnectMs: number;
+  quietPage: number[];
+  quietTable: number[];
+  stormPage: number[];
+  stormTable: number[];
+  sse: number;
+  transactions: number | null;
+}
+const results: Round[] = [];
+const modes: Mode[] = Array.from({ length: rounds }, () => ['immediate', 'batched'] as Mode[]).flat();
+for (const [i, mode] of modes.entries()) {
+  if (i > 0) {
+    await running.close();
+    running = await startConsole(mode);
+  }
+  const round: Round = { mode, reconnectMs: 0, quietPage: [], quietTable: [], stormPage: [], stormTable: [], sse: 0, transactions: null };
+  for (let k = 0; k < 5; k++) {
+    round.quietPage.push(await timed(running, pagePath));
+    round.quietTable.push(await timed(running, tablePath));
+  }
+  // The storm: mosquitto restarts (no persistence); every device reconnects with its backoff.
+  const sseBefore = running.sse.messages;
+  const transactionsBefore = running.fleet.ingest?.stats.transactions ?? 0;
+  await stopMosquitto();
+  const restartAt = Date.now();
+  started = performance.now();
+  await startMosquitto();
+  let allBack = false;
+  const sampling = (async () => {
+    // As often as the page fetches in a storm (at most four times a second), every fourth the whole table.
+    for (let k = 0; !allBack; k++) {
+      const took = k % 4 === 3 ? await timed(running, tablePath) : await timed(running, pagePath);
+      (k % 4 === 3 ? round.stormTable : round.stormPage).push(took);
+      await new Promise((r) => setTimeout(r, Math.max(0, 250 - took)));
+    }
+  })();
+  await until(`${n} devices back online after the restart`, () => onlineSince(running, restartAt) === n, 300_000, 200);
+  round.reconnectMs = performance.now() - started;
+  allBack = true;
+  await sampling;
+  round.sse = running.sse.messages - sseBefore;
+  if (running.fleet.ingest) round.transactions = running.fleet.ingest.stats.transactions - transactionsBefore;
+  results.push(round);
+  process.stderr.write(`${mode}: all back in ${(round.reconnectMs / 1000).toFixed(1)} s\n`);
 }
 
-// The storm: mosquitto restarts (no persistence); every device reconnects with its backoff.
-const sseBefore = sseMessages;
-mosquitto!.kill('SIGTERM');
-await once(mosquitto!, 'close');
-const restartAt = Date.now();
-started = performance.now();
-await startMosquitto();
-const storm = { page: [] as number[] };
-let allBack = false;
-const sampling = (async () => {
-  while (!allBack) {
-    storm.page.push(await timed(pagePath));
-    await new Promise((r) => setTimeout(r, 200));
-  }
-})();
-await until(`${n} devices back online after the restart`, () => onlineSince(restartAt) === n, 300_000, 1000);
-const reconnectMs = performance.now() - started;
-allBack = true;
-await sampling;
-const sseDuringStorm = sseMessages - sseBefore;
+simulator.kill('SIGTERM');
+await once(simulator, 'close');
+await running.close();
+await stopMosquitto();
+rmSync(dir, { recursive: true, force: true });
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const max = (xs: number[]) => Math.max(...xs);
+const max = (xs: number[]) => (xs.length ? Math.max(...xs) : NaN);
+const ms = (x: number) => `${x.toFixed(0)} ms`;
+const byMode = (mode: Mode) => results.filter((r) => r.mode === mode);
+const pooled = (mode: Mode, key: 'quietPage' | 'quietTable' | 'stormPage' | 'stormTable') => byMode(mode).flatMap((r) => r[key]);
 const report = {
   devices: n,
   issueLoginsMs: issueMs,
   firstConnectMs: connectMs,
-  reconnectAfterBrokerRestartMs: reconnectMs,
-  pageQuietMedianMs: median(quiet.page),
-  fullTableQuietMedianMs: median(quiet.all),
-  pageDuringStormMedianMs: median(storm.page),
-  pageDuringStormMaxMs: max(storm.page),
-  pageSamplesDuringStorm: storm.page.length,
-  sseMessagesDuringStorm: sseDuringStorm,
-  requestErrors,
+  rounds: results,
+  summary: Object.fromEntries(
+    (['immediate', 'batched'] as Mode[]).map((mode) => [
+      mode,
+      {
+        reconnectMs: byMode(mode).map((r) => r.reconnectMs),
+        pageQuietMedianMs: median(pooled(mode, 'quietPage')),
+        tableQuietMedianMs: median(pooled(mode, 'quietTable')),
+        pageStormMedianMs: median(pooled(mode, 'stormPage')),
+        pageStormMaxMs: max(pooled(mode, 'stormPage')),
+        tableStormMedianMs: median(pooled(mode, 'stormTable')),
+        tableStormMaxMs: max(pooled(mode, 'stormTable')),
+      },
+    ]),
+  ),
 };
 
-sse.destroy();
-await Promise.all(links.map((l) => l.stop()));
-await web.close();
-await fleet.stop();
-mosquitto!.kill('SIGTERM');
-await once(mosquitto!, 'close');
-rmSync(dir, { recursive: true, force: true });
-
 if (values.json) console.log(JSON.stringify(report, null, 2));
-else
+else {
   printTable(
-    `${n} simulated devices through mosquitto (the agent's broker link, state with vitals; one machine, 2 shared cores)`,
+    `${n} simulated devices through mosquitto (their own process; one machine, 2 shared cores)`,
     ['measure', 'value'],
     [
-      [`issue ${n} logins (scrypt hash each)`, `${(issueMs / 1000).toFixed(1)} s`],
+      [`issue ${n} logins`, `${(issueMs / 1000).toFixed(1)} s`],
       [`all ${n} online in the registry, first start`, `${(connectMs / 1000).toFixed(1)} s`],
-      [`all ${n} online again after a mosquitto restart`, `${(reconnectMs / 1000).toFixed(1)} s`],
-      ['one 50-row page (sorted by CPU temperature, filtered), quiet', `${median(quiet.page).toFixed(0)} ms median`],
-      [`the whole ${n}-row table, quiet`, `${median(quiet.all).toFixed(0)} ms median`],
-      [
-        'one 50-row page during the reconnect storm',
-        `${median(storm.page).toFixed(0)} ms median, ${max(storm.page).toFixed(0)} ms max (${storm.page.length} requests)`,
-      ],
-      ['event-stream messages to the page during the storm', `${sseDuringStorm} (for ${n}+ device state changes)`],
-      ['page requests that failed once on a closed keep-alive socket (retried)', String(requestErrors)],
     ],
   );
+  printTable(
+    `each mosquitto restart, in run order (page: 50 rows sorted by CPU temperature, filtered; table: all ${n} rows)`,
+    [
+      'console',
+      'all online again',
+      'page quiet',
+      'page in the storm: median / max (n)',
+      'table in the storm: median / max',
+      'events to the page',
+      'write transactions',
+    ],
+    results.map((r) => [
+      r.mode,
+      `${(r.reconnectMs / 1000).toFixed(1)} s`,
+      ms(median(r.quietPage)),
+      `${ms(median(r.stormPage))} / ${ms(max(r.stormPage))} (${r.stormPage.length})`,
+      `${ms(median(r.stormTable))} / ${ms(max(r.stormTable))}`,
+      String(r.sse),
+      r.transactions === null ? `${n}+ (one per message)` : String(r.transactions),
+    ]),
+  );
+}

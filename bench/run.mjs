@@ -8,7 +8,11 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const compiled = join(here, '..', 'dist', 'bench');
 const names = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && !['table.ts', 'synthetic-heads.ts', 'agent-process.ts', 'embedded.ts', 'free-port.ts'].includes(f))
+  .filter(
+    (f) =>
+      f.endsWith('.ts') &&
+      !['table.ts', 'synthetic-heads.ts', 'agent-process.ts', 'embedded.ts', 'free-port.ts', 'fleet-sim-devices.ts'].includes(f),
+  )
   .map((f) => f.slice(0, -3));
 const [name, ...args] = process.argv.slice(2);
 if (!name || name === '--help' || !names.includes(name)) {

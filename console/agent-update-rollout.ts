@@ -72,6 +72,8 @@ export interface RolloutOptions extends AgentUpdateOptions {
   /** How long a stage may take (default 10 minutes); a stage that runs out ends with a summary. */
   stageTimeoutMs?: number;
   tracker?: RolloutTracker;
+  /** The devices the fleet stage's manifest names (a tag's); absent: every device of the fleet. */
+  fleetScope?: string[];
 }
 
 export interface RolloutReport {
@@ -112,7 +114,7 @@ export async function rolloutAgentUpdate(options: RolloutOptions): Promise<Rollo
     if (!canaries.devices.every((d) => d.ok)) return finish(update, 'canaries', false);
   }
   sequence = Math.max(sequence + 1, Date.now());
-  update = await publishAgentUpdate({ ...options, devices: null }, sequence);
+  update = await publishAgentUpdate({ ...options, devices: options.fleetScope ?? null }, sequence);
   const all = await waitForStage(update, 'fleet', options.fleetDevices, options.state, timeout, tracker);
   summaries.push(all.summary!);
   return finish(

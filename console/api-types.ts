@@ -81,7 +81,7 @@ export interface DevicesJson {
 
 export interface FleetHeadJson {
   version: number;
-  status: 'canary' | 'held' | 'released' | 'rolled-back' | 'superseded';
+  status: 'canary' | 'held' | 'released' | 'released-to-tag' | 'rolled-back' | 'superseded';
   merged: string[];
   heldBack: { device: string; reason: string }[];
   note: string | null;
@@ -176,4 +176,49 @@ export interface DeviceTrainJson {
   kept?: boolean;
   version?: number;
   reason?: string;
+}
+
+/** GET /api/config/fields: one agent setting the console may push (from the agent's schema). */
+export interface ConfigFieldJson {
+  field: string;
+  /** string, number, integer, boolean, enum, array, object, or json (anything the schema allows). */
+  type: string;
+  nullable: boolean;
+  values?: string[];
+  min?: number;
+  max?: number;
+  default?: unknown;
+  /** Takes effect at once; the others at the agent's next start. */
+  live: boolean;
+}
+
+/** POST /api/config: what a push did (or, with dryRun, would do) to each device of the scope. */
+export interface ConfigTargetJson {
+  device: string;
+  status: 'unchanged' | 'pushed' | 'preview' | 'offline' | 'failed';
+  diff: { field: string; from: unknown; to: unknown }[];
+  restartRequired?: string[];
+  error?: string;
+}
+
+export interface ConfigPushJson {
+  scope: string;
+  dryRun: boolean;
+  targets: ConfigTargetJson[];
+}
+
+/** GET /api/fleet/accuracy: the fleet head on the holdouts of the devices that run it. */
+export interface FleetAccuracyJson {
+  /** The fleet head version (the released one unless ?version= asked for another); null: none yet. */
+  version: number | null;
+  /** Devices on that version whose holdout is summed. */
+  devices: string[];
+  /** Devices on that version that report no holdout. */
+  withoutHoldout: string[];
+  classes: string[];
+  perClass: { label: string; support: number; recall: number; precision: number }[];
+  /** Rows true classes, columns predicted, the last column "unknown": the devices' matrices summed. */
+  confusion: number[][];
+  total: number;
+  accuracy: number | null;
 }

@@ -25,8 +25,9 @@ export interface BrokerOptions {
   console: { username: string; password: string };
   /** Every message a device published (after the ACL), delivered in-process to the console before the
    * broker acknowledges it: what the console has stored is never lost to a broker that dies before its
-   * PUBACK; the device then sends it again and the console drops the duplicate by message id. */
-  onDeviceMessage?: (message: { device: string; topic: string; payload: Buffer }) => void;
+   * PUBACK; the device then sends it again and the console drops the duplicate by message id. A
+   * returned promise holds the PUBACK until it settles (the console writes in batches). */
+  onDeviceMessage?: (message: { device: string; topic: string; payload: Buffer }) => unknown;
   /** Every refusal as it happens (the console records it as a problem and a log line). */
   onRefusal?: (refusal: Refusal) => void;
   /** Largest MQTT packet, checked before login too (default 2 MB; Infinity: aedes alone, for the bench). */
@@ -121,12 +122,19 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       if (client === null || isConsole(client)) return callback(null);
       const device = (client as unknown as { user: string }).user;
       if (devicePublishAllowed(options.fleet, device, packet.topic)) {
+        // A console that answers with a promise has the device's PUBACK wait until the message is written.
+        let written: unknown;
         try {
-          options.onDeviceMessage?.({ device, topic: packet.topic, payload: Buffer.from(packet.payload as Buffer) });
+          written = options.onDeviceMessage?.({ device, topic: packet.topic, payload: Buffer.from(packet.payload as Buffer) });
         } catch {
           // The console reports what it cannot use; the broker's job is only to deliver.
         }
-        return callback(null);
+        if (!(written instanceof Promise)) return callback(null);
+        written.then(
+          () => callback(null),
+          (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+        );
+        return;
       }
       refuse({ device, action: 'publish', topic: packet.topic });
       callback(new Error(`device ${device} may not publish to ${packet.topic}`));

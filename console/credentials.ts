@@ -80,6 +80,15 @@ export class DeviceCredentials {
     }[];
   }
 
+  /** Changes whenever a login is issued, issued again or revoked (the device table's cache checks it). */
+  issuedFingerprint(): string {
+    const { n, total } = this.db.prepare('SELECT COUNT(*) AS n, TOTAL(created_at) AS total FROM credentials').get() as {
+      n: number;
+      total: number;
+    };
+    return `${n}:${total}`;
+  }
+
   has(device: string): boolean {
     return this.db.prepare('SELECT 1 FROM credentials WHERE device = ?').get(device) !== undefined;
   }

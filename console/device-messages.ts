@@ -65,6 +65,9 @@ export interface HeadDoor {
   fleetShape(): FleetShape | null;
   quarantine: Quarantine;
   quotas: DeviceQuotas;
+  /** Runs writes to other connections of the registry file once the current batch is written
+   * (console/ingest.ts); at once without it. */
+  afterWrite?: (effect: () => void) => void;
 }
 
 export class DeviceMessages {
@@ -93,7 +96,12 @@ export class DeviceMessages {
         if (!this.door.quotas.shouldReport(device)) return;
         throw new SyncError('DEVICE_RATE', `${topic}: device ${device} sent ${over}; its messages are dropped until it slows down`);
       }
-      if (this.door.quotas.dueForTrim(device)) this.door.quotas.trim(device);
+      if (this.door.quotas.dueForTrim(device)) {
+        const sender = device;
+        const trim = () => this.door.quotas.trim(sender);
+        if (this.door.afterWrite) this.door.afterWrite(trim);
+        else trim();
+      }
       switch (parsed.channel) {
         case 'state':
           return this.onState(device, topic, payload);

@@ -2,7 +2,7 @@
 // devices a login was issued for that never connected.
 
 import type { DeviceJson } from './api-types.js';
-import type { Registry } from './registry.js';
+import type { DeviceRow, Registry } from './registry.js';
 
 /** A device as the console's API shows it, without its accuracy history. */
 export type DeviceView = Omit<DeviceJson, 'accuracy'>;
@@ -20,57 +20,72 @@ export function deviceViews(
 ): DeviceView[] {
   const issuedAt = new Map(issued.map((i) => [i.device, i.issuedAt]));
   const heads = registry.deviceHeadCounts();
-  const seen = registry.devices().map((row): DeviceView => {
-    const s = row.state;
-    const vitals = obj(s.vitals) ?? {};
-    const memory = obj(vitals.memory) ?? {};
-    const update = obj(s.update);
-    const sources = arr(s.sources).map((x) => obj(x) ?? {});
-    return {
-      id: row.id,
-      status: row.online ? 'online' : 'offline',
-      online: row.online,
-      lastSeen: row.lastSeen,
-      firstSeen: row.firstSeen,
-      issuedAt: issuedAt.get(row.id) ?? null,
-      protocol: row.protocol,
-      backbone: str(s.backbone),
-      engine: str(s.engine),
-      headKind: str(s.headKind),
-      headVersion: num(s.headVersion),
-      fleetVersion: num(s.fleetVersion),
-      holdoutAccuracy: num(s.holdoutAccuracy),
-      holdout: (obj(s.holdout) as DeviceView['holdout']) ?? null,
-      perClass: (obj(s.perClass) ?? {}) as Record<string, number>,
-      samples: num(s.samples),
-      holdoutSamples: num(s.holdoutSamples),
-      headsReceived: heads.get(row.id) ?? 0,
+  const seen = registry.devices().map((row) =>
+    deviceView(row, {
       canary: canaries.includes(row.id),
+      issuedAt: issuedAt.get(row.id) ?? null,
+      headsReceived: heads.get(row.id) ?? 0,
       tags: tags.get(row.id) ?? [],
-      release: str(s.release),
-      update: update ? { version: str(update.version) ?? '?', status: str(update.status) ?? '?', error: str(update.error) } : null,
-      updatable: s.updatable === true,
-      target: str(vitals.target),
-      uptimeSeconds: num(s.uptimeSeconds),
-      systemUptimeSeconds: num(vitals.systemUptimeSeconds),
-      cpuTempC: num(vitals.cpuTempC),
-      load1: num(arr(vitals.load)[0]),
-      memoryAvailableBytes: num(memory.availableBytes),
-      memoryTotalBytes: num(memory.totalBytes),
-      diskFreeBytes: num(obj(vitals.disk)?.freeBytes),
-      addresses: arr(vitals.addresses).filter((a): a is string => typeof a === 'string'),
-      sourcesFailing: sources.filter((x) => num(x.retryAt) !== null).map((x) => ({ name: str(x.name) ?? '?', error: str(x.lastError) })),
-      sources: sources.length,
-      page: str(s.page),
-      config: obj(s.config),
-    };
-  });
+    }),
+  );
   const known = new Set(seen.map((d) => d.id));
   const never = issued.filter((i) => !known.has(i.device)).map((i) => neverConnected(i.device, i.issuedAt, canaries, tags));
-  return [...seen, ...never].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return [...seen, ...never].sort(byId);
 }
 
-function neverConnected(id: string, issuedAt: number, canaries: string[], tags: Map<string, string[]>): DeviceView {
+export const byId = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/** What the table shows of one registry row. */
+export function deviceView(
+  row: DeviceRow,
+  about: { canary: boolean; issuedAt: number | null; headsReceived: number; tags: string[] },
+): DeviceView {
+  const s = row.state;
+  const vitals = obj(s.vitals) ?? {};
+  const memory = obj(vitals.memory) ?? {};
+  const update = obj(s.update);
+  const sources = arr(s.sources).map((x) => obj(x) ?? {});
+  return {
+    id: row.id,
+    status: row.online ? 'online' : 'offline',
+    online: row.online,
+    lastSeen: row.lastSeen,
+    firstSeen: row.firstSeen,
+    issuedAt: about.issuedAt,
+    protocol: row.protocol,
+    backbone: str(s.backbone),
+    engine: str(s.engine),
+    headKind: str(s.headKind),
+    headVersion: num(s.headVersion),
+    fleetVersion: num(s.fleetVersion),
+    holdoutAccuracy: num(s.holdoutAccuracy),
+    holdout: (obj(s.holdout) as DeviceView['holdout']) ?? null,
+    perClass: (obj(s.perClass) ?? {}) as Record<string, number>,
+    samples: num(s.samples),
+    holdoutSamples: num(s.holdoutSamples),
+    headsReceived: about.headsReceived,
+    canary: about.canary,
+    tags: about.tags,
+    release: str(s.release),
+    update: update ? { version: str(update.version) ?? '?', status: str(update.status) ?? '?', error: str(update.error) } : null,
+    updatable: s.updatable === true,
+    target: str(vitals.target),
+    uptimeSeconds: num(s.uptimeSeconds),
+    systemUptimeSeconds: num(vitals.systemUptimeSeconds),
+    cpuTempC: num(vitals.cpuTempC),
+    load1: num(arr(vitals.load)[0]),
+    memoryAvailableBytes: num(memory.availableBytes),
+    memoryTotalBytes: num(memory.totalBytes),
+    diskFreeBytes: num(obj(vitals.disk)?.freeBytes),
+    addresses: arr(vitals.addresses).filter((a): a is string => typeof a === 'string'),
+    sourcesFailing: sources.filter((x) => num(x.retryAt) !== null).map((x) => ({ name: str(x.name) ?? '?', error: str(x.lastError) })),
+    sources: sources.length,
+    page: str(s.page),
+    config: obj(s.config),
+  };
+}
+
+export function neverConnected(id: string, issuedAt: number, canaries: string[], tags: Map<string, string[]>): DeviceView {
   return {
     id,
     status: 'never-connected',

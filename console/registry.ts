@@ -29,7 +29,8 @@ export interface DeviceHeadRow {
   bytes: Buffer;
 }
 
-export type FleetStatus = 'canary' | 'held' | 'released' | 'rolled-back' | 'superseded';
+/** released-to-tag: pushed to the devices of one tag only (the retained fleet head stays as it was). */
+export type FleetStatus = 'canary' | 'held' | 'released' | 'released-to-tag' | 'rolled-back' | 'superseded';
 
 export interface FleetHeadRow {
   version: number;
@@ -70,6 +71,8 @@ export interface AccuracyPoint {
 export class Registry {
   private readonly db: Database.Database;
   private readonly statements;
+  /** Called after every write that changes what a device's row shows (the device view cache listens). */
+  private readonly deviceListeners: ((device: string) => void)[] = [];
 
   constructor(path: string) {
     this.db = openDatabase(path, CONSOLE_SCHEMA);
@@ -101,6 +104,7 @@ export class Registry {
       headCounts: this.db.prepare('SELECT device, COUNT(*) AS n FROM device_heads GROUP BY device'),
       allTags: this.db.prepare('SELECT device, tag FROM device_tags ORDER BY device, tag'),
       tagged: this.db.prepare('SELECT device FROM device_tags WHERE tag = ? ORDER BY device'),
+      tagsOf: this.db.prepare('SELECT tag FROM device_tags WHERE device = ? ORDER BY tag'),
       clearTags: this.db.prepare('DELETE FROM device_tags WHERE device = ?'),
       addTag: this.db.prepare('INSERT OR IGNORE INTO device_tags (device, tag) VALUES (?, ?)'),
       headIds: this.db.prepare('SELECT id FROM device_heads ORDER BY received_at, id'),
@@ -120,7 +124,8 @@ export class Registry {
       ) ORDER BY at, seq`),
       latestAccuracy: this.db.prepare(`SELECT device, at, accuracy, head_version AS headVersion, fleet_version AS fleetVersion FROM (
         SELECT *, rowid AS seq, ROW_NUMBER() OVER (PARTITION BY device ORDER BY at DESC, rowid DESC) AS n FROM accuracy
-      ) WHERE n <= ? ORDER BY device, at, seq`),
+        WHERE @devices IS NULL OR device IN (SELECT value FROM json_each(@devices))
+      ) WHERE n <= @perDevice ORDER BY device, at, seq`),
       insertProblem: this.db.prepare('INSERT INTO problems (at, device, topic, code, message) VALUES (?, ?, ?, ?, ?)'),
       problems: this.db.prepare('SELECT * FROM problems ORDER BY at DESC, rowid DESC LIMIT ?'),
       trimProblems: this.db.prepare('DELETE FROM problems WHERE rowid <= (SELECT MAX(rowid) FROM problems) - 10000'),
@@ -147,20 +152,38 @@ export class Registry {
       publicKey,
       state: JSON.stringify(state),
     });
+    this.deviceChanged(id);
   }
 
   touch(id: string, now = Date.now()): void {
     this.statements.touch.run(now, id);
+    this.deviceChanged(id);
   }
 
   /** Forgets a device's pinned key (a re-flashed device comes with a new one). */
   forgetKey(id: string): void {
     this.statements.forgetKey.run(id);
+    this.deviceChanged(id);
   }
 
   /** Stores a device head; false when this message id is already here (a resend). */
   addDeviceHead(head: Omit<DeviceHeadRow, 'receivedAt'> & { receivedAt?: number }): boolean {
-    return this.statements.insertHead.run({ ...head, receivedAt: head.receivedAt ?? Date.now() }).changes === 1;
+    const stored = this.statements.insertHead.run({ ...head, receivedAt: head.receivedAt ?? Date.now() }).changes === 1;
+    if (stored) this.deviceChanged(head.device);
+    return stored;
+  }
+
+  /** Runs `work` in one transaction (one sync to disk for all its writes); nested calls join it. */
+  transaction<T>(work: () => T): T {
+    return this.db.transaction(work)();
+  }
+
+  onDeviceChange(listener: (device: string) => void): void {
+    this.deviceListeners.push(listener);
+  }
+
+  private deviceChanged(device: string): void {
+    for (const listener of this.deviceListeners) listener(device);
   }
 
   /** Each device's newest head. */
@@ -226,11 +249,16 @@ export class Registry {
     return (this.statements.tagged.all(tag) as { device: string }[]).map((r) => r.device);
   }
 
+  tagsOf(device: string): string[] {
+    return (this.statements.tagsOf.all(device) as { tag: string }[]).map((r) => r.tag);
+  }
+
   setTags(device: string, tags: string[]): void {
     this.db.transaction(() => {
       this.statements.clearTags.run(device);
       for (const tag of tags) this.statements.addTag.run(device, tag);
     })();
+    this.deviceChanged(device);
   }
 
   deviceHeadIds(): string[] {
@@ -282,10 +310,11 @@ export class Registry {
     );
   }
 
-  /** The newest `perDevice` accuracy points of every device, oldest first. */
-  latestAccuracy(perDevice: number): Map<string, Omit<AccuracyPoint, 'device'>[]> {
+  /** The newest `perDevice` accuracy points of every device (or of `devices`: one table page's), oldest first. */
+  latestAccuracy(perDevice: number, devices?: string[]): Map<string, Omit<AccuracyPoint, 'device'>[]> {
     const byDevice = new Map<string, Omit<AccuracyPoint, 'device'>[]>();
-    for (const { device, ...point } of this.statements.latestAccuracy.all(perDevice) as AccuracyPoint[]) {
+    const rows = this.statements.latestAccuracy.all({ perDevice, devices: devices ? JSON.stringify(devices) : null }) as AccuracyPoint[];
+    for (const { device, ...point } of rows) {
       const list = byDevice.get(device) ?? [];
       list.push(point);
       byDevice.set(device, list);

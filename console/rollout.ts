@@ -151,9 +151,13 @@ export class Rollouts {
 
   constructor(private readonly console_: RolloutHost) {}
 
-  async mergeAndRollout(options: { canaries?: string[] } = {}): Promise<RolloutResult> {
+  /** With `tag`, only the devices with that tag get the head (canaries among them, then the rest by
+   * command); the retained fleet head, which every device takes, stays as it was. */
+  async mergeAndRollout(options: { canaries?: string[]; tag?: string } = {}): Promise<RolloutResult> {
     return this.exclusive(async () => {
       const { registry, log } = this.console_;
+      const scope = options.tag === undefined ? null : new Set(registry.tagged(options.tag));
+      if (scope?.size === 0) throw new ConsoleError('CONSOLE_NO_DEVICES', `no device has the tag "${options.tag}"`);
       const { group, skipped } = this.latestHeads();
       if (group.length === 0) throw new ConsoleError('CONSOLE_NO_HEADS', 'no device has sent a head yet: nothing to merge');
       const current = registry.releasedFleetHeads()[0];
@@ -172,14 +176,21 @@ export class Rollouts {
       const version = registry.nextFleetVersion();
       const head = merge.head.withMeta({ version, parent: current?.version ?? null, metrics: { devices: merge.merged.length } });
       const message = this.sign(head, version);
-      const devices = this.console_.devices();
+      const devices = this.console_.devices().filter((d) => !scope || scope.has(d.id));
       const online = new Set(devices.filter((d) => d.online).map((d) => d.id));
       const named = options.canaries ?? (this.console_.canaries.length > 0 ? this.console_.canaries : undefined);
       // Nothing goes out unjudged: without named canaries the console picks some.
       const canaries = (named ?? defaultCanaries(devices, merge.merged)).filter((d) => online.has(d) && merge.merged.includes(d));
       registry.addFleetHead({ version, status: 'canary', merged: merge.merged, heldBack: merge.heldBack, note: null, message });
       const base = { version, merged: merge.merged, heldBack: merge.heldBack, skipped, labels: head.labels, leftOut: merge.leftOut };
-      log.info('fleet head merged', { version, merged: merge.merged, heldBack: merge.heldBack, canaries, leftOut: merge.leftOut });
+      log.info('fleet head merged', {
+        version,
+        merged: merge.merged,
+        heldBack: merge.heldBack,
+        canaries,
+        leftOut: merge.leftOut,
+        ...(options.tag === undefined ? {} : { tag: options.tag }),
+      });
       const { progress } = this.console_;
       const unable = devices
         .filter((d) => d.online && (d.backbone !== head.meta.backboneId || d.config?.fleet))
@@ -190,7 +201,7 @@ export class Rollouts {
           if (apply === 'off') return [{ device: d.id, reason: 'fleet.apply is off: it only reports fleet heads' }];
           return [];
         });
-      progress.begin('fleet-head', `v${version}`, unable);
+      progress.begin('fleet-head', `v${version}${options.tag === undefined ? '' : ` to tag ${options.tag}`}`, unable);
       const takers = devices.filter((d) => d.online && !unable.some((u) => u.device === d.id)).map((d) => d.id);
       progress.stage('canaries', canaries, this.console_.options.commandTimeoutMs ?? 30_000);
       const reports = await this.tryOnCanaries(canaries, message);
@@ -224,10 +235,23 @@ export class Rollouts {
         );
         return { ...base, status, canaries: reports, reason, summaries: [canaryStage] };
       }
-      await this.release(version, message);
+      if (options.tag === undefined) await this.release(version, message);
+      else
+        await this.releaseToTag(
+          version,
+          message,
+          options.tag,
+          takers.filter((d) => !canaries.includes(d)),
+        );
       const fleetStage = await this.watchFleet(version, takers);
-      progress.finish(true, `fleet head v${version} released after ${canaries.length} canaries`);
-      return { ...base, status: 'released', canaries: reports, summaries: [canaryStage, fleetStage] };
+      const where = options.tag === undefined ? '' : ` to the devices tagged "${options.tag}"`;
+      progress.finish(true, `fleet head v${version} released${where} after ${canaries.length} canaries`);
+      return {
+        ...base,
+        status: options.tag === undefined ? 'released' : 'released-to-tag',
+        canaries: reports,
+        summaries: [canaryStage, fleetStage],
+      };
     });
   }
 
@@ -329,6 +353,19 @@ export class Rollouts {
     registry.setFleetStatus(version, 'released');
     await this.console_.publish(topics.fleetHead(this.console_.fleet), message, { retain: true });
     this.console_.log.info('fleet head released', { version });
+    this.console_.emit('change', { type: 'fleet' });
+  }
+
+  /** A head for one tag goes by command to its online devices (a retained head would reach all). */
+  private async releaseToTag(version: number, message: Buffer, tag: string, devices: string[]): Promise<void> {
+    const { registry, log } = this.console_;
+    registry.setFleetStatus(version, 'released-to-tag', `released to the devices tagged "${tag}"`);
+    const encoded = message.toString('base64');
+    const results = await Promise.allSettled(devices.map((d) => this.console_.command(d, 'apply-head', { message: encoded })));
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') log.warn('fleet head not applied', { version, device: devices[i], error: (r.reason as Error).message });
+    });
+    log.info('fleet head released to a tag', { version, tag, devices });
     this.console_.emit('change', { type: 'fleet' });
   }
 

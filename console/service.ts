@@ -17,9 +17,11 @@ import { peekHeadMessageHeader } from '../runtime/sync/head-message.js';
 import { PROTOCOL_VERSION, checkId, topics } from '../runtime/sync/protocol.js';
 import { type FleetKeys, loadOrCreateFleetKey, publicKeyPem } from '../runtime/sync/signing.js';
 import { DeviceCredentials } from './credentials.js';
-import { DeviceMessages } from './device-messages.js';
+import { type DeviceMessageEvents, DeviceMessages } from './device-messages.js';
 import { DeviceTrouble } from './device-trouble.js';
 import { type DeviceView, deviceViews } from './device-view.js';
+import { DeviceViewCache } from './device-view-cache.js';
+import { DeviceIngest } from './ingest.js';
 import { type ClassDecision, type ClassView, FleetClasses } from './fleet-classes.js';
 import { Quarantine, type QuarantineOptions } from './quarantine.js';
 import { DeviceQuotas, type QuotaLimits } from './quotas.js';
@@ -71,6 +73,10 @@ export interface ConsoleOptions {
   quarantine?: QuarantineOptions;
   /** What one device may cost the console (console/quotas.ts). */
   quotas?: Partial<QuotaLimits>;
+  /** batched (default): device messages are written a run at a time and the device table is kept
+   * built (console/ingest.ts, console/device-view-cache.ts); immediate: each message is written as it
+   * arrives and the table rebuilt per request, as before, for bench/fleet-scale's comparison. */
+  ingest?: 'batched' | 'immediate';
   log?: Logger;
 }
 
@@ -92,6 +98,9 @@ export class FleetConsole extends EventEmitter {
   readonly progress = new RolloutTracker(() => this.emit('change', { type: 'rollout' }));
   private transport!: Transport;
   readonly publicKeyFile: string;
+  /** Null with `ingest: 'immediate'`. */
+  readonly ingest: DeviceIngest | null;
+  private readonly views: DeviceViewCache | null;
 
   private constructor(
     readonly options: ConsoleOptions,
@@ -105,30 +114,48 @@ export class FleetConsole extends EventEmitter {
   ) {
     super();
     this.publicKeyFile = join(options.dir, 'fleet.pub');
-    this.messages = new DeviceMessages(
-      options.fleet,
-      registry,
-      {
-        problem: (p) => {
-          this.log.warn('device message refused', { ...p });
-          registry.addProblem(p);
-          this.emit('change', { type: 'problem', device: p.device });
-        },
-        changed: (c) => this.emit('change', { type: c.channel, device: c.device }),
-        response: (r) => this.onResponse(r),
-        logLines: (batch) => this.emit('log', batch),
-        headStored: (h) => {
-          this.log.info(h.duplicate ? 'device head already stored (duplicate dropped)' : 'device head stored', h);
-          this.emit('head', h);
-        },
-        quarantined: ({ device, reason }) => {
-          this.log.warn('device quarantined', { device, reason });
-          registry.addProblem({ device, topic: topics.device(options.fleet, device, 'head'), code: 'DEVICE_QUARANTINED', message: reason });
-          this.emit('change', { type: 'quarantine', device });
-        },
+    const batched = options.ingest !== 'immediate';
+    this.ingest = batched
+      ? new DeviceIngest(
+          (work) => registry.transaction(work),
+          (error, messages) => this.log.error('device messages not written; the broker keeps them', { error, messages }),
+        )
+      : null;
+    this.views = batched
+      ? new DeviceViewCache({
+          registry,
+          canaries: this.canaries,
+          issued: () => credentials.issued(),
+          issuedFingerprint: () => credentials.issuedFingerprint(),
+        })
+      : null;
+    const events: DeviceMessageEvents = {
+      problem: (p) => {
+        this.log.warn('device message refused', { ...p });
+        registry.addProblem(p);
+        this.emit('change', { type: 'problem', device: p.device });
       },
-      { fleetShape: () => this.fleetShape(), quarantine, quotas },
-    );
+      changed: (c) => this.emit('change', { type: c.channel, device: c.device }),
+      response: (r) => this.onResponse(r),
+      logLines: (batch) => this.emit('log', batch),
+      headStored: (h) => {
+        this.log.info(h.duplicate ? 'device head already stored (duplicate dropped)' : 'device head stored', h);
+        this.emit('head', h);
+      },
+      quarantined: ({ device, reason }) => {
+        this.log.warn('device quarantined', { device, reason });
+        registry.addProblem({ device, topic: topics.device(options.fleet, device, 'head'), code: 'DEVICE_QUARANTINED', message: reason });
+        this.emit('change', { type: 'quarantine', device });
+      },
+    };
+    const ingest = this.ingest;
+    this.messages = new DeviceMessages(options.fleet, registry, ingest ? ingest.deferring(events) : events, {
+      fleetShape: () => this.fleetShape(),
+      quarantine,
+      quotas,
+      ...(ingest ? { afterWrite: (effect: () => void) => ingest.afterWrite(effect) } : {}),
+    });
+    ingest?.attach((topic, payload) => this.messages.handle(topic, payload));
     this.rollouts = new Rollouts(this);
     this.policy = new MergePolicy(this, options.mergePolicy ?? {});
   }
@@ -156,7 +183,8 @@ export class FleetConsole extends EventEmitter {
       issued: (device) => credentials.has(device),
       report: (p) => console_.messages.report(p),
     });
-    const deliver = ({ topic, payload }: { topic: string; payload: Buffer }) => console_.messages.handle(topic, payload);
+    const deliver = ({ topic, payload }: { topic: string; payload: Buffer }) =>
+      console_.ingest ? console_.ingest.push(topic, payload) : console_.messages.handle(topic, payload);
     try {
       console_.transport = options.externalBroker
         ? await ExternalTransport.open(options.fleet, options.externalBroker, deliver, (msg, error) =>
@@ -218,7 +246,7 @@ export class FleetConsole extends EventEmitter {
   }
 
   devices(): DeviceView[] {
-    return deviceViews(this.registry, this.canaries, this.credentials.issued());
+    return this.views?.all() ?? deviceViews(this.registry, this.canaries, this.credentials.issued());
   }
 
   /** Sends a command to one device and waits for its reply (rejects on timeout or a refusal). */
@@ -256,7 +284,7 @@ export class FleetConsole extends EventEmitter {
   }
 
   /** Merges and rolls out; the verdict (released, rolled back, failed) is recorded with its numbers. */
-  async mergeAndRollout(options: { canaries?: string[]; trigger?: string } = {}): Promise<RolloutResult> {
+  async mergeAndRollout(options: { canaries?: string[]; tag?: string; trigger?: string } = {}): Promise<RolloutResult> {
     const trigger = options.trigger ?? 'manual';
     try {
       const result = await this.rollouts.mergeAndRollout(options);
@@ -312,6 +340,8 @@ export class FleetConsole extends EventEmitter {
         fleet: this.fleet,
         bundle,
         key: this.keys.privateKey,
+        // A tag's update names its devices (offline ones too): a manifest for every device would reach all.
+        ...(scope ? { fleetScope: devices.map((d) => d.id) } : {}),
         publish: (topic, payload, { retain }) => this.publish(topic, payload, { retain }),
         canaries,
         fleetDevices: able,
@@ -359,6 +389,7 @@ export class FleetConsole extends EventEmitter {
     for (const { timer } of this.pending.values()) clearTimeout(timer);
     this.pending.clear();
     await this.transport.close();
+    this.ingest?.flush(true);
     this.registry.close();
     this.credentials.close();
     this.quarantine.close();

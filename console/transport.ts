@@ -15,7 +15,9 @@ export interface PublishOptions {
   correlationData?: Buffer;
 }
 
-export type DeviceMessageHandler = (message: { topic: string; payload: Buffer }) => void;
+/** Called with each device message; a returned promise settles once it is on disk, and the broker is
+ * acknowledged then (a rejection: it was not written, and the broker keeps it). */
+export type DeviceMessageHandler = (message: { topic: string; payload: Buffer }) => void | Promise<void>;
 
 export interface Transport {
   /** The URL devices connect to. */
@@ -93,6 +95,49 @@ export class EmbeddedTransport implements Transport {
   }
 }
 
+type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
+
+/** Device messages from the broker, each acknowledged (PUBACK) only once it is written, so a console
+ * that dies first gets it again from its persistent session. MQTT.js handles one incoming packet at a
+ * time and sends the PUBACK when handleMessage calls back; waiting there would write one message per
+ * turn of the event loop. So handleMessage calls back at once, MQTT.js reads on (a burst lands in one
+ * batch, console/ingest.ts), and the PUBACK itself is held back in MQTT.js's packet writer
+ * (`_sendPacket`, internal; without it, handleMessage waits instead) until the write settles: sent on
+ * the connection the message came on, not at all if that one closed or the write failed (the broker
+ * sends it again). */
+function deliverWrittenBeforeAck(client: MqttClient, deliver: DeviceMessageHandler): void {
+  const internals = client as unknown as { _sendPacket?: SendPacket; stream: unknown };
+  const send = internals._sendPacket?.bind(client);
+  const held = new Map<number, Promise<void>>();
+  client.handleMessage = (packet, callback) => {
+    if (packet.cmd !== 'publish') return callback();
+    const written = deliver({ topic: packet.topic.toString(), payload: Buffer.from(packet.payload as Buffer) });
+    if (!written) return callback();
+    if (send && packet.qos === 1 && packet.messageId !== undefined) {
+      held.set(packet.messageId, written);
+      return callback();
+    }
+    written.then(
+      () => callback(),
+      (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+    );
+  };
+  if (!send) return;
+  internals._sendPacket = (packet, cb, ...rest) => {
+    const written = packet.cmd === 'puback' && packet.messageId !== undefined ? held.get(packet.messageId) : undefined;
+    if (!written) return send(packet, cb, ...rest);
+    held.delete(packet.messageId!);
+    const stream = internals.stream;
+    written.then(
+      () => {
+        if (internals.stream === stream && client.connected) send(packet);
+      },
+      () => {},
+    );
+    cb?.();
+  };
+}
+
 export interface ExternalBrokerOptions {
   url: string;
   username: string;
@@ -130,7 +175,7 @@ export class ExternalTransport implements Transport {
     });
     const transport = new ExternalTransport(client, options.url, protocolVersion);
     const filter = `edgetune/${fleet}/device/#`;
-    client.on('message', (topic, payload) => deliver({ topic, payload }));
+    deliverWrittenBeforeAck(client, deliver);
     client.on('error', (err) => onEvent('console broker error', errorMessage(err)));
     client.on('offline', () => onEvent('console lost the broker; reconnecting'));
     client.on('connect', (ack) => {

@@ -17,6 +17,9 @@ import { parseTableQuery, tablePage } from './device-table.js';
 import { datasetTarGz, deviceHeadFile, fleetHeadFile } from './exports.js';
 import { LogFollows } from './log-follow.js';
 import { parseScope, setFleetConfig } from './fleet-config.js';
+import { configFields } from './config-fields.js';
+import { fleetAccuracy } from './fleet-accuracy.js';
+import { SettingError, settingsToValues } from './config-settings.js';
 import type { DeviceView } from './device-view.js';
 
 export interface ConsoleWebOptions {
@@ -119,6 +122,29 @@ function canariesField(body: Record<string, unknown>): string[] | undefined {
   return canaries as string[];
 }
 
+/** `values` (nested, as the agent's config), or `settings` ({"head.unknownThreshold": "0.7"}: each value
+ * JSON or else text, as the CLI takes them). */
+function configValues(body: Record<string, unknown>): unknown {
+  if (body.settings === undefined) return body.values;
+  const settings = body.settings;
+  if (typeof settings !== 'object' || settings === null || !Object.values(settings).every((v) => typeof v === 'string'))
+    throw new HttpError('BAD_REQUEST', 'field "settings" must map SECTION.FIELD to a value as text, e.g. {"head.unknownThreshold": "0.7"}');
+  try {
+    return settingsToValues(Object.entries(settings as Record<string, string>).map(([field, value]) => ({ field, value })));
+  } catch (err) {
+    if (err instanceof SettingError) throw new HttpError('BAD_REQUEST', `field "settings": ${err.message}`);
+    throw err;
+  }
+}
+
+/** The optional "tag" field: only the devices with this tag. */
+function tagField(body: Record<string, unknown>): { tag?: string } {
+  if (body.tag === undefined) return {};
+  if (typeof body.tag !== 'string' || !/^[A-Za-z0-9._:-]{1,64}$/.test(body.tag))
+    throw new HttpError('BAD_REQUEST', 'field "tag" must be a tag (1-64 letters, digits, ".", "_", ":" or "-")');
+  return { tag: body.tag };
+}
+
 function optionalPositive(body: Record<string, unknown>, field: string): Record<string, number> {
   const value = body[field];
   if (value === undefined) return {};
@@ -189,17 +215,26 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     return sendJson(res, 200, reply);
   }
   if (method === 'GET' && path === '/api/fleet') return sendJson(res, 200, fleetView(console_));
+  if (method === 'GET' && path === '/api/fleet/accuracy') {
+    const asked = url.searchParams.get('version');
+    const version = asked === null ? (console_.registry.releasedFleetHeads()[0]?.version ?? null) : Number(asked);
+    if (version !== null && !(Number.isInteger(version) && version > 0))
+      throw new HttpError('BAD_REQUEST', 'query parameter "version" must be a positive integer');
+    return sendJson(res, 200, fleetAccuracy(console_.devices(), version));
+  }
   if (method === 'GET' && path === '/api/events') return ctx.events.add(res);
   if (method === 'POST' && path === '/api/merge') {
-    const canaries = canariesField(await readJson(req));
-    return sendJson(res, 200, await console_.mergeAndRollout(canaries ? { canaries } : {}));
+    const body = await readJson(req);
+    const canaries = canariesField(body);
+    return sendJson(res, 200, await console_.mergeAndRollout({ ...(canaries ? { canaries } : {}), ...tagField(body) }));
   }
+  if (method === 'GET' && path === '/api/config/fields') return sendJson(res, 200, { fields: configFields() });
   if (method === 'GET' && path === '/api/config')
     return sendJson(res, 200, { layers: Object.fromEntries(console_.registry.configLayers()) });
   if (method === 'POST' && path === '/api/config') {
     const body = await readJson(req);
     if (typeof body.scope !== 'string') throw new HttpError('BAD_REQUEST', 'field "scope" must be "fleet", "tag:NAME" or "device:ID"');
-    const targets = await setFleetConfig(console_, parseScope(body.scope), body.values, body.dryRun === true);
+    const targets = await setFleetConfig(console_, parseScope(body.scope), configValues(body), body.dryRun === true);
     if (body.dryRun !== true) console_.emit('change', { type: 'config' });
     return sendJson(res, 200, { scope: body.scope, dryRun: body.dryRun === true, targets });
   }
@@ -217,7 +252,7 @@ async function handle(console_: FleetConsole, ctx: Context, req: IncomingMessage
     const canaries = canariesField(body);
     const options = {
       ...(canaries ? { canaries } : {}),
-      ...(typeof body.tag === 'string' ? { tag: body.tag } : {}),
+      ...tagField(body),
       ...optionalPositive(body, 'stageTimeoutMs'),
     };
     if (body.wait !== false) return sendJson(res, 200, await console_.pushAgentUpdate(body.bundle, options));
@@ -318,7 +353,13 @@ function historyParam(url: URL): number {
 }
 
 function withHistory(console_: FleetConsole, rows: DeviceView[], perDevice: number): DeviceJson[] {
-  const points = perDevice > 0 ? console_.registry.latestAccuracy(perDevice) : new Map<string, DeviceJson['accuracy']>();
+  const points =
+    perDevice > 0
+      ? console_.registry.latestAccuracy(
+          perDevice,
+          rows.map((r) => r.id),
+        )
+      : new Map<string, DeviceJson['accuracy']>();
   return rows.map((view) => ({ ...view, accuracy: points.get(view.id) ?? [] }));
 }
 

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import YAML from 'yaml';
 import { DeviceCredentials } from '../../console/credentials.js';
 import { deviceViews } from '../../console/device-view.js';
+import { SettingError, settingsToValues, splitSetting } from '../../console/config-settings.js';
 import { FleetClasses } from '../../console/fleet-classes.js';
 import { writeMosquittoConfig } from '../../console/mosquitto.js';
 import { Quarantine } from '../../console/quarantine.js';
@@ -15,6 +16,7 @@ import { Registry } from '../../console/registry.js';
 import { ConsoleError, FleetConsole, openFleetKey } from '../../console/service.js';
 import { startConsoleWeb } from '../../console/web.js';
 import type { RolloutProgress } from '../../console/rollout-progress.js';
+import type { MergeJson } from '../../console/api-types.js';
 import { consoleApi, followRollout } from './console-api.js';
 import { deviceSamples, sampleFileName } from '../../console/exports.js';
 import { writeDurably } from '../../core/durable.js';
@@ -259,6 +261,27 @@ See the fleet:
       if (!done.ok) process.exitCode = 1;
     });
 
+  withDir(console_.command('merge'))
+    .description("merge the devices' newest heads into a fleet head and roll it out through the running console: canaries first")
+    .option('--canary <device...>', "devices that judge it first (default: the console's canaries, or some it picks)")
+    .option('--tag <tag>', 'only the devices with this tag get it (the retained fleet head every device takes stays as it was)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExamples:\n  edgetune console merge\n  edgetune console merge --tag north --canary pi-3')
+    .action(async (flags: DirFlags & { canary?: string[]; tag?: string; json?: boolean }) => {
+      consoleFleet(flags);
+      const api = consoleApi(flags.dir, readConsoleFile);
+      const { body } = await api.call<MergeJson & { summaries?: string[] }>('POST', '/api/merge', {
+        ...(flags.canary ? { canaries: flags.canary } : {}),
+        ...(flags.tag ? { tag: flags.tag } : {}),
+      });
+      if (flags.json) return printJson(body);
+      process.stdout.write(
+        `fleet head v${body.version} from ${body.merged.join(', ')}: ${body.status}${body.reason ? ` (${body.reason})` : ''}\n`,
+      );
+      for (const line of body.summaries ?? []) process.stdout.write(`${line}\n`);
+      if (body.status === 'rolled-back') process.exitCode = 1;
+    });
+
   withDir(console_.command('export-head'))
     .description('download a head from the running console as a file edgetune predict --head reads')
     .option('--device <id>', "a device's head (its newest, or --version)")
@@ -323,22 +346,12 @@ See the fleet:
     )
     .action(async (scope: string, settings: string[], flags: DirFlags & { dryRun?: boolean; json?: boolean }) => {
       consoleFleet(flags);
-      const values: Record<string, unknown> = {};
-      for (const setting of settings) {
-        const eq = setting.indexOf('=');
-        const path = setting.slice(0, eq).split('.');
-        if (eq < 1 || path.length < 2 || path.some((p) => p === ''))
-          throw new UsageError(`"${setting}": expected SECTION.FIELD=VALUE, e.g. head.unknownThreshold=0.6`);
-        const text = setting.slice(eq + 1);
-        let value: unknown = text;
-        try {
-          value = JSON.parse(text);
-        } catch {
-          // a plain string
-        }
-        let node = values;
-        for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
-        node[path.at(-1)!] = value;
+      let values: Record<string, unknown>;
+      try {
+        values = settingsToValues(settings.map(splitSetting));
+      } catch (err) {
+        if (err instanceof SettingError) throw new UsageError(err.message);
+        throw err;
       }
       const api = consoleApi(flags.dir, readConsoleFile);
       const { body } = await api.call<{

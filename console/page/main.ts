@@ -7,6 +7,7 @@ import type {
   DeviceJson,
   DeviceTrainJson,
   DevicesJson,
+  FleetAccuracyJson,
   FleetJson,
   MergeJson,
   PushHeadJson,
@@ -16,6 +17,8 @@ import type {
 } from '../api-types.js';
 import { ApiClient, takeToken } from '../../web/api.js';
 import { byId, child, el, percent, setText, svg } from '../../web/dom.js';
+import { startConfigEditor } from './config-editor.js';
+import { renderFleetAccuracy } from './fleet-accuracy.js';
 
 const NO_TOKEN = 'wrong or missing API token: open the URL the console printed (http://host:port/?token=...)';
 const api = new ApiClient({ token: takeToken('edgetune-console-token'), unauthorized: NO_TOKEN });
@@ -515,11 +518,12 @@ async function refresh(): Promise<void> {
   }
   refreshing = (async () => {
     try {
-      const [d, f, r, c] = await Promise.all([
+      const [d, f, r, c, a] = await Promise.all([
         api.get<DevicesJson>(devicesPath()),
         api.get<FleetJson>('/api/fleet'),
         api.get<RolloutsJson>('/api/rollouts'),
         api.get<ClassesJson>('/api/classes'),
+        api.get<FleetAccuracyJson>('/api/fleet/accuracy'),
       ]);
       table = d;
       devices = d.devices;
@@ -530,6 +534,7 @@ async function refresh(): Promise<void> {
       renderPolicy(f);
       renderRollout(r.current ?? r.recent[0]);
       renderClasses(c.classes);
+      renderFleetAccuracy(a);
     } catch (e) {
       status(message(e), true);
     }
@@ -647,10 +652,22 @@ byId<HTMLFormElement>('config-form').onsubmit = async (event) => {
 
 byId('merge').onclick = () =>
   act('fleet', 'merging the device heads', async () => {
-    const r = await api.request<MergeJson>('POST', '/api/merge', {});
+    const tag = byId<HTMLInputElement>('merge-tag').value.trim();
+    const r = await api.request<MergeJson>('POST', '/api/merge', tag ? { tag } : {});
     const merged = `fleet head v${r.version} from ${r.merged.join(', ')}`;
+    if (r.status === 'released-to-tag') return `${merged}: released to the devices tagged ${tag}`;
     return r.status === 'released' ? `${merged}: released` : `${merged}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`;
   });
+byId<HTMLFormElement>('update-form').onsubmit = (event) => {
+  event.preventDefault();
+  const bundle = byId<HTMLInputElement>('update-bundle').value.trim();
+  const tag = byId<HTMLInputElement>('update-tag').value.trim();
+  void act('fleet', `pushing ${bundle}`, async () => {
+    // Answered once it has begun; its stages show under Rollout as they go.
+    const r = await api.request<{ progress: RolloutJson }>('POST', '/api/agent-update', { bundle, wait: false, ...(tag ? { tag } : {}) });
+    return `agent update ${r.progress.subject} started${tag ? ` for the devices tagged ${tag}` : ''}`;
+  });
+};
 byId('rollback').onclick = () =>
   act('fleet', 'rolling back', async () => {
     const r = await api.request<RollbackJson>('POST', '/api/rollback', {});
@@ -679,6 +696,7 @@ if (!api.token) status('no API token: open the URL the console printed (http://h
 else {
   void refresh();
   connect();
+  startConfigEditor({ api, status, refresh });
 }
 setInterval(() => {
   refreshAges();

@@ -26,6 +26,12 @@ export interface BackboneOptions {
   threads?: number;
   /** Images sent to a worker in one message. Default 8. */
   batchSize?: number;
+  /**
+   * Batches a worker may hold at once (default 2): while it computes one, the next waits in its message
+   * queue, so an event loop busy decoding photos cannot leave it idle. A batch beyond the first is sent
+   * only when a full one is queued; 1 waits for each answer before sending more.
+   */
+  batchesPerWorker?: number;
   /** Read this tensor instead of the manifest's output (its length becomes `dim`). */
   outputName?: string;
   /** Where TFLite models imported to ONNX are cached (default: the edgetune cache folder). */
@@ -46,8 +52,9 @@ interface Pending {
 
 interface Slot {
   worker: Worker;
-  busy: boolean;
-  batch: Pending[];
+  /** Batches sent and not answered yet, oldest first (a worker answers in order). */
+  sent: Pending[][];
+  dead: boolean;
 }
 
 type WorkerMessage =
@@ -65,7 +72,7 @@ export class Backbone {
     readonly manifest: ModelManifest,
     readonly engine: EngineName,
     readonly dim: number,
-    readonly settings: { workers: number; threads: number; batchSize: number },
+    readonly settings: { workers: number; threads: number; batchSize: number; batchesPerWorker: number },
     private readonly slots: Slot[],
     /** Why this engine runs the model. */
     readonly engineReason: string,
@@ -95,6 +102,7 @@ export class Backbone {
       workers: Math.max(1, options.workers ?? (engine === 'onnx' ? 1 : Math.min(2, cores))),
       threads: Math.max(1, options.threads ?? (engine === 'onnx' ? cores : 1)),
       batchSize: Math.max(1, options.batchSize ?? 8),
+      batchesPerWorker: Math.max(1, options.batchesPerWorker ?? 2),
     };
     const init: WorkerInit = {
       engine,
@@ -115,7 +123,7 @@ export class Backbone {
         engine,
         dims[0]!,
         settings,
-        workers.map((worker) => ({ worker, busy: false, batch: [] })),
+        workers.map((worker) => ({ worker, sent: [], dead: false })),
         choice.reason,
       );
     } catch (err) {
@@ -162,27 +170,34 @@ export class Backbone {
   }
 
   private pump(): void {
+    // Idle workers first; then a second batch to a busy one, if a whole batch is waiting.
     for (const slot of this.slots) {
       if (this.queue.length === 0) return;
-      if (slot.busy) continue;
-      slot.batch = this.queue.splice(0, this.settings.batchSize);
-      slot.busy = true;
-      const input = concatInputs(
-        slot.batch.map((p) => p.input),
-        this.spare,
-      );
-      slot.worker.postMessage({ type: 'run', id: 0, input, count: slot.batch.length }, [input.buffer as ArrayBuffer]);
+      if (!slot.dead && slot.sent.length === 0) this.send(slot);
     }
+    for (const slot of this.slots) {
+      while (!slot.dead && slot.sent.length < this.settings.batchesPerWorker && this.queue.length >= this.settings.batchSize) {
+        this.send(slot);
+      }
+    }
+  }
+
+  private send(slot: Slot): void {
+    const batch = this.queue.splice(0, this.settings.batchSize);
+    slot.sent.push(batch);
+    const input = concatInputs(
+      batch.map((p) => p.input),
+      this.spare,
+    );
+    slot.worker.postMessage({ type: 'run', id: 0, input, count: batch.length }, [input.buffer as ArrayBuffer]);
   }
 
   private onMessage(slot: Slot, message: WorkerMessage): void {
     if (message.type === 'ready') return;
-    const batch = slot.batch;
-    slot.batch = [];
-    slot.busy = false;
+    const batch = slot.sent.shift() ?? [];
     if (message.input) {
       this.spare.push(message.input.buffer as ArrayBuffer);
-      if (this.spare.length > 2 * this.slots.length) this.spare.shift();
+      if (this.spare.length > 2 * this.slots.length * this.settings.batchesPerWorker) this.spare.shift();
     }
     if (message.type === 'result') {
       batch.forEach((p, i) => p.resolve(message.output.slice(i * this.dim, (i + 1) * this.dim)));
@@ -197,11 +212,11 @@ export class Backbone {
     const err = new ModelError('ENGINE_CRASHED', `backbone ${this.id}: inference worker failed: ${cause.message}`, {
       cause,
     });
-    for (const p of slot.batch) p.reject(err);
-    slot.batch = [];
-    // A dead worker stays busy so nothing more is sent to it; if none is left, fail what is queued.
-    slot.busy = true;
-    if (this.slots.every((s) => s.busy && s.batch.length === 0)) {
+    for (const p of slot.sent.flat()) p.reject(err);
+    slot.sent = [];
+    // A dead worker gets nothing more; if none is left, fail what is queued.
+    slot.dead = true;
+    if (this.slots.every((s) => s.dead)) {
       for (const p of this.queue.splice(0)) p.reject(err);
     }
   }

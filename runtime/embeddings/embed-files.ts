@@ -27,7 +27,13 @@ export interface EmbedProgress {
 export interface EmbedFilesOptions {
   cache?: EmbeddingCache;
   maxPixels?: number;
-  /** Images being decoded or computed at once (default: 4 per worker batch slot). */
+  /** See `PreprocessOptions.fastEnlarge` (default true). */
+  fastEnlarge?: boolean;
+  /**
+   * Images being read, decoded or computed at once: the bound on what is held in memory (a decoded
+   * 224 x 224 photo is 150 KB). Default: one batch more than the workers hold, so the next batch is
+   * decoded while theirs compute.
+   */
   inFlight?: number;
   onProgress?: (progress: EmbedProgress, outcome: EmbedOutcome) => void;
 }
@@ -35,7 +41,8 @@ export interface EmbedFilesOptions {
 export async function embedFiles(paths: string[], backbone: Backbone, options: EmbedFilesOptions = {}): Promise<EmbedOutcome[]> {
   const outcomes: EmbedOutcome[] = new Array(paths.length);
   const progress: EmbedProgress = { done: 0, total: paths.length, failed: 0, cached: 0 };
-  const inFlight = options.inFlight ?? backbone.settings.workers * backbone.settings.batchSize * 2;
+  const { workers, batchSize, batchesPerWorker } = backbone.settings;
+  const inFlight = options.inFlight ?? workers * batchSize * (batchesPerWorker + 1);
   let next = 0;
 
   const embedOne = async (path: string): Promise<EmbedOutcome> => {
@@ -56,6 +63,7 @@ export async function embedFiles(paths: string[], backbone: Backbone, options: E
       const input = await preprocessBytes(bytes, path, backbone.manifest.input, {
         resize: backbone.manifest.resize,
         ...(options.maxPixels ? { maxPixels: options.maxPixels } : {}),
+        ...(options.fastEnlarge === false ? { fastEnlarge: false } : {}),
       });
       const embedding = await backbone.embed(input);
       options.cache?.put(sha256, embedding);

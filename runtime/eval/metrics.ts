@@ -25,16 +25,7 @@ export function classificationReport(truth: ArrayLike<number>, predicted: ArrayL
     confusion[t]![p < 0 ? k : p]!++;
     if (t === p) correct++;
   }
-  const perClass = classes.map((label, c) => {
-    const support = confusion[c]!.reduce((a, b) => a + b, 0);
-    const predictedAsC = confusion.reduce((a, row) => a + row[c]!, 0);
-    return {
-      label,
-      support,
-      recall: support > 0 ? confusion[c]![c]! / support : 0,
-      precision: predictedAsC > 0 ? confusion[c]![c]! / predictedAsC : 0,
-    };
-  });
+  const perClass = perClassOf(confusion, classes);
   const withSupport = perClass.filter((c) => c.support > 0);
   return {
     accuracy: truth.length > 0 ? correct / truth.length : 0,
@@ -45,6 +36,20 @@ export function classificationReport(truth: ArrayLike<number>, predicted: ArrayL
     perClass,
     confusion,
   };
+}
+
+/** Support, recall and precision per class of a confusion matrix ([classes][classes + 1]). */
+export function perClassOf(confusion: number[][], classes: string[]): ClassificationReport['perClass'] {
+  return classes.map((label, c) => {
+    const support = confusion[c]!.reduce((a, b) => a + b, 0);
+    const predictedAsC = confusion.reduce((a, row) => a + row[c]!, 0);
+    return {
+      label,
+      support,
+      recall: support > 0 ? confusion[c]![c]! / support : 0,
+      precision: predictedAsC > 0 ? confusion[c]![c]! / predictedAsC : 0,
+    };
+  });
 }
 
 export function meanAndStd(values: number[]): { mean: number; std: number; min: number; max: number } {

@@ -1,11 +1,13 @@
 // Image bytes -> the backbone's input tensor: decode (sharp, or our BMP decoder), apply EXIF orientation,
 // resize (fill or centre crop), then lay out and convert to the manifest's dtype.
 
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import sharp, { type Sharp } from 'sharp';
 import { ImageError, errorMessage } from '../../core/errors.js';
 import type { ModelInput, ResizePolicy } from '../models/manifest.js';
 import { decodeBmp, isBmp } from './bmp.js';
+import { type SamplingOffset, enlargeOffsetMatchingSharp, enlargeRgb } from './enlarge.js';
+import { type JpegHeader, readJpegHeader } from './jpeg-header.js';
 
 // One libvips thread per image: images are decoded in parallel already, and the cores are for inference.
 sharp.concurrency(1);
@@ -18,6 +20,11 @@ export interface PreprocessOptions {
   resize: ResizePolicy;
   /** Images with more pixels are refused before decoding (a 1 GiB Pi cannot hold them). */
   maxPixels?: number;
+  /**
+   * Photos smaller than the input are enlarged by `enlargeRgb` (runtime/image/enlarge.ts), the bytes
+   * sharp gives at a fifth of its CPU (default true); false leaves every resize to sharp.
+   */
+  fastEnlarge?: boolean;
 }
 
 export const DEFAULT_MAX_PIXELS = 64_000_000;
@@ -43,16 +50,20 @@ export async function preprocessStoredFile(
   input: ModelInput,
   options: PreprocessOptions,
 ): Promise<InputTensor> {
-  const head = Buffer.alloc(2);
+  // The first 64 KiB tell a BMP (which we decode ourselves, so read) from the rest, and hold a JPEG's header.
+  const start = Buffer.allocUnsafe(64 * 1024);
   const handle = await open(path, 'r');
+  let bytesRead: number;
   try {
-    await handle.read(head, 0, 2, 0);
+    ({ bytesRead } = await handle.read(start, 0, start.length, 0));
   } finally {
     await handle.close();
   }
+  const head = start.subarray(0, bytesRead);
   if (isBmp(head)) return preprocessBytes(await readFile(path), where, input, options);
-  if ((await stat(path)).size === 0) throw new ImageError('IMAGE_EMPTY', `${where}: file is empty (0 bytes)`);
-  const rgb = await decodeResized(path, where, input.width, input.height, options);
+  if (bytesRead === 0) throw new ImageError('IMAGE_EMPTY', `${where}: file is empty (0 bytes)`);
+  const header = options.fastEnlarge === false ? undefined : readJpegHeader(head);
+  const rgb = await decodeResized(path, where, input.width, input.height, options, header);
   return toInputTensor(rgb, input);
 }
 
@@ -63,8 +74,27 @@ export async function preprocessBytes(
   input: ModelInput,
   options: PreprocessOptions,
 ): Promise<InputTensor> {
-  const rgb = await decodeResized(bytes, where, input.width, input.height, options);
+  const header = options.fastEnlarge === false ? undefined : readJpegHeader(bytes);
+  const rgb = await decodeResized(bytes, where, input.width, input.height, options, header);
   return toInputTensor(rgb, input);
+}
+
+/**
+ * How to enlarge a `w` x `h` photo to the input in edgetune (libvips's placement of the stencil), or
+ * undefined when sharp must resize it: it shrinks on some axis, is the input's size, is cropped, is
+ * rotated by EXIF (sharp enlarges before it rotates), or this libvips enlarges differently.
+ */
+async function enlargeHere(
+  w: number,
+  h: number,
+  width: number,
+  height: number,
+  options: PreprocessOptions,
+  orientation = 1,
+): Promise<SamplingOffset | undefined> {
+  const enlarges = w <= width && h <= height && (w < width || h < height);
+  if (options.fastEnlarge === false || options.resize !== 'fill' || !enlarges || orientation !== 1) return undefined;
+  return enlargeOffsetMatchingSharp();
 }
 
 async function decodeResized(
@@ -73,6 +103,7 @@ async function decodeResized(
   width: number,
   height: number,
   options: PreprocessOptions,
+  header?: JpegHeader,
 ): Promise<Uint8Array> {
   if (typeof bytes !== 'string' && bytes.length === 0) throw new ImageError('IMAGE_EMPTY', `${where}: file is empty (0 bytes)`);
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
@@ -81,8 +112,23 @@ async function decodeResized(
     if (typeof bytes !== 'string' && isBmp(bytes)) {
       const bmp = decodeBmp(bytes, where);
       if (bmp.width * bmp.height > maxPixels) throw tooLarge(where, bmp.width, bmp.height, maxPixels);
+      const offset = await enlargeHere(bmp.width, bmp.height, width, height, options);
+      if (offset) return enlargeRgb(bmp.data, bmp.width, bmp.height, width, height, offset);
       pipeline = sharp(bmp.data, { raw: { width: bmp.width, height: bmp.height, channels: 3 } });
     } else {
+      const offset = header && (await enlargeHere(header.width, header.height, width, height, options, header.orientation));
+      if (header && offset) {
+        // The same decode and colour handling as below, without the resize: then the enlargement here.
+        const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
+          .rotate()
+          .flatten({ background: { r: 0, g: 0, b: 0 } })
+          .toColourspace('srgb')
+          .raw()
+          .toBuffer({ resolveWithObject: true });
+        if (info.channels === 3 && info.width === header.width && info.height === header.height) {
+          return enlargeRgb(data, info.width, info.height, width, height, offset);
+        }
+      }
       pipeline = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' }).rotate();
     }
     const { data, info } = await pipeline

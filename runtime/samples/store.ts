@@ -307,7 +307,8 @@ export class SampleStore {
 
   list(options: ListOptions = {}): Sample[] {
     if (options.order === 'worth')
-      return this.browse({ filter: { kind: 'unlabelled' }, order: 'worth', limit: options.limit ?? 100, offset: options.offset ?? 0 }).samples;
+      return this.browse({ filter: { kind: 'unlabelled' }, order: 'worth', limit: options.limit ?? 100, offset: options.offset ?? 0 })
+        .samples;
     const where: string[] = [];
     if (options.labelled === true) where.push('label IS NOT NULL');
     if (options.labelled === false) where.push('label IS NULL');

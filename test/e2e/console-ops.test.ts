@@ -3,10 +3,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
-import type { DevicesJson } from '../../console/api-types.js';
+import type { DevicesJson, FleetAccuracyJson } from '../../console/api-types.js';
 import { FleetConsole } from '../../console/service.js';
 import { type ConsoleWeb, startConsoleWeb } from '../../console/web.js';
 import { readFolderDataset } from '../../runtime/dataset/folder.js';
+import { classificationReport } from '../../runtime/eval/metrics.js';
 import { loadHead } from '../../runtime/head/head-file.js';
 import { runCli } from '../support/cli.js';
 import { feed, startFleetAgent } from '../support/fleet.js';
@@ -114,6 +115,43 @@ describe('console operations with real agents', () => {
     const total = holdout.perClass.reduce((a, c) => a + c.support, 0);
     expect(d!.holdoutAccuracy).toBeCloseTo(correct / total, 10);
   });
+
+  it("shows the released fleet head's per-class recall and confusion summed over the holdouts of the devices that run it", async () => {
+    await until('both heads stored', () => fleet.registry.deviceHeadCount() >= 2);
+    if (!fleet.registry.releasedFleetHeads()[0]) await fleet.mergeAndRollout();
+    const version = fleet.registry.releasedFleetHeads()[0]!.version;
+    await until(
+      'both devices on the fleet head',
+      () =>
+        fleet.devices().filter((d) => d.fleetVersion === version && d.holdoutAccuracy !== null).length >= 1 &&
+        fleet.devices().filter((d) => d.fleetVersion === version).length === 2,
+    );
+    const accuracy = await get<FleetAccuracyJson>('/api/fleet/accuracy');
+    // pi-cool has no holdout: it runs the head, and is named as not counted.
+    expect(accuracy).toMatchObject({ version, devices: ['pi-hot'], withoutHoldout: ['pi-cool'], classes: CLASSES });
+    // The fleet head itself, downloaded, on pi-hot's own holdout photos: the same matrix.
+    const res = await fetch(`${web.origin}/api/heads/fleet/${version}`, { headers: { authorization: `Bearer ${web.token}` } });
+    writeFileSync(join(tmp.path, 'released.head'), Buffer.from(await res.arrayBuffer()));
+    const { backboneId, dim } = { backboneId: hot.backbone.id, dim: hot.backbone.dim };
+    const head = loadHead(join(tmp.path, 'released.head'), { backboneId, dim });
+    const holdout = hot.store.labelledSet(backboneId, 'holdout');
+    const truth = holdout.labels.map((l) => CLASSES.indexOf(l));
+    const predicted = holdout.labels.map((_, i) => head.predictIndices(holdout.embeddings.subarray(i * dim, (i + 1) * dim))[0]!);
+    const expected = classificationReport(truth, predicted, CLASSES);
+    expect(accuracy.confusion).toEqual(expected.confusion);
+    expect(accuracy.perClass).toEqual(expected.perClass);
+    expect(accuracy.total).toBe(holdout.labels.length);
+    expect(accuracy.accuracy).toBeCloseTo(expected.accuracy, 10);
+    // A version nobody runs has no numbers; a bad one is a 400 naming the parameter.
+    expect(await get<FleetAccuracyJson>(`/api/fleet/accuracy?version=${version + 50}`)).toMatchObject({
+      devices: [],
+      total: 0,
+      accuracy: null,
+    });
+    const bad = await fetch(`${web.origin}/api/fleet/accuracy?version=x`, { headers: { authorization: `Bearer ${web.token}` } });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toContain('"version"');
+  }, 60_000);
 
   it("streams a device's log lines while watched: recent ones first, then new ones as they happen", async () => {
     const controller = new AbortController();

@@ -1,13 +1,17 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
 import { FleetConsole } from '../../console/service.js';
 import { type ConsoleWeb, startConsoleWeb } from '../../console/web.js';
 import { loadHead } from '../../runtime/head/head-file.js';
+import { PROTOCOL_VERSION, topics } from '../../runtime/sync/protocol.js';
+import { connectMqtt } from '../support/mqtt.js';
 import { feed, startFleetAgent } from '../support/fleet.js';
 import { MODEL_DIR, tempDir } from '../support/paths.js';
+import { tinyBundle } from '../support/tiny-bundle.js';
 import { until } from '../support/until.js';
 
 // The console page's operator features in Debian's Chromium with real agents: vitals in a sortable,
@@ -30,6 +34,7 @@ let hot: Agent;
 let cool: Agent;
 let browser: Browser;
 let page: Page;
+const clients: MqttClient[] = [];
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium or set CHROMIUM_PATH`);
@@ -62,6 +67,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
+  for (const c of clients) c.end(true);
   await browser?.close();
   await Promise.all([hot?.stop(), cool?.stop()]);
   await web?.close();
@@ -124,7 +130,127 @@ describe('console page features in Chromium', () => {
       'pi-cool: applied (on v1)',
       'pi-hot: applied (on v1)',
     ]);
+    // The released head on the devices' holdouts, as the API sums it.
   }, 60_000);
+
+  it("shows the released head's recall per class and confusion, summed over the holdouts of the devices on it", async () => {
+    if (!fleet.registry.releasedFleetHeads()[0]) await fleet.mergeAndRollout();
+    const version = fleet.registry.releasedFleetHeads()[0]!.version;
+    // pi-hot and pi-cool have too few photos for a holdout; a third device reports one on this head.
+    const sim = fleet.addDevice('pi-sim');
+    const client = await connectMqtt(fleet.brokerUrl, 'pi-sim', sim.password, 4, clients);
+    const holdout = {
+      classes: ['daisy', 'sunflower'],
+      perClass: [],
+      confusion: [
+        [3, 1, 0],
+        [0, 2, 1],
+      ],
+    };
+    const state = {
+      protocol: PROTOCOL_VERSION,
+      device: 'pi-sim',
+      online: true,
+      backbone: hot.backbone.id,
+      dim: hot.backbone.dim,
+      fleetVersion: version,
+      holdout,
+    };
+    await client.publishAsync(topics.device('farm', 'pi-sim', 'state'), Buffer.from(JSON.stringify(state)), { qos: 1 });
+    await expect
+      .poll(() => page.locator('#fleet-accuracy-summary').textContent())
+      .toBe(`fleet head v${version}: 71.4 % of 7 holdout photos on pi-sim (no holdout: pi-cool, pi-hot)`);
+    const rows = page.locator('#fleet-accuracy-rows tr');
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)))).toEqual([
+      ['daisy', '4', '75.0 %', '100.0 %'],
+      ['sunflower', '3', '66.7 %', '66.7 %'],
+    ]);
+    expect(await page.locator('#fleet-confusion tbody tr').allTextContents()).toEqual(['daisy310', 'sunflower021']);
+  }, 40_000);
+
+  it("edits any agent setting for a tag: the agent's schema refuses a bad value, the diff shows before the push", async () => {
+    await fetch(`${web.origin}/api/devices/pi-cool/tags`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${web.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ tags: ['north'] }),
+    });
+    const editor = page.locator('#fc-form');
+    await editor.getByLabel('scope').selectOption('tag');
+    await editor.getByLabel('tag or device id').fill('north');
+    const rows = editor.locator('.fc-row');
+    await rows.nth(0).getByLabel('setting', { exact: true }).fill('head.unknownThreshold');
+    // The field's type, range and default come from the agent's schema.
+    await expect.poll(() => rows.nth(0).locator('.fc-hint').textContent()).toBe('number or null · 0…1 · default null · at once');
+    await rows.nth(0).getByLabel('value').fill('7');
+    await editor.getByRole('button', { name: 'show changes' }).click();
+    await expect.poll(() => editor.locator('#fc-error').textContent()).toMatch(/field "head\.unknownThreshold": Too big/);
+    expect(fleet.registry.configLayers().size).toBe(0);
+    expect(cool.config.head.unknownThreshold).toBeNull();
+
+    await rows.nth(0).getByLabel('value').fill('0.65');
+    await editor.getByRole('button', { name: 'add a setting' }).click();
+    await rows.nth(1).getByLabel('setting', { exact: true }).fill('queue.drop');
+    await rows.nth(1).getByLabel('value').fill('newest');
+    await editor.getByRole('button', { name: 'show changes' }).click();
+    const diff = editor.locator('#fc-diff-rows tr');
+    await expect.poll(() => diff.evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.device))).toEqual(['pi-cool']);
+    expect(await diff.locator('td').nth(2).locator('div').allTextContents()).toEqual([
+      'head.unknownThreshold: null → 0.65',
+      'queue.drop: "oldest" → "newest"',
+    ]);
+    // Previewed, nothing is saved or sent yet.
+    expect(fleet.registry.configLayers().size).toBe(0);
+    expect(cool.config.head.unknownThreshold).toBeNull();
+    await editor.getByRole('button', { name: 'push to 1 device' }).click();
+    await expect.poll(() => diff.first().getAttribute('data-status'), { timeout: 20_000 }).toBe('pushed');
+    expect(await diff.first().locator('td').nth(3).textContent()).toBe('after a restart: queue.drop');
+    expect(cool.config.head.unknownThreshold).toBe(0.65);
+    expect(hot.config.head.unknownThreshold).toBeNull();
+    expect(fleet.registry.configLayers().get('tag:north')).toEqual({ head: { unknownThreshold: 0.65 }, queue: { drop: 'newest' } });
+    await expect
+      .poll(() => editor.locator('#fc-layers').textContent())
+      .toBe('tag:north: {"head":{"unknownThreshold":0.65},"queue":{"drop":"newest"}}');
+  }, 40_000);
+
+  it('rolls a fleet head out to the devices of one tag from the merge box; the others keep theirs', async () => {
+    await fetch(`${web.origin}/api/devices/pi-cool/tags`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${web.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ tags: ['north'] }),
+    });
+    await until('a device head to merge', () => fleet.registry.deviceHeadCount() > 0);
+    const hotBefore = hot.currentHead?.meta.metrics.fleetVersion ?? null;
+    const version = fleet.registry.nextFleetVersion();
+    await page.getByLabel('roll out only to the devices with this tag').fill('north');
+    await page.getByRole('button', { name: 'merge & roll out' }).click();
+    await expect
+      .poll(() => page.locator('#status').textContent(), { timeout: 30_000 })
+      .toMatch(new RegExp(`^fleet head v${version} from .*: released to the devices tagged north$`));
+    expect(cool.currentHead?.meta.metrics.fleetVersion).toBe(version);
+    expect(hot.currentHead?.meta.metrics.fleetVersion ?? null).toBe(hotBefore);
+    await expect.poll(() => row('pi-cool').locator('td.fleet').textContent()).toBe(`v${version}`);
+    expect(fleet.registry.fleetHead(version)?.status).toBe('released-to-tag');
+    await page.getByLabel('roll out only to the devices with this tag').fill('');
+  }, 60_000);
+
+  it('pushes an agent update to a tag from the page: only tagged devices are in it, named when they cannot take it', async () => {
+    await fetch(`${web.origin}/api/devices/pi-cool/tags`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${web.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ tags: ['north'] }),
+    });
+    const bundle = tinyBundle(join(tmp.path, 'bundles'), '0.4.0');
+    await page.getByLabel('agent bundle on the console machine').fill(bundle.file);
+    await page.getByLabel('update only the devices with this tag').fill('north');
+    await page.getByRole('button', { name: 'push agent update' }).click();
+    await expect.poll(() => page.locator('#status').textContent()).toBe('agent update 0.4.0 started for the devices tagged north');
+    // Run from a checkout, pi-cool cannot take it; pi-hot has no tag and is not in the rollout at all.
+    await expect
+      .poll(() => page.locator('#rollout .unable li').allTextContents())
+      .toEqual([expect.stringMatching(/^cannot take it: pi-cool: no release section/)]);
+    const ended = await until('the rollout ends', () => fleet.progress.list().find((r) => r.subject === '0.4.0' && r.endedAt !== null));
+    expect(ended.summary).toBe('agent 0.4.0: every device updated (0 of 0 on it, 1 cannot take it)');
+  }, 40_000);
 
   it('downloads a device head and a fleet head as files edgetune predict reads', async () => {
     const expect_ = { backboneId: hot.backbone.id, dim: hot.backbone.dim };

@@ -13,7 +13,6 @@ import { until } from '../../core/wait.js';
 import { launchChromium } from '../support/chromium.js';
 import { FLOWERS_DIR, MODEL_DIR, tempDir } from '../support/paths.js';
 
-
 const tmp = tempDir('edgetune-label-page-');
 let browser: Browser;
 const running: { agent: Agent; page: Page }[] = [];

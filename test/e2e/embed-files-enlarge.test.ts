@@ -1,0 +1,57 @@
+// The file path's own enlargement (runtime/image/enlarge.ts) against sharp's, on the embeddings of
+// every 6th flowers128 photo (720 of 4,317, every class, every size the set has) through the default
+// backbone, embedded twice. test/unit/enlarge.test.ts compares the tensors themselves.
+
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Backbone } from '../../runtime/backbone/backbone.js';
+import { embedFiles } from '../../runtime/embeddings/embed-files.js';
+import { DEFAULT_BACKBONE_ID } from '../../runtime/models/catalog.js';
+import { resolveModel } from '../../runtime/models/resolve.js';
+import { FLOWERS_DIR, tempDir } from '../support/paths.js';
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
+describe('embedding from files with photos enlarged in edgetune', () => {
+  it('gives every 6th flowers128 photo the embedding sharp-only preprocessing gives, bit for bit', { timeout: 600_000 }, async () => {
+    const paths = readdirSync(FLOWERS_DIR)
+      .sort()
+      .flatMap((c) =>
+        readdirSync(join(FLOWERS_DIR, c))
+          .sort()
+          .map((f) => join(FLOWERS_DIR, c, f)),
+      )
+      .filter((_, i) => i % 6 === 0);
+    const cache = tempDir();
+    const backbone = await Backbone.open(await resolveModel(DEFAULT_BACKBONE_ID), { cacheDir: cache.path });
+    try {
+      const bySharp = await embedFiles(paths, backbone, { fastEnlarge: false });
+      const fast = await embedFiles(paths, backbone);
+      let lowest = 1;
+      let identical = 0;
+      for (const [i, outcome] of fast.entries()) {
+        const reference = bySharp[i]!;
+        expect(outcome.error ?? reference.error, paths[i]).toBeUndefined();
+        lowest = Math.min(lowest, cosine(outcome.embedding!, reference.embedding!));
+        if (Buffer.from(outcome.embedding!.buffer).equals(Buffer.from(reference.embedding!.buffer))) identical++;
+      }
+      expect(paths.length).toBe(720);
+      expect(lowest).toBeGreaterThanOrEqual(0.999);
+      expect(identical).toBe(paths.length);
+    } finally {
+      await backbone.close();
+      cache.remove();
+    }
+  });
+});
