@@ -26,8 +26,12 @@ function nonNegative(name: string) {
 export function addHeadOptions(command: Command): Command {
   return command
     .addOption(new Option('--head <kind>', 'head kind').choices([...HEAD_KINDS]).default('softmax'))
-    .option('--l2 <x>', 'softmax: L2 strength (default 0.1; 1 when most classes have under 20 photos)', nonNegative('--l2'))
-    .option('--epochs <n>', 'softmax: epochs of the learning-rate schedule (default 10)', nonNegative('--epochs'))
+    .option(
+      '--l2 <x>',
+      'softmax: L2 strength (default: chosen by cross-validation on the photos, up to 500; above, 0.1, or 1 when most classes have under 20)',
+      nonNegative('--l2'),
+    )
+    .option('--epochs <n>', 'softmax over 500 photos: epochs of the learning-rate schedule (default 8)', nonNegative('--epochs'))
     .option('--unknown-rate <p>', 'share of known photos the calibrated open set may call unknown (default 0.05)', unknownRate)
     .option('--seed <n>', 'seed for splits and training', (v) => Number.parseInt(v, 10), 42);
 }

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { readFolderDataset, stratifiedSplit } from '../../runtime/dataset/folder.js';
 import { classificationReport } from '../../runtime/eval/metrics.js';
 import { saveHead, trainHead } from '../../runtime/head/index.js';
+import type { SoftmaxReport } from '../../runtime/head/softmax.js';
 import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone } from '../backbone-flags.js';
 import { type HeadFlags, addHeadOptions, backboneMeta, pick, toMatrix, trainOptions } from '../head-flags.js';
 import { percent, printJson } from '../output.js';
@@ -63,7 +64,7 @@ Example:
           const report = classificationReport(test.y, head.predictIndices(test.x), dataset.classes);
           validation = { accuracy: report.accuracy, test: split.test.length };
         }
-        const { head, trainMs } = trainHead(flags.head, x, y, meta, trainOptions(flags));
+        const { head, trainMs, report } = trainHead(flags.head, x, y, meta, trainOptions(flags));
         const final = head.withMeta({
           metrics: validation ? { validationAccuracy: validation.accuracy } : {},
         });
@@ -79,6 +80,7 @@ Example:
           trainMs: Math.round(trainMs),
           validationAccuracy: validation?.accuracy ?? null,
           openSet: final.meta.openSet ?? null,
+          regularisation: report ? regularisation(report) : null,
         };
         if (flags.json) printJson(summary);
         else {
@@ -89,6 +91,7 @@ Example:
           );
           if (validation)
             process.stdout.write(`accuracy on a held-out 20 % (${validation.test} photos): ${percent(validation.accuracy)}\n`);
+          if (summary.regularisation) process.stdout.write(`${describeRegularisation(summary.regularisation)}\n`);
           const openSet = final.meta.openSet;
           process.stdout.write(
             openSet
@@ -101,4 +104,17 @@ Example:
         await opened.close();
       }
     });
+}
+
+/** The softmax head's L2: chosen by cross-validation on the photos (and the strengths averaged), or given. */
+function regularisation(report: SoftmaxReport): { l2: number; averaged: number[]; chosenBy: 'cross-validation' | 'given or default' } {
+  return report.tuning
+    ? { l2: report.l2, averaged: report.tuning.averaged.map((g) => g.l2), chosenBy: 'cross-validation' }
+    : { l2: report.l2, averaged: [report.l2], chosenBy: 'given or default' };
+}
+
+function describeRegularisation(r: ReturnType<typeof regularisation>): string {
+  if (r.chosenBy === 'given or default') return `regularisation: L2 ${r.l2}`;
+  const others = r.averaged.filter((l2) => l2 !== r.l2);
+  return `regularisation: L2 ${r.l2} chosen by cross-validation on the photos${others.length > 0 ? `, averaged with ${others.join(', ')} (as good on the folds)` : ''}`;
 }

@@ -1,7 +1,10 @@
 // Softmax head: multinomial logistic regression on power-transformed, L2-normalised, standardised
-// embeddings, trained with mini-batch Adam on a class-balanced cross-entropy with L2, early-stopped on a
-// holdout carved from the training data, optionally warm-started from a previous head. Standardisation
-// is folded into the weights at the end, so the stored head is a plain linear map over
+// embeddings with a class-balanced cross-entropy and L2. Two solvers:
+//   - up to KERNEL_MAX_ROWS photos (what a person labels on site): solved to its optimum in kernel form,
+//     the L2 strength chosen by cross-validation on the photos themselves (tune-l2.ts);
+//   - more photos: mini-batch Adam, early-stopped on a holdout carved from the training data, optionally
+//     warm-started from a previous head.
+// Standardisation is folded into the weights at the end, so the stored head is a plain linear map over
 // normalize(power(x)).
 //
 //   f = power(x) / |power(x)|                         [dim]
@@ -13,6 +16,8 @@ import { HeadError } from '../../core/errors.js';
 import { seededRandom, shuffle } from '../../core/random.js';
 import { l2Normalize, powerTransform } from './features.js';
 import { Head, type HeadMeta } from './head.js';
+import { fitKernelLogistic } from './kernel-logistic.js';
+import { type L2Choice, chooseL2, classWeights, kernelFactor } from './tune-l2.js';
 
 export interface SoftmaxOptions {
   /** Power transform of the embeddings (1 = none). Default 0.7. */
@@ -25,8 +30,17 @@ export interface SoftmaxOptions {
   scaling?: 'global' | 'feature';
   /** Scale each power-transformed embedding to unit length first. Default true. */
   normalize?: boolean;
-  /** L2 strength on the standardised weights. Default 0.1, or 1 when most classes are too small for a holdout. */
+  /**
+   * L2 strength on the standardised weights. Default: chosen by cross-validation on the training photos
+   * (sets of up to KERNEL_MAX_ROWS photos); larger sets 0.1 with early stopping on a holdout.
+   */
   l2?: number;
+  /**
+   * 'exact' solves the regularised problem to its optimum in kernel form (up to KERNEL_MAX_ROWS photos);
+   * 'sgd' is mini-batch Adam with early stopping. Default 'auto': exact when the set is small enough.
+   */
+  solver?: 'auto' | 'exact' | 'sgd';
+
   /** Epochs of the cosine learning-rate schedule (an upper bound when a holdout can stop earlier). Default 10. */
   maxEpochs?: number;
   batchSize?: number;
@@ -48,9 +62,14 @@ export interface SoftmaxReport {
   /** Accuracy on the early-stopping holdout, when one was used. */
   holdoutAccuracy: number | null;
   trainMs: number;
+  solver: 'exact' | 'sgd';
+  l2: number;
+  /** How the L2 was chosen, when it was (cross-validation over a grid). */
+  tuning: L2Choice | null;
 }
 
-// Chosen on flowers128 embeddings of the default backbone (`edgetune eval` reproduces them). The holdout
+// Chosen on flowers128 embeddings of the default backbone (`edgetune eval` reproduces them); the L2
+// constants now only apply to sets over KERNEL_MAX_ROWS photos (or with solver 'sgd'). The holdout
 // picks the epoch by loss, which unlike accuracy does not chase noise in early, high-learning-rate epochs.
 //
 // Few shots: without a holdout nothing stops training early, and with a few samples a photo's overall
@@ -75,6 +94,16 @@ export const SOFTMAX_DEFAULTS = {
   seed: 1,
 } as const;
 
+/**
+ * Up to this many photos the head is solved exactly in kernel form with its L2 cross-validated (cost grows
+ * with n^2 per step); beyond it the mini-batch trainer, whose cost grows with n.
+ */
+export const KERNEL_MAX_ROWS = 500;
+/**
+ * Gradient tolerance of the exact head's final fits: on other-photos and flowers128 10 shots (8 splits)
+ * 1e-4 gave the accuracy of 1e-5 (to 0.01 points) in 80 % of the time.
+ */
+const FINAL_TOLERANCE = 1e-4;
 /** Classes need this many samples each before a holdout is carved out for early stopping. */
 const MIN_PER_CLASS_FOR_HOLDOUT = 20;
 /** Tiny sets (few-shot) still get this many optimizer steps. */
@@ -118,6 +147,27 @@ export function trainSoftmax(
   for (let i = 0; i < n; i++) {
     const row = i * d;
     for (let j = 0; j < d; j++) z[row + j] = (z[row + j]! - mean[j]!) / std[j]!;
+  }
+
+  const solver = options.solver ?? 'auto';
+  // Without any L2 the exact optimum of separable photos is at infinity: only early stopping makes sense.
+  const exactPossible = options.l2 === undefined || options.l2 > 0;
+  if (exactPossible && (solver === 'exact' || (solver === 'auto' && n <= KERNEL_MAX_ROWS))) {
+    const labels = Int32Array.from(y);
+    const exact = solveExact(z, labels, n, d, k, options);
+    const folded = fold(exact.w, exact.b, mean, std, d, k);
+    return {
+      head: softmaxHead(meta, counts, { power, normalize }, folded),
+      report: {
+        epochs: 0,
+        bestEpoch: 0,
+        holdoutAccuracy: null,
+        trainMs: performance.now() - started,
+        solver: 'exact',
+        l2: exact.l2,
+        tuning: exact.tuning,
+      },
+    };
   }
 
   const fewShot = isFewShot(counts);
@@ -166,7 +216,28 @@ export function trainSoftmax(
   const finalW = holdout.length > 0 ? best.w : w;
   const finalB = holdout.length > 0 ? best.b : b;
   const folded = fold(finalW, finalB, mean, std, d, k);
-  const head = new Head(
+  const head = softmaxHead(meta, counts, { power, normalize }, folded);
+  return {
+    head,
+    report: {
+      epochs: Math.min(epoch, maxEpochs),
+      bestEpoch: holdout.length > 0 ? best.epoch : maxEpochs,
+      holdoutAccuracy: holdout.length > 0 ? best.accuracy : null,
+      trainMs: performance.now() - started,
+      solver: 'sgd',
+      l2,
+      tuning: null,
+    },
+  };
+}
+
+function softmaxHead(
+  meta: BaseMeta,
+  counts: number[],
+  features: { power: number; normalize: boolean },
+  folded: { w: Float32Array; b: Float32Array },
+): Head {
+  return new Head(
     {
       version: 1,
       parent: null,
@@ -175,22 +246,61 @@ export function trainSoftmax(
       ...meta,
       kind: 'softmax',
       counts,
-      power,
+      power: features.power,
       temperature: 1,
-      normalize,
+      normalize: features.normalize,
     },
     folded.w,
     folded.b,
   );
-  return {
-    head,
-    report: {
-      epochs: Math.min(epoch, maxEpochs),
-      bestEpoch: holdout.length > 0 ? best.epoch : maxEpochs,
-      holdoutAccuracy: holdout.length > 0 ? best.accuracy : null,
-      trainMs: performance.now() - started,
-    },
-  };
+}
+
+/**
+ * The regularised optimum in kernel form: L2 cross-validated over a grid unless given, then a fit on every
+ * photo for each strength the folds rank as good as the best, each scaled as calibrated on the folds and
+ * averaged (still one linear map). W = A Z maps back to [k, d] weights over the standardised features.
+ */
+function solveExact(
+  z: Float64Array,
+  y: Int32Array,
+  n: number,
+  d: number,
+  k: number,
+  options: SoftmaxOptions,
+): { w: Float64Array; b: Float64Array; l2: number; tuning: L2Choice | null } {
+  const kernel = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = 0;
+      for (let p = 0; p < d; p++) s += z[i * d + p]! * z[j * d + p]!;
+      kernel[i * n + j] = s;
+      kernel[j * n + i] = s;
+    }
+  }
+  const classBalanced = options.classBalanced !== false;
+  const tuning = options.l2 === undefined ? chooseL2({ kernel, n, y, k, classBalanced }, options.seed ?? SOFTMAX_DEFAULTS.seed) : null;
+  const l2 = options.l2 ?? tuning!.l2;
+  const factor = kernelFactor(kernel, n);
+  const weights = classWeights(y, k, classBalanced);
+  const members = tuning ? tuning.averaged : [{ l2, scale: 1 }];
+  const combined = new Float64Array(k * n);
+  const b = new Float64Array(k);
+  let previous;
+  for (const member of members) {
+    const fit = fitKernelLogistic(factor, n, y, k, weights, member.l2, previous, FINAL_TOLERANCE);
+    previous = fit;
+    const f = member.scale / members.length;
+    for (let q = 0; q < k * n; q++) combined[q]! += f * fit.a[q]!;
+    for (let c = 0; c < k; c++) b[c]! += f * fit.b[c]!;
+  }
+  const w = new Float64Array(k * d);
+  for (let c = 0; c < k; c++) {
+    for (let i = 0; i < n; i++) {
+      const a = combined[c * n + i]!;
+      for (let p = 0; p < d; p++) w[c * d + p]! += a * z[i * d + p]!;
+    }
+  }
+  return { w, b, l2, tuning };
 }
 
 /** Per-column mean and standard deviation of a [n, d] matrix; constant columns get std 1. */

@@ -63,6 +63,9 @@ describe('edgetune CLI', () => {
     expect(summary.labels).toEqual(CLASSES);
     expect(summary.counts).toEqual([16, 16, 16, 16, 16]);
     expect(summary.openSet).toMatchObject({ score: 'class-mean-cosine', unknownRate: 0.05, samples: 80 });
+    // 80 photos: the softmax head chose its L2 from them.
+    expect(summary.regularisation.chosenBy).toBe('cross-validation');
+    expect([10, 3, 1, 0.3, 0.1]).toContain(summary.regularisation.l2);
     const photos = CLASSES.map((c) => join(small, c, readdirSync(join(small, c)).sort()[0]!));
     const predict = await runCli(['predict', '--head', head, ...photos, '--json', '--cache-dir', cacheDir]);
     expect(predict.code, predict.stderr).toBe(0);

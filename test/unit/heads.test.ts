@@ -7,7 +7,7 @@ import { decodeHead, encodeHead, headEncoding, loadHead, saveHead } from '../../
 import { Head, UNKNOWN, trainHead } from '../../runtime/head/index.js';
 import { mergePrototypes, trainPrototype, updatePrototype } from '../../runtime/head/prototype.js';
 import { trainSoftmax } from '../../runtime/head/softmax.js';
-import { seededRandom } from '../../core/random.js';
+import { gaussianClusters } from '../support/clusters.js';
 import { tempDir } from '../support/paths.js';
 
 const tmp = tempDir();
@@ -18,22 +18,7 @@ const META = { backboneId: 'test-backbone', dim: DIM, labels: ['a', 'b', 'c'] };
 
 /** Non-negative Gaussian clusters (like pooled ReLU features): class c is bright in its own block of dims. */
 function clusters(perClass: number[], seed: number, spread = 0.6): { x: Float32Array; y: Int32Array } {
-  const random = seededRandom(seed);
-  const gauss = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-  const n = perClass.reduce((a, b) => a + b, 0);
-  const x = new Float32Array(n * DIM);
-  const y = new Int32Array(n);
-  let i = 0;
-  perClass.forEach((count, c) => {
-    for (let s = 0; s < count; s++, i++) {
-      y[i] = c;
-      for (let j = 0; j < DIM; j++) {
-        const centre = Math.floor(j / (DIM / perClass.length)) === c ? 2 : 0.5;
-        x[i * DIM + j] = Math.max(0, centre + spread * gauss());
-      }
-    }
-  });
-  return { x, y };
+  return gaussianClusters(perClass, seed, { dim: DIM, spread, bright: 2 });
 }
 
 function accuracy(predicted: Int32Array, y: Int32Array): number {
@@ -87,7 +72,11 @@ describe('softmax head', () => {
     const test = clusters([50, 50, 50], 9, 0.9);
     const { head, report } = trainSoftmax(train.x, train.y, META, { seed: 1 });
     expect(accuracy(head.predictIndices(test.x), test.y)).toBeGreaterThan(0.95);
-    expect(report.epochs).toBeGreaterThan(0);
+    expect(report.solver).toBe('exact');
+    expect(report.tuning!.grid.map((g) => g.l2)).toContain(report.l2);
+    const sgd = trainSoftmax(train.x, train.y, META, { seed: 1, solver: 'sgd' });
+    expect(accuracy(sgd.head.predictIndices(test.x), test.y)).toBeGreaterThan(0.95);
+    expect(sgd.report.epochs).toBeGreaterThan(0);
     expect(head.meta.counts).toEqual([60, 60, 60]);
   });
 
@@ -114,6 +103,7 @@ describe('softmax head', () => {
     const train = clusters([100, 100, 100], 13, 3);
     const { report } = trainSoftmax(train.x, train.y, META, {
       seed: 1,
+      solver: 'sgd',
       maxEpochs: 200,
       patience: 2,
       learningRate: 0.05,
@@ -127,7 +117,7 @@ describe('softmax head', () => {
     const train = clusters([60, 60, 60], 14, 0.9);
     const test = clusters([50, 50, 50], 15, 0.9);
     const previous = trainSoftmax(train.x, train.y, META, { seed: 1 }).head;
-    const options = { seed: 2, maxEpochs: 1, learningRate: 1e-5, holdoutFraction: 0 };
+    const options = { seed: 2, solver: 'sgd', maxEpochs: 1, learningRate: 1e-5, holdoutFraction: 0 } as const;
     const cold = trainSoftmax(train.x, train.y, META, options).head;
     const warm = trainSoftmax(train.x, train.y, META, { ...options, warmStart: previous }).head;
     const meanTrueProbability = (head: typeof warm) =>
@@ -151,31 +141,31 @@ describe('softmax head', () => {
     }
   });
 
-  it('with too few samples per class for a holdout it regularises harder: smaller weights', () => {
+  it('mini-batch: with too few samples per class for a holdout it regularises harder: smaller weights', () => {
     const few = clusters([8, 8, 8], 23);
     const norm = (h: Head) => Math.hypot(...h.weights);
-    const fewShot = trainSoftmax(few.x, few.y, META, { seed: 4 }).head;
-    const asManyShots = trainSoftmax(few.x, few.y, META, { seed: 4, l2: 0.1 }).head;
+    const fewShot = trainSoftmax(few.x, few.y, META, { seed: 4, solver: 'sgd' }).head;
+    const asManyShots = trainSoftmax(few.x, few.y, META, { seed: 4, solver: 'sgd', l2: 0.1 }).head;
     expect(norm(fewShot)).toBeLessThan(norm(asManyShots) * 0.8);
   });
 
-  it('one small new class beside large ones keeps the holdout and the usual L2; mostly small classes do not', () => {
+  it('mini-batch: one small new class beside large ones keeps the holdout and the usual L2; mostly small classes do not', () => {
     const norm = (h: Head) => Math.hypot(...h.weights);
     const withNewClass = clusters([60, 60, 5], 24);
-    const grown = trainSoftmax(withNewClass.x, withNewClass.y, META, { seed: 4 });
+    const grown = trainSoftmax(withNewClass.x, withNewClass.y, META, { seed: 4, solver: 'sgd' });
     expect(grown.report.holdoutAccuracy).not.toBeNull();
-    const asManyShots = trainSoftmax(withNewClass.x, withNewClass.y, META, { seed: 4, l2: 0.1 });
+    const asManyShots = trainSoftmax(withNewClass.x, withNewClass.y, META, { seed: 4, solver: 'sgd', l2: 0.1 });
     expect(norm(grown.head)).toBeCloseTo(norm(asManyShots.head), 5);
     // The new class's photos all train: none is spent on the holdout.
     expect(grown.head.predictIndices(withNewClass.x.subarray(120 * DIM)).every((c) => c === 2)).toBe(true);
     const mostlySmall = clusters([8, 8, 60], 25);
-    expect(trainSoftmax(mostlySmall.x, mostlySmall.y, META, { seed: 4 }).report.holdoutAccuracy).toBeNull();
+    expect(trainSoftmax(mostlySmall.x, mostlySmall.y, META, { seed: 4, solver: 'sgd' }).report.holdoutAccuracy).toBeNull();
   });
 
   it('a head over other features (made before normalising) is not used as a warm start', () => {
     const train = clusters([60, 60, 60], 24, 0.9);
     const old = trainSoftmax(train.x, train.y, META, { seed: 1, normalize: false }).head;
-    const options = { seed: 2, maxEpochs: 1, learningRate: 1e-5, holdoutFraction: 0 };
+    const options = { seed: 2, solver: 'sgd', maxEpochs: 1, learningRate: 1e-5, holdoutFraction: 0 } as const;
     const cold = trainSoftmax(train.x, train.y, META, options).head;
     const warm = trainSoftmax(train.x, train.y, META, { ...options, warmStart: old }).head;
     expect(Array.from(warm.weights)).toEqual(Array.from(cold.weights));
@@ -188,7 +178,7 @@ describe('softmax head', () => {
 });
 
 describe('predictions', () => {
-  const train = clusters([40, 40, 40], 17);
+  const train = clusters([40, 40, 40], 17, 1.5);
   const { head } = trainHead('softmax', train.x, train.y, META, { seed: 1 });
 
   it('gives probabilities that sum to 1 and a sorted top-k', () => {
