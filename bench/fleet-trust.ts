@@ -75,6 +75,7 @@ const attacks: [string, Head][] = [
       { ...own.meta, labels: [...CLASSES, 'evil'], counts: [...own.meta.counts, 1e6] },
       Float32Array.from([...own.weights, ...own.weights.subarray(0, dim)]),
       Float32Array.from([...own.bias, 1000]),
+      own.means && Float32Array.from([...own.means, ...own.means.subarray(0, dim)]),
     ),
   ],
   [
@@ -83,6 +84,7 @@ const attacks: [string, Head][] = [
       own.meta,
       own.weights,
       Float32Array.from(own.bias, (b, c) => (c === 0 ? Number.NaN : b)),
+      own.means,
     ),
   ],
   [
@@ -100,6 +102,7 @@ const attacks: [string, Head][] = [
       { ...own.meta, counts: new Array<number>(k).fill(1e6) },
       Float32Array.from(own.weights, (w, i) => (Math.floor(i / dim) === 2 ? w * 50 : w)),
       Float32Array.from(own.bias, (b, c) => (c === 2 ? b + 500 : b)),
+      own.means,
     ),
   ],
   [
@@ -108,6 +111,7 @@ const attacks: [string, Head][] = [
       { ...honestOnly.meta, counts: new Array<number>(k).fill(1e6) },
       Float32Array.from(honestOnly.weights, (w, i) => w * (1 + 0.05 * Math.sin(i))),
       honestOnly.bias,
+      honestOnly.means,
     ),
   ],
 ];
@@ -131,7 +135,9 @@ function plainMean(list: DeviceHead[]): number {
       for (let j = 0; j < dim; j++) weights[t * dim + j]! /= n;
       bias[t]! /= n;
     });
-    return accuracy(new Head({ ...list[0]!.head.meta, labels, counts: totals }, weights, bias));
+    // No open set: this is the classifier a merge without defences makes.
+    const { openSet: _openSet, ...meta } = list[0]!.head.meta;
+    return accuracy(new Head({ ...meta, labels, counts: totals }, weights, bias));
   } catch {
     return Number.NaN;
   }

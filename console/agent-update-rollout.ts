@@ -98,13 +98,15 @@ export async function rolloutAgentUpdate(options: RolloutOptions): Promise<Rollo
   const finish = (update: AgentUpdate, stage: RolloutReport['stage'], ok: boolean): RolloutReport => {
     const devices = report(update, options.fleetDevices, options.state);
     const updated = devices.filter((d) => d.updated).length;
+    // With no device able to take it now, nothing was updated: not a success (offline devices still
+    // find the retained manifest when they reconnect).
+    const nobody = devices.length === 0;
+    const verdict = nobody ? 'no device could take it now' : ok ? 'every device updated' : `stopped at the ${stage} stage`;
     tracker.finish(
-      ok,
-      `agent ${update.version}: ${ok ? 'every device updated' : `stopped at the ${stage} stage`} (${updated} of ${devices.length} on it${
-        unable.length > 0 ? `, ${unable.length} cannot take it` : ''
-      })`,
+      ok && !nobody,
+      `agent ${update.version}: ${verdict} (${updated} of ${devices.length} on it${unable.length > 0 ? `, ${unable.length} cannot take it` : ''})`,
     );
-    return { update, devices, stage, ok, unable, summaries };
+    return { update, devices, stage, ok: ok && !nobody, unable, summaries };
   };
   let sequence = Date.now();
   let update = await publishAgentUpdate({ ...options, devices: options.canaries }, sequence);

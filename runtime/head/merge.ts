@@ -9,7 +9,8 @@
 //      heads merge per class: the class row and bias are a weighted mean over the devices in which a row
 //      far from the coordinate-wise median is pulled in to the fleet's usual distance (centred
 //      clipping), weighted by sample counts clipped to a multiple of the class's median count, with no
-//      device's share above a cap.
+//      device's share above a cap; every head's rows are brought to the fleet's median scale first,
+//      so a device counts by its samples, not by how sure its calibration makes it.
 //   5. the merged head gets the fleet's class means and a threshold from the devices' calibrations
 //      (open-set.ts).
 
@@ -167,16 +168,24 @@ function mergeSoftmax(heads: Head[], options: MergeOptions): Head {
   const labels = [...new Set(heads.flatMap((h) => h.labels))].sort();
   const weights = new Float32Array(labels.length * d);
   const bias = new Float32Array(labels.length);
+  // Each head's rows come at its own scale: a head tuned on a few photos is calibrated to be more or
+  // less sure than one tuned on many, which says nothing about which has learned more. Rows are merged
+  // at one scale (each head's divided by the median length of its centred rows), so a device counts by its
+  // samples, not its confidence; the merged head then takes the devices' median scale.
+  const scales = heads.map(rowScale);
+  const fleetScale = median(scales);
   const counts = labels.map((label, target) => {
     // [devices, dim + 1]: each device's row for this class, its bias last.
     const rows: Float32Array[] = [];
     const samples: number[] = [];
-    for (const head of heads) {
+    for (const [h, head] of heads.entries()) {
       const c = head.labels.indexOf(label);
       if (c < 0) continue;
       const row = new Float32Array(d + 1);
       row.set(head.weights.subarray(c * d, (c + 1) * d));
       row[d] = head.bias[c]!;
+      const unit = fleetScale / scales[h]!;
+      for (let j = 0; j <= d; j++) row[j]! *= unit;
       rows.push(row);
       samples.push(head.meta.counts[c]!);
     }
@@ -193,6 +202,22 @@ function mergeSoftmax(heads: Head[], options: MergeOptions): Head {
   });
   const { openSet: _own, ...meta } = first.meta;
   return new Head({ ...meta, labels, counts, version: 0, parent: null, metrics: {}, createdAt: new Date().toISOString() }, weights, bias);
+}
+
+/** The median length of a head's centred class rows (weights only): one class or one bias blown up does
+ * not change it. 1 for a head without a usable length. */
+function rowScale(head: Head): number {
+  const d = head.meta.dim;
+  const rows = centredRows(head);
+  const lengths = head.labels.map((_, c) => Math.hypot(...rows.subarray(c * (d + 1), c * (d + 1) + d)));
+  const length = median(lengths);
+  return length > 0 && Number.isFinite(length) ? length : 1;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const n = sorted.length;
+  return n % 2 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
 }
 
 /** Counts above `ratio` times the median count are cut down to it: a device claiming a million

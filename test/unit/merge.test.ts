@@ -79,7 +79,9 @@ describe('console merge of device heads (real embeddings)', () => {
     // the best, and beats all four in 10 of them.
     const mean = before.reduce((a, b) => a + b, 0) / before.length;
     expect(after).toBeGreaterThan(mean + 0.03);
-    for (const b of before) expect(after).toBeGreaterThanOrEqual(b - 2 / test.y.length);
+    // In photos, not fractions: 92/150 against 94/150 - 2/150 is not exact in floating point.
+    const photos = (share: number) => Math.round(share * test.y.length);
+    for (const b of before) expect(photos(after)).toBeGreaterThanOrEqual(photos(b) - 2);
   });
 
   it('merges prototype heads exactly: the same as one head trained on all the samples', () => {
