@@ -304,7 +304,15 @@ function outliers(heads: DeviceHead[], options: MergeOptions): { device: string;
   const minCosine = options.minCosine ?? 0;
   const maxRatio = options.maxNormRatio ?? 3;
   const w = heads[0]!.head.meta.dim + 1;
-  const rows = new Map(heads.map((h) => [h.device, centredRows(h.head)]));
+  // At one scale, as the merge takes them: a head's calibration makes it more or less sure as a whole,
+  // which is no sign of an outlier; one class or bias blown up is.
+  const rows = new Map(
+    heads.map((h) => {
+      const centred = centredRows(h.head);
+      const unit = 1 / rowScale(h.head);
+      return [h.device, centred.map((v) => v * unit)];
+    }),
+  );
   // Per class, "the fleet" is the coordinate-wise median of the other devices' centred rows: unlike a
   // mean, one device cannot drag it (a mean with one huge row made every honest device look short). In
   // large fleets the median of all rows stands in, which one device's own row barely moves.
