@@ -23,6 +23,7 @@ import { writeMosquittoConfig } from '../console/mosquitto.js';
 import { FleetConsole } from '../console/service.js';
 import { topics } from '../runtime/sync/protocol.js';
 import { freePort } from './free-port.js';
+import { remainingLength } from './mqtt-wire.js';
 import { printTable } from './table.js';
 
 const { values } = parseArgs({
@@ -185,19 +186,12 @@ async function mosquittoRound(): Promise<string> {
 /** Streams a CONNECT that declares 200 MB to the port; resolves when the broker closes it or all is sent. */
 async function bigConnect(port: number): Promise<void> {
   const declared = 200 * 1024 * 1024;
-  const varint: number[] = [];
-  for (let x = declared; ;) {
-    const byte = x % 128;
-    x = Math.floor(x / 128);
-    varint.push(x > 0 ? byte | 0x80 : byte);
-    if (x === 0) break;
-  }
   const socket = tcpConnect(port, '127.0.0.1');
   let closed = false;
   socket.on('close', () => (closed = true));
   socket.on('error', () => (closed = true));
   await once(socket, 'connect');
-  socket.write(Buffer.from([0x10, ...varint]));
+  socket.write(Buffer.from([0x10, ...remainingLength(declared)]));
   const chunk = Buffer.alloc(1024 * 1024);
   for (let sent = 0; sent < declared && !closed; sent += chunk.length) {
     if (!socket.write(chunk))

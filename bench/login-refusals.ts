@@ -21,6 +21,7 @@ import { startBroker } from '../console/broker.js';
 import { DeviceCredentials } from '../console/credentials.js';
 import { writeMosquittoConfig } from '../console/mosquitto.js';
 import { freePort } from './free-port.js';
+import { remainingLength } from './mqtt-wire.js';
 import { printTable } from './table.js';
 
 const { values } = parseArgs({
@@ -42,13 +43,7 @@ function connectPacket(username: string, password: string): Buffer {
     return Buffer.concat([Buffer.from([b.length >> 8, b.length & 255]), b]);
   };
   const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0b1100_0010, 0, 60]), str(username), str(username), str(password)]);
-  const length: number[] = [];
-  for (let x = body.length; ;) {
-    length.push((x % 128) | (x >= 128 ? 0x80 : 0));
-    x = Math.floor(x / 128);
-    if (x === 0) break;
-  }
-  return Buffer.concat([Buffer.from([0x10, ...length]), body]);
+  return Buffer.concat([Buffer.from([0x10, ...remainingLength(body.length)]), body]);
 }
 
 /** Milliseconds from sending CONNECT to the CONNACK (or the close), and whether it was accepted. */

@@ -11,7 +11,15 @@ const names = readdirSync(here)
   .filter(
     (f) =>
       f.endsWith('.ts') &&
-      !['table.ts', 'synthetic-heads.ts', 'agent-process.ts', 'embedded.ts', 'free-port.ts', 'fleet-sim-devices.ts'].includes(f),
+      ![
+        'table.ts',
+        'synthetic-heads.ts',
+        'agent-process.ts',
+        'embedded.ts',
+        'free-port.ts',
+        'mqtt-wire.ts',
+        'fleet-sim-devices.ts',
+      ].includes(f),
   )
   .map((f) => f.slice(0, -3));
 const [name, ...args] = process.argv.slice(2);

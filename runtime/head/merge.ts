@@ -172,7 +172,7 @@ function mergeSoftmax(heads: Head[], options: MergeOptions): Head {
   // less sure than one tuned on many, which says nothing about which has learned more. Rows are merged
   // at one scale (each head's divided by the median length of its centred rows), so a device counts by its
   // samples, not its confidence; the merged head then takes the devices' median scale.
-  const scales = heads.map(rowScale);
+  const scales = heads.map((head) => rowScale(head));
   const fleetScale = median(scales);
   const counts = labels.map((label, target) => {
     // [devices, dim + 1]: each device's row for this class, its bias last.
@@ -206,9 +206,8 @@ function mergeSoftmax(heads: Head[], options: MergeOptions): Head {
 
 /** The median length of a head's centred class rows (weights only): one class or one bias blown up does
  * not change it. 1 for a head without a usable length. */
-function rowScale(head: Head): number {
+function rowScale(head: Head, rows = centredRows(head)): number {
   const d = head.meta.dim;
-  const rows = centredRows(head);
   const lengths = head.labels.map((_, c) => Math.hypot(...rows.subarray(c * (d + 1), c * (d + 1) + d)));
   const length = median(lengths);
   return length > 0 && Number.isFinite(length) ? length : 1;
@@ -309,7 +308,7 @@ function outliers(heads: DeviceHead[], options: MergeOptions): { device: string;
   const rows = new Map(
     heads.map((h) => {
       const centred = centredRows(h.head);
-      const unit = 1 / rowScale(h.head);
+      const unit = 1 / rowScale(h.head, centred);
       return [h.device, centred.map((v) => v * unit)];
     }),
   );

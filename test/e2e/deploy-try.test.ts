@@ -10,6 +10,7 @@ import { type AgentProcess, startAgentProcess, writeAgentConfig } from '../suppo
 import { runCli } from '../support/cli.js';
 import { FLOWERS_DIR, IMAGES_DIR, MODEL_DIR, REPO_ROOT, tempDir } from '../support/paths.js';
 import { until } from '../support/until.js';
+import { cosine } from '../../runtime/eval/metrics.js';
 
 // ARM bundles run for real on this x64 machine: each bundle's own Node under qemu-user, in a private mount
 // namespace presenting a Raspberry Pi's /proc files (needs root, qemu-user-static and the cross loader
@@ -22,18 +23,6 @@ const PHOTO = join(IMAGES_DIR, 'hot_dog.jpg');
 
 interface HostEmbedding {
   results: { embedding: number[] }[];
-}
-
-function cosine(a: number[], b: number[]): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return dot / Math.sqrt(na * nb);
 }
 
 function tryCli(bundle: BuiltBundle, board: string, args: string[]) {

@@ -10,18 +10,7 @@ import { embedFiles } from '../../runtime/embeddings/embed-files.js';
 import { DEFAULT_BACKBONE_ID } from '../../runtime/models/catalog.js';
 import { resolveModel } from '../../runtime/models/resolve.js';
 import { FLOWERS_DIR, tempDir } from '../support/paths.js';
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return dot / Math.sqrt(na * nb);
-}
+import { cosine } from '../../runtime/eval/metrics.js';
 
 describe('embedding from files with photos enlarged in edgetune', () => {
   it('gives every 6th flowers128 photo the embedding sharp-only preprocessing gives, bit for bit', { timeout: 600_000 }, async () => {
