@@ -106,15 +106,32 @@ Example:
     });
 }
 
-/** The softmax head's L2: chosen by cross-validation on the photos (and the strengths averaged), or given. */
-function regularisation(report: SoftmaxReport): { l2: number; averaged: number[]; chosenBy: 'cross-validation' | 'given or default' } {
-  return report.tuning
-    ? { l2: report.l2, averaged: report.tuning.averaged.map((g) => g.l2), chosenBy: 'cross-validation' }
-    : { l2: report.l2, averaged: [report.l2], chosenBy: 'given or default' };
+/** Four significant digits: the strengths of a path are not round numbers. */
+const round = (x: number) => Number(x.toPrecision(4));
+
+type ChosenBy = 'cross-validation' | 'cross-validation on a sample' | 'holdout along a path' | 'given or default';
+
+/**
+ * The softmax head's L2: chosen by cross-validation on the photos (and the strengths averaged), on a sample
+ * of them (large sets without a holdout), by the holdout along the mini-batch trainer's path, or given.
+ */
+function regularisation(report: SoftmaxReport): { l2: number; averaged: number[]; chosenBy: ChosenBy; path?: [number, number] } {
+  const l2 = round(report.l2);
+  if (report.l2Path) {
+    return { l2, averaged: [l2], chosenBy: 'holdout along a path', path: [round(report.l2Path.strongest), round(report.l2Path.weakest)] };
+  }
+  if (!report.tuning) return { l2, averaged: [l2], chosenBy: 'given or default' };
+  if (report.solver === 'sgd') return { l2, averaged: [l2], chosenBy: 'cross-validation on a sample' };
+  return { l2, averaged: report.tuning.averaged.map((g) => g.l2), chosenBy: 'cross-validation' };
 }
 
 function describeRegularisation(r: ReturnType<typeof regularisation>): string {
   if (r.chosenBy === 'given or default') return `regularisation: L2 ${r.l2}`;
+  if (r.chosenBy === 'holdout along a path') {
+    return `regularisation: L2 ${r.l2} chosen by the holdout along a path from ${r.path![0]} to ${r.path![1]} over the epochs`;
+  }
+  if (r.chosenBy === 'cross-validation on a sample')
+    return `regularisation: L2 ${r.l2} chosen by cross-validation on a sample of the photos`;
   const others = r.averaged.filter((l2) => l2 !== r.l2);
   return `regularisation: L2 ${r.l2} chosen by cross-validation on the photos${others.length > 0 ? `, averaged with ${others.join(', ')} (as good on the folds)` : ''}`;
 }

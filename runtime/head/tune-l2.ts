@@ -91,6 +91,62 @@ export function chooseL2(problem: KernelProblem, seed: number, grid: readonly nu
   return { l2: best.l2, scale: best.scale, grid: scored, folds: foldCount, averaged: averaged.map(({ l2, scale }) => ({ l2, scale })) };
 }
 
+export interface SampledL2Choice {
+  /** The strength for the whole set: the sample's, scaled by sample size / set size. */
+  l2: number;
+  choice: L2Choice;
+  /** Rows of the sample the strength was chosen on. */
+  sampled: number;
+}
+
+/**
+ * The L2 strength for a set too large to solve in kernel form: chosen by chooseL2 on a stratified, seeded
+ * sample of at most `maxRows` of `rows` (each class in its share), as the geometric mean of the strengths
+ * the folds rank as good as the best, then scaled by sample size / set size. The loss is a mean over
+ * rows while the penalty is not, so the same prior on the weights is a penalty that shrinks as 1/n.
+ */
+export function chooseL2OnSample(
+  problem: { z: Float32Array; d: number; y: Int32Array; k: number; rows: number[]; classBalanced: boolean },
+  seed: number,
+  maxRows: number,
+): SampledL2Choice {
+  const { z, d, y, k, rows } = problem;
+  const random = seededRandom(seed + 104729);
+  const share = Math.min(1, maxRows / rows.length);
+  const sample: number[] = [];
+  for (let c = 0; c < k; c++) {
+    const members = shuffle(
+      rows.filter((i) => y[i] === c),
+      random,
+    );
+    sample.push(...members.slice(0, Math.max(Math.min(members.length, 2), Math.round(members.length * share))));
+  }
+  const kernel = gramMatrix(z, d, sample);
+  const choice = chooseL2(
+    { kernel, n: sample.length, y: Int32Array.from(sample, (i) => y[i]!), k, classBalanced: problem.classBalanced },
+    seed,
+  );
+  const logMean = choice.averaged.reduce((a, m) => a + Math.log(m.l2), 0) / choice.averaged.length;
+  return { l2: (Math.exp(logMean) * sample.length) / rows.length, choice, sampled: sample.length };
+}
+
+/** [m, m] Gram matrix of the given rows of z [n, d]. */
+export function gramMatrix(z: Float32Array, d: number, rows: readonly number[]): Float64Array {
+  const m = rows.length;
+  const kernel = new Float64Array(m * m);
+  for (let r = 0; r < m; r++) {
+    const i = rows[r]! * d;
+    for (let c = 0; c <= r; c++) {
+      const j = rows[c]! * d;
+      let s = 0;
+      for (let p = 0; p < d; p++) s += z[i + p]! * z[j + p]!;
+      kernel[r * m + c] = s;
+      kernel[c * m + r] = s;
+    }
+  }
+  return kernel;
+}
+
 /** Class weights n / (classes present * n_c), or all 1. */
 export function classWeights(y: Int32Array, k: number, balanced: boolean): Float64Array {
   const counts = new Array<number>(k).fill(0);

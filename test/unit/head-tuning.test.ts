@@ -120,12 +120,41 @@ describe('softmax head with its L2 chosen by its own photos', () => {
     expect(Math.abs(confidence / test.y.length - accuracy)).toBeLessThan(0.1);
   });
 
-  it('an explicit --l2 skips the search; a set over the kernel size trains by mini-batches with the constants', () => {
+  it('an explicit --l2 skips the search', () => {
     const data = clusters([15, 15, 15], 7, 0.8);
     const fixed = trainSoftmax(data.x, data.y, meta(3), { seed: 1, l2: 0.3 }).report;
-    expect(fixed).toMatchObject({ solver: 'exact', l2: 0.3, tuning: null });
+    expect(fixed).toMatchObject({ solver: 'exact', l2: 0.3, tuning: null, l2Path: null });
+  });
+
+  it('a set over the kernel size trains by mini-batches along an L2 path, the holdout choosing the strength', () => {
     const perClass = Math.ceil((KERNEL_MAX_ROWS + 1) / 3);
     const large = clusters([perClass, perClass, perClass], 8, 0.8);
-    expect(trainSoftmax(large.x, large.y, meta(3), { seed: 1 }).report).toMatchObject({ solver: 'sgd', l2: 0.1, tuning: null });
+    const { report } = trainSoftmax(large.x, large.y, meta(3), { seed: 1 });
+    // 10 % of each class is the holdout; the grid 10..0.1 scaled by KERNEL_MAX_ROWS / the photos that fit.
+    const fit = 3 * (perClass - Math.round(perClass * 0.1));
+    expect(report).toMatchObject({ solver: 'sgd', tuning: null });
+    expect(report.l2Path!.strongest).toBeCloseTo((10 * KERNEL_MAX_ROWS) / fit, 10);
+    expect(report.l2Path!.weakest).toBeCloseTo((0.1 * KERNEL_MAX_ROWS) / fit, 10);
+    // The strength of the holdout's best epoch, one of the path's steps.
+    const steps = Array.from({ length: report.epochs }, (_, e) => report.l2Path!.strongest * 0.01 ** (e / Math.max(1, report.epochs - 1)));
+    expect(steps.some((s) => Math.abs(s - report.l2) < 1e-12)).toBe(true);
+    expect(report.l2).toBeCloseTo(steps[report.bestEpoch - 1]!, 12);
+    // Without the search: the constant the head used before it tuned itself.
+    expect(trainSoftmax(large.x, large.y, meta(3), { seed: 1, tuneL2: false }).report).toMatchObject({
+      solver: 'sgd',
+      l2: 0.1,
+      l2Path: null,
+    });
+  });
+
+  it('a large set of small classes (no holdout) chooses its L2 by cross-validation on a sample, scaled to its size', () => {
+    // 34 classes of 15 photos: over the kernel size, each class too small for a holdout.
+    const many = gaussianClusters(new Array<number>(34).fill(15), 9, { dim: DIM, spread: 0.8, bright: 1.2 });
+    const { report } = trainSoftmax(many.x, many.y, meta(34), { seed: 1 });
+    expect(report).toMatchObject({ solver: 'sgd', holdoutAccuracy: null, l2Path: null });
+    const tuning = report.tuning!;
+    const geometricMean = Math.exp(tuning.averaged.reduce((a, g) => a + Math.log(g.l2), 0) / tuning.averaged.length);
+    const sampled = 34 * Math.max(2, Math.round(15 * (KERNEL_MAX_ROWS / 510)));
+    expect(report.l2).toBeCloseTo((geometricMean * sampled) / 510, 12);
   });
 });
