@@ -20,7 +20,9 @@ export const createOnnxSession: EngineFactory = async (modelBytes, manifest, opt
       intraOpNumThreads: Math.max(1, options.threads),
       interOpNumThreads: 1,
       executionMode: 'sequential',
-      extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' } } },
+      // x64quantprecision: on x64 without VNNI the uint8 x int8 kernels saturate 16-bit pair sums; this
+      // runs those convolutions exactly there (the TFLite engine's outputs bit for bit; docs/models.md).
+      extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' }, x64quantprecision: '1' } },
     });
   } catch (err) {
     throw new ModelError('MODEL_INVALID', `${manifest.file}: onnxruntime cannot load the model: ${errorMessage(err)}`, {
