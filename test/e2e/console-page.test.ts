@@ -78,6 +78,12 @@ afterAll(async () => {
 const row = (id: string) => page.locator(`tr[data-device="${id}"]`);
 const ids = () => page.locator('#device-rows tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.device));
 
+/** The newest released fleet head's version, merged and rolled out here when no earlier test released one. */
+async function releasedFleetVersion(): Promise<number> {
+  if (!fleet.registry.releasedFleetHeads()[0]) await fleet.mergeAndRollout();
+  return fleet.registry.releasedFleetHeads()[0]!.version;
+}
+
 describe('console page features in Chromium', () => {
   it('shows vitals and release, sorts and filters on them, and links each device to its own page', async () => {
     await expect.poll(() => row('pi-hot').locator('td.vitals').textContent()).toMatch(/^71\.2 °C · load [\d.]+ · mem \d+/);
@@ -134,8 +140,7 @@ describe('console page features in Chromium', () => {
   }, 60_000);
 
   it("shows the released head's recall per class and confusion, summed over the holdouts of the devices on it", async () => {
-    if (!fleet.registry.releasedFleetHeads()[0]) await fleet.mergeAndRollout();
-    const version = fleet.registry.releasedFleetHeads()[0]!.version;
+    const version = await releasedFleetVersion();
     // pi-hot and pi-cool have too few photos for a holdout; a third device reports one on this head.
     const sim = fleet.addDevice('pi-sim');
     const client = await connectMqtt(fleet.brokerUrl, 'pi-sim', sim.password, 4, clients);
@@ -261,10 +266,14 @@ describe('console page features in Chromium', () => {
     expect(device.suggestedFilename()).toMatch(/^pi-hot-v\d+\.head$/);
     await device.saveAs(join(tmp.path, 'device.head'));
     expect(loadHead(join(tmp.path, 'device.head'), expect_).labels).toEqual(CLASSES);
-    const [fleetHead] = await Promise.all([page.waitForEvent('download'), page.locator('#fleet-heads button[data-download="1"]').click()]);
-    expect(fleetHead.suggestedFilename()).toBe('fleet-v1.head');
+    const version = await releasedFleetVersion();
+    const [fleetHead] = await Promise.all([
+      page.waitForEvent('download'),
+      page.locator(`#fleet-heads button[data-download="${version}"]`).click(),
+    ]);
+    expect(fleetHead.suggestedFilename()).toBe(`fleet-v${version}.head`);
     await fleetHead.saveAs(join(tmp.path, 'fleet.head'));
     expect(loadHead(join(tmp.path, 'fleet.head'), expect_).labels).toEqual(CLASSES);
-    await until('page status', async () => (await page.locator('#status').textContent()) === 'downloaded fleet-v1.head');
-  });
+    await until('page status', async () => (await page.locator('#status').textContent()) === `downloaded fleet-v${version}.head`);
+  }, 40_000);
 });
