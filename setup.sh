@@ -38,5 +38,7 @@ fi
 # (a git worktree sharing another checkout's) belongs to that checkout and is left alone.
 if [[ ! -L node_modules && (! -e node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json) ]]; then
   echo "setup.sh: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  # onnxruntime-node's install script would download CUDA binaries; package.json's allowScripts denies it from
+  # npm 11.16 on, and the variable its script reads skips it on older npm too.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
