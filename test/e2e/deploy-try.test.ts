@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +6,7 @@ import type { BundleTarget } from '../../deploy/bundle/targets.js';
 import { emulatorFor } from '../../deploy/try/emulator.js';
 import { prepareTry } from '../../deploy/try/try.js';
 import { type AgentProcess, startAgentProcess, writeAgentConfig } from '../support/agent-process.js';
-import { runCli } from '../support/cli.js';
+import { CHECKOUT_EDGETUNE, runCli, spawnEdgetune } from '../support/cli.js';
 import { FLOWERS_DIR, IMAGES_DIR, MODEL_DIR, REPO_ROOT, tempDir } from '../support/paths.js';
 import { until } from '../support/until.js';
 import { cosine } from '../../runtime/eval/metrics.js';
@@ -166,23 +165,12 @@ describe('edgetune deploy try: what this machine lacks', () => {
     const built = existsSync(bundle) ? bundle : (await buildBundle({ target: 'linux-armv7', outDir: join(tmp.path, 'linux-armv7') })).file;
     const cache = join(tmp.path, 'nobody-cache');
     chmodSync(tmp.path, 0o755); // the bundle stays readable to the unprivileged user
-    const r = spawnSync(
-      'setpriv',
-      [
-        '--reuid=65534',
-        '--regid=65534',
-        '--clear-groups',
-        '--',
-        process.execPath,
-        '--import',
-        'tsx',
-        join(REPO_ROOT, 'bin/edgetune.ts'),
-      ].concat(['deploy', 'try', built, '--cache-dir', cache, '--', 'device', 'info']),
-      { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, HOME: '/tmp' } },
-    );
+    const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', ...CHECKOUT_EDGETUNE];
+    const r = spawnEdgetune(['deploy', 'try', built, '--cache-dir', cache, '--', 'device', 'info'], { HOME: '/tmp' }, nobody);
+    const code = await r.exited;
     expect(r.stderr).toMatch(/cannot create a private mount namespace to present board rpi-3 \(unshare -m: .*\): run as root/);
     expect(r.stderr).toContain('[TRY_NO_NAMESPACE]');
-    expect(r.status).not.toBe(0);
+    expect(code).not.toBe(0);
     expect(existsSync(cache)).toBe(false);
   }, 600_000);
 });

@@ -30,7 +30,10 @@ export interface EdgetuneProcess {
 /** The checkout's command, run from its TypeScript source. */
 export const CHECKOUT_EDGETUNE = [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'bin/edgetune.ts')];
 
-/** Starts `edgetune ARGS`: the checkout's, or `command` (an installed bundle's bin/edgetune). */
+/**
+ * Starts `edgetune ARGS`: the checkout's, or `command` (an installed bundle's bin/edgetune, or CHECKOUT_EDGETUNE behind a prefix
+ * such as setpriv).
+ */
 export function spawnEdgetune(args: string[], env: Record<string, string> = {}, command: string[] = CHECKOUT_EDGETUNE): EdgetuneProcess {
   const [program, ...programArgs] = command as [string, ...string[]];
   const child = spawn(program, [...programArgs, ...args], {
