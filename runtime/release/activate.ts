@@ -6,7 +6,7 @@
 //   a fleet, its MQTT link up and its state message acknowledged), then any extra check of the caller's;
 //   on failure current -> previous release, restart, and the error says why.
 
-import { DeployError, errorMessage } from '../../core/errors.js';
+import { DeployError, EdgetuneError, errorMessage } from '../../core/errors.js';
 import { type ReleaseLayout, checkVersion, shq } from './layout.js';
 import type { ServiceManager } from './service.js';
 
@@ -150,6 +150,9 @@ interface Probe {
 const FETCH = (port: number, layout: ReleaseLayout) =>
   `n=${shq(`${layout.current}/node/bin/node`)}; [ -x "$n" ] || n=node; \${EDGETUNE_EMULATOR:-} "$n" -e ${shq(`fetch("http://127.0.0.1:${port}/health",{signal:AbortSignal.timeout(3000)}).then(r=>r.text()).then(t=>process.stdout.write(t),e=>process.stdout.write(JSON.stringify({error:String(e.cause?.code??e.message)})))`)}`;
 
+/** One health probe: starting Node to ask /health takes about a second on a Pi, longer while it is busy. */
+const PROBE_TIMEOUT_MS = 30_000;
+
 async function probeHealth(
   exec: Exec,
   layout: ReleaseLayout,
@@ -157,9 +160,19 @@ async function probeHealth(
   options: HealthOptions,
   version: string,
 ): Promise<Probe> {
-  const out = await exec.run(`if ${service.alive(layout)}; then echo alive; else echo dead; fi; ${FETCH(options.port, layout)}`, {
-    timeoutMs: 10_000,
-  });
+  let out: ExecResult;
+  try {
+    out = await exec.run(`if ${service.alive(layout)}; then echo alive; else echo dead; fi; ${FETCH(options.port, layout)}`, {
+      timeoutMs: PROBE_TIMEOUT_MS,
+    });
+  } catch (err) {
+    // A slow probe is a device still busy starting (a Pi Zero importing its backbone on first start,
+    // an emulated one): not yet healthy, asked again until the health deadline.
+    if (err instanceof EdgetuneError && err.code === 'DEPLOY_TIMEOUT') {
+      return { ok: false, alive: true, reason: `the health probe took longer than ${PROBE_TIMEOUT_MS / 1000} s`, health: {} };
+    }
+    throw err;
+  }
   const [first = '', ...rest] = out.stdout.split('\n');
   const alive = first.trim() === 'alive';
   let health: Record<string, unknown> = {};
