@@ -129,6 +129,7 @@ function remove(id: string): void {
     text: 'sample deleted',
     undo: () => grid.restore(id),
     commit: async (leaving) => {
+      grid.seal(id);
       await api.request('DELETE', `/api/samples/${id}`, undefined, { keepalive: leaving ?? false });
     },
   };
@@ -348,7 +349,9 @@ function connect(): void {
     refreshHeaderSoon();
   });
   on('deleted', (e) => {
-    if (grid.has(e.id) && !grid.isDeleted(e.id)) grid.markDeleted(e.id, () => status('deleted on the device: it cannot be undone here'));
+    // Deleted here once sent, or elsewhere: either way there is nothing left to undo.
+    grid.markDeleted(e.id);
+    grid.seal(e.id);
     refreshHeaderSoon();
   });
   on('head', () => {

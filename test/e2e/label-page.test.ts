@@ -261,7 +261,13 @@ describe('labelling page: what a person does', () => {
     // The undone one was deleted first, so its time was up before: it is still stored.
     expect(agent.store.get(kept)).toBeDefined();
     expect(agent.store.counts().samples).toBe(3);
-    expect(await page.locator(`.card[data-id="${gone}"]`).getAttribute('data-deleted')).toBe('true');
+    // Once sent, the tombstone offers no undo that would bring back a card whose sample is gone.
+    const tombstone = page.locator(`.card[data-id="${gone}"]`);
+    await expect.poll(() => tombstone.getAttribute('data-deleted')).toBe('sent');
+    expect(await tombstone.locator('.tombstone button').count()).toBe(0);
+    await page.keyboard.press('u');
+    expect(await tombstone.getAttribute('data-deleted')).toBe('sent');
+    expect(agent.store.get(gone)).toBeUndefined();
   });
 
   it('labels a selection in bulk', async () => {
