@@ -11,7 +11,7 @@ import { AgentConfigSchema } from '../../agent/config.js';
 import { silentLogger } from '../../core/log.js';
 import { until } from '../../core/wait.js';
 import { launchChromium } from '../support/chromium.js';
-import { FLOWERS_DIR, MODEL_DIR, tempDir } from '../support/paths.js';
+import { FLOWERS_DIR, IMAGES_DIR, MODEL_DIR, tempDir } from '../support/paths.js';
 
 const tmp = tempDir('edgetune-label-page-');
 let browser: Browser;
@@ -126,6 +126,12 @@ describe('labelling page: what it shows', () => {
   it('finds the right samples with each filter and order, with the count of each in the menu', async () => {
     const { agent, page } = await open({ labelled: { daisy: 4, sunflower: 4 }, unlabelled: { daisy: 3, tulip: 3 } });
     const broken = agent.ingest(Buffer.from('not a photo at all'), null, 'upload').sample.id;
+    // Photos of no flower at all, which the head calls unknown (far outside every class).
+    const strangers = await ingest(
+      agent,
+      ['face.jpg', 'hot_dog.jpg'].map((f) => readFileSync(join(IMAGES_DIR, f))),
+      null,
+    );
     await agent.pipeline.idle();
     const all = (await api<BrowseJson>(agent, '/api/browse?limit=200')).samples;
     expect(all.map((s) => s.id)).not.toContain(broken);
@@ -137,8 +143,12 @@ describe('labelling page: what it shows', () => {
       ['predicted:sunflower', (s) => s.prediction === 'sunflower'],
       ['unknown', (s) => s.prediction === 'unknown'],
     ];
+    expect(strangers.map((id) => all.find((s) => s.id === id)?.prediction)).toEqual(['unknown', 'unknown']);
     for (const [filter, keep] of expectations) {
       const want = all.filter(keep).map((s) => s.id);
+      // Every filter finds something, so that a page showing nothing could not pass.
+      expect(want.length, filter).toBeGreaterThan(0);
+      if (filter !== 'all') expect(want.length, filter).toBeLessThan(all.length);
       await page.selectOption('#filter', filter);
       await expect.poll(async () => (await cardIds(page)).sort(), { message: filter }).toEqual([...want].sort());
       const option = await page.locator(`#filter option[value="${filter}"]`).textContent();
