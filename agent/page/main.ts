@@ -21,6 +21,8 @@ import { CardGrid } from './cards.js';
 
 const PAGE_SIZE = 60;
 const UNDO_MS = 5000;
+/** The largest page /api/browse serves. */
+const REFRESH_CHUNK = 200;
 
 const api = new ApiClient({ token: takeToken('edgetune-agent-token') });
 const loginForm = byId<HTMLFormElement>('login');
@@ -199,20 +201,37 @@ async function reload(): Promise<void> {
   await loadMore();
 }
 
-/** Refreshes the shown cards where they are (after a head change): same query, same asOf. */
+/** Refreshes every shown card where it is (after a head change): the same query and asOf, paged through
+ * in chunks until each shown card has been seen; cards the query no longer finds are fetched by id. */
 async function refreshShown(): Promise<void> {
-  const query = new URLSearchParams({
-    filter: filterSelect.value || 'all',
-    order: orderSelect.value,
-    limit: String(Math.min(200, Math.max(grid.size, 1))),
-    offset: '0',
-    asOf: String(view.asOf),
-  });
-  const page = await api.get<BrowseJson>(`/api/browse?${query}`);
-  for (const s of page.samples) grid.update(s);
-  // Cards the query no longer finds (another order now) stay until the person reloads.
-  const missing = grid.ids.filter((id) => !page.samples.some((s) => s.id === id)).slice(0, 200);
-  await Promise.all(missing.map(async (id) => grid.update((await api.get<{ sample: SampleJson }>(`/api/samples/${id}`)).sample)));
+  const waiting = new Set(grid.ids);
+  let page: BrowseJson;
+  for (let offset = 0; ; offset += REFRESH_CHUNK) {
+    const query = new URLSearchParams({
+      filter: filterSelect.value || 'all',
+      order: orderSelect.value,
+      limit: String(REFRESH_CHUNK),
+      offset: String(offset),
+      asOf: String(view.asOf),
+    });
+    page = await api.get<BrowseJson>(`/api/browse?${query}`);
+    for (const s of page.samples) {
+      grid.update(s);
+      waiting.delete(s.id);
+    }
+    if (waiting.size === 0 || page.samples.length < REFRESH_CHUNK) break;
+  }
+  // Relabelled out of the filter or deleted meanwhile: a few at a time, a gone one left as it is.
+  const rest = [...waiting].filter((id) => !grid.isDeleted(id));
+  for (let i = 0; i < rest.length; i += 8)
+    await Promise.all(
+      rest.slice(i, i + 8).map((id) =>
+        api.get<{ sample: SampleJson }>(`/api/samples/${id}`).then(
+          (r) => grid.update(r.sample),
+          () => undefined,
+        ),
+      ),
+    );
   applyPage(page);
 }
 

@@ -123,6 +123,37 @@ describe('labelling page: what it shows', () => {
       );
   });
 
+  it('refreshes the predictions of every shown card on a head change, beyond the first 400', async () => {
+    const { agent, page } = await open({ labelled: { daisy: 5, sunflower: 5 }, unlabelled: { daisy: 230, dandelion: 230 } });
+    // Scrolled to the bottom again and again, the page loads every sample below the ones shown.
+    await expect
+      .poll(
+        async () => {
+          await page.evaluate(() => document.getElementById('more')!.scrollIntoView());
+          return page.locator('.card').count();
+        },
+        { timeout: 30_000 },
+      )
+      .toBe(470);
+    expect(await page.locator('.card').count()).toBe(470);
+    await ingest(agent, photos('sunflower', 5, 3), 'sunflower');
+    expect((await agent.train()).version).toBe(2);
+    const heads = () =>
+      page.locator('.card .prediction').evaluateAll((cards) => cards.map((c) => / · head v(\d+)$/.exec(c.textContent ?? '')?.[1]));
+    await expect.poll(async () => new Set(await heads()), { timeout: 30_000 }).toEqual(new Set(['2']));
+    // What the cards say is what the store holds now.
+    const stored = new Map<string, SampleJson>();
+    for (let offset = 0; offset < 473; offset += 200)
+      for (const s of (await api<BrowseJson>(agent, `/api/browse?limit=200&offset=${offset}`)).samples) stored.set(s.id, s);
+    const last = (await cardIds(page)).slice(-20);
+    for (const id of last) {
+      const s = stored.get(id)!;
+      expect(await page.locator(`.card[data-id="${id}"] .prediction`).textContent()).toContain(
+        `${s.prediction} (${Math.round(s.predictionScore! * 100)} %) · head v2`,
+      );
+    }
+  });
+
   it('finds the right samples with each filter and order, with the count of each in the menu', async () => {
     const { agent, page } = await open({ labelled: { daisy: 4, sunflower: 4 }, unlabelled: { daisy: 3, tulip: 3 } });
     const broken = agent.ingest(Buffer.from('not a photo at all'), null, 'upload').sample.id;
