@@ -281,12 +281,27 @@ async function refreshHeader(): Promise<void> {
   renderClasses();
 }
 
-// A burst of events (20 photos from an inbox) refreshes the header once, not 20 times.
+/** The counts per filter and per class, and how many new samples the current filter would show, as of
+ * the list's asOf: the same query with no samples. */
+async function refreshCounts(): Promise<void> {
+  const query = new URLSearchParams({
+    filter: filterSelect.value || 'all',
+    order: orderSelect.value,
+    limit: '0',
+    asOf: String(view.asOf),
+  });
+  const page = await api.get<BrowseJson>(`/api/browse?${query}`);
+  view.newer = page.newer;
+  renderCounts(page.counts);
+  renderNewBar();
+}
+
+// A burst of events (20 photos from an inbox, a bulk label) refreshes the header and counts once, not 20 times.
 let headerTimer: ReturnType<typeof setTimeout> | undefined;
 function refreshHeaderSoon(): void {
   headerTimer ??= setTimeout(() => {
     headerTimer = undefined;
-    refreshHeader().catch((e: unknown) => status(message(e), true));
+    Promise.all([refreshHeader(), refreshCounts()]).catch((e: unknown) => status(message(e), true));
   }, 250);
 }
 
@@ -356,13 +371,8 @@ function connect(): void {
     live.textContent = 'reconnecting…';
   };
   on('hello', () => void refreshHeader().then(() => (grid.size > 0 ? refreshShown() : undefined)));
-  on('sample', (e) => {
-    if (e.createdAt > view.asOf && !grid.has(e.id)) {
-      view.newer++;
-      renderNewBar();
-    }
-    refreshHeaderSoon();
-  });
+  // Only those the current filter would show count as new: the counts refresh asks the server.
+  on('sample', () => refreshHeaderSoon());
   on('label', (e) => {
     grid.setLabel(e.ids, e.label);
     refreshHeaderSoon();

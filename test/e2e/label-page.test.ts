@@ -200,6 +200,34 @@ describe('labelling page: what it shows', () => {
     await expect.poll(() => cardIds(page)).toEqual(newest);
   });
 
+  it('keeps the counts and the new-samples bar true after labels, deletes and arrivals, with one request per burst', async () => {
+    const { agent, page } = await open({ labelled: { daisy: 3, sunflower: 3 }, unlabelled: { daisy: 4 } });
+    await page.selectOption('#filter', 'unlabelled');
+    await expect.poll(() => page.locator('.card').count()).toBe(4);
+    const option = (value: string) => page.locator(`#filter option[value="${value}"]`).textContent();
+    const perClass = () => page.locator('#classes span').allTextContents();
+    expect(await perClass()).toEqual(['daisy: 3', 'sunflower: 3']);
+    const [first] = await cardIds(page);
+    await page.locator(`.card[data-id="${first}"] .labels button`, { hasText: 'daisy' }).click();
+    await expect.poll(() => agent.store.get(first!)!.label).toBe('daisy');
+    await expect.poll(() => option('unlabelled')).toBe('unlabelled (3)');
+    await expect.poll(perClass).toEqual(['daisy: 4', 'sunflower: 3']);
+    // Deleted elsewhere (another tab, the CLI): the counts follow too.
+    const sunflower = agent.store.list().find((x) => x.label === 'sunflower')!.id;
+    expect((await fetch(`${agent.url}/api/samples/${sunflower}`, { method: 'DELETE' })).status).toBeLessThan(300);
+    await expect.poll(perClass).toEqual(['daisy: 4', 'sunflower: 2']);
+    await expect.poll(() => option('all')).toBe('all (9)');
+    // Eight arrivals, three of them unlabelled: the bar counts the three this filter would show, and
+    // the burst costs a request or two, not one per event.
+    let browses = 0;
+    page.on('request', (r) => void (new URL(r.url()).pathname === '/api/browse' && browses++));
+    await ingest(agent, photos('tulip', 0, 5), 'tulip');
+    await ingest(agent, photos('tulip', 100, 3), null);
+    await page.locator('#new-bar', { hasText: '3 new samples' }).waitFor({ timeout: 30_000 });
+    expect(browses).toBeLessThan(8);
+    expect(agent.store.list({ labelled: false }).length).toBe(6);
+  });
+
   it('refuses a bad filter, order or bulk body with a 400 naming it, and changes no label', async () => {
     const { agent } = await open({ unlabelled: { daisy: 2 } });
     const bad = async (path: string, init?: RequestInit) => {
