@@ -35,6 +35,7 @@ let knownClasses: string[] = [];
 function status(text: string, isError = false): void {
   const node = byId('status');
   node.textContent = text;
+  node.title = text; // the whole message, where one line cuts it
   node.className = isError ? 'err' : '';
 }
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));

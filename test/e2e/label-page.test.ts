@@ -375,6 +375,41 @@ describe('labelling page: what a person does', () => {
     await until('the delete from the keyboard', () => agent.store.get(ids[3]!) === undefined, 15_000);
   });
 
+  it('moves no card when a checkbox is ticked, a status message shows or the counts change (at 390 px)', async () => {
+    const { agent, page } = await open({
+      labelled: { daisy: 2, dandelion: 2, rose: 2, sunflower: 2, tulip: 2 },
+      unlabelled: { daisy: 4 },
+      viewport: { width: 390, height: 844 },
+    });
+    const boxes = () =>
+      page.locator('.card').evaluateAll((cards) =>
+        cards.map((c) => {
+          const r = c.getBoundingClientRect();
+          return [Math.round(r.x), Math.round(r.y + scrollY), Math.round(r.width), Math.round(r.height)];
+        }),
+      );
+    const before = await boxes();
+    const [first, second] = await cardIds(page);
+    await page.locator(`.card[data-id="${first}"] .pick`).check();
+    await page.locator('#bulk').waitFor();
+    expect(await boxes()).toEqual(before);
+    // A label from the bulk bar: a status message, new counts per class and in the filter menu.
+    await page.locator('#bulk-labels button', { hasText: 'dandelion' }).click();
+    await expect.poll(() => agent.store.get(first!)!.label).toBe('dandelion');
+    await expect.poll(() => page.locator('#classes span').allTextContents()).toContain('dandelion: 3');
+    expect(await page.locator('#status').textContent()).toBe('1 sample labelled dandelion');
+    expect(await boxes()).toEqual(before);
+    // A long message (an error naming a file) stays on one line.
+    await page.evaluate(() => {
+      const status = document.getElementById('status')!;
+      status.textContent = 'a-photo-with-a-rather-long-name.jpg: '.repeat(6);
+    });
+    await page.locator(`.card[data-id="${second}"] .pick`).check();
+    await page.locator('#bulk-clear').click();
+    await page.locator('#bulk').waitFor({ state: 'hidden' });
+    expect(await boxes()).toEqual(before);
+  });
+
   it('is usable at phone width (390 px): no sideways scrolling, two cards a row, buttons big enough to tap', async () => {
     const { page } = await open({
       labelled: { daisy: 2, sunflower: 2, rose: 2 },
