@@ -132,6 +132,11 @@ export class CardGrid {
     card.root.querySelector('.tombstone')?.remove();
   }
 
+  /** The samples of the cards shown whose sample the device still holds (pending deletes included). */
+  get held(): SampleJson[] {
+    return [...this.cards.values()].filter((c) => c.root.dataset.deleted !== 'sent').map((c) => c.sample);
+  }
+
   isDeleted(id: string): boolean {
     return this.cards.get(id)?.deleted ?? false;
   }

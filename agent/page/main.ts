@@ -164,6 +164,23 @@ async function upload(files: File[]): Promise<void> {
 }
 
 // ---- the list: one query pinned to asOf; more pages append below
+
+/** Whether the server's query for this filter still finds a sample (browse.ts's filterSql, in the page). */
+function matches(s: SampleJson, filter: string): boolean {
+  if (filter === 'quarantined') return s.status === 'quarantined';
+  if (s.status !== 'ok') return false;
+  if (filter === 'unlabelled') return s.label === null;
+  if (filter === 'labelled') return s.label !== null;
+  if (filter === 'unknown') return s.prediction === 'unknown';
+  if (filter.startsWith('label:')) return s.label === filter.slice('label:'.length);
+  if (filter.startsWith('predicted:')) return s.prediction === filter.slice('predicted:'.length);
+  return true;
+}
+
+/** How far into the query's results the shown cards reach: cards labelled out of the filter or deleted
+ * count no more, or the next page would start past samples nobody has seen. */
+const reached = () => grid.held.filter((s) => matches(s, filterSelect.value || 'all')).length;
+
 async function loadMore(): Promise<void> {
   if (view.loading) return;
   view.loading = true;
@@ -172,7 +189,7 @@ async function loadMore(): Promise<void> {
       filter: filterSelect.value || 'all',
       order: orderSelect.value,
       limit: String(PAGE_SIZE),
-      offset: String(grid.size),
+      offset: String(reached()),
       asOf: String(view.asOf),
     });
     const page = await api.get<BrowseJson>(`/api/browse?${query}`);
@@ -188,9 +205,7 @@ function applyPage(page: BrowseJson): void {
   view.newer = page.newer;
   renderCounts(page.counts);
   renderNewBar();
-  const more = byId<HTMLButtonElement>('more');
-  more.hidden = grid.size >= view.total;
-  more.textContent = `show more (${view.total - grid.size} left)`;
+  renderMore();
   byId('empty').hidden = view.total > 0;
   if (!grid.focusedId && grid.ids[0]) grid.focus(grid.ids[0]);
 }
@@ -234,6 +249,13 @@ async function refreshShown(): Promise<void> {
       ),
     );
   applyPage(page);
+}
+
+function renderMore(): void {
+  const left = view.total - reached();
+  const more = byId<HTMLButtonElement>('more');
+  more.hidden = left <= 0;
+  more.textContent = `show more (${left} left)`;
 }
 
 function renderNewBar(): void {
@@ -293,8 +315,10 @@ async function refreshCounts(): Promise<void> {
   });
   const page = await api.get<BrowseJson>(`/api/browse?${query}`);
   view.newer = page.newer;
+  view.total = page.total;
   renderCounts(page.counts);
   renderNewBar();
+  renderMore();
 }
 
 // A burst of events (20 photos from an inbox, a bulk label) refreshes the header and counts once, not 20 times.
@@ -481,7 +505,7 @@ filterSelect.onchange = () => void reload();
 orderSelect.onchange = () => void reload();
 // Further pages load as the last card comes into view (appending below moves nothing above).
 new IntersectionObserver((entries) => {
-  if (entries.some((e) => e.isIntersecting) && grid.size < view.total) void loadMore();
+  if (entries.some((e) => e.isIntersecting) && reached() < view.total) void loadMore();
 }).observe(byId('more'));
 
 filterSelect.append(el('option', { value: 'all', text: 'all' }));

@@ -276,6 +276,27 @@ describe('labelling page: what it shows', () => {
     expect(await page.locator('#more').isHidden()).toBe(true);
   });
 
+  it('skips no sample when loading more after labelling shown cards out of the filter', async () => {
+    const { agent, page } = await open({ labelled: { daisy: 2, dandelion: 2 }, unlabelled: { daisy: 40, dandelion: 40 } });
+    await page.selectOption('#filter', 'unlabelled');
+    await expect.poll(() => page.locator('.card').count()).toBe(60);
+    const shown = await cardIds(page);
+    for (const id of shown.slice(0, 10)) await page.locator(`.card[data-id="${id}"] .pick`).check();
+    await page.locator('#bulk-labels button', { hasText: 'daisy' }).click();
+    await expect.poll(() => agent.store.list({ labelled: false }).length).toBe(70);
+    await expect.poll(() => page.locator('#more').textContent()).toBe('show more (20 left)');
+    await expect
+      .poll(async () => {
+        await page.evaluate(() => document.getElementById('more')!.scrollIntoView());
+        return page.locator('.card').count();
+      })
+      .toBe(80);
+    const onPage = new Set(await cardIds(page));
+    const unlabelled = agent.store.list({ labelled: false }).map((s) => s.id);
+    expect(unlabelled.filter((id) => !onPage.has(id))).toEqual([]);
+    expect(await page.locator('#more').isHidden()).toBe(true);
+  });
+
   it('shows per-class confidence bars of the current head for the focused card', async () => {
     const { agent, page } = await open({ labelled: { daisy: 5, sunflower: 5, tulip: 5 }, unlabelled: { tulip: 2 } });
     const card = page.locator('.card').first();
