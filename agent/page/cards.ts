@@ -101,25 +101,40 @@ export class CardGrid {
     }
   }
 
-  /** The card stays as a tombstone with an undo button until the page reloads its list. */
-  markDeleted(id: string, undo: () => void): void {
+  /** The card stays as a tombstone (with an undo button while the delete waits) until the page reloads its list. */
+  markDeleted(id: string, undo?: () => void): void {
     const card = this.cards.get(id);
     if (!card || card.deleted) return;
     card.deleted = true;
     card.root.classList.add('deleted');
     card.root.dataset.deleted = 'true';
-    card.root.append(el('div', { className: 'tombstone' }, ['deleted', el('button', { textContent: 'undo', onclick: undo })]));
+    card.root.append(
+      el('div', { className: 'tombstone' }, ['deleted', ...(undo ? [el('button', { textContent: 'undo', onclick: undo })] : [])]),
+    );
     this.selected.delete(id);
     this.onSelection();
   }
 
-  restore(id: string): void {
+  /** Once the delete has gone to the device there is nothing to undo: the tombstone loses its button. */
+  seal(id: string): void {
     const card = this.cards.get(id);
     if (!card?.deleted) return;
+    card.root.dataset.deleted = 'sent';
+    card.root.querySelector('.tombstone button')?.remove();
+  }
+
+  restore(id: string): void {
+    const card = this.cards.get(id);
+    if (!card?.deleted || card.root.dataset.deleted === 'sent') return;
     card.deleted = false;
     card.root.classList.remove('deleted');
     delete card.root.dataset.deleted;
     card.root.querySelector('.tombstone')?.remove();
+  }
+
+  /** The samples of the cards shown whose sample the device still holds (pending deletes included). */
+  get held(): SampleJson[] {
+    return [...this.cards.values()].filter((c) => c.root.dataset.deleted !== 'sent').map((c) => c.sample);
   }
 
   isDeleted(id: string): boolean {

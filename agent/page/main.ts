@@ -21,6 +21,8 @@ import { CardGrid } from './cards.js';
 
 const PAGE_SIZE = 60;
 const UNDO_MS = 5000;
+/** The largest page /api/browse serves. */
+const REFRESH_CHUNK = 200;
 
 const api = new ApiClient({ token: takeToken('edgetune-agent-token') });
 const loginForm = byId<HTMLFormElement>('login');
@@ -33,6 +35,7 @@ let knownClasses: string[] = [];
 function status(text: string, isError = false): void {
   const node = byId('status');
   node.textContent = text;
+  node.title = text; // the whole message, where one line cuts it
   node.className = isError ? 'err' : '';
 }
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -129,6 +132,7 @@ function remove(id: string): void {
     text: 'sample deleted',
     undo: () => grid.restore(id),
     commit: async (leaving) => {
+      grid.seal(id);
       await api.request('DELETE', `/api/samples/${id}`, undefined, { keepalive: leaving ?? false });
     },
   };
@@ -160,6 +164,23 @@ async function upload(files: File[]): Promise<void> {
 }
 
 // ---- the list: one query pinned to asOf; more pages append below
+
+/** Whether the server's query for this filter still finds a sample (browse.ts's filterSql, in the page). */
+function matches(s: SampleJson, filter: string): boolean {
+  if (filter === 'quarantined') return s.status === 'quarantined';
+  if (s.status !== 'ok') return false;
+  if (filter === 'unlabelled') return s.label === null;
+  if (filter === 'labelled') return s.label !== null;
+  if (filter === 'unknown') return s.prediction === 'unknown';
+  if (filter.startsWith('label:')) return s.label === filter.slice('label:'.length);
+  if (filter.startsWith('predicted:')) return s.prediction === filter.slice('predicted:'.length);
+  return true;
+}
+
+/** How far into the query's results the shown cards reach: cards labelled out of the filter or deleted
+ * count no more, or the next page would start past samples nobody has seen. */
+const reached = () => grid.held.filter((s) => matches(s, filterSelect.value || 'all')).length;
+
 async function loadMore(): Promise<void> {
   if (view.loading) return;
   view.loading = true;
@@ -168,7 +189,7 @@ async function loadMore(): Promise<void> {
       filter: filterSelect.value || 'all',
       order: orderSelect.value,
       limit: String(PAGE_SIZE),
-      offset: String(grid.size),
+      offset: String(reached()),
       asOf: String(view.asOf),
     });
     const page = await api.get<BrowseJson>(`/api/browse?${query}`);
@@ -184,9 +205,7 @@ function applyPage(page: BrowseJson): void {
   view.newer = page.newer;
   renderCounts(page.counts);
   renderNewBar();
-  const more = byId<HTMLButtonElement>('more');
-  more.hidden = grid.size >= view.total;
-  more.textContent = `show more (${view.total - grid.size} left)`;
+  renderMore();
   byId('empty').hidden = view.total > 0;
   if (!grid.focusedId && grid.ids[0]) grid.focus(grid.ids[0]);
 }
@@ -198,21 +217,45 @@ async function reload(): Promise<void> {
   await loadMore();
 }
 
-/** Refreshes the shown cards where they are (after a head change): same query, same asOf. */
+/** Refreshes every shown card where it is (after a head change): the same query and asOf, paged through
+ * in chunks until each shown card has been seen; cards the query no longer finds are fetched by id. */
 async function refreshShown(): Promise<void> {
-  const query = new URLSearchParams({
-    filter: filterSelect.value || 'all',
-    order: orderSelect.value,
-    limit: String(Math.min(200, Math.max(grid.size, 1))),
-    offset: '0',
-    asOf: String(view.asOf),
-  });
-  const page = await api.get<BrowseJson>(`/api/browse?${query}`);
-  for (const s of page.samples) grid.update(s);
-  // Cards the query no longer finds (another order now) stay until the person reloads.
-  const missing = grid.ids.filter((id) => !page.samples.some((s) => s.id === id)).slice(0, 200);
-  await Promise.all(missing.map(async (id) => grid.update((await api.get<{ sample: SampleJson }>(`/api/samples/${id}`)).sample)));
+  const waiting = new Set(grid.ids);
+  let page: BrowseJson;
+  for (let offset = 0; ; offset += REFRESH_CHUNK) {
+    const query = new URLSearchParams({
+      filter: filterSelect.value || 'all',
+      order: orderSelect.value,
+      limit: String(REFRESH_CHUNK),
+      offset: String(offset),
+      asOf: String(view.asOf),
+    });
+    page = await api.get<BrowseJson>(`/api/browse?${query}`);
+    for (const s of page.samples) {
+      grid.update(s);
+      waiting.delete(s.id);
+    }
+    if (waiting.size === 0 || page.samples.length < REFRESH_CHUNK) break;
+  }
+  // Relabelled out of the filter or deleted meanwhile: a few at a time, a gone one left as it is.
+  const rest = [...waiting].filter((id) => !grid.isDeleted(id));
+  for (let i = 0; i < rest.length; i += 8)
+    await Promise.all(
+      rest.slice(i, i + 8).map((id) =>
+        api.get<{ sample: SampleJson }>(`/api/samples/${id}`).then(
+          (r) => grid.update(r.sample),
+          () => undefined,
+        ),
+      ),
+    );
   applyPage(page);
+}
+
+function renderMore(): void {
+  const left = view.total - reached();
+  const more = byId<HTMLButtonElement>('more');
+  more.hidden = left <= 0;
+  more.textContent = `show more (${left} left)`;
 }
 
 function renderNewBar(): void {
@@ -261,12 +304,29 @@ async function refreshHeader(): Promise<void> {
   renderClasses();
 }
 
-// A burst of events (20 photos from an inbox) refreshes the header once, not 20 times.
+/** The counts per filter and per class, and how many new samples the current filter would show, as of
+ * the list's asOf: the same query with no samples. */
+async function refreshCounts(): Promise<void> {
+  const query = new URLSearchParams({
+    filter: filterSelect.value || 'all',
+    order: orderSelect.value,
+    limit: '0',
+    asOf: String(view.asOf),
+  });
+  const page = await api.get<BrowseJson>(`/api/browse?${query}`);
+  view.newer = page.newer;
+  view.total = page.total;
+  renderCounts(page.counts);
+  renderNewBar();
+  renderMore();
+}
+
+// A burst of events (20 photos from an inbox, a bulk label) refreshes the header and counts once, not 20 times.
 let headerTimer: ReturnType<typeof setTimeout> | undefined;
 function refreshHeaderSoon(): void {
   headerTimer ??= setTimeout(() => {
     headerTimer = undefined;
-    refreshHeader().catch((e: unknown) => status(message(e), true));
+    Promise.all([refreshHeader(), refreshCounts()]).catch((e: unknown) => status(message(e), true));
   }, 250);
 }
 
@@ -336,19 +396,16 @@ function connect(): void {
     live.textContent = 'reconnecting…';
   };
   on('hello', () => void refreshHeader().then(() => (grid.size > 0 ? refreshShown() : undefined)));
-  on('sample', (e) => {
-    if (e.createdAt > view.asOf && !grid.has(e.id)) {
-      view.newer++;
-      renderNewBar();
-    }
-    refreshHeaderSoon();
-  });
+  // Only those the current filter would show count as new: the counts refresh asks the server.
+  on('sample', () => refreshHeaderSoon());
   on('label', (e) => {
     grid.setLabel(e.ids, e.label);
     refreshHeaderSoon();
   });
   on('deleted', (e) => {
-    if (grid.has(e.id) && !grid.isDeleted(e.id)) grid.markDeleted(e.id, () => status('deleted on the device: it cannot be undone here'));
+    // Deleted here once sent, or elsewhere: either way there is nothing left to undo.
+    grid.markDeleted(e.id);
+    grid.seal(e.id);
     refreshHeaderSoon();
   });
   on('head', () => {
@@ -448,7 +505,7 @@ filterSelect.onchange = () => void reload();
 orderSelect.onchange = () => void reload();
 // Further pages load as the last card comes into view (appending below moves nothing above).
 new IntersectionObserver((entries) => {
-  if (entries.some((e) => e.isIntersecting) && grid.size < view.total) void loadMore();
+  if (entries.some((e) => e.isIntersecting) && reached() < view.total) void loadMore();
 }).observe(byId('more'));
 
 filterSelect.append(el('option', { value: 'all', text: 'all' }));

@@ -11,7 +11,7 @@ import { AgentConfigSchema } from '../../agent/config.js';
 import { silentLogger } from '../../core/log.js';
 import { until } from '../../core/wait.js';
 import { launchChromium } from '../support/chromium.js';
-import { FLOWERS_DIR, MODEL_DIR, tempDir } from '../support/paths.js';
+import { FLOWERS_DIR, IMAGES_DIR, MODEL_DIR, tempDir } from '../support/paths.js';
 
 const tmp = tempDir('edgetune-label-page-');
 let browser: Browser;
@@ -123,9 +123,46 @@ describe('labelling page: what it shows', () => {
       );
   });
 
+  it('refreshes the predictions of every shown card on a head change, beyond the first 400', async () => {
+    const { agent, page } = await open({ labelled: { daisy: 5, sunflower: 5 }, unlabelled: { daisy: 230, dandelion: 230 } });
+    // Scrolled to the bottom again and again, the page loads every sample below the ones shown.
+    await expect
+      .poll(
+        async () => {
+          await page.evaluate(() => document.getElementById('more')!.scrollIntoView());
+          return page.locator('.card').count();
+        },
+        { timeout: 30_000 },
+      )
+      .toBe(470);
+    expect(await page.locator('.card').count()).toBe(470);
+    await ingest(agent, photos('sunflower', 5, 3), 'sunflower');
+    expect((await agent.train()).version).toBe(2);
+    const heads = () =>
+      page.locator('.card .prediction').evaluateAll((cards) => cards.map((c) => / · head v(\d+)$/.exec(c.textContent ?? '')?.[1]));
+    await expect.poll(async () => new Set(await heads()), { timeout: 30_000 }).toEqual(new Set(['2']));
+    // What the cards say is what the store holds now.
+    const stored = new Map<string, SampleJson>();
+    for (let offset = 0; offset < 473; offset += 200)
+      for (const s of (await api<BrowseJson>(agent, `/api/browse?limit=200&offset=${offset}`)).samples) stored.set(s.id, s);
+    const last = (await cardIds(page)).slice(-20);
+    for (const id of last) {
+      const s = stored.get(id)!;
+      expect(await page.locator(`.card[data-id="${id}"] .prediction`).textContent()).toContain(
+        `${s.prediction} (${Math.round(s.predictionScore! * 100)} %) · head v2`,
+      );
+    }
+  });
+
   it('finds the right samples with each filter and order, with the count of each in the menu', async () => {
     const { agent, page } = await open({ labelled: { daisy: 4, sunflower: 4 }, unlabelled: { daisy: 3, tulip: 3 } });
     const broken = agent.ingest(Buffer.from('not a photo at all'), null, 'upload').sample.id;
+    // Photos of no flower at all, which the head calls unknown (far outside every class).
+    const strangers = await ingest(
+      agent,
+      ['face.jpg', 'hot_dog.jpg'].map((f) => readFileSync(join(IMAGES_DIR, f))),
+      null,
+    );
     await agent.pipeline.idle();
     const all = (await api<BrowseJson>(agent, '/api/browse?limit=200')).samples;
     expect(all.map((s) => s.id)).not.toContain(broken);
@@ -137,8 +174,12 @@ describe('labelling page: what it shows', () => {
       ['predicted:sunflower', (s) => s.prediction === 'sunflower'],
       ['unknown', (s) => s.prediction === 'unknown'],
     ];
+    expect(strangers.map((id) => all.find((s) => s.id === id)?.prediction)).toEqual(['unknown', 'unknown']);
     for (const [filter, keep] of expectations) {
       const want = all.filter(keep).map((s) => s.id);
+      // Every filter finds something, so that a page showing nothing could not pass.
+      expect(want.length, filter).toBeGreaterThan(0);
+      if (filter !== 'all') expect(want.length, filter).toBeLessThan(all.length);
       await page.selectOption('#filter', filter);
       await expect.poll(async () => (await cardIds(page)).sort(), { message: filter }).toEqual([...want].sort());
       const option = await page.locator(`#filter option[value="${filter}"]`).textContent();
@@ -157,6 +198,34 @@ describe('labelling page: what it shows', () => {
     await page.selectOption('#order', 'newest');
     const newest = [...all].sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id)).map((s) => s.id);
     await expect.poll(() => cardIds(page)).toEqual(newest);
+  });
+
+  it('keeps the counts and the new-samples bar true after labels, deletes and arrivals, with one request per burst', async () => {
+    const { agent, page } = await open({ labelled: { daisy: 3, sunflower: 3 }, unlabelled: { daisy: 4 } });
+    await page.selectOption('#filter', 'unlabelled');
+    await expect.poll(() => page.locator('.card').count()).toBe(4);
+    const option = (value: string) => page.locator(`#filter option[value="${value}"]`).textContent();
+    const perClass = () => page.locator('#classes span').allTextContents();
+    expect(await perClass()).toEqual(['daisy: 3', 'sunflower: 3']);
+    const [first] = await cardIds(page);
+    await page.locator(`.card[data-id="${first}"] .labels button`, { hasText: 'daisy' }).click();
+    await expect.poll(() => agent.store.get(first!)!.label).toBe('daisy');
+    await expect.poll(() => option('unlabelled')).toBe('unlabelled (3)');
+    await expect.poll(perClass).toEqual(['daisy: 4', 'sunflower: 3']);
+    // Deleted elsewhere (another tab, the CLI): the counts follow too.
+    const sunflower = agent.store.list().find((x) => x.label === 'sunflower')!.id;
+    expect((await fetch(`${agent.url}/api/samples/${sunflower}`, { method: 'DELETE' })).status).toBeLessThan(300);
+    await expect.poll(perClass).toEqual(['daisy: 4', 'sunflower: 2']);
+    await expect.poll(() => option('all')).toBe('all (9)');
+    // Eight arrivals, three of them unlabelled: the bar counts the three this filter would show, and
+    // the burst costs a request or two, not one per event.
+    let browses = 0;
+    page.on('request', (r) => void (new URL(r.url()).pathname === '/api/browse' && browses++));
+    await ingest(agent, photos('tulip', 0, 5), 'tulip');
+    await ingest(agent, photos('tulip', 100, 3), null);
+    await page.locator('#new-bar', { hasText: '3 new samples' }).waitFor({ timeout: 30_000 });
+    expect(browses).toBeLessThan(8);
+    expect(agent.store.list({ labelled: false }).length).toBe(6);
   });
 
   it('refuses a bad filter, order or bulk body with a 400 naming it, and changes no label', async () => {
@@ -204,6 +273,27 @@ describe('labelling page: what it shows', () => {
     expect(after.slice(0, 60)).toEqual(first);
     const stored = (await api<BrowseJson>(agent, '/api/browse?limit=200')).samples.map((s) => s.id);
     expect(after).toEqual(stored);
+    expect(await page.locator('#more').isHidden()).toBe(true);
+  });
+
+  it('skips no sample when loading more after labelling shown cards out of the filter', async () => {
+    const { agent, page } = await open({ labelled: { daisy: 2, dandelion: 2 }, unlabelled: { daisy: 40, dandelion: 40 } });
+    await page.selectOption('#filter', 'unlabelled');
+    await expect.poll(() => page.locator('.card').count()).toBe(60);
+    const shown = await cardIds(page);
+    for (const id of shown.slice(0, 10)) await page.locator(`.card[data-id="${id}"] .pick`).check();
+    await page.locator('#bulk-labels button', { hasText: 'daisy' }).click();
+    await expect.poll(() => agent.store.list({ labelled: false }).length).toBe(70);
+    await expect.poll(() => page.locator('#more').textContent()).toBe('show more (20 left)');
+    await expect
+      .poll(async () => {
+        await page.evaluate(() => document.getElementById('more')!.scrollIntoView());
+        return page.locator('.card').count();
+      })
+      .toBe(80);
+    const onPage = new Set(await cardIds(page));
+    const unlabelled = agent.store.list({ labelled: false }).map((s) => s.id);
+    expect(unlabelled.filter((id) => !onPage.has(id))).toEqual([]);
     expect(await page.locator('#more').isHidden()).toBe(true);
   });
 
@@ -261,7 +351,13 @@ describe('labelling page: what a person does', () => {
     // The undone one was deleted first, so its time was up before: it is still stored.
     expect(agent.store.get(kept)).toBeDefined();
     expect(agent.store.counts().samples).toBe(3);
-    expect(await page.locator(`.card[data-id="${gone}"]`).getAttribute('data-deleted')).toBe('true');
+    // Once sent, the tombstone offers no undo that would bring back a card whose sample is gone.
+    const tombstone = page.locator(`.card[data-id="${gone}"]`);
+    await expect.poll(() => tombstone.getAttribute('data-deleted')).toBe('sent');
+    expect(await tombstone.locator('.tombstone button').count()).toBe(0);
+    await page.keyboard.press('u');
+    expect(await tombstone.getAttribute('data-deleted')).toBe('sent');
+    expect(agent.store.get(gone)).toBeUndefined();
   });
 
   it('labels a selection in bulk', async () => {
@@ -298,6 +394,41 @@ describe('labelling page: what a person does', () => {
     await page.locator(`.card[data-id="${ids[3]}"]`).focus();
     await page.keyboard.press('x');
     await until('the delete from the keyboard', () => agent.store.get(ids[3]!) === undefined, 15_000);
+  });
+
+  it('moves no card when a checkbox is ticked, a status message shows or the counts change (at 390 px)', async () => {
+    const { agent, page } = await open({
+      labelled: { daisy: 2, dandelion: 2, rose: 2, sunflower: 2, tulip: 2 },
+      unlabelled: { daisy: 4 },
+      viewport: { width: 390, height: 844 },
+    });
+    const boxes = () =>
+      page.locator('.card').evaluateAll((cards) =>
+        cards.map((c) => {
+          const r = c.getBoundingClientRect();
+          return [Math.round(r.x), Math.round(r.y + scrollY), Math.round(r.width), Math.round(r.height)];
+        }),
+      );
+    const before = await boxes();
+    const [first, second] = await cardIds(page);
+    await page.locator(`.card[data-id="${first}"] .pick`).check();
+    await page.locator('#bulk').waitFor();
+    expect(await boxes()).toEqual(before);
+    // A label from the bulk bar: a status message, new counts per class and in the filter menu.
+    await page.locator('#bulk-labels button', { hasText: 'dandelion' }).click();
+    await expect.poll(() => agent.store.get(first!)!.label).toBe('dandelion');
+    await expect.poll(() => page.locator('#classes span').allTextContents()).toContain('dandelion: 3');
+    expect(await page.locator('#status').textContent()).toBe('1 sample labelled dandelion');
+    expect(await boxes()).toEqual(before);
+    // A long message (an error naming a file) stays on one line.
+    await page.evaluate(() => {
+      const status = document.getElementById('status')!;
+      status.textContent = 'a-photo-with-a-rather-long-name.jpg: '.repeat(6);
+    });
+    await page.locator(`.card[data-id="${second}"] .pick`).check();
+    await page.locator('#bulk-clear').click();
+    await page.locator('#bulk').waitFor({ state: 'hidden' });
+    expect(await boxes()).toEqual(before);
   });
 
   it('is usable at phone width (390 px): no sideways scrolling, two cards a row, buttons big enough to tap', async () => {
