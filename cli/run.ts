@@ -4,7 +4,7 @@
 // (cli/bundle-entry.ts) share it.
 
 import { type Command, CommanderError } from 'commander';
-import { escapeStdout, reportError } from './output.js';
+import { UsageError, escapeStdout, printable, reportError } from './output.js';
 
 /** Every command of the program, the program first. */
 export function allCommands(program: Command): Command[] {
@@ -63,7 +63,13 @@ export async function runProgram(program: Command, argv: string[]): Promise<numb
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    if (!(err instanceof CommanderError)) return reportError(err, argv.includes('--debug'));
+    const debug = argv.includes('--debug');
+    if (err instanceof UsageError && !debug) {
+      // A usage error a command found itself (a value out of range, options that need each other).
+      process.stderr.write(`edgetune: ${printable(err.message)}\n${shortUsage(targetOf(program, argv).command)}\n`);
+      return 2;
+    }
+    if (!(err instanceof CommanderError)) return reportError(err, debug);
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
     const { command, rest } = targetOf(program, argv);
     if (err.code === 'commander.help') {

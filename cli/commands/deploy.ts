@@ -40,7 +40,7 @@ export function registerDeploy(program: Command): void {
     )
     .action(async (flags: { target: string; out: string; release?: string; model?: string; json?: boolean }) => {
       if (!TARGETS.includes(flags.target as BundleTarget))
-        throw new ConfigError('CONFIG_INVALID', `--target: "${flags.target}" is not one of ${TARGETS.join(', ')}`);
+        throw new UsageError(`--target: "${flags.target}" is not one of ${TARGETS.join(', ')}`);
       const bundle = await buildBundle({
         target: flags.target as BundleTarget,
         outDir: flags.out,
@@ -92,7 +92,7 @@ Exit code 1 when any device failed; the summary names each one's error. Re-runni
     )
     .action(async (hostArgs: string[], flags: FlashFlags) => {
       const { hosts, invalid } = collectHosts(hostArgs, flags);
-      if (hosts.length + invalid.length === 0) throw new ConfigError('CONFIG_INVALID', 'no devices: give hosts or --inventory FILE');
+      if (hosts.length + invalid.length === 0) throw new UsageError('no devices: give hosts or --inventory FILE');
       const controller = new AbortController();
       const onSignal = () => controller.abort();
       process.once('SIGINT', onSignal);
@@ -205,7 +205,7 @@ function registerSdcard(deploy: Command): void {
         json?: boolean;
       }) => {
         if (flags.mode !== 'cloud-init' && flags.mode !== 'firstrun')
-          throw new ConfigError('CONFIG_INVALID', `--mode: "${flags.mode}" is not cloud-init or firstrun`);
+          throw new UsageError(`--mode: "${flags.mode}" is not cloud-init or firstrun`);
         const result = writeSdcard({
           boot: flags.boot,
           bundle: flags.bundle,
@@ -265,8 +265,7 @@ function collectHosts(args: string[], flags: FlashFlags): { hosts: HostEntry[]; 
 
 function fleetOptions(flags: { console?: string; fleet?: string; broker?: string; consoleUser?: string }): { fleet?: FleetProvisioning } {
   if (!flags.console) return {};
-  if (!flags.fleet || !flags.broker)
-    throw new ConfigError('CONFIG_INVALID', '--console needs --fleet and --broker (the broker URL devices connect to)');
+  if (!flags.fleet || !flags.broker) throw new UsageError('--console needs --fleet and --broker (the broker URL devices connect to)');
   const dir = resolve(flags.console);
   let publicKeyPem: string;
   try {

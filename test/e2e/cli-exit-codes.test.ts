@@ -55,6 +55,29 @@ describe('usage errors exit 2 with one short usage line', () => {
   });
 });
 
+describe('deploy: usage errors the command finds itself exit 2 with its usage line', () => {
+  it('an unknown --target, an unknown --mode, no hosts, and --console without --fleet and --broker', async () => {
+    const bundle = join(tmp.path, 'no.tar.gz');
+    const [target, mode, hosts, fleet] = await Promise.all([
+      runCli(['deploy', 'bundle', '--target', 'linux-foo', '-o', tmp.path]),
+      runCli(['deploy', 'sdcard', '--boot', tmp.path, '--bundle', bundle, '--device', 'pi-1', '--mode', 'foo']),
+      runCli(['deploy', 'flash', '--bundle', bundle]),
+      runCli(['deploy', 'sdcard', '--boot', tmp.path, '--bundle', bundle, '--device', 'pi-1', '--console', tmp.path]),
+    ]);
+    expect([target.code, mode.code, hosts.code, fleet.code]).toEqual([2, 2, 2, 2]);
+    expect(target.stderr).toBe(
+      'edgetune: --target: "linux-foo" is not one of linux-arm64, linux-armv7, linux-x64\n' +
+        'usage: edgetune deploy bundle --target <platform> [options]\n' +
+        "see 'edgetune deploy bundle --help' for the options and an example\n",
+    );
+    expect(mode.stderr).toMatch(/^edgetune: --mode: "foo" is not cloud-init or firstrun\nusage: edgetune deploy sdcard --boot/);
+    expect(hosts.stderr).toMatch(/^edgetune: no devices: give hosts or --inventory FILE\nusage: edgetune deploy flash --bundle <file>/);
+    expect(fleet.stderr).toMatch(/^edgetune: --console needs --fleet and --broker .*\nusage: edgetune deploy sdcard /);
+    expect(`${target.stderr}${mode.stderr}${hosts.stderr}${fleet.stderr}`).not.toContain('CONFIG_INVALID');
+    expect(readdirSync(tmp.path).filter((f) => f.endsWith('.tar.gz'))).toEqual([]);
+  });
+});
+
 describe('errors in the data exit 1', () => {
   it('a missing head file, a missing dataset folder and a dataset of one class', async () => {
     const one = join(tmp.path, 'one-class', 'daisy');
