@@ -22,6 +22,7 @@ import { deviceSamples, sampleFileName } from '../../console/exports.js';
 import { writeDurably } from '../../core/durable.js';
 import { createLogger } from '../../core/log.js';
 import { checkId } from '../../runtime/sync/protocol.js';
+import { port, positiveInt, positiveNumber } from '../number-options.js';
 import { formatTable, percent, printJson, UsageError } from '../output.js';
 import { runUntilSignal } from '../signals.js';
 
@@ -81,9 +82,6 @@ function withDir(command: Command): Command {
 }
 
 function mergePolicyFlags(flags: { mergeAfterHeads?: number; mergeEvery?: number }): { afterHeads?: number; everyMs?: number } {
-  if (flags.mergeAfterHeads !== undefined && !(Number.isInteger(flags.mergeAfterHeads) && flags.mergeAfterHeads > 0))
-    throw new UsageError('--merge-after-heads must be a whole number of heads, 1 or more');
-  if (flags.mergeEvery !== undefined && !(flags.mergeEvery > 0)) throw new UsageError('--merge-every must be a number of minutes above 0');
   return {
     ...(flags.mergeAfterHeads === undefined ? {} : { afterHeads: flags.mergeAfterHeads }),
     ...(flags.mergeEvery === undefined ? {} : { everyMs: Math.round(flags.mergeEvery * 60_000) }),
@@ -125,16 +123,24 @@ See the fleet:
   withDir(console_.command('start', { isDefault: true }))
     .description('run the console until Ctrl-C (logs are JSON lines on stdout)')
     .option('--host <addr>', 'embedded broker address', '0.0.0.0')
-    .option('--port <port>', 'embedded broker port', (v) => Number(v), 1883)
+    .option('--port <port>', 'embedded broker port', port('--port', true), 1883)
     .option('--broker-url <url>', 'use this broker instead of the embedded one (e.g. mqtt://mosquitto:1883)')
     .option('--broker-user <name>', 'console login on the external broker')
     .option('--broker-password-file <file>', 'file holding the console password on the external broker')
     .option('--canary <device...>', 'devices that try every fleet head first', [])
     .option('--tolerance <x>', 'roll back when a canary loses more holdout accuracy than this', Number, 0.02)
-    .option('--merge-after-heads <n>', 'merge and roll out on its own once this many new device heads arrived', (v) => Number(v))
-    .option('--merge-every <minutes>', 'merge and roll out on its own this often, when there are new device heads', (v) => Number(v))
+    .option(
+      '--merge-after-heads <n>',
+      'merge and roll out on its own once this many new device heads arrived',
+      positiveInt('--merge-after-heads'),
+    )
+    .option(
+      '--merge-every <minutes>',
+      'merge and roll out on its own this often, when there are new device heads',
+      positiveNumber('--merge-every', 'minutes'),
+    )
     .option('--web-host <addr>', 'web console address (keep it on loopback; use an SSH tunnel or a TLS proxy)', '127.0.0.1')
-    .option('--web-port <port>', 'web console port', (v) => Number(v), 8090)
+    .option('--web-port <port>', 'web console port', port('--web-port', true), 8090)
     .option('--no-web', 'no web console')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .addHelpText(
@@ -221,7 +227,7 @@ See the fleet:
     .description('push an agent bundle to the fleet over MQTT through the running console: canaries first, then everyone')
     .option('--canary <device...>', "devices that take it first (default: the console's canaries)")
     .option('--tag <tag>', 'only the devices with this tag')
-    .option('--stage-timeout <seconds>', 'how long each stage may take', (v) => Number(v), 600)
+    .option('--stage-timeout <seconds>', 'how long each stage may take', positiveNumber('--stage-timeout', 'seconds'), 600)
     .option('--json', 'print the report as JSON')
     .addHelpText(
       'after',
@@ -229,7 +235,6 @@ See the fleet:
     )
     .action(async (bundle: string, flags: DirFlags & { canary?: string[]; tag?: string; stageTimeout: number; json?: boolean }) => {
       consoleFleet(flags);
-      if (!(flags.stageTimeout > 0)) throw new UsageError('--stage-timeout must be a positive number of seconds');
       const api = consoleApi(flags.dir, readConsoleFile);
       const { body } = await api.call<{ progress: RolloutProgress }>('POST', '/api/agent-update', {
         bundle: resolve(bundle),
@@ -285,8 +290,8 @@ See the fleet:
   withDir(console_.command('export-head'))
     .description('download a head from the running console as a file edgetune predict --head reads')
     .option('--device <id>', "a device's head (its newest, or --version)")
-    .option('--version <n>', 'the head version of the device', (v) => Number(v))
-    .option('--fleet-version <n>', 'a fleet head the console made', (v) => Number(v))
+    .option('--version <n>', 'the head version of the device', positiveInt('--version'))
+    .option('--fleet-version <n>', 'a fleet head the console made', positiveInt('--fleet-version'))
     .requiredOption('-o, --out <file>', 'where to write it')
     .addHelpText(
       'after',
@@ -387,7 +392,7 @@ See the fleet:
   withDir(console_.command('mosquitto-config'))
     .description("write mosquitto's config, password file and ACL for this fleet (again after add-device; then SIGHUP mosquitto)")
     .requiredOption('--out <dir>', 'where mosquitto.conf, passwords and acl go')
-    .option('--port <port>', 'the port mosquitto listens on', (v) => Number(v), 1883)
+    .option('--port <port>', 'the port mosquitto listens on', port('--port'), 1883)
     .option('--host <addr>', 'the address mosquitto listens on', '0.0.0.0')
     .requiredOption('--broker-user <name>', "the console's own login on mosquitto (keep it secret, like its password)")
     .requiredOption('--broker-password-file <file>', "file holding the console's password on mosquitto")

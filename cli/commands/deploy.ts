@@ -12,6 +12,7 @@ import { type FleetProvisioning, type FlashProgress, flash } from '../../deploy/
 import { type HostEntry, type InventoryError, parseHost, parseSize, readInventory } from '../../deploy/flash/inventory.js';
 import { writeSdcard } from '../../deploy/sdcard/sdcard.js';
 import { ConfigError, DeployError } from '../../core/errors.js';
+import { port, positiveInt, positiveNumber } from '../number-options.js';
 import { UsageError, formatTable, printJson } from '../output.js';
 import { boardIds } from '../../devices/boards.js';
 import { tryBundle } from '../../deploy/try/try.js';
@@ -66,11 +67,11 @@ export function registerDeploy(program: Command): void {
     .option('--trust-on-first-use', "add an unknown host's key to known_hosts instead of refusing it")
     .option('--root <dir>', 'install prefix on the devices', '/')
     .option('--service <manager>', 'systemd, or process where there is no systemd', 'systemd')
-    .option('--http-port <n>', "the agent's HTTP port (health check)", (v) => Number(v), 8080)
+    .option('--http-port <n>', "the agent's HTTP port (health check)", port('--http-port'), 8080)
     .option('--min-free <size>', 'disk space to leave free after install', '100M')
     .option('--sudo <when>', 'run as root through sudo: auto (a login that is not root and cannot write the prefix), yes, no', 'auto')
-    .option('--concurrency <n>', 'devices at once', (v) => Number(v), 4)
-    .option('--health-timeout <s>', 'seconds for the agent to become healthy', (v) => Number(v), 90)
+    .option('--concurrency <n>', 'devices at once', positiveInt('--concurrency'), 4)
+    .option('--health-timeout <s>', 'seconds for the agent to become healthy', positiveNumber('--health-timeout', 'seconds'), 90)
     .option('--console <dir>', "join the fleet of the console in this folder (its registry issues each device's MQTT login)")
     .option('--fleet <id>', 'fleet id (with --console)')
     .option('--broker <url>', 'the broker as devices reach it (with --console)')
@@ -183,7 +184,7 @@ function registerSdcard(deploy: Command): void {
     .requiredOption('--bundle <file>', 'a linux-arm64 bundle (edgetune deploy bundle)')
     .requiredOption('--device <id>', "this card's device id (also its host name)")
     .option('--mode <mode>', 'cloud-init (Raspberry Pi OS Trixie) or firstrun (Bookworm: systemd.run in cmdline.txt)', 'cloud-init')
-    .option('--http-port <n>', "the agent's HTTP port", (v) => Number(v), 8080)
+    .option('--http-port <n>', "the agent's HTTP port", port('--http-port'), 8080)
     .option('--console <dir>', "join the fleet of the console in this folder (issues the device's MQTT login now)")
     .option('--fleet <id>', 'fleet id (with --console)')
     .option('--broker <url>', 'the broker as the device reaches it (with --console)')

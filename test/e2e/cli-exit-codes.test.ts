@@ -78,6 +78,27 @@ describe('deploy: usage errors the command finds itself exit 2 with its usage li
   });
 });
 
+describe('number options refuse what is not a number in range, naming the option and the value', () => {
+  it('deploy flash --concurrency, release activate --port and --timeout, console start --port, export-head --version', async () => {
+    const [concurrency, port, timeout, broker, version] = await Promise.all([
+      runCli(['deploy', 'flash', 'pi@host-1', '--bundle', join(tmp.path, 'no.tar.gz'), '--concurrency', 'abc']),
+      runCli(['release', 'activate', '--version', '0.2.0', '--prefix', tmp.path, '--port', '70000']),
+      runCli(['release', 'activate', '--version', '0.2.0', '--prefix', tmp.path, '--timeout', '-5']),
+      runCli(['console', 'start', '--dir', join(tmp.path, 'console'), '--port', '1883x']),
+      runCli(['console', 'export-head', '--device', 'pi-1', '--version', '1.5', '-o', join(tmp.path, 'x.head')]),
+    ]);
+    expect([concurrency.code, port.code, timeout.code, broker.code, version.code]).toEqual([2, 2, 2, 2, 2]);
+    expect(concurrency.stderr).toMatch(
+      /^edgetune: --concurrency must be a positive whole number, got "abc"\nusage: edgetune deploy flash --bundle <file> \[options\]/,
+    );
+    expect(port.stderr).toMatch(/^edgetune: --port must be a port from 1 to 65535, got "70000"\nusage: edgetune release activate /);
+    expect(timeout.stderr).toMatch(/^edgetune: --timeout must be a number of seconds above 0, got "-5"\n/);
+    expect(broker.stderr).toMatch(/^edgetune: --port must be a port from 0 \(any free port\) to 65535, got "1883x"\n/);
+    expect(version.stderr).toMatch(/^edgetune: --version must be a positive whole number, got "1.5"\n/);
+    expect(readdirSync(tmp.path)).not.toContain('console');
+  });
+});
+
 describe('errors in the data exit 1', () => {
   it('a missing head file, a missing dataset folder and a dataset of one class', async () => {
     const one = join(tmp.path, 'one-class', 'daisy');
