@@ -50,6 +50,12 @@ function shortUsage(command: Command): string {
   return `usage: ${[path, ...required, command.usage()].join(' ')}\nsee '${path} --help' for the options and an example`;
 }
 
+/** The sub-command a group runs when none is named (`console` runs `console start`), if it has one. */
+function defaultSubcommand(group: Command): Command | undefined {
+  const name = (group as unknown as { _defaultCommandName: string | null })._defaultCommandName;
+  return name === null ? undefined : group.commands.find((c) => c.name() === name);
+}
+
 export async function runProgram(program: Command, argv: string[]): Promise<number> {
   escapeStdout();
   let commanderOutput = '';
@@ -80,7 +86,16 @@ export async function runProgram(program: Command, argv: string[]): Promise<numb
     let message = err.message;
     // Commander checks required options before unknown ones: `train --dta x` should name --dta.
     const unknown = err.code === 'commander.missingMandatoryOptionValue' ? unknownOption(command, rest) : undefined;
-    if (unknown) {
+    // `console devcies`: the group's default sub-command (console start) was given the typo as an argument.
+    const fallback = err.code === 'commander.excessArguments' ? defaultSubcommand(command) : undefined;
+    if (fallback?.args[0] !== undefined) {
+      try {
+        (command as unknown as { args: string[] }).args = [fallback.args[0]];
+        (command as unknown as { unknownCommand(): never }).unknownCommand();
+      } catch (named) {
+        message = `${(named as Error).message.replace(/'(\n|$)/, `' for '${commandPath(command)}'$1`)}`;
+      }
+    } else if (unknown) {
       try {
         // Commander's own message, with its "did you mean" suggestion.
         (command as unknown as { unknownOption(flag: string): never }).unknownOption(unknown);

@@ -35,6 +35,20 @@ describe('usage errors exit 2 with one short usage line', () => {
     );
   });
 
+  it('a misspelt sub-command of a group with a default one (console start) is named, with the nearest one', async () => {
+    const [typo, extra] = await Promise.all([runCli(['console', 'devcies']), runCli(['console', 'start', 'extra'])]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toBe(
+      "edgetune: unknown command 'devcies' for 'edgetune console' (did you mean devices?)\n" +
+        'usage: edgetune console [options] [command]\n' +
+        "see 'edgetune console --help' for the options and an example\n",
+    );
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toMatch(
+      /^edgetune: too many arguments for 'start'\. Expected 0 arguments but got 1\.\nusage: edgetune console start /,
+    );
+  });
+
   it('a missing required option, and a group without its verb, exit 2', async () => {
     const [train, sdcard, model] = await Promise.all([
       runCli(['train']),
