@@ -79,8 +79,12 @@ export async function runProgram(program: Command, argv: string[]): Promise<numb
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
     const { command, rest } = targetOf(program, argv);
     if (err.code === 'commander.help') {
-      // A group run without its sub-command: its help is the usage.
-      process.stderr.write(commanderOutput);
+      // Bare `edgetune`: the whole help. A group without its verb (`edgetune model`): what is missing.
+      if (command === program) process.stderr.write(commanderOutput);
+      else {
+        const verbs = command.commands.map((c) => c.name()).join(', ');
+        process.stderr.write(`edgetune: '${commandPath(command)}' needs a command: ${verbs}\n${shortUsage(command)}\n`);
+      }
       return 2;
     }
     let message = err.message;

@@ -65,7 +65,16 @@ describe('usage errors exit 2 with one short usage line', () => {
       /required option '--bundle <file>' not specified\nusage: edgetune deploy sdcard --boot <path> --bundle <file> --device <id> \[options\]/,
     );
     expect(model.code).toBe(2);
-    expect(model.stderr).toMatch(/Commands:\n\s+info/);
+    expect(model.stderr).toBe(
+      "edgetune: 'edgetune model' needs a command: info, import\n" +
+        'usage: edgetune model [options] [command]\n' +
+        "see 'edgetune model --help' for the options and an example\n",
+    );
+    const [deploy, release] = await Promise.all([runCli(['deploy']), runCli(['release'])]);
+    expect([deploy.code, release.code]).toEqual([2, 2]);
+    expect(deploy.stderr).toMatch(/^edgetune: 'edgetune deploy' needs a command: bundle, flash, sdcard, try\nusage: edgetune deploy /);
+    expect(release.stderr).toMatch(/^edgetune: 'edgetune release' needs a command: activate, apply-update, status\n/);
+    expect(`${deploy.stderr}${release.stderr}`).not.toContain('Commands:');
   });
 });
 
