@@ -35,9 +35,16 @@ function defaultDir(): string {
   return join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'edgetune', 'console');
 }
 
-/** The fleet id is chosen once, on the console's first run, and kept in its folder. */
-export function consoleFleet(flags: DirFlags): string {
+/** The fleet id is chosen once, on the console's first run, and kept in its folder. Only the verbs that
+ * may come first (start, add-device, mosquitto-config, accept-class, refuse-class) make the folder;
+ * the others read a console that is there, and a missing one is an error naming it. */
+export function consoleFleet(flags: DirFlags, folder: 'create' | 'existing' = 'existing'): string {
   const file = join(flags.dir, 'console.json');
+  if (folder === 'existing' && !existsSync(file))
+    throw new ConsoleError(
+      'CONSOLE_NO_DIR',
+      `${flags.dir}: ${existsSync(flags.dir) ? 'not a console folder (no console.json)' : 'no such folder'}; start the console there first (edgetune console start --dir ${flags.dir}) or give the --dir of one`,
+    );
   if (existsSync(file)) {
     const saved = readConsoleFile(file).fleet;
     if (typeof saved !== 'string' || saved === '') throw new ConsoleError('CONSOLE_BAD_DIR', `${file}: field "fleet" is missing`);
@@ -148,7 +155,7 @@ See the fleet:
       '\nExamples:\n  edgetune console start --fleet farm --canary pi-1 pi-2\n  edgetune console start --broker-url mqtt://127.0.0.1:1883 --broker-user console --broker-password-file ~/.console-pass',
     )
     .action(async (flags: StartFlags) => {
-      const fleet = consoleFleet(flags);
+      const fleet = consoleFleet(flags, 'create');
       saveCanaries(flags.dir, flags.canary);
       if (flags.brokerUrl && !(flags.brokerUser && flags.brokerPasswordFile))
         throw new UsageError('--broker-url needs --broker-user and --broker-password-file');
@@ -199,7 +206,7 @@ See the fleet:
     )
     .action((id: string, flags: DirFlags & { url: string; publicKeyFile: string; json?: boolean }) => {
       checkId('device', id);
-      const fleet = consoleFleet(flags);
+      const fleet = consoleFleet(flags, 'create');
       // The first add-device may come before the first start: the fleet key is made here then.
       openFleetKey(flags.dir);
       const pub = join(flags.dir, 'fleet.pub');
@@ -403,7 +410,7 @@ See the fleet:
     )
     .action(
       (flags: DirFlags & { out: string; port: number; host: string; brokerUser: string; brokerPasswordFile: string; user?: string }) => {
-        const fleet = consoleFleet(flags);
+        const fleet = consoleFleet(flags, 'create');
         const credentials = new DeviceCredentials(join(flags.dir, 'registry.db'));
         try {
           const files = writeMosquittoConfig(resolve(flags.out), {
@@ -465,7 +472,7 @@ See the fleet:
       )
       .addHelpText('after', `\nExample:\n  edgetune console ${verb} tulip`)
       .action((label: string, flags: DirFlags) => {
-        consoleFleet(flags);
+        consoleFleet(flags, 'create');
         const classes = new FleetClasses(join(flags.dir, 'registry.db'));
         try {
           classes.decide(label, decision);

@@ -1,6 +1,6 @@
 // The exit codes and error lines docs/cli.md promises: 2 and a short usage line for every usage
 // error (with the nearest correct name), 1 for an error in the data; JSON where the output is data.
-import { mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { printJson } from '../../cli/output.js';
@@ -136,6 +136,29 @@ describe('errors in the data exit 1', () => {
     expect(head.stderr).toMatch(/missing\.head: cannot read head file: .*\[HEAD_UNREADABLE\]/);
     expect(data.stderr).toMatch(/nowhere: not a folder .*\[DATASET_NOT_FOUND\]/);
     expect(classes.stderr).toMatch(/one-class: a softmax head needs at least 2 class folders, found 1 \[DATASET_TOO_FEW_CLASSES\]/);
+  });
+});
+
+describe('console verbs that read a console refuse a missing folder and create nothing', () => {
+  it('devices, classes, quarantine and push-update on a folder that is not there, or is not a console', async () => {
+    const missing = join(tmp.path, 'no-console');
+    const plain = join(tmp.path, 'plain-folder');
+    mkdirSync(plain);
+    const runs = await Promise.all([
+      runCli(['console', 'devices', '--dir', missing]),
+      runCli(['console', 'classes', '--dir', missing, '--json']),
+      runCli(['console', 'quarantine', '--dir', missing]),
+      runCli(['console', 'push-update', 'b.tar.gz', '--dir', missing]),
+      runCli(['console', 'devices', '--dir', plain, '--json']),
+    ]);
+    expect(runs.map((r) => r.code)).toEqual([1, 1, 1, 1, 1]);
+    for (const r of runs.slice(0, 4))
+      expect(r.stderr).toBe(
+        `edgetune: ${missing}: no such folder; start the console there first (edgetune console start --dir ${missing}) or give the --dir of one [CONSOLE_NO_DIR]\n`,
+      );
+    expect(runs[4]!.stderr).toMatch(/plain-folder: not a console folder \(no console\.json\); .*\[CONSOLE_NO_DIR\]\n$/);
+    expect(existsSync(missing)).toBe(false);
+    expect(readdirSync(plain)).toEqual([]);
   });
 });
 
