@@ -300,11 +300,12 @@ See the fleet:
     .option('--version <n>', 'the head version of the device', positiveInt('--version'))
     .option('--fleet-version <n>', 'a fleet head the console made', positiveInt('--fleet-version'))
     .requiredOption('-o, --out <file>', 'where to write it')
+    .option('--json', 'print JSON (file, bytes)')
     .addHelpText(
       'after',
       '\nExamples:\n  edgetune console export-head --fleet-version 7 -o fleet-v7.head\n  edgetune console export-head --device pi-1 -o pi-1.head',
     )
-    .action(async (flags: DirFlags & { device?: string; version?: number; fleetVersion?: number; out: string }) => {
+    .action(async (flags: DirFlags & { device?: string; version?: number; fleetVersion?: number; out: string; json?: boolean }) => {
       consoleFleet(flags);
       if ((flags.device === undefined) === (flags.fleetVersion === undefined))
         throw new UsageError('give either --device or --fleet-version');
@@ -315,14 +316,16 @@ See the fleet:
           : `/api/heads/fleet/${flags.fleetVersion}`;
       const bytes = await api.download(path);
       writeDurably(resolve(flags.out), bytes);
+      if (flags.json) return printJson({ file: resolve(flags.out), bytes: bytes.length });
       process.stdout.write(`${flags.out}: ${bytes.length} bytes\n`);
     });
 
   withDir(console_.command('export-samples <device>'))
     .description("fetch a device's labelled photos through the running console into a class-per-folder dataset (edgetune eval reads it)")
     .requiredOption('-o, --out <dir>', 'the dataset folder: <dir>/<label>/<id>.jpg')
+    .option('--json', 'print JSON (device, folder, photos, photos per class)')
     .addHelpText('after', '\nExample:\n  edgetune console export-samples pi-1 -o ~/datasets/pi-1 && edgetune eval ~/datasets/pi-1')
-    .action(async (device: string, flags: DirFlags & { out: string }) => {
+    .action(async (device: string, flags: DirFlags & { out: string; json?: boolean }) => {
       consoleFleet(flags);
       checkId('device', device);
       const api = consoleApi(flags.dir, readConsoleFile);
@@ -337,13 +340,11 @@ See the fleet:
         writeDurably(join(flags.out, s.label, sampleFileName(s.id, image)), image);
         counts.set(s.label, (counts.get(s.label) ?? 0) + 1);
       }
-      process.stdout.write(
-        `${formatTable(
-          ['class', 'photos'],
-          [...counts].sort().map(([label, n]) => [label, n]),
-        )}\n`,
-      );
-      process.stdout.write(`${[...counts.values()].reduce((a, b) => a + b, 0)} photos of ${device} in ${flags.out}\n`);
+      const perClass = [...counts].sort();
+      const photos = [...counts.values()].reduce((a, b) => a + b, 0);
+      if (flags.json) return printJson({ device, out: resolve(flags.out), photos, perClass: Object.fromEntries(perClass) });
+      process.stdout.write(`${formatTable(['class', 'photos'], perClass)}\n`);
+      process.stdout.write(`${photos} photos of ${device} in ${flags.out}\n`);
     });
 
   withDir(console_.command('config <scope> <settings...>'))
@@ -388,11 +389,13 @@ See the fleet:
 
   withDir(console_.command('tag <device> [tags...]'))
     .description('set the tags (and groups) of a device, through the running console; no tags clears them')
+    .option('--json', 'print JSON (device, tags)')
     .addHelpText('after', '\nExample:\n  edgetune console tag pi-1 north greenhouse-2')
-    .action(async (device: string, tags: string[], flags: DirFlags) => {
+    .action(async (device: string, tags: string[], flags: DirFlags & { json?: boolean }) => {
       consoleFleet(flags);
       const api = consoleApi(flags.dir, readConsoleFile);
       const { body } = await api.call<{ tags: string[] }>('POST', `/api/devices/${encodeURIComponent(device)}/tags`, { tags });
+      if (flags.json) return printJson({ device, tags: body.tags });
       process.stdout.write(`${device}: ${body.tags.join(' ') || '(no tags)'}\n`);
     });
 
