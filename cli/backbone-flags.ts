@@ -8,7 +8,8 @@ import { EmbeddingCache } from '../runtime/embeddings/cache.js';
 import { type EmbedOutcome, embedFiles } from '../runtime/embeddings/embed-files.js';
 import { DEFAULT_BACKBONE_ID } from '../runtime/models/catalog.js';
 import { type ResolvedModel, defaultCacheDir, resolveModel } from '../runtime/models/resolve.js';
-import { UsageError, printable } from './output.js';
+import { positiveInt } from './number-options.js';
+import { printable } from './output.js';
 import { startProgress } from './progress.js';
 
 export interface BackboneFlags {
@@ -22,14 +23,6 @@ export interface BackboneFlags {
   download: boolean;
   maxPixels?: number;
   json?: boolean;
-}
-
-export function positiveInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${name} must be a positive whole number, got "${value}"`);
-    return n;
-  };
 }
 
 export function addBackboneOptions(

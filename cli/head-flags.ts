@@ -5,6 +5,7 @@ import type { OpenedBackbone } from './backbone-flags.js';
 import type { EmbedOutcome } from '../runtime/embeddings/embed-files.js';
 import type { LabelledImage } from '../runtime/dataset/folder.js';
 import { HEAD_KINDS, type HeadKind, type TrainOptions } from '../runtime/head/index.js';
+import { wholeNumber } from './number-options.js';
 import { UsageError } from './output.js';
 
 export interface HeadFlags {
@@ -33,7 +34,7 @@ export function addHeadOptions(command: Command): Command {
     )
     .option('--epochs <n>', 'softmax over 500 photos: epochs of the learning-rate schedule (default 8)', nonNegative('--epochs'))
     .option('--unknown-rate <p>', 'share of known photos the calibrated open set may call unknown (default 0.05)', unknownRate)
-    .option('--seed <n>', 'seed for splits and training', (v) => Number.parseInt(v, 10), 42);
+    .option('--seed <n>', 'seed for splits and training', wholeNumber('--seed', 0, Number.MAX_SAFE_INTEGER), 42);
 }
 
 function unknownRate(value: string): number {

@@ -33,7 +33,6 @@ function verbOf(argv: string[]): string | undefined {
 export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command('edgetune')
     .description('On-device transfer learning: a frozen int8 backbone, a tiny head trained on your photos.')
-    .version('0.1.0')
     .option('--debug', 'print stack traces for errors')
     .showHelpAfterError()
     .addHelpText(
@@ -49,6 +48,9 @@ Start here:
 Models are found through EDGETUNE_MODEL_DIR (air-gapped sites, CI), the cache, or a verified download.`,
     );
   const verb = verbOf(argv);
+  // Commander sees a program option anywhere on the line: `release activate --version 0.2.0` and
+  // `console export-head --version 3` would print edgetune's version instead, so it is `edgetune --version` only.
+  if (verb === undefined) program.version('0.1.0');
   for (const [name, load] of COMMANDS) {
     if (verb !== undefined && name !== verb) continue;
     for (const register of await load()) register(program);

@@ -4,7 +4,7 @@
 // (cli/bundle-entry.ts) share it.
 
 import { type Command, CommanderError } from 'commander';
-import { escapeStdout, reportError } from './output.js';
+import { UsageError, escapeStdout, printable, reportError } from './output.js';
 
 /** Every command of the program, the program first. */
 export function allCommands(program: Command): Command[] {
@@ -50,6 +50,12 @@ function shortUsage(command: Command): string {
   return `usage: ${[path, ...required, command.usage()].join(' ')}\nsee '${path} --help' for the options and an example`;
 }
 
+/** The sub-command a group runs when none is named (`console` runs `console start`), if it has one. */
+function defaultSubcommand(group: Command): Command | undefined {
+  const name = (group as unknown as { _defaultCommandName: string | null })._defaultCommandName;
+  return name === null ? undefined : group.commands.find((c) => c.name() === name);
+}
+
 export async function runProgram(program: Command, argv: string[]): Promise<number> {
   escapeStdout();
   let commanderOutput = '';
@@ -63,18 +69,37 @@ export async function runProgram(program: Command, argv: string[]): Promise<numb
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    if (!(err instanceof CommanderError)) return reportError(err, argv.includes('--debug'));
+    const debug = argv.includes('--debug');
+    if (err instanceof UsageError && !debug) {
+      // A usage error a command found itself (a value out of range, options that need each other).
+      process.stderr.write(`edgetune: ${printable(err.message)}\n${shortUsage(targetOf(program, argv).command)}\n`);
+      return 2;
+    }
+    if (!(err instanceof CommanderError)) return reportError(err, debug);
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
     const { command, rest } = targetOf(program, argv);
     if (err.code === 'commander.help') {
-      // A group run without its sub-command: its help is the usage.
-      process.stderr.write(commanderOutput);
+      // Bare `edgetune`: the whole help. A group without its verb (`edgetune model`): what is missing.
+      if (command === program) process.stderr.write(commanderOutput);
+      else {
+        const verbs = command.commands.map((c) => c.name()).join(', ');
+        process.stderr.write(`edgetune: '${commandPath(command)}' needs a command: ${verbs}\n${shortUsage(command)}\n`);
+      }
       return 2;
     }
     let message = err.message;
     // Commander checks required options before unknown ones: `train --dta x` should name --dta.
     const unknown = err.code === 'commander.missingMandatoryOptionValue' ? unknownOption(command, rest) : undefined;
-    if (unknown) {
+    // `console devcies`: the group's default sub-command (console start) was given the typo as an argument.
+    const fallback = err.code === 'commander.excessArguments' ? defaultSubcommand(command) : undefined;
+    if (fallback?.args[0] !== undefined) {
+      try {
+        (command as unknown as { args: string[] }).args = [fallback.args[0]];
+        (command as unknown as { unknownCommand(): never }).unknownCommand();
+      } catch (named) {
+        message = `${(named as Error).message.replace(/'(\n|$)/, `' for '${commandPath(command)}'$1`)}`;
+      }
+    } else if (unknown) {
       try {
         // Commander's own message, with its "did you mean" suggestion.
         (command as unknown as { unknownOption(flag: string): never }).unknownOption(unknown);

@@ -174,6 +174,7 @@ export const ERROR_CATALOGUE = {
 
   // console: the fleet console, its merges, rollouts and commands to devices
   CONSOLE_BAD_DIR: { domain: 'console', status: 400 },
+  CONSOLE_NO_DIR: { domain: 'console', status: 404 },
   CONSOLE_TOKEN_FILE_MODE: { domain: 'console', status: 400 },
   CONSOLE_TOKEN_FILE_BAD: { domain: 'console', status: 400 },
   CONSOLE_EXTERNAL_BROKER: { domain: 'console', status: 400 },

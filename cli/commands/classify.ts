@@ -2,7 +2,8 @@
 
 import type { Command } from 'commander';
 import { loadLabels } from '../../runtime/models/resolve.js';
-import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone, positiveInt } from '../backbone-flags.js';
+import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone } from '../backbone-flags.js';
+import { positiveInt } from '../number-options.js';
 import { UsageError, formatTable, printJson } from '../output.js';
 
 interface ClassifyFlags extends BackboneFlags {

@@ -22,6 +22,7 @@ import { deviceSamples, sampleFileName } from '../../console/exports.js';
 import { writeDurably } from '../../core/durable.js';
 import { createLogger } from '../../core/log.js';
 import { checkId } from '../../runtime/sync/protocol.js';
+import { port, positiveInt, positiveNumber } from '../number-options.js';
 import { formatTable, percent, printJson, UsageError } from '../output.js';
 import { runUntilSignal } from '../signals.js';
 
@@ -34,9 +35,16 @@ function defaultDir(): string {
   return join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'edgetune', 'console');
 }
 
-/** The fleet id is chosen once, on the console's first run, and kept in its folder. */
-export function consoleFleet(flags: DirFlags): string {
+/** The fleet id is chosen once, on the console's first run, and kept in its folder. Only the verbs that
+ * may come first (start, add-device, mosquitto-config, accept-class, refuse-class) make the folder;
+ * the others read a console that is there, and a missing one is an error naming it. */
+export function consoleFleet(flags: DirFlags, folder: 'create' | 'existing' = 'existing'): string {
   const file = join(flags.dir, 'console.json');
+  if (folder === 'existing' && !existsSync(file))
+    throw new ConsoleError(
+      'CONSOLE_NO_DIR',
+      `${flags.dir}: ${existsSync(flags.dir) ? 'not a console folder (no console.json)' : 'no such folder'}; start the console there first (edgetune console start --dir ${flags.dir}) or give the --dir of one`,
+    );
   if (existsSync(file)) {
     const saved = readConsoleFile(file).fleet;
     if (typeof saved !== 'string' || saved === '') throw new ConsoleError('CONSOLE_BAD_DIR', `${file}: field "fleet" is missing`);
@@ -81,9 +89,6 @@ function withDir(command: Command): Command {
 }
 
 function mergePolicyFlags(flags: { mergeAfterHeads?: number; mergeEvery?: number }): { afterHeads?: number; everyMs?: number } {
-  if (flags.mergeAfterHeads !== undefined && !(Number.isInteger(flags.mergeAfterHeads) && flags.mergeAfterHeads > 0))
-    throw new UsageError('--merge-after-heads must be a whole number of heads, 1 or more');
-  if (flags.mergeEvery !== undefined && !(flags.mergeEvery > 0)) throw new UsageError('--merge-every must be a number of minutes above 0');
   return {
     ...(flags.mergeAfterHeads === undefined ? {} : { afterHeads: flags.mergeAfterHeads }),
     ...(flags.mergeEvery === undefined ? {} : { everyMs: Math.round(flags.mergeEvery * 60_000) }),
@@ -125,16 +130,24 @@ See the fleet:
   withDir(console_.command('start', { isDefault: true }))
     .description('run the console until Ctrl-C (logs are JSON lines on stdout)')
     .option('--host <addr>', 'embedded broker address', '0.0.0.0')
-    .option('--port <port>', 'embedded broker port', (v) => Number(v), 1883)
+    .option('--port <port>', 'embedded broker port', port('--port', true), 1883)
     .option('--broker-url <url>', 'use this broker instead of the embedded one (e.g. mqtt://mosquitto:1883)')
     .option('--broker-user <name>', 'console login on the external broker')
     .option('--broker-password-file <file>', 'file holding the console password on the external broker')
     .option('--canary <device...>', 'devices that try every fleet head first', [])
     .option('--tolerance <x>', 'roll back when a canary loses more holdout accuracy than this', Number, 0.02)
-    .option('--merge-after-heads <n>', 'merge and roll out on its own once this many new device heads arrived', (v) => Number(v))
-    .option('--merge-every <minutes>', 'merge and roll out on its own this often, when there are new device heads', (v) => Number(v))
+    .option(
+      '--merge-after-heads <n>',
+      'merge and roll out on its own once this many new device heads arrived',
+      positiveInt('--merge-after-heads'),
+    )
+    .option(
+      '--merge-every <minutes>',
+      'merge and roll out on its own this often, when there are new device heads',
+      positiveNumber('--merge-every', 'minutes'),
+    )
     .option('--web-host <addr>', 'web console address (keep it on loopback; use an SSH tunnel or a TLS proxy)', '127.0.0.1')
-    .option('--web-port <port>', 'web console port', (v) => Number(v), 8090)
+    .option('--web-port <port>', 'web console port', port('--web-port', true), 8090)
     .option('--no-web', 'no web console')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .addHelpText(
@@ -142,7 +155,7 @@ See the fleet:
       '\nExamples:\n  edgetune console start --fleet farm --canary pi-1 pi-2\n  edgetune console start --broker-url mqtt://127.0.0.1:1883 --broker-user console --broker-password-file ~/.console-pass',
     )
     .action(async (flags: StartFlags) => {
-      const fleet = consoleFleet(flags);
+      const fleet = consoleFleet(flags, 'create');
       saveCanaries(flags.dir, flags.canary);
       if (flags.brokerUrl && !(flags.brokerUser && flags.brokerPasswordFile))
         throw new UsageError('--broker-url needs --broker-user and --broker-password-file');
@@ -193,7 +206,7 @@ See the fleet:
     )
     .action((id: string, flags: DirFlags & { url: string; publicKeyFile: string; json?: boolean }) => {
       checkId('device', id);
-      const fleet = consoleFleet(flags);
+      const fleet = consoleFleet(flags, 'create');
       // The first add-device may come before the first start: the fleet key is made here then.
       openFleetKey(flags.dir);
       const pub = join(flags.dir, 'fleet.pub');
@@ -221,7 +234,7 @@ See the fleet:
     .description('push an agent bundle to the fleet over MQTT through the running console: canaries first, then everyone')
     .option('--canary <device...>', "devices that take it first (default: the console's canaries)")
     .option('--tag <tag>', 'only the devices with this tag')
-    .option('--stage-timeout <seconds>', 'how long each stage may take', (v) => Number(v), 600)
+    .option('--stage-timeout <seconds>', 'how long each stage may take', positiveNumber('--stage-timeout', 'seconds'), 600)
     .option('--json', 'print the report as JSON')
     .addHelpText(
       'after',
@@ -229,7 +242,6 @@ See the fleet:
     )
     .action(async (bundle: string, flags: DirFlags & { canary?: string[]; tag?: string; stageTimeout: number; json?: boolean }) => {
       consoleFleet(flags);
-      if (!(flags.stageTimeout > 0)) throw new UsageError('--stage-timeout must be a positive number of seconds');
       const api = consoleApi(flags.dir, readConsoleFile);
       const { body } = await api.call<{ progress: RolloutProgress }>('POST', '/api/agent-update', {
         bundle: resolve(bundle),
@@ -285,14 +297,15 @@ See the fleet:
   withDir(console_.command('export-head'))
     .description('download a head from the running console as a file edgetune predict --head reads')
     .option('--device <id>', "a device's head (its newest, or --version)")
-    .option('--version <n>', 'the head version of the device', (v) => Number(v))
-    .option('--fleet-version <n>', 'a fleet head the console made', (v) => Number(v))
+    .option('--version <n>', 'the head version of the device', positiveInt('--version'))
+    .option('--fleet-version <n>', 'a fleet head the console made', positiveInt('--fleet-version'))
     .requiredOption('-o, --out <file>', 'where to write it')
+    .option('--json', 'print JSON (file, bytes)')
     .addHelpText(
       'after',
       '\nExamples:\n  edgetune console export-head --fleet-version 7 -o fleet-v7.head\n  edgetune console export-head --device pi-1 -o pi-1.head',
     )
-    .action(async (flags: DirFlags & { device?: string; version?: number; fleetVersion?: number; out: string }) => {
+    .action(async (flags: DirFlags & { device?: string; version?: number; fleetVersion?: number; out: string; json?: boolean }) => {
       consoleFleet(flags);
       if ((flags.device === undefined) === (flags.fleetVersion === undefined))
         throw new UsageError('give either --device or --fleet-version');
@@ -303,14 +316,16 @@ See the fleet:
           : `/api/heads/fleet/${flags.fleetVersion}`;
       const bytes = await api.download(path);
       writeDurably(resolve(flags.out), bytes);
+      if (flags.json) return printJson({ file: resolve(flags.out), bytes: bytes.length });
       process.stdout.write(`${flags.out}: ${bytes.length} bytes\n`);
     });
 
   withDir(console_.command('export-samples <device>'))
     .description("fetch a device's labelled photos through the running console into a class-per-folder dataset (edgetune eval reads it)")
     .requiredOption('-o, --out <dir>', 'the dataset folder: <dir>/<label>/<id>.jpg')
+    .option('--json', 'print JSON (device, folder, photos, photos per class)')
     .addHelpText('after', '\nExample:\n  edgetune console export-samples pi-1 -o ~/datasets/pi-1 && edgetune eval ~/datasets/pi-1')
-    .action(async (device: string, flags: DirFlags & { out: string }) => {
+    .action(async (device: string, flags: DirFlags & { out: string; json?: boolean }) => {
       consoleFleet(flags);
       checkId('device', device);
       const api = consoleApi(flags.dir, readConsoleFile);
@@ -325,13 +340,11 @@ See the fleet:
         writeDurably(join(flags.out, s.label, sampleFileName(s.id, image)), image);
         counts.set(s.label, (counts.get(s.label) ?? 0) + 1);
       }
-      process.stdout.write(
-        `${formatTable(
-          ['class', 'photos'],
-          [...counts].sort().map(([label, n]) => [label, n]),
-        )}\n`,
-      );
-      process.stdout.write(`${[...counts.values()].reduce((a, b) => a + b, 0)} photos of ${device} in ${flags.out}\n`);
+      const perClass = [...counts].sort();
+      const photos = [...counts.values()].reduce((a, b) => a + b, 0);
+      if (flags.json) return printJson({ device, out: resolve(flags.out), photos, perClass: Object.fromEntries(perClass) });
+      process.stdout.write(`${formatTable(['class', 'photos'], perClass)}\n`);
+      process.stdout.write(`${photos} photos of ${device} in ${flags.out}\n`);
     });
 
   withDir(console_.command('config <scope> <settings...>'))
@@ -376,18 +389,20 @@ See the fleet:
 
   withDir(console_.command('tag <device> [tags...]'))
     .description('set the tags (and groups) of a device, through the running console; no tags clears them')
+    .option('--json', 'print JSON (device, tags)')
     .addHelpText('after', '\nExample:\n  edgetune console tag pi-1 north greenhouse-2')
-    .action(async (device: string, tags: string[], flags: DirFlags) => {
+    .action(async (device: string, tags: string[], flags: DirFlags & { json?: boolean }) => {
       consoleFleet(flags);
       const api = consoleApi(flags.dir, readConsoleFile);
       const { body } = await api.call<{ tags: string[] }>('POST', `/api/devices/${encodeURIComponent(device)}/tags`, { tags });
+      if (flags.json) return printJson({ device, tags: body.tags });
       process.stdout.write(`${device}: ${body.tags.join(' ') || '(no tags)'}\n`);
     });
 
   withDir(console_.command('mosquitto-config'))
     .description("write mosquitto's config, password file and ACL for this fleet (again after add-device; then SIGHUP mosquitto)")
     .requiredOption('--out <dir>', 'where mosquitto.conf, passwords and acl go')
-    .option('--port <port>', 'the port mosquitto listens on', (v) => Number(v), 1883)
+    .option('--port <port>', 'the port mosquitto listens on', port('--port'), 1883)
     .option('--host <addr>', 'the address mosquitto listens on', '0.0.0.0')
     .requiredOption('--broker-user <name>', "the console's own login on mosquitto (keep it secret, like its password)")
     .requiredOption('--broker-password-file <file>', "file holding the console's password on mosquitto")
@@ -398,7 +413,7 @@ See the fleet:
     )
     .action(
       (flags: DirFlags & { out: string; port: number; host: string; brokerUser: string; brokerPasswordFile: string; user?: string }) => {
-        const fleet = consoleFleet(flags);
+        const fleet = consoleFleet(flags, 'create');
         const credentials = new DeviceCredentials(join(flags.dir, 'registry.db'));
         try {
           const files = writeMosquittoConfig(resolve(flags.out), {
@@ -460,7 +475,7 @@ See the fleet:
       )
       .addHelpText('after', `\nExample:\n  edgetune console ${verb} tulip`)
       .action((label: string, flags: DirFlags) => {
-        consoleFleet(flags);
+        consoleFleet(flags, 'create');
         const classes = new FleetClasses(join(flags.dir, 'registry.db'));
         try {
           classes.decide(label, decision);

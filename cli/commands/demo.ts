@@ -9,7 +9,7 @@ import { type DemoResult, runDemo } from '../../console/demo.js';
 import { createLogger } from '../../core/log.js';
 import { formatTable, percent, printJson, UsageError } from '../output.js';
 import { runUntilSignal } from '../signals.js';
-import { positiveInt } from '../backbone-flags.js';
+import { port, positiveInt } from '../number-options.js';
 
 interface DemoFlags {
   devices: number;
@@ -45,8 +45,8 @@ export function registerDemo(program: Command): void {
     .option('--test <n>', 'photos per class in the common test set no device sees', positiveInt('--test'), 40)
     .option('--seed <n>', 'seed for who gets which photos', positiveInt('--seed'), 1)
     .option('--dir <dir>', 'keep the console and device data here (default: a temporary folder, removed on exit)')
-    .option('--port <port>', 'embedded broker port (0: any free port)', (v) => Number(v), 0)
-    .option('--web-port <port>', 'web console port while the demo stays up (0: any free port)', (v) => Number(v), 8090)
+    .option('--port <port>', 'embedded broker port (0: any free port)', port('--port', true), 0)
+    .option('--web-port <port>', 'web console port while the demo stays up (0: any free port)', port('--web-port', true), 8090)
     .option('--backbone <id|file>', 'backbone for every device (default: the agent default)')
     .option('--exit-when-done', 'exit after the table instead of keeping the console up until Ctrl-C')
     .option('--json', 'print the result as JSON (per-device before/after, minGain) and exit when done')

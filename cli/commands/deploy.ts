@@ -12,6 +12,7 @@ import { type FleetProvisioning, type FlashProgress, flash } from '../../deploy/
 import { type HostEntry, type InventoryError, parseHost, parseSize, readInventory } from '../../deploy/flash/inventory.js';
 import { writeSdcard } from '../../deploy/sdcard/sdcard.js';
 import { ConfigError, DeployError } from '../../core/errors.js';
+import { port, positiveInt, positiveNumber } from '../number-options.js';
 import { UsageError, formatTable, printJson } from '../output.js';
 import { boardIds } from '../../devices/boards.js';
 import { tryBundle } from '../../deploy/try/try.js';
@@ -40,7 +41,7 @@ export function registerDeploy(program: Command): void {
     )
     .action(async (flags: { target: string; out: string; release?: string; model?: string; json?: boolean }) => {
       if (!TARGETS.includes(flags.target as BundleTarget))
-        throw new ConfigError('CONFIG_INVALID', `--target: "${flags.target}" is not one of ${TARGETS.join(', ')}`);
+        throw new UsageError(`--target: "${flags.target}" is not one of ${TARGETS.join(', ')}`);
       const bundle = await buildBundle({
         target: flags.target as BundleTarget,
         outDir: flags.out,
@@ -66,11 +67,11 @@ export function registerDeploy(program: Command): void {
     .option('--trust-on-first-use', "add an unknown host's key to known_hosts instead of refusing it")
     .option('--root <dir>', 'install prefix on the devices', '/')
     .option('--service <manager>', 'systemd, or process where there is no systemd', 'systemd')
-    .option('--http-port <n>', "the agent's HTTP port (health check)", (v) => Number(v), 8080)
+    .option('--http-port <n>', "the agent's HTTP port (health check)", port('--http-port'), 8080)
     .option('--min-free <size>', 'disk space to leave free after install', '100M')
     .option('--sudo <when>', 'run as root through sudo: auto (a login that is not root and cannot write the prefix), yes, no', 'auto')
-    .option('--concurrency <n>', 'devices at once', (v) => Number(v), 4)
-    .option('--health-timeout <s>', 'seconds for the agent to become healthy', (v) => Number(v), 90)
+    .option('--concurrency <n>', 'devices at once', positiveInt('--concurrency'), 4)
+    .option('--health-timeout <s>', 'seconds for the agent to become healthy', positiveNumber('--health-timeout', 'seconds'), 90)
     .option('--console <dir>', "join the fleet of the console in this folder (its registry issues each device's MQTT login)")
     .option('--fleet <id>', 'fleet id (with --console)')
     .option('--broker <url>', 'the broker as devices reach it (with --console)')
@@ -92,7 +93,7 @@ Exit code 1 when any device failed; the summary names each one's error. Re-runni
     )
     .action(async (hostArgs: string[], flags: FlashFlags) => {
       const { hosts, invalid } = collectHosts(hostArgs, flags);
-      if (hosts.length + invalid.length === 0) throw new ConfigError('CONFIG_INVALID', 'no devices: give hosts or --inventory FILE');
+      if (hosts.length + invalid.length === 0) throw new UsageError('no devices: give hosts or --inventory FILE');
       const controller = new AbortController();
       const onSignal = () => controller.abort();
       process.once('SIGINT', onSignal);
@@ -183,7 +184,7 @@ function registerSdcard(deploy: Command): void {
     .requiredOption('--bundle <file>', 'a linux-arm64 bundle (edgetune deploy bundle)')
     .requiredOption('--device <id>', "this card's device id (also its host name)")
     .option('--mode <mode>', 'cloud-init (Raspberry Pi OS Trixie) or firstrun (Bookworm: systemd.run in cmdline.txt)', 'cloud-init')
-    .option('--http-port <n>', "the agent's HTTP port", (v) => Number(v), 8080)
+    .option('--http-port <n>', "the agent's HTTP port", port('--http-port'), 8080)
     .option('--console <dir>', "join the fleet of the console in this folder (issues the device's MQTT login now)")
     .option('--fleet <id>', 'fleet id (with --console)')
     .option('--broker <url>', 'the broker as the device reaches it (with --console)')
@@ -205,7 +206,7 @@ function registerSdcard(deploy: Command): void {
         json?: boolean;
       }) => {
         if (flags.mode !== 'cloud-init' && flags.mode !== 'firstrun')
-          throw new ConfigError('CONFIG_INVALID', `--mode: "${flags.mode}" is not cloud-init or firstrun`);
+          throw new UsageError(`--mode: "${flags.mode}" is not cloud-init or firstrun`);
         const result = writeSdcard({
           boot: flags.boot,
           bundle: flags.bundle,
@@ -265,8 +266,7 @@ function collectHosts(args: string[], flags: FlashFlags): { hosts: HostEntry[]; 
 
 function fleetOptions(flags: { console?: string; fleet?: string; broker?: string; consoleUser?: string }): { fleet?: FleetProvisioning } {
   if (!flags.console) return {};
-  if (!flags.fleet || !flags.broker)
-    throw new ConfigError('CONFIG_INVALID', '--console needs --fleet and --broker (the broker URL devices connect to)');
+  if (!flags.fleet || !flags.broker) throw new UsageError('--console needs --fleet and --broker (the broker URL devices connect to)');
   const dir = resolve(flags.console);
   let publicKeyPem: string;
   try {

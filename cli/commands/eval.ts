@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { type FolderDataset, readFolderDataset, shotSplit, stratifiedSplit } from '../../runtime/dataset/folder.js';
 import { type ClassificationReport, classificationReport, meanAndStd } from '../../runtime/eval/metrics.js';
 import { trainHead } from '../../runtime/head/index.js';
-import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone, positiveInt } from '../backbone-flags.js';
+import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone } from '../backbone-flags.js';
+import { positiveInt } from '../number-options.js';
 import { type HeadFlags, addHeadOptions, backboneMeta, pick, toMatrix, trainOptions } from '../head-flags.js';
 import { UsageError, formatTable, percent, printJson } from '../output.js';
 

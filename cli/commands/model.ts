@@ -9,6 +9,7 @@ import { findModelFile } from '../../runtime/models/resolve.js';
 import { ModelError } from '../../core/errors.js';
 import { quantizeModelFile } from '../../quantize/quantize-model.js';
 import { PTQ_DEFAULTS } from '../../quantize/ptq.js';
+import { positiveInt } from '../number-options.js';
 import { UsageError, formatTable, printJson } from '../output.js';
 import { startProgress } from '../progress.js';
 
@@ -26,7 +27,7 @@ export function registerQuantize(program: Command): void {
     )
     .option('--percentile <p>', 'percentile calibrator: share of values kept in range', parseFloat, PTQ_DEFAULTS.percentile)
     .option('--no-bias-correction', 'keep the float biases (by default each conv bias absorbs the mean shift of its rounded weights)')
-    .option('--images <n>', 'calibration images to use (picked at random, seeded)', (v) => Number.parseInt(v, 10), 100)
+    .option('--images <n>', 'calibration images to use (picked at random, seeded)', positiveInt('--images'), 100)
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
@@ -53,7 +54,6 @@ Example:
         },
       ) => {
         if (!(flags.percentile > 0.5 && flags.percentile <= 1)) throw new UsageError('--percentile must be in (0.5, 1]');
-        if (!(flags.images > 0)) throw new UsageError('--images must be a positive integer');
         let progress: ReturnType<typeof startProgress> | undefined;
         let phase = '';
         const result = await quantizeModelFile(ref, flags.calibrate, flags.out, {

@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { loadHead } from '../../runtime/head/index.js';
 import { decodeHead } from '../../runtime/head/head-file.js';
 import { readFileSync } from 'node:fs';
-import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone, positiveInt } from '../backbone-flags.js';
+import { type BackboneFlags, addBackboneOptions, embedWithProgress, openBackbone } from '../backbone-flags.js';
+import { positiveInt } from '../number-options.js';
 import { UsageError, formatTable, printJson } from '../output.js';
 import { HeadError } from '../../core/errors.js';
 

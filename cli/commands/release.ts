@@ -8,6 +8,7 @@ import { activateRelease, currentVersion } from '../../runtime/release/activate.
 import { releaseLayout } from '../../runtime/release/layout.js';
 import { localExec } from '../../runtime/release/local.js';
 import { serviceManager } from '../../runtime/release/service.js';
+import { port, positiveNumber } from '../number-options.js';
 import { printJson } from '../output.js';
 import { existsSync, readdirSync } from 'node:fs';
 
@@ -32,9 +33,9 @@ export function registerRelease(program: Command): void {
     .requiredOption('--version <version>', 'the release (a folder in <prefix>/opt/edgetune/releases)')
     .option('--prefix <dir>', 'install prefix', '/')
     .option('--service <manager>', 'systemd or process', 'systemd')
-    .option('--port <n>', "the agent's HTTP port", (v) => Number(v), 8080)
+    .option('--port <n>', "the agent's HTTP port", port('--port'), 8080)
     .option('--fleet', 'the agent must also be connected to its broker')
-    .option('--timeout <s>', 'seconds to wait for a healthy agent', (v) => Number(v), 60)
+    .option('--timeout <s>', 'seconds to wait for a healthy agent', positiveNumber('--timeout', 'seconds'), 60)
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nExample:\n  sudo edgetune release activate --version 0.2.0 --fleet')
     .action(
@@ -65,7 +66,7 @@ export function registerRelease(program: Command): void {
     .description('install and activate the agent update the agent downloaded (systemd starts this through edgetune-update.path)')
     .option('--prefix <dir>', 'install prefix', '/')
     .option('--service <manager>', 'systemd or process', 'systemd')
-    .option('--timeout <s>', 'seconds to wait for a healthy agent', (v) => Number(v), 120)
+    .option('--timeout <s>', 'seconds to wait for a healthy agent', positiveNumber('--timeout', 'seconds'), 120)
     .option('--json', 'print the result as JSON ({"applied": false} when no update was requested)')
     .addHelpText('after', '\nExample:\n  sudo edgetune release apply-update --prefix / --service systemd')
     .action(async (flags: { prefix: string; service: string; timeout: number; json?: boolean }) => {

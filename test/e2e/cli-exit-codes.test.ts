@@ -1,6 +1,6 @@
 // The exit codes and error lines docs/cli.md promises: 2 and a short usage line for every usage
 // error (with the nearest correct name), 1 for an error in the data; JSON where the output is data.
-import { mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { printJson } from '../../cli/output.js';
@@ -35,6 +35,20 @@ describe('usage errors exit 2 with one short usage line', () => {
     );
   });
 
+  it('a misspelt sub-command of a group with a default one (console start) is named, with the nearest one', async () => {
+    const [typo, extra] = await Promise.all([runCli(['console', 'devcies']), runCli(['console', 'start', 'extra'])]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toBe(
+      "edgetune: unknown command 'devcies' for 'edgetune console' (did you mean devices?)\n" +
+        'usage: edgetune console [options] [command]\n' +
+        "see 'edgetune console --help' for the options and an example\n",
+    );
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toMatch(
+      /^edgetune: too many arguments for 'start'\. Expected 0 arguments but got 1\.\nusage: edgetune console start /,
+    );
+  });
+
   it('a missing required option, and a group without its verb, exit 2', async () => {
     const [train, sdcard, model] = await Promise.all([
       runCli(['train']),
@@ -51,7 +65,60 @@ describe('usage errors exit 2 with one short usage line', () => {
       /required option '--bundle <file>' not specified\nusage: edgetune deploy sdcard --boot <path> --bundle <file> --device <id> \[options\]/,
     );
     expect(model.code).toBe(2);
-    expect(model.stderr).toMatch(/Commands:\n\s+info/);
+    expect(model.stderr).toBe(
+      "edgetune: 'edgetune model' needs a command: info, import\n" +
+        'usage: edgetune model [options] [command]\n' +
+        "see 'edgetune model --help' for the options and an example\n",
+    );
+    const [deploy, release] = await Promise.all([runCli(['deploy']), runCli(['release'])]);
+    expect([deploy.code, release.code]).toEqual([2, 2]);
+    expect(deploy.stderr).toMatch(/^edgetune: 'edgetune deploy' needs a command: bundle, flash, sdcard, try\nusage: edgetune deploy /);
+    expect(release.stderr).toMatch(/^edgetune: 'edgetune release' needs a command: activate, apply-update, status\n/);
+    expect(`${deploy.stderr}${release.stderr}`).not.toContain('Commands:');
+  });
+});
+
+describe('deploy: usage errors the command finds itself exit 2 with its usage line', () => {
+  it('an unknown --target, an unknown --mode, no hosts, and --console without --fleet and --broker', async () => {
+    const bundle = join(tmp.path, 'no.tar.gz');
+    const [target, mode, hosts, fleet] = await Promise.all([
+      runCli(['deploy', 'bundle', '--target', 'linux-foo', '-o', tmp.path]),
+      runCli(['deploy', 'sdcard', '--boot', tmp.path, '--bundle', bundle, '--device', 'pi-1', '--mode', 'foo']),
+      runCli(['deploy', 'flash', '--bundle', bundle]),
+      runCli(['deploy', 'sdcard', '--boot', tmp.path, '--bundle', bundle, '--device', 'pi-1', '--console', tmp.path]),
+    ]);
+    expect([target.code, mode.code, hosts.code, fleet.code]).toEqual([2, 2, 2, 2]);
+    expect(target.stderr).toBe(
+      'edgetune: --target: "linux-foo" is not one of linux-arm64, linux-armv7, linux-x64\n' +
+        'usage: edgetune deploy bundle --target <platform> [options]\n' +
+        "see 'edgetune deploy bundle --help' for the options and an example\n",
+    );
+    expect(mode.stderr).toMatch(/^edgetune: --mode: "foo" is not cloud-init or firstrun\nusage: edgetune deploy sdcard --boot/);
+    expect(hosts.stderr).toMatch(/^edgetune: no devices: give hosts or --inventory FILE\nusage: edgetune deploy flash --bundle <file>/);
+    expect(fleet.stderr).toMatch(/^edgetune: --console needs --fleet and --broker .*\nusage: edgetune deploy sdcard /);
+    expect(`${target.stderr}${mode.stderr}${hosts.stderr}${fleet.stderr}`).not.toContain('CONFIG_INVALID');
+    expect(readdirSync(tmp.path).filter((f) => f.endsWith('.tar.gz'))).toEqual([]);
+  });
+});
+
+describe('number options refuse what is not a number in range, naming the option and the value', () => {
+  it('deploy flash --concurrency, release activate --port and --timeout, console start --port, export-head --version', async () => {
+    const [concurrency, port, timeout, broker, version] = await Promise.all([
+      runCli(['deploy', 'flash', 'pi@host-1', '--bundle', join(tmp.path, 'no.tar.gz'), '--concurrency', 'abc']),
+      runCli(['release', 'activate', '--version', '0.2.0', '--prefix', tmp.path, '--port', '70000']),
+      runCli(['release', 'activate', '--version', '0.2.0', '--prefix', tmp.path, '--timeout', '-5']),
+      runCli(['console', 'start', '--dir', join(tmp.path, 'console'), '--port', '1883x']),
+      runCli(['console', 'export-head', '--device', 'pi-1', '--version', '1.5', '-o', join(tmp.path, 'x.head')]),
+    ]);
+    expect([concurrency.code, port.code, timeout.code, broker.code, version.code]).toEqual([2, 2, 2, 2, 2]);
+    expect(concurrency.stderr).toMatch(
+      /^edgetune: --concurrency must be a positive whole number, got "abc"\nusage: edgetune deploy flash --bundle <file> \[options\]/,
+    );
+    expect(port.stderr).toMatch(/^edgetune: --port must be a port from 1 to 65535, got "70000"\nusage: edgetune release activate /);
+    expect(timeout.stderr).toMatch(/^edgetune: --timeout must be a number of seconds above 0, got "-5"\n/);
+    expect(broker.stderr).toMatch(/^edgetune: --port must be a port from 0 \(any free port\) to 65535, got "1883x"\n/);
+    expect(version.stderr).toMatch(/^edgetune: --version must be a positive whole number, got "1.5"\n/);
+    expect(readdirSync(tmp.path)).not.toContain('console');
   });
 });
 
@@ -69,6 +136,29 @@ describe('errors in the data exit 1', () => {
     expect(head.stderr).toMatch(/missing\.head: cannot read head file: .*\[HEAD_UNREADABLE\]/);
     expect(data.stderr).toMatch(/nowhere: not a folder .*\[DATASET_NOT_FOUND\]/);
     expect(classes.stderr).toMatch(/one-class: a softmax head needs at least 2 class folders, found 1 \[DATASET_TOO_FEW_CLASSES\]/);
+  });
+});
+
+describe('console verbs that read a console refuse a missing folder and create nothing', () => {
+  it('devices, classes, quarantine and push-update on a folder that is not there, or is not a console', async () => {
+    const missing = join(tmp.path, 'no-console');
+    const plain = join(tmp.path, 'plain-folder');
+    mkdirSync(plain);
+    const runs = await Promise.all([
+      runCli(['console', 'devices', '--dir', missing]),
+      runCli(['console', 'classes', '--dir', missing, '--json']),
+      runCli(['console', 'quarantine', '--dir', missing]),
+      runCli(['console', 'push-update', 'b.tar.gz', '--dir', missing]),
+      runCli(['console', 'devices', '--dir', plain, '--json']),
+    ]);
+    expect(runs.map((r) => r.code)).toEqual([1, 1, 1, 1, 1]);
+    for (const r of runs.slice(0, 4))
+      expect(r.stderr).toBe(
+        `edgetune: ${missing}: no such folder; start the console there first (edgetune console start --dir ${missing}) or give the --dir of one [CONSOLE_NO_DIR]\n`,
+      );
+    expect(runs[4]!.stderr).toMatch(/plain-folder: not a console folder \(no console\.json\); .*\[CONSOLE_NO_DIR\]\n$/);
+    expect(existsSync(missing)).toBe(false);
+    expect(readdirSync(plain)).toEqual([]);
   });
 });
 

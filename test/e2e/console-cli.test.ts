@@ -52,7 +52,7 @@ describe('edgetune console', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/damaged\/console\.json: not JSON .*\[CONSOLE_BAD_DIR\]/);
     expect(readFileSync(join(damaged, 'console.json'), 'utf8')).toBe('{"fleet": "fa');
-    const update = await runCli(['console', 'push-update', 'b.tar.gz', '--dir', join(tmp.path, 'empty')]);
+    const update = await runCli(['console', 'push-update', 'b.tar.gz', '--dir', join(tmp.path, 'early')]);
     expect(update.code).toBe(1);
     expect(update.stderr).toMatch(/web\.json does not exist: start the console with its web API .*\[CONSOLE_NOT_RUNNING\]/);
   });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
@@ -204,8 +204,10 @@ describe('console operations with real agents', () => {
       '1',
       '-o',
       join(tmp.path, 'cli.head'),
+      '--json',
     ]);
     expect(cli.code).toBe(0);
+    expect(JSON.parse(cli.stdout)).toEqual({ file: join(tmp.path, 'cli.head'), bytes: statSync(join(tmp.path, 'cli.head')).size });
     expect(loadHead(join(tmp.path, 'cli.head'), expect_).labels).toEqual(CLASSES);
     const missing = await fetch(`${web.origin}/api/heads/fleet/99`, { headers: { authorization: `Bearer ${web.token}` } });
     expect(missing.status).toBe(404);
@@ -226,6 +228,11 @@ describe('console operations with real agents', () => {
     mkdirSync(join(tmp.path, 'untarred'));
     execFileSync('tar', ['-xzf', archive, '-C', join(tmp.path, 'untarred')]);
     expect(readFolderDataset(join(tmp.path, 'untarred', 'pi-cool')).items).toHaveLength(6);
+    const again = join(tmp.path, 'dataset-json');
+    const json = await runCli(['console', 'export-samples', 'pi-cool', '--dir', join(tmp.path, 'console'), '-o', again, '--json']);
+    const counts = Object.fromEntries(dataset.classes.map((c, k) => [c, dataset.items.filter((i) => i.label === k).length]));
+    expect(JSON.parse(json.stdout)).toEqual({ device: 'pi-cool', out: again, photos: 6, perClass: counts });
+    expect(readFolderDataset(again).items).toHaveLength(6);
   }, 60_000);
 
   it('merges and rolls out on its own once enough new device heads arrived, recording the verdict with its numbers', async () => {

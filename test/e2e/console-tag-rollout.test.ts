@@ -48,7 +48,9 @@ beforeAll(async () => {
     await feed(agent, CLASSES, i * 4, 4);
     await agent.train();
   }
-  for (const id of ['pi-n1', 'pi-n2']) expect((await post(`/api/devices/${id}/tags`, { tags: ['north'] })).status).toBe(200);
+  expect((await post('/api/devices/pi-n1/tags', { tags: ['north'] })).status).toBe(200);
+  const tagged = await runCli(['console', 'tag', 'pi-n2', 'north', '--json', '--dir', dir]);
+  expect(JSON.parse(tagged.stdout)).toEqual({ device: 'pi-n2', tags: ['north'] });
   await until('three device heads stored', () => fleet.registry.deviceHeadCount() === 3);
 }, 90_000);
 
