@@ -5,7 +5,7 @@ import type { OpenedBackbone } from './backbone-flags.js';
 import type { EmbedOutcome } from '../runtime/embeddings/embed-files.js';
 import type { LabelledImage } from '../runtime/dataset/folder.js';
 import { HEAD_KINDS, type HeadKind, type TrainOptions } from '../runtime/head/index.js';
-import { wholeNumber } from './number-options.js';
+import { nonNegativeNumber, wholeNumber } from './number-options.js';
 import { UsageError } from './output.js';
 
 export interface HeadFlags {
@@ -16,23 +16,15 @@ export interface HeadFlags {
   seed: number;
 }
 
-function nonNegative(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < 0) throw new UsageError(`${name} must be a number >= 0, got "${value}"`);
-    return n;
-  };
-}
-
 export function addHeadOptions(command: Command): Command {
   return command
     .addOption(new Option('--head <kind>', 'head kind').choices([...HEAD_KINDS]).default('softmax'))
     .option(
       '--l2 <x>',
-      'softmax: L2 strength (default: chosen by cross-validation on the photos, up to 500; above, 0.1, or 1 when most classes have under 20)',
-      nonNegative('--l2'),
+      'softmax: L2 strength (default: chosen from the photos: cross-validation up to 500, the holdout along a path above)',
+      nonNegativeNumber('--l2'),
     )
-    .option('--epochs <n>', 'softmax over 500 photos: epochs of the learning-rate schedule (default 8)', nonNegative('--epochs'))
+    .option('--epochs <n>', 'softmax over 500 photos: epochs of the learning-rate schedule (default 8)', nonNegativeNumber('--epochs'))
     .option('--unknown-rate <p>', 'share of known photos the calibrated open set may call unknown (default 0.05)', unknownRate)
     .option('--seed <n>', 'seed for splits and training', wholeNumber('--seed', 0, Number.MAX_SAFE_INTEGER), 42);
 }

@@ -95,8 +95,6 @@ export interface SampledL2Choice {
   /** The strength for the whole set: the sample's, scaled by sample size / set size. */
   l2: number;
   choice: L2Choice;
-  /** Rows of the sample the strength was chosen on. */
-  sampled: number;
 }
 
 /**
@@ -127,7 +125,7 @@ export function chooseL2OnSample(
     seed,
   );
   const logMean = choice.averaged.reduce((a, m) => a + Math.log(m.l2), 0) / choice.averaged.length;
-  return { l2: (Math.exp(logMean) * sample.length) / rows.length, choice, sampled: sample.length };
+  return { l2: (Math.exp(logMean) * sample.length) / rows.length, choice };
 }
 
 /** [m, m] Gram matrix of the given rows of z [n, d]. */

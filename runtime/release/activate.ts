@@ -167,7 +167,8 @@ async function probeHealth(
     });
   } catch (err) {
     // A slow probe is a device still busy starting (a Pi Zero importing its backbone on first start,
-    // an emulated one): not yet healthy, asked again until the health deadline.
+    // an emulated one): not yet healthy, asked again until the health deadline. Every Exec rejects a
+    // command over its time with DEPLOY_TIMEOUT.
     if (err instanceof EdgetuneError && err.code === 'DEPLOY_TIMEOUT') {
       return { ok: false, alive: true, reason: `the health probe took longer than ${PROBE_TIMEOUT_MS / 1000} s`, health: {} };
     }
