@@ -179,11 +179,14 @@ describe('the labelling page in Chromium', () => {
       expect((await unknownNow()).length).toBeGreaterThan(0);
       // The first cards in the page's worth order are exactly the samples the head calls unknown.
       await expect
-        .poll(async () => {
-          const unknownIds = await unknownNow();
-          const cards = await page.locator('.card').evaluateAll((nodes) => nodes.map((n) => (n as HTMLElement).dataset.id!));
-          return { page: cards.slice(0, unknownIds.length).sort(), api: unknownIds };
-        })
+        .poll(
+          async () => {
+            const unknownIds = await unknownNow();
+            const cards = await page.locator('.card').evaluateAll((nodes) => nodes.map((n) => (n as HTMLElement).dataset.id!));
+            return { page: cards.slice(0, unknownIds.length).sort(), api: unknownIds };
+          },
+          { timeout: 30_000 },
+        )
         .toSatisfy(({ page, api }: { page: string[]; api: string[] }) => api.length > 0 && page.join() === api.join());
     } finally {
       await browser.close();
