@@ -182,6 +182,11 @@ describe('the labelling page in Chromium', () => {
         .poll(
           async () => {
             const unknownIds = await unknownNow();
+            // Shown cards keep their place when predictions change (by design): if the new head's
+            // predictions landed after the page loaded, choosing the order again lists them anew.
+            await page.selectOption('#order', 'newest');
+            await page.selectOption('#order', 'worth');
+            await page.locator('.card').first().waitFor();
             const cards = await page.locator('.card').evaluateAll((nodes) => nodes.map((n) => (n as HTMLElement).dataset.id!));
             return { page: cards.slice(0, unknownIds.length).sort(), api: unknownIds };
           },
