@@ -111,7 +111,8 @@ if (!values['only-file-path']) {
 // The file path on the default backbone (the .tflite file on onnxruntime through the cached import).
 // Before: a worker got its next batch only after answering, 2 batches of photos in flight, and sharp
 // resized every photo. After: the defaults (a second batch waits in the worker, one more is decoded,
-// small photos enlarged by runtime/image/enlarge.ts). Between them, the new backbone with sharp's resize.
+// small photos enlarged by runtime/image/enlarge.ts, small JPEGs decoded by runtime/image/small-jpeg.ts).
+// Between them, the new backbone with sharp's resize, and with sharp's decode.
 const inFlight = values['in-flight'] ? { inFlight: Number(values['in-flight']) } : {};
 const before = { options: { batchesPerWorker: 1 }, which: model, shared: 'before', path: 'before' };
 configs.push({ ...before, mode: 'tensors' });
@@ -119,6 +120,7 @@ configs.push({ ...before, mode: 'files', files: { fastEnlarge: false, inFlight: 
 const after = { options: {}, which: model, shared: 'after' };
 configs.push({ ...after, mode: 'tensors', path: 'after' });
 configs.push({ ...after, mode: 'files', path: 'after, sharp resizes', files: { fastEnlarge: false, ...inFlight } });
+configs.push({ ...after, mode: 'files', path: 'after, sharp decodes', files: { smallJpegDecoder: false, ...inFlight } });
 configs.push({ ...after, mode: 'files', path: 'after', files: inFlight });
 
 // Every configuration runs once per round, rounds interleaved, and keeps its best round: on a machine
@@ -193,14 +195,10 @@ const onTwoCores = (engine: string) =>
       .map((r) => r.imagesPerSecond),
   );
 const speedup = values['only-onnx'] || values['only-file-path'] ? Number.NaN : onTwoCores('onnx') / onTwoCores('tflite');
-// The last five rows: the file path before, after and between.
-const [tensorsBefore, filesBefore, tensorsAfter, filesSharpAfter, filesAfter] = rows.slice(-5).map((r) => r.imagesPerSecond) as [
-  number,
-  number,
-  number,
-  number,
-  number,
-];
+// The last six rows: the file path before, after and between.
+const [tensorsBefore, filesBefore, tensorsAfter, filesSharpAfter, filesSharpDecodeAfter, filesAfter] = rows
+  .slice(-6)
+  .map((r) => r.imagesPerSecond) as [number, number, number, number, number, number];
 // Best rounds can come from different moments of someone else's load; over all rounds (images embedded
 // over the time taken, every row running in turn through the same stretch of load) is steadier.
 const n = configs.length;
@@ -222,25 +220,33 @@ const filePath = {
     inferenceOnly: tensorsBefore,
     files: filesBefore,
     ratio: filesBefore / tensorsBefore,
-    allRoundsRatio: allRoundsRatio(n - 4, n - 5),
-    cpuRatio: cpuRatio(n - 4, n - 5),
-    pairedRatio: pairedRatio(n - 4, n - 5),
+    allRoundsRatio: allRoundsRatio(n - 5, n - 6),
+    cpuRatio: cpuRatio(n - 5, n - 6),
+    pairedRatio: pairedRatio(n - 5, n - 6),
   },
   afterWithSharpResizing: {
     inferenceOnly: tensorsAfter,
     files: filesSharpAfter,
     ratio: filesSharpAfter / tensorsAfter,
-    allRoundsRatio: allRoundsRatio(n - 2, n - 3),
-    cpuRatio: cpuRatio(n - 2, n - 3),
-    pairedRatio: pairedRatio(n - 2, n - 3),
+    allRoundsRatio: allRoundsRatio(n - 3, n - 4),
+    cpuRatio: cpuRatio(n - 3, n - 4),
+    pairedRatio: pairedRatio(n - 3, n - 4),
+  },
+  afterWithSharpDecoding: {
+    inferenceOnly: tensorsAfter,
+    files: filesSharpDecodeAfter,
+    ratio: filesSharpDecodeAfter / tensorsAfter,
+    allRoundsRatio: allRoundsRatio(n - 2, n - 4),
+    cpuRatio: cpuRatio(n - 2, n - 4),
+    pairedRatio: pairedRatio(n - 2, n - 4),
   },
   after: {
     inferenceOnly: tensorsAfter,
     files: filesAfter,
     ratio: filesAfter / tensorsAfter,
-    allRoundsRatio: allRoundsRatio(n - 1, n - 3),
-    cpuRatio: cpuRatio(n - 1, n - 3),
-    pairedRatio: pairedRatio(n - 1, n - 3),
+    allRoundsRatio: allRoundsRatio(n - 1, n - 4),
+    cpuRatio: cpuRatio(n - 1, n - 4),
+    pairedRatio: pairedRatio(n - 1, n - 4),
   },
 };
 
@@ -313,7 +319,7 @@ else {
   const ratio = (r: (typeof filePath)['before']) =>
     `${r.files.toFixed(0)} / ${r.inferenceOnly.toFixed(0)} = ${pct(r.ratio)} (median of paired rounds ${pct(r.pairedRatio)}, over all rounds ${pct(r.allRoundsRatio)}, per CPU-second ${pct(r.cpuRatio)})`;
   console.log(
-    `\nfiles to embeddings over inference only on the default backbone, best rounds: before ${ratio(filePath.before)}; after ${ratio(filePath.after)}; after with sharp resizing every photo ${ratio(filePath.afterWithSharpResizing)}`,
+    `\nfiles to embeddings over inference only on the default backbone, best rounds: before ${ratio(filePath.before)}; after ${ratio(filePath.after)}; after with sharp resizing every photo ${ratio(filePath.afterWithSharpResizing)}; after with sharp decoding every photo ${ratio(filePath.afterWithSharpDecoding)}`,
   );
   if (!Number.isNaN(speedup)) console.log(`\nspeedup on 2 cores, best of each: onnxruntime ${speedup.toFixed(2)}x the TFLite WASM engine`);
   if (rss)

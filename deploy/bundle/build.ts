@@ -97,7 +97,7 @@ export async function bundlePayload(options: BundleOptions): Promise<BundlePaylo
     target: 'node20',
     write: false,
     outdir: '/bundle',
-    external: ['onnxruntime-node', 'sharp', 'better-sqlite3', '@tensorflow/tfjs-tflite'],
+    external: ['onnxruntime-node', 'sharp', 'better-sqlite3', '@tensorflow/tfjs-tflite', '@jsquash/jpeg'],
     // Bundled CommonJS packages call require() for Node's modules; ESM has none of its own.
     banner: {
       js: "import { createRequire as __edgetuneCreateRequire } from 'node:module'; const require = __edgetuneCreateRequire(import.meta.url);",

@@ -128,6 +128,15 @@ export function nativeFiles(options: NativeOptions): BundleFile[] {
   files.push(
     ...packageFiles(tflite, '@tensorflow/tfjs-tflite', (rel) => rel === 'package.json' || /^wasm\/tflite_web_api_cc_simd/.test(rel)),
   );
+  // Small JPEGs are decoded by this WebAssembly build (runtime/image/small-jpeg.ts), loaded from its folder.
+  const jpeg = findPackageDir('@jsquash/jpeg', root);
+  files.push(
+    ...packageFiles(
+      jpeg,
+      '@jsquash/jpeg',
+      (rel) => rel === 'package.json' || rel === 'LICENSE' || rel.startsWith('codec/dec/mozjpeg_dec.'),
+    ),
+  );
   return files;
 }
 

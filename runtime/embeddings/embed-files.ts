@@ -29,6 +29,8 @@ export interface EmbedFilesOptions {
   maxPixels?: number;
   /** See `PreprocessOptions.fastEnlarge` (default true). */
   fastEnlarge?: boolean;
+  /** See `PreprocessOptions.smallJpegDecoder` (default true). */
+  smallJpegDecoder?: boolean;
   /**
    * Images being read, decoded or computed at once: the bound on what is held in memory (a decoded
    * 224 x 224 photo is 150 KB). Default: one batch more than the workers hold, so the next batch is
@@ -67,6 +69,7 @@ export async function embedFiles(paths: string[], backbone: Backbone, options: E
         resize: backbone.manifest.resize,
         ...(options.maxPixels ? { maxPixels: options.maxPixels } : {}),
         ...(options.fastEnlarge === false ? { fastEnlarge: false } : {}),
+        ...(options.smallJpegDecoder === false ? { smallJpegDecoder: false } : {}),
       });
       const embedding = await backbone.embed(input);
       options.cache?.put(sha256, embedding);

@@ -6,10 +6,18 @@ export interface JpegHeader {
   height: number;
   /** EXIF orientation 1-8; 1 when the file has none. */
   orientation: number;
+  /**
+   * True for what libjpeg alone decodes to the bytes libvips gives: 8-bit Huffman (baseline, extended
+   * or progressive) with three components, and no ICC profile (sharp converts those to sRGB) or Adobe
+   * marker (its colour transform flag).
+   */
+  plainYcc: boolean;
 }
 
 const SOI = 0xd8;
 const APP1 = 0xe1;
+const APP2 = 0xe2;
+const APP14 = 0xee;
 const SOS = 0xda;
 const EOI = 0xd9;
 /** Start-of-frame markers (baseline, progressive, lossless...), not DHT (c4), JPG (c8) or DAC (cc). */
@@ -20,6 +28,8 @@ export function readJpegHeader(bytes: Uint8Array): JpegHeader | undefined {
   if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== SOI) return undefined;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let orientation: number | undefined;
+  let colourMarker = false;
+  let frame: { width: number; height: number; plainFrame: boolean } | undefined;
   let at = 2;
   while (at + 4 <= bytes.length) {
     if (bytes[at] !== 0xff) return undefined;
@@ -28,7 +38,12 @@ export function readJpegHeader(bytes: Uint8Array): JpegHeader | undefined {
       at++; // fill byte
       continue;
     }
-    if (marker === SOS || marker === EOI) return undefined;
+    if (marker === EOI) return undefined;
+    // Markers may follow the frame header; the scan starts once all are read.
+    if (marker === SOS) {
+      if (!frame) return undefined;
+      return { width: frame.width, height: frame.height, orientation: orientation ?? 1, plainYcc: frame.plainFrame && !colourMarker };
+    }
     const length = view.getUint16(at + 2);
     if (length < 2 || at + 2 + length > bytes.length) return undefined;
     const body = at + 4;
@@ -39,16 +54,27 @@ export function readJpegHeader(bytes: Uint8Array): JpegHeader | undefined {
       if (found === undefined) return undefined;
       orientation = found;
     }
+    if ((marker === APP2 && startsWith(bytes, body, 'ICC_PROFILE')) || (marker === APP14 && startsWith(bytes, body, 'Adobe'))) {
+      colourMarker = true;
+    }
     if (isStartOfFrame(marker)) {
-      if (length < 7) return undefined;
+      if (length < 8 || frame) return undefined;
+      const precision = bytes[body]!;
       const height = view.getUint16(body + 1);
       const width = view.getUint16(body + 3);
+      const components = bytes[body + 5]!;
       if (width === 0 || height === 0) return undefined;
-      return { width, height, orientation: orientation ?? 1 };
+      const huffman = marker === 0xc0 || marker === 0xc1 || marker === 0xc2;
+      frame = { width, height, plainFrame: huffman && precision === 8 && components === 3 };
     }
     at += 2 + length;
   }
   return undefined;
+}
+
+function startsWith(bytes: Uint8Array, at: number, text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (bytes[at + i] !== text.charCodeAt(i)) return false;
+  return true;
 }
 
 function isExif(bytes: Uint8Array, at: number): boolean {
