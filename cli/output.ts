@@ -8,8 +8,13 @@ export function printable(text: string): string {
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-/** Everything the command prints on stdout goes through `printable`. */
+/** Everything the command prints on stdout goes through `printable`; a reader that stops reading (`| head`)
+ * ends the command quietly, as it ends a Unix tool, instead of with a stack trace. */
 export function escapeStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
   const write = process.stdout.write.bind(process.stdout) as (chunk: unknown, ...rest: unknown[]) => boolean;
   process.stdout.write = ((chunk: unknown, ...rest: unknown[]) =>
     write(typeof chunk === 'string' ? printable(chunk) : chunk, ...rest)) as typeof process.stdout.write;

@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { runCli, spawnEdgetune } from '../support/cli.js';
 import { FLOWERS_DIR, IMAGES_DIR, modelPath, tempDir } from '../support/paths.js';
 
 const tmp = tempDir();
@@ -149,5 +149,19 @@ describe('edgetune CLI', () => {
     expect(r.stderr).toMatch(
       /head was trained on backbone "mobilenet_v1_1\.0_224_quant_embedding_extractor".*not "mobilenet_v1_0\.25_128_quant"/,
     );
+  });
+
+  it('ends quietly with 0 when its reader stops reading (| head)', async () => {
+    // 3 MB of JSON: more than the pipe holds.
+    const photos = readdirSync(join(FLOWERS_DIR, 'daisy'))
+      .sort()
+      .slice(0, 150)
+      .map((f) => join(FLOWERS_DIR, 'daisy', f));
+    const run = spawnEdgetune(['embed', '--json', '--cache-dir', cacheDir, ...photos]);
+    // The first chunk of the JSON arrives, then the pipe closes as `head -c` would close it.
+    await run.waitFor('the first output', () => run.stdout.length > 0);
+    run.child.stdout!.destroy();
+    expect(await run.exited).toBe(0);
+    expect(run.stderr).not.toMatch(/EPIPE|Unhandled|at .*\.js:\d+/);
   });
 });
