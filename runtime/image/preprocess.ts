@@ -8,7 +8,7 @@ import type { ModelInput, ResizePolicy } from '../models/manifest.js';
 import { decodeBmp, isBmp } from './bmp.js';
 import { type SamplingOffset, enlargeOffsetMatchingSharp, enlargeRgb } from './enlarge.js';
 import { type JpegHeader, readJpegHeader } from './jpeg-header.js';
-import { decodeSmallJpeg } from './small-jpeg.js';
+import { smallJpegDecoder } from './small-jpeg.js';
 
 // One libvips thread per image: images are decoded in parallel already, and the cores are for inference.
 sharp.concurrency(1);
@@ -27,7 +27,7 @@ export interface PreprocessOptions {
    */
   fastEnlarge?: boolean;
   /**
-   * Small plain JPEGs that are only enlarged are decoded by `decodeSmallJpeg` (runtime/image/small-jpeg.ts),
+   * Small plain JPEGs that are only enlarged are decoded by `smallJpegDecoder` (runtime/image/small-jpeg.ts),
    * the bytes sharp gives at a quarter of its CPU (default true); false leaves decoding to sharp.
    */
   smallJpegDecoder?: boolean;
@@ -126,7 +126,8 @@ async function decodeResized(
     } else {
       const offset = header && (await enlargeHere(header.width, header.height, width, height, options, header.orientation));
       if (header && offset && header.plainYcc && options.smallJpegDecoder !== false && typeof bytes !== 'string') {
-        const rgb = await decodeSmallJpeg(bytes, header.width, header.height);
+        // Decoded and enlarged in one synchronous step: the decoder's array holds the photo until its next call.
+        const rgb = (await smallJpegDecoder()).decode(bytes, header.width, header.height);
         if (rgb) return enlargeRgb(rgb, header.width, header.height, width, height, offset);
       }
       if (header && offset) {

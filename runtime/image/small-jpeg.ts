@@ -14,7 +14,7 @@ export const SMALL_JPEG_MAX_PIXELS = 512 * 512;
 export const SMALL_JPEG_MAX_BYTES = 1024 * 1024;
 
 interface Decoder {
-  decode(data: ArrayBuffer, preserveOrientation: boolean): { data: Uint8ClampedArray; width: number; height: number } | null;
+  decode(data: Uint8Array, preserveOrientation: boolean): { data: Uint8ClampedArray; width: number; height: number } | null;
 }
 
 type DecoderFactory = (options: {
@@ -24,70 +24,75 @@ type DecoderFactory = (options: {
   printErr: (text: string) => void;
 }) => Promise<Decoder>;
 
+export interface SmallJpegDecoder {
+  /**
+   * The [H, W, 3] RGB of a small plain JPEG (see `JpegHeader.plainYcc`), or undefined when sharp should
+   * decode it: too large, a warning, or an error. The array is this decoder's and holds the photo until
+   * the next call: use it before anything else can decode (the decoder allocates nothing per photo
+   * beyond the copy its binding makes, which keeps a flood of photos from growing the heap).
+   */
+  decode(bytes: Uint8Array, width: number, height: number): Uint8Array | undefined;
+}
+
 const require = createRequire(import.meta.url);
+let compiled: Promise<{ factory: DecoderFactory; module: WebAssembly.Module }> | undefined;
+let current: Promise<SmallJpegDecoder> | undefined;
 
-interface Loaded {
-  factory: DecoderFactory;
-  compiled: WebAssembly.Module;
+/** The decoder, made on first use (the compiled module is kept; an instance is about 17 MB reserved). */
+export function smallJpegDecoder(): Promise<SmallJpegDecoder> {
+  current ??= create();
+  return current;
 }
-let loaded: Promise<Loaded> | undefined;
-let instance: Promise<{ decoder: Decoder; warned: { value: boolean } }> | undefined;
 
-function load(): Promise<Loaded> {
-  loaded ??= (async () => {
+function compile(): Promise<{ factory: DecoderFactory; module: WebAssembly.Module }> {
+  compiled ??= (async () => {
     const dir = join(dirname(require.resolve('@jsquash/jpeg/package.json')), 'codec', 'dec');
-    const module = (await import(pathToFileURL(join(dir, 'mozjpeg_dec.js')).href)) as { default: DecoderFactory };
-    return { factory: module.default, compiled: await WebAssembly.compile(readFileSync(join(dir, 'mozjpeg_dec.wasm'))) };
+    const code = (await import(pathToFileURL(join(dir, 'mozjpeg_dec.js')).href)) as { default: DecoderFactory };
+    return { factory: code.default, module: await WebAssembly.compile(readFileSync(join(dir, 'mozjpeg_dec.wasm'))) };
   })();
-  return loaded;
+  return compiled;
 }
 
-function decoderInstance(): Promise<{ decoder: Decoder; warned: { value: boolean } }> {
-  instance ??= (async () => {
-    const { factory, compiled } = await load();
-    // libjpeg reports a warning (a truncated or damaged scan) on stderr and decodes on; we listen for it.
-    const warned = { value: false };
-    const decoder = await factory({
-      noInitialRun: true,
-      instantiateWasm: (imports, receive) => {
-        const created = new WebAssembly.Instance(compiled, imports);
-        receive(created);
-        return created.exports;
-      },
-      print: () => {},
-      printErr: () => {
-        warned.value = true;
-      },
-    });
-    return { decoder, warned };
-  })();
-  return instance;
-}
-
-/**
- * The [H, W, 3] RGB of a small plain JPEG (see `JpegHeader.plainYcc`), or undefined when sharp should
- * decode it: too large, a warning, or an error. libjpeg's errors end the WebAssembly call mid-way, so
- * after one the instance (and whatever it held) is dropped and the next call starts a fresh one.
- */
-export async function decodeSmallJpeg(bytes: Uint8Array, width: number, height: number): Promise<Uint8Array | undefined> {
-  if (width * height > SMALL_JPEG_MAX_PIXELS || bytes.length > SMALL_JPEG_MAX_BYTES) return undefined;
-  const { decoder, warned } = await decoderInstance();
-  let image: ReturnType<Decoder['decode']>;
-  warned.value = false;
-  try {
-    const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-    image = decoder.decode(copy, false);
-  } catch {
-    instance = undefined;
-    return undefined;
-  }
-  if (!image || warned.value || image.width !== width || image.height !== height) return undefined;
-  const rgba = image.data;
-  const rgb = new Uint8Array(width * height * 3);
-  for (let p = 0, q = 0; q < rgb.length; p += 4, q += 3) {
-    rgb[q] = rgba[p]!;
-    rgb[q + 1] = rgba[p + 1]!;
-    rgb[q + 2] = rgba[p + 2]!;
-  }
-  return rgb;
+async function create(): Promise<SmallJpegDecoder> {
+  const { factory, module } = await compile();
+  // libjpeg reports a warning (a truncated or damaged scan) on stderr and decodes on; we listen for it.
+  let warned = false;
+  const codec = await factory({
+    noInitialRun: true,
+    instantiateWasm: (imports, receive) => {
+      const instance = new WebAssembly.Instance(module, imports);
+      receive(instance);
+      return instance.exports;
+    },
+    print: () => {},
+    printErr: () => {
+      warned = true;
+    },
+  });
+  let rgb = new Uint8Array(0);
+  const self: SmallJpegDecoder = {
+    decode(bytes, width, height) {
+      if (width * height > SMALL_JPEG_MAX_PIXELS || bytes.length > SMALL_JPEG_MAX_BYTES) return undefined;
+      warned = false;
+      let image: ReturnType<Decoder['decode']>;
+      try {
+        image = codec.decode(bytes, false);
+      } catch {
+        // libjpeg's errors end the WebAssembly call mid-way: drop this instance and what it held.
+        current = undefined;
+        return undefined;
+      }
+      if (!image || warned || image.width !== width || image.height !== height) return undefined;
+      const size = width * height * 3;
+      if (rgb.length < size) rgb = new Uint8Array(size);
+      const rgba = image.data;
+      for (let p = 0, q = 0; q < size; p += 4, q += 3) {
+        rgb[q] = rgba[p]!;
+        rgb[q + 1] = rgba[p + 1]!;
+        rgb[q + 2] = rgba[p + 2]!;
+      }
+      return rgb.subarray(0, size);
+    },
+  };
+  return self;
 }

@@ -1,6 +1,7 @@
-// The file path's own enlargement (runtime/image/enlarge.ts) against sharp's, on the embeddings of
-// every 6th flowers128 photo (720 of 4,317, every class, every size the set has) through the default
-// backbone, embedded twice. test/unit/enlarge.test.ts compares the tensors themselves.
+// The file path's own decoding and enlargement (runtime/image/small-jpeg.ts, enlarge.ts) against sharp's,
+// on the embeddings of every 6th flowers128 photo (720 of 4,317, every class, every size the set has)
+// through the default backbone, embedded twice. test/unit/enlarge.test.ts and small-jpeg.test.ts
+// compare the tensors themselves.
 
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -4,7 +4,7 @@ import sharp, { type JpegOptions } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { readJpegHeader } from '../../runtime/image/jpeg-header.js';
 import { preprocessBytes } from '../../runtime/image/preprocess.js';
-import { decodeSmallJpeg } from '../../runtime/image/small-jpeg.js';
+import { smallJpegDecoder } from '../../runtime/image/small-jpeg.js';
 import type { ModelInput } from '../../runtime/models/manifest.js';
 import { FLOWERS_DIR } from '../support/paths.js';
 
@@ -27,8 +27,8 @@ async function sharpRgb(bytes: Uint8Array): Promise<Buffer> {
 
 async function smallRgb(bytes: Uint8Array): Promise<Buffer | undefined> {
   const header = readJpegHeader(bytes)!;
-  const rgb = await decodeSmallJpeg(bytes, header.width, header.height);
-  return rgb && Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength);
+  const rgb = (await smallJpegDecoder()).decode(bytes, header.width, header.height);
+  return rgb && Buffer.from(rgb);
 }
 
 /** The tensor with sharp doing everything, and with the default path. */
@@ -96,13 +96,13 @@ describe('small JPEGs decoded in WebAssembly', () => {
 
   it('refuses photos over its size bound, which sharp then decodes', async () => {
     const large = await sharp(readFileSync(flowers[1]!)).resize(600, 600).jpeg().toBuffer();
-    expect(await decodeSmallJpeg(large, 600, 600)).toBeUndefined();
+    expect((await smallJpegDecoder()).decode(large, 600, 600)).toBeUndefined();
   });
 
   it('hands a truncated photo back to sharp, and decodes the next photo right after a damaged one', async () => {
     const bytes = readFileSync(flowers[5]!);
     const truncated = bytes.subarray(0, Math.floor(bytes.length * 0.6));
-    expect(await decodeSmallJpeg(truncated, 128, 128)).toBeUndefined();
+    expect((await smallJpegDecoder()).decode(truncated, 128, 128)).toBeUndefined();
     await expect(preprocessBytes(truncated, 'cut.jpg', INPUT, { resize: 'fill' })).rejects.toThrow(
       'cut.jpg: not a readable image (VipsJpeg: premature end of JPEG image)',
     );
@@ -111,7 +111,7 @@ describe('small JPEGs decoded in WebAssembly', () => {
     const damaged = Buffer.from(bytes);
     const dht = damaged.indexOf(Buffer.from([0xff, 0xc4]));
     damaged.fill(0xff, dht + 4, dht + 24);
-    expect(await decodeSmallJpeg(damaged, 128, 128)).toBeUndefined();
+    expect((await smallJpegDecoder()).decode(damaged, 128, 128)).toBeUndefined();
     await expect(preprocessBytes(damaged, 'damaged.jpg', INPUT, { resize: 'fill' })).rejects.toThrow(/damaged\.jpg: not a readable image/);
     expect((await smallRgb(bytes))?.equals(await sharpRgb(bytes))).toBe(true);
   });
