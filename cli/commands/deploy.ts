@@ -258,7 +258,8 @@ function collectHosts(args: string[], flags: FlashFlags): { hosts: HostEntry[]; 
     try {
       hosts.push(parseHost(arg, { username: flags.user }));
     } catch (err) {
-      throw new ConfigError('CONFIG_INVALID', `host "${arg}": ${(err as Error).message}`);
+      // A host on the command line is a usage error (exit 2); a bad line of an inventory file is the data's.
+      throw new UsageError(`host "${arg}": ${(err as Error).message}`);
     }
   }
   return { hosts, invalid };
