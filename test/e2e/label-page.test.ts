@@ -439,7 +439,7 @@ describe('labelling page: what a person does', () => {
     expect(daisies.map((id) => agent.store.get(id)!.label)).toEqual([null, null]);
   });
 
-  it('works from the keyboard: digits label, arrows move, space selects, u undoes, x deletes', async () => {
+  it('works from the keyboard: digits label and relabel, 0 unlabels, arrows move, space selects, u undoes, x deletes', async () => {
     const { agent, page } = await open({ labelled: { daisy: 2, sunflower: 2 }, unlabelled: { daisy: 3 } });
     const ids = await cardIds(page);
     await page.locator('.card').first().focus();
@@ -459,6 +459,14 @@ describe('labelling page: what a person does', () => {
     await page.keyboard.press('2');
     await expect.poll(() => [agent.store.get(ids[1]!)!.label, agent.store.get(ids[2]!)!.label]).toEqual(['sunflower', 'sunflower']);
     await page.keyboard.press('Escape');
+    await expect.poll(() => page.locator('#bulk').isHidden()).toBe(true);
+    // A labelled card relabelled by its digit, then unlabelled by 0.
+    await page.locator(`.card[data-id="${ids[0]}"]`).focus();
+    await page.keyboard.press('2');
+    await expect.poll(() => agent.store.get(ids[0]!)!.label).toBe('sunflower');
+    await page.keyboard.press('0');
+    await expect.poll(() => agent.store.get(ids[0]!)!.label).toBe(null);
+    expect([agent.store.get(ids[1]!)!.label, agent.store.get(ids[2]!)!.label]).toEqual(['sunflower', 'sunflower']);
     await page.locator(`.card[data-id="${ids[3]}"]`).focus();
     await page.keyboard.press('x');
     await until('the delete from the keyboard', () => agent.store.get(ids[3]!) === undefined, 15_000);
