@@ -201,6 +201,14 @@ describe('labelling page: what it shows', () => {
     await page.selectOption('#order', 'newest');
     const newest = [...all].sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id)).map((s) => s.id);
     await expect.poll(() => cardIds(page)).toEqual(newest);
+    // Most worth labelling first: what the head calls unknown (the two strangers among them) before
+    // what it answered, and every sample once.
+    await page.selectOption('#order', 'worth');
+    await expect.poll(async () => (await cardIds(page)).sort()).toEqual(all.map((s) => s.id).sort());
+    const worth = await cardIds(page);
+    const unknownFirst = worth.map((id) => all.find((s) => s.id === id)!.predictionUnknown === true);
+    expect(unknownFirst).toEqual([...unknownFirst].sort((a, b) => Number(b) - Number(a)));
+    expect(worth.slice(0, unknownFirst.filter(Boolean).length)).toEqual(expect.arrayContaining(strangers));
   });
 
   it('keeps the counts and the new-samples bar true after labels, deletes and arrivals, with one request per burst', async () => {
