@@ -115,6 +115,31 @@ describe('deploy flash: a host it cannot parse is a usage error', () => {
     expect(runs[2]!.stderr).toMatch(/^edgetune: host "pi@host-1 colour=red": "colour=red" is not key=value with a key of id, /);
     expect(runs.map((r) => r.stderr).join('')).not.toContain('CONFIG_INVALID');
   });
+
+  it('--console-user without EDGETUNE_CONSOLE_PASSWORD exits 2 before it reads the console folder', async () => {
+    const consoleDir = join(tmp.path, 'no-such-console');
+    const r = await runCli(
+      [
+        'deploy',
+        'flash',
+        'pi@host-1',
+        '--bundle',
+        join(tmp.path, 'no.tar.gz'),
+        '--console',
+        consoleDir,
+        '--fleet',
+        'greenhouse',
+        '--broker',
+        'mqtt://console.local:1883',
+        '--console-user',
+        'operator',
+      ],
+      { EDGETUNE_CONSOLE_PASSWORD: '' },
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^edgetune: --console-user needs the password in EDGETUNE_CONSOLE_PASSWORD\nusage: edgetune deploy flash /);
+    expect(existsSync(consoleDir)).toBe(false);
+  });
 });
 
 describe('number options refuse what is not a number in range, naming the option and the value', () => {
