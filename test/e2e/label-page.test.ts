@@ -84,6 +84,16 @@ async function open(setup: Setup): Promise<{ agent: Agent; page: Page; truth: Ma
 const api = async <T>(agent: Agent, path: string) => (await (await fetch(`${agent.url}${path}`)).json()) as T;
 const cardIds = (page: Page) => page.locator('.card').evaluateAll((cards) => cards.map((c) => (c as HTMLElement).dataset.id!));
 
+/** Scrolls the end of the list into view until the page has nothing more to load (how many pages that
+ * takes depends on the window). */
+const scrollToEnd = (page: Page) =>
+  expect
+    .poll(async () => {
+      await page.evaluate(() => document.getElementById('more')!.scrollIntoView());
+      return page.locator('#more').isHidden();
+    })
+    .toBe(true);
+
 describe('labelling page: what it shows', () => {
   it('keeps the card under the pointer in place while 20 new samples arrive, and shows them on request', async () => {
     const { agent, page } = await open({ unlabelled: { daisy: 6, sunflower: 6 } });
@@ -296,13 +306,7 @@ describe('labelling page: what it shows', () => {
     await page.locator('#bulk-labels button', { hasText: 'daisy' }).click();
     await expect.poll(() => agent.store.list({ labelled: false }).length).toBe(70);
     await expect.poll(() => page.locator('#more').textContent()).toBe('show more (20 left)');
-    // Scrolled to the end until nothing is left to load (how many pages that takes depends on the window).
-    await expect
-      .poll(async () => {
-        await page.evaluate(() => document.getElementById('more')!.scrollIntoView());
-        return page.locator('#more').isHidden();
-      })
-      .toBe(true);
+    await scrollToEnd(page);
     const onPage = await cardIds(page);
     // No card twice, every unlabelled sample shown, and nothing else but the ten labelled here.
     expect(new Set(onPage).size).toBe(onPage.length);
@@ -354,12 +358,7 @@ describe('labelling page: what it shows', () => {
     await agent.predictionsCurrent();
     const after = (await firstPage()).samples.map((s) => s.id);
     expect(after.filter((id) => !before.includes(id)).length).toBeGreaterThan(5);
-    await expect
-      .poll(async () => {
-        await page.evaluate(() => document.getElementById('more')!.scrollIntoView());
-        return page.locator('#more').isHidden();
-      })
-      .toBe(true);
+    await scrollToEnd(page);
     const onPage = await cardIds(page);
     expect(onPage.slice(0, 60)).toEqual(before);
     expect(new Set(onPage).size).toBe(onPage.length);
