@@ -340,16 +340,16 @@ describe('labelling page: what it shows', () => {
     expect(await cardIds(page)).toEqual(stored);
   });
 
-  it('shows every sample once when a new head reorders the worth order between pages', async () => {
+  it.each(['worth', 'least-confident'])('shows every sample once when a new head reorders the %s order between pages', async (order) => {
     const { agent, page } = await open({
       labelled: { daisy: 4, sunflower: 4 },
       unlabelled: { daisy: 45, sunflower: 45, tulip: 45 },
     });
-    // The first head's predictions all written, then the list in its worth order.
+    // The first head's predictions all written, then the list in this order.
     await agent.predictionsCurrent();
     await page.selectOption('#filter', 'unlabelled');
-    await page.selectOption('#order', 'worth');
-    const firstPage = () => api<BrowseJson>(agent, '/api/browse?filter=unlabelled&order=worth&limit=60');
+    await page.selectOption('#order', order);
+    const firstPage = () => api<BrowseJson>(agent, `/api/browse?filter=unlabelled&order=${order}&limit=60`);
     const before = (await firstPage()).samples.map((s) => s.id);
     await expect.poll(() => cardIds(page)).toEqual(before);
     // A new class and a new head: the order under the 60 cards shown changes.
