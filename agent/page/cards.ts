@@ -178,8 +178,9 @@ export class CardGrid {
   private make(s: SampleJson): Card {
     const pick = el('input', { type: 'checkbox', className: 'pick', title: 'select' });
     pick.setAttribute('aria-label', `select sample ${s.id.slice(0, 8)}`);
+    // The label around the box is the part a finger hits: 44 px square, larger than the box it ticks.
     const root = el('div', { className: 'card', tabIndex: 0, dataset: { id: s.id, label: s.label ?? '' } }, [
-      pick,
+      el('label', { className: 'pick-area', title: 'select' }, [pick]),
       s.hasImage
         ? el('img', { src: `/api/samples/${s.id}/image`, alt: s.label ?? 'sample', loading: 'lazy', width: 160, height: 160 })
         : el('div', { className: 'noimage', textContent: s.status === 'quarantined' ? 'quarantined' : '(image not kept)' }),

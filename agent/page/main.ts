@@ -29,7 +29,9 @@ const loginForm = byId<HTMLFormElement>('login');
 const filterSelect = byId<HTMLSelectElement>('filter');
 const orderSelect = byId<HTMLSelectElement>('order');
 const extraClasses = new Set<string>();
-const view = { asOf: 0, total: 0, newer: 0, loading: false };
+/** The list shown: its query's time, what the server counts for it, and which list (`generation`, one per
+ * reload) is loading a page, if any. */
+const view = { asOf: 0, total: 0, newer: 0, generation: 0, loading: null as number | null };
 let knownClasses: string[] = [];
 
 function status(text: string, isError = false): void {
@@ -181,22 +183,76 @@ function matches(s: SampleJson, filter: string): boolean {
  * count no more, or the next page would start past samples nobody has seen. */
 const reached = () => grid.held.filter((s) => matches(s, filterSelect.value || 'all')).length;
 
+/** Orders that follow the head's predictions (and, for worth, turns taken within the set ranked): a new
+ * head or a label reorders them under the shown cards, so their next page is not fetched by offset. */
+const SHIFTING_ORDERS: ReadonlySet<string> = new Set(['least-confident', 'worth']);
+/** How far below the window the end of the list starts loading the next page. */
+const LOOKAHEAD_PX = 200;
+/** The most pages one trigger loads while the end of the list stays in view. */
+const FILL_PAGES = 10;
+
+function browsePath(limit: number, offset: number): string {
+  const query = new URLSearchParams({
+    filter: filterSelect.value || 'all',
+    order: orderSelect.value,
+    limit: String(limit),
+    offset: String(offset),
+    asOf: String(view.asOf),
+  });
+  return `/api/browse?${query}`;
+}
+
+/** Appends the next page of the list begun as `generation`; says whether it added a card. A reply for an
+ * earlier list (another filter or order chosen meanwhile) is dropped. */
+async function loadPage(generation: number): Promise<boolean> {
+  let page: BrowseJson;
+  let fresh: SampleJson[] = [];
+  if (!SHIFTING_ORDERS.has(orderSelect.value)) {
+    page = await api.get<BrowseJson>(browsePath(PAGE_SIZE, reached()));
+    if (generation !== view.generation) return false;
+    fresh = page.samples;
+  } else {
+    // The order as it is now, from its start, skipping the cards shown (and refreshing them): a sample
+    // that a new head moved is then neither shown twice nor skipped.
+    let offset = 0;
+    let limit = Math.min(REFRESH_CHUNK, grid.size + PAGE_SIZE);
+    for (;;) {
+      page = await api.get<BrowseJson>(browsePath(limit, offset));
+      if (generation !== view.generation) return false;
+      for (const s of page.samples) {
+        if (grid.has(s.id)) grid.update(s);
+        else fresh.push(s);
+      }
+      if (fresh.length >= PAGE_SIZE || page.samples.length < limit) break;
+      offset += limit;
+      limit = REFRESH_CHUNK;
+    }
+    fresh = fresh.slice(0, PAGE_SIZE);
+  }
+  const before = grid.size;
+  grid.append(fresh);
+  applyPage(page);
+  return grid.size > before;
+}
+
+/** Whether the end of the list is in view (or nearly) while the server has more. */
+function moreInView(): boolean {
+  const more = byId('more');
+  if (more.hidden || reached() >= view.total) return false;
+  const box = more.getBoundingClientRect();
+  return box.bottom >= 0 && box.top <= innerHeight + LOOKAHEAD_PX;
+}
+
 async function loadMore(): Promise<void> {
-  if (view.loading) return;
-  view.loading = true;
+  const generation = view.generation;
+  if (view.loading === generation) return;
+  view.loading = generation;
   try {
-    const query = new URLSearchParams({
-      filter: filterSelect.value || 'all',
-      order: orderSelect.value,
-      limit: String(PAGE_SIZE),
-      offset: String(reached()),
-      asOf: String(view.asOf),
-    });
-    const page = await api.get<BrowseJson>(`/api/browse?${query}`);
-    grid.append(page.samples);
-    applyPage(page);
+    // The page asked for, then more while the end of the list is still in view (a tall window, a short
+    // page): the observer fires when #more comes into view, not while it stays there.
+    for (let pages = 0; pages < FILL_PAGES; pages++) if (!(await loadPage(generation)) || !moreInView()) break;
   } finally {
-    view.loading = false;
+    if (view.loading === generation) view.loading = null;
   }
 }
 
@@ -212,6 +268,7 @@ function applyPage(page: BrowseJson): void {
 
 /** Starts the list again from the top: on a new filter or order, or when asked to show new samples. */
 async function reload(): Promise<void> {
+  view.generation++;
   view.asOf = Date.now();
   grid.clear();
   await loadMore();
@@ -220,17 +277,12 @@ async function reload(): Promise<void> {
 /** Refreshes every shown card where it is (after a head change): the same query and asOf, paged through
  * in chunks until each shown card has been seen; cards the query no longer finds are fetched by id. */
 async function refreshShown(): Promise<void> {
+  const generation = view.generation;
   const waiting = new Set(grid.ids);
   let page: BrowseJson;
   for (let offset = 0; ; offset += REFRESH_CHUNK) {
-    const query = new URLSearchParams({
-      filter: filterSelect.value || 'all',
-      order: orderSelect.value,
-      limit: String(REFRESH_CHUNK),
-      offset: String(offset),
-      asOf: String(view.asOf),
-    });
-    page = await api.get<BrowseJson>(`/api/browse?${query}`);
+    page = await api.get<BrowseJson>(browsePath(REFRESH_CHUNK, offset));
+    if (generation !== view.generation) return;
     for (const s of page.samples) {
       grid.update(s);
       waiting.delete(s.id);
@@ -243,12 +295,12 @@ async function refreshShown(): Promise<void> {
     await Promise.all(
       rest.slice(i, i + 8).map((id) =>
         api.get<{ sample: SampleJson }>(`/api/samples/${id}`).then(
-          (r) => grid.update(r.sample),
+          (r) => generation === view.generation && grid.update(r.sample),
           () => undefined,
         ),
       ),
     );
-  applyPage(page);
+  if (generation === view.generation) applyPage(page);
 }
 
 function renderMore(): void {
@@ -307,13 +359,9 @@ async function refreshHeader(): Promise<void> {
 /** The counts per filter and per class, and how many new samples the current filter would show, as of
  * the list's asOf: the same query with no samples. */
 async function refreshCounts(): Promise<void> {
-  const query = new URLSearchParams({
-    filter: filterSelect.value || 'all',
-    order: orderSelect.value,
-    limit: '0',
-    asOf: String(view.asOf),
-  });
-  const page = await api.get<BrowseJson>(`/api/browse?${query}`);
+  const generation = view.generation;
+  const page = await api.get<BrowseJson>(browsePath(0, 0));
+  if (generation !== view.generation) return;
   view.newer = page.newer;
   view.total = page.total;
   renderCounts(page.counts);
@@ -504,9 +552,12 @@ byId('bulk-clear').onclick = () => grid.clearSelection();
 filterSelect.onchange = () => void reload();
 orderSelect.onchange = () => void reload();
 // Further pages load as the last card comes into view (appending below moves nothing above).
-new IntersectionObserver((entries) => {
-  if (entries.some((e) => e.isIntersecting) && reached() < view.total) void loadMore();
-}).observe(byId('more'));
+new IntersectionObserver(
+  (entries) => {
+    if (entries.some((e) => e.isIntersecting) && reached() < view.total) void loadMore();
+  },
+  { rootMargin: `0px 0px ${LOOKAHEAD_PX}px 0px` },
+).observe(byId('more'));
 
 filterSelect.append(el('option', { value: 'all', text: 'all' }));
 

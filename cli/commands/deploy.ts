@@ -11,7 +11,7 @@ import { DeviceCredentials } from '../../console/credentials.js';
 import { type FleetProvisioning, type FlashProgress, flash } from '../../deploy/flash/flash.js';
 import { type HostEntry, type InventoryError, parseHost, parseSize, readInventory } from '../../deploy/flash/inventory.js';
 import { writeSdcard } from '../../deploy/sdcard/sdcard.js';
-import { ConfigError, DeployError } from '../../core/errors.js';
+import { DeployError } from '../../core/errors.js';
 import { port, positiveInt, positiveNumber } from '../number-options.js';
 import { UsageError, formatTable, printJson } from '../output.js';
 import { boardIds } from '../../devices/boards.js';
@@ -94,6 +94,7 @@ Exit code 1 when any device failed; the summary names each one's error. Re-runni
     .action(async (hostArgs: string[], flags: FlashFlags) => {
       const { hosts, invalid } = collectHosts(hostArgs, flags);
       if (hosts.length + invalid.length === 0) throw new UsageError('no devices: give hosts or --inventory FILE');
+      const fleet = fleetOptions(flags);
       const controller = new AbortController();
       const onSignal = () => controller.abort();
       process.once('SIGINT', onSignal);
@@ -105,7 +106,7 @@ Exit code 1 when any device failed; the summary names each one's error. Re-runni
           invalid,
           hostKeys: { knownHostsFile: flags.knownHosts, trustOnFirstUse: Boolean(flags.trustOnFirstUse) },
           ...(flags.identity ? { privateKey: readFileSync(flags.identity) } : {}),
-          ...fleetOptions(flags),
+          ...fleet,
           concurrency: flags.concurrency,
           root: flags.root,
           service: flags.service === 'process' ? 'process' : 'systemd',
@@ -258,7 +259,8 @@ function collectHosts(args: string[], flags: FlashFlags): { hosts: HostEntry[]; 
     try {
       hosts.push(parseHost(arg, { username: flags.user }));
     } catch (err) {
-      throw new ConfigError('CONFIG_INVALID', `host "${arg}": ${(err as Error).message}`);
+      // A host on the command line is a usage error (exit 2); a bad line of an inventory file is the data's.
+      throw new UsageError(`host "${arg}": ${(err as Error).message}`);
     }
   }
   return { hosts, invalid };
@@ -267,6 +269,8 @@ function collectHosts(args: string[], flags: FlashFlags): { hosts: HostEntry[]; 
 function fleetOptions(flags: { console?: string; fleet?: string; broker?: string; consoleUser?: string }): { fleet?: FleetProvisioning } {
   if (!flags.console) return {};
   if (!flags.fleet || !flags.broker) throw new UsageError('--console needs --fleet and --broker (the broker URL devices connect to)');
+  const password = process.env.EDGETUNE_CONSOLE_PASSWORD;
+  if (flags.consoleUser && !password) throw new UsageError('--console-user needs the password in EDGETUNE_CONSOLE_PASSWORD');
   const dir = resolve(flags.console);
   let publicKeyPem: string;
   try {
@@ -278,9 +282,6 @@ function fleetOptions(flags: { console?: string; fleet?: string; broker?: string
     );
   }
   const credentials = new DeviceCredentials(join(dir, 'registry.db'));
-  const password = process.env.EDGETUNE_CONSOLE_PASSWORD;
-  if (flags.consoleUser && !password)
-    throw new ConfigError('CONFIG_INVALID', '--console-user needs the password in EDGETUNE_CONSOLE_PASSWORD');
   return {
     fleet: {
       fleet: flags.fleet,

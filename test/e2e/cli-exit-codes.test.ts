@@ -101,6 +101,47 @@ describe('deploy: usage errors the command finds itself exit 2 with its usage li
   });
 });
 
+describe('deploy flash: a host it cannot parse is a usage error', () => {
+  it('a malformed [user@]host[:port], a port out of range and an unknown key=value exit 2 naming the host', async () => {
+    const bundle = join(tmp.path, 'no.tar.gz');
+    const runs = await Promise.all(
+      ['pi@@nowhere', 'pi@host-1:70000', 'pi@host-1 colour=red'].map((host) => runCli(['deploy', 'flash', host, '--bundle', bundle])),
+    );
+    expect(runs.map((r) => r.code)).toEqual([2, 2, 2]);
+    const usage =
+      "usage: edgetune deploy flash --bundle <file> [options] [hosts...]\nsee 'edgetune deploy flash --help' for the options and an example\n";
+    expect(runs[0]!.stderr).toBe(`edgetune: host "pi@@nowhere": "pi@@nowhere" is not [user@]host[:port]\n${usage}`);
+    expect(runs[1]!.stderr).toBe(`edgetune: host "pi@host-1:70000": port 70000 is out of range\n${usage}`);
+    expect(runs[2]!.stderr).toMatch(/^edgetune: host "pi@host-1 colour=red": "colour=red" is not key=value with a key of id, /);
+    expect(runs.map((r) => r.stderr).join('')).not.toContain('CONFIG_INVALID');
+  });
+
+  it('--console-user without EDGETUNE_CONSOLE_PASSWORD exits 2 before it reads the console folder', async () => {
+    const consoleDir = join(tmp.path, 'no-such-console');
+    const r = await runCli(
+      [
+        'deploy',
+        'flash',
+        'pi@host-1',
+        '--bundle',
+        join(tmp.path, 'no.tar.gz'),
+        '--console',
+        consoleDir,
+        '--fleet',
+        'greenhouse',
+        '--broker',
+        'mqtt://console.local:1883',
+        '--console-user',
+        'operator',
+      ],
+      { EDGETUNE_CONSOLE_PASSWORD: '' },
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^edgetune: --console-user needs the password in EDGETUNE_CONSOLE_PASSWORD\nusage: edgetune deploy flash /);
+    expect(existsSync(consoleDir)).toBe(false);
+  });
+});
+
 describe('number options refuse what is not a number in range, naming the option and the value', () => {
   it('deploy flash --concurrency, release activate --port and --timeout, console start --port, export-head --version', async () => {
     const [concurrency, port, timeout, broker, version] = await Promise.all([

@@ -84,6 +84,16 @@ async function open(setup: Setup): Promise<{ agent: Agent; page: Page; truth: Ma
 const api = async <T>(agent: Agent, path: string) => (await (await fetch(`${agent.url}${path}`)).json()) as T;
 const cardIds = (page: Page) => page.locator('.card').evaluateAll((cards) => cards.map((c) => (c as HTMLElement).dataset.id!));
 
+/** Scrolls the end of the list into view until the page has nothing more to load (how many pages that
+ * takes depends on the window). */
+const scrollToEnd = (page: Page) =>
+  expect
+    .poll(async () => {
+      await page.evaluate(() => document.getElementById('more')!.scrollIntoView());
+      return page.locator('#more').isHidden();
+    })
+    .toBe(true);
+
 describe('labelling page: what it shows', () => {
   it('keeps the card under the pointer in place while 20 new samples arrive, and shows them on request', async () => {
     const { agent, page } = await open({ unlabelled: { daisy: 6, sunflower: 6 } });
@@ -126,18 +136,18 @@ describe('labelling page: what it shows', () => {
   it('refreshes the predictions of every shown card on a head change, beyond the first 400', async () => {
     const { agent, page } = await open({ labelled: { daisy: 5, sunflower: 5 }, unlabelled: { daisy: 230, dandelion: 230 } });
     // Bounds, not speed: 470 cards and their re-prediction took over 30 s on a loaded, slower CI host.
-    // Asked again and again, the page loads every sample below the ones shown.
+    // Scrolling alone (the mouse wheel, never the "show more" button) loads every sample below the ones shown.
+    await page.mouse.move(300, 300);
     await expect
       .poll(
         async () => {
-          // The "show more" button: scrolling alone fires the observer only when #more comes into view.
-          const more = page.locator('#more');
-          if (await more.isVisible()) await more.click();
+          await page.mouse.wheel(0, 4000);
           return page.locator('.card').count();
         },
         { timeout: 120_000 },
       )
       .toBe(470);
+    expect(new Set(await cardIds(page)).size).toBe(470);
     expect(await page.locator('.card').count()).toBe(470);
     await ingest(agent, photos('sunflower', 5, 3), 'sunflower');
     expect((await agent.train()).version).toBe(2);
@@ -201,6 +211,14 @@ describe('labelling page: what it shows', () => {
     await page.selectOption('#order', 'newest');
     const newest = [...all].sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id)).map((s) => s.id);
     await expect.poll(() => cardIds(page)).toEqual(newest);
+    // Most worth labelling first: what the head calls unknown (the two strangers among them) before
+    // what it answered, and every sample once.
+    await page.selectOption('#order', 'worth');
+    await expect.poll(async () => (await cardIds(page)).sort()).toEqual(all.map((s) => s.id).sort());
+    const worth = await cardIds(page);
+    const unknownFirst = worth.map((id) => all.find((s) => s.id === id)!.predictionUnknown === true);
+    expect(unknownFirst).toEqual([...unknownFirst].sort((a, b) => Number(b) - Number(a)));
+    expect(worth.slice(0, unknownFirst.filter(Boolean).length)).toEqual(expect.arrayContaining(strangers));
   });
 
   it('keeps the counts and the new-samples bar true after labels, deletes and arrivals, with one request per burst', async () => {
@@ -288,16 +306,70 @@ describe('labelling page: what it shows', () => {
     await page.locator('#bulk-labels button', { hasText: 'daisy' }).click();
     await expect.poll(() => agent.store.list({ labelled: false }).length).toBe(70);
     await expect.poll(() => page.locator('#more').textContent()).toBe('show more (20 left)');
-    await expect
-      .poll(async () => {
-        await page.evaluate(() => document.getElementById('more')!.scrollIntoView());
-        return page.locator('.card').count();
-      })
-      .toBe(80);
-    const onPage = new Set(await cardIds(page));
-    const unlabelled = agent.store.list({ labelled: false }).map((s) => s.id);
-    expect(unlabelled.filter((id) => !onPage.has(id))).toEqual([]);
+    await scrollToEnd(page);
+    const onPage = await cardIds(page);
+    // No card twice, every unlabelled sample shown, and nothing else but the ten labelled here.
+    expect(new Set(onPage).size).toBe(onPage.length);
+    const unlabelled = agent.store.list({ labelled: false, limit: 200 }).map((s) => s.id);
+    expect(unlabelled).toHaveLength(70);
+    expect([...onPage].sort()).toEqual([...unlabelled, ...shown.slice(0, 10)].sort());
+    expect(shown.slice(0, 10).map((id) => agent.store.get(id)!.label)).toEqual(Array(10).fill('daisy'));
+  });
+
+  it('keeps loading while the end of the list stays in view (a tall window), and stops when the server has no more', async () => {
+    const { agent, page } = await open({ unlabelled: { daisy: 65, dandelion: 65 } });
+    await expect.poll(() => page.locator('.card').count()).toBe(60);
+    // A window tall enough for all 130 cards: it shows the end of the list after the first page and
+    // after the second, so only loading on while #more stays in view reaches the third.
+    const { rowHeight, columns, top } = await page.evaluate(() => {
+      const cards = [...document.querySelectorAll('.card')].map((c) => c.getBoundingClientRect());
+      return {
+        columns: cards.filter((c) => c.top === cards[0]!.top).length,
+        rowHeight: cards.find((c) => c.top > cards[0]!.top)!.top - cards[0]!.top,
+        top: cards[0]!.top + scrollY,
+      };
+    });
+    const height = Math.ceil(top + Math.ceil(130 / columns) * rowHeight + 150);
+    await page.setViewportSize({ width: 1280, height });
+    await expect.poll(() => page.locator('.card').count(), { timeout: 30_000 }).toBe(130);
+    expect(await page.evaluate(() => scrollY)).toBe(0);
     expect(await page.locator('#more').isHidden()).toBe(true);
+    const stored: string[] = [];
+    for (const offset of [0, 100])
+      stored.push(...(await api<BrowseJson>(agent, `/api/browse?limit=100&offset=${offset}`)).samples.map((s) => s.id));
+    expect(await cardIds(page)).toEqual(stored);
+  });
+
+  it.each(['worth', 'least-confident'])('shows every sample once when a new head reorders the %s order between pages', async (order) => {
+    const { agent, page } = await open({
+      labelled: { daisy: 4, sunflower: 4 },
+      unlabelled: { daisy: 45, sunflower: 45, tulip: 45 },
+    });
+    // The first head's predictions all written, then the list in this order.
+    await agent.predictionsCurrent();
+    await page.selectOption('#filter', 'unlabelled');
+    await page.selectOption('#order', order);
+    const firstPage = () => api<BrowseJson>(agent, `/api/browse?filter=unlabelled&order=${order}&limit=60`);
+    const before = (await firstPage()).samples.map((s) => s.id);
+    await expect.poll(() => cardIds(page)).toEqual(before);
+    // A new class and a new head: the order under the 60 cards shown changes.
+    await ingest(agent, photos('tulip', 0, 5), 'tulip');
+    expect((await agent.train()).version).toBe(2);
+    await agent.predictionsCurrent();
+    const after = (await firstPage()).samples.map((s) => s.id);
+    expect(after.filter((id) => !before.includes(id)).length).toBeGreaterThan(5);
+    await scrollToEnd(page);
+    const onPage = await cardIds(page);
+    expect(onPage.slice(0, 60)).toEqual(before);
+    expect(new Set(onPage).size).toBe(onPage.length);
+    const unlabelled = agent.store.list({ labelled: false, limit: 200 }).map((s) => s.id);
+    expect(unlabelled).toHaveLength(135);
+    expect([...onPage].sort()).toEqual([...unlabelled].sort());
+    // The cards below came in the new head's order, every one with its prediction.
+    const heads = await page
+      .locator('.card .prediction')
+      .evaluateAll((cards) => cards.map((c) => / · head v(\d+)$/.exec(c.textContent ?? '')?.[1]));
+    expect(new Set(heads.slice(60))).toEqual(new Set(['2']));
   });
 
   it('shows per-class confidence bars of the current head for the focused card', async () => {
@@ -374,7 +446,7 @@ describe('labelling page: what a person does', () => {
     expect(daisies.map((id) => agent.store.get(id)!.label)).toEqual([null, null]);
   });
 
-  it('works from the keyboard: digits label, arrows move, space selects, u undoes, x deletes', async () => {
+  it('works from the keyboard: digits label and relabel, 0 unlabels, arrows move, space selects, u undoes, x deletes', async () => {
     const { agent, page } = await open({ labelled: { daisy: 2, sunflower: 2 }, unlabelled: { daisy: 3 } });
     const ids = await cardIds(page);
     await page.locator('.card').first().focus();
@@ -394,6 +466,14 @@ describe('labelling page: what a person does', () => {
     await page.keyboard.press('2');
     await expect.poll(() => [agent.store.get(ids[1]!)!.label, agent.store.get(ids[2]!)!.label]).toEqual(['sunflower', 'sunflower']);
     await page.keyboard.press('Escape');
+    await expect.poll(() => page.locator('#bulk').isHidden()).toBe(true);
+    // A labelled card relabelled by its digit, then unlabelled by 0.
+    await page.locator(`.card[data-id="${ids[0]}"]`).focus();
+    await page.keyboard.press('2');
+    await expect.poll(() => agent.store.get(ids[0]!)!.label).toBe('sunflower');
+    await page.keyboard.press('0');
+    await expect.poll(() => agent.store.get(ids[0]!)!.label).toBe(null);
+    expect([agent.store.get(ids[1]!)!.label, agent.store.get(ids[2]!)!.label]).toEqual(['sunflower', 'sunflower']);
     await page.locator(`.card[data-id="${ids[3]}"]`).focus();
     await page.keyboard.press('x');
     await until('the delete from the keyboard', () => agent.store.get(ids[3]!) === undefined, 15_000);
@@ -434,29 +514,91 @@ describe('labelling page: what a person does', () => {
     expect(await boxes()).toEqual(before);
   });
 
-  it('is usable at phone width (390 px): no sideways scrolling, two cards a row, buttons big enough to tap', async () => {
-    const { page } = await open({
+  it('is usable at phone width (390 px): no sideways scrolling, two cards a row, 44 px touch targets, the confidence in view', async () => {
+    const { agent, page } = await open({
       labelled: { daisy: 2, sunflower: 2, rose: 2 },
       unlabelled: { daisy: 4 },
       viewport: { width: 390, height: 844 },
     });
-    const layout = await page.evaluate(() => {
+    const targets = '.card .labels button, .card .delete, .card .pick-area, #train, #filter, #order, #upload-label, #add-class, #new-bar';
+    const layout = await page.evaluate((selector) => {
       const cards = [...document.querySelectorAll('.card')].map((c) => c.getBoundingClientRect());
-      const buttons = [...document.querySelectorAll('.card .labels button, #train, #filter, #order')].map((b) => b.getBoundingClientRect());
+      const taps = [...document.querySelectorAll(selector)].map((b) => b.getBoundingClientRect());
       return {
         scrollWidth: document.documentElement.scrollWidth,
         firstRow: cards.filter((c) => c.top === cards[0]!.top).length,
         cardWidth: cards[0]!.width,
-        rightmost: Math.max(...cards.map((c) => c.right), ...buttons.map((b) => b.right)),
-        smallestTap: Math.min(...buttons.map((b) => b.height)),
+        rightmost: Math.max(...cards.map((c) => c.right), ...taps.map((b) => b.right)),
+        taps: taps.length,
+        smallestTap: Math.min(...taps.map((b) => Math.min(b.width, b.height))),
       };
-    });
+    }, targets);
     expect(layout.scrollWidth).toBeLessThanOrEqual(390);
     expect(layout.firstRow).toBe(2);
     expect(layout.cardWidth).toBeGreaterThanOrEqual(150);
     expect(layout.rightmost).toBeLessThanOrEqual(390);
-    expect(layout.smallestTap).toBeGreaterThanOrEqual(32);
+    expect(layout.taps).toBeGreaterThan(10 * 4);
+    expect(layout.smallestTap).toBeGreaterThanOrEqual(44);
+
+    // A card in the second row, tapped: its confidence per class shows in a panel on screen, the card above it.
+    const ids = await cardIds(page);
+    const card = page.locator(`.card[data-id="${ids[3]}"]`);
+    await card.locator('img').click();
+    const want = await api<ScoresJson>(agent, `/api/samples/${ids[3]}/scores`);
+    await expect
+      .poll(() => page.locator('#scores li').evaluateAll((li) => li.map((l) => (l as HTMLElement).dataset.label)))
+      .toEqual(want.scores.map((s) => s.label));
+    const seen = await page.evaluate((id) => {
+      const panel = document.getElementById('details')!.getBoundingClientRect();
+      const box = document.querySelector(`.card[data-id="${id}"]`)!.getBoundingClientRect();
+      const atPanel = document.elementFromPoint(panel.left + panel.width / 2, panel.top + panel.height / 2);
+      const bars = [...document.querySelectorAll('#scores li')].map((li) => li.getBoundingClientRect());
+      return {
+        panel: { top: panel.top, bottom: panel.bottom, left: panel.left, right: panel.right },
+        panelOnTop: Boolean(atPanel?.closest('#details')),
+        barsInPanel: bars.every((b) => b.top >= panel.top && b.bottom <= panel.bottom),
+        cardAbove: box.top < panel.top && box.bottom > 0,
+      };
+    }, ids[3]!);
+    expect(seen.panel.top).toBeGreaterThanOrEqual(0);
+    expect(seen.panel.bottom).toBeLessThanOrEqual(844);
+    expect(seen.panel.left).toBeGreaterThanOrEqual(0);
+    expect(seen.panel.right).toBeLessThanOrEqual(390);
+    expect(seen).toMatchObject({ panelOnTop: true, barsInPanel: true, cardAbove: true });
+
+    // The arrow keys move down a column, and the card they reach is scrolled clear of the panel.
+    await page.locator(`.card[data-id="${ids[0]}"]`).focus();
+    for (let i = 0; i < 4; i++) await page.keyboard.press('ArrowDown');
+    const clear = await page.evaluate((id) => {
+      const panel = document.getElementById('details')!.getBoundingClientRect();
+      const box = document.querySelector(`.card[data-id="${id}"]`)!.getBoundingClientRect();
+      return {
+        focused: document.querySelector('.card.focused')?.getAttribute('data-id'),
+        top: box.top,
+        bottom: box.bottom,
+        panel: panel.top,
+      };
+    }, ids[8]!);
+    expect(clear.focused).toBe(ids[8]);
+    expect(clear.top).toBeGreaterThanOrEqual(0);
+    expect(clear.bottom).toBeLessThanOrEqual(clear.panel);
+
+    // A tap near the corner of the tick box's 44 px area (outside the 22 px box itself) selects the card;
+    // the selection labelled from the bulk bar is what the store holds.
+    const labels = ids.map((id) => agent.store.get(id)!.label);
+    await page.evaluate(() => scrollTo(0, 0));
+    const area = (await page.locator(`.card[data-id="${ids[0]}"] .pick-area`).boundingBox())!;
+    const box = (await page.locator(`.card[data-id="${ids[0]}"] .pick`).boundingBox())!;
+    expect([Math.round(area.width), Math.round(area.height)]).toEqual([44, 44]);
+    expect(box.width).toBeLessThan(30);
+    await page.mouse.click(area.x + 4, area.y + area.height - 4);
+    await expect.poll(() => page.locator('#bulk-count').textContent()).toBe('1 selected: label as');
+    await page.locator('#bulk-labels button', { hasText: 'rose' }).click();
+    await expect.poll(async () => (await api<{ sample: SampleJson }>(agent, `/api/samples/${ids[0]}`)).sample.label).toBe('rose');
+    expect(ids.map((id) => agent.store.get(id)!.label)).toEqual(labels.map((l, i) => (i === 0 ? 'rose' : l)));
+
     const shot = await page.screenshot({ path: process.env.PHONE_SHOT ?? join(tmp.path, 'phone.png'), fullPage: false });
     expect(shot.readUInt32BE(16)).toBe(390); // PNG width
+    expect(shot.readUInt32BE(20)).toBe(844); // PNG height
   });
 });
