@@ -52,6 +52,7 @@ export function effectiveSettings(config: AgentConfig, profile?: DeviceProfile) 
     batchSize: config.model.batchSize ?? profile?.batchSize,
     queueLimit: config.queue.limit ?? profile?.queueLimit ?? 64,
     maxImagePixels: config.model.maxImagePixels ?? profile?.maxImagePixels,
+    smallJpegDecoder: profile?.smallJpegDecoder ?? true,
     retention: {
       maxSamples: retention.maxSamples ?? profile?.retention.maxSamples,
       maxBytes: retention.maxBytes ?? profile?.retention.maxBytes,
@@ -113,6 +114,7 @@ export class Agent {
         drop: config.queue.drop,
         concurrency: backbone.settings.workers * backbone.settings.batchSize,
         ...pick({ maxPixels: settings.maxImagePixels }),
+        smallJpegDecoder: settings.smallJpegDecoder,
       });
       const agent = new Agent(config, store, backbone, pipeline, log, settings.retention, logs);
       owner.agent = agent;

@@ -81,6 +81,8 @@ export class SamplePipeline {
       /** Encoded bytes decoded at once (default 32 MiB); one image always goes, whatever its size. */
       decodeBudgetBytes?: number;
       maxPixels?: number;
+      /** See `PreprocessOptions.smallJpegDecoder` (the device profile's choice). */
+      smallJpegDecoder?: boolean;
       onEmbedded?: (sample: Sample) => void;
     },
   ) {
@@ -212,7 +214,11 @@ export class SamplePipeline {
 
   private async process(job: Job & { enqueuedAt: number }): Promise<void> {
     const where = `sample ${job.id.slice(0, 12)}`;
-    const options = { resize: this.backbone.manifest.resize, ...(this.options.maxPixels ? { maxPixels: this.options.maxPixels } : {}) };
+    const options = {
+      resize: this.backbone.manifest.resize,
+      ...(this.options.maxPixels ? { maxPixels: this.options.maxPixels } : {}),
+      ...(this.options.smallJpegDecoder === false ? { smallJpegDecoder: false } : {}),
+    };
     const stored = job.bytes ? undefined : this.store.imageFile(job.id);
     if (!job.bytes && !stored) return; // deleted while it waited
     try {

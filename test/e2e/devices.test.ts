@@ -89,12 +89,14 @@ describe('the agent takes what the config leaves out from the profile', () => {
       batchSize: 1,
       queueLimit: 8,
       maxImagePixels: 16_000_000,
+      smallJpegDecoder: false, // the 512 MiB board keeps the decoder's 8 MiB
       retention: { maxSamples: 5000, maxBytes: 2 ** 30 },
     });
     expect(effectiveSettings(AgentConfigSchema.parse({}), detectDevice(root('rpi-3'), 'arm').profile)).toMatchObject({
       engine: 'tflite',
       workers: 1,
       threads: 1,
+      smallJpegDecoder: true,
     });
     const pinned = effectiveSettings(
       AgentConfigSchema.parse({ model: { workers: 2 }, queue: { limit: 100 }, data: { retention: { maxSamples: 10 } } }),
