@@ -195,13 +195,8 @@ const onTwoCores = (engine: string) =>
       .map((r) => r.imagesPerSecond),
   );
 const speedup = values['only-onnx'] || values['only-file-path'] ? Number.NaN : onTwoCores('onnx') / onTwoCores('tflite');
-// The last six rows: the file path before, after and between.
-const [tensorsBefore, filesBefore, tensorsAfter, filesSharpAfter, filesSharpDecodeAfter, filesAfter] = rows
-  .slice(-6)
-  .map((r) => r.imagesPerSecond) as [number, number, number, number, number, number];
 // Best rounds can come from different moments of someone else's load; over all rounds (images embedded
 // over the time taken, every row running in turn through the same stretch of load) is steadier.
-const n = configs.length;
 const allRoundsRatio = (files: number, tensors: number) =>
   rows[files]!.imagesPerSecondOverAllRounds / rows[tensors]!.imagesPerSecondOverAllRounds;
 // Images per CPU-second (every thread of this process), files over inference only: the ratio on cores
@@ -215,39 +210,24 @@ const pairedRatio = (files: number, tensors: number) => {
   const mid = ratios.length >> 1;
   return ratios.length % 2 === 1 ? ratios[mid]! : (ratios[mid - 1]! + ratios[mid]!) / 2;
 };
+// The last six rows: the file path before, after and between; each against its inference-only row.
+const n = configs.length;
+const versus = (files: number, tensors: number) => {
+  const [f, t] = [rows[files]!.imagesPerSecond, rows[tensors]!.imagesPerSecond];
+  return {
+    inferenceOnly: t,
+    files: f,
+    ratio: f / t,
+    allRoundsRatio: allRoundsRatio(files, tensors),
+    cpuRatio: cpuRatio(files, tensors),
+    pairedRatio: pairedRatio(files, tensors),
+  };
+};
 const filePath = {
-  before: {
-    inferenceOnly: tensorsBefore,
-    files: filesBefore,
-    ratio: filesBefore / tensorsBefore,
-    allRoundsRatio: allRoundsRatio(n - 5, n - 6),
-    cpuRatio: cpuRatio(n - 5, n - 6),
-    pairedRatio: pairedRatio(n - 5, n - 6),
-  },
-  afterWithSharpResizing: {
-    inferenceOnly: tensorsAfter,
-    files: filesSharpAfter,
-    ratio: filesSharpAfter / tensorsAfter,
-    allRoundsRatio: allRoundsRatio(n - 3, n - 4),
-    cpuRatio: cpuRatio(n - 3, n - 4),
-    pairedRatio: pairedRatio(n - 3, n - 4),
-  },
-  afterWithSharpDecoding: {
-    inferenceOnly: tensorsAfter,
-    files: filesSharpDecodeAfter,
-    ratio: filesSharpDecodeAfter / tensorsAfter,
-    allRoundsRatio: allRoundsRatio(n - 2, n - 4),
-    cpuRatio: cpuRatio(n - 2, n - 4),
-    pairedRatio: pairedRatio(n - 2, n - 4),
-  },
-  after: {
-    inferenceOnly: tensorsAfter,
-    files: filesAfter,
-    ratio: filesAfter / tensorsAfter,
-    allRoundsRatio: allRoundsRatio(n - 1, n - 4),
-    cpuRatio: cpuRatio(n - 1, n - 4),
-    pairedRatio: pairedRatio(n - 1, n - 4),
-  },
+  before: versus(n - 5, n - 6),
+  afterWithSharpResizing: versus(n - 3, n - 4),
+  afterWithSharpDecoding: versus(n - 2, n - 4),
+  after: versus(n - 1, n - 4),
 };
 
 /** RSS of a fresh process that loads the default backbone with these options and embeds one photo. */

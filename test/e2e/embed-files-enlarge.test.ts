@@ -3,26 +3,17 @@
 // through the default backbone, embedded twice. test/unit/enlarge.test.ts and small-jpeg.test.ts
 // compare the tensors themselves.
 
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Backbone } from '../../runtime/backbone/backbone.js';
 import { embedFiles } from '../../runtime/embeddings/embed-files.js';
 import { DEFAULT_BACKBONE_ID } from '../../runtime/models/catalog.js';
 import { resolveModel } from '../../runtime/models/resolve.js';
-import { FLOWERS_DIR, tempDir } from '../support/paths.js';
+import { flowerPhotos, tempDir } from '../support/paths.js';
 import { cosine } from '../../runtime/eval/metrics.js';
 
 describe('embedding from files with photos enlarged in edgetune', () => {
   it('gives every 6th flowers128 photo the embedding sharp-only preprocessing gives, bit for bit', { timeout: 600_000 }, async () => {
-    const paths = readdirSync(FLOWERS_DIR)
-      .sort()
-      .flatMap((c) =>
-        readdirSync(join(FLOWERS_DIR, c))
-          .sort()
-          .map((f) => join(FLOWERS_DIR, c, f)),
-      )
-      .filter((_, i) => i % 6 === 0);
+    const paths = flowerPhotos(6);
     const cache = tempDir();
     const backbone = await Backbone.open(await resolveModel(DEFAULT_BACKBONE_ID), { cacheDir: cache.path });
     try {

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,21 +9,14 @@ import { readJpegHeader } from '../../runtime/image/jpeg-header.js';
 import { preprocessBytes, preprocessStoredFile } from '../../runtime/image/preprocess.js';
 import type { ModelInput } from '../../runtime/models/manifest.js';
 import { channelMeanModel, manifestFor } from '../support/onnx-graphs.js';
-import { FLOWERS_DIR, IMAGES_DIR, tempDir } from '../support/paths.js';
+import { IMAGES_DIR, flowerPhotos, tempDir } from '../support/paths.js';
 
 const INPUT: ModelInput = { width: 224, height: 224, channels: 3, layout: 'NHWC', dtype: 'uint8' };
 const tmp = tempDir();
 afterAll(() => tmp.remove());
 
 /** Every 20th flowers128 photo (about 215, all five classes). */
-const flowers = readdirSync(FLOWERS_DIR)
-  .sort()
-  .flatMap((c) =>
-    readdirSync(join(FLOWERS_DIR, c))
-      .sort()
-      .map((f) => join(FLOWERS_DIR, c, f)),
-  )
-  .filter((_, i) => i % 20 === 0);
+const flowers = flowerPhotos(20);
 
 const asBuffer = (t: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }) =>
   Buffer.from(t.buffer, t.byteOffset, t.byteLength);

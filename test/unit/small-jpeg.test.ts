@@ -1,24 +1,16 @@
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import sharp, { type JpegOptions } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { readJpegHeader } from '../../runtime/image/jpeg-header.js';
 import { preprocessBytes } from '../../runtime/image/preprocess.js';
 import { smallJpegDecoder } from '../../runtime/image/small-jpeg.js';
 import type { ModelInput } from '../../runtime/models/manifest.js';
-import { FLOWERS_DIR } from '../support/paths.js';
+import { flowerPhotos } from '../support/paths.js';
 
 const INPUT: ModelInput = { width: 224, height: 224, channels: 3, layout: 'NHWC', dtype: 'uint8' };
 
 /** Every 10th flowers128 photo (about 430, all five classes). */
-const flowers = readdirSync(FLOWERS_DIR)
-  .sort()
-  .flatMap((c) =>
-    readdirSync(join(FLOWERS_DIR, c))
-      .sort()
-      .map((f) => join(FLOWERS_DIR, c, f)),
-  )
-  .filter((_, i) => i % 10 === 0);
+const flowers = flowerPhotos(10);
 
 /** What sharp decodes, as the preprocessing asks it (the colour steps are no-ops for these photos). */
 async function sharpRgb(bytes: Uint8Array): Promise<Buffer> {
