@@ -56,10 +56,11 @@ in_root() { chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
 timed() {
   local start=$SECONDS status=0
   "$@" || status=$?
-  echo "fresh-machine: exit $status after $((SECONDS - start)) s: ${*: -1}" | tee -a "$log"
+  echo "fresh-machine: exit $status after $((SECONDS - start)) s: ${*: -1}" | tee -a "$log" >&3
   return "$status"
 }
 
+exec 3>&1 # the summary lines, while the commands' output goes to the log
 : >"$log"
 echo "fresh-machine: debootstrap bookworm into $root (log: $log)"
 timed debootstrap --variant=minbase bookworm "$root" ${MIRROR:+"$MIRROR"} >>"$log" 2>&1
