@@ -9,7 +9,7 @@ import { Backbone } from '../../runtime/backbone/backbone.js';
 import { embedFiles } from '../../runtime/embeddings/embed-files.js';
 import { DEFAULT_BACKBONE_ID } from '../../runtime/models/catalog.js';
 import { resolveModel } from '../../runtime/models/resolve.js';
-import { FLOWERS_DIR, tempDir } from '../support/paths.js';
+import { FLOWERS_DIR, MODEL_DIR, tempDir } from '../support/paths.js';
 import { cosine } from '../../runtime/eval/metrics.js';
 
 describe('embedding from files with photos enlarged in edgetune', () => {
@@ -23,7 +23,7 @@ describe('embedding from files with photos enlarged in edgetune', () => {
       )
       .filter((_, i) => i % 6 === 0);
     const cache = tempDir();
-    const backbone = await Backbone.open(await resolveModel(DEFAULT_BACKBONE_ID), { cacheDir: cache.path });
+    const backbone = await Backbone.open(await resolveModel(DEFAULT_BACKBONE_ID, { modelDir: MODEL_DIR }), { cacheDir: cache.path });
     try {
       const bySharp = await embedFiles(paths, backbone, { fastEnlarge: false });
       const fast = await embedFiles(paths, backbone);

@@ -70,6 +70,9 @@ timed debootstrap --variant=minbase bookworm "$root" ${MIRROR:+"$MIRROR"} >>"$lo
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod +x "$root/usr/sbin/policy-rc.d"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# A machine's / is a mount point; a chroot's folder is not until bound onto itself, and without that
+# `unshare -m --propagation private` (deploy try's board namespace) fails with EINVAL.
+mnt "" --bind "$root"
 mnt /proc -t proc proc
 mnt /sys --rbind /sys # with cgroup2 under it, for the tests that boot systemd in a container
 mount --make-rslave "$root/sys"
