@@ -8,14 +8,14 @@ import { Backbone } from '../../runtime/backbone/backbone.js';
 import { embedFiles } from '../../runtime/embeddings/embed-files.js';
 import { DEFAULT_BACKBONE_ID } from '../../runtime/models/catalog.js';
 import { resolveModel } from '../../runtime/models/resolve.js';
-import { flowerPhotos, tempDir } from '../support/paths.js';
+import { MODEL_DIR, flowerPhotos, tempDir } from '../support/paths.js';
 import { cosine } from '../../runtime/eval/metrics.js';
 
 describe('embedding from files with photos enlarged in edgetune', () => {
   it('gives every 6th flowers128 photo the embedding sharp-only preprocessing gives, bit for bit', { timeout: 600_000 }, async () => {
     const paths = flowerPhotos(6);
     const cache = tempDir();
-    const backbone = await Backbone.open(await resolveModel(DEFAULT_BACKBONE_ID), { cacheDir: cache.path });
+    const backbone = await Backbone.open(await resolveModel(DEFAULT_BACKBONE_ID, { modelDir: MODEL_DIR }), { cacheDir: cache.path });
     try {
       const bySharp = await embedFiles(paths, backbone, { fastEnlarge: false });
       const fast = await embedFiles(paths, backbone);

@@ -1,7 +1,9 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PINNED_NODE } from '../../deploy/bundle/node-runtime.js';
+import { REPO_ROOT } from '../support/paths.js';
 import { missingSystemParts, systemPackages } from '../support/system-check.js';
 
 // A PATH that has everything this machine's PATH has, except one command.
@@ -31,5 +33,17 @@ describe('the check before the e2e tests', () => {
     expect(missingSystemParts({ ...process.env, PATH: pathWithout('sudo'), MOSQUITTO_PATH: '/nowhere/mosquitto' })).toBe(
       'edgetune tests: missing system packages mosquitto (/nowhere/mosquitto), sudo (sudo): run ./setup.sh as root',
     );
+  });
+});
+
+describe('the Node ./setup.sh installs where Debian has only Node 18', () => {
+  const script = readFileSync(join(REPO_ROOT, 'setup.sh'), 'utf8');
+  const value = (name: string) => new RegExp(`^\\s*\\[?${name}\\]?=(\\S+)$`, 'm').exec(script)?.[1];
+
+  it('is the Node the x64 and arm64 device bundles pin, with the same integrity', () => {
+    expect(value('node_version')).toBe(PINNED_NODE['linux-x64'].version);
+    expect(value('node_version')).toBe(PINNED_NODE['linux-arm64'].version);
+    expect(value('x64')).toBe(PINNED_NODE['linux-x64'].integrity);
+    expect(value('arm64')).toBe(PINNED_NODE['linux-arm64'].integrity);
   });
 });
