@@ -18,6 +18,7 @@ import type {
 import { ApiClient, ApiError, takeToken } from '../../web/api.js';
 import { byId, el, percent, setText } from '../../web/dom.js';
 import { CardGrid } from './cards.js';
+import { inFilter } from './sample-filter.js';
 
 const PAGE_SIZE = 60;
 const UNDO_MS = 5000;
@@ -167,21 +168,9 @@ async function upload(files: File[]): Promise<void> {
 
 // ---- the list: one query pinned to asOf; more pages append below
 
-/** Whether the server's query for this filter still finds a sample (browse.ts's filterSql, in the page). */
-function matches(s: SampleJson, filter: string): boolean {
-  if (filter === 'quarantined') return s.status === 'quarantined';
-  if (s.status !== 'ok') return false;
-  if (filter === 'unlabelled') return s.label === null;
-  if (filter === 'labelled') return s.label !== null;
-  if (filter === 'unknown') return s.prediction === 'unknown';
-  if (filter.startsWith('label:')) return s.label === filter.slice('label:'.length);
-  if (filter.startsWith('predicted:')) return s.prediction === filter.slice('predicted:'.length);
-  return true;
-}
-
 /** How far into the query's results the shown cards reach: cards labelled out of the filter or deleted
  * count no more, or the next page would start past samples nobody has seen. */
-const reached = () => grid.held.filter((s) => matches(s, filterSelect.value || 'all')).length;
+const reached = () => grid.held.filter((s) => inFilter(s, filterSelect.value || 'all')).length;
 
 /** Orders that follow the head's predictions (and, for worth, turns taken within the set ranked): a new
  * head or a label reorders them under the shown cards, so their next page is not fetched by offset. */
@@ -398,6 +387,7 @@ function renderBulk(): void {
   setText(byId('bulk-count'), `${n} selected: label as`);
 }
 
+const MANY_CLASSES = 4; // one column up to four classes, two from five
 let scoresFor: string | null = null;
 function focusCard(id: string): void {
   grid.focus(id);
@@ -411,7 +401,10 @@ async function showScores(id: string): Promise<void> {
     const reply = await api.get<ScoresJson>(`/api/samples/${id}/scores`);
     if (scoresFor !== id) return;
     setText(byId('details-head'), reply.headVersion == null ? 'no head yet' : `head v${reply.headVersion}`);
-    byId('scores').replaceChildren(
+    const scores = byId('scores');
+    // More classes than the phone's panel has lines for: two columns (see page.css).
+    scores.classList.toggle('many', reply.scores.length > MANY_CLASSES);
+    scores.replaceChildren(
       ...(reply.scores.length === 0
         ? [el('li', { className: 'muted', textContent: 'no prediction yet' })]
         : reply.scores.map((s) => {

@@ -520,7 +520,8 @@ describe('labelling page: what a person does', () => {
       unlabelled: { daisy: 4 },
       viewport: { width: 390, height: 844 },
     });
-    const targets = '.card .labels button, .card .delete, .card .pick-area, #train, #filter, #order, #upload-label, #add-class, #new-bar';
+    const targets =
+      '.card .labels button, .card .delete, .card .pick-area, #train, #filter, #order, #upload-label, #upload, #add-class, #new-bar';
     const layout = await page.evaluate((selector) => {
       const cards = [...document.querySelectorAll('.card')].map((c) => c.getBoundingClientRect());
       const taps = [...document.querySelectorAll(selector)].map((b) => b.getBoundingClientRect());
@@ -600,5 +601,38 @@ describe('labelling page: what a person does', () => {
     const shot = await page.screenshot({ path: process.env.PHONE_SHOT ?? join(tmp.path, 'phone.png'), fullPage: false });
     expect(shot.readUInt32BE(16)).toBe(390); // PNG width
     expect(shot.readUInt32BE(20)).toBe(844); // PNG height
+  });
+
+  it('shows all ten classes of a head in the confidence panel at phone width, without scrolling it', async () => {
+    const { agent, page } = await open({ unlabelled: { daisy: 1 }, viewport: { width: 390, height: 844 } });
+    // Ten classes from five kinds of flower: each kind's photos split between two labels.
+    const classes = ['daisy', 'dandelion', 'rose', 'sunflower', 'tulip'].flatMap((kind) => [`${kind}-early`, `${kind}-late-in-the-season`]);
+    for (const [i, label] of classes.entries()) await ingest(agent, photos(label.split('-')[0]!, 10 + (i % 2) * 3, 3), label);
+    expect((await agent.train()).version).toBe(1);
+    await agent.predictionsCurrent();
+    await page.reload();
+    await page.locator('#live.on').waitFor();
+    const id = agent.store.list({ labelled: false, limit: 1 })[0]!.id;
+    await page.locator(`.card[data-id="${id}"] img`).click();
+    const want = await api<ScoresJson>(agent, `/api/samples/${id}/scores`);
+    expect(want.scores).toHaveLength(10);
+    await expect
+      .poll(() => page.locator('#scores li').evaluateAll((li) => li.map((l) => (l as HTMLElement).dataset.label)))
+      .toEqual(want.scores.map((s) => s.label));
+    const seen = await page.evaluate(() => {
+      const panel = document.getElementById('details')!;
+      const box = panel.getBoundingClientRect();
+      const parts = [...document.querySelectorAll('#scores li > *')].map((p) => p.getBoundingClientRect());
+      return {
+        scrolls: panel.scrollHeight > panel.clientHeight,
+        inside: parts.every((p) => p.top >= box.top && p.bottom <= box.bottom && p.left >= box.left && p.right <= box.right),
+        narrowest: Math.min(...parts.map((p) => p.width)),
+        values: [...document.querySelectorAll('#scores .value')].map((v) => v.textContent),
+      };
+    });
+    await page.screenshot({ path: process.env.PHONE_SHOT_CLASSES ?? join(tmp.path, 'phone-classes.png') });
+    expect(seen).toMatchObject({ scrolls: false, inside: true });
+    expect(seen.narrowest).toBeGreaterThan(20);
+    expect(seen.values).toEqual(want.scores.map((s) => `${Math.round(s.score * 100)} %`));
   });
 });
