@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuiltBundle, type BundlePayload, bundlePayload, writeBundle } from '../../deploy/bundle/build.js';
@@ -9,6 +9,7 @@ import { type Exec, activateRelease, installScript, runOk } from '../../runtime/
 import { releaseLayout } from '../../runtime/release/layout.js';
 import { localExec } from '../../runtime/release/local.js';
 import { processManager } from '../../runtime/release/service.js';
+import { resultFile } from '../../agent/updater.js';
 import { encodeAgentUpdate } from '../../runtime/sync/agent-update.js';
 import { topics } from '../../runtime/sync/protocol.js';
 import { loadOrCreateFleetKey, publicKeyPem } from '../../runtime/sync/signing.js';
@@ -81,6 +82,20 @@ function pid(root: string): string {
   return readFileSync(join(root, 'opt/edgetune/run/agent.pid'), 'utf8').trim();
 }
 
+/** The processes still applying an update on a device (`release apply-update --prefix <root>`, started
+ * outside the agent's tree): one goes on writing its result after the new agent reports healthy. */
+function updatesApplying(root: string): string[] {
+  return readdirSync('/proc').filter((entry) => {
+    if (!/^\d+$/.test(entry)) return false;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      return args.includes('apply-update') && args.includes(root);
+    } catch {
+      return false; // it ended meanwhile
+    }
+  });
+}
+
 beforeAll(async () => {
   fleet = await FleetConsole.start({
     dir: join(tmp.path, 'console'),
@@ -98,6 +113,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  for (const d of devices) await until(`${d.id}'s update applied`, () => updatesApplying(d.root).length === 0, 120_000);
   for (const d of devices) await localExec.run(processManager.stop(releaseLayout(d.root)));
   await fleet?.stop();
   tmp.remove();
@@ -339,6 +355,10 @@ describe("an agent update to a 32-bit Raspberry Pi (the armv7 bundle's own Node 
     expect(report.unable).toContainEqual({ device: 'pi-canary', reason: 'a linux-x64 device; the bundle is linux-armv7' });
     expect(report).toMatchObject({ ok: true, devices: [{ device: 'pi-armv7', release: '0.2.0', updated: true }] });
     expect(stateOf('pi-armv7')).toMatchObject({ release: '0.2.0', update: { version: '0.2.0', status: 'installed' } });
+    // apply-update (its Node under qemu-arm too) writes its result once the new agent is healthy, and ends.
+    const piLayout = releaseLayout(pi.root);
+    await until('the armv7 apply-update finished', () => updatesApplying(pi.root).length === 0 && existsSync(resultFile(piLayout)), 60_000);
+    expect(JSON.parse(readFileSync(resultFile(piLayout), 'utf8'))).toMatchObject({ version: '0.2.0', ok: true });
     expect(await health(pi.port)).toMatchObject({ status: 'ok', release: '0.2.0', engine: 'tflite', fleet: { connected: true } });
     // The agent now running is qemu-arm running the new release's own armv7 Node, on the presented board.
     expect(
