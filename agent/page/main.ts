@@ -236,12 +236,15 @@ async function loadMore(): Promise<void> {
   const generation = view.generation;
   if (view.loading === generation) return;
   view.loading = generation;
+  const list = byId('samples');
+  list.setAttribute('aria-busy', 'true');
   try {
     // The page asked for, then more while the end of the list is still in view (a tall window, a short
     // page): the observer fires when #more comes into view, not while it stays there.
     for (let pages = 0; pages < FILL_PAGES; pages++) if (!(await loadPage(generation)) || !moreInView()) break;
   } finally {
     if (view.loading === generation) view.loading = null;
+    list.setAttribute('aria-busy', String(view.loading !== null));
   }
 }
 

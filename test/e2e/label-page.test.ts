@@ -340,6 +340,23 @@ describe('labelling page: what it shows', () => {
     expect(await cardIds(page)).toEqual(stored);
   });
 
+  it('loads at most ten pages by itself while the end of the list stays in view, and the rest on request', async () => {
+    const { page } = await open({ unlabelled: { daisy: 350, dandelion: 350 } });
+    await expect.poll(() => page.locator('.card').count()).toBe(60);
+    // Zoomed out until all 700 cards fit in the window: the end of the list never leaves it, so only the
+    // bound of ten pages per trigger stops the page from loading everything.
+    await page.evaluate(() => (document.body.style.zoom = '0.1'));
+    await expect.poll(() => page.locator('.card').count(), { timeout: 60_000 }).toBe(60 + 10 * 60);
+    await page.locator('#samples[aria-busy="false"]').waitFor();
+    expect(await page.locator('.card').count()).toBe(660);
+    expect(await page.locator('#more').textContent()).toBe('show more (40 left)');
+    expect(await page.evaluate(() => document.getElementById('more')!.getBoundingClientRect().bottom <= innerHeight)).toBe(true);
+    await page.locator('#more').click();
+    await expect.poll(() => page.locator('.card').count()).toBe(700);
+    await page.locator('#more').waitFor({ state: 'hidden' });
+    expect(new Set(await cardIds(page)).size).toBe(700);
+  });
+
   it.each(['worth', 'least-confident'])('shows every sample once when a new head reorders the %s order between pages', async (order) => {
     const { agent, page } = await open({
       labelled: { daisy: 4, sunflower: 4 },
