@@ -3,7 +3,7 @@
 # repo), installs git there and nothing else, clones this repo's committed HEAD into DIR/work/edgetune
 # with a copy of the shared models and photos beside it (../shared), and runs the README's two commands,
 # `./setup.sh` then `npm test`, as root inside the chroot. Prints each command's wall time and the test
-# counts; the whole output goes to DIR.log. Takes about 35 minutes on 2 cores; not part of `npm test` or
+# counts; the whole output goes to DIR.log. Takes about 36 minutes on 2 cores; not part of `npm test` or
 # .ci/run. Run as root on a Debian or Ubuntu host with debootstrap (apt-get install debootstrap):
 #
 #   test/fresh-machine/run.sh [DIR]      DIR defaults to /var/tmp/edgetune-fresh-debian, and must not exist
