@@ -85,14 +85,18 @@ const api = async <T>(agent: Agent, path: string) => (await (await fetch(`${agen
 const cardIds = (page: Page) => page.locator('.card').evaluateAll((cards) => cards.map((c) => (c as HTMLElement).dataset.id!));
 
 /** Scrolls the end of the list into view until the page has nothing more to load (how many pages that
- * takes depends on the window). */
+ * takes depends on the window). Bounds, not speed: on a loaded 2-core CI host, re-reading a shifting
+ * order after a head change took over poll's default second. A stall shows as "show more (N left)". */
 const scrollToEnd = (page: Page) =>
   expect
-    .poll(async () => {
-      await page.evaluate(() => document.getElementById('more')!.scrollIntoView());
-      return page.locator('#more').isHidden();
-    })
-    .toBe(true);
+    .poll(
+      async () => {
+        await page.evaluate(() => document.getElementById('more')!.scrollIntoView());
+        return (await page.locator('#more').isHidden()) ? 'all loaded' : page.locator('#more').textContent();
+      },
+      { timeout: 30_000 },
+    )
+    .toBe('all loaded');
 
 describe('labelling page: what it shows', () => {
   it('keeps the card under the pointer in place while 20 new samples arrive, and shows them on request', async () => {
@@ -368,7 +372,7 @@ describe('labelling page: what it shows', () => {
     await page.selectOption('#order', order);
     const firstPage = () => api<BrowseJson>(agent, `/api/browse?filter=unlabelled&order=${order}&limit=60`);
     const before = (await firstPage()).samples.map((s) => s.id);
-    await expect.poll(() => cardIds(page)).toEqual(before);
+    await expect.poll(() => cardIds(page), { timeout: 30_000 }).toEqual(before);
     // A new class and a new head: the order under the 60 cards shown changes.
     await ingest(agent, photos('tulip', 0, 5), 'tulip');
     expect((await agent.train()).version).toBe(2);
